@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# run-tests.sh - what `make test` runs: ctest in the release tree (build/),
+# then configure and build an ASan+UBSan tree (build-asan/) and run ctest
+# there too.  Both runs always happen; the script fails if either fails.
+# Its last line sums both runs: "tests: N passed, M failed[, K skipped]".
+#
+# Environment: BUILD, ASAN_BUILD (tree names), JOBS, TEST_TIMEOUT (seconds
+# per test), CMAKE_ARGS (extra configure arguments for both trees).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+ASAN_BUILD=${ASAN_BUILD:-build-asan}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+read -r -a extra <<<"${CMAKE_ARGS:-}"
+
+total_pass=0
+total_fail=0
+total_skip=0
+summary=()
+rc=0
+
+# run_ctest NAME DIR: run ctest in DIR and add its counts to the totals.
+run_ctest() {
+	local name=$1 dir=$2 log line total failed skipped passed status
+	log=$(mktemp)
+	echo "== ctest: $name ($dir)"
+	(cd "$dir" && ctest --output-on-failure --timeout "$TEST_TIMEOUT" \
+		--no-tests=ignore) 2>&1 | tee "$log"
+	status=${PIPESTATUS[0]}
+
+	# "100% tests passed, 0 tests failed out of 12"
+	line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		failed=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$line")
+		total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+	else
+		failed=0
+		total=0
+	fi
+	# ctest counts skipped tests as passed; list them apart.
+	skipped=$(grep -cE '^[[:space:]]*[0-9]+ - .*\(Skipped\)' "$log")
+	passed=$((total - failed - skipped))
+	if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+		# ctest itself failed (no summary line): count the run as a failure.
+		failed=1
+	fi
+	rm -f "$log"
+
+	total_pass=$((total_pass + passed))
+	total_fail=$((total_fail + failed))
+	total_skip=$((total_skip + skipped))
+	summary+=("$name: $passed passed, $failed failed, $skipped skipped")
+	[ "$failed" -eq 0 ] || rc=1
+}
+
+# The release tree is built by `make build` before this script runs.
+run_ctest release "$BUILD"
+
+echo "== configure and build: ASan+UBSan ($ASAN_BUILD)"
+if cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=ON \
+	-DUFVM_SANITIZE=ON "${extra[@]}" &&
+   cmake --build "$ASAN_BUILD" -j"$JOBS"; then
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	run_ctest asan+ubsan "$ASAN_BUILD"
+else
+	echo "run-tests: the ASan+UBSan tree did not build" >&2
+	summary+=("asan+ubsan: did not build")
+	total_fail=$((total_fail + 1))
+	rc=1
+fi
+
+echo
+for s in "${summary[@]}"; do
+	echo "  $s"
+done
+if [ "$total_skip" -gt 0 ]; then
+	echo "tests: $total_pass passed, $total_fail failed, $total_skip skipped"
+else
+	echo "tests: $total_pass passed, $total_fail failed"
+fi
+exit $rc
