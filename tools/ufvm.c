@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ufvm.c - the ufvm command-line tool.
+ *
+ * A table of subcommands: each entry names a function that takes the
+ * arguments after the subcommand name (argv[0] is the subcommand) and
+ * returns a process exit status.  Exit statuses: 0 success, 1 failure
+ * (including ufvm_open() refused with -EPERM: the library prints why),
+ * 2 usage errors.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ufvm.h"
+#include "demo.h"
+
+#ifndef UFVM_VERSION
+#define UFVM_VERSION "unknown"
+#endif
+
+struct tool_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *args;
+	const char *summary;
+};
+
+static int cmd_demo(int argc, char **argv);
+static int cmd_bench(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct tool_cmd tool_cmds[] = {
+	{ "demo", cmd_demo, "[--size SIZE] [...]",
+	  "map a store file through ufvm, check it, compare with the kernel's mmap" },
+	{ "bench", cmd_bench, "[all|NAME...]", "run the benchmarks" },
+	{ "version", cmd_version, "", "print the version" },
+	{ "help", cmd_help, "[COMMAND]", "print this help, or a command's" },
+};
+
+#define TOOL_NCMDS (sizeof(tool_cmds) / sizeof(tool_cmds[0]))
+
+static const struct tool_cmd *tool_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < TOOL_NCMDS; i++)
+		if (!strcmp(tool_cmds[i].name, name))
+			return &tool_cmds[i];
+	return NULL;
+}
+
+static void tool_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: ufvm COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < TOOL_NCMDS; i++)
+		fprintf(f, "  %-8s %-22s %s\n", tool_cmds[i].name, tool_cmds[i].args,
+			tool_cmds[i].summary);
+	fprintf(f, "\nufvm's knobs are UFVM_* environment variables: see "
+		"docs/configuration.md.\n");
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+	return ufvm_demo_main("ufvm demo", argc, argv);
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: ufvm bench [all|NAME...]\n");
+		return 0;
+	}
+	printf("ufvm bench: no benchmarks exist yet\n");
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc > 1) {
+		fprintf(stderr, "usage: ufvm version\n");
+		return 2;
+	}
+	printf("ufvm %s\n", UFVM_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct tool_cmd *c;
+
+	if (argc < 2) {
+		tool_usage(stdout);
+		return 0;
+	}
+	c = tool_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "ufvm: unknown command '%s'\n\n", argv[1]);
+		tool_usage(stderr);
+		return 2;
+	}
+	if (!strcmp(c->name, "demo")) {
+		char *hargv[] = { (char *)"demo", (char *)"--help", NULL };
+
+		return cmd_demo(2, hargv);
+	}
+	printf("usage: ufvm %s %s\n  %s\n", c->name, c->args, c->summary);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct tool_cmd *c;
+
+	if (argc < 2) {
+		tool_usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return cmd_help(1, argv + 1);
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))
+		return cmd_version(1, argv + 1);
+
+	c = tool_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "ufvm: unknown command '%s'\n\n", argv[1]);
+		tool_usage(stderr);
+		return 2;
+	}
+	return c->run(argc - 1, argv + 1);
+}
