@@ -16,6 +16,7 @@ TEST_TIMEOUT ?= 300
 CMAKE_ARGS   ?=
 DEMO_ARGS    ?=
 
+MAKEFLAGS += --no-print-directory
 export BUILD ASAN_BUILD JOBS TEST_TIMEOUT CMAKE_ARGS
 
 .PHONY: all bootstrap build demo test bench clean
