@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_errors.c - store I/O errors reach the right caller and nobody else.
+ *
+ * Checks: a store read error (ufvm_inject READ_EIO) on a page delivers
+ * SIGBUS to the thread that faulted on it -- the handler runs on that
+ * thread and si_addr is the faulting address -- while another thread keeps
+ * faulting other pages of the same region and reads correct data, and the
+ * process survives (an unexpected SIGBUS on any other thread kills it, see
+ * sigbus.h); ufvm_pread() of that range returns -EIO and of other ranges
+ * works; a store write error (WRITE_EIO) makes ufvm_sync() return -EIO while
+ * the other dirty pages still reach the store, and ufvm_unmap() and
+ * ufvm_close() report a write-back error too.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "check.h"
+
+#define FILE_SIZE	(8 * MiB)
+#define NPAGES		(FILE_SIZE / PAGE)
+#define SEED		0x5eed0040
+#define BAD_PAGE	300ul
+
+static const int RW = UFVM_PROT_READ | UFVM_PROT_WRITE;
+
+struct eio_run {
+	uint8_t *map;
+	atomic_int phase;		/* 0 warm-up, 1 faulter ran, 2 stop */
+	/* faulting thread */
+	pid_t faulter_tid;
+	int faulter_got_sigbus;
+	struct sigbus_info faulter_si;
+	/* reading thread */
+	atomic_long reads;
+	long reads_after;		/* reads done after the faulter's SIGBUS */
+	long bad_offset;		/* first wrong byte seen, or -1 */
+	long sigbus_seen;		/* SIGBUS caught by the reader, or 0 */
+};
+
+/* Reads cold pages of the region (never BAD_PAGE), checking each. */
+static void *reader(void *arg)
+{
+	struct eio_run *run = arg;
+	struct rng r = { .s = 99 };
+	struct sigbus_info si;
+	long after = 0;
+
+	run->bad_offset = -1;
+	for (size_t pg = 0;; pg = (pg + 1 + rng_below(&r, 7)) % NPAGES) {
+		size_t off;
+		uint8_t v;
+
+		if (pg == BAD_PAGE)
+			continue;
+		off = pg * PAGE + rng_below(&r, PAGE);
+		/* Armed, so a stray SIGBUS here is counted, not fatal. */
+		if (sigbus_read(run->map + off, &v, &si)) {
+			run->sigbus_seen++;
+			break;
+		}
+		if (v != pattern_byte(SEED, off)) {
+			run->bad_offset = (long)off;
+			break;
+		}
+		atomic_fetch_add(&run->reads, 1);
+		int ph = atomic_load(&run->phase);
+
+		if (ph >= 1)
+			after++;
+		if (ph == 2 && after >= 200)
+			break;
+	}
+	run->reads_after = after;
+	return NULL;
+}
+
+static void *faulter(void *arg)
+{
+	struct eio_run *run = arg;
+	uint8_t v;
+
+	run->faulter_tid = sigbus_gettid();
+	run->faulter_got_sigbus =
+		sigbus_read(run->map + BAD_PAGE * PAGE + 123, &v, &run->faulter_si);
+	atomic_store(&run->phase, 1);
+	return NULL;
+}
+
+Test(errors, read_eio_sigbus_in_faulting_thread_only, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct eio_run run = { 0 };
+	pthread_t rt, ft;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t buf[PAGE];
+
+	sigbus_install();
+	ut_store("e", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, BAD_PAGE * PAGE, PAGE));
+	run.map = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+
+	cr_assert(pthread_create(&rt, NULL, reader, &run) == 0);
+	while (atomic_load(&run.reads) < 100)
+		sched_yield();
+	cr_assert(pthread_create(&ft, NULL, faulter, &run) == 0);
+	pthread_join(ft, NULL);
+	atomic_store(&run.phase, 2);
+	pthread_join(rt, NULL);
+
+	cr_assert_eq(run.faulter_got_sigbus, 1, "the read of the failing page did not SIGBUS");
+	cr_assert_eq(run.faulter_si.tid, run.faulter_tid,
+		     "SIGBUS handled on thread %d, the faulting thread is %d",
+		     run.faulter_si.tid, run.faulter_tid);
+	cr_assert_eq(run.faulter_si.addr, (void *)(run.map + BAD_PAGE * PAGE + 123),
+		     "si_addr %p, want %p", run.faulter_si.addr,
+		     (void *)(run.map + BAD_PAGE * PAGE + 123));
+	cr_assert_eq(run.sigbus_seen, 0, "the other thread got a SIGBUS");
+	cr_assert_eq(run.bad_offset, -1, "the other thread read a wrong byte at %#lx",
+		     run.bad_offset);
+	cr_assert_geq(run.reads_after, 200, "the other thread stalled after the SIGBUS");
+
+	/* The main thread carries on too, and ufvm_pread reports the error. */
+	assert_pattern(SEED, run.map + (BAD_PAGE + 1) * PAGE, (BAD_PAGE + 1) * PAGE, PAGE,
+		       "page after the failing one");
+	assert_err(ufvm_pread(f, buf, PAGE, BAD_PAGE * PAGE), EIO);
+	ut_pread(f, buf, PAGE, (BAD_PAGE - 1) * PAGE);
+	assert_pattern(SEED, buf, (BAD_PAGE - 1) * PAGE, PAGE, "ufvm_pread of a good page");
+	ut_unmap(vm, run.map, FILE_SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/* ufvm_pread() of a range with an injected read error: -EIO, nothing cached. */
+Test(errors, read_eio_pread, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t buf[4 * PAGE];
+
+	ut_store("e", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 10 * PAGE, PAGE));
+	assert_err(ufvm_pread(f, buf, PAGE, 10 * PAGE), EIO);
+	/* Cleared: the same page now reads correctly (the error was not cached). */
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
+	ut_pread(f, buf, sizeof(buf), 9 * PAGE);
+	assert_pattern(SEED, buf, 9 * PAGE, sizeof(buf), "ufvm_pread after clearing the error");
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/*
+ * Store write error: ufvm_sync returns -EIO; the dirty pages outside the
+ * failing range still reach the store.
+ */
+Test(errors, write_eio_sync_returns_eio, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t *map, buf[PAGE];
+
+	ut_store("e", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, 1 * MiB, RW);
+	memset(map + 10 * PAGE, 0x10, PAGE);
+	memset(map + 20 * PAGE, 0x20, PAGE);
+	memset(map + 200 * PAGE, 0x30, PAGE);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 20 * PAGE, PAGE));
+
+	assert_err(ufvm_sync(vm, map, 1 * MiB), EIO);
+
+	cr_assert(tmpstore_read(path, buf, PAGE, 10 * PAGE) == 0);
+	for (size_t i = 0; i < PAGE; i++)
+		cr_assert_eq(buf[i], 0x10, "page 10 (before the failing page) not written back");
+	cr_assert(tmpstore_read(path, buf, PAGE, 200 * PAGE) == 0);
+	for (size_t i = 0; i < PAGE; i++)
+		cr_assert_eq(buf[i], 0x30, "page 200 (after the failing page) not written back");
+	cr_assert(tmpstore_read(path, buf, PAGE, 20 * PAGE) == 0);
+	assert_pattern(SEED, buf, 20 * PAGE, PAGE, "the failing page in the store");
+	/* The mapping itself still shows what was written. */
+	cr_assert_eq(map[20 * PAGE + 5], 0x20);
+
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, 0));
+	ut_unmap(vm, map, 1 * MiB);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/* ufvm_unmap() reports a write-back error, and the region is gone anyway. */
+Test(errors, write_eio_unmap_reports_it, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t *map;
+
+	ut_store("e", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, 1 * MiB, RW);
+	memset(map + 3 * PAGE, 0x10, PAGE);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, 1 * MiB));
+	assert_err(ufvm_unmap(vm, map, 1 * MiB), EIO);
+	assert_err(ufvm_unmap(vm, map, 1 * MiB), EINVAL);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, 0));
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/* ufvm_close() returns the first write-back error. */
+Test(errors, write_eio_close_reports_it, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t *map;
+
+	ut_store("e", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, 1 * MiB, RW);
+	memset(map + 3 * PAGE, 0x10, PAGE);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, 1 * MiB));
+	assert_err(ufvm_close(vm), EIO);
+}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_punch.c - after ufvm_punch() returns, every reader of the range sees
+ * zeros and the store file has a hole there.
+ *
+ * Checks: the punched range reads as zeros through every region that maps
+ * it (pages that were mapped, pages that were only cached, pages that were
+ * cold, and pages that were dirty -- whose data must not come back with a
+ * later write-back) and through ufvm_pread(); the bytes around the range are
+ * untouched; the store file has a hole over the range right after the call
+ * (lseek SEEK_DATA) and fewer blocks, and after sync and close still reads
+ * zeros there; an unaligned punch zeroes exactly the requested bytes; the
+ * range can be written again afterwards and the new data persists.
+ */
+#include "check.h"
+
+#define FILE_SIZE	(4 * MiB)
+#define SEED		0x5eed0020
+#define P_OFF		(1 * MiB)
+#define P_LEN		(256 * KiB)
+
+static const int RW = UFVM_PROT_READ | UFVM_PROT_WRITE;
+
+Test(punch, every_reader_sees_zeros, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *a, *b, *buf = malloc(FILE_SIZE);
+	struct ufvm_file *f;
+	struct ufvm *vm;
+
+	cr_assert(buf);
+	ut_store("p", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	a = ut_map(vm, path, 0, FILE_SIZE, RW);
+	b = ut_map(vm, path, P_OFF - 64 * KiB, 512 * KiB, UFVM_PROT_READ);
+
+	/*
+	 * In the range: pages 0-15 mapped in a and b, 16-31 dirty in a,
+	 * 32-47 only cached (ufvm_pread), the rest cold.  Around it: a
+	 * dirty page on each side, which must survive.
+	 */
+	assert_pattern(SEED, a + P_OFF, P_OFF, 16 * PAGE, "a before punch");
+	assert_pattern(SEED, b + 64 * KiB, P_OFF, 16 * PAGE, "b before punch");
+	memset(a + P_OFF + 16 * PAGE, 0x77, 16 * PAGE);
+	ut_pread(f, buf, 16 * PAGE, P_OFF + 32 * PAGE);
+	memset(a + P_OFF - PAGE, 0x11, PAGE);
+	memset(a + P_OFF + P_LEN, 0x22, PAGE);
+
+	assert_ok(ufvm_punch(f, P_OFF, P_LEN));
+
+	assert_zeros(a + P_OFF, P_OFF, P_LEN, "region a after punch");
+	assert_zeros(b + 64 * KiB, P_OFF, P_LEN, "region b after punch");
+	ut_pread(f, buf, P_LEN, P_OFF);
+	assert_zeros(buf, P_OFF, P_LEN, "ufvm_pread after punch");
+	for (size_t i = 0; i < PAGE; i++) {
+		cr_assert_eq(a[P_OFF - PAGE + i], 0x11, "dirty page before the range lost");
+		cr_assert_eq(a[P_OFF + P_LEN + i], 0x22, "dirty page after the range lost");
+	}
+	assert_pattern(SEED, a, 0, P_OFF - PAGE, "bytes before the range");
+	assert_pattern(SEED, a + P_OFF + P_LEN + PAGE, P_OFF + P_LEN + PAGE,
+		       FILE_SIZE - P_OFF - P_LEN - PAGE, "bytes after the range");
+
+	/* Write-back must not resurrect the dirty pages that were punched. */
+	assert_ok(ufvm_sync(vm, a, FILE_SIZE));
+	ut_unmap(vm, a, FILE_SIZE);
+	ut_unmap(vm, b, 512 * KiB);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+	cr_assert(tmpstore_read(path, buf, FILE_SIZE, 0) == 0);
+	assert_zeros(buf + P_OFF, P_OFF, P_LEN, "store file after punch, sync, close");
+	assert_pattern(SEED, buf, 0, P_OFF - PAGE, "store file before the range");
+	for (size_t i = 0; i < PAGE; i++) {
+		cr_assert_eq(buf[P_OFF - PAGE + i], 0x11, "store: dirty page before the range");
+		cr_assert_eq(buf[P_OFF + P_LEN + i], 0x22, "store: dirty page after the range");
+	}
+	free(buf);
+}
+
+Test(punch, store_file_has_hole, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	long long before, after;
+	uint8_t *map;
+
+	ut_store("p", FILE_SIZE, SEED, path);
+	cr_assert_eq(tmpstore_is_hole(path, P_OFF, P_LEN), 0, "test set-up: file has a hole");
+	before = tmpstore_blocks(path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, FILE_SIZE, RW);
+	memset(map + P_OFF + PAGE, 0x33, PAGE);		/* a dirty page inside */
+
+	assert_ok(ufvm_punch(f, P_OFF, P_LEN));
+	cr_assert_eq(tmpstore_is_hole(path, P_OFF, P_LEN), 1,
+		     "no hole at [%#lx, +%#lx) in the store file after ufvm_punch",
+		     (unsigned long)P_OFF, (unsigned long)P_LEN);
+	after = tmpstore_blocks(path);
+	cr_assert(after <= before - (long long)(P_LEN / 512),
+		  "st_blocks %lld -> %lld: the punch freed less than %lu bytes", before, after,
+		  (unsigned long)P_LEN);
+
+	/* Still a hole after the dirty page's region is synced and unmapped. */
+	assert_ok(ufvm_sync(vm, map, FILE_SIZE));
+	ut_unmap(vm, map, FILE_SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+	cr_assert_eq(tmpstore_is_hole(path, P_OFF, P_LEN), 1,
+		     "the hole was filled again by write-back");
+}
+
+/*
+ * An unaligned punch zeroes exactly [off, off+len): the partial pages at
+ * either end keep their other bytes, in the cache and in the store.
+ */
+Test(punch, unaligned_zeroes_only_requested_bytes, .timeout = 20)
+{
+	const off_t off = 3 * PAGE + 100;
+	const off_t len = 2 * PAGE + 600;	/* ends at 5 * PAGE + 700 */
+	const size_t lo = 3 * PAGE, hi = 6 * PAGE;	/* the pages touched */
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, buf[6 * PAGE], want[6 * PAGE];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+
+	ut_store("p", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, 1 * MiB, UFVM_PROT_READ);
+	assert_pattern(SEED, map, 0, hi, "before punch");	/* cached and mapped */
+
+	pattern_fill(SEED, want, 0, sizeof(want));
+	memset(want + off, 0, len);
+	assert_ok(ufvm_punch(f, off, len));
+
+	assert_same(map + lo, want + lo, lo, hi - lo, "mapping after unaligned punch");
+	ut_pread(f, buf, hi - lo, lo);
+	assert_same(buf, want + lo, lo, hi - lo, "ufvm_pread after unaligned punch");
+	assert_pattern(SEED, map + hi, hi, 1 * MiB - hi, "pages after the punch");
+
+	ut_unmap(vm, map, 1 * MiB);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+	cr_assert(tmpstore_read(path, buf, sizeof(buf), 0) == 0);
+	assert_same(buf, want, 0, sizeof(buf), "store file after unaligned punch");
+}
+
+/* A punch of pages never read: the store is punched, not just the cache. */
+Test(punch, cold_range, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t *map;
+
+	ut_store("p", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	assert_ok(ufvm_punch(f, P_OFF, P_LEN));
+	assert_zeros(map + P_OFF, P_OFF, P_LEN, "cold range after punch");
+	assert_pattern(SEED, map + P_OFF + P_LEN, P_OFF + P_LEN, PAGE, "page after the range");
+	ut_unmap(vm, map, FILE_SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/* After a punch the range can be written again, and the data persists. */
+Test(punch, write_after_punch, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, buf[PAGE];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+
+	ut_store("p", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, FILE_SIZE, RW);
+	memset(map + P_OFF, 0x44, 4 * PAGE);		/* dirty, mapped writable */
+	assert_ok(ufvm_punch(f, P_OFF, P_LEN));
+	assert_zeros(map + P_OFF, P_OFF, 4 * PAGE, "after punch");
+	memset(map + P_OFF + PAGE, 0x55, PAGE);
+	cr_assert_eq(map[P_OFF + PAGE + 17], 0x55);
+	assert_ok(ufvm_sync(vm, map, FILE_SIZE));
+	cr_assert(tmpstore_read(path, buf, PAGE, P_OFF + PAGE) == 0);
+	for (size_t i = 0; i < PAGE; i++)
+		cr_assert_eq(buf[i], 0x55, "store byte %#zx after write, punch, write, sync",
+			     P_OFF + PAGE + i);
+	cr_assert(tmpstore_read(path, buf, PAGE, P_OFF) == 0);
+	assert_zeros(buf, P_OFF, PAGE, "store: punched page not rewritten");
+	ut_unmap(vm, map, FILE_SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_stats.c - ufvm_stats() counters move with what happened.
+ *
+ * Checks: a cold read counts a fault, a major fault, a store read and a
+ * major-path latency sample, and caches a page; a refault of a cached page
+ * through a second region counts a minor fault (speculation off) or a
+ * speculative hit or minor fault (default), and no store read; the first
+ * write to a read page counts mkwrite and a dirty page, which ufvm_sync()
+ * writes back (store write counters up, dirty pages back to 0); an access
+ * past EOF counts SIGBUS; a punch counts the cached pages it invalidated;
+ * the region count follows map/unmap; every counter and path has a distinct
+ * name; stats_path gets a JSON object at ufvm_close().
+ */
+#include <stdio.h>
+
+#include "check.h"
+
+#define SEED	0x5eed0080
+#define SIZE	(1 * MiB)
+
+static struct ufvm_stats stats(struct ufvm *vm)
+{
+	struct ufvm_stats st;
+
+	assert_ok(ufvm_stats(vm, &st));
+	return st;
+}
+
+#define DELTA(after, before, c)	((after).counters[c] - (before).counters[c])
+
+Test(stats, cold_read_counts_major, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_stats a, b;
+	struct ufvm *vm;
+	uint8_t *map;
+
+	ut_store("s", SIZE, SEED, path);
+	vm = ut_open(NULL);
+	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
+	a = stats(vm);
+	cr_assert_eq(a.regions, 1);
+	assert_pattern(SEED, map + 10 * PAGE + 5, 10 * PAGE + 5, 1, "cold read");
+	b = stats(vm);
+	cr_assert_geq(DELTA(b, a, UFVM_CTR_FAULTS), 1, "faults did not move");
+	cr_assert_geq(DELTA(b, a, UFVM_CTR_MAJOR), 1, "a cold read did not count a major fault");
+	cr_assert_geq(DELTA(b, a, UFVM_CTR_STORE_READS), 1, "no store read counted");
+	cr_assert_geq(DELTA(b, a, UFVM_CTR_STORE_READ_PAGES), 1, "no store page read counted");
+	cr_assert_geq(b.latency[UFVM_PATH_MAJOR].count - a.latency[UFVM_PATH_MAJOR].count, 1,
+		      "no major-path latency sample");
+	cr_assert_gt(b.latency[UFVM_PATH_MAJOR].max_ns, 0);
+	cr_assert_geq(b.cached_pages, 1, "nothing cached after a cold read");
+	ut_unmap(vm, map, SIZE);
+	ut_close(vm);
+}
+
+static void refault(int speculative)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm_stats a, b;
+	struct ufvm *vm;
+	uint8_t *m1, *m2;
+
+	ut_store("s", SIZE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.speculative = (unsigned int)speculative;
+	vm = ut_open(&cfg);
+	m1 = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
+	m2 = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
+	assert_pattern(SEED, m1 + 20 * PAGE, 20 * PAGE, PAGE, "first read, region 1");
+	a = stats(vm);
+	assert_pattern(SEED, m2 + 20 * PAGE, 20 * PAGE, PAGE, "refault, region 2");
+	b = stats(vm);
+	cr_assert_eq(DELTA(b, a, UFVM_CTR_MAJOR), 0, "a refault of a cached page counted major");
+	cr_assert_eq(DELTA(b, a, UFVM_CTR_STORE_READS), 0, "a refault of a cached page read the store");
+	if (speculative)
+		cr_assert_geq(DELTA(b, a, UFVM_CTR_MINOR) + DELTA(b, a, UFVM_CTR_SPEC_HIT), 1,
+			      "a refault counted neither minor nor speculative hit");
+	else
+		cr_assert_geq(DELTA(b, a, UFVM_CTR_MINOR), 1, "a refault did not count minor");
+	if (!speculative)
+		cr_assert_eq(DELTA(b, a, UFVM_CTR_SPEC_HIT), 0, "speculation is off but counted");
+	ut_unmap(vm, m1, SIZE);
+	ut_unmap(vm, m2, SIZE);
+	ut_close(vm);
+}
+
+Test(stats, refault_counts_minor, .timeout = 20)
+{
+	refault(0);
+}
+
+Test(stats, refault_default_config, .timeout = 20)
+{
+	refault(1);
+}
+
+Test(stats, write_counts_mkwrite_and_writeback, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_stats a, b, c;
+	struct ufvm *vm;
+	uint8_t *map;
+
+	ut_store("s", SIZE, SEED, path);
+	vm = ut_open(NULL);
+	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	assert_pattern(SEED, map + 5 * PAGE, 5 * PAGE, PAGE, "read before write");
+	a = stats(vm);
+	cr_assert_eq(a.dirty_pages, 0, "dirty pages before any write");
+	map[5 * PAGE + 1] = 0x42;
+	b = stats(vm);
+	cr_assert_geq(DELTA(b, a, UFVM_CTR_MKWRITE), 1, "first write did not count mkwrite");
+	cr_assert_geq(b.dirty_pages, 1, "no dirty page after a write");
+	assert_ok(ufvm_sync(vm, map, SIZE));
+	c = stats(vm);
+	cr_assert_eq(c.dirty_pages, 0, "dirty pages left after ufvm_sync");
+	cr_assert_geq(DELTA(c, b, UFVM_CTR_STORE_WRITES), 1, "no store write counted");
+	cr_assert_geq(DELTA(c, b, UFVM_CTR_STORE_WRITE_PAGES), 1, "no store page write counted");
+	ut_unmap(vm, map, SIZE);
+	ut_close(vm);
+}
+
+Test(stats, sigbus_counted, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_stats a, b;
+	struct ufvm *vm;
+	uint8_t *map, v;
+
+	sigbus_install();
+	ut_store("s", SIZE, SEED, path);
+	vm = ut_open(NULL);
+	map = ut_map(vm, path, 0, SIZE + PAGE, UFVM_PROT_READ);
+	a = stats(vm);
+	cr_assert_eq(sigbus_read(map + SIZE, &v, NULL), 1, "no SIGBUS past EOF");
+	b = stats(vm);
+	cr_assert_geq(DELTA(b, a, UFVM_CTR_SIGBUS), 1, "SIGBUS not counted");
+	ut_unmap(vm, map, SIZE + PAGE);
+	ut_close(vm);
+}
+
+Test(stats, punch_counts_invalidated, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_stats a, b;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t *map;
+
+	ut_store("s", SIZE, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
+	assert_pattern(SEED, map + 32 * PAGE, 32 * PAGE, 8 * PAGE, "cache 8 pages");
+	a = stats(vm);
+	cr_assert_geq(a.cached_pages, 8);
+	assert_ok(ufvm_punch(f, 32 * PAGE, 8 * PAGE));
+	b = stats(vm);
+	cr_assert_geq(DELTA(b, a, UFVM_CTR_PAGES_INVALIDATED), 8,
+		      "punch of 8 cached pages counted %llu invalidated",
+		      (unsigned long long)DELTA(b, a, UFVM_CTR_PAGES_INVALIDATED));
+	cr_assert_leq(b.cached_pages, a.cached_pages - 8, "cached pages %llu -> %llu after punch",
+		      (unsigned long long)a.cached_pages, (unsigned long long)b.cached_pages);
+	ut_unmap(vm, map, SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+Test(stats, region_count, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	void *m[3];
+
+	ut_store("s", SIZE, SEED, path);
+	vm = ut_open(NULL);
+	cr_assert_eq(stats(vm).regions, 0);
+	for (int i = 0; i < 3; i++) {
+		m[i] = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
+		cr_assert_eq(stats(vm).regions, (uint64_t)i + 1);
+	}
+	ut_unmap(vm, m[1], SIZE);
+	cr_assert_eq(stats(vm).regions, 2);
+	ut_unmap(vm, m[0], SIZE);
+	ut_unmap(vm, m[2], SIZE);
+	cr_assert_eq(stats(vm).regions, 0);
+	ut_close(vm);
+}
+
+Test(stats, names_distinct, .timeout = 5)
+{
+	for (unsigned int i = 0; i < UFVM_CTR__COUNT; i++) {
+		const char *n = ufvm_counter_name(i);
+
+		cr_assert(n && *n, "counter %u has no name", i);
+		for (unsigned int j = 0; j < i; j++)
+			cr_assert_str_neq(n, ufvm_counter_name(j), "counters %u and %u share a name",
+					  i, j);
+	}
+	for (unsigned int i = 0; i < UFVM_PATH__COUNT; i++) {
+		const char *n = ufvm_path_name(i);
+
+		cr_assert(n && *n, "path %u has no name", i);
+		for (unsigned int j = 0; j < i; j++)
+			cr_assert_str_neq(n, ufvm_path_name(j), "paths %u and %u share a name", i, j);
+	}
+}
+
+Test(stats, stats_path_json_at_close, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX], json[TMPSTORE_PATH_MAX], text[65536];
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	uint8_t *map;
+	size_t n;
+	FILE *fp;
+
+	ut_store("s", SIZE, SEED, path);
+	tmpstore_path("stats.json", json);
+	assert_ok(ufvm_config_init(&cfg));
+	snprintf(cfg.stats_path, sizeof(cfg.stats_path), "%s", json);
+	vm = ut_open(&cfg);
+	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
+	assert_pattern(SEED, map, 0, 4 * PAGE, "a few faults");
+	ut_unmap(vm, map, SIZE);
+	ut_close(vm);
+
+	fp = fopen(json, "r");
+	cr_assert(fp, "no stats file %s after ufvm_close", json);
+	n = fread(text, 1, sizeof(text) - 1, fp);
+	fclose(fp);
+	text[n] = 0;
+	while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		text[--n] = 0;
+	cr_assert(n > 2 && text[0] == '{' && text[n - 1] == '}',
+		  "stats file is not a JSON object: %.200s", text);
+	cr_assert(strstr(text, ufvm_counter_name(UFVM_CTR_MAJOR)),
+		  "stats file does not name the counter %s", ufvm_counter_name(UFVM_CTR_MAJOR));
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.c - ufvm wrappers that assert: see check.h.
+ */
+#include "check.h"
+
+struct ufvm *ut_open(const struct ufvm_config *cfg)
+{
+	struct ufvm *vm = NULL;
+	int r = ufvm_open(cfg, &vm);
+
+	if (r == -EPERM || r == -ENOSYS)
+		cr_skip_test("ufvm_open: %s: userfaultfd is not usable here", ufvm_strerror(r));
+	cr_assert(r == 0, "ufvm_open = %d (%s)", r, ufvm_strerror(r));
+	cr_assert(vm != NULL, "ufvm_open returned 0 but no handle");
+	return vm;
+}
+
+void ut_close(struct ufvm *vm)
+{
+	int r = ufvm_close(vm);
+
+	cr_assert(r == 0, "ufvm_close = %d (%s)", r, ufvm_strerror(r));
+}
+
+void *ut_map(struct ufvm *vm, const char *path, off_t off, size_t len, int prot)
+{
+	void *addr = NULL;
+	int r = ufvm_map(vm, path, off, len, prot, UFVM_MAP_SHARED, &addr);
+
+	cr_assert(r == 0, "ufvm_map(%s, %#llx, %#zx, prot %d) = %d (%s)", path,
+		  (unsigned long long)off, len, prot, r, ufvm_strerror(r));
+	cr_assert(addr != NULL, "ufvm_map returned 0 but no address");
+	cr_assert(((uintptr_t)addr & (PAGE - 1)) == 0, "ufvm_map address %p unaligned", addr);
+	return addr;
+}
+
+void ut_unmap(struct ufvm *vm, void *addr, size_t len)
+{
+	int r = ufvm_unmap(vm, addr, len);
+
+	cr_assert(r == 0, "ufvm_unmap(%p, %#zx) = %d (%s)", addr, len, r, ufvm_strerror(r));
+}
+
+void ut_store(const char *name, off_t size, uint64_t seed, char *path)
+{
+	int r = tmpstore_create(name, size, seed, path);
+
+	cr_assert(r == 0, "tmpstore_create(%s, %lld) = %d (%s)", name, (long long)size,
+		  r, strerror(-r));
+}
+
+void ut_pread(struct ufvm_file *f, void *buf, size_t len, off_t off)
+{
+	ssize_t r = ufvm_pread(f, buf, len, off);
+
+	cr_assert(r == (ssize_t)len, "ufvm_pread(%#zx @ %#llx) = %zd (%s)", len,
+		  (unsigned long long)off, r, r < 0 ? ufvm_strerror((int)r) : "short");
+}
+
+void ut_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
+{
+	ssize_t r = ufvm_pwrite(f, buf, len, off);
+
+	cr_assert(r == (ssize_t)len, "ufvm_pwrite(%#zx @ %#llx) = %zd (%s)", len,
+		  (unsigned long long)off, r, r < 0 ? ufvm_strerror((int)r) : "short");
+}
+
+uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c)
+{
+	struct ufvm_stats st;
+	int r = ufvm_stats(vm, &st);
+
+	cr_assert(r == 0, "ufvm_stats = %d (%s)", r, ufvm_strerror(r));
+	return st.counters[c];
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check.h - assertion macros and ufvm wrappers shared by the tests.
+ *
+ * The wrappers assert (Criterion) and therefore belong in the test's main
+ * thread only: Criterion's asserts longjmp out of the test function.  Worker
+ * threads record what they saw and the main thread asserts on it.
+ */
+#ifndef TESTS_CHECK_H
+#define TESTS_CHECK_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <ufvm.h>
+
+#include "pattern.h"
+#include "sigbus.h"
+#include "tmpstore.h"
+
+#define PAGE	4096ul
+#define KiB	1024ul
+#define MiB	(1024ul * 1024ul)
+
+/* Assert that @buf holds the pattern of @seed at file offset @off. */
+#define assert_pattern(seed, buf, off, len, what, ...)				\
+	do {									\
+		const uint8_t *_b = (const uint8_t *)(buf);			\
+		ssize_t _m = pattern_mismatch((seed), _b, (off), (len));	\
+		cr_assert(_m < 0,						\
+			  what ": file offset %#llx: got %#04x, want %#04x",	\
+			  ##__VA_ARGS__,						\
+			  (unsigned long long)((off) + (_m < 0 ? 0 : _m)),	\
+			  _m < 0 ? 0 : _b[_m],					\
+			  _m < 0 ? 0 : pattern_byte((seed), (off) + _m));	\
+	} while (0)
+
+/* Assert that @buf (holding file offset @off) is all zeros. */
+#define assert_zeros(buf, off, len, what, ...)					\
+	do {									\
+		const uint8_t *_b = (const uint8_t *)(buf);			\
+		ssize_t _m = zero_mismatch(_b, (len));				\
+		cr_assert(_m < 0, what ": file offset %#llx: got %#04x, want 0",	\
+			  ##__VA_ARGS__,						\
+			  (unsigned long long)((off) + (_m < 0 ? 0 : _m)),	\
+			  _m < 0 ? 0 : _b[_m]);					\
+	} while (0)
+
+/* Assert that @a and @b (holding file offset @off) are equal. */
+#define assert_same(a, b, off, len, what, ...)					\
+	do {									\
+		const uint8_t *_a = (const uint8_t *)(a);			\
+		const uint8_t *_b = (const uint8_t *)(b);			\
+		ssize_t _m = buf_mismatch(_a, _b, (len));			\
+		cr_assert(_m < 0, what ": file offset %#llx: got %#04x, want %#04x",	\
+			  ##__VA_ARGS__,						\
+			  (unsigned long long)((off) + (_m < 0 ? 0 : _m)),	\
+			  _m < 0 ? 0 : _a[_m], _m < 0 ? 0 : _b[_m]);		\
+	} while (0)
+
+/* Assert that a ufvm call returned 0 (or a non-negative count). */
+#define assert_ok(expr)								\
+	do {									\
+		long long _r = (long long)(expr);				\
+		cr_assert(_r >= 0, "%s = %lld (%s)", #expr, _r,			\
+			  ufvm_strerror((int)_r));				\
+	} while (0)
+
+/* Assert that a ufvm call failed with -@err. */
+#define assert_err(expr, err)							\
+	do {									\
+		long long _r = (long long)(expr);				\
+		cr_assert(_r == -(err), "%s = %lld (%s), want -%s", #expr, _r,	\
+			  _r < 0 ? ufvm_strerror((int)_r) : "success", #err);	\
+	} while (0)
+
+/* ufvm_open() with the default configuration (or @cfg); asserts success. */
+struct ufvm *ut_open(const struct ufvm_config *cfg);
+/* ufvm_close(); asserts it returns 0. */
+void ut_close(struct ufvm *vm);
+/* ufvm_map(); asserts success and returns the address. */
+void *ut_map(struct ufvm *vm, const char *path, off_t off, size_t len, int prot);
+/* ufvm_unmap(); asserts it returns 0. */
+void ut_unmap(struct ufvm *vm, void *addr, size_t len);
+/* tmpstore_create(); asserts success. */
+void ut_store(const char *name, off_t size, uint64_t seed, char *path);
+/* ufvm_pread()/ufvm_pwrite() of exactly @len bytes; asserts. */
+void ut_pread(struct ufvm_file *f, void *buf, size_t len, off_t off);
+void ut_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);
+/* The value of one counter now. */
+uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c);
+
+#endif /* TESTS_CHECK_H */
