@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ufvm.h - the public interface of ufvm, a userspace virtual-memory system.
+ *
+ * Programs map files through ufvm.  Page faults on those mappings are
+ * delivered to ufvm's pager, which serves them from ufvm's own page cache
+ * (one per file, shared by every mapping of that file) backed by the file.
+ *
+ * Conventions:
+ *  - every function returns 0 (or a byte count) on success and -errno on
+ *    failure; errno is never the channel;
+ *  - handles are opaque; new objects come back through an out parameter;
+ *  - a function that fails changes nothing.
+ *
+ * Semantics follow the kernel's MAP_SHARED file mappings: every mapping of
+ * one file and ufvm_pread()/ufvm_pwrite() see the same bytes at once;
+ * ufvm_sync() has msync(MS_SYNC) semantics; an access past the end of the
+ * file gets SIGBUS.  The store file must not be changed behind ufvm's back
+ * while ufvm has it open (ufvm's page cache is then the authority).
+ */
+#ifndef UFVM_H
+#define UFVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UFVM_API __attribute__((visibility("default")))
+
+struct ufvm;
+struct ufvm_file;
+
+/* Delivery backends. */
+enum ufvm_backend {
+	UFVM_BACKEND_AUTO = 0,	/* userfaultfd, else the fallback */
+	UFVM_BACKEND_UFFD,	/* userfaultfd with handler threads */
+	UFVM_BACKEND_SIGSEGV,	/* libsigsegv, in the faulting thread */
+};
+
+/* Invalidate-lock modes (what page-cache fills and hole punches take). */
+enum ufvm_invalidate {
+	UFVM_INVALIDATE_RWSEM = 0,	/* invalidate_lock: fills shared, punch exclusive */
+	UFVM_INVALIDATE_ADDBLOCK,	/* two-state add/block lock */
+	UFVM_INVALIDATE_NONE,		/* no protection: for experiments only */
+};
+
+/*
+ * Configuration.  ufvm_config_init() fills in the defaults and then applies
+ * the UFVM_* environment variables (see docs/configuration.md); the caller
+ * may change any field afterwards.  ufvm_open() validates every field.
+ */
+struct ufvm_config {
+	unsigned int backend;		/* enum ufvm_backend */
+	unsigned int handler_threads;	/* uffd handler threads; 0 = one per CPU */
+	unsigned int handler_spin_us;	/* poll this long before blocking */
+	unsigned int speculative;	/* 0/1: RCU fault before mmap_lock */
+	unsigned int fault_around;	/* pages mapped around a fault (1 = off) */
+	unsigned int retry;		/* 0/1: drop mmap_lock while waiting */
+	unsigned int invalidate;	/* enum ufvm_invalidate */
+	unsigned int store_latency_us;	/* injected latency of each store read */
+	uint64_t cache_pages;		/* page-cache budget; 0 = unlimited */
+	char stats_path[256];		/* write JSON stats here at ufvm_close */
+	unsigned int debug_flags;	/* UFVM_DEBUG_*: test switches */
+};
+
+/* Debug switches that disable a protection, so that tests can show the bug. */
+#define UFVM_DEBUG_CHECK_THEN_RAISE	0x1u	/* fault-around raises mapcount after its check */
+
+UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
+
+/*
+ * ufvm_open - start an instance of ufvm (an address space and its pager).
+ * @cfg: configuration, or NULL for ufvm_config_init()'s.
+ * Return: 0 and *out, or -EINVAL (bad configuration), -EPERM (userfaultfd
+ * not permitted: see the message on stderr), -ENOSYS, -ENOMEM.
+ */
+UFVM_API int ufvm_open(const struct ufvm_config *cfg, struct ufvm **out);
+
+/*
+ * ufvm_close - write back every dirty page, unmap every region, stop the
+ * pager, free everything.  Open files are closed.
+ * Return: 0, or the first write-back error (the data of that page is lost,
+ * as it would be after a failed fsync of a closed file).
+ */
+UFVM_API int ufvm_close(struct ufvm *vm);
+
+/* Open flags for ufvm_file_open(). */
+#define UFVM_RDONLY	0x0
+#define UFVM_RDWR	0x2
+#define UFVM_CREAT	0x40
+
+/*
+ * ufvm_file_open - open @path as a ufvm file: its page cache lives as long
+ * as a file handle or a mapping refers to it.
+ * Return: 0 and *out, or -errno (-ENOENT, -EACCES, -EISDIR, -EINVAL).
+ */
+UFVM_API int ufvm_file_open(struct ufvm *vm, const char *path, int flags,
+		   struct ufvm_file **out);
+UFVM_API int ufvm_file_close(struct ufvm_file *f);
+
+/* Bytes read or written, or -errno.  Both go through the page cache. */
+UFVM_API ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off);
+UFVM_API ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);
+
+/* Hole punch: afterwards every reader of the range sees zeros. */
+UFVM_API int ufvm_punch(struct ufvm_file *f, off_t off, off_t len);
+/* Shrink or grow; accesses past the new end get SIGBUS. */
+UFVM_API int ufvm_truncate(struct ufvm_file *f, off_t size);
+/* Write back every dirty page of the file and fdatasync the store. */
+UFVM_API int ufvm_fsync(struct ufvm_file *f);
+/* The file's size as ufvm sees it. */
+UFVM_API int ufvm_file_size(struct ufvm_file *f, off_t *size);
+
+/* Protection and flags for ufvm_map(). */
+#define UFVM_PROT_READ	0x1
+#define UFVM_PROT_WRITE	0x2
+#define UFVM_MAP_SHARED	0x01	/* the only sharing mode; 0 means the same */
+
+/*
+ * ufvm_map - map @length bytes of @path at file offset @offset.
+ * @offset must be page aligned; @length may run past the end of the file
+ * (accesses past the end get SIGBUS).  A writable mapping needs a file
+ * that can be opened for writing.
+ * Return: 0 and *addr, or -EINVAL, -ENOENT, -EACCES, -ENOMEM.
+ */
+UFVM_API int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
+	     int prot, int flags, void **addr);
+UFVM_API int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
+		  int flags, void **addr);
+
+/*
+ * ufvm_unmap - write back the region's dirty pages and unmap it.
+ * @addr, @length must be exactly a region returned by ufvm_map().
+ * Return: 0, -EINVAL (no such region), or a write-back error (the region is
+ * unmapped regardless; the dirty pages stay in the file's cache).
+ */
+UFVM_API int ufvm_unmap(struct ufvm *vm, void *addr, size_t length);
+
+/*
+ * ufvm_sync - msync(MS_SYNC): write back the dirty pages of the mapped range
+ * [addr, addr+length) and fdatasync the stores.  The range may cover parts
+ * of several regions; every byte of it must be mapped by ufvm.
+ */
+UFVM_API int ufvm_sync(struct ufvm *vm, void *addr, size_t length);
+
+/* Statistics: see docs/stats.md. */
+enum ufvm_counter {
+	UFVM_CTR_FAULTS,		/* fault messages served */
+	UFVM_CTR_SPEC_HIT,		/* served speculatively under RCU */
+	UFVM_CTR_SPEC_FALLBACK_NOREGION,
+	UFVM_CTR_SPEC_FALLBACK_NOPAGE,
+	UFVM_CTR_SPEC_FALLBACK_LOCKED,
+	UFVM_CTR_SPEC_FALLBACK_NOTUPTODATE,
+	UFVM_CTR_SPEC_FALLBACK_SEQ,
+	UFVM_CTR_SPEC_FALLBACK_SIZE,
+	UFVM_CTR_SPEC_FALLBACK_WRITE,
+	UFVM_CTR_MINOR,			/* locked path, page cached */
+	UFVM_CTR_MAJOR,			/* locked path, read from the store */
+	UFVM_CTR_RETRY,			/* faults that dropped mmap_lock and retried */
+	UFVM_CTR_MKWRITE,		/* first write to a clean page */
+	UFVM_CTR_SIGBUS,		/* faults answered with SIGBUS */
+	UFVM_CTR_FAULTAROUND,		/* faults that mapped more than one page */
+	UFVM_CTR_FAULTAROUND_PAGES,	/* extra pages they mapped */
+	UFVM_CTR_EEXIST,		/* install found the page mapped already */
+	UFVM_CTR_EAGAIN,		/* install was partly done */
+	UFVM_CTR_DUP,			/* duplicate message: page already mapped */
+	UFVM_CTR_NOREGION,		/* fault on an address no region covers */
+	UFVM_CTR_STORE_READS,		/* store read calls */
+	UFVM_CTR_STORE_READ_PAGES,
+	UFVM_CTR_STORE_WRITES,		/* store write calls */
+	UFVM_CTR_STORE_WRITE_PAGES,
+	UFVM_CTR_STORE_ERRORS,
+	UFVM_CTR_PAGES_INVALIDATED,	/* pages dropped by punch/truncate */
+	UFVM_CTR_ZAPS,			/* zap calls */
+	UFVM_CTR__COUNT
+};
+
+/* Fault paths with a latency histogram (pager-side service time). */
+enum ufvm_path {
+	UFVM_PATH_SPEC,		/* speculative hit */
+	UFVM_PATH_MINOR,	/* locked path, cached */
+	UFVM_PATH_MAJOR,	/* locked path, store read */
+	UFVM_PATH_MKWRITE,
+	UFVM_PATH_RETRY,	/* whole fault that took a retry */
+	UFVM_PATH_SIGBUS,
+	UFVM_PATH__COUNT
+};
+
+struct ufvm_latency {
+	uint64_t count;
+	uint64_t sum_ns;
+	uint64_t p50_ns, p90_ns, p99_ns, p999_ns, max_ns;
+};
+
+struct ufvm_stats {
+	uint64_t counters[UFVM_CTR__COUNT];
+	struct ufvm_latency latency[UFVM_PATH__COUNT];
+	uint64_t cached_pages;		/* pages in all page caches now */
+	uint64_t dirty_pages;
+	uint64_t regions;
+	uint64_t meta_bytes;		/* ufvm's metadata for the cached pages */
+};
+
+UFVM_API int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out);
+UFVM_API const char *ufvm_counter_name(unsigned int c);
+UFVM_API const char *ufvm_path_name(unsigned int p);
+
+/*
+ * Fault injection, for tests and experiments: make store reads (or writes)
+ * of the byte range [off, off+len) of @f fail with -EIO until cleared
+ * (len 0 clears).  Latency is injected with cfg.store_latency_us.
+ */
+#define UFVM_INJECT_READ_EIO	1
+#define UFVM_INJECT_WRITE_EIO	2
+UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
+
+/* Human-readable description of a -errno returned by ufvm. */
+UFVM_API const char *ufvm_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UFVM_H */

@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lib/ufvm.c - the public interface (include/ufvm.h) over vm/ and pager/.
+ *
+ * Lock order here: registry -> mmap_lock -> (vm/ and pager/ locks).
+ * The registry lock guards the list of objects and of open files; an
+ * object's last reference is dropped, and the object written back and
+ * destroyed, under it, so that a concurrent open of the same file cannot
+ * build a second cache that reads the store before the first has written
+ * it back.  A reference may be taken without the registry lock by one who
+ * already holds one (a region does).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ufvm.h>
+
+#include "pager/pager.h"
+#include "vm/aspace.h"
+#include "vm/object.h"
+#include "vm/policy.h"
+#include "vm/region.h"
+#include "vm/stats.h"
+
+struct ufvm {
+	struct ufvm_config cfg;		/* (c) */
+	struct vm_policy pol;		/* (c) */
+	struct vm_stats_set stats;
+	struct vm_aspace as;
+	struct pager_backend *be;	/* (c) */
+	struct vm_mutex registry;
+	struct cds_list_head objects;	/* (registry) */
+	struct cds_list_head files;	/* (registry) */
+};
+
+struct ufvm_file {
+	struct ufvm *vm;		/* (c) */
+	struct vm_object *obj;		/* (c) holds a reference */
+	bool writable;			/* (c) */
+	struct cds_list_head node;	/* (registry) */
+};
+
+static const char *const counter_names[UFVM_CTR__COUNT] = {
+	[UFVM_CTR_FAULTS] = "faults",
+	[UFVM_CTR_SPEC_HIT] = "spec_hit",
+	[UFVM_CTR_SPEC_FALLBACK_NOREGION] = "spec_fallback_noregion",
+	[UFVM_CTR_SPEC_FALLBACK_NOPAGE] = "spec_fallback_nopage",
+	[UFVM_CTR_SPEC_FALLBACK_LOCKED] = "spec_fallback_locked",
+	[UFVM_CTR_SPEC_FALLBACK_NOTUPTODATE] = "spec_fallback_notuptodate",
+	[UFVM_CTR_SPEC_FALLBACK_SEQ] = "spec_fallback_seq",
+	[UFVM_CTR_SPEC_FALLBACK_SIZE] = "spec_fallback_size",
+	[UFVM_CTR_SPEC_FALLBACK_WRITE] = "spec_fallback_write",
+	[UFVM_CTR_MINOR] = "minor",
+	[UFVM_CTR_MAJOR] = "major",
+	[UFVM_CTR_RETRY] = "retry",
+	[UFVM_CTR_MKWRITE] = "mkwrite",
+	[UFVM_CTR_SIGBUS] = "sigbus",
+	[UFVM_CTR_FAULTAROUND] = "faultaround",
+	[UFVM_CTR_FAULTAROUND_PAGES] = "faultaround_pages",
+	[UFVM_CTR_EEXIST] = "eexist",
+	[UFVM_CTR_EAGAIN] = "eagain",
+	[UFVM_CTR_DUP] = "dup",
+	[UFVM_CTR_NOREGION] = "noregion",
+	[UFVM_CTR_STORE_READS] = "store_reads",
+	[UFVM_CTR_STORE_READ_PAGES] = "store_read_pages",
+	[UFVM_CTR_STORE_WRITES] = "store_writes",
+	[UFVM_CTR_STORE_WRITE_PAGES] = "store_write_pages",
+	[UFVM_CTR_STORE_ERRORS] = "store_errors",
+	[UFVM_CTR_PAGES_INVALIDATED] = "pages_invalidated",
+	[UFVM_CTR_ZAPS] = "zaps",
+};
+
+static const char *const path_names[UFVM_PATH__COUNT] = {
+	[UFVM_PATH_SPEC] = "spec",
+	[UFVM_PATH_MINOR] = "minor",
+	[UFVM_PATH_MAJOR] = "major",
+	[UFVM_PATH_MKWRITE] = "mkwrite",
+	[UFVM_PATH_RETRY] = "retry",
+	[UFVM_PATH_SIGBUS] = "sigbus",
+};
+
+const char *ufvm_counter_name(unsigned int c)
+{
+	return c < UFVM_CTR__COUNT ? counter_names[c] : NULL;
+}
+
+const char *ufvm_path_name(unsigned int p)
+{
+	return p < UFVM_PATH__COUNT ? path_names[p] : NULL;
+}
+
+const char *ufvm_strerror(int err)
+{
+	switch (err) {
+	case -EPERM:
+		return "userfaultfd not permitted (see vm.unprivileged_userfaultfd)";
+	case -EOPNOTSUPP:
+		return "the kernel lacks a userfaultfd feature ufvm needs";
+	case -EFBIG:
+		return "file too large for ufvm's frame reservation";
+	default:
+		return strerror(err < 0 ? -err : err);
+	}
+}
+
+int ufvm_config_init(struct ufvm_config *cfg)
+{
+	if (!cfg)
+		return -EINVAL;
+	return vm_policy_config_init(cfg);
+}
+
+int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
+{
+	struct pager_uffd_config ucf;
+	struct ufvm_config dcfg;
+	struct ufvm *vm;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	if (!ucfg) {
+		err = ufvm_config_init(&dcfg);
+		if (err)
+			return err;
+		ucfg = &dcfg;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = *ucfg;
+	err = vm_policy_from_config(&vm->cfg, &vm->pol);
+	if (err)
+		goto fail;
+	if (vm->cfg.backend == UFVM_BACKEND_SIGSEGV) {
+		fprintf(stderr, "ufvm: the sigsegv backend is not available in this build\n");
+		err = -EOPNOTSUPP;
+		goto fail;
+	}
+	vm_stats_set_init(&vm->stats);
+	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
+	CDS_INIT_LIST_HEAD(&vm->objects);
+	CDS_INIT_LIST_HEAD(&vm->files);
+	err = vm_aspace_init(&vm->as, NULL);
+	if (err)
+		goto fail_stats;
+	ucf.threads = vm->cfg.handler_threads;
+	ucf.spin_us = vm->cfg.handler_spin_us;
+	err = pager_uffd_create(&vm->as, &vm->pol, &vm->stats, &ucf, &vm->be);
+	if (err)
+		goto fail_as;
+	vm->as.pmap = &vm->be->pmap;
+	*out = vm;
+	return 0;
+fail_as:
+	vm_aspace_destroy(&vm->as);
+fail_stats:
+	vm_mutex_destroy(&vm->registry);
+	vm_stats_set_destroy(&vm->stats);
+fail:
+	free(vm);
+	return err;
+}
+
+/* ---- objects ---- */
+
+/* Context: registry lock not held.  Return: 0 and a referenced object. */
+static int object_get(struct ufvm *vm, const char *path, bool want_write,
+		      bool create, struct vm_object **out)
+{
+	struct vm_object *obj;
+	struct vm_store *store;
+	struct stat st;
+	dev_t dev;
+	ino_t ino;
+	int err;
+
+	if (create) {
+		int fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+
+		if (fd < 0)
+			return -errno;
+		close(fd);
+	}
+	if (stat(path, &st))
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	vm_mutex_lock(&vm->registry);
+	cds_list_for_each_entry(obj, &vm->objects, node) {
+		if (obj->dev == st.st_dev && obj->ino == st.st_ino) {
+			if (want_write && !obj->store->writable) {
+				err = -EACCES;
+				goto out;
+			}
+			__atomic_fetch_add(&obj->refs, 1, __ATOMIC_RELAXED);
+			*out = obj;
+			err = 0;
+			goto out;
+		}
+	}
+	/* Open it writable when we may, so later writable users can share it. */
+	err = vm_store_file_open(path, true, false, &store, &dev, &ino);
+	if (err == -EACCES || err == -EROFS || err == -EPERM || err == -ETXTBSY) {
+		if (want_write)
+			goto out;
+		err = vm_store_file_open(path, false, false, &store, &dev, &ino);
+	}
+	if (err)
+		goto out;
+	store->latency_us = vm->cfg.store_latency_us;
+	err = vm_object_create(store, dev, ino, &vm->pol, &vm->stats, &obj);
+	if (err) {
+		vm_store_destroy(store);
+		goto out;
+	}
+	obj->refs = 1;
+	cds_list_add(&obj->node, &vm->objects);
+	*out = obj;
+out:
+	vm_mutex_unlock(&vm->registry);
+	return err;
+}
+
+/*
+ * Drop a reference; the last one writes the object back and frees it.
+ * Context: registry lock not held; may sleep (write-back).
+ * Return: 0 or the write-back error of the final release.
+ */
+static int object_put(struct ufvm *vm, struct vm_object *obj)
+{
+	int err = 0;
+
+	vm_mutex_lock(&vm->registry);
+	if (__atomic_sub_fetch(&obj->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		cds_list_del(&obj->node);
+		err = vm_object_destroy(obj);
+	}
+	vm_mutex_unlock(&vm->registry);
+	return err;
+}
+
+/* ---- files ---- */
+
+int ufvm_file_open(struct ufvm *vm, const char *path, int flags,
+		   struct ufvm_file **out)
+{
+	struct ufvm_file *f;
+	int err;
+
+	if (!vm || !path || !out || (flags & ~(UFVM_RDWR | UFVM_CREAT)))
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->vm = vm;
+	f->writable = flags & UFVM_RDWR;
+	err = object_get(vm, path, f->writable, flags & UFVM_CREAT, &f->obj);
+	if (err) {
+		free(f);
+		return err;
+	}
+	vm_mutex_lock(&vm->registry);
+	cds_list_add(&f->node, &vm->files);
+	vm_mutex_unlock(&vm->registry);
+	*out = f;
+	return 0;
+}
+
+int ufvm_file_close(struct ufvm_file *f)
+{
+	struct ufvm *vm;
+	int err;
+
+	if (!f)
+		return -EINVAL;
+	vm = f->vm;
+	vm_mutex_lock(&vm->registry);
+	cds_list_del(&f->node);
+	vm_mutex_unlock(&vm->registry);
+	err = object_put(vm, f->obj);
+	free(f);
+	return err;
+}
+
+ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off)
+{
+	if (!f || (!buf && len) || off < 0 || len > SSIZE_MAX)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	return vm_object_pread(f->obj, buf, len, (uint64_t)off);
+}
+
+ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
+{
+	if (!f || (!buf && len) || off < 0 || len > SSIZE_MAX ||
+	    (uint64_t)off + len < (uint64_t)off)
+		return -EINVAL;
+	if (!f->writable)
+		return -EBADF;
+	if (!len)
+		return 0;
+	return vm_object_pwrite(f->obj, buf, len, (uint64_t)off);
+}
+
+int ufvm_punch(struct ufvm_file *f, off_t off, off_t len)
+{
+	if (!f || off < 0 || len <= 0 || off + len < off)
+		return -EINVAL;
+	if (!f->writable)
+		return -EBADF;
+	return vm_object_punch(f->obj, (uint64_t)off, (uint64_t)len);
+}
+
+int ufvm_truncate(struct ufvm_file *f, off_t size)
+{
+	if (!f || size < 0)
+		return -EINVAL;
+	if (!f->writable)
+		return -EBADF;
+	return vm_object_truncate(f->obj, (uint64_t)size);
+}
+
+int ufvm_fsync(struct ufvm_file *f)
+{
+	if (!f)
+		return -EINVAL;
+	return vm_object_sync(f->obj, 0, UINT64_MAX);
+}
+
+int ufvm_file_size(struct ufvm_file *f, off_t *size)
+{
+	if (!f || !size)
+		return -EINVAL;
+	*size = (off_t)vm_object_size(f->obj);
+	return 0;
+}
+
+int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
+{
+	struct vm_store *s;
+
+	if (!f || off < 0 || len < 0)
+		return -EINVAL;
+	s = f->obj->store;
+	switch (what) {
+	case UFVM_INJECT_READ_EIO:
+		WRITE_ONCE(s->rerr_len, 0);
+		WRITE_ONCE(s->rerr_off, (uint64_t)off);
+		WRITE_ONCE(s->rerr_len, (uint64_t)len);
+		return 0;
+	case UFVM_INJECT_WRITE_EIO:
+		WRITE_ONCE(s->werr_len, 0);
+		WRITE_ONCE(s->werr_off, (uint64_t)off);
+		WRITE_ONCE(s->werr_len, (uint64_t)len);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ---- mappings ---- */
+
+int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
+		  int flags, void **addr)
+{
+	struct ufvm *vm;
+	struct vm_region *r;
+	bool writable;
+	uint64_t npages;
+	int err;
+
+	if (!f || !addr || offset < 0 || offset % PAGE_SIZE || !length ||
+	    length > (1ull << 46) || !(prot & UFVM_PROT_READ) ||
+	    (prot & ~(UFVM_PROT_READ | UFVM_PROT_WRITE)) ||
+	    (flags & ~UFVM_MAP_SHARED))
+		return -EINVAL;
+	vm = f->vm;
+	writable = prot & UFVM_PROT_WRITE;
+	if (writable && !f->writable)
+		return -EACCES;
+	npages = DIV_ROUND_UP(length, PAGE_SIZE);
+	__atomic_fetch_add(&f->obj->refs, 1, __ATOMIC_RELAXED);	/* the region's */
+	err = vm_region_create(f->obj, (uint64_t)offset >> PAGE_SHIFT, npages,
+			       writable, &r);
+	if (err)
+		goto fail_put;
+	r->as = &vm->as;
+	vm_rwsem_write(&vm->as.mmap_lock);
+	err = vm->as.pmap->ops->attach(vm->as.pmap, r);
+	if (err)
+		goto fail_unlock;
+	err = vm_aspace_insert_locked(&vm->as, r);
+	if (err) {
+		vm->as.pmap->ops->detach(vm->as.pmap, r);
+		goto fail_unlock;
+	}
+	vm_object_rmap_add(f->obj, r);
+	vm_rwsem_write_unlock(&vm->as.mmap_lock);
+	*addr = (void *)r->start;
+	return 0;
+fail_unlock:
+	vm_rwsem_write_unlock(&vm->as.mmap_lock);
+	vm_region_free_rcu(r);
+fail_put:
+	object_put(vm, f->obj);
+	return err;
+}
+
+int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
+	     int prot, int flags, void **addr)
+{
+	struct ufvm_file *f;
+	int err;
+
+	if (!vm || !path || !addr)
+		return -EINVAL;
+	if (offset < 0 || offset % PAGE_SIZE || !length || !(prot & UFVM_PROT_READ) ||
+	    (prot & ~(UFVM_PROT_READ | UFVM_PROT_WRITE)) || (flags & ~UFVM_MAP_SHARED))
+		return -EINVAL;
+	err = ufvm_file_open(vm, path, (prot & UFVM_PROT_WRITE) ? UFVM_RDWR : UFVM_RDONLY, &f);
+	if (err)
+		return err;
+	err = ufvm_map_file(f, offset, length, prot, flags, addr);
+	ufvm_file_close(f);	/* the region keeps the object */
+	return err;
+}
+
+/* Context: mmap_lock held for writing; dropped on return. */
+static int unmap_region_locked(struct ufvm *vm, struct vm_region *r)
+{
+	struct vm_object *obj = r->object;
+	int err, e;
+
+	err = vm_aspace_remove_locked(&vm->as, r);
+	if (err) {
+		vm_rwsem_write_unlock(&vm->as.mmap_lock);
+		return err;
+	}
+	vm_region_kill(r);
+	vm_object_rmap_del(obj, r);
+	vm->as.pmap->ops->detach(vm->as.pmap, r);
+	vm_rwsem_write_unlock(&vm->as.mmap_lock);
+	vm_region_free_rcu(r);
+	err = vm_object_writeback(obj, r->pgoff, r->pgoff + r->npages - 1);
+	e = vm_object_check_errors(obj);	/* reported here, not again */
+	if (!err)
+		err = e;
+	e = object_put(vm, obj);
+	return err ? err : e;
+}
+
+int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
+{
+	struct vm_region *r;
+
+	if (!vm || !addr || !length)
+		return -EINVAL;
+	vm_rwsem_write(&vm->as.mmap_lock);
+	r = vm_aspace_find_locked(&vm->as, (uintptr_t)addr);
+	if (!r || r->start != (uintptr_t)addr ||
+	    DIV_ROUND_UP(length, PAGE_SIZE) != r->npages) {
+		vm_rwsem_write_unlock(&vm->as.mmap_lock);
+		return -EINVAL;
+	}
+	return unmap_region_locked(vm, r);
+}
+
+struct sync_part {
+	struct vm_object *obj;
+	uint64_t first, last;
+};
+
+int ufvm_sync(struct ufvm *vm, void *addr, size_t length)
+{
+	uintptr_t a = (uintptr_t)addr, end;
+	struct sync_part *parts = NULL;
+	size_t n = 0, cap = 0, i;
+	int err = 0, e;
+
+	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a)
+		return -EINVAL;
+	end = ROUND_UP(a + length, PAGE_SIZE);
+	vm_rwsem_read(&vm->as.mmap_lock);
+	while (a < end) {
+		struct vm_region *r = vm_aspace_find_locked(&vm->as, a);
+		uintptr_t stop;
+
+		if (!r) {
+			err = -ENOMEM;	/* like msync: part of the range is unmapped */
+			break;
+		}
+		stop = MIN(end, r->end);
+		if (n == cap) {
+			struct sync_part *np = realloc(parts, (cap = cap * 2 + 4) * sizeof(*np));
+
+			if (!np) {
+				err = -ENOMEM;
+				break;
+			}
+			parts = np;
+		}
+		parts[n].obj = r->object;
+		parts[n].first = vm_region_pgidx(r, a);
+		parts[n].last = vm_region_pgidx(r, stop - 1);
+		__atomic_fetch_add(&r->object->refs, 1, __ATOMIC_RELAXED);
+		n++;
+		a = stop;
+	}
+	vm_rwsem_read_unlock(&vm->as.mmap_lock);
+	for (i = 0; i < n; i++) {
+		if (!err) {
+			e = vm_object_sync(parts[i].obj, parts[i].first, parts[i].last);
+			if (e)
+				err = e;
+		}
+		e = object_put(vm, parts[i].obj);
+		if (e && !err)
+			err = e;
+	}
+	free(parts);
+	return err;
+}
+
+/* ---- statistics ---- */
+
+int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
+{
+	struct vm_hist *hist;
+	struct vm_object *obj;
+	unsigned int i;
+	uint64_t nodes = 0;
+
+	if (!vm || !out)
+		return -EINVAL;
+	hist = calloc(UFVM_PATH__COUNT, sizeof(*hist));
+	if (!hist)
+		return -ENOMEM;
+	memset(out, 0, sizeof(*out));
+	vm_stats_sum(&vm->stats, out->counters, hist);
+	for (i = 0; i < UFVM_PATH__COUNT; i++) {
+		struct ufvm_latency *l = &out->latency[i];
+
+		l->count = hist[i].count;
+		l->sum_ns = hist[i].sum;
+		l->max_ns = hist[i].max;
+		l->p50_ns = vm_hist_quantile(&hist[i], 0.50);
+		l->p90_ns = vm_hist_quantile(&hist[i], 0.90);
+		l->p99_ns = vm_hist_quantile(&hist[i], 0.99);
+		l->p999_ns = vm_hist_quantile(&hist[i], 0.999);
+	}
+	free(hist);
+	vm_mutex_lock(&vm->registry);
+	cds_list_for_each_entry(obj, &vm->objects, node) {
+		out->cached_pages += READ_ONCE(obj->index.nr);
+		out->dirty_pages += __atomic_load_n(&obj->nr_dirty, __ATOMIC_RELAXED);
+		nodes += READ_ONCE(obj->index.nodes);
+	}
+	vm_mutex_unlock(&vm->registry);
+	vm_rwsem_read(&vm->as.mmap_lock);
+	out->regions = vm->as.regions->n;
+	vm_rwsem_read_unlock(&vm->as.mmap_lock);
+	out->meta_bytes = __atomic_load_n(&vm_pages_live, __ATOMIC_RELAXED) *
+			  sizeof(struct vm_page) + nodes * vm_pindex_node_size();
+	return 0;
+}
+
+/* ---- teardown ---- */
+
+int ufvm_close(struct ufvm *vm)
+{
+	int err = 0, e;
+
+	if (!vm)
+		return -EINVAL;
+	for (;;) {
+		struct vm_region *r;
+
+		vm_rwsem_write(&vm->as.mmap_lock);
+		if (!vm->as.regions->n) {
+			vm_rwsem_write_unlock(&vm->as.mmap_lock);
+			break;
+		}
+		r = vm->as.regions->r[0];
+		e = unmap_region_locked(vm, r);
+		if (e && !err)
+			err = e;
+	}
+	for (;;) {
+		struct ufvm_file *f = NULL;
+
+		vm_mutex_lock(&vm->registry);
+		if (!cds_list_empty(&vm->files))
+			f = cds_list_first_entry(&vm->files, struct ufvm_file, node);
+		vm_mutex_unlock(&vm->registry);
+		if (!f)
+			break;
+		e = ufvm_file_close(f);
+		if (e && !err)
+			err = e;
+	}
+	VM_BUG_ON(!cds_list_empty(&vm->objects));
+	vm->be->destroy(vm->be);
+	rcu_barrier();	/* every deferred free has run */
+	vm_aspace_destroy(&vm->as);
+	vm_mutex_destroy(&vm->registry);
+	vm_stats_set_destroy(&vm->stats);
+	free(vm);
+	return err;
+}

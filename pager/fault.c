@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pager/fault.c - the fault path, the same for every delivery backend.
+ *
+ * Lock order on this path (docs/locking.md):
+ *   mmap_lock (shared) -> invalidate lock (shared, fills only)
+ *     -> page lock -> ptl
+ * The ptl is taken with no page lock held and nothing sleeps under it but
+ * the install ioctl.  RCU read sections nest inside the ptl.
+ *
+ * One fault, in order (DESIGN.md "The fault path"):
+ *  1. speculative (policy): no mmap_lock; RCU region and page lookups;
+ *     any doubt -> FALLBACK, counted by reason;
+ *  2. locked: mmap_lock shared; cached and up to date -> map (with
+ *     fault-around); cached but locked -> vm_page_lock_or_retry; missing ->
+ *     fill under the invalidate lock, dropping mmap_lock for the read when
+ *     retry is allowed;
+ *  3. write to a write-protected page -> mkwrite.
+ * A fault that finds nothing to do (page mapped by a duplicate message,
+ * region gone) wakes the faulting thread, which faults again if it must.
+ *
+ * The retry contract (seed 003): an attempt with PF_ALLOW_RETRY that must
+ * wait drops mmap_lock first and returns RETRY; the second attempt runs
+ * without PF_ALLOW_RETRY and may wait holding it, so it cannot starve.
+ */
+#include "pager/pager.h"
+#include "vm/object.h"
+#include "vm/region.h"
+
+static inline struct vm_pmap *pmap_of(struct pager_fault *vmf)
+{
+	return vmf->as->pmap;
+}
+
+static void wake(struct pager_fault *vmf, struct vm_region *r)
+{
+	struct vm_pmap *pm = pmap_of(vmf);
+
+	pm->ops->wake(pm, r, vmf->addr, PAGE_SIZE);
+}
+
+/*
+ * The window of fault-around for page @idx of @r: aligned down to the
+ * window like the kernel's, inside the region and the file.
+ */
+static void fa_window(struct pager_fault *vmf, struct vm_region *r, uint64_t idx,
+		      uint64_t *lo, uint64_t *hi)
+{
+	uint64_t w = vmf->pol->fault_around, npages = vm_object_npages(r->object);
+	uint64_t s, e;
+
+	if (vmf->flags & PF_WRITE)
+		w = 1;	/* a write maps only the page it dirties */
+	s = idx - idx % w;
+	e = s + w - 1;
+	s = MAX(s, r->pgoff);
+	e = MIN(e, r->pgoff + r->npages - 1);
+	if (npages)
+		e = MIN(e, npages - 1);
+	*lo = s;
+	*hi = MAX(e, idx);
+}
+
+/*
+ * map_pages_locked - map page @fp (at @idx) and its cached neighbours.
+ * Context: ptl held, RCU read section; @fp stays valid for the section.
+ * Return: PAGER_DONE, or PAGER_FALLBACK if @fp itself may not be mapped
+ * (locked, not up to date, removed): the caller must look again.
+ */
+static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
+			    uint64_t idx, struct vm_page *fp)
+{
+	struct vm_page *run[VM_FAULT_AROUND_MAX];
+	uint64_t lo, hi, j, first = 0;
+	unsigned int n = 0, extra = 0;
+	bool write = vmf->flags & PF_WRITE;	/* then the window is 1 page */
+
+	if (bit_test(r->mapped, idx - r->pgoff)) {
+		/*
+		 * A duplicate message: someone mapped it already.  A write
+		 * to it, if write-protected, comes back as a WP fault.
+		 */
+		vm_stat_inc(vmf->stats, UFVM_CTR_DUP);
+		wake(vmf, r);
+		return PAGER_DONE;
+	}
+	if (!vm_region_map_try_locked(r, fp))
+		return PAGER_FALLBACK;
+
+	fa_window(vmf, r, idx, &lo, &hi);
+	for (j = lo; j <= hi; j++) {
+		struct vm_page *p = j == idx ? fp : vm_object_lookup_rcu(r->object, j);
+		bool ok = j == idx || (p && vm_region_map_try_locked(r, p));
+
+		if (ok) {
+			if (!n)
+				first = j;
+			run[n++] = p;
+			extra += j != idx;
+			continue;
+		}
+		if (n) {
+			vm_region_install_locked(r, run, first, n, false);
+			n = 0;
+		}
+		if (j > idx)
+			break;	/* the faulting page's run is done */
+	}
+	if (n)
+		vm_region_install_locked(r, run, first, n, write);
+	if (extra) {
+		vm_stat_inc(vmf->stats, UFVM_CTR_FAULTAROUND);
+		vm_stat_add(vmf->stats, UFVM_CTR_FAULTAROUND_PAGES, extra);
+	}
+	return PAGER_DONE;
+}
+
+/* Map the cached page @p.  Context: as map_pages_locked, minus the ptl. */
+static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx,
+		      struct vm_page *p)
+{
+	int ret;
+
+	vm_mutex_lock(&r->ptl);
+	if (r->dead) {
+		vm_mutex_unlock(&r->ptl);
+		return PAGER_DONE;	/* unmapped under us: nothing to map */
+	}
+	vm_rcu_read_lock();
+	ret = map_pages_locked(vmf, r, idx, p);
+	vm_rcu_read_unlock();
+	vm_mutex_unlock(&r->ptl);
+	return ret;
+}
+
+static int sigbus(struct pager_fault *vmf, struct vm_region *r)
+{
+	struct vm_pmap *pm = pmap_of(vmf);
+
+	vm_mutex_lock(&r->ptl);
+	if (!r->dead && !bit_test(r->mapped, vm_region_pgidx(r, vmf->addr) - r->pgoff))
+		pm->ops->poison(pm, r, vmf->addr, PAGE_SIZE);
+	else
+		pm->ops->wake(pm, r, vmf->addr, PAGE_SIZE);
+	vm_mutex_unlock(&r->ptl);
+	vm_stat_inc(vmf->stats, UFVM_CTR_SIGBUS);
+	vmf->path = UFVM_PATH_SIGBUS;
+	return PAGER_SIGBUS;
+}
+
+/* ---- speculative (seed 002) ---- */
+
+static int fault_spec(struct pager_fault *vmf)
+{
+	struct vm_aspace *as = vmf->as;
+	unsigned int why;
+	struct vm_region *r;
+	struct vm_page *p;
+	uint64_t seq, idx;
+	uint32_t f;
+	int ret;
+
+	vm_rcu_read_lock();
+	seq = vm_aspace_seq_read(as);
+	if (seq & 1) {
+		why = UFVM_CTR_SPEC_FALLBACK_SEQ;
+		goto fallback;
+	}
+	r = vm_aspace_find_rcu(as, vmf->addr);
+	if (!r) {
+		why = UFVM_CTR_SPEC_FALLBACK_NOREGION;
+		goto fallback;
+	}
+	idx = vm_region_pgidx(r, vmf->addr);
+	if (idx >= vm_object_npages(r->object)) {
+		why = UFVM_CTR_SPEC_FALLBACK_SIZE;
+		goto fallback;
+	}
+	p = vm_object_lookup_rcu(r->object, idx);
+	if (!p) {
+		why = UFVM_CTR_SPEC_FALLBACK_NOPAGE;
+		goto fallback;
+	}
+	f = load_acquire(&p->flags);
+	if (f & PG_LOCKED) {
+		why = UFVM_CTR_SPEC_FALLBACK_LOCKED;
+		goto fallback;
+	}
+	if (!(f & PG_UPTODATE)) {
+		why = UFVM_CTR_SPEC_FALLBACK_NOTUPTODATE;
+		goto fallback;
+	}
+	vm_mutex_lock(&r->ptl);
+	if (r->dead || vm_aspace_seq_read(as) != seq) {
+		vm_mutex_unlock(&r->ptl);
+		why = UFVM_CTR_SPEC_FALLBACK_SEQ;
+		goto fallback;
+	}
+	ret = map_pages_locked(vmf, r, idx, p);
+	vm_mutex_unlock(&r->ptl);
+	if (ret == PAGER_FALLBACK) {
+		why = (vmf->flags & PF_WRITE) ? UFVM_CTR_SPEC_FALLBACK_WRITE
+					      : UFVM_CTR_SPEC_FALLBACK_LOCKED;
+		goto fallback;
+	}
+	vm_rcu_read_unlock();
+	vm_stat_inc(vmf->stats, UFVM_CTR_SPEC_HIT);
+	vmf->path = UFVM_PATH_SPEC;
+	return PAGER_DONE;
+fallback:
+	vm_rcu_read_unlock();
+	vm_stat_inc(vmf->stats, why);
+	return PAGER_FALLBACK;
+}
+
+/* ---- mkwrite ---- */
+
+/* Context: mmap_lock held shared on entry; dropped on return. */
+static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
+{
+	struct vm_aspace *as = vmf->as;
+	struct vm_pmap *pm = pmap_of(vmf);
+	struct vm_object *obj = r->object;
+	uint64_t idx = vm_region_pgidx(r, vmf->addr), b = idx - r->pgoff;
+	struct vm_page *p = vm_object_find_get(obj, idx);
+
+	vmf->path = UFVM_PATH_MKWRITE;
+	if (!p) {
+		/* Dropped meanwhile: the thread refaults on the hole. */
+		wake(vmf, r);
+		vm_rwsem_read_unlock(&as->mmap_lock);
+		return PAGER_DONE;
+	}
+	if (!vm_page_lock_or_retry(p, &as->mmap_lock, vmf->flags & PF_ALLOW_RETRY)) {
+		vm_page_put(p);
+		return PAGER_RETRY;
+	}
+	vm_mutex_lock(&r->ptl);
+	if (p->object == obj && !r->dead && bit_test(r->mapped, b) &&
+	    !bit_test(r->wmapped, b)) {
+		if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
+			__atomic_fetch_add(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+		pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false);	/* wakes */
+		bit_set(r->wmapped, b);
+		vm_stat_inc(vmf->stats, UFVM_CTR_MKWRITE);
+	} else {
+		wake(vmf, r);
+	}
+	vm_mutex_unlock(&r->ptl);
+	vm_page_unlock(p);
+	vm_page_put(p);
+	vm_rwsem_read_unlock(&as->mmap_lock);
+	return PAGER_DONE;
+}
+
+/* ---- the locked path ---- */
+
+/*
+ * fault_locked - one attempt under mmap_lock.
+ * Context: no lock held on entry or on return; takes mmap_lock shared and,
+ * with PF_ALLOW_RETRY, may drop it to wait (then returns RETRY).
+ */
+static int fault_locked(struct pager_fault *vmf)
+{
+	struct vm_aspace *as = vmf->as;
+	bool allow_retry = vmf->flags & PF_ALLOW_RETRY;
+	struct vm_object *obj;
+	struct vm_region *r;
+	struct vm_page *p;
+	bool created;
+	uint64_t idx;
+	int ret, err;
+
+	vm_rwsem_read(&as->mmap_lock);
+	r = vm_aspace_find_locked(as, vmf->addr);
+	if (!r) {
+		/* Unmapped while the message waited; the thread gets SIGSEGV. */
+		vm_stat_inc(vmf->stats, UFVM_CTR_NOREGION);
+		vm_rwsem_read_unlock(&as->mmap_lock);
+		return PAGER_DONE;
+	}
+	if (vmf->flags & PF_WP)
+		return do_mkwrite(vmf, r);
+	obj = r->object;
+	idx = vm_region_pgidx(r, vmf->addr);
+again:
+	if (idx >= vm_object_npages(obj)) {
+		ret = sigbus(vmf, r);
+		goto out_unlock;
+	}
+	p = vm_object_find_get(obj, idx);
+	if (p) {
+		if ((load_acquire(&p->flags) & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE) {
+			ret = map_cached(vmf, r, idx, p);
+			vm_page_put(p);
+			if (ret == PAGER_FALLBACK)
+				goto again;	/* locked or removed meanwhile */
+			if (vmf->path != UFVM_PATH_MAJOR) {
+				vmf->path = UFVM_PATH_MINOR;
+				vm_stat_inc(vmf->stats, UFVM_CTR_MINOR);
+			}
+			goto out_unlock;
+		}
+		/* Locked (I/O or invalidation in flight) or not up to date. */
+		if (!vm_page_lock_or_retry(p, &as->mmap_lock, allow_retry)) {
+			vm_page_put(p);
+			return PAGER_RETRY;	/* mmap_lock dropped */
+		}
+		created = p->object == obj && vm_page_test(p, PG_UPTODATE);
+		vm_page_unlock(p);
+		vm_page_put(p);
+		if (created)
+			goto again;
+		/* Removed, or its read failed: fill it ourselves. */
+	}
+
+	/* Major fault: fill the page under the invalidate lock. */
+	vm_object_fill_begin(obj);
+	err = vm_object_grab_page(obj, idx, &p, &created);
+	if (err) {
+		vm_object_fill_end(obj);
+		ret = sigbus(vmf, r);
+		goto out_unlock;
+	}
+	if (!created) {
+		vm_object_fill_end(obj);
+		vm_page_put(p);
+		goto again;
+	}
+	vmf->path = UFVM_PATH_MAJOR;
+	if (allow_retry) {
+		/* Seed 003: do not hold mmap_lock across the store read. */
+		vm_rwsem_read_unlock(&as->mmap_lock);
+	}
+	err = vm_object_read_page(obj, p);
+	if (err)
+		vm_object_remove_page(obj, p);
+	vm_page_unlock(p);
+	vm_object_fill_end(obj);
+	if (!err)
+		vm_stat_inc(vmf->stats, UFVM_CTR_MAJOR);
+	if (allow_retry) {
+		vm_page_put(p);
+		if (!err)
+			return PAGER_RETRY;
+		/* Deliver the error: find the region again. */
+		vm_rwsem_read(&as->mmap_lock);
+		r = vm_aspace_find_locked(as, vmf->addr);
+		ret = r ? sigbus(vmf, r) : PAGER_DONE;
+		goto out_unlock;
+	}
+	if (err) {
+		vm_page_put(p);
+		ret = sigbus(vmf, r);
+		goto out_unlock;
+	}
+	ret = map_cached(vmf, r, idx, p);
+	vm_page_put(p);
+	if (ret == PAGER_FALLBACK)
+		goto again;
+out_unlock:
+	vm_rwsem_read_unlock(&as->mmap_lock);
+	return ret;
+}
+
+int pager_fault(struct pager_fault *vmf)
+{
+	uint64_t t0 = vm_now_ns();
+	bool retried = false;
+	int ret;
+
+	VM_ASSERT_NO_LOCKS();
+	vm_stat_busy(vmf->stats);
+	vmf->path = UFVM_PATH_MINOR;
+	vm_stat_inc(vmf->stats, UFVM_CTR_FAULTS);
+	if (vmf->pol->retry)
+		vmf->flags |= PF_ALLOW_RETRY;
+	if (vmf->pol->speculative && !(vmf->flags & PF_WP)) {
+		ret = fault_spec(vmf);
+		if (ret != PAGER_FALLBACK)
+			goto done;
+	}
+	for (;;) {
+		ret = fault_locked(vmf);
+		if (ret != PAGER_RETRY)
+			break;
+		retried = true;
+		vm_stat_inc(vmf->stats, UFVM_CTR_RETRY);
+		vmf->flags = (vmf->flags & ~PF_ALLOW_RETRY) | PF_TRIED;
+	}
+	if (retried && vmf->path != UFVM_PATH_SIGBUS && vmf->path != UFVM_PATH_MAJOR)
+		vmf->path = UFVM_PATH_RETRY;
+done:
+	VM_ASSERT_NO_LOCKS();
+	vm_stat_lat(vmf->stats, vmf->path, vm_now_ns() - t0);
+	vm_stat_busy(vmf->stats);
+	return ret;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pager/pager.h - delivery backends and the fault path.
+ *
+ * A backend turns hardware faults into calls of pager_fault() and
+ * implements the pmap ops (vm/pmap.h) on real page tables.  The fault path
+ * is the same for every backend.
+ */
+#ifndef UFVM_PAGER_H
+#define UFVM_PAGER_H
+
+#include <ufvm.h>
+
+#include "vm/aspace.h"
+#include "vm/policy.h"
+#include "vm/stats.h"
+
+/* Fault flags. */
+#define PF_WRITE	0x1u	/* write access */
+#define PF_WP		0x2u	/* write to a write-protected page (mkwrite) */
+#define PF_ALLOW_RETRY	0x4u	/* may drop mmap_lock and return RETRY */
+#define PF_TRIED	0x8u	/* second attempt */
+
+/*
+ * The result of one attempt at a fault.
+ *   DONE      the fault is resolved (mapped, or woken to fault again);
+ *   RETRY     mmap_lock was dropped to wait; try again without
+ *             PF_ALLOW_RETRY (it cannot starve: the page is cached now);
+ *   FALLBACK  the speculative attempt gave up: take the locked path;
+ *   SIGBUS    the faulting thread was sent SIGBUS (past EOF, read error).
+ */
+enum pager_fault_result {
+	PAGER_DONE,
+	PAGER_RETRY,
+	PAGER_FALLBACK,
+	PAGER_SIGBUS,
+};
+
+struct pager_fault {
+	struct vm_aspace *as;
+	const struct vm_policy *pol;
+	struct vm_stats_shard *stats;
+	uintptr_t addr;		/* page aligned */
+	unsigned int flags;	/* PF_* */
+	unsigned int path;	/* enum ufvm_path that served it */
+};
+
+/*
+ * pager_fault - serve one fault to completion (with its retry).
+ * Context: no lock held; may sleep (store I/O, page locks, mmap_lock).
+ * Return: the final enum pager_fault_result (never RETRY or FALLBACK).
+ */
+int pager_fault(struct pager_fault *vmf);
+
+/* A delivery backend. */
+struct pager_backend {
+	struct vm_pmap pmap;		/* installs/zaps for vm/ */
+	const char *name;
+	/* Stop delivering and free the backend.  Context: no region left. */
+	void (*destroy)(struct pager_backend *be);
+};
+
+struct pager_uffd_config {
+	unsigned int threads;	/* 0: one per CPU */
+	unsigned int spin_us;
+};
+
+/*
+ * pager_uffd_create - the userfaultfd backend: handler threads reading a
+ * userfaultfd that every region is registered with.
+ * Return: 0 and *out, -EPERM (not permitted; a message naming the sysctl
+ * went to stderr), -ENOSYS, -EOPNOTSUPP (a required feature is missing).
+ */
+int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
+		      struct vm_stats_set *stats, const struct pager_uffd_config *cfg,
+		      struct pager_backend **out);
+
+#endif /* UFVM_PAGER_H */

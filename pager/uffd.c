@@ -1,0 +1,438 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pager/uffd.c - the userfaultfd delivery backend.
+ *
+ * Every region is a MAP_SHARED mapping of its object's memfd, registered
+ * MISSING|MINOR (and WP when writable): a hole in the memfd raises MISSING,
+ * a frame that exists but is not mapped here raises MINOR (MINOR alone
+ * would not see holes), a write to a page installed write-protected raises
+ * WP (mkwrite).  Pages are installed with UFFDIO_CONTINUE (zero copy, the
+ * frame is already in the memfd), with CONTINUE_MODE_WP for clean pages of
+ * writable regions.
+ *
+ * Kernel behaviour handled here (DESIGN.md, "Kernel facts"):
+ *  - UFFDIO_API works once per fd: features are probed on a throw-away fd;
+ *  - CONTINUE on a page already mapped returns EEXIST and wakes nobody:
+ *    skip the page and UFFDIO_WAKE the range at the end;
+ *  - a partly done range returns EAGAIN with ->mapped bytes done;
+ *  - POISON over a uffd-wp marker returns EEXIST: clear the marker
+ *    (WRITEPROTECT 0, DONTWAKE) and poison again;
+ *  - every blocked reader is woken on each fault: readers use a
+ *    non-blocking fd and treat EAGAIN as "someone else took it".
+ *
+ * Handler threads: one per CPU, each pinned to its CPU, blocking in poll.
+ * The handler on the faulting thread's CPU is woken locally, which is the
+ * cheap case (docs/architecture.md has the figures).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "pager/pager.h"
+#include "vm/object.h"
+#include "vm/region.h"
+
+/* Newer than the installed kernel header (6.1). */
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON		(1u << 14)
+#endif
+#ifndef UFFDIO_CONTINUE_MODE_WP
+#define UFFDIO_CONTINUE_MODE_WP		((__u64)1 << 1)
+#endif
+#ifndef UFFDIO_POISON
+#define _UFFDIO_POISON			(0x08)
+struct uffdio_poison {
+	struct uffdio_range range;
+#define UFFDIO_POISON_MODE_DONTWAKE	((__u64)1 << 0)
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON	_IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
+#define REQUIRED_FEATURES (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM | \
+			   UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_POISON)
+#define MSG_BATCH 16
+
+struct uffd_backend {
+	struct pager_backend be;
+	struct vm_aspace *as;
+	const struct vm_policy *pol;
+	struct vm_stats_set *stats;
+	int uffd;
+	int stopfd;
+	unsigned int nthreads;
+	unsigned int spin_us;
+	pthread_t *threads;
+};
+
+#define to_ub(pm) container_of(pm, struct uffd_backend, be.pmap)
+
+
+static int uffd_ioctl(struct uffd_backend *ub, unsigned long req, void *arg)
+{
+	return ioctl(ub->uffd, req, arg) ? -errno : 0;
+}
+
+static int u_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
+{
+	struct uffdio_range rg = { .start = addr, .len = len };
+
+	return uffd_ioctl(to_ub(pm), UFFDIO_WAKE, &rg);
+}
+
+static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		     size_t len, bool wp)
+{
+	struct uffd_backend *ub = to_ub(pm);
+	struct vm_stats_shard *s = vm__thread_shard ? vm__thread_shard : &ub->stats->common;
+	uintptr_t a = addr, end = addr + len;
+	bool need_wake = false;
+	int err = 0;
+
+	while (a < end) {
+		struct uffdio_continue c = {
+			.range = { .start = a, .len = end - a },
+			.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
+		};
+
+		if (ioctl(ub->uffd, UFFDIO_CONTINUE, &c) == 0)
+			break;
+		if (errno == EAGAIN) {
+			vm_stat_inc(s, UFVM_CTR_EAGAIN);
+			if (c.mapped > 0) {
+				a += (uintptr_t)c.mapped;
+				need_wake = true;
+			}
+			continue;
+		}
+		if (errno == EEXIST) {
+			/* Mapped already (not by us): skip it, wake at the end. */
+			vm_stat_inc(s, UFVM_CTR_EEXIST);
+			a += PAGE_SIZE;
+			need_wake = true;
+			continue;
+		}
+		err = -errno;
+		break;
+	}
+	if (need_wake || err)
+		u_wake(pm, r, addr, len);
+	return err;
+}
+
+static int u_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
+{
+	struct uffd_backend *ub = to_ub(pm);
+	struct vm_stats_shard *s = vm__thread_shard ? vm__thread_shard : &ub->stats->common;
+
+	vm_stat_inc(s, UFVM_CTR_ZAPS);
+	return madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
+}
+
+static int u_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		     size_t len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = addr, .len = len },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return uffd_ioctl(to_ub(pm), UFFDIO_WRITEPROTECT, &w);
+}
+
+static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
+{
+	struct uffd_backend *ub = to_ub(pm);
+	struct uffdio_poison p = { .range = { .start = addr, .len = len } };
+	int err = uffd_ioctl(ub, UFFDIO_POISON, &p);
+
+	if (err == -EEXIST) {
+		/* A uffd-wp marker sits there: clear it, then poison. */
+		struct uffdio_writeprotect w = {
+			.range = { .start = addr, .len = len },
+			.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+		};
+
+		uffd_ioctl(ub, UFFDIO_WRITEPROTECT, &w);
+		p.updated = 0;
+		err = uffd_ioctl(ub, UFFDIO_POISON, &p);
+	}
+	if (err)
+		u_wake(pm, r, addr, len);
+	return err;
+}
+
+static int u_attach(struct vm_pmap *pm, struct vm_region *r)
+{
+	struct uffd_backend *ub = to_ub(pm);
+	size_t len = r->npages << PAGE_SHIFT;
+	struct uffdio_register reg;
+	void *a;
+
+	a = mmap(NULL, len, PROT_READ | (r->writable ? PROT_WRITE : 0), MAP_SHARED,
+		 r->object->memfd, (off_t)(r->pgoff << PAGE_SHIFT));
+	if (a == MAP_FAILED)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)a;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR;
+	if (r->writable)
+		reg.mode |= UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg)) {
+		int err = -errno;
+
+		munmap(a, len);
+		return err;
+	}
+	r->start = (uintptr_t)a;
+	r->end = (uintptr_t)a + len;
+	return 0;
+}
+
+static void u_detach(struct vm_pmap *pm, struct vm_region *r)
+{
+	/* munmap unregisters and wakes any thread still waiting here. */
+	munmap((void *)r->start, r->end - r->start);
+}
+
+static const struct vm_pmap_ops uffd_pmap_ops = {
+	.install = u_install,
+	.zap = u_zap,
+	.protect = u_protect,
+	.wake = u_wake,
+	.poison = u_poison,
+	.attach = u_attach,
+	.detach = u_detach,
+};
+
+static void handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
+{
+	struct pager_fault vmf;
+	uint64_t f;
+
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return;	/* no other event is enabled */
+	f = m->arg.pagefault.flags;
+	vmf.as = ub->as;
+	vmf.pol = ub->pol;
+	vmf.stats = vm__thread_shard;
+	vmf.addr = (uintptr_t)m->arg.pagefault.address & PAGE_MASK;
+	vmf.flags = 0;
+	if (f & UFFD_PAGEFAULT_FLAG_WRITE)
+		vmf.flags |= PF_WRITE;
+	if (f & UFFD_PAGEFAULT_FLAG_WP)
+		vmf.flags |= PF_WP | PF_WRITE;
+	pager_fault(&vmf);
+}
+
+/* Return: messages handled, 0 if none was waiting, -1 on a fatal error. */
+static int drain(struct uffd_backend *ub)
+{
+	struct uffd_msg msgs[MSG_BATCH];
+	ssize_t n;
+	int i;
+
+	n = read(ub->uffd, msgs, sizeof(msgs));
+	if (n < 0)
+		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+	n /= (ssize_t)sizeof(msgs[0]);
+	for (i = 0; i < n; i++)
+		handle_msg(ub, &msgs[i]);
+	return (int)n;
+}
+
+struct handler_arg {
+	struct uffd_backend *ub;
+	unsigned int cpu;
+	bool pin;
+};
+
+static void *handler_main(void *arg)
+{
+	struct handler_arg ha = *(struct handler_arg *)arg;
+	struct uffd_backend *ub = ha.ub;
+	struct pollfd pfd[2] = {
+		{ .fd = ub->uffd, .events = POLLIN },
+		{ .fd = ub->stopfd, .events = POLLIN },
+	};
+
+	free(arg);
+	if (ha.pin) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(ha.cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	vm__thread_shard = vm_stats_shard_new(ub->stats);
+	if (!vm__thread_shard)
+		vm__thread_shard = &ub->stats->common;
+	for (;;) {
+		int n = drain(ub);
+
+		if (n < 0)
+			break;
+		if (n > 0)
+			continue;
+		if (ub->spin_us) {
+			uint64_t until = vm_now_ns() + ub->spin_us * 1000ull;
+
+			while (n == 0 && vm_now_ns() < until && !READ_ONCE(pfd[1].revents))
+				n = drain(ub);
+			if (n != 0)
+				continue;
+		}
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[1].revents)
+			break;
+	}
+	return NULL;
+}
+
+static void uffd_destroy(struct pager_backend *be)
+{
+	struct uffd_backend *ub = container_of(be, struct uffd_backend, be);
+	uint64_t one = 1;
+	unsigned int i;
+
+	if (write(ub->stopfd, &one, sizeof(one)) != sizeof(one))
+		perror("ufvm: stopping handlers");
+	for (i = 0; i < ub->nthreads; i++)
+		pthread_join(ub->threads[i], NULL);
+	close(ub->stopfd);
+	close(ub->uffd);
+	free(ub->threads);
+	free(ub);
+}
+
+static int uffd_open(int flags)
+{
+	return (int)syscall(SYS_userfaultfd, flags);
+}
+
+/* Probe the kernel's features on a throw-away fd (UFFDIO_API is once per fd). */
+static int probe_features(uint64_t *features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	int fd = uffd_open(O_CLOEXEC | O_NONBLOCK), err = 0;
+
+	if (fd < 0) {
+		err = -errno;
+		if (err == -EPERM)
+			fprintf(stderr,
+				"ufvm: userfaultfd is not permitted for this process.\n"
+				"ufvm: allow it with 'sysctl -w vm.unprivileged_userfaultfd=1', or run\n"
+				"ufvm: with CAP_SYS_PTRACE (e.g. as root); or use UFVM_BACKEND=sigsegv.\n");
+		else if (err == -ENOSYS)
+			fprintf(stderr, "ufvm: this kernel has no userfaultfd (CONFIG_USERFAULTFD)\n");
+		else
+			fprintf(stderr, "ufvm: userfaultfd: %s\n", strerror(-err));
+		return err;
+	}
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		err = -errno;
+		fprintf(stderr, "ufvm: UFFDIO_API: %s\n", strerror(-err));
+	}
+	close(fd);
+	*features = api.features;
+	return err;
+}
+
+int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
+		      struct vm_stats_set *stats, const struct pager_uffd_config *cfg,
+		      struct pager_backend **out)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = REQUIRED_FEATURES };
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct uffd_backend *ub;
+	uint64_t have;
+	unsigned int i;
+	int err;
+
+	err = probe_features(&have);
+	if (err)
+		return err;
+	if ((have & REQUIRED_FEATURES) != REQUIRED_FEATURES) {
+		fprintf(stderr,
+			"ufvm: userfaultfd lacks features ufvm needs (have 0x%llx, need 0x%llx:\n"
+			"ufvm: MISSING_SHMEM, MINOR_SHMEM, WP_HUGETLBFS_SHMEM, POISON; Linux >= 6.6)\n",
+			(unsigned long long)have, (unsigned long long)REQUIRED_FEATURES);
+		return -EOPNOTSUPP;
+	}
+	ub = calloc(1, sizeof(*ub));
+	if (!ub)
+		return -ENOMEM;
+	ub->be.pmap.ops = &uffd_pmap_ops;
+	ub->be.name = "uffd";
+	ub->be.destroy = uffd_destroy;
+	ub->as = as;
+	ub->pol = pol;
+	ub->stats = stats;
+	ub->spin_us = cfg->spin_us;
+	ub->uffd = uffd_open(O_CLOEXEC | O_NONBLOCK);
+	if (ub->uffd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (ioctl(ub->uffd, UFFDIO_API, &api)) {
+		err = -errno;
+		fprintf(stderr, "ufvm: UFFDIO_API: %s\n", strerror(-err));
+		goto fail_fd;
+	}
+	ub->stopfd = eventfd(0, EFD_CLOEXEC);
+	if (ub->stopfd < 0) {
+		err = -errno;
+		goto fail_fd;
+	}
+	if (ncpu < 1)
+		ncpu = 1;
+	ub->nthreads = cfg->threads ? cfg->threads : (unsigned int)ncpu;
+	ub->threads = calloc(ub->nthreads, sizeof(pthread_t));
+	if (!ub->threads) {
+		err = -ENOMEM;
+		goto fail_stop;
+	}
+	for (i = 0; i < ub->nthreads; i++) {
+		struct handler_arg *ha = malloc(sizeof(*ha));
+
+		if (!ha) {
+			err = -ENOMEM;
+			break;
+		}
+		ha->ub = ub;
+		ha->cpu = i % (unsigned int)ncpu;
+		ha->pin = !cfg->threads || cfg->threads == (unsigned int)ncpu;
+		err = -pthread_create(&ub->threads[i], NULL, handler_main, ha);
+		if (err) {
+			free(ha);
+			break;
+		}
+	}
+	if (err) {
+		ub->nthreads = i;
+		uffd_destroy(&ub->be);
+		return err;
+	}
+	*out = &ub->be;
+	return 0;
+fail_stop:
+	close(ub->stopfd);
+fail_fd:
+	close(ub->uffd);
+fail:
+	free(ub);
+	return err;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/aspace.h - an address space: its regions and its mmap_lock
+ * (Linux: mm_struct).
+ *
+ * Regions live in a sorted array published through RCU (a lock-free
+ * lookup sees the old or the new array, whole) and change only under
+ * mmap_lock held for writing.  ->seq is bumped before and after every
+ * change (odd while one is under way), so a speculative fault can tell
+ * that what it read may have changed.
+ */
+#ifndef UFVM_VM_ASPACE_H
+#define UFVM_VM_ASPACE_H
+
+#include "vm/lock.h"
+#include "vm/pmap.h"
+#include "vm/rcu.h"
+
+struct vm_region;
+
+struct vm_region_array {
+	size_t n;
+	struct rcu_head rcu;
+	struct vm_region *r[];
+};
+
+struct vm_aspace {
+	struct vm_rwsem mmap_lock;
+	struct vm_region_array *regions;	/* rcu; changed under mmap_lock (w) */
+	uint64_t seq;				/* (a) */
+	struct vm_pmap *pmap;			/* (c) */
+};
+
+int vm_aspace_init(struct vm_aspace *as, struct vm_pmap *pmap);
+void vm_aspace_destroy(struct vm_aspace *as);
+
+/* Context: RCU read section.  Return: the region covering @addr or NULL. */
+struct vm_region *vm_aspace_find_rcu(struct vm_aspace *as, uintptr_t addr);
+/* Context: mmap_lock held (either mode). */
+struct vm_region *vm_aspace_find_locked(struct vm_aspace *as, uintptr_t addr);
+/* Context: mmap_lock held for writing.  Return: 0 or -ENOMEM. */
+int vm_aspace_insert_locked(struct vm_aspace *as, struct vm_region *r);
+int vm_aspace_remove_locked(struct vm_aspace *as, struct vm_region *r);
+
+static inline uint64_t vm_aspace_seq_read(struct vm_aspace *as)
+{
+	return __atomic_load_n(&as->seq, __ATOMIC_ACQUIRE);
+}
+
+#endif /* UFVM_VM_ASPACE_H */

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/compat.h - small helpers shared by every layer: page arithmetic,
+ * atomics (C11 __atomic builtins with explicit orders), assertions, time.
+ */
+#ifndef UFVM_VM_COMPAT_H
+#define UFVM_VM_COMPAT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define PAGE_SHIFT	12
+#define PAGE_SIZE	(1UL << PAGE_SHIFT)
+#define PAGE_MASK	(~(PAGE_SIZE - 1))
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b)	((a) < (b) ? (a) : (b))
+#define MAX(a, b)	((a) > (b) ? (a) : (b))
+#define ROUND_UP(x, a)	((((x) + (a) - 1) / (a)) * (a))
+#define DIV_ROUND_UP(x, a) (((x) + (a) - 1) / (a))
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+
+#define CACHELINE	64
+#define __cacheline_aligned __attribute__((aligned(CACHELINE)))
+
+#define READ_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define load_acquire(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define store_release(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define smp_mb()		__atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+static inline uint64_t vm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void vm__assert_fail(const char *expr, const char *file, int line,
+		     const char *func) __attribute__((noreturn));
+
+/* Always-on check for states that would corrupt data if ignored. */
+#define VM_BUG_ON(cond)							\
+	do {								\
+		if (unlikely(cond))					\
+			vm__assert_fail(#cond, __FILE__, __LINE__, __func__); \
+	} while (0)
+
+#ifdef UFVM_DEBUG
+#define VM_ASSERT(cond)	VM_BUG_ON(!(cond))
+#else
+#define VM_ASSERT(cond)	do { (void)sizeof(cond); } while (0)
+#endif
+
+#endif /* UFVM_VM_COMPAT_H */

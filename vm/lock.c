@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vm/lock.c - rwsem and mutex wrappers with a per-thread lock-order checker.
+ *
+ * The checker keeps, per thread, the stack of locks held with their class
+ * (vm/lock.h lists the order).  A blocking acquisition of class C while the
+ * thread holds a lock of class >= C is an inversion (or a second page lock)
+ * and aborts, naming both.  This is the whole of "lockdep" here: classes
+ * are static, so one run through each path proves its order.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "vm/lock.h"
+
+void vm__assert_fail(const char *expr, const char *file, int line,
+		     const char *func)
+{
+	fprintf(stderr, "ufvm: BUG: %s at %s:%d (%s)\n", expr, file, line, func);
+	abort();
+}
+
+int vm_rwsem_init(struct vm_rwsem *s, enum vm_lock_class lc)
+{
+	pthread_rwlockattr_t a;
+	int err;
+
+	pthread_rwlockattr_init(&a);
+	/* Writers must not starve behind a stream of faults. */
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	err = pthread_rwlock_init(&s->rw, &a);
+	pthread_rwlockattr_destroy(&a);
+	s->lclass = lc;
+	return -err;
+}
+
+void vm_rwsem_destroy(struct vm_rwsem *s)
+{
+	pthread_rwlock_destroy(&s->rw);
+}
+
+void vm_rwsem_read(struct vm_rwsem *s)
+{
+	vm__lockdep_acquire(s, s->lclass, false, 1);
+	pthread_rwlock_rdlock(&s->rw);
+}
+
+bool vm_rwsem_read_try(struct vm_rwsem *s)
+{
+	if (pthread_rwlock_tryrdlock(&s->rw))
+		return false;
+	vm__lockdep_acquire(s, s->lclass, true, 1);
+	return true;
+}
+
+void vm_rwsem_write(struct vm_rwsem *s)
+{
+	vm__lockdep_acquire(s, s->lclass, false, 2);
+	pthread_rwlock_wrlock(&s->rw);
+}
+
+void vm_rwsem_read_unlock(struct vm_rwsem *s)
+{
+	vm__lockdep_release(s);
+	pthread_rwlock_unlock(&s->rw);
+}
+
+void vm_rwsem_write_unlock(struct vm_rwsem *s)
+{
+	vm__lockdep_release(s);
+	pthread_rwlock_unlock(&s->rw);
+}
+
+int vm_mutex_init(struct vm_mutex *m, enum vm_lock_class lc)
+{
+	pthread_mutexattr_t a;
+	int err;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	err = pthread_mutex_init(&m->mu, &a);
+	pthread_mutexattr_destroy(&a);
+	m->lclass = lc;
+	return -err;
+}
+
+void vm_mutex_destroy(struct vm_mutex *m)
+{
+	pthread_mutex_destroy(&m->mu);
+}
+
+void vm_mutex_lock(struct vm_mutex *m)
+{
+	vm__lockdep_acquire(m, m->lclass, false, 2);
+	pthread_mutex_lock(&m->mu);
+}
+
+bool vm_mutex_try(struct vm_mutex *m)
+{
+	if (pthread_mutex_trylock(&m->mu))
+		return false;
+	vm__lockdep_acquire(m, m->lclass, true, 2);
+	return true;
+}
+
+void vm_mutex_unlock(struct vm_mutex *m)
+{
+	vm__lockdep_release(m);
+	pthread_mutex_unlock(&m->mu);
+}
+
+#ifdef UFVM_DEBUG
+#define LOCKDEP_MAX 96
+
+struct held_lock {
+	const void *lock;
+	unsigned char lclass;
+	unsigned char mode;
+};
+
+static __thread struct held_lock held[LOCKDEP_MAX];
+static __thread int nheld;
+
+static const char *const class_names[] = {
+	[VM_LC_REGISTRY] = "registry", [VM_LC_MMAP] = "mmap_lock",
+	[VM_LC_INVALIDATE] = "invalidate", [VM_LC_PAGE] = "page",
+	[VM_LC_INDEX] = "index", [VM_LC_RMAP] = "rmap",
+	[VM_LC_PTL] = "ptl", [VM_LC_LEAF] = "leaf",
+};
+
+void vm__lockdep_acquire(const void *lock, unsigned lc, bool try, int mode)
+{
+	int i;
+
+	if (!try) {
+		for (i = 0; i < nheld; i++) {
+			if (held[i].lclass >= lc) {
+				fprintf(stderr,
+					"ufvm: BUG: lock order: taking %s (%p) while holding %s (%p)\n",
+					class_names[lc], lock,
+					class_names[held[i].lclass], held[i].lock);
+				abort();
+			}
+		}
+	}
+	if (nheld >= LOCKDEP_MAX) {
+		for (i = 0; i < nheld; i++)
+			fprintf(stderr, "ufvm: held: %s %p\n",
+				class_names[held[i].lclass], held[i].lock);
+		VM_BUG_ON(nheld >= LOCKDEP_MAX);
+	}
+	held[nheld].lock = lock;
+	held[nheld].lclass = (unsigned char)lc;
+	held[nheld].mode = (unsigned char)mode;
+	nheld++;
+}
+
+void vm__lockdep_release(const void *lock)
+{
+	int i;
+
+	for (i = nheld - 1; i >= 0; i--) {
+		if (held[i].lock == lock) {
+			memmove(&held[i], &held[i + 1],
+				(size_t)(nheld - i - 1) * sizeof(held[0]));
+			nheld--;
+			return;
+		}
+	}
+	fprintf(stderr, "ufvm: BUG: releasing lock %p that is not held\n", lock);
+	abort();
+}
+
+int vm__lockdep_held(const void *lock)
+{
+	int i;
+
+	for (i = 0; i < nheld; i++)
+		if (held[i].lock == lock)
+			return held[i].mode;
+	return 0;
+}
+
+int vm__lockdep_depth(void)
+{
+	return nheld;
+}
+#endif

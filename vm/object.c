@@ -1,0 +1,750 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vm/object.c - the page cache of one file.
+ *
+ * Lock order in this file (docs/locking.md has the whole picture):
+ *   invalidate lock (fill shared / inval exclusive; or add/block)
+ *     page lock                 (one blocking page lock at a time; a run of
+ *                                neighbours is taken with trylock only)
+ *       index lock              (vm_object_grab_page, remove)
+ *       rmap lock               (remove, write-back)
+ *         ptl                   (vm/region.c)
+ *
+ * Invariants:
+ *  - a page in the index with PG_UPTODATE holds in its frame the file's
+ *    bytes plus every write made to it; bytes past the end of the file
+ *    within the last page are zero;
+ *  - a page is removed from the index only locked and only after every
+ *    region's mapping of it is zapped (mapcount 0), so no region maps a
+ *    page the cache no longer has;
+ *  - PG_DIRTY is cleared only under the page lock and only after every
+ *    writable mapping was write-protected, so a racing write re-dirties it
+ *    through mkwrite instead of being lost.
+ *
+ * User buffers (pread/pwrite) are never touched with a page lock held: a
+ * buffer may itself be a ufvm mapping whose fault needs that very page.
+ * Data goes through a bounce buffer on the stack instead.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vm/object.h"
+#include "vm/region.h"
+
+#define VIEW_MIN_PAGES	((16ull << 30) >> PAGE_SHIFT)	/* 16 GiB of VA */
+#define WB_RUN_MAX	64				/* pages per store write */
+
+/* ---- the add/block lock (seed 000) ---- */
+
+/* The object whose block side this thread holds: its own fills pass. */
+static __thread struct vm_object *block_owner;
+
+static void addblock_get(struct vm_addblock *l, long dir)
+{
+	pthread_mutex_lock(&l->mu);
+	while (dir > 0 ? l->v < 0 : l->v > 0)
+		pthread_cond_wait(&l->cv, &l->mu);
+	l->v += dir;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void addblock_put(struct vm_addblock *l, long dir)
+{
+	pthread_mutex_lock(&l->mu);
+	l->v -= dir;
+	if (l->v == 0)
+		pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+}
+
+void vm_object_fill_begin(struct vm_object *obj)
+{
+	if (obj->pol->invalidate == UFVM_INVALIDATE_RWSEM)
+		vm_rwsem_read(&obj->invalidate_lock);
+}
+
+void vm_object_fill_end(struct vm_object *obj)
+{
+	if (obj->pol->invalidate == UFVM_INVALIDATE_RWSEM)
+		vm_rwsem_read_unlock(&obj->invalidate_lock);
+}
+
+void vm_object_inval_begin(struct vm_object *obj)
+{
+	switch (obj->pol->invalidate) {
+	case UFVM_INVALIDATE_RWSEM:
+		vm_rwsem_write(&obj->invalidate_lock);
+		break;
+	case UFVM_INVALIDATE_ADDBLOCK:
+		addblock_get(&obj->addblock, -1);
+		block_owner = obj;
+		break;
+	}
+}
+
+void vm_object_inval_end(struct vm_object *obj)
+{
+	switch (obj->pol->invalidate) {
+	case UFVM_INVALIDATE_RWSEM:
+		vm_rwsem_write_unlock(&obj->invalidate_lock);
+		break;
+	case UFVM_INVALIDATE_ADDBLOCK:
+		block_owner = NULL;
+		addblock_put(&obj->addblock, -1);
+		break;
+	}
+}
+
+/* ---- creation and teardown ---- */
+
+int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
+		     const struct vm_policy *pol, struct vm_stats_set *stats,
+		     struct vm_object **out)
+{
+	struct vm_object *obj;
+	uint64_t size;
+	int err;
+
+	err = vm_store_size(store, &size);
+	if (err)
+		return err;
+	obj = calloc(1, sizeof(*obj));
+	if (!obj)
+		return -ENOMEM;
+	obj->store = store;
+	obj->dev = dev;
+	obj->ino = ino;
+	obj->size = size;
+	obj->pol = pol;
+	obj->stats = stats;
+	obj->view_pages = MAX(VIEW_MIN_PAGES, 2 * DIV_ROUND_UP(size, PAGE_SIZE));
+	obj->memfd = memfd_create("ufvm-frames", MFD_CLOEXEC);
+	if (obj->memfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (ftruncate(obj->memfd, (off_t)ROUND_UP(size, PAGE_SIZE))) {
+		err = -errno;
+		goto fail_fd;
+	}
+	obj->view = mmap(NULL, obj->view_pages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_NORESERVE, obj->memfd, 0);
+	if (obj->view == MAP_FAILED) {
+		err = -errno;
+		goto fail_fd;
+	}
+	vm_pindex_init(&obj->index);
+	vm_mutex_init(&obj->index_lock, VM_LC_INDEX);
+	vm_mutex_init(&obj->rmap_lock, VM_LC_RMAP);
+	vm_rwsem_init(&obj->invalidate_lock, VM_LC_INVALIDATE);
+	pthread_mutex_init(&obj->addblock.mu, NULL);
+	pthread_cond_init(&obj->addblock.cv, NULL);
+	CDS_INIT_LIST_HEAD(&obj->regions);
+	CDS_INIT_LIST_HEAD(&obj->node);
+	*out = obj;
+	return 0;
+fail_fd:
+	close(obj->memfd);
+fail:
+	free(obj);
+	return err;
+}
+
+static void drop_all_pages(struct vm_object *obj)
+{
+	uint64_t idx = 0;
+	struct vm_page *p;
+
+	for (;;) {
+		vm_rcu_read_lock();
+		p = vm_pindex_next_rcu(&obj->index, &idx, UINT64_MAX);
+		vm_rcu_read_unlock();
+		if (!p)
+			break;
+		/* No region maps the object and no one else holds it. */
+		VM_BUG_ON(vm_page_mapcount(p) != 0);
+		vm_mutex_lock(&obj->index_lock);
+		vm_pindex_delete(&obj->index, idx);
+		vm_mutex_unlock(&obj->index_lock);
+		WRITE_ONCE(p->object, NULL);
+		vm_page_put(p);
+		idx++;
+	}
+}
+
+struct object_corpse {
+	struct rcu_head rcu;
+	struct vm_pindex index;
+};
+
+static void corpse_free_cb(struct rcu_head *h)
+{
+	struct object_corpse *c = container_of(h, struct object_corpse, rcu);
+
+	vm_pindex_destroy(&c->index);
+	free(c);
+}
+
+int vm_object_destroy(struct vm_object *obj)
+{
+	struct object_corpse *c;
+	int err;
+
+	VM_BUG_ON(!cds_list_empty(&obj->regions));
+	err = vm_object_sync(obj, 0, UINT64_MAX);
+	drop_all_pages(obj);
+	munmap(obj->view, obj->view_pages << PAGE_SHIFT);
+	close(obj->memfd);
+	vm_store_destroy(obj->store);
+	/* Empty tree nodes may still be seen by an RCU reader. */
+	c = malloc(sizeof(*c));
+	if (c) {
+		c->index = obj->index;
+		call_rcu(&c->rcu, corpse_free_cb);
+	} else {
+		synchronize_rcu();
+		vm_pindex_destroy(&obj->index);
+	}
+	vm_rwsem_destroy(&obj->invalidate_lock);
+	vm_mutex_destroy(&obj->index_lock);
+	vm_mutex_destroy(&obj->rmap_lock);
+	pthread_mutex_destroy(&obj->addblock.mu);
+	pthread_cond_destroy(&obj->addblock.cv);
+	free(obj);
+	return err;
+}
+
+/* ---- lookup and fill ---- */
+
+struct vm_page *vm_object_find_get(struct vm_object *obj, uint64_t idx)
+{
+	struct vm_page *p;
+
+	vm_rcu_read_lock();
+	p = vm_object_lookup_rcu(obj, idx);
+	if (p && !vm_page_get_unless_zero(p))
+		p = NULL;
+	vm_rcu_read_unlock();
+	return p;
+}
+
+int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
+			struct vm_page **pagep, bool *created)
+{
+	struct vm_page *p, *np;
+	bool add = obj->pol->invalidate == UFVM_INVALIDATE_ADDBLOCK &&
+		   block_owner != obj;
+	int err;
+
+	for (;;) {
+		p = vm_object_find_get(obj, idx);
+		if (p) {
+			*pagep = p;
+			*created = false;
+			return 0;
+		}
+		np = vm_page_alloc(idx);	/* locked, one reference */
+		if (!np)
+			return -ENOMEM;
+		np->object = obj;
+		if (add)
+			addblock_get(&obj->addblock, 1);
+		vm_mutex_lock(&obj->index_lock);
+		err = vm_pindex_insert(&obj->index, idx, np);
+		vm_mutex_unlock(&obj->index_lock);
+		if (add)
+			addblock_put(&obj->addblock, 1);
+		if (!err) {
+			vm_page_get(np);	/* the index's reference */
+			*pagep = np;
+			*created = true;
+			return 0;
+		}
+		np->object = NULL;
+		vm_page_unlock(np);
+		vm_page_put(np);
+		if (err != -EEXIST)
+			return err;
+	}
+}
+
+static struct vm_stats_shard *shard(struct vm_object *obj);
+
+int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
+{
+	uint64_t off = page->index << PAGE_SHIFT, size = vm_object_size(obj);
+	char *frame = vm_object_frame(obj, page->index);
+	size_t len = off < size ? (size_t)MIN(PAGE_SIZE, size - off) : 0;
+	int err = 0;
+
+	VM_ASSERT_HELD(page);
+	if (len) {
+		struct vm_stats_shard *s = shard(obj);
+
+		err = vm_store_read(obj->store, frame, off, len);
+		vm_stat_inc(s, UFVM_CTR_STORE_READS);
+		vm_stat_inc(s, UFVM_CTR_STORE_READ_PAGES);
+		if (err) {
+			vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
+			vm_page_set(page, PG_ERROR);
+			return err;
+		}
+	}
+	if (len < PAGE_SIZE)
+		memset(frame + len, 0, PAGE_SIZE - len);
+	vm_page_clear(page, PG_ERROR);
+	vm_page_set(page, PG_UPTODATE);
+	return 0;
+}
+
+/* ---- removal ---- */
+
+static void clear_dirty(struct vm_object *obj, struct vm_page *p)
+{
+	if (vm_page_test_clear(p, PG_DIRTY))
+		__atomic_fetch_sub(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+}
+
+static void set_dirty(struct vm_object *obj, struct vm_page *p)
+{
+	if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
+		__atomic_fetch_add(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+}
+
+void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
+{
+	struct vm_region *r;
+	int walks = 0;
+
+	VM_ASSERT_HELD(p);
+	/*
+	 * Mapcount first: a mapper that passed its check raised mapcount
+	 * before we locked the page, so it is visible here.  A walk that
+	 * leaves it raised met a mapper between raise and undo (or between
+	 * check and install, on another region's ptl): walk again, each walk
+	 * serialised on the ptls, until it drops.
+	 */
+	while (vm_page_mapcount(p) > 0) {
+		if (walks++)
+			sched_yield();
+		vm_mutex_lock(&obj->rmap_lock);
+		cds_list_for_each_entry(r, &obj->regions, rmap) {
+			if (!vm_region_covers_idx(r, p->index))
+				continue;
+			vm_mutex_lock(&r->ptl);
+			vm_region_zap_page_locked(r, p);
+			vm_mutex_unlock(&r->ptl);
+		}
+		vm_mutex_unlock(&obj->rmap_lock);
+		VM_BUG_ON(walks > 1000000);
+	}
+	vm_mutex_lock(&obj->index_lock);
+	VM_BUG_ON(vm_pindex_delete(&obj->index, p->index) != p);
+	vm_mutex_unlock(&obj->index_lock);
+	WRITE_ONCE(p->object, NULL);
+	clear_dirty(obj, p);
+	vm_stat_inc(shard(obj), UFVM_CTR_PAGES_INVALIDATED);
+	vm_page_put(p);	/* the index's reference; the caller still has one */
+}
+
+/* Remove every cached page in [first, last].  Context: inval side held. */
+static void remove_range(struct vm_object *obj, uint64_t first, uint64_t last)
+{
+	struct vm_region *r;
+	uint64_t idx = first;
+	struct vm_page *p;
+
+	if (first > last)
+		return;
+	/* Bulk unmap first: one zap per region instead of one per page. */
+	vm_mutex_lock(&obj->rmap_lock);
+	cds_list_for_each_entry(r, &obj->regions, rmap)
+		vm_region_zap_range(r, first, last);
+	vm_mutex_unlock(&obj->rmap_lock);
+
+	for (;;) {
+		vm_rcu_read_lock();
+		p = vm_pindex_next_rcu(&obj->index, &idx, last);
+		if (p && !vm_page_get_unless_zero(p))
+			p = NULL;	/* being freed: already out of the index */
+		vm_rcu_read_unlock();
+		if (!p)
+			break;
+		vm_page_lock(p);
+		if (p->object == obj)
+			vm_object_remove_page(obj, p);
+		vm_page_unlock(p);
+		vm_page_put(p);
+		if (idx++ == last)
+			break;
+	}
+}
+
+/* Zero [from, to) bytes of the cached page @idx, if cached. */
+static void zero_partial(struct vm_object *obj, uint64_t idx, size_t from, size_t to)
+{
+	struct vm_page *p = vm_object_find_get(obj, idx);
+
+	if (!p)
+		return;
+	vm_page_lock(p);
+	if (p->object == obj && vm_page_test(p, PG_UPTODATE))
+		memset(vm_object_frame(obj, idx) + from, 0, to - from);
+	vm_page_unlock(p);
+	vm_page_put(p);
+}
+
+int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, size, first, last;
+	int err;
+
+	if (!obj->store->writable)
+		return -EBADF;
+	vm_object_inval_begin(obj);
+	size = vm_object_size(obj);
+	if (end > size)
+		end = size;
+	if (off < end) {
+		first = DIV_ROUND_UP(off, PAGE_SIZE);
+		last = end / PAGE_SIZE;		/* first page not wholly inside */
+		if (first < last) {
+			remove_range(obj, first, last - 1);
+			fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(first << PAGE_SHIFT),
+				  (off_t)((last - first) << PAGE_SHIFT));
+		}
+		if (off % PAGE_SIZE) {
+			uint64_t idx = off / PAGE_SIZE;
+			size_t to = idx == end / PAGE_SIZE ? end % PAGE_SIZE : PAGE_SIZE;
+
+			zero_partial(obj, idx, off % PAGE_SIZE, to);
+		}
+		if (end % PAGE_SIZE && end / PAGE_SIZE != off / PAGE_SIZE)
+			zero_partial(obj, end / PAGE_SIZE, 0, end % PAGE_SIZE);
+	}
+	err = vm_store_punch(obj->store, off, len);
+	vm_object_inval_end(obj);
+	return err;
+}
+
+int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
+{
+	uint64_t osize, npages;
+	int err;
+
+	if (!obj->store->writable)
+		return -EBADF;
+	npages = DIV_ROUND_UP(nsize, PAGE_SIZE);
+	if (npages > obj->view_pages)
+		return -EFBIG;
+	vm_object_inval_begin(obj);
+	osize = vm_object_size(obj);
+	err = vm_store_truncate(obj->store, nsize);
+	if (err)
+		goto out;
+	if (nsize < osize) {
+		/* New size first: faults past it now answer SIGBUS. */
+		__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
+		remove_range(obj, npages, UINT64_MAX - 1);
+		if (nsize % PAGE_SIZE)
+			zero_partial(obj, nsize / PAGE_SIZE, nsize % PAGE_SIZE, PAGE_SIZE);
+		if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))
+			err = -errno;
+	} else if (nsize > osize) {
+		if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))
+			err = -errno;
+		else
+			__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
+	}
+out:
+	vm_object_inval_end(obj);
+	return err;
+}
+
+/* ---- write-back ---- */
+
+static void record_wb_error(struct vm_object *obj, int err)
+{
+	int zero = 0;
+
+	__atomic_compare_exchange_n(&obj->wb_err, &zero, err, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/* Write-protect every writable mapping of the locked pages run[0..n). */
+static void wrprotect_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
+{
+	struct vm_region *r;
+	unsigned int i;
+	bool mapped = false;
+
+	for (i = 0; i < n && !mapped; i++)
+		mapped = vm_page_mapcount(run[i]) > 0;
+	if (!mapped)
+		return;
+	vm_mutex_lock(&obj->rmap_lock);
+	cds_list_for_each_entry(r, &obj->regions, rmap) {
+		if (!r->writable)
+			continue;
+		vm_mutex_lock(&r->ptl);
+		for (i = 0; i < n; i++)
+			vm_region_wrprotect_page_locked(r, run[i]);
+		vm_mutex_unlock(&r->ptl);
+	}
+	vm_mutex_unlock(&obj->rmap_lock);
+}
+
+/* Write back the locked, dirty run[0..n) (consecutive offsets). */
+static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
+{
+	uint64_t off = run[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
+	struct vm_stats_shard *s = shard(obj);
+	size_t len;
+	unsigned int i;
+	int err = 0;
+
+	wrprotect_run(obj, run, n);
+	for (i = 0; i < n; i++)
+		clear_dirty(obj, run[i]);
+	if (off < size) {
+		len = (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off);
+		err = vm_store_write(obj->store, vm_object_frame(obj, run[0]->index),
+				     off, len);
+		vm_stat_inc(s, UFVM_CTR_STORE_WRITES);
+		vm_stat_add(s, UFVM_CTR_STORE_WRITE_PAGES, n);
+	}
+	if (err) {
+		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
+		for (i = 0; i < n; i++)
+			set_dirty(obj, run[i]);
+		record_wb_error(obj, err);
+	}
+	return err;
+}
+
+int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
+{
+	struct vm_page *run[WB_RUN_MAX];
+	uint64_t idx = first;
+	unsigned int n, i;
+	int err = 0, e;
+
+	while (__atomic_load_n(&obj->nr_dirty, __ATOMIC_RELAXED) && idx <= last) {
+		struct vm_page *p;
+
+		vm_rcu_read_lock();
+		p = vm_pindex_next_rcu(&obj->index, &idx, last);
+		if (p && (!vm_page_test(p, PG_DIRTY) || !vm_page_get_unless_zero(p)))
+			p = (struct vm_page *)1;	/* skip this one */
+		vm_rcu_read_unlock();
+		if (!p)
+			break;
+		if (p == (struct vm_page *)1) {
+			if (idx++ == last)
+				break;
+			continue;
+		}
+		vm_page_lock(p);
+		if (p->object != obj || !vm_page_test(p, PG_DIRTY)) {
+			vm_page_unlock(p);
+			vm_page_put(p);
+			idx++;
+			continue;
+		}
+		/* Gather dirty neighbours, trylock only (no second blocking lock). */
+		run[0] = p;
+		for (n = 1; n < WB_RUN_MAX && idx + n <= last; n++) {
+			struct vm_page *q = vm_object_find_get(obj, idx + n);
+
+			if (!q)
+				break;
+			if (!vm_page_test(q, PG_DIRTY) || !vm_page_trylock(q)) {
+				vm_page_put(q);
+				break;
+			}
+			if (q->object != obj || !vm_page_test(q, PG_DIRTY)) {
+				vm_page_unlock(q);
+				vm_page_put(q);
+				break;
+			}
+			run[n] = q;
+		}
+		e = write_run(obj, run, n);
+		if (e && !err)
+			err = e;
+		for (i = 0; i < n; i++) {
+			vm_page_unlock(run[i]);
+			vm_page_put(run[i]);
+		}
+		if (idx + n - 1 >= last)
+			break;
+		idx += n;
+	}
+	return err;
+}
+
+int vm_object_sync(struct vm_object *obj, uint64_t first, uint64_t last)
+{
+	int err = vm_object_writeback(obj, first, last), e;
+
+	e = vm_store_sync(obj->store);
+	if (!err)
+		err = e;
+	e = vm_object_check_errors(obj);
+	if (!err)
+		err = e;
+	return err;
+}
+
+int vm_object_check_errors(struct vm_object *obj)
+{
+	return __atomic_exchange_n(&obj->wb_err, 0, __ATOMIC_RELAXED);
+}
+
+/* ---- read and write through the cache ---- */
+
+/*
+ * Get page @idx locked and up to date, filling it if need be.
+ * Context: no page lock held; may sleep (I/O).  @full: the caller will
+ * overwrite the whole page, so a missing page need not be read.
+ * Return: 0 with the page locked and referenced, or -errno.
+ */
+static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
+			       struct vm_page **pagep)
+{
+	struct vm_page *p;
+	bool created;
+	int err;
+
+	p = vm_object_find_get(obj, idx);
+	if (p) {
+		vm_page_lock(p);
+		if (p->object == obj && vm_page_test(p, PG_UPTODATE)) {
+			*pagep = p;
+			return 0;
+		}
+		vm_page_unlock(p);
+		vm_page_put(p);
+	}
+	vm_object_fill_begin(obj);
+	for (;;) {
+		err = vm_object_grab_page(obj, idx, &p, &created);
+		if (err)
+			break;
+		if (!created) {
+			vm_page_lock(p);
+			if (p->object != obj) {	/* removed meanwhile */
+				vm_page_unlock(p);
+				vm_page_put(p);
+				continue;
+			}
+		}
+		if (vm_page_test(p, PG_UPTODATE)) {
+			*pagep = p;
+			break;
+		}
+		if (full) {
+			vm_page_set(p, PG_UPTODATE);	/* caller overwrites it */
+			*pagep = p;
+			break;
+		}
+		err = vm_object_read_page(obj, p);
+		if (err) {
+			vm_object_remove_page(obj, p);
+			vm_page_unlock(p);
+			vm_page_put(p);
+			break;
+		}
+		*pagep = p;
+		break;
+	}
+	vm_object_fill_end(obj);
+	return err;
+}
+
+ssize_t vm_object_pread(struct vm_object *obj, void *buf, size_t len, uint64_t off)
+{
+	char bounce[PAGE_SIZE];
+	uint64_t size = vm_object_size(obj);
+	size_t done = 0;
+
+	if (off >= size)
+		return 0;
+	len = (size_t)MIN(len, size - off);
+	while (done < len) {
+		uint64_t pos = off + done, idx = pos >> PAGE_SHIFT;
+		size_t in = pos & (PAGE_SIZE - 1), n = MIN(PAGE_SIZE - in, len - done);
+		struct vm_page *p;
+		int err = get_uptodate_locked(obj, idx, false, &p);
+
+		if (err)
+			return done ? (ssize_t)done : err;
+		memcpy(bounce, vm_object_frame(obj, idx) + in, n);
+		vm_page_unlock(p);
+		vm_page_put(p);
+		memcpy((char *)buf + done, bounce, n);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uint64_t off)
+{
+	char bounce[PAGE_SIZE];
+	size_t done = 0;
+	int err;
+
+	if (!obj->store->writable)
+		return -EBADF;
+	if (off + len > vm_object_size(obj)) {
+		err = vm_object_truncate(obj, off + len);
+		if (err)
+			return err;
+	}
+	while (done < len) {
+		uint64_t pos = off + done, idx = pos >> PAGE_SHIFT;
+		size_t in = pos & (PAGE_SIZE - 1), n = MIN(PAGE_SIZE - in, len - done);
+		struct vm_page *p;
+
+		memcpy(bounce, (const char *)buf + done, n);	/* may fault */
+		err = get_uptodate_locked(obj, idx, n == PAGE_SIZE, &p);
+		if (err)
+			return done ? (ssize_t)done : err;
+		memcpy(vm_object_frame(obj, idx) + in, bounce, n);
+		set_dirty(obj, p);
+		vm_page_unlock(p);
+		vm_page_put(p);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- rmap ---- */
+
+void vm_object_rmap_add(struct vm_object *obj, struct vm_region *r)
+{
+	vm_mutex_lock(&obj->rmap_lock);
+	cds_list_add_tail(&r->rmap, &obj->regions);
+	vm_mutex_unlock(&obj->rmap_lock);
+}
+
+void vm_object_rmap_del(struct vm_object *obj, struct vm_region *r)
+{
+	vm_mutex_lock(&obj->rmap_lock);
+	cds_list_del_init(&r->rmap);
+	vm_mutex_unlock(&obj->rmap_lock);
+}
+
+/* ---- stats ---- */
+
+__thread struct vm_stats_shard *vm__thread_shard;
+
+static struct vm_stats_shard *shard(struct vm_object *obj)
+{
+	return vm__thread_shard ? vm__thread_shard : &obj->stats->common;
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/object.h - the page cache of one file (Linux: address_space).
+ *
+ * Locking key: (c) constant, (a) atomic, (i) index lock, (r) rmap lock,
+ * (I) invalidate lock exclusive (or add/block in block mode), (L) owner
+ * (lib registry lock).
+ *
+ * Frames live in a memfd: page i of the file is page i of the memfd, so a
+ * cached page can be mapped into any region with zero copies.  The pager
+ * reaches the frames through ->view, its own unregistered mapping of the
+ * whole memfd reservation.
+ */
+#ifndef UFVM_VM_OBJECT_H
+#define UFVM_VM_OBJECT_H
+
+#include <pthread.h>
+#include <sys/types.h>
+#include <urcu/list.h>
+
+#include "vm/lock.h"
+#include "vm/page.h"
+#include "vm/pindex.h"
+#include "vm/policy.h"
+#include "vm/stats.h"
+#include "vm/store.h"
+
+struct vm_region;
+
+/* The two-state add/block lock of seed 000 (both states shared). */
+struct vm_addblock {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	long v;			/* > 0: adders, < 0: blockers */
+};
+
+struct vm_object {
+	struct vm_store *store;		/* (c) */
+	dev_t dev;			/* (c) */
+	ino_t ino;			/* (c) */
+	uint64_t size;			/* (a) bytes; changed under (I) */
+	int memfd;			/* (c) frames */
+	char *view;			/* (c) pager's mapping of the frames */
+	uint64_t view_pages;		/* (c) reserved: the size limit */
+	const struct vm_policy *pol;	/* (c) */
+	struct vm_stats_set *stats;	/* (c) */
+
+	struct vm_pindex index;		/* rcu readers, (i) writers */
+	struct vm_mutex index_lock;
+	struct vm_rwsem invalidate_lock;
+	struct vm_addblock addblock;
+
+	struct vm_mutex rmap_lock;
+	struct cds_list_head regions;	/* (r) regions mapping this object */
+
+	uint64_t nr_dirty;		/* (a) */
+	int wb_err;			/* (a) first unreported write-back error */
+	unsigned int refs;		/* (L) */
+	struct cds_list_head node;	/* (L) */
+};
+
+/* Return: 0 and *out, or -errno.  Takes ownership of @store on success. */
+int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
+		     const struct vm_policy *pol, struct vm_stats_set *stats,
+		     struct vm_object **out);
+/* Write back, free every page and frame.  Context: no region maps it.
+ * Return: 0 or the write-back error. */
+int vm_object_destroy(struct vm_object *obj);
+
+static inline uint64_t vm_object_size(struct vm_object *obj)
+{
+	return __atomic_load_n(&obj->size, __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t vm_object_npages(struct vm_object *obj)
+{
+	return DIV_ROUND_UP(vm_object_size(obj), PAGE_SIZE);
+}
+
+static inline char *vm_object_frame(struct vm_object *obj, uint64_t idx)
+{
+	return obj->view + (idx << PAGE_SHIFT);
+}
+
+/* Context: RCU read section. */
+static inline struct vm_page *vm_object_lookup_rcu(struct vm_object *obj, uint64_t idx)
+{
+	return vm_pindex_lookup_rcu(&obj->index, idx);
+}
+
+/* Return: the page at @idx with a reference, or NULL.  Never sleeps. */
+struct vm_page *vm_object_find_get(struct vm_object *obj, uint64_t idx);
+
+/*
+ * Fill side of the invalidate lock: taken (shared) by anything that creates
+ * a page or brings one up to date; not by cached hits.
+ * Context: may sleep.  Lock order: after mmap_lock, before page locks.
+ */
+void vm_object_fill_begin(struct vm_object *obj);
+void vm_object_fill_end(struct vm_object *obj);
+/* Invalidation side: exclusive against fills (punch, truncate). */
+void vm_object_inval_begin(struct vm_object *obj);
+void vm_object_inval_end(struct vm_object *obj);
+
+/*
+ * vm_object_grab_page - find the page at @idx or insert a new locked one.
+ * Context: fill side held; may sleep (allocation).  Return: 0 with *pagep
+ * referenced (and locked if *created), or -ENOMEM.
+ */
+int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
+			struct vm_page **pagep, bool *created);
+
+/*
+ * vm_object_read_page - read a locked, not up-to-date page from the store.
+ * Context: page locked, fill side held, may sleep (I/O).  On failure the
+ * page is marked PG_ERROR and stays not up to date.  Return: 0 or -errno.
+ */
+int vm_object_read_page(struct vm_object *obj, struct vm_page *page);
+
+/*
+ * vm_object_remove_page - unmap @page from every region and drop it from
+ * the cache; its frame is not freed (the caller punches the memfd).
+ * Context: page locked (and stays locked: the caller unlocks and puts it).
+ */
+void vm_object_remove_page(struct vm_object *obj, struct vm_page *page);
+
+/*
+ * vm_object_writeback - write back dirty pages in [first, last] (page
+ * offsets): write-protect every mapping, clear dirty, write.  Pages locked
+ * one at a time.  Context: may sleep; no page lock held on entry.
+ * Return: 0 or the first error (the page stays dirty).
+ */
+int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last);
+/* Write back and fdatasync; reports (and clears) a recorded error. */
+int vm_object_sync(struct vm_object *obj, uint64_t first, uint64_t last);
+
+/* Return: and clear the first write-back error not yet reported. */
+int vm_object_check_errors(struct vm_object *obj);
+
+/* Context: may sleep.  Return: bytes done, or -errno. */
+ssize_t vm_object_pread(struct vm_object *obj, void *buf, size_t len, uint64_t off);
+ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uint64_t off);
+/* Context: may sleep; takes the invalidate lock exclusive.  Return: 0/-errno. */
+int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len);
+int vm_object_truncate(struct vm_object *obj, uint64_t size);
+
+/* rmap: the regions mapping the object.  Context: may sleep (rmap lock). */
+void vm_object_rmap_add(struct vm_object *obj, struct vm_region *r);
+void vm_object_rmap_del(struct vm_object *obj, struct vm_region *r);
+
+#endif /* UFVM_VM_OBJECT_H */

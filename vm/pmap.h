@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/pmap.h - the one interface through which vm/ touches real mappings.
+ *
+ * vm/ never issues UFFDIO_* ioctls, mmap or mprotect on application
+ * memory itself: a delivery backend (pager/) implements these ops.
+ * Addresses are page aligned, lengths whole pages; every op may sleep
+ * briefly (a system call) and is called with the region's ptl held unless
+ * said otherwise.
+ */
+#ifndef UFVM_VM_PMAP_H
+#define UFVM_VM_PMAP_H
+
+#include "vm/compat.h"
+
+struct vm_region;
+struct vm_pmap;
+
+struct vm_pmap_ops {
+	/*
+	 * Map the frames behind [addr, addr+len) of @r (they exist in the
+	 * object's memfd), write-protected if @wp, and wake threads faulting
+	 * there.  Pages already mapped are skipped (and counted).
+	 * Return: 0 or -errno.
+	 */
+	int (*install)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		       size_t len, bool wp);
+	/* Unmap [addr, addr+len) of @r; the frames stay. */
+	int (*zap)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
+	/* Write-protect (@wp) or make writable and wake (!@wp) mapped pages. */
+	int (*protect)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		       size_t len, bool wp);
+	/* Wake threads faulting in [addr, addr+len) without mapping anything. */
+	int (*wake)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
+	/* Make accesses to [addr, addr+len) raise SIGBUS; wakes the faulter. */
+	int (*poison)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
+	/* Create the mapping for @r (sets r->start/end).  Context: mmap_lock
+	 * held for writing; no ptl. */
+	int (*attach)(struct vm_pmap *pm, struct vm_region *r);
+	/* Remove the mapping for @r.  Context: mmap_lock held for writing. */
+	void (*detach)(struct vm_pmap *pm, struct vm_region *r);
+};
+
+struct vm_pmap {
+	const struct vm_pmap_ops *ops;
+};
+
+#endif /* UFVM_VM_PMAP_H */

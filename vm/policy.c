@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vm/policy.c - configuration defaults, the UFVM_* environment, validation.
+ * docs/configuration.md lists every variable.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "vm/policy.h"
+
+#define HANDLERS_MAX	256
+
+/* Parse an unsigned decimal in [lo, hi].  Return: 0 or -EINVAL. */
+static int env_uint(const char *name, unsigned long lo, unsigned long hi,
+		    unsigned long *out)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long x;
+
+	if (!v || !*v)
+		return 1;
+	errno = 0;
+	x = strtoul(v, &end, 10);
+	if (errno || *end || v[0] == '-' || x < lo || x > hi) {
+		fprintf(stderr, "ufvm: %s=%s: expected a number from %lu to %lu\n",
+			name, v, lo, hi);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+/* Parse a size: pages, or bytes with a K/M/G suffix. */
+static int env_size_pages(const char *name, uint64_t *out)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long x;
+
+	if (!v || !*v)
+		return 1;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno || end == v || v[0] == '-')
+		goto bad;
+	switch (*end) {
+	case 0:
+		*out = x;
+		return 0;
+	case 'k': case 'K': x <<= 10; break;
+	case 'm': case 'M': x <<= 20; break;
+	case 'g': case 'G': x <<= 30; break;
+	default:
+		goto bad;
+	}
+	if (end[1] && strcasecmp(end + 1, "b") && strcasecmp(end + 1, "ib"))
+		goto bad;
+	*out = x >> PAGE_SHIFT;
+	return 0;
+bad:
+	fprintf(stderr, "ufvm: %s=%s: expected pages, or a size like 64M\n", name, v);
+	return -EINVAL;
+}
+
+int vm_policy_config_init(struct ufvm_config *cfg)
+{
+	unsigned long x;
+	const char *v;
+	int err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backend = UFVM_BACKEND_AUTO;
+	cfg->handler_threads = 0;
+	cfg->handler_spin_us = 0;
+	cfg->speculative = 1;
+	cfg->fault_around = 16;
+	cfg->retry = 1;
+	cfg->invalidate = UFVM_INVALIDATE_RWSEM;
+
+#define ENV_UINT(name, lo, hi, field)					\
+	do {								\
+		err = env_uint(name, lo, hi, &x);			\
+		if (err < 0)						\
+			return err;					\
+		if (!err)						\
+			cfg->field = (unsigned int)x;			\
+	} while (0)
+
+	ENV_UINT("UFVM_SPECULATIVE", 0, 1, speculative);
+	ENV_UINT("UFVM_FAULT_AROUND", 1, VM_FAULT_AROUND_MAX, fault_around);
+	ENV_UINT("UFVM_RETRY", 0, 1, retry);
+	ENV_UINT("UFVM_STORE_LATENCY_US", 0, 10000000, store_latency_us);
+	ENV_UINT("UFVM_HANDLERS", 0, HANDLERS_MAX, handler_threads);
+	ENV_UINT("UFVM_HANDLER_SPIN_US", 0, 1000000, handler_spin_us);
+#undef ENV_UINT
+	err = env_size_pages("UFVM_CACHE_PAGES", &cfg->cache_pages);
+	if (err < 0)
+		return err;
+	v = getenv("UFVM_INVALIDATE");
+	if (v && *v) {
+		if (!strcmp(v, "rwsem"))
+			cfg->invalidate = UFVM_INVALIDATE_RWSEM;
+		else if (!strcmp(v, "addblock"))
+			cfg->invalidate = UFVM_INVALIDATE_ADDBLOCK;
+		else if (!strcmp(v, "none"))
+			cfg->invalidate = UFVM_INVALIDATE_NONE;
+		else {
+			fprintf(stderr, "ufvm: UFVM_INVALIDATE=%s: expected rwsem, addblock or none\n", v);
+			return -EINVAL;
+		}
+	}
+	v = getenv("UFVM_BACKEND");
+	if (v && *v) {
+		if (!strcmp(v, "auto"))
+			cfg->backend = UFVM_BACKEND_AUTO;
+		else if (!strcmp(v, "uffd"))
+			cfg->backend = UFVM_BACKEND_UFFD;
+		else if (!strcmp(v, "sigsegv"))
+			cfg->backend = UFVM_BACKEND_SIGSEGV;
+		else {
+			fprintf(stderr, "ufvm: UFVM_BACKEND=%s: expected auto, uffd or sigsegv\n", v);
+			return -EINVAL;
+		}
+	}
+	v = getenv("UFVM_STATS");
+	if (v && *v) {
+		if (strlen(v) >= sizeof(cfg->stats_path)) {
+			fprintf(stderr, "ufvm: UFVM_STATS: path too long\n");
+			return -EINVAL;
+		}
+		strcpy(cfg->stats_path, v);
+	}
+	return 0;
+}
+
+int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
+{
+	const char *why = NULL;
+
+	if (cfg->backend > UFVM_BACKEND_SIGSEGV)
+		why = "backend";
+	else if (cfg->handler_threads > HANDLERS_MAX)
+		why = "handler_threads (at most 256)";
+	else if (cfg->handler_spin_us > 1000000)
+		why = "handler_spin_us (at most 1 s)";
+	else if (cfg->speculative > 1)
+		why = "speculative (0 or 1)";
+	else if (cfg->fault_around < 1 || cfg->fault_around > VM_FAULT_AROUND_MAX)
+		why = "fault_around (1 to 256 pages)";
+	else if (cfg->retry > 1)
+		why = "retry (0 or 1)";
+	else if (cfg->invalidate > UFVM_INVALIDATE_NONE)
+		why = "invalidate";
+	else if (cfg->store_latency_us > 10000000)
+		why = "store_latency_us (at most 10 s)";
+	else if (cfg->debug_flags & ~UFVM_DEBUG_CHECK_THEN_RAISE)
+		why = "debug_flags";
+	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
+		why = "stats_path (not terminated)";
+	if (why) {
+		fprintf(stderr, "ufvm: invalid configuration: %s\n", why);
+		return -EINVAL;
+	}
+	pol->speculative = cfg->speculative;
+	pol->fault_around = cfg->fault_around;
+	pol->retry = cfg->retry;
+	pol->invalidate = cfg->invalidate;
+	pol->debug = cfg->debug_flags;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/policy.h - the fault-path policy switches of one ufvm instance.
+ * Set once at ufvm_open (from struct ufvm_config); constant afterwards.
+ */
+#ifndef UFVM_VM_POLICY_H
+#define UFVM_VM_POLICY_H
+
+#include <ufvm.h>
+
+#include "vm/compat.h"
+
+#define VM_FAULT_AROUND_MAX	256
+
+struct vm_policy {
+	bool speculative;		/* seed 002 */
+	unsigned int fault_around;	/* seed 004: window in pages, 1 = off */
+	bool retry;			/* seed 003 */
+	unsigned int invalidate;	/* enum ufvm_invalidate: seeds 001/000 */
+	unsigned int debug;		/* UFVM_DEBUG_* */
+};
+
+/* Fill @cfg with defaults and the UFVM_* environment.  Return: 0 or -EINVAL. */
+int vm_policy_config_init(struct ufvm_config *cfg);
+/* Check @cfg and derive @pol.  Return: 0 or -EINVAL (message on stderr). */
+int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol);
+
+#endif /* UFVM_VM_POLICY_H */

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/rcu.h - the RCU flavour of ufvm: liburcu's "bulletproof" flavour, so
+ * that any application thread (a ufvm_pread() caller, a faulting thread in
+ * the in-thread backends) can enter a read section without registering.
+ * Read sections nest inside every lock and never block.
+ */
+#ifndef UFVM_VM_RCU_H
+#define UFVM_VM_RCU_H
+
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE
+#endif
+#include <urcu-bp.h>
+
+
+#ifdef UFVM_DEBUG
+extern __thread int vm__rcu_depth;
+#define vm_rcu_read_lock()   do { rcu_read_lock(); vm__rcu_depth++; } while (0)
+#define vm_rcu_read_unlock() do { vm__rcu_depth--; rcu_read_unlock(); } while (0)
+#define VM_ASSERT_RCU()      VM_BUG_ON(vm__rcu_depth <= 0)
+#else
+#define vm_rcu_read_lock()   rcu_read_lock()
+#define vm_rcu_read_unlock() rcu_read_unlock()
+#define VM_ASSERT_RCU()      do { } while (0)
+#endif
+
+#endif /* UFVM_VM_RCU_H */

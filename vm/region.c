@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vm/region.c - regions: what one mapped range maps, under its ptl.
+ *
+ * Lock order here: page lock -> ptl (invalidation and write-back lock the
+ * page, then take each region's ptl); a fault takes the ptl without any
+ * page lock and never sleeps on a page while holding it.
+ *
+ * Mapcount first (seed 004): a mapper raises the page's mapcount, issues a
+ * full barrier, and only then checks the page (unlocked, up to date, still
+ * in the object); it does all of this under the ptl.  An invalidator locks
+ * the page and then reads mapcount: if the mapper's check passed, its raise
+ * came before the lock and is visible, so the invalidator walks the rmap
+ * and serialises on this ptl, finding the new mapping and zapping it.
+ */
+#include <string.h>
+
+#include "vm/aspace.h"
+#include "vm/object.h"
+#include "vm/region.h"
+
+int vm_region_create(struct vm_object *obj, uint64_t pgoff, uint64_t npages,
+		     bool writable, struct vm_region **out)
+{
+	size_t words = DIV_ROUND_UP(npages, 64);
+	struct vm_region *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->mapped = calloc(words, sizeof(uint64_t));
+	r->wmapped = calloc(words, sizeof(uint64_t));
+	if (!r->mapped || !r->wmapped) {
+		free(r->mapped);
+		free(r->wmapped);
+		free(r);
+		return -ENOMEM;
+	}
+	r->object = obj;
+	r->pgoff = pgoff;
+	r->npages = npages;
+	r->writable = writable;
+	vm_mutex_init(&r->ptl, VM_LC_PTL);
+	CDS_INIT_LIST_HEAD(&r->rmap);
+	*out = r;
+	return 0;
+}
+
+static void region_free_cb(struct rcu_head *h)
+{
+	struct vm_region *r = container_of(h, struct vm_region, rcu);
+
+	vm_mutex_destroy(&r->ptl);
+	free(r->mapped);
+	free(r->wmapped);
+	free(r);
+}
+
+void vm_region_free_rcu(struct vm_region *r)
+{
+	call_rcu(&r->rcu, region_free_cb);
+}
+
+bool vm_region_map_try_locked(struct vm_region *r, struct vm_page *p)
+{
+	struct vm_object *obj = r->object;
+	uint32_t f;
+
+	VM_ASSERT_HELD(&r->ptl);
+	if (r->dead || bit_test(r->mapped, p->index - r->pgoff))
+		return false;
+	if (unlikely(obj->pol->debug & UFVM_DEBUG_CHECK_THEN_RAISE)) {
+		/* The broken order, for the race test only: check, then raise. */
+		f = load_acquire(&p->flags);
+		if (READ_ONCE(p->object) != obj ||
+		    (f & (PG_LOCKED | PG_UPTODATE)) != PG_UPTODATE ||
+		    p->index >= vm_object_npages(obj))
+			return false;
+		vm_page_map_raise(p);
+		return true;
+	}
+	vm_page_map_raise(p);
+	f = load_acquire(&p->flags);
+	if (READ_ONCE(p->object) != obj ||
+	    (f & (PG_LOCKED | PG_UPTODATE)) != PG_UPTODATE ||
+	    p->index >= vm_object_npages(obj)) {
+		vm_page_map_drop(p);
+		return false;
+	}
+	return true;
+}
+
+static int install_run(struct vm_region *r, struct vm_page **pages,
+		       uint64_t first, unsigned int n, bool writable)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	unsigned int i;
+	int err;
+
+	err = pm->ops->install(pm, r, vm_region_addr(r, first),
+			       (size_t)n << PAGE_SHIFT, r->writable && !writable);
+	if (err) {
+		/* Leave nothing half-known: unmap the run and undo. */
+		pm->ops->zap(pm, r, vm_region_addr(r, first), (size_t)n << PAGE_SHIFT);
+		for (i = 0; i < n; i++)
+			vm_page_map_drop(pages[i]);
+		return err;
+	}
+	for (i = 0; i < n; i++) {
+		bit_set(r->mapped, first + i - r->pgoff);
+		if (writable)
+			bit_set(r->wmapped, first + i - r->pgoff);
+	}
+	return 0;
+}
+
+static void mark_dirty(struct vm_object *obj, struct vm_page *p)
+{
+	if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
+		__atomic_fetch_add(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+}
+
+int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
+			     uint64_t first, unsigned int n, bool write)
+{
+	unsigned int i, s = 0;
+	int err = 0, e;
+
+	VM_ASSERT_HELD(&r->ptl);
+	if (!r->writable)
+		return install_run(r, pages, first, n, false);
+	if (write)
+		for (i = 0; i < n; i++)
+			mark_dirty(r->object, pages[i]);
+	/* Dirty pages go in writable, clean ones write-protected (mkwrite). */
+	for (i = 1; i <= n; i++) {
+		bool wi = i < n && vm_page_test(pages[i], PG_DIRTY);
+		bool ws = vm_page_test(pages[s], PG_DIRTY);
+
+		if (i < n && wi == ws)
+			continue;
+		e = install_run(r, pages + s, first + s, i - s, ws);
+		if (e && !err)
+			err = e;
+		s = i;
+	}
+	return err;
+}
+
+bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	uint64_t b;
+
+	VM_ASSERT_HELD(&r->ptl);
+	if (!vm_region_covers_idx(r, p->index))
+		return false;
+	b = p->index - r->pgoff;
+	if (!bit_test(r->mapped, b))
+		return false;
+	pm->ops->zap(pm, r, vm_region_addr(r, p->index), PAGE_SIZE);
+	bit_clear(r->mapped, b);
+	bit_clear(r->wmapped, b);
+	vm_page_map_drop(p);
+	return true;
+}
+
+void vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	uint64_t b;
+
+	VM_ASSERT_HELD(&r->ptl);
+	if (!vm_region_covers_idx(r, p->index))
+		return;
+	b = p->index - r->pgoff;
+	if (!bit_test(r->wmapped, b))
+		return;
+	pm->ops->protect(pm, r, vm_region_addr(r, p->index), PAGE_SIZE, true);
+	bit_clear(r->wmapped, b);
+}
+
+/* Drop the mapcount of every page mapped in [lo, hi] (region-relative
+ * bit numbers) and clear their bits.  Context: ptl held. */
+static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi)
+{
+	uint64_t b;
+
+	vm_rcu_read_lock();
+	for (b = lo; b <= hi; b++) {
+		struct vm_page *p;
+
+		if (!bit_test(r->mapped, b))
+			continue;
+		p = vm_object_lookup_rcu(r->object, r->pgoff + b);
+		VM_BUG_ON(!p);	/* mapped => in the index */
+		vm_page_map_drop(p);
+		bit_clear(r->mapped, b);
+		bit_clear(r->wmapped, b);
+	}
+	vm_rcu_read_unlock();
+}
+
+void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	uint64_t lo, hi;
+
+	if (last < r->pgoff || first >= r->pgoff + r->npages)
+		return;
+	lo = MAX(first, r->pgoff) - r->pgoff;
+	hi = MIN(last, r->pgoff + r->npages - 1) - r->pgoff;
+	vm_mutex_lock(&r->ptl);
+	if (!r->dead) {
+		pm->ops->zap(pm, r, r->start + (lo << PAGE_SHIFT),
+			     (size_t)(hi - lo + 1) << PAGE_SHIFT);
+		drop_mapped_locked(r, lo, hi);
+	}
+	vm_mutex_unlock(&r->ptl);
+}
+
+void vm_region_kill(struct vm_region *r)
+{
+	vm_mutex_lock(&r->ptl);
+	r->dead = true;
+	if (r->npages)
+		drop_mapped_locked(r, 0, r->npages - 1);
+	vm_mutex_unlock(&r->ptl);
+}

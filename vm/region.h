@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/region.h - a mapped range of an object (Linux: vm_area_struct).
+ *
+ * Locking key: (c) constant after attach, (p) the region's ptl, (r) the
+ * object's rmap lock, (m) the aspace's mmap_lock held for writing.
+ *
+ * The ptl serialises every change of what the region maps: installs,
+ * zaps, write-protect changes, and the shadow bitmaps below.  A bit in
+ * ->mapped means: this region maps that page and holds one of its
+ * mapcounts, so the page is in the object's index (removal zaps first).
+ * Regions are freed after an RCU grace period; ->dead (p) tells a
+ * lock-free fault that found one through RCU that it is going away.
+ */
+#ifndef UFVM_VM_REGION_H
+#define UFVM_VM_REGION_H
+
+#include <urcu/list.h>
+
+#include "vm/lock.h"
+#include "vm/rcu.h"
+
+struct vm_object;
+struct vm_aspace;
+struct vm_page;
+
+struct vm_region {
+	uintptr_t start;		/* (c) */
+	uintptr_t end;			/* (c) */
+	uint64_t pgoff;			/* (c) file page offset of start */
+	uint64_t npages;		/* (c) */
+	struct vm_object *object;	/* (c) */
+	struct vm_aspace *as;		/* (c) */
+	bool writable;			/* (c) */
+	bool dead;			/* (p) unmapped: install nothing */
+	struct vm_mutex ptl;
+	uint64_t *mapped;		/* (p) bitmap: page mapped here */
+	uint64_t *wmapped;		/* (p) bitmap: mapped writable */
+	struct cds_list_head rmap;	/* (r) in object->regions */
+	void *file;			/* (c) owner's handle (lib) */
+	struct rcu_head rcu;
+};
+
+static inline bool bit_test(const uint64_t *map, uint64_t i)
+{
+	return map[i / 64] & (1ull << (i % 64));
+}
+
+static inline void bit_set(uint64_t *map, uint64_t i)
+{
+	map[i / 64] |= 1ull << (i % 64);
+}
+
+static inline void bit_clear(uint64_t *map, uint64_t i)
+{
+	map[i / 64] &= ~(1ull << (i % 64));
+}
+
+static inline uintptr_t vm_region_addr(const struct vm_region *r, uint64_t pgidx)
+{
+	return r->start + ((pgidx - r->pgoff) << PAGE_SHIFT);
+}
+
+static inline uint64_t vm_region_pgidx(const struct vm_region *r, uintptr_t addr)
+{
+	return r->pgoff + ((addr - r->start) >> PAGE_SHIFT);
+}
+
+static inline bool vm_region_covers_idx(const struct vm_region *r, uint64_t idx)
+{
+	return idx >= r->pgoff && idx < r->pgoff + r->npages;
+}
+
+/* Return: 0 and *out (not yet attached), or -ENOMEM. */
+int vm_region_create(struct vm_object *obj, uint64_t pgoff, uint64_t npages,
+		     bool writable, struct vm_region **out);
+/* Free after a grace period.  Context: detached, unmapped, off the rmap. */
+void vm_region_free_rcu(struct vm_region *r);
+
+/*
+ * vm_region_install_locked - map a run of cached pages, mapcount first.
+ * @pages: the pages at file offsets @first .. @first+@n-1, each already
+ * mapcount-raised and checked by the caller (vm_region_map_try_locked);
+ * @write: the fault was a write: the pages are dirty, map them writable.
+ * Context: ptl held; may sleep briefly (ioctl).  Return: 0 or -errno.
+ */
+int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
+			     uint64_t first, unsigned int n, bool write);
+
+/*
+ * vm_region_map_try_locked - raise @p's mapcount, full barrier, then check
+ * that it may be mapped here (in the object, up to date, unlocked, inside
+ * the size, not yet mapped in @r).  Undo and return false otherwise.
+ * Context: ptl held, RCU read section (or a reference on @p).
+ */
+bool vm_region_map_try_locked(struct vm_region *r, struct vm_page *p);
+
+/*
+ * vm_region_zap_page_locked - unmap one page from @r if mapped here.
+ * Context: ptl held; page locked by the caller.  Return: true if it was.
+ */
+bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p);
+
+/*
+ * vm_region_zap_range - unmap [first, last] (file page offsets) from @r,
+ * dropping the mapcounts.  Context: takes the ptl; RCU inside.
+ */
+void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last);
+
+/*
+ * vm_region_wrprotect_page_locked - write-protect @p in @r if it is mapped
+ * writable here.  Context: ptl held, page locked.
+ */
+void vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p);
+
+/*
+ * vm_region_kill - mark @r dead and drop the mapcount of every page it
+ * maps.  Context: mmap_lock held for writing; takes the ptl.
+ */
+void vm_region_kill(struct vm_region *r);
+
+#endif /* UFVM_VM_REGION_H */

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/store.h - where a file's bytes live.
+ *
+ * A store is an ops table plus common state: injected read latency and
+ * injected errors (for experiments and tests), applied by the vm_store_*
+ * wrappers so that every store kind gets them.  Offsets and lengths are in
+ * bytes.  Every op may block (I/O); none is called with a spinning lock.
+ */
+#ifndef UFVM_VM_STORE_H
+#define UFVM_VM_STORE_H
+
+#include <sys/types.h>
+
+#include "vm/compat.h"
+
+struct vm_store;
+
+struct vm_store_ops {
+	const char *name;
+	/* Read @len bytes at @off into @buf; bytes past the end read as zero. */
+	int (*read)(struct vm_store *s, void *buf, uint64_t off, size_t len);
+	int (*write)(struct vm_store *s, const void *buf, uint64_t off, size_t len);
+	int (*punch)(struct vm_store *s, uint64_t off, uint64_t len);
+	int (*truncate)(struct vm_store *s, uint64_t size);
+	int (*sync)(struct vm_store *s);
+	int (*size)(struct vm_store *s, uint64_t *size);
+	void (*destroy)(struct vm_store *s);
+};
+
+struct vm_store {
+	const struct vm_store_ops *ops;	/* (c) */
+	unsigned int latency_us;	/* (a) added to every read */
+	bool writable;			/* (c) */
+	/* injected errors: [off, off+len) fails with -EIO; len 0 = none (a) */
+	uint64_t rerr_off, rerr_len;
+	uint64_t werr_off, werr_len;
+};
+
+/* Open a local file as a store.  Return: 0 or -errno. */
+int vm_store_file_open(const char *path, bool writable, bool create,
+		       struct vm_store **out, dev_t *dev, ino_t *ino);
+
+/* Context: may sleep (I/O, injected latency). */
+int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len);
+int vm_store_write(struct vm_store *s, const void *buf, uint64_t off, size_t len);
+int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len);
+int vm_store_truncate(struct vm_store *s, uint64_t size);
+int vm_store_sync(struct vm_store *s);
+int vm_store_size(struct vm_store *s, uint64_t *size);
+void vm_store_destroy(struct vm_store *s);
+
+#endif /* UFVM_VM_STORE_H */
