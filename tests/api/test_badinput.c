@@ -260,7 +260,7 @@ Test(badinput, length_past_eof_uncaught_sigbus, .timeout = 20, .signal = SIGBUS)
 
 	map = ut_map(vm, path, 0, 2 * SIZE, UFVM_PROT_READ);
 	assert_pattern(SEED, map, 0, SIZE, "the file part");
-	tmpstore_cleanup();	/* we are about to die */
+	ut_about_to_die(SIGBUS);
 	(void)*(volatile uint8_t *)(map + SIZE + SIZE / 2);
 	cr_assert_fail("read past EOF did not raise SIGBUS");
 }

@@ -33,7 +33,7 @@ Test(truncate, down_then_access_past_eof_dies_of_sigbus, .timeout = 20, .signal 
 	assert_pattern(SEED, map, 0, 16 * PAGE, "before truncate");	/* all mapped */
 	assert_ok(ufvm_truncate(f, 8 * PAGE));
 	assert_pattern(SEED, map, 0, 8 * PAGE, "after truncate, before EOF");
-	tmpstore_cleanup();	/* we are about to die */
+	ut_about_to_die(SIGBUS);
 	(void)*(volatile uint8_t *)(map + 12 * PAGE + 5);
 	cr_assert_fail("read of page 12 after truncate to 8 pages did not raise SIGBUS");
 }

@@ -195,7 +195,7 @@ Test(write, readonly_region_refuses_writes, .timeout = 20, .signal = SIGSEGV)
 	vm = ut_open(NULL);
 	map = ut_map(vm, path, 0, 1 * MiB, UFVM_PROT_READ);
 	assert_pattern(SEED, map, 0, PAGE, "read before the write");
-	tmpstore_cleanup();	/* we are about to die */
+	ut_about_to_die(SIGSEGV);
 	*(volatile uint8_t *)(map + 10) = 1;
 	cr_assert_fail("a write to a read-only region succeeded");
 }

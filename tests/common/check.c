@@ -2,6 +2,9 @@
 /*
  * check.c - ufvm wrappers that assert: see check.h.
  */
+#include <pthread.h>
+#include <signal.h>
+
 #include "check.h"
 
 struct ufvm *ut_open(const struct ufvm_config *cfg)
@@ -73,4 +76,15 @@ uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c)
 
 	cr_assert(r == 0, "ufvm_stats = %d (%s)", r, ufvm_strerror(r));
 	return st.counters[c];
+}
+
+void ut_about_to_die(int sig)
+{
+	sigset_t set;
+
+	tmpstore_cleanup();
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }

@@ -90,6 +90,14 @@ void ut_store(const char *name, off_t size, uint64_t seed, char *path);
 /* ufvm_pread()/ufvm_pwrite() of exactly @len bytes; asserts. */
 void ut_pread(struct ufvm_file *f, void *buf, size_t len, off_t off);
 void ut_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);
+/*
+ * ut_about_to_die - the test is about to die of @sig on purpose (a test
+ * with .signal = @sig): remove the temporary directory (ufvm has its files
+ * open) and restore the default action of @sig, so that a handler someone
+ * else installed (AddressSanitizer's, which would exit(1) instead) cannot
+ * turn the expected death into something else.
+ */
+void ut_about_to_die(int sig);
 /* The value of one counter now. */
 uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c);
 
