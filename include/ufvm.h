@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -206,6 +207,11 @@ struct ufvm_stats {
 };
 
 UFVM_API int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out);
+/*
+ * Write the statistics snapshot as one JSON object (docs/stats.md has the
+ * schema), with every histogram's non-empty buckets.  Return: 0 or -errno.
+ */
+UFVM_API int ufvm_stats_write_json(struct ufvm *vm, FILE *out);
 UFVM_API const char *ufvm_counter_name(unsigned int c);
 UFVM_API const char *ufvm_path_name(unsigned int p);
 

@@ -21,6 +21,7 @@
 
 #include <ufvm.h>
 
+#include "lib/internal.h"
 #include "pager/pager.h"
 #include "vm/aspace.h"
 #include "vm/object.h"
@@ -574,6 +575,27 @@ int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
 	return 0;
 }
 
+void ufvm__hist_snapshot(struct ufvm *vm, struct vm_hist *hist)
+{
+	uint64_t ctr[UFVM_CTR__COUNT] = { 0 };
+
+	vm_stats_sum(&vm->stats, ctr, hist);
+}
+
+/* UFVM_STATS / cfg.stats_path: the snapshot at close, as JSON. */
+static void write_stats_file(struct ufvm *vm)
+{
+	FILE *f = fopen(vm->cfg.stats_path, "w");
+
+	if (!f) {
+		fprintf(stderr, "ufvm: cannot write stats to %s: %s\n",
+			vm->cfg.stats_path, strerror(errno));
+		return;
+	}
+	if (ufvm_stats_write_json(vm, f) || fclose(f))
+		fprintf(stderr, "ufvm: writing stats to %s failed\n", vm->cfg.stats_path);
+}
+
 /* ---- teardown ---- */
 
 int ufvm_close(struct ufvm *vm)
@@ -609,6 +631,8 @@ int ufvm_close(struct ufvm *vm)
 			err = e;
 	}
 	VM_BUG_ON(!cds_list_empty(&vm->objects));
+	if (vm->cfg.stats_path[0])
+		write_stats_file(vm);
 	vm->be->destroy(vm->be);
 	rcu_barrier();	/* every deferred free has run */
 	vm_aspace_destroy(&vm->as);

@@ -284,12 +284,12 @@ static void *handler_main(void *arg)
 
 		if (n < 0)
 			break;
-		if (n > 0)
-			continue;
+		if (n == MSG_BATCH)
+			continue;	/* more may be queued: read again */
 		if (ub->spin_us) {
 			uint64_t until = vm_now_ns() + ub->spin_us * 1000ull;
 
-			while (n == 0 && vm_now_ns() < until && !READ_ONCE(pfd[1].revents))
+			while (n == 0 && vm_now_ns() < until)
 				n = drain(ub);
 			if (n != 0)
 				continue;

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* lib/internal.h - helpers shared by the files of lib/. */
+#ifndef UFVM_LIB_INTERNAL_H
+#define UFVM_LIB_INTERNAL_H
+
+#include <ufvm.h>
+
+#include "vm/hist.h"
+
+/* Sum the latency histograms of every path into @hist[UFVM_PATH__COUNT]. */
+void ufvm__hist_snapshot(struct ufvm *vm, struct vm_hist *hist);
+
+#endif

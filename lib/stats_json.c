@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lib/stats_json.c - the statistics snapshot as JSON (docs/stats.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <ufvm.h>
+
+#include "lib/internal.h"
+#include "vm/hist.h"
+
+int ufvm_stats_write_json(struct ufvm *vm, FILE *out)
+{
+	struct vm_hist *hist;
+	struct ufvm_stats st;
+	unsigned int i, b;
+	int err;
+
+	if (!vm || !out)
+		return -EINVAL;
+	err = ufvm_stats(vm, &st);
+	if (err)
+		return err;
+	hist = calloc(UFVM_PATH__COUNT, sizeof(*hist));
+	if (!hist)
+		return -ENOMEM;
+	ufvm__hist_snapshot(vm, hist);
+	fprintf(out, "{\"schema\":\"ufvm-stats-1\",\"counters\":{");
+	for (i = 0; i < UFVM_CTR__COUNT; i++)
+		fprintf(out, "%s\"%s\":%llu", i ? "," : "", ufvm_counter_name(i),
+			(unsigned long long)st.counters[i]);
+	fprintf(out, "},\"latency\":{");
+	for (i = 0; i < UFVM_PATH__COUNT; i++) {
+		const struct ufvm_latency *l = &st.latency[i];
+		bool first = true;
+
+		fprintf(out, "%s\"%s\":{\"count\":%llu,\"mean_ns\":%llu,\"p50_ns\":%llu,"
+			"\"p90_ns\":%llu,\"p99_ns\":%llu,\"p999_ns\":%llu,\"max_ns\":%llu,"
+			"\"buckets\":[",
+			i ? "," : "", ufvm_path_name(i), (unsigned long long)l->count,
+			(unsigned long long)(l->count ? l->sum_ns / l->count : 0),
+			(unsigned long long)l->p50_ns, (unsigned long long)l->p90_ns,
+			(unsigned long long)l->p99_ns, (unsigned long long)l->p999_ns,
+			(unsigned long long)l->max_ns);
+		for (b = 0; b < HIST_BUCKETS; b++) {
+			if (!hist[i].b[b])
+				continue;
+			fprintf(out, "%s[%llu,%llu,%llu]", first ? "" : ",",
+				(unsigned long long)vm_hist_bucket_low(b),
+				(unsigned long long)vm_hist_bucket_width(b),
+				(unsigned long long)hist[i].b[b]);
+			first = false;
+		}
+		fprintf(out, "]}");
+	}
+	fprintf(out, "},\"cached_pages\":%llu,\"dirty_pages\":%llu,\"regions\":%llu,"
+		"\"meta_bytes\":%llu,\"meta_bytes_per_cached_page\":%.1f}\n",
+		(unsigned long long)st.cached_pages, (unsigned long long)st.dirty_pages,
+		(unsigned long long)st.regions, (unsigned long long)st.meta_bytes,
+		st.cached_pages ? (double)st.meta_bytes / (double)st.cached_pages : 0.0);
+	free(hist);
+	return ferror(out) ? -EIO : 0;
+}
