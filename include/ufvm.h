@@ -70,6 +70,7 @@ struct ufvm_config {
 
 /* Debug switches that disable a protection, so that tests can show the bug. */
 #define UFVM_DEBUG_CHECK_THEN_RAISE	0x1u	/* fault-around raises mapcount after its check */
+#define UFVM_DEBUG_NO_DEAD_CHECK	0x2u	/* speculative faults ignore unmapped regions */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -177,6 +178,7 @@ enum ufvm_counter {
 	UFVM_CTR_STORE_ERRORS,
 	UFVM_CTR_PAGES_INVALIDATED,	/* pages dropped by punch/truncate */
 	UFVM_CTR_ZAPS,			/* zap calls */
+	UFVM_CTR_INSTALL_ERRORS,	/* installs the kernel refused */
 	UFVM_CTR__COUNT
 };
 
@@ -223,6 +225,21 @@ UFVM_API const char *ufvm_path_name(unsigned int p);
 #define UFVM_INJECT_READ_EIO	1
 #define UFVM_INJECT_WRITE_EIO	2
 UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
+
+/*
+ * Debug hooks, for race tests: @fn is called at the points below, from
+ * whichever thread reaches them, with ufvm's locks held as noted.  It may
+ * sleep to widen a race window; it must not call ufvm.  NULL removes it.
+ */
+#define UFVM_HOOK_FILL		1	/* before a fill's store read; a = byte offset,
+					   b = length; page locked, fill side held */
+#define UFVM_HOOK_AROUND_CHECKED 2	/* fault-around accepted neighbour a (page
+					   offset) and has not installed it; ptl held */
+#define UFVM_HOOK_INVALIDATED	3	/* punch/truncate dropped the cached pages of
+					   [a, a+b) bytes; frames not freed yet, store
+					   unchanged; invalidate side held */
+typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
+UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 
 /* Human-readable description of a -errno returned by ufvm. */
 UFVM_API const char *ufvm_strerror(int err);

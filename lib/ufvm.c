@@ -75,6 +75,7 @@ static const char *const counter_names[UFVM_CTR__COUNT] = {
 	[UFVM_CTR_STORE_ERRORS] = "store_errors",
 	[UFVM_CTR_PAGES_INVALIDATED] = "pages_invalidated",
 	[UFVM_CTR_ZAPS] = "zaps",
+	[UFVM_CTR_INSTALL_ERRORS] = "install_errors",
 };
 
 static const char *const path_names[UFVM_PATH__COUNT] = {
@@ -530,6 +531,16 @@ int ufvm_sync(struct ufvm *vm, void *addr, size_t length)
 	}
 	free(parts);
 	return err;
+}
+
+int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg)
+{
+	if (!vm)
+		return -EINVAL;
+	__atomic_store_n(&vm->pol.hook, NULL, __ATOMIC_RELEASE);
+	vm->pol.hook_arg = arg;
+	__atomic_store_n(&vm->pol.hook, fn, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* ---- statistics ---- */

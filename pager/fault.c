@@ -93,6 +93,8 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 		bool ok = j == idx || (p && vm_region_map_try_locked(r, p));
 
 		if (ok) {
+			if (j != idx)
+				vm_hook(vmf->pol, UFVM_HOOK_AROUND_CHECKED, j, 0);
 			if (!n)
 				first = j;
 			run[n++] = p;
@@ -191,7 +193,8 @@ static int fault_spec(struct pager_fault *vmf)
 		goto fallback;
 	}
 	vm_mutex_lock(&r->ptl);
-	if (r->dead || vm_aspace_seq_read(as) != seq) {
+	if ((r->dead || vm_aspace_seq_read(as) != seq) &&
+	    !(vmf->pol->debug & UFVM_DEBUG_NO_DEAD_CHECK)) {
 		vm_mutex_unlock(&r->ptl);
 		why = UFVM_CTR_SPEC_FALLBACK_SEQ;
 		goto fallback;

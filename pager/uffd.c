@@ -124,6 +124,7 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 			continue;
 		}
 		err = -errno;
+		vm_stat_inc(s, UFVM_CTR_INSTALL_ERRORS);
 		break;
 	}
 	if (need_wake || err)

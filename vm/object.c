@@ -285,6 +285,7 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 	if (len) {
 		struct vm_stats_shard *s = shard(obj);
 
+		vm_hook(obj->pol, UFVM_HOOK_FILL, off, len);
 		err = vm_store_read(obj->store, frame, off, len);
 		vm_stat_inc(s, UFVM_CTR_STORE_READS);
 		vm_stat_inc(s, UFVM_CTR_STORE_READ_PAGES);
@@ -414,6 +415,8 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 		last = end / PAGE_SIZE;		/* first page not wholly inside */
 		if (first < last) {
 			remove_range(obj, first, last - 1);
+			vm_hook(obj->pol, UFVM_HOOK_INVALIDATED, first << PAGE_SHIFT,
+				(last - first) << PAGE_SHIFT);
 			fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				  (off_t)(first << PAGE_SHIFT),
 				  (off_t)((last - first) << PAGE_SHIFT));
@@ -451,6 +454,8 @@ int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
 		/* New size first: faults past it now answer SIGBUS. */
 		__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
 		remove_range(obj, npages, UINT64_MAX - 1);
+		vm_hook(obj->pol, UFVM_HOOK_INVALIDATED, npages << PAGE_SHIFT,
+			(DIV_ROUND_UP(osize, PAGE_SIZE) - npages) << PAGE_SHIFT);
 		if (nsize % PAGE_SIZE)
 			zero_partial(obj, nsize / PAGE_SIZE, nsize % PAGE_SIZE, PAGE_SIZE);
 		if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))

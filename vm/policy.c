@@ -156,7 +156,7 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 		why = "invalidate";
 	else if (cfg->store_latency_us > 10000000)
 		why = "store_latency_us (at most 10 s)";
-	else if (cfg->debug_flags & ~UFVM_DEBUG_CHECK_THEN_RAISE)
+	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK))
 		why = "debug_flags";
 	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
 		why = "stats_path (not terminated)";

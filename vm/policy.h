@@ -18,7 +18,18 @@ struct vm_policy {
 	bool retry;			/* seed 003 */
 	unsigned int invalidate;	/* enum ufvm_invalidate: seeds 001/000 */
 	unsigned int debug;		/* UFVM_DEBUG_* */
+	ufvm_hook_fn hook;		/* (a) debug hook, or NULL */
+	void *hook_arg;
 };
+
+static inline void vm_hook(const struct vm_policy *pol, unsigned int point,
+			   uint64_t a, uint64_t b)
+{
+	ufvm_hook_fn fn = __atomic_load_n(&pol->hook, __ATOMIC_ACQUIRE);
+
+	if (unlikely(fn != NULL))
+		fn(pol->hook_arg, point, a, b);
+}
 
 /* Fill @cfg with defaults and the UFVM_* environment.  Return: 0 or -EINVAL. */
 int vm_policy_config_init(struct ufvm_config *cfg);

@@ -66,7 +66,8 @@ bool vm_region_map_try_locked(struct vm_region *r, struct vm_page *p)
 	uint32_t f;
 
 	VM_ASSERT_HELD(&r->ptl);
-	if (r->dead || bit_test(r->mapped, p->index - r->pgoff))
+	if ((r->dead && !(obj->pol->debug & UFVM_DEBUG_NO_DEAD_CHECK)) ||
+	    bit_test(r->mapped, p->index - r->pgoff))
 		return false;
 	if (unlikely(obj->pol->debug & UFVM_DEBUG_CHECK_THEN_RAISE)) {
 		/* The broken order, for the race test only: check, then raise. */
