@@ -252,6 +252,23 @@ Test(badinput, length_past_eof_maps_and_faults, .timeout = 20)
 	ut_close(vm);
 }
 
+/* An offset wholly past the end of the file maps too; every access faults. */
+Test(badinput, offset_past_eof_maps_and_faults, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm = setup(path);
+	struct sigbus_info si;
+	uint8_t *map, v;
+
+	sigbus_install();
+	map = ut_map(vm, path, 2 * SIZE, 4 * PAGE, UFVM_PROT_READ);
+	cr_assert_eq(sigbus_read(map + PAGE, &v, &si), 1, "no SIGBUS (read %#x)", v);
+	cr_assert_eq(si.addr, (void *)(map + PAGE), "si_addr");
+	ut_unmap(vm, map, 4 * PAGE);
+	assert_still_works(vm, path, 0);
+	ut_close(vm);
+}
+
 Test(badinput, length_past_eof_uncaught_sigbus, .timeout = 20, .signal = SIGBUS)
 {
 	char path[TMPSTORE_PATH_MAX];

@@ -11,7 +11,8 @@
  * store file has the new size -- also after write-back of pages that were
  * dirty past the new end; growing makes the new part read as zeros, also
  * where SIGBUS was delivered before and where old data lived before a
- * shrink.
+ * shrink; a file created empty through ufvm_file_open(UFVM_CREAT) maps,
+ * faults past its (zero) end, and grows into something written back.
  */
 #include "check.h"
 
@@ -170,4 +171,35 @@ Test(truncate, down_then_up_reads_zeros, .timeout = 20)
 	ut_close(vm);
 	cr_assert(tmpstore_read(path, buf, 12 * PAGE, 4 * PAGE) == 0);
 	assert_zeros(buf, 4 * PAGE, 12 * PAGE, "regrown part in the store file");
+}
+
+/* An empty file made by ufvm_file_open(CREAT): map, SIGBUS, grow, write, persist. */
+Test(truncate, create_empty_then_grow, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, buf[4 * PAGE];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	off_t fsize = -1;
+
+	sigbus_install();
+	tmpstore_path("new", path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR | UFVM_CREAT, &f));
+	cr_assert_eq(tmpstore_size(path), 0, "UFVM_CREAT did not create an empty file");
+	assert_ok(ufvm_file_size(f, &fsize));
+	cr_assert_eq(fsize, 0);
+	map = ut_map(vm, path, 0, 4 * PAGE, RW);
+	expect_sigbus(map, 0, "read of an empty file");
+	expect_sigbus(map + PAGE, 1, "write to an empty file");
+
+	assert_ok(ufvm_truncate(f, 4 * PAGE));
+	assert_zeros(map, 0, 4 * PAGE, "grown empty file");
+	pattern_fill(SEED, map, 0, 4 * PAGE);
+	assert_ok(ufvm_sync(vm, map, 4 * PAGE));
+	cr_assert(tmpstore_read(path, buf, sizeof(buf), 0) == 0);
+	assert_pattern(SEED, buf, 0, sizeof(buf), "store file after grow, write, sync");
+	ut_unmap(vm, map, 4 * PAGE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
 }

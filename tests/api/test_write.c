@@ -8,6 +8,8 @@
  * pages, pages first read then written and pages first touched by a write);
  * that a second write to a page after a sync is written back by the next
  * sync (the page was write-protected again, and the write re-dirtied it);
+ * that bytes written into the last page past the end of file stay out of
+ * the file (it does not grow);
  * that ufvm_unmap(), ufvm_close() and ufvm_fsync() also write back; and that
  * writing to a read-only region is refused with SIGSEGV, as with mmap.
  */
@@ -182,6 +184,36 @@ Test(write, pwrite_fsync, .timeout = 20)
 	assert_ok(ufvm_file_close(f));
 	free(shadow);
 	ut_close(vm);
+}
+
+/*
+ * The last page of a file whose size is not page aligned: writes before EOF
+ * persist, writes past EOF inside that page are allowed (as with mmap) but
+ * neither grow the file nor reach it.
+ */
+Test(write, last_page_tail_stays_out_of_file, .timeout = 20)
+{
+	const off_t size = 5 * PAGE + 123;
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, buf[6 * PAGE], want[6 * PAGE];
+	struct ufvm *vm;
+
+	ut_store("tail", size, SEED, path);
+	vm = ut_open(NULL);
+	map = ut_map(vm, path, 0, 6 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	pattern_fill(SEED, want, 0, size);
+	memset(map + size - 23, 0x5c, 23);		/* last bytes of the file */
+	memset(want + size - 23, 0x5c, 23);
+	memset(map + size, 0xee, 6 * PAGE - size);	/* past EOF, same page */
+	assert_ok(ufvm_sync(vm, map, 6 * PAGE));
+	cr_assert_eq(tmpstore_size(path), size, "store file grew to %lld after a write past EOF",
+		     (long long)tmpstore_size(path));
+	cr_assert(tmpstore_read(path, buf, size, 0) == 0);
+	assert_same(buf, want, 0, size, "store file");
+	ut_unmap(vm, map, 6 * PAGE);
+	ut_close(vm);
+	cr_assert_eq(tmpstore_size(path), size, "store file grew to %lld after unmap and close",
+		     (long long)tmpstore_size(path));
 }
 
 /* Writing to a read-only region faults like a PROT_READ mmap: SIGSEGV. */

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_config.c - configuration: defaults, environment, and every valid
+ * setting giving a working instance.
+ *
+ * Checks (docs/configuration.md): ufvm_config_init() with no UFVM_*
+ * variables gives the documented defaults; each variable sets its field
+ * (sizes like 64M for UFVM_CACHE_PAGES); a malformed value makes
+ * ufvm_config_init() -- and ufvm_open(NULL, ...) -- fail with -EINVAL;
+ * and an instance opened with each valid non-default setting (one handler
+ * thread, three unpinned handlers, spinning handlers, speculation off,
+ * retry off, fault-around 1 and 256, addblock and none invalidation, store
+ * latency) reads, writes, punches and syncs a file correctly.
+ */
+#include <stdlib.h>
+
+#include "check.h"
+
+#define SEED	0x5eed00c0
+#define SIZE	(1 * MiB)
+
+static const char *const vars[] = {
+	"UFVM_BACKEND", "UFVM_HANDLERS", "UFVM_HANDLER_SPIN_US", "UFVM_SPECULATIVE",
+	"UFVM_FAULT_AROUND", "UFVM_RETRY", "UFVM_INVALIDATE", "UFVM_STORE_LATENCY_US",
+	"UFVM_CACHE_PAGES", "UFVM_STATS",
+};
+
+static void clear_env(void)
+{
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+}
+
+Test(config, defaults, .timeout = 5)
+{
+	struct ufvm_config cfg;
+
+	clear_env();
+	memset(&cfg, 0xa5, sizeof(cfg));
+	assert_ok(ufvm_config_init(&cfg));
+	cr_assert_eq(cfg.backend, UFVM_BACKEND_AUTO);
+	cr_assert_eq(cfg.handler_threads, 0);
+	cr_assert_eq(cfg.speculative, 1);
+	cr_assert_eq(cfg.fault_around, 16);
+	cr_assert_eq(cfg.retry, 1);
+	cr_assert_eq(cfg.invalidate, UFVM_INVALIDATE_RWSEM);
+	cr_assert_eq(cfg.store_latency_us, 0);
+	cr_assert_eq(cfg.cache_pages, 0);
+	cr_assert_eq(cfg.stats_path[0], 0);
+	cr_assert_eq(cfg.debug_flags, 0);
+}
+
+Test(config, environment_sets_fields, .timeout = 5)
+{
+	struct ufvm_config cfg;
+
+	clear_env();
+	setenv("UFVM_HANDLERS", "3", 1);
+	setenv("UFVM_HANDLER_SPIN_US", "50", 1);
+	setenv("UFVM_SPECULATIVE", "0", 1);
+	setenv("UFVM_FAULT_AROUND", "4", 1);
+	setenv("UFVM_RETRY", "0", 1);
+	setenv("UFVM_INVALIDATE", "addblock", 1);
+	setenv("UFVM_STORE_LATENCY_US", "100", 1);
+	setenv("UFVM_CACHE_PAGES", "64M", 1);
+	setenv("UFVM_STATS", "/var/tmp/x.json", 1);
+	setenv("UFVM_BACKEND", "uffd", 1);
+	assert_ok(ufvm_config_init(&cfg));
+	cr_assert_eq(cfg.handler_threads, 3);
+	cr_assert_eq(cfg.handler_spin_us, 50);
+	cr_assert_eq(cfg.speculative, 0);
+	cr_assert_eq(cfg.fault_around, 4);
+	cr_assert_eq(cfg.retry, 0);
+	cr_assert_eq(cfg.invalidate, UFVM_INVALIDATE_ADDBLOCK);
+	cr_assert_eq(cfg.store_latency_us, 100);
+	cr_assert_eq(cfg.cache_pages, 64 * MiB / PAGE, "UFVM_CACHE_PAGES=64M gave %llu pages",
+		     (unsigned long long)cfg.cache_pages);
+	cr_assert_str_eq(cfg.stats_path, "/var/tmp/x.json");
+	cr_assert_eq(cfg.backend, UFVM_BACKEND_UFFD);
+	setenv("UFVM_INVALIDATE", "none", 1);
+	setenv("UFVM_CACHE_PAGES", "1000", 1);
+	assert_ok(ufvm_config_init(&cfg));
+	cr_assert_eq(cfg.invalidate, UFVM_INVALIDATE_NONE);
+	cr_assert_eq(cfg.cache_pages, 1000);
+}
+
+Test(config, malformed_environment, .timeout = 5)
+{
+	static const char *const bad[][2] = {
+		{ "UFVM_FAULT_AROUND", "abc" },	{ "UFVM_FAULT_AROUND", "0" },
+		{ "UFVM_FAULT_AROUND", "257" },	{ "UFVM_FAULT_AROUND", "16x" },
+		{ "UFVM_FAULT_AROUND", "-1" },	{ "UFVM_SPECULATIVE", "2" },
+		{ "UFVM_RETRY", "yes" },	{ "UFVM_INVALIDATE", "rwlock" },
+		{ "UFVM_BACKEND", "kernel" },	{ "UFVM_HANDLERS", "100000" },
+		{ "UFVM_CACHE_PAGES", "lots" },	{ "UFVM_STORE_LATENCY_US", "1e9" },
+	};
+	struct ufvm_config cfg;
+	struct ufvm *vm = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		clear_env();
+		setenv(bad[i][0], bad[i][1], 1);
+		assert_err(ufvm_config_init(&cfg), EINVAL);
+		cr_assert_eq(ufvm_open(NULL, &vm), -EINVAL, "ufvm_open(NULL) with %s=%s",
+			     bad[i][0], bad[i][1]);
+	}
+	clear_env();
+}
+
+/* Read, write, punch and sync 1 MiB through an instance opened with @cfg. */
+static void workout(const struct ufvm_config *cfg, const char *what)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, *want = malloc(SIZE), *buf = malloc(SIZE);
+	struct ufvm_file *f;
+	struct ufvm *vm;
+
+	cr_assert(want && buf);
+	ut_store("cfg", SIZE, SEED, path);
+	vm = ut_open(cfg);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	assert_pattern(SEED, map, 0, SIZE, "%s: read", what);
+	pattern_fill(SEED, want, 0, SIZE);
+	for (size_t off = 0; off < SIZE; off += 3 * PAGE + 8) {
+		map[off] = (uint8_t)(off >> 8);
+		want[off] = (uint8_t)(off >> 8);
+	}
+	assert_ok(ufvm_punch(f, 64 * PAGE, 16 * PAGE));
+	memset(want + 64 * PAGE, 0, 16 * PAGE);
+	assert_same(map, want, 0, SIZE, "%s: mapping after writes and punch", what);
+	assert_ok(ufvm_sync(vm, map, SIZE));
+	cr_assert(tmpstore_read(path, buf, SIZE, 0) == 0);
+	assert_same(buf, want, 0, SIZE, "%s: store file after sync", what);
+	ut_unmap(vm, map, SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+	free(want);
+	free(buf);
+}
+
+#define SETTING(name, field, value)						\
+	Test(config, name, .timeout = 20)					\
+	{									\
+		struct ufvm_config cfg;						\
+										\
+		clear_env();							\
+		assert_ok(ufvm_config_init(&cfg));				\
+		cfg.field = value;						\
+		workout(&cfg, #field " = " #value);				\
+	}
+
+SETTING(one_handler, handler_threads, 1)
+SETTING(three_unpinned_handlers, handler_threads, 3)
+SETTING(spinning_handlers, handler_spin_us, 200)
+SETTING(speculation_off, speculative, 0)
+SETTING(retry_off, retry, 0)
+SETTING(fault_around_1, fault_around, 1)
+SETTING(fault_around_256, fault_around, 256)
+SETTING(invalidate_addblock, invalidate, UFVM_INVALIDATE_ADDBLOCK)
+SETTING(invalidate_none, invalidate, UFVM_INVALIDATE_NONE)
+SETTING(store_latency, store_latency_us, 50)
+SETTING(backend_uffd, backend, UFVM_BACKEND_UFFD)
