@@ -6,13 +6,17 @@
  * Several worker threads read and write random pages of several regions of
  * one file (overlapping regions, one of them read-only), through the
  * mappings and through ufvm_pread()/ufvm_pwrite(), while another thread maps
- * and unmaps regions of two other files in a loop (reading and rewriting
- * their bytes), and -- in the second test -- a third thread calls
+ * and unmaps regions of two other files and of the file itself in a loop
+ * (reading and rewriting their bytes), and -- in the second test -- a third
+ * thread calls
  * ufvm_sync() in a loop, so write-back and write-protect re-arming race with
  * the writers.  Each file page has one owner: only the owning worker writes
  * it, so that worker's shadow copy is exact and it checks every read of its
- * own pages on the spot; every fifth page is never written and everybody
- * checks it against the original pattern.  At the end: ufvm_sync(), then
+ * own pages on the spot; now and then it punches one of its pages and checks
+ * at once that it reads zeros (while the others fault, and fault around,
+ * its neighbours); every fifth page is never written and everybody checks it
+ * against the original pattern.  The run must really have faulted, dirtied
+ * and invalidated pages (ufvm_stats), or it proves nothing.  At the end: ufvm_sync(), then
  * every byte of the file through a mapping, through ufvm_pread() and in the
  * store file (plain pread) must equal the shadow, and the other files must
  * still hold their pattern.
@@ -30,7 +34,7 @@
 #define SEED_B		0x5eed0061
 #define SEED_C		0x5eed0062
 #define NWORKERS	4
-#define OPS		40000
+#define OPS		200000
 #define OTHER_SIZE	(2 * MiB)
 #define MAPPER_MIN	200		/* map/unmap cycles at least */
 
@@ -53,6 +57,7 @@ struct stress {
 	struct ufvm_file *f;
 	uint8_t *map[NREGS];
 	uint8_t *shadow;		/* owned pages written by their owner only */
+	char path[TMPSTORE_PATH_MAX];	/* the file under test */
 	char other[2][TMPSTORE_PATH_MAX];
 	atomic_int workers_left;
 	atomic_int stop_sync;
@@ -117,6 +122,25 @@ static void *worker(void *arg)
 				break;
 			}
 			memcpy(s->shadow + off, &v, 8);
+		} else if (owner(pg) == w->id && kind == 8 && rng_below(&r, 8) == 0) {
+			/*
+			 * Punch the page: every region must read zeros at once,
+			 * even while other threads fault (and fault around)
+			 * its neighbours.
+			 */
+			int ret = ufvm_punch(s->f, (off_t)(pg * PAGE), PAGE);
+			const uint8_t *page = s->map[i] + (pg - regs[i].pg) * PAGE;
+			ssize_t m;
+
+			if (ret) {
+				fail(s, "worker %d: ufvm_punch of page %zu = %d", w->id, pg, ret);
+				break;
+			}
+			memset(s->shadow + pg * PAGE, 0, PAGE);
+			m = zero_mismatch(page, PAGE);
+			if (m >= 0)
+				fail(s, "worker %d: region %d, page %zu punched: byte %zd is %#x",
+				     w->id, i, pg, m, page[m]);
 		} else if (owner(pg) == w->id && kind == 7) {
 			if (ufvm_pread(s->f, &v, 8, off) != 8) {
 				fail(s, "worker %d: ufvm_pread at %#zx failed", w->id, off);
@@ -146,7 +170,43 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* Maps and unmaps regions of the other files until the workers are done. */
+/* Map @npg pages of the file under test at page @pg, check its unwritten pages. */
+static int mapper_own_file(struct stress *s, struct rng *r, size_t pg, size_t npg)
+{
+	void *addr = NULL;
+	uint8_t *m;
+	int ret;
+
+	ret = ufvm_map(s->vm, s->path, (off_t)(pg * PAGE), npg * PAGE, UFVM_PROT_READ, 0, &addr);
+	if (ret) {
+		fail(s, "mapper: ufvm_map of the file under test = %d (%s)", ret, ufvm_strerror(ret));
+		return ret;
+	}
+	m = addr;
+	for (int k = 0; k < 8; k++) {
+		size_t p = pg + rng_below(r, npg), foff;
+
+		if (owner(p) >= 0) {
+			(void)*(volatile uint8_t *)(m + (p - pg) * PAGE);	/* just fault */
+			continue;
+		}
+		foff = p * PAGE + rng_below(r, PAGE);
+		if (m[foff - pg * PAGE] != pattern_byte(SEED, foff)) {
+			fail(s, "mapper: file under test, unwritten byte %#zx: %#x, want %#x", foff,
+			     m[foff - pg * PAGE], pattern_byte(SEED, foff));
+			break;
+		}
+	}
+	ret = ufvm_unmap(s->vm, addr, npg * PAGE);
+	if (ret)
+		fail(s, "mapper: ufvm_unmap = %d (%s)", ret, ufvm_strerror(ret));
+	return ret;
+}
+
+/*
+ * Maps and unmaps regions of the other files, and read-only regions of the
+ * file under test, until the workers are done.
+ */
 static void *mapper(void *arg)
 {
 	struct stress *s = arg;
@@ -155,14 +215,23 @@ static void *mapper(void *arg)
 	long n = 0;
 
 	while ((atomic_load(&s->workers_left) > 0 || n < MAPPER_MIN) && !atomic_load(&s->errors)) {
-		int which = (int)rng_below(&r, 2);
-		size_t pg = rng_below(&r, OTHER_SIZE / PAGE);
-		size_t npg = 1 + rng_below(&r, OTHER_SIZE / PAGE - pg);
+		int which = (int)rng_below(&r, 3);
+		size_t pg, npg;
 		int prot = rng_below(&r, 2) ? RW : UFVM_PROT_READ;
 		void *addr = NULL;
 		uint8_t *m;
 		int ret;
 
+		if (which == 2) {
+			pg = rng_below(&r, NPAGES);
+			npg = 1 + rng_below(&r, NPAGES - pg < 256 ? NPAGES - pg : 256);
+			if (mapper_own_file(s, &r, pg, npg))
+				break;
+			n++;
+			continue;
+		}
+		pg = rng_below(&r, OTHER_SIZE / PAGE);
+		npg = 1 + rng_below(&r, OTHER_SIZE / PAGE - pg);
 		ret = ufvm_map(s->vm, s->other[which], (off_t)(pg * PAGE), npg * PAGE, prot, 0, &addr);
 		if (ret) {
 			fail(s, "mapper: ufvm_map = %d (%s)", ret, ufvm_strerror(ret));
@@ -215,7 +284,8 @@ static void run_stress(int with_syncer)
 {
 	static struct stress s;
 	struct worker w[NWORKERS];
-	char path[TMPSTORE_PATH_MAX];
+	const char *path = s.path;
+	struct ufvm_stats st0, st1;
 	pthread_t mt, st;
 	uint8_t *buf;
 
@@ -225,7 +295,7 @@ static void run_stress(int with_syncer)
 	buf = malloc(FILE_SIZE);
 	cr_assert(s.shadow && buf);
 	pattern_fill(SEED, s.shadow, 0, FILE_SIZE);
-	ut_store("a", FILE_SIZE, SEED, path);
+	ut_store("a", FILE_SIZE, SEED, s.path);
 	ut_store("b", OTHER_SIZE, SEED_B, s.other[0]);
 	ut_store("c", OTHER_SIZE, SEED_C, s.other[1]);
 
@@ -235,6 +305,7 @@ static void run_stress(int with_syncer)
 		s.map[i] = ut_map(s.vm, path, (off_t)(regs[i].pg * PAGE), regs[i].npg * PAGE,
 				  regs[i].prot);
 
+	assert_ok(ufvm_stats(s.vm, &st0));
 	atomic_store(&s.workers_left, NWORKERS);
 	for (int i = 0; i < NWORKERS; i++) {
 		w[i] = (struct worker){ .s = &s, .id = i };
@@ -253,6 +324,14 @@ static void run_stress(int with_syncer)
 	cr_assert_eq(atomic_load(&s.errors), 0, "%ld errors; first: %s",
 		     atomic_load(&s.errors), s.msg);
 	cr_assert_geq(atomic_load(&s.map_cycles), MAPPER_MIN);
+	/* The run exercised what it is meant to. */
+	assert_ok(ufvm_stats(s.vm, &st1));
+	cr_assert_geq(st1.counters[UFVM_CTR_FAULTS] - st0.counters[UFVM_CTR_FAULTS], NPAGES,
+		      "fewer faults than pages: the run did not fault");
+	cr_assert_gt(st1.counters[UFVM_CTR_MKWRITE] - st0.counters[UFVM_CTR_MKWRITE], 0,
+		     "no mkwrite during the run");
+	cr_assert_gt(st1.counters[UFVM_CTR_PAGES_INVALIDATED] -
+		     st0.counters[UFVM_CTR_PAGES_INVALIDATED], 0, "no page invalidated by punches");
 	if (with_syncer)
 		cr_assert_gt(atomic_load(&s.syncs), 0, "the syncer never completed a sync");
 
