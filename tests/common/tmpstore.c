@@ -49,7 +49,11 @@ const char *tmpstore_dir(void)
 
 void tmpstore_path(const char *name, char *path)
 {
-	snprintf(path, TMPSTORE_PATH_MAX, "%s/%s", tmpstore_dir(), name);
+	if (snprintf(path, TMPSTORE_PATH_MAX, "%s/%s", tmpstore_dir(), name) >=
+	    TMPSTORE_PATH_MAX) {
+		fprintf(stderr, "tmpstore: name too long: %s\n", name);
+		abort();
+	}
 }
 
 int tmpstore_create(const char *name, off_t size, uint64_t seed, char *path)
