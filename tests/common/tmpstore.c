@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +28,68 @@ static void tmpstore_atexit(void)
 		tmpstore_cleanup();
 }
 
+/* Remove directory @dir and the files in it (clearing immutable flags). */
+static void tmpstore_rmdir(const char *dir)
+{
+	char path[TMPSTORE_PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir(dir);
+	if (d) {
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			if (unlink(path) < 0 && errno == EPERM) {
+				tmpstore_set_immutable(path, 0);
+				unlink(path);
+			}
+			if (de->d_type == DT_DIR)
+				rmdir(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/*
+ * Remove the directories of test processes that died without cleaning up
+ * (killed by a signal or a timeout): their names carry the pid, and a pid
+ * that no longer exists cannot come back for its files.
+ */
+static void tmpstore_sweep(void)
+{
+	char path[TMPSTORE_PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d = opendir("/var/tmp");
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		long pid;
+
+		if (sscanf(de->d_name, "ufvm-test-%ld-", &pid) != 1 || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "/var/tmp/%s", de->d_name);
+		tmpstore_rmdir(path);
+	}
+	closedir(d);
+}
+
 const char *tmpstore_dir(void)
 {
 	static int registered;
 
 	if (tmpstore_dirname[0] && tmpstore_owner == getpid())
 		return tmpstore_dirname;
+	tmpstore_sweep();
 	snprintf(tmpstore_dirname, sizeof(tmpstore_dirname),
-		 "/var/tmp/ufvm-test-XXXXXX");
+		 "/var/tmp/ufvm-test-%ld-XXXXXX", (long)getpid());
 	if (!mkdtemp(tmpstore_dirname)) {
-		perror("tmpstore: mkdtemp /var/tmp/ufvm-test-XXXXXX");
+		perror("tmpstore: mkdtemp /var/tmp/ufvm-test-PID-XXXXXX");
 		abort();
 	}
 	tmpstore_owner = getpid();
@@ -174,28 +227,8 @@ out:
 
 void tmpstore_cleanup(void)
 {
-	char path[TMPSTORE_PATH_MAX + 256];
-	struct dirent *de;
-	DIR *d;
-
 	if (!tmpstore_dirname[0] || tmpstore_owner != getpid())
 		return;
-	d = opendir(tmpstore_dirname);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", tmpstore_dirname,
-				 de->d_name);
-			if (unlink(path) < 0 && errno == EPERM) {
-				tmpstore_set_immutable(path, 0);
-				unlink(path);
-			}
-			if (de->d_type == DT_DIR)
-				rmdir(path);
-		}
-		closedir(d);
-	}
-	rmdir(tmpstore_dirname);
+	tmpstore_rmdir(tmpstore_dirname);
 	tmpstore_dirname[0] = 0;
 }

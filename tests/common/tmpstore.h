@@ -2,8 +2,10 @@
 /*
  * tmpstore.h - store files for the tests, in a fresh temporary directory.
  *
- * Each test process gets its own directory /var/tmp/ufvm-test-XXXXXX (made
- * on first use, removed at exit or by tmpstore_cleanup()).  /var/tmp rather
+ * Each test process gets its own directory /var/tmp/ufvm-test-PID-XXXXXX
+ * (made on first use, removed at exit or by tmpstore_cleanup()).  A process
+ * killed before it could clean up leaves its directory behind; the next
+ * test process to make one removes those whose PID no longer exists.  /var/tmp rather
  * than /tmp because /tmp may be tmpfs, and the tests need a disk file
  * system with real holes, immutable files and O_DIRECT-free pread.
  *
