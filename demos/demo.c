@@ -28,6 +28,7 @@
  * Context: single-threaded; ufvm's pager runs in its own threads.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -422,6 +423,41 @@ static void demo_drop_kernel_cache(struct demo *d)
 	free(vec);
 }
 
+/*
+ * Remove what earlier runs left behind when they were killed before they
+ * could clean up (SIGKILL, a test timeout): directories ufvm-demo.PID.XXXXXX
+ * in @base whose PID no longer exists.  Only their "store" file is removed,
+ * so a directory holding anything else stays.
+ */
+static void demo_reap_stale(const char *base)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	char *end;
+	long pid;
+	DIR *dir;
+
+	dir = opendir(base);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "ufvm-demo.", 10))
+			continue;
+		pid = strtol(de->d_name + 10, &end, 10);
+		if (end == de->d_name + 10 || *end != '.' || pid <= 0 || pid > INT_MAX)
+			continue;
+		if (!kill((pid_t)pid, 0) || errno != ESRCH)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s/store", base, de->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		unlink(path);
+		path[strlen(path) - strlen("/store")] = 0;
+		rmdir(path);
+	}
+	closedir(dir);
+}
+
 /* Make the temporary directory and the store file, filled with generation 0. */
 static int demo_make_store(struct demo *d)
 {
@@ -435,7 +471,8 @@ static int demo_make_store(struct demo *d)
 		base = getenv("TMPDIR");
 	if (!base || !*base)
 		base = "/var/tmp";
-	if (snprintf(d->dir, sizeof(d->dir), "%s/ufvm-demo.XXXXXX", base) >=
+	demo_reap_stale(base);
+	if (snprintf(d->dir, sizeof(d->dir), "%s/ufvm-demo.%d.XXXXXX", base, (int)getpid()) >=
 	    (int)sizeof(d->dir))
 		return -ENAMETOOLONG;
 	if (!mkdtemp(d->dir)) {
