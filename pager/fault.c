@@ -26,6 +26,7 @@
 #include "pager/pager.h"
 #include "vm/object.h"
 #include "vm/region.h"
+#include "vm/trace.h"
 
 static inline struct vm_pmap *pmap_of(struct pager_fault *vmf)
 {
@@ -373,6 +374,7 @@ int pager_fault(struct pager_fault *vmf)
 	int ret;
 
 	VM_ASSERT_NO_LOCKS();
+	UFVM_TRACE2(fault_entry, vmf->addr, vmf->flags);
 	vm_stat_busy(vmf->stats);
 	vmf->path = UFVM_PATH_MINOR;
 	vm_stat_inc(vmf->stats, UFVM_CTR_FAULTS);
@@ -388,6 +390,7 @@ int pager_fault(struct pager_fault *vmf)
 		if (ret != PAGER_RETRY)
 			break;
 		retried = true;
+		UFVM_TRACE1(fault_retry, vmf->addr);
 		vm_stat_inc(vmf->stats, UFVM_CTR_RETRY);
 		vmf->flags = (vmf->flags & ~PF_ALLOW_RETRY) | PF_TRIED;
 	}
@@ -395,7 +398,9 @@ int pager_fault(struct pager_fault *vmf)
 		vmf->path = UFVM_PATH_RETRY;
 done:
 	VM_ASSERT_NO_LOCKS();
-	vm_stat_lat(vmf->stats, vmf->path, vm_now_ns() - t0);
+	t0 = vm_now_ns() - t0;
+	UFVM_TRACE4(fault_exit, vmf->addr, vmf->path, t0, ret);
+	vm_stat_lat(vmf->stats, vmf->path, t0);
 	vm_stat_busy(vmf->stats);
 	return ret;
 }

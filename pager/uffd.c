@@ -359,7 +359,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	struct uffdio_api api = { .api = UFFD_API, .features = REQUIRED_FEATURES };
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct uffd_backend *ub;
-	uint64_t have;
+	uint64_t have = 0;
 	unsigned int i;
 	int err;
 

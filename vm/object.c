@@ -34,6 +34,7 @@
 
 #include "vm/object.h"
 #include "vm/region.h"
+#include "vm/trace.h"
 
 #define VIEW_MIN_PAGES	((16ull << 30) >> PAGE_SHIFT)	/* 16 GiB of VA */
 #define WB_RUN_MAX	64				/* pages per store write */
@@ -406,6 +407,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 
 	if (!obj->store->writable)
 		return -EBADF;
+	UFVM_TRACE2(inval_start, off, len);
 	vm_object_inval_begin(obj);
 	size = vm_object_size(obj);
 	if (end > size)
@@ -432,6 +434,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 	}
 	err = vm_store_punch(obj->store, off, len);
 	vm_object_inval_end(obj);
+	UFVM_TRACE3(inval_done, off, len, err);
 	return err;
 }
 
@@ -445,6 +448,7 @@ int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
 	npages = DIV_ROUND_UP(nsize, PAGE_SIZE);
 	if (npages > obj->view_pages)
 		return -EFBIG;
+	UFVM_TRACE2(inval_start, nsize, UINT64_MAX);
 	vm_object_inval_begin(obj);
 	osize = vm_object_size(obj);
 	err = vm_store_truncate(obj->store, nsize);
@@ -468,6 +472,7 @@ int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
 	}
 out:
 	vm_object_inval_end(obj);
+	UFVM_TRACE3(inval_done, nsize, UINT64_MAX, err);
 	return err;
 }
 

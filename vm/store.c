@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vm/store.h"
+#include "vm/trace.h"
 
 struct store_file {
 	struct vm_store s;
@@ -163,7 +164,9 @@ static bool injected(uint64_t eoff, uint64_t elen, uint64_t off, size_t len)
 int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
 {
 	unsigned int lat = READ_ONCE(s->latency_us);
+	int err;
 
+	UFVM_TRACE2(store_read_start, off, len);
 	if (lat) {
 		struct timespec ts = { lat / 1000000, (long)(lat % 1000000) * 1000 };
 
@@ -171,17 +174,26 @@ int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
 			;
 	}
 	if (injected(READ_ONCE(s->rerr_off), READ_ONCE(s->rerr_len), off, len))
-		return -EIO;
-	return s->ops->read(s, buf, off, len);
+		err = -EIO;
+	else
+		err = s->ops->read(s, buf, off, len);
+	UFVM_TRACE3(store_read_done, off, len, err);
+	return err;
 }
 
 int vm_store_write(struct vm_store *s, const void *buf, uint64_t off, size_t len)
 {
+	int err;
+
 	if (!s->writable)
 		return -EBADF;
+	UFVM_TRACE2(store_write_start, off, len);
 	if (injected(READ_ONCE(s->werr_off), READ_ONCE(s->werr_len), off, len))
-		return -EIO;
-	return s->ops->write(s, buf, off, len);
+		err = -EIO;
+	else
+		err = s->ops->write(s, buf, off, len);
+	UFVM_TRACE3(store_write_done, off, len, err);
+	return err;
 }
 
 int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len)
