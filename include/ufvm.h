@@ -149,6 +149,14 @@ UFVM_API int ufvm_unmap(struct ufvm *vm, void *addr, size_t length);
  */
 UFVM_API int ufvm_sync(struct ufvm *vm, void *addr, size_t length);
 
+/*
+ * ufvm_zap - drop the mappings of [addr, addr+length) (madvise DONTNEED on a
+ * shared file mapping): the pages stay cached, dirty ones stay dirty, and
+ * the next access faults them back in (a minor or speculative fault).
+ * The range must be page aligned and wholly mapped by ufvm.
+ */
+UFVM_API int ufvm_zap(struct ufvm *vm, void *addr, size_t length);
+
 /* Statistics: see docs/stats.md. */
 enum ufvm_counter {
 	UFVM_CTR_FAULTS,		/* fault messages served */

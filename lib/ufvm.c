@@ -543,6 +543,35 @@ int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg)
 	return 0;
 }
 
+int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
+{
+	uintptr_t a = (uintptr_t)addr, end;
+	int err = 0;
+
+	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a)
+		return -EINVAL;
+	end = ROUND_UP(a + length, PAGE_SIZE);
+	vm_rwsem_read(&vm->as.mmap_lock);
+	for (uintptr_t x = a; x < end;) {
+		struct vm_region *r = vm_aspace_find_locked(&vm->as, x);
+
+		if (!r) {
+			err = -ENOMEM;
+			break;
+		}
+		x = MIN(end, r->end);
+	}
+	while (!err && a < end) {
+		struct vm_region *r = vm_aspace_find_locked(&vm->as, a);
+		uintptr_t stop = MIN(end, r->end);
+
+		vm_region_zap_range(r, vm_region_pgidx(r, a), vm_region_pgidx(r, stop - 1));
+		a = stop;
+	}
+	vm_rwsem_read_unlock(&vm->as.mmap_lock);
+	return err;
+}
+
 /* ---- statistics ---- */
 
 int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
