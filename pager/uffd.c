@@ -95,7 +95,7 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		     size_t len, bool wp)
 {
 	struct uffd_backend *ub = to_ub(pm);
-	struct vm_stats_shard *s = vm__thread_shard ? vm__thread_shard : &ub->stats->common;
+	struct vm_stats_shard *s = vm_stats_shard_get(ub->stats);
 	uintptr_t a = addr, end = addr + len;
 	bool need_wake = false;
 	int err = 0;
@@ -135,7 +135,7 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 static int u_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	struct uffd_backend *ub = to_ub(pm);
-	struct vm_stats_shard *s = vm__thread_shard ? vm__thread_shard : &ub->stats->common;
+	struct vm_stats_shard *s = vm_stats_shard_get(ub->stats);
 
 	vm_stat_inc(s, UFVM_CTR_ZAPS);
 	return madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
@@ -228,7 +228,7 @@ static void handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 	f = m->arg.pagefault.flags;
 	vmf.as = ub->as;
 	vmf.pol = ub->pol;
-	vmf.stats = vm__thread_shard;
+	vmf.stats = vm_stats_shard_get(ub->stats);
 	vmf.addr = (uintptr_t)m->arg.pagefault.address & PAGE_MASK;
 	vmf.flags = 0;
 	if (f & UFFD_PAGEFAULT_FLAG_WRITE)
@@ -277,9 +277,7 @@ static void *handler_main(void *arg)
 		CPU_SET(ha.cpu, &set);
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
-	vm__thread_shard = vm_stats_shard_new(ub->stats);
-	if (!vm__thread_shard)
-		vm__thread_shard = &ub->stats->common;
+	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
 	for (;;) {
 		int n = drain(ub);
 

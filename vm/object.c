@@ -752,9 +752,7 @@ void vm_object_rmap_del(struct vm_object *obj, struct vm_region *r)
 
 /* ---- stats ---- */
 
-__thread struct vm_stats_shard *vm__thread_shard;
-
 static struct vm_stats_shard *shard(struct vm_object *obj)
 {
-	return vm__thread_shard ? vm__thread_shard : &obj->stats->common;
+	return vm_stats_shard_get(obj->stats);
 }

@@ -15,6 +15,9 @@
 
 #include "vm/lock.h"
 #include "vm/page.h"
+#include "vm/pool.h"
+
+static struct vm_pool page_pool = VM_POOL_INIT("page", struct vm_page, 256);
 
 uint64_t vm_pages_live;
 
@@ -34,8 +37,11 @@ static void futex_wake_all(uint32_t *w)
 
 struct vm_page *vm_page_alloc(uint64_t index)
 {
-	struct vm_page *p = calloc(1, sizeof(*p));
+	struct vm_page *p;
 
+	vm_rcu_read_lock();
+	p = vm_pool_alloc_rcu(&page_pool);
+	vm_rcu_read_unlock();
 	if (!p)
 		return NULL;
 	p->flags = PG_LOCKED;
@@ -63,7 +69,7 @@ static void page_free_rcu(struct rcu_head *head)
 	struct vm_page *p = container_of(head, struct vm_page, rcu);
 
 	__atomic_fetch_sub(&vm_pages_live, 1, __ATOMIC_RELAXED);
-	free(p);
+	vm_pool_free(&page_pool, p);
 }
 
 void vm_page_put(struct vm_page *p)

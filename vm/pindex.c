@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "vm/pindex.h"
+#include "vm/pool.h"
 #include "vm/rcu.h"
 
 #define PIDX_BITS	6
@@ -26,11 +27,15 @@ struct pidx_node {
 	struct rcu_head rcu;
 };
 
+/* Nodes come from a signal-safe pool: inserts run in signal context too. */
+static struct vm_pool node_pool = VM_POOL_INIT("pindex", struct pidx_node, 64);
+
 void vm_pindex_init(struct vm_pindex *t)
 {
 	memset(t, 0, sizeof(*t));
 }
 
+/* Context: after a grace period (no reader can see @n). */
 static void node_free_all(struct pidx_node *n)
 {
 	unsigned int i;
@@ -40,7 +45,7 @@ static void node_free_all(struct pidx_node *n)
 	if (n->shift)
 		for (i = 0; i < PIDX_SLOTS; i++)
 			node_free_all(n->slots[i]);
-	free(n);
+	vm_pool_free(&node_pool, n);
 }
 
 void vm_pindex_destroy(struct vm_pindex *t)
@@ -118,8 +123,11 @@ struct vm_page *vm_pindex_next_rcu(struct vm_pindex *t, uint64_t *idx,
 
 static struct pidx_node *node_new(struct vm_pindex *t, unsigned int shift)
 {
-	struct pidx_node *n = calloc(1, sizeof(*n));
+	struct pidx_node *n;
 
+	vm_rcu_read_lock();
+	n = vm_pool_alloc_rcu(&node_pool);
+	vm_rcu_read_unlock();
 	if (n) {
 		n->shift = shift;
 		t->nodes++;
@@ -171,7 +179,7 @@ int vm_pindex_insert(struct vm_pindex *t, uint64_t idx, struct vm_page *p)
 
 static void node_free_rcu(struct rcu_head *h)
 {
-	free(container_of(h, struct pidx_node, rcu));
+	vm_pool_free(&node_pool, container_of(h, struct pidx_node, rcu));
 }
 
 struct vm_page *vm_pindex_delete(struct vm_pindex *t, uint64_t idx)

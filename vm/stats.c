@@ -1,39 +1,136 @@
 // SPDX-License-Identifier: MIT
 /* vm/stats.c - statistics shards (see vm/stats.h). */
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vm/stats.h"
+
+/* A thread's shards, one per instance it touched (rarely more than one). */
+#define TLS_SHARDS 4
+
+struct tls_slot {
+	uint64_t set_id;
+	struct vm_stats_shard *shard;
+};
+
+static __thread struct tls_slot tls_shards[TLS_SHARDS];
+static struct vm_stats_shard *all_shards;	/* (a) push-only list */
+static uint64_t next_set_id = 1;		/* (a) */
+static pthread_key_t release_key;
+static pthread_once_t release_once = PTHREAD_ONCE_INIT;
+
+static void release_slot(struct tls_slot *t)
+{
+	if (t->shard)
+		__atomic_store_n(&t->shard->owned, 0, __ATOMIC_RELEASE);
+	t->set_id = 0;
+	t->shard = NULL;
+}
+
+/* At thread exit: hand the thread's shards back for reuse. */
+static void release_shards(void *unused)
+{
+	unsigned int i;
+
+	for (i = 0; i < TLS_SHARDS; i++)
+		release_slot(&tls_shards[i]);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&release_key, release_shards);
+}
 
 int vm_stats_set_init(struct vm_stats_set *set)
 {
 	memset(set, 0, sizeof(*set));
 	set->common.shared = true;
-	return vm_mutex_init(&set->lock, VM_LC_LEAF);
+	set->id = __atomic_fetch_add(&next_set_id, 1, __ATOMIC_RELAXED);
+	pthread_once(&release_once, make_key);
+	return 0;
 }
 
 void vm_stats_set_destroy(struct vm_stats_set *set)
 {
-	struct vm_stats_shard *s, *n;
-
-	for (s = set->head; s; s = n) {
-		n = s->next;
-		free(s);
-	}
-	vm_mutex_destroy(&set->lock);
-}
-
-struct vm_stats_shard *vm_stats_shard_new(struct vm_stats_set *set)
-{
 	struct vm_stats_shard *s;
 
-	if (posix_memalign((void **)&s, CACHELINE, sizeof(*s)))
+	for (s = __atomic_load_n(&all_shards, __ATOMIC_ACQUIRE); s; s = s->next)
+		if (__atomic_load_n(&s->set_id, __ATOMIC_RELAXED) == set->id)
+			__atomic_store_n(&s->set_id, 0, __ATOMIC_RELEASE);
+}
+
+static void shard_reset(struct vm_stats_shard *s)
+{
+	memset(s->ctr, 0, sizeof(s->ctr));
+	memset(s->hist, 0, sizeof(s->hist));
+	s->busy = 0;
+}
+
+/* Find a free shard of @set (its counts kept) or of no set (reset). */
+static struct vm_stats_shard *claim(struct vm_stats_set *set)
+{
+	struct vm_stats_shard *s;
+	int pass, zero;
+
+	for (pass = 0; pass < 2; pass++) {
+		uint64_t want = pass ? 0 : set->id;
+
+		for (s = __atomic_load_n(&all_shards, __ATOMIC_ACQUIRE); s; s = s->next) {
+			zero = 0;
+			if (__atomic_load_n(&s->set_id, __ATOMIC_RELAXED) != want ||
+			    __atomic_load_n(&s->owned, __ATOMIC_RELAXED) != 0 ||
+			    !__atomic_compare_exchange_n(&s->owned, &zero, 1, false,
+							 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				continue;
+			if (__atomic_load_n(&s->set_id, __ATOMIC_ACQUIRE) != want) {
+				__atomic_store_n(&s->owned, 0, __ATOMIC_RELEASE);
+				continue;	/* re-assigned under us */
+			}
+			if (!want) {
+				shard_reset(s);
+				__atomic_store_n(&s->set_id, set->id, __ATOMIC_RELEASE);
+			}
+			return s;
+		}
+	}
+	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s == MAP_FAILED)
 		return NULL;
-	memset(s, 0, sizeof(*s));
-	vm_mutex_lock(&set->lock);
-	s->next = set->head;
-	set->head = s;
-	vm_mutex_unlock(&set->lock);
+	s->owned = 1;
+	s->set_id = set->id;
+	s->next = __atomic_load_n(&all_shards, __ATOMIC_RELAXED);
+	while (!__atomic_compare_exchange_n(&all_shards, &s->next, s, true,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
+	return s;
+}
+
+struct vm_stats_shard *vm_stats_shard_get(struct vm_stats_set *set)
+{
+	struct tls_slot *free_slot = NULL;
+	struct vm_stats_shard *s;
+	unsigned int i;
+
+	for (i = 0; i < TLS_SHARDS; i++) {
+		struct tls_slot *t = &tls_shards[i];
+
+		if (t->shard && __atomic_load_n(&t->shard->set_id, __ATOMIC_RELAXED) != t->set_id)
+			release_slot(t);	/* its instance was closed */
+		if (t->set_id == set->id)
+			return t->shard;
+		if (!t->shard && !free_slot)
+			free_slot = t;
+	}
+	if (!free_slot)
+		return &set->common;
+	s = claim(set);
+	if (!s)
+		return &set->common;
+	free_slot->shard = s;
+	free_slot->set_id = set->id;
+	pthread_setspecific(release_key, (void *)1);	/* run release at exit */
 	return s;
 }
 
@@ -50,19 +147,19 @@ static void add_shard(const struct vm_stats_shard *s, uint64_t *ctr,
 
 void vm_stats_sum(struct vm_stats_set *set, uint64_t *ctr, struct vm_hist *hist)
 {
+	uint64_t until = vm_now_ns() + 100 * 1000000ull;
 	struct vm_stats_shard *s;
 
-	uint64_t until = vm_now_ns() + 100 * 1000000ull;
-
 	add_shard(&set->common, ctr, hist);
-	vm_mutex_lock(&set->lock);
-	for (s = set->head; s; s = s->next) {
-		uint64_t b = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE);
+	for (s = __atomic_load_n(&all_shards, __ATOMIC_ACQUIRE); s; s = s->next) {
+		uint64_t b;
 
+		if (__atomic_load_n(&s->set_id, __ATOMIC_ACQUIRE) != set->id)
+			continue;
+		b = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE);
 		while ((b & 1) && __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE) == b &&
 		       vm_now_ns() < until)
 			sched_yield();
 		add_shard(s, ctr, hist);
 	}
-	vm_mutex_unlock(&set->lock);
 }

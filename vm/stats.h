@@ -2,10 +2,15 @@
 /*
  * vm/stats.h - per-thread statistics shards.
  *
- * Each pager thread owns a shard on its own cache lines and is its only
- * writer, so the fast path writes no shared cache line; readers sum the
- * shards with relaxed loads.  Threads without a shard of their own (API
- * callers) share the instance's common shard through atomic adds.
+ * Each thread that serves faults or calls ufvm gets a shard of its own on
+ * its own cache lines and is its only writer, so the fast path writes no
+ * shared cache line; readers sum the shards with relaxed loads.  Shards are
+ * mmap'd and pushed on a lock-free list, so a thread can get one inside a
+ * signal handler (the in-thread backends).  A thread's shard is released at
+ * its exit and reused by a later thread of the same instance, its counts
+ * kept; the shards of a closed instance are reset and reused by any.
+ * Shard memory is never unmapped, so a stale per-thread cache entry is
+ * recognised (by the instance id) instead of being dereferenced after free.
  */
 #ifndef UFVM_VM_STATS_H
 #define UFVM_VM_STATS_H
@@ -19,20 +24,27 @@ struct vm_stats_shard {
 	uint64_t ctr[UFVM_CTR__COUNT];
 	struct vm_hist hist[UFVM_PATH__COUNT];
 	uint64_t busy;			/* (a) odd while a fault is served */
-	struct vm_stats_shard *next;	/* (set lock) */
+	uint64_t set_id;		/* (a) instance it counts for; 0 = none */
+	int owned;			/* (a) a live thread writes it */
 	bool shared;			/* (c) several writers: atomic adds */
+	struct vm_stats_shard *next;	/* (c once pushed) all shards */
 } __cacheline_aligned;
 
 struct vm_stats_set {
-	struct vm_mutex lock;
-	struct vm_stats_shard *head;	/* (lock) every shard ever made */
-	struct vm_stats_shard common;	/* shared by threads without a shard */
+	uint64_t id;			/* (c) unique, never 0 */
+	struct vm_stats_shard common;	/* fallback: shared, atomic adds */
 };
 
 int vm_stats_set_init(struct vm_stats_set *set);
 void vm_stats_set_destroy(struct vm_stats_set *set);
-/* Return: a new shard owned by the calling thread, or NULL. */
-struct vm_stats_shard *vm_stats_shard_new(struct vm_stats_set *set);
+
+/*
+ * vm_stats_shard_get - the calling thread's shard for @set, made or
+ * reclaimed on first use.  Context: signal safe; never sleeps.
+ * Return: the shard (the shared common one if no memory).
+ */
+struct vm_stats_shard *vm_stats_shard_get(struct vm_stats_set *set);
+
 /*
  * Sum every shard into @ctr and @hist (arrays of the enum sizes).  Waits
  * (up to 100 ms) for the faults being served to finish, so that a fault
@@ -66,8 +78,5 @@ static inline void vm_stat_lat(struct vm_stats_shard *s, unsigned int path, uint
 	if (!s->shared)
 		vm_hist_add(&s->hist[path], ns);
 }
-
-/* The calling thread's own shard (pager threads), else NULL. */
-extern __thread struct vm_stats_shard *vm__thread_shard;
 
 #endif /* UFVM_VM_STATS_H */
