@@ -140,11 +140,6 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	err = vm_policy_from_config(&vm->cfg, &vm->pol);
 	if (err)
 		goto fail;
-	if (vm->cfg.backend == UFVM_BACKEND_SIGSEGV) {
-		fprintf(stderr, "ufvm: the sigsegv backend is not available in this build\n");
-		err = -EOPNOTSUPP;
-		goto fail;
-	}
 	vm_stats_set_init(&vm->stats);
 	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
 	CDS_INIT_LIST_HEAD(&vm->objects);
@@ -154,7 +149,16 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 		goto fail_stats;
 	ucf.threads = vm->cfg.handler_threads;
 	ucf.spin_us = vm->cfg.handler_spin_us;
-	err = pager_uffd_create(&vm->as, &vm->pol, &vm->stats, &ucf, &vm->be);
+	ucf.quiet = vm->cfg.backend == UFVM_BACKEND_AUTO;
+	err = -ENOENT;
+	if (vm->cfg.backend != UFVM_BACKEND_SIGSEGV)
+		err = pager_uffd_create(&vm->as, &vm->pol, &vm->stats, &ucf, &vm->be);
+	if (err && vm->cfg.backend == UFVM_BACKEND_AUTO &&
+	    (err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP))
+		fprintf(stderr, "ufvm: userfaultfd unavailable (%s): using the sigsegv backend\n",
+			ufvm_strerror(err));
+	if (err && vm->cfg.backend != UFVM_BACKEND_UFFD)
+		err = pager_sigsegv_create(&vm->as, &vm->pol, &vm->stats, &vm->be);
 	if (err)
 		goto fail_as;
 	vm->as.pmap = &vm->be->pmap;

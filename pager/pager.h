@@ -63,6 +63,7 @@ struct pager_backend {
 struct pager_uffd_config {
 	unsigned int threads;	/* 0: one per CPU */
 	unsigned int spin_us;
+	bool quiet;		/* no message when userfaultfd is unavailable */
 };
 
 /*
@@ -74,5 +75,13 @@ struct pager_uffd_config {
 int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		      struct vm_stats_set *stats, const struct pager_uffd_config *cfg,
 		      struct pager_backend **out);
+
+/*
+ * pager_sigsegv_create - the libsigsegv backend: faulting threads serve
+ * their own faults from a SIGSEGV handler (pager/sigsegv.c).
+ * Return: 0 and *out, or -ENOTSUP, -ENOMEM.
+ */
+int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
+			 struct vm_stats_set *stats, struct pager_backend **out);
 
 #endif /* UFVM_PAGER_H */

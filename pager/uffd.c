@@ -323,13 +323,15 @@ static int uffd_open(int flags)
 }
 
 /* Probe the kernel's features on a throw-away fd (UFFDIO_API is once per fd). */
-static int probe_features(uint64_t *features)
+static int probe_features(uint64_t *features, bool quiet)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
 	int fd = uffd_open(O_CLOEXEC | O_NONBLOCK), err = 0;
 
 	if (fd < 0) {
 		err = -errno;
+		if (quiet)
+			return err;
 		if (err == -EPERM)
 			fprintf(stderr,
 				"ufvm: userfaultfd is not permitted for this process.\n"
@@ -361,10 +363,12 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	unsigned int i;
 	int err;
 
-	err = probe_features(&have);
+	err = probe_features(&have, cfg->quiet);
 	if (err)
 		return err;
 	if ((have & REQUIRED_FEATURES) != REQUIRED_FEATURES) {
+		if (cfg->quiet)
+			return -EOPNOTSUPP;
 		fprintf(stderr,
 			"ufvm: userfaultfd lacks features ufvm needs (have 0x%llx, need 0x%llx:\n"
 			"ufvm: MISSING_SHMEM, MINOR_SHMEM, WP_HUGETLBFS_SHMEM, POISON; Linux >= 6.6)\n",

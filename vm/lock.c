@@ -109,7 +109,9 @@ void vm_mutex_unlock(struct vm_mutex *m)
 	pthread_mutex_unlock(&m->mu);
 }
 
-#ifdef UFVM_DEBUG
+#ifndef UFVM_DEBUG
+__thread int vm__nlocks;
+#else
 #define LOCKDEP_MAX 96
 
 struct held_lock {

@@ -77,9 +77,19 @@ int vm__lockdep_depth(void);
 #define VM_ASSERT_NOT_HELD(l)	VM_BUG_ON(vm__lockdep_held(l) != 0)
 /* No lock at all: a path that may block on I/O or on another fault. */
 #define VM_ASSERT_NO_LOCKS()	VM_BUG_ON(vm__lockdep_depth() != 0)
+#define vm_locks_held()	vm__lockdep_depth()
 #else
-static inline void vm__lockdep_acquire(const void *l, unsigned lc, bool t, int m) {}
-static inline void vm__lockdep_release(const void *l) {}
+/* Release builds keep only the count (the in-thread backends check it). */
+extern __thread int vm__nlocks;
+static inline void vm__lockdep_acquire(const void *l, unsigned lc, bool t, int m)
+{
+	vm__nlocks++;
+}
+static inline void vm__lockdep_release(const void *l)
+{
+	vm__nlocks--;
+}
+#define vm_locks_held()	vm__nlocks
 #define VM_ASSERT_HELD(l)	do { } while (0)
 #define VM_ASSERT_HELD_EXCL(l)	do { } while (0)
 #define VM_ASSERT_NOT_HELD(l)	do { } while (0)

@@ -353,20 +353,26 @@ void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
 	vm_page_put(p);	/* the index's reference; the caller still has one */
 }
 
+/* Unmap [first, last] (page offsets) from every region.  Context: rmap free. */
+static void zap_regions(struct vm_object *obj, uint64_t first, uint64_t last)
+{
+	struct vm_region *r;
+
+	vm_mutex_lock(&obj->rmap_lock);
+	cds_list_for_each_entry(r, &obj->regions, rmap)
+		vm_region_zap_range(r, first, last);
+	vm_mutex_unlock(&obj->rmap_lock);
+}
+
 /* Remove every cached page in [first, last].  Context: inval side held. */
 static void remove_range(struct vm_object *obj, uint64_t first, uint64_t last)
 {
-	struct vm_region *r;
 	uint64_t idx = first;
 	struct vm_page *p;
 
 	if (first > last)
 		return;
-	/* Bulk unmap first: one zap per region instead of one per page. */
-	vm_mutex_lock(&obj->rmap_lock);
-	cds_list_for_each_entry(r, &obj->regions, rmap)
-		vm_region_zap_range(r, first, last);
-	vm_mutex_unlock(&obj->rmap_lock);
+	zap_regions(obj, first, last);	/* one zap per region, not per page */
 
 	for (;;) {
 		vm_rcu_read_lock();
@@ -469,6 +475,8 @@ int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
 			err = -errno;
 		else
 			__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
+		/* Clear what accesses past the old end left (SIGBUS mappings). */
+		zap_regions(obj, DIV_ROUND_UP(osize, PAGE_SIZE), npages - 1);
 	}
 out:
 	vm_object_inval_end(obj);

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pager/sigsegv.c - the libsigsegv delivery backend, for hosts where
+ * userfaultfd is not allowed.
+ *
+ * A region is reserved PROT_NONE; an access raises SIGSEGV, and the
+ * faulting thread serves its own fault from libsigsegv's handler through
+ * the same fault path as the userfaultfd backend (pager_fault()).  The pmap
+ * operations become mappings of the object's memfd:
+ *   install    mmap(MAP_FIXED|MAP_SHARED) of the frames, read-only for a
+ *              clean page of a writable region (dirty tracking), writable
+ *              for a dirty one; adjacent runs merge into one mapping
+ *   zap        mmap(MAP_FIXED) of PROT_NONE anonymous memory over the range
+ *   protect    mprotect
+ *   poison     a mapping of an empty memfd: any access raises SIGBUS
+ *   wake       nothing: the faulting thread is the one serving the fault
+ *
+ * Signal context.  The whole fault path runs in the handler, so it must not
+ * call malloc (pages and index nodes come from vm/pool.c, statistics shards
+ * are mmap'd) and must not take a lock the interrupted code may hold.  ufvm
+ * never touches application memory while holding one of its own locks (the
+ * user buffers of ufvm_pread/ufvm_pwrite go through a bounce buffer), so a
+ * fault inside a ufvm locked section is a bug: the handler checks the
+ * thread's held-lock count and aborts with a message instead of deadlocking.
+ *
+ * What libsigsegv does not tell: the access type.  The handler infers it
+ * from the region's shadow bitmaps: a fault on a page mapped read-only in a
+ * writable region is a write (mkwrite); a fault on a page that is mapped
+ * writable, or mapped in a read-only region, was either a race with another
+ * thread's install (retry the access) or a genuine protection fault (the
+ * same address faults again at once: decline, and the process gets SIGSEGV).
+ *
+ * vm.max_map_count: every install may split the region's mapping.  The
+ * backend counts installs and, past half the limit, zaps every region back
+ * to one mapping (the pages stay cached; later accesses refault cheaply).
+ *
+ * Limit: a system call given a not-yet-mapped page of a region fails with
+ * EFAULT instead of faulting (the kernel does not raise SIGSEGV for it).
+ * ufvm's own calls (ufvm_pread, ufvm_pwrite, write-back) never touch
+ * region memory, so they are immune.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sigsegv.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pager/pager.h"
+#include "vm/object.h"
+#include "vm/region.h"
+
+struct sigsegv_backend {
+	struct pager_backend be;
+	struct vm_aspace *as;		/* (c) */
+	const struct vm_policy *pol;	/* (c) */
+	struct vm_stats_set *stats;	/* (c) */
+	int poison_fd;			/* (c) an empty memfd */
+	uint64_t maps;			/* (a) mappings made since the last coalesce */
+	uint64_t maps_limit;		/* (c) */
+	struct sigsegv_backend *next;	/* (backends_lock) */
+};
+
+#define to_sb(pm) container_of(pm, struct sigsegv_backend, be.pmap)
+
+/* The live backends; the handler walks the list under RCU. */
+static struct sigsegv_backend *backends;	/* rcu */
+static pthread_mutex_t backends_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool handler_installed;			/* (backends_lock) */
+
+/* The last address this thread declined to retry, to spot a real fault. */
+static __thread uintptr_t last_retry;
+
+static off_t file_off(struct vm_region *r, uintptr_t addr)
+{
+	return (off_t)(vm_region_pgidx(r, addr) << PAGE_SHIFT);
+}
+
+static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		     size_t len, bool wp)
+{
+	struct sigsegv_backend *sb = to_sb(pm);
+	int prot = PROT_READ | ((r->writable && !wp) ? PROT_WRITE : 0);
+
+	if (mmap((void *)addr, len, prot, MAP_SHARED | MAP_FIXED, r->object->memfd,
+		 file_off(r, addr)) == MAP_FAILED) {
+		vm_stat_inc(vm_stats_shard_get(sb->stats), UFVM_CTR_INSTALL_ERRORS);
+		return -errno;
+	}
+	__atomic_fetch_add(&sb->maps, 2, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int reserve(uintptr_t addr, size_t len)
+{
+	if (mmap((void *)addr, len, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
+{
+	vm_stat_inc(vm_stats_shard_get(to_sb(pm)->stats), UFVM_CTR_ZAPS);
+	return reserve(addr, len);
+}
+
+static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		     size_t len, bool wp)
+{
+	return mprotect((void *)addr, len, PROT_READ | (wp ? 0 : PROT_WRITE)) ? -errno : 0;
+}
+
+static int s_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
+{
+	return 0;	/* the faulting thread serves itself */
+}
+
+static int s_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
+{
+	/* Readable and writable, so that a write raises SIGBUS, not SIGSEGV. */
+	if (mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 to_sb(pm)->poison_fd, 0) == MAP_FAILED)
+		return -errno;
+	__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int s_attach(struct vm_pmap *pm, struct vm_region *r)
+{
+	size_t len = r->npages << PAGE_SHIFT;
+	void *a = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+
+	if (a == MAP_FAILED)
+		return -errno;
+	r->start = (uintptr_t)a;
+	r->end = (uintptr_t)a + len;
+	return 0;
+}
+
+static void s_detach(struct vm_pmap *pm, struct vm_region *r)
+{
+	munmap((void *)r->start, r->end - r->start);
+}
+
+static const struct vm_pmap_ops sigsegv_pmap_ops = {
+	.install = s_install,
+	.zap = s_zap,
+	.protect = s_protect,
+	.wake = s_wake,
+	.poison = s_poison,
+	.attach = s_attach,
+	.detach = s_detach,
+};
+
+/*
+ * Too many mappings: zap every region back to one PROT_NONE mapping.
+ * Context: RCU read section; signal safe; takes each region's ptl.
+ */
+static void coalesce_rcu(struct sigsegv_backend *sb)
+{
+	struct vm_region_array *a = rcu_dereference(sb->as->regions);
+	size_t i;
+
+	__atomic_store_n(&sb->maps, 0, __ATOMIC_RELAXED);
+	for (i = 0; i < a->n; i++)
+		vm_region_zap_range(a->r[i], 0, UINT64_MAX);
+}
+
+static void fatal(const char *msg)
+{
+	ssize_t n = write(2, msg, strlen(msg));
+
+	(void)n;
+	abort();
+}
+
+/*
+ * The libsigsegv handler.  Context: signal handler of the faulting thread.
+ * Return: 1 if the fault was ufvm's and is served (the access is retried),
+ * 0 to decline (not a ufvm address, or a real protection fault).
+ */
+static int segv_handler(void *fault_address, int serious)
+{
+	uintptr_t addr = (uintptr_t)fault_address & PAGE_MASK;
+	struct sigsegv_backend *sb;
+	struct pager_fault vmf;
+	struct vm_region *r = NULL;
+	int saved = errno, ret = 0;
+	bool mapped = false, wmapped = false, writable = false;
+
+	vm_rcu_read_lock();
+	for (sb = rcu_dereference(backends); sb; sb = rcu_dereference(sb->next)) {
+		r = vm_aspace_find_rcu(sb->as, addr);
+		if (r)
+			break;
+	}
+	if (r) {
+		uint64_t b = vm_region_pgidx(r, addr) - r->pgoff;
+
+		mapped = bit_test(r->mapped, b);
+		wmapped = bit_test(r->wmapped, b);
+		writable = r->writable;
+		if (__atomic_load_n(&sb->maps, __ATOMIC_RELAXED) > sb->maps_limit)
+			coalesce_rcu(sb);
+	}
+	vm_rcu_read_unlock();
+	if (!r)
+		goto out;
+	if (vm_locks_held())
+		fatal("ufvm: BUG: a fault on ufvm memory inside a ufvm locked section\n");
+	if (mapped && (wmapped || !writable)) {
+		/* Raced with another thread's install, or a real fault. */
+		if (last_retry == addr) {
+			last_retry = 0;
+			goto out;	/* the same fault twice: decline */
+		}
+		last_retry = addr;
+		ret = 1;
+		goto out;
+	}
+	last_retry = 0;
+	vmf.as = sb->as;
+	vmf.pol = sb->pol;
+	vmf.stats = vm_stats_shard_get(sb->stats);
+	vmf.addr = addr;
+	vmf.flags = mapped ? (PF_WP | PF_WRITE) : 0;
+	pager_fault(&vmf);
+	ret = 1;
+out:
+	errno = saved;
+	return ret;
+}
+
+static void sigsegv_destroy(struct pager_backend *be)
+{
+	struct sigsegv_backend *sb = container_of(be, struct sigsegv_backend, be);
+	struct sigsegv_backend **pp;
+
+	pthread_mutex_lock(&backends_lock);
+	for (pp = &backends; *pp; pp = &(*pp)->next) {
+		if (*pp == sb) {
+			rcu_assign_pointer(*pp, sb->next);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&backends_lock);
+	synchronize_rcu();	/* no handler still looks at it */
+	close(sb->poison_fd);
+	free(sb);
+}
+
+static uint64_t max_map_count(void)
+{
+	unsigned long v = 65530;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 65530;
+		fclose(f);
+	}
+	return v;
+}
+
+int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
+			 struct vm_stats_set *stats, struct pager_backend **out)
+{
+	struct sigsegv_backend *sb = calloc(1, sizeof(*sb));
+	int err = 0;
+
+	if (!sb)
+		return -ENOMEM;
+	sb->be.pmap.ops = &sigsegv_pmap_ops;
+	sb->be.name = "sigsegv";
+	sb->be.destroy = sigsegv_destroy;
+	sb->as = as;
+	sb->pol = pol;
+	sb->stats = stats;
+	sb->maps_limit = max_map_count() / 2;
+	sb->poison_fd = memfd_create("ufvm-poison", MFD_CLOEXEC);
+	if (sb->poison_fd < 0) {
+		err = -errno;
+		free(sb);
+		return err;
+	}
+	pthread_mutex_lock(&backends_lock);
+	if (!handler_installed) {
+		if (sigsegv_install_handler(segv_handler) < 0) {
+			fprintf(stderr, "ufvm: libsigsegv cannot catch SIGSEGV on this system\n");
+			err = -ENOTSUP;
+		} else {
+			handler_installed = true;
+		}
+	}
+	if (!err) {
+		sb->next = backends;
+		rcu_assign_pointer(backends, sb);
+	}
+	pthread_mutex_unlock(&backends_lock);
+	if (err) {
+		close(sb->poison_fd);
+		free(sb);
+		return err;
+	}
+	*out = &sb->be;
+	return 0;
+}
