@@ -3,10 +3,13 @@
 #
 # run-tests.sh - what `make test` runs: ctest in the release tree (build/),
 # then configure and build an ASan+UBSan tree (build-asan/) and run ctest
-# there too.  Both runs always happen; the script fails if either fails.
+# there too.  Each tree runs the suite once per delivery backend
+# (UFVM_BACKEND=uffd, then sigsegv).  Every run happens; the script fails
+# if any fails.
 # Its last line sums both runs: "tests: N passed, M failed[, K skipped]".
 #
-# Environment: BUILD, ASAN_BUILD (tree names), JOBS, TEST_TIMEOUT (seconds
+# Environment: BUILD, ASAN_BUILD (tree names), BACKENDS (default "uffd
+# sigsegv"), JOBS, TEST_TIMEOUT (seconds
 # per test), CMAKE_ARGS (extra configure arguments for both trees).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,15 +60,22 @@ run_ctest() {
 	[ "$failed" -eq 0 ] || rc=1
 }
 
+BACKENDS=${BACKENDS:-uffd sigsegv}
+
 # The release tree is built by `make build` before this script runs.
-run_ctest release "$BUILD"
+for be in $BACKENDS; do
+	UFVM_BACKEND=$be run_ctest "release/$be" "$BUILD"
+done
 
 echo "== configure and build: ASan+UBSan ($ASAN_BUILD)"
 if cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=ON \
 	-DUFVM_SANITIZE=ON "${extra[@]}" &&
    cmake --build "$ASAN_BUILD" -j"$JOBS"; then
-	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-	run_ctest asan+ubsan "$ASAN_BUILD"
+	for be in $BACKENDS; do
+		UFVM_BACKEND=$be \
+		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		run_ctest "asan+ubsan/$be" "$ASAN_BUILD"
+	done
 else
 	echo "run-tests: the ASan+UBSan tree did not build" >&2
 	summary+=("asan+ubsan: did not build")
