@@ -121,12 +121,17 @@ UFVM_API int ufvm_file_size(struct ufvm_file *f, off_t *size);
 #define UFVM_PROT_READ	0x1
 #define UFVM_PROT_WRITE	0x2
 #define UFVM_MAP_SHARED	0x01	/* the only sharing mode; 0 means the same */
+#define UFVM_MAP_FIXED	0x10	/* map exactly at *addr (page aligned), replacing
+				   whatever is there, like mmap's MAP_FIXED; it
+				   must not overlap another ufvm region */
 
 /*
  * ufvm_map - map @length bytes of @path at file offset @offset.
  * @offset must be page aligned; @length may run past the end of the file
  * (accesses past the end get SIGBUS).  A writable mapping needs a file
- * that can be opened for writing.
+ * that can be opened for writing.  ufvm regions are not inherited by a
+ * fork()ed child (MADV_DONTFORK): a child that touches one gets SIGSEGV,
+ * never silently wrong data.
  * Return: 0 and *addr, or -EINVAL, -ENOENT, -EACCES, -ENOMEM.
  */
 UFVM_API int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,

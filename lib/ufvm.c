@@ -376,6 +376,20 @@ int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
 
 /* ---- mappings ---- */
 
+/* Does [start, end) overlap a region?  Context: mmap_lock held. */
+static bool fixed_overlaps(struct ufvm *vm, uintptr_t start, uintptr_t end)
+{
+	struct vm_region_array *a = vm->as.regions;
+	size_t i;
+
+	if (end < start)
+		return true;
+	for (i = 0; i < a->n; i++)
+		if (a->r[i]->start < end && start < a->r[i]->end)
+			return true;
+	return false;
+}
+
 int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 		  int flags, void **addr)
 {
@@ -385,11 +399,18 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	uint64_t npages;
 	int err;
 
+	uintptr_t hint = 0;
+
 	if (!f || !addr || offset < 0 || offset % PAGE_SIZE || !length ||
 	    length > (1ull << 46) || !(prot & UFVM_PROT_READ) ||
 	    (prot & ~(UFVM_PROT_READ | UFVM_PROT_WRITE)) ||
-	    (flags & ~UFVM_MAP_SHARED))
+	    (flags & ~(UFVM_MAP_SHARED | UFVM_MAP_FIXED)))
 		return -EINVAL;
+	if (flags & UFVM_MAP_FIXED) {
+		hint = (uintptr_t)*addr;
+		if (!hint || hint % PAGE_SIZE)
+			return -EINVAL;
+	}
 	vm = f->vm;
 	writable = prot & UFVM_PROT_WRITE;
 	if (writable && !f->writable)
@@ -402,7 +423,11 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 		goto fail_put;
 	r->as = &vm->as;
 	vm_rwsem_write(&vm->as.mmap_lock);
-	err = vm->as.pmap->ops->attach(vm->as.pmap, r);
+	if (hint && fixed_overlaps(vm, hint, hint + (npages << PAGE_SHIFT))) {
+		err = -EINVAL;
+		goto fail_unlock;
+	}
+	err = vm->as.pmap->ops->attach(vm->as.pmap, r, hint);
 	if (err)
 		goto fail_unlock;
 	err = vm_aspace_insert_locked(&vm->as, r);
@@ -431,7 +456,8 @@ int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
 	if (!vm || !path || !addr)
 		return -EINVAL;
 	if (offset < 0 || offset % PAGE_SIZE || !length || !(prot & UFVM_PROT_READ) ||
-	    (prot & ~(UFVM_PROT_READ | UFVM_PROT_WRITE)) || (flags & ~UFVM_MAP_SHARED))
+	    (prot & ~(UFVM_PROT_READ | UFVM_PROT_WRITE)) ||
+	    (flags & ~(UFVM_MAP_SHARED | UFVM_MAP_FIXED)))
 		return -EINVAL;
 	err = ufvm_file_open(vm, path, (prot & UFVM_PROT_WRITE) ? UFVM_RDWR : UFVM_RDONLY, &f);
 	if (err)

@@ -129,14 +129,16 @@ static int s_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, siz
 	return 0;
 }
 
-static int s_attach(struct vm_pmap *pm, struct vm_region *r)
+static int s_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 {
 	size_t len = r->npages << PAGE_SHIFT;
-	void *a = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	void *a = mmap((void *)hint, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (hint ? MAP_FIXED : 0),
 		       -1, 0);
 
 	if (a == MAP_FAILED)
 		return -errno;
+	madvise(a, len, MADV_DONTFORK);
 	r->start = (uintptr_t)a;
 	r->end = (uintptr_t)a + len;
 	return 0;

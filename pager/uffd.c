@@ -174,17 +174,20 @@ static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, siz
 	return err;
 }
 
-static int u_attach(struct vm_pmap *pm, struct vm_region *r)
+static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 {
 	struct uffd_backend *ub = to_ub(pm);
 	size_t len = r->npages << PAGE_SHIFT;
 	struct uffdio_register reg;
 	void *a;
 
-	a = mmap(NULL, len, PROT_READ | (r->writable ? PROT_WRITE : 0), MAP_SHARED,
-		 r->object->memfd, (off_t)(r->pgoff << PAGE_SHIFT));
+	a = mmap((void *)hint, len, PROT_READ | (r->writable ? PROT_WRITE : 0),
+		 MAP_SHARED | (hint ? MAP_FIXED : 0), r->object->memfd,
+		 (off_t)(r->pgoff << PAGE_SHIFT));
 	if (a == MAP_FAILED)
 		return -errno;
+	/* A child would see holes as zeros: it gets no mapping at all. */
+	madvise(a, len, MADV_DONTFORK);
 	memset(&reg, 0, sizeof(reg));
 	reg.range.start = (uintptr_t)a;
 	reg.range.len = len;

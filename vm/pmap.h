@@ -34,9 +34,10 @@ struct vm_pmap_ops {
 	int (*wake)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
 	/* Make accesses to [addr, addr+len) raise SIGBUS; wakes the faulter. */
 	int (*poison)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
-	/* Create the mapping for @r (sets r->start/end).  Context: mmap_lock
-	 * held for writing; no ptl. */
-	int (*attach)(struct vm_pmap *pm, struct vm_region *r);
+	/* Create the mapping for @r at @hint if not 0 (MAP_FIXED), else
+	 * anywhere; sets r->start/end; not inherited across fork.
+	 * Context: mmap_lock held for writing; no ptl. */
+	int (*attach)(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint);
 	/* Remove the mapping for @r.  Context: mmap_lock held for writing. */
 	void (*detach)(struct vm_pmap *pm, struct vm_region *r);
 };
