@@ -16,6 +16,7 @@
 
 #include "ufvm.h"
 #include "demo.h"
+#include "bench/bench.h"
 
 #ifndef UFVM_VERSION
 #define UFVM_VERSION "unknown"
@@ -30,13 +31,17 @@ struct tool_cmd {
 
 static int cmd_demo(int argc, char **argv);
 static int cmd_bench(int argc, char **argv);
+static int cmd_stats(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const struct tool_cmd tool_cmds[] = {
 	{ "demo", cmd_demo, "[--size SIZE] [...]",
 	  "map a store file through ufvm, check it, compare with the kernel's mmap" },
-	{ "bench", cmd_bench, "[all|NAME...]", "run the benchmarks" },
+	{ "bench", cmd_bench, "NAME|all [OPTIONS] [--json]",
+	  "run a benchmark (ufvm bench --help lists them)" },
+	{ "stats", cmd_stats, "[OPTIONS] FILE.json",
+	  "print a statistics file (UFVM_STATS) as tables and histograms" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or a command's" },
 };
@@ -59,7 +64,7 @@ static void tool_usage(FILE *f)
 
 	fprintf(f, "usage: ufvm COMMAND [ARGS]\n\ncommands:\n");
 	for (i = 0; i < TOOL_NCMDS; i++)
-		fprintf(f, "  %-8s %-22s %s\n", tool_cmds[i].name, tool_cmds[i].args,
+		fprintf(f, "  %-8s %-28s %s\n", tool_cmds[i].name, tool_cmds[i].args,
 			tool_cmds[i].summary);
 	fprintf(f, "\nufvm's knobs are UFVM_* environment variables: see "
 		"docs/configuration.md.\n");
@@ -72,12 +77,12 @@ static int cmd_demo(int argc, char **argv)
 
 static int cmd_bench(int argc, char **argv)
 {
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("usage: ufvm bench [all|NAME...]\n");
-		return 0;
-	}
-	printf("ufvm bench: no benchmarks exist yet\n");
-	return 0;
+	return ufvm_bench_main(argc, argv);
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	return ufvm_stats_main(argc, argv);
 }
 
 static int cmd_version(int argc, char **argv)
@@ -104,10 +109,10 @@ static int cmd_help(int argc, char **argv)
 		tool_usage(stderr);
 		return 2;
 	}
-	if (!strcmp(c->name, "demo")) {
-		char *hargv[] = { (char *)"demo", (char *)"--help", NULL };
+	if (c->run == cmd_demo || c->run == cmd_bench || c->run == cmd_stats) {
+		char *hargv[] = { (char *)c->name, (char *)"--help", NULL };
 
-		return cmd_demo(2, hargv);
+		return c->run(2, hargv);
 	}
 	printf("usage: ufvm %s %s\n  %s\n", c->name, c->args, c->summary);
 	return 0;

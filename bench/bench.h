@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - the benchmark harness behind `ufvm bench` and `ufvm stats`.
+ *
+ * Every benchmark is a struct bench_def: a name, its options (a table that
+ * the harness parses and prints in --help) and a run function.  A run
+ * prints a readable table to bx->out (stdout, or stderr with --json) and
+ * writes its result object through bx->jw; the harness prints the JSON on
+ * stdout once the run succeeded, so stdout holds one JSON object or nothing.
+ *
+ * The benchmarks use ufvm's public API only (include/ufvm.h), plus raw
+ * userfaultfd for the floor (bench/floor.c).
+ *
+ * Conventions: functions return 0 or -errno; a benchmark that cannot run
+ * on this host (no userfaultfd, one CPU) says why on stderr and fails.
+ */
+#ifndef UFVM_BENCH_H
+#define UFVM_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sched.h>
+
+#include "ufvm.h"
+
+#define BENCH_PAGE	4096ul
+
+/* ---- JSON writer (bench/json.c) ---- */
+
+#define JW_DEPTH 16
+
+struct jw {
+	FILE *f;
+	unsigned int depth;
+	bool first[JW_DEPTH];
+};
+
+/* @key is NULL inside an array.  The writer adds commas itself. */
+void jw_init(struct jw *w, FILE *f);
+void jw_obj(struct jw *w, const char *key);
+void jw_arr(struct jw *w, const char *key);
+void jw_end(struct jw *w, char close);		/* '}' or ']' */
+void jw_u64(struct jw *w, const char *key, uint64_t v);
+void jw_num(struct jw *w, const char *key, double v);	/* %.6g; NaN -> null */
+void jw_str(struct jw *w, const char *key, const char *s);
+void jw_bool(struct jw *w, const char *key, bool v);
+void jw_null(struct jw *w, const char *key);
+void jw_raw(struct jw *w, const char *key, const char *text);	/* a JSON value */
+
+/* ---- JSON reader (bench/json.c) ---- */
+
+enum jv_type { JV_NULL, JV_BOOL, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
+
+struct jv {
+	enum jv_type type;
+	bool b;
+	double num;
+	uint64_t u;		/* JV_NUM: the value if it is a non-negative integer */
+	bool is_u;
+	char *str;
+	size_t n;		/* JV_ARR, JV_OBJ: elements */
+	struct jv *v;		/* elements */
+	char **k;		/* JV_OBJ: keys */
+};
+
+/*
+ * jv_parse - parse @text (NUL-terminated) into *@out.
+ * Return: 0, or -EINVAL with a message naming the byte offset in @err.
+ */
+int jv_parse(const char *text, struct jv *out, char *err, size_t errlen);
+void jv_free(struct jv *v);
+/* The member @key of an object, or NULL. */
+const struct jv *jv_get(const struct jv *o, const char *key);
+/* Dotted path: "modes.uffd.p50_ns", array elements by index: "windows.0". */
+const struct jv *jv_path(const struct jv *root, const char *path);
+double jv_num(const struct jv *v, double dflt);
+/* Print @v as compact JSON. */
+void jv_print(FILE *f, const struct jv *v);
+/* Read a whole file (or "-" for stdin).  Return: 0 and *out (malloc'd). */
+int bench_read_file(const char *path, char **out);
+
+/* ---- the harness (bench/common.c) ---- */
+
+enum bench_opt_type {
+	BOPT_UINT,	/* uint64_t; sizes accept K/M/G suffixes */
+	BOPT_STR,	/* const char * */
+	BOPT_FN,	/* fn(arg) for each occurrence */
+	BOPT_FLAG,	/* bool, no argument */
+};
+
+struct bench_opt {
+	const char *name;		/* without the leading "--" */
+	enum bench_opt_type type;
+	void *ptr;
+	int (*fn)(const char *arg);
+	const char *help;
+};
+
+struct bench_ctx {
+	FILE *out;		/* the readable table */
+	bool json;
+	unsigned int reps;	/* repetitions; medians are over these */
+	struct jw *jw;		/* the result object is open: add members */
+	const char *dir;	/* temporary directory for store files */
+};
+
+struct bench_def {
+	const char *name;
+	const char *summary;
+	const struct bench_opt *opts;	/* NULL-terminated by name */
+	int (*run)(struct bench_ctx *bx);
+	bool in_all;			/* part of `ufvm bench all` */
+};
+
+extern const struct bench_def bench_floor, bench_faultaround, bench_retry,
+	bench_spec, bench_invalidate, bench_sweep;
+
+/*
+ * ufvm_bench_main - `ufvm bench NAME [options] [--json]`.
+ * Return: a process exit status (0 ok, 1 failed, 2 usage).
+ */
+int ufvm_bench_main(int argc, char **argv);
+/* ufvm_stats_main - `ufvm stats [options] FILE.json`.  Same statuses. */
+int ufvm_stats_main(int argc, char **argv);
+
+/* ---- helpers (bench/common.c) ---- */
+
+uint64_t bench_now_ns(void);
+/* Parse "123", "64K", "16M", "1G" (powers of 1024). Return: 0 or -EINVAL. */
+int bench_parse_size(const char *s, uint64_t *out);
+
+/* Pin the calling thread to @cpu (-1: every CPU), saving the old mask. */
+int bench_pin_self(int cpu, cpu_set_t *old);
+void bench_unpin_self(const cpu_set_t *old);
+int bench_ncpus(void);
+
+/* A store file of @pages pages in bx->dir, filled with bench_word() values,
+ * or sparse (all zeros) with @sparse.  Removed by bench_file_remove(). */
+int bench_file_create(struct bench_ctx *bx, const char *tag, uint64_t pages,
+		      bool sparse, char *path, size_t pathlen);
+void bench_file_remove(const char *path);
+static inline uint64_t bench_word(uint64_t off)
+{
+	uint64_t x = off + 0x9e3779b97f4a7c15ull;
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* A small, fast PRNG (splitmix64), one state per thread. */
+static inline uint64_t bench_rand(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return bench_word(*s - 0x9e3779b97f4a7c15ull);
+}
+/* A random permutation of [0, n) scaled by @stride: out[i] = perm(i)*stride. */
+uint64_t *bench_perm(uint64_t n, uint64_t stride, uint64_t seed);
+
+/* Read one byte of each page: the fault, if any, happens here. */
+static inline uint8_t bench_touch(const void *p)
+{
+	return *(const volatile uint8_t *)p;
+}
+
+/* Sorts @v in place; returns the value at quantile @q (nearest rank). */
+uint64_t bench_pctl(uint64_t *v, size_t n, double q);
+double bench_median(double *v, size_t n);
+
+/* ufvm_config_init() then the harness's defaults; reports failures. */
+int bench_config(struct ufvm_config *cfg);
+/* ufvm_open() with a message naming what failed. */
+int bench_open(const struct ufvm_config *cfg, struct ufvm **vm);
+/* Fill the cache with every page of [first, first+n) (stride pages apart). */
+int bench_cache_fill(struct ufvm_file *f, uint64_t first, uint64_t n, uint64_t stride);
+/* The counter @c now (0 if the snapshot fails). */
+uint64_t bench_counter(struct ufvm *vm, unsigned int c);
+/* Embed ufvm_stats_write_json(@vm) as member @key of the result. */
+void bench_embed_stats(struct bench_ctx *bx, const char *key, struct ufvm *vm);
+
+/*
+ * One mapping to scan: a ufvm instance with one file mapped (vm != NULL),
+ * or the kernel's own MAP_SHARED mapping of a file or memfd (vm == NULL).
+ */
+struct bench_vm {
+	struct ufvm *vm;
+	struct ufvm_file *f;
+	char *base;
+	uint64_t pages;
+};
+
+/* Open @cfg's instance, open @path and map its @pages pages read-only. */
+int bench_vm_open(struct bench_vm *b, const struct ufvm_config *cfg, const char *path,
+		  uint64_t pages);
+/* bench_vm_open(), then every page read into the cache (ufvm_pread). */
+int bench_vm_open_cached(struct bench_vm *b, const struct ufvm_config *cfg,
+			 const char *path, uint64_t pages);
+/* The kernel's mmap(MAP_SHARED) of @fd's first @pages pages. */
+int bench_vm_kernel(struct bench_vm *b, int fd, uint64_t pages);
+void bench_vm_close(struct bench_vm *b);
+/* Drop every mapping of @b (ufvm_zap, or MADV_DONTNEED); keep the caches. */
+int bench_vm_drop(struct bench_vm *b);
+/* Faults so far: ufvm's fault counter, or this thread's kernel minor faults. */
+uint64_t bench_vm_faults(struct bench_vm *b);
+
+struct bench_scan {
+	double ns_per_page;	/* whole scan time / pages touched */
+	double faults_per_page;
+	double p50_ns, p90_ns, p99_ns;	/* per touch, with @timed */
+};
+
+/*
+ * bench_scan_reps - @reps times: drop the mappings, then touch page
+ * @order[i] (or i, with @order NULL) of @b for i < @n.  With @timed each
+ * touch is timed on its own.  Figures are medians over the repetitions.
+ * Return: 0 or -errno.
+ */
+int bench_scan_reps(struct bench_vm *b, const uint64_t *order, uint64_t n,
+		    unsigned int reps, bool timed, struct bench_scan *out);
+
+/* Human-readable numbers for the tables. */
+const char *bench_fmt_ns(char *buf, size_t len, double ns);	/* "3.4 us" */
+
+#endif /* UFVM_BENCH_H */

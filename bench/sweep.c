@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench/sweep.c - `ufvm bench sweep`: one workload across the cartesian
+ * product of policy settings, one row per combination.
+ *
+ *   ufvm bench sweep --workload random --policy speculative=0,1 \
+ *                    --policy fault_around=1,16,64 --cache warm
+ *
+ * Keys: speculative, fault_around, retry, invalidate (rwsem, addblock,
+ * none), store_latency_us, handlers.  --workload and --cache take lists too
+ * and become dimensions of the product.
+ *
+ * Workloads touch one byte per access of a file of --pages pages:
+ *   seq     every page in order;
+ *   random  every page once, in a random order;
+ *   zipf    --accesses draws from a Zipf(--zipf-s) law over the pages (hot
+ *           pages scattered over the file), so pages repeat.
+ * The access list is made once and is the same for every combination.
+ * cache warm: one instance per combination, its cache filled with
+ * ufvm_pread() before the runs, the mapping zapped before each run;
+ * cold: a fresh instance (empty cache) for each run.
+ *
+ * Per combination, medians over --reps runs of: the latency of each first
+ * touch of a page (application side, p50/p99, fault or not), faults per
+ * distinct page touched, accesses per second.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+
+#define SW_MAX_KEYS	8
+#define SW_MAX_VALS	16
+
+static uint64_t sw_pages = 16384;
+static uint64_t sw_accesses;		/* 0: --pages */
+static uint64_t sw_seed = 1;
+static const char *sw_workload = "random";
+static const char *sw_cache = "warm";
+static const char *sw_zipf_s = "0.99";
+
+struct sw_key {
+	const char *name;
+	unsigned int nvals;
+	char vals[SW_MAX_VALS][24];
+	unsigned int num[SW_MAX_VALS];
+};
+
+static struct sw_key sw_keys[SW_MAX_KEYS];
+static unsigned int sw_nkeys;
+
+static const char *const sw_key_names[] = {
+	"speculative", "fault_around", "retry", "invalidate", "store_latency_us", "handlers",
+};
+
+static int sw_invalidate_mode(const char *v)
+{
+	if (!strcmp(v, "rwsem"))
+		return UFVM_INVALIDATE_RWSEM;
+	if (!strcmp(v, "addblock"))
+		return UFVM_INVALIDATE_ADDBLOCK;
+	if (!strcmp(v, "none"))
+		return UFVM_INVALIDATE_NONE;
+	return -1;
+}
+
+/* --policy KEY=V1,V2,... */
+static int sw_policy(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	struct sw_key *k = NULL;
+	const char *p;
+	unsigned int i;
+
+	if (!eq || sw_nkeys == SW_MAX_KEYS)
+		goto bad;
+	for (i = 0; i < sizeof(sw_key_names) / sizeof(sw_key_names[0]); i++)
+		if (strlen(sw_key_names[i]) == (size_t)(eq - arg) &&
+		    !strncmp(arg, sw_key_names[i], (size_t)(eq - arg))) {
+			k = &sw_keys[sw_nkeys];
+			k->name = sw_key_names[i];
+		}
+	if (!k)
+		goto bad;
+	k->nvals = 0;
+	for (p = eq + 1; *p;) {
+		size_t n = strcspn(p, ",");
+		char *v;
+		uint64_t u;
+
+		if (!n || n >= sizeof(k->vals[0]) || k->nvals == SW_MAX_VALS)
+			goto bad;
+		v = k->vals[k->nvals];
+		memcpy(v, p, n);
+		v[n] = 0;
+		if (!strcmp(k->name, "invalidate")) {
+			int m = sw_invalidate_mode(v);
+
+			if (m < 0)
+				goto bad;
+			k->num[k->nvals] = (unsigned int)m;
+		} else {
+			if (bench_parse_size(v, &u) || u > 10000000)
+				goto bad;
+			k->num[k->nvals] = (unsigned int)u;
+		}
+		k->nvals++;
+		p += n + (p[n] == ',');
+	}
+	if (!k->nvals)
+		goto bad;
+	sw_nkeys++;
+	return 0;
+bad:
+	fprintf(stderr, "ufvm bench sweep: --policy %s: expected KEY=V1,V2,... with KEY one of "
+		"speculative, fault_around, retry, invalidate (rwsem|addblock|none), "
+		"store_latency_us, handlers\n", arg);
+	return -EINVAL;
+}
+
+static const struct bench_opt sw_opts[] = {
+	{ "workload", BOPT_STR, &sw_workload, NULL, "seq, random, zipf, or a comma list" },
+	{ "policy", BOPT_FN, NULL, sw_policy,
+	  "KEY=V1,V2,... (repeatable; default speculative=0,1 and fault_around=1,16)" },
+	{ "cache", BOPT_STR, &sw_cache, NULL, "warm, cold, or warm,cold" },
+	{ "pages", BOPT_UINT, &sw_pages, NULL, "pages of the file" },
+	{ "accesses", BOPT_UINT, &sw_accesses, NULL, "zipf draws (0: --pages)" },
+	{ "zipf-s", BOPT_STR, &sw_zipf_s, NULL, "Zipf exponent" },
+	{ "seed", BOPT_UINT, &sw_seed, NULL, "seed of the random orders" },
+	{ NULL },
+};
+
+static void sw_apply(struct ufvm_config *cfg, const char *key, unsigned int v)
+{
+	if (!strcmp(key, "speculative"))
+		cfg->speculative = v;
+	else if (!strcmp(key, "fault_around"))
+		cfg->fault_around = v;
+	else if (!strcmp(key, "retry"))
+		cfg->retry = v;
+	else if (!strcmp(key, "invalidate"))
+		cfg->invalidate = v;
+	else if (!strcmp(key, "store_latency_us"))
+		cfg->store_latency_us = v;
+	else if (!strcmp(key, "handlers"))
+		cfg->handler_threads = v;
+}
+
+/* The access list of @workload: page indices; *@n accesses. */
+static int sw_make(const char *workload, uint64_t **out, uint64_t *n)
+{
+	uint64_t i, s = sw_seed, *acc;
+
+	if (!strcmp(workload, "seq") || !strcmp(workload, "random")) {
+		*n = sw_pages;
+		if (!strcmp(workload, "random")) {
+			*out = bench_perm(sw_pages, 1, sw_seed);
+			return *out ? 0 : -ENOMEM;
+		}
+		acc = malloc(sw_pages * sizeof(*acc));
+		if (!acc)
+			return -ENOMEM;
+		for (i = 0; i < sw_pages; i++)
+			acc[i] = i;
+		*out = acc;
+		return 0;
+	}
+	if (!strcmp(workload, "zipf")) {
+		double zs = strtod(sw_zipf_s, NULL), *cdf, sum = 0;
+		uint64_t *rank = bench_perm(sw_pages, 1, sw_seed + 1);
+
+		*n = sw_accesses ? sw_accesses : sw_pages;
+		cdf = malloc(sw_pages * sizeof(*cdf));
+		acc = malloc(*n * sizeof(*acc));
+		if (!cdf || !acc || !rank || !(zs > 0)) {
+			free(cdf);
+			free(acc);
+			free(rank);
+			return !(zs > 0) ? -EINVAL : -ENOMEM;
+		}
+		for (i = 0; i < sw_pages; i++) {
+			sum += 1.0 / pow((double)(i + 1), zs);
+			cdf[i] = sum;
+		}
+		for (i = 0; i < *n; i++) {
+			double u = (double)(bench_rand(&s) >> 11) / 9007199254740992.0 * sum;
+			uint64_t lo = 0, hi = sw_pages - 1;
+
+			while (lo < hi) {
+				uint64_t mid = (lo + hi) / 2;
+
+				if (cdf[mid] < u)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			acc[i] = rank[lo];	/* the lo-th hottest page */
+		}
+		free(cdf);
+		free(rank);
+		*out = acc;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+struct sw_row {
+	double p50, p99, mean, fpp, aps;
+};
+
+/* One run of @acc on @b: first-touch latencies, faults, throughput. */
+static int sw_once(struct bench_vm *b, const uint64_t *acc, uint64_t n, uint8_t *seen,
+		   uint64_t *lat, double *out)
+{
+	uint64_t i, k = 0, f0, t0, sum = 0;
+	int err = bench_vm_drop(b);
+
+	if (err)
+		return err;
+	memset(seen, 0, b->pages);
+	f0 = bench_vm_faults(b);
+	t0 = bench_now_ns();
+	for (i = 0; i < n; i++) {
+		const char *p = b->base + acc[i] * BENCH_PAGE;
+
+		if (seen[acc[i]]) {
+			bench_touch(p);
+			continue;
+		}
+		seen[acc[i]] = 1;
+		lat[k] = bench_now_ns();
+		bench_touch(p);
+		lat[k] = bench_now_ns() - lat[k];
+		sum += lat[k++];
+	}
+	t0 = bench_now_ns() - t0;
+	out[3] = (double)(bench_vm_faults(b) - f0) / (double)k;
+	out[4] = (double)n * 1e9 / (double)t0;
+	out[2] = (double)sum / (double)k;
+	out[0] = (double)bench_pctl(lat, k, 0.50);
+	out[1] = (double)bench_pctl(lat, k, 0.99);
+	return 0;
+}
+
+static int sw_combo(struct bench_ctx *bx, const struct ufvm_config *cfg, const char *path,
+		    bool cold, const uint64_t *acc, uint64_t n, struct sw_row *row)
+{
+	double v[5][64];
+	uint8_t *seen = malloc(sw_pages);
+	uint64_t *lat = malloc(sw_pages * sizeof(*lat));
+	unsigned int r, k, reps = bx->reps > 64 ? 64 : bx->reps;
+	struct bench_vm bv = { 0 };
+	int err = 0;
+
+	if (!seen || !lat) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (r = 0; r < reps && !err; r++) {
+		double o[5] = { 0 };
+
+		if (cold || !r) {
+			bench_vm_close(&bv);
+			err = cold ? bench_vm_open(&bv, cfg, path, sw_pages) :
+				     bench_vm_open_cached(&bv, cfg, path, sw_pages);
+			if (err)
+				break;
+		}
+		err = sw_once(&bv, acc, n, seen, lat, o);
+		for (k = 0; k < 5; k++)
+			v[k][r] = o[k];
+	}
+	bench_vm_close(&bv);
+	if (!err) {
+		row->p50 = bench_median(v[0], reps);
+		row->p99 = bench_median(v[1], reps);
+		row->mean = bench_median(v[2], reps);
+		row->fpp = bench_median(v[3], reps);
+		row->aps = bench_median(v[4], reps);
+	}
+out:
+	free(seen);
+	free(lat);
+	return err;
+}
+
+/* Split a comma list into up to @max items of @buf. */
+static unsigned int sw_split(const char *list, char items[][16], unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (*list && n < max) {
+		size_t len = strcspn(list, ",");
+
+		if (len && len < 16) {
+			memcpy(items[n], list, len);
+			items[n++][len] = 0;
+		}
+		list += len + (list[len] == ',');
+	}
+	return n;
+}
+
+static int sw_run(struct bench_ctx *bx)
+{
+	char wls[4][16], caches[2][16], path[4096];
+	unsigned int nwl, nc, w, c, i, idx[SW_MAX_KEYS];
+	struct ufvm_config base;
+	struct jw *j = bx->jw;
+	int err;
+
+	if (!sw_nkeys) {
+		sw_policy("speculative=0,1");
+		sw_policy("fault_around=1,16");
+	}
+	nwl = sw_split(sw_workload, wls, 4);
+	nc = sw_split(sw_cache, caches, 2);
+	for (w = 0; w < nwl; w++)
+		if (strcmp(wls[w], "seq") && strcmp(wls[w], "random") && strcmp(wls[w], "zipf"))
+			nwl = 0;
+	for (c = 0; c < nc; c++)
+		if (strcmp(caches[c], "warm") && strcmp(caches[c], "cold"))
+			nc = 0;
+	if (!nwl || !nc || sw_pages < 16) {
+		fprintf(stderr, "ufvm bench sweep: --workload seq|random|zipf (a list), "
+			"--cache warm|cold (a list), --pages >= 16\n");
+		return -EINVAL;
+	}
+	err = bench_config(&base);
+	if (err)
+		return err;
+	err = bench_file_create(bx, "sweep", sw_pages, false, path, sizeof(path));
+	if (err)
+		return err;
+
+	fprintf(bx->out, "%llu-page file; latency of each first touch of a page (application "
+		"side); medians of %u runs\n\n", (unsigned long long)sw_pages, bx->reps);
+	fprintf(bx->out, "%-8s %-5s", "workload", "cache");
+	for (i = 0; i < sw_nkeys; i++)
+		fprintf(bx->out, " %*s", (int)strlen(sw_keys[i].name) > 6 ?
+			(int)strlen(sw_keys[i].name) : 6, sw_keys[i].name);
+	fprintf(bx->out, " %10s %10s %10s %9s %12s\n", "p50", "p99", "mean", "faults/pg",
+		"accesses/s");
+
+	jw_u64(j, "pages", sw_pages);
+	jw_arr(j, "keys");
+	for (i = 0; i < sw_nkeys; i++)
+		jw_str(j, NULL, sw_keys[i].name);
+	jw_end(j, ']');
+	jw_arr(j, "rows");
+	for (w = 0; w < nwl && !err; w++) {
+		uint64_t *acc, n;
+
+		err = sw_make(wls[w], &acc, &n);
+		if (err)
+			break;
+		for (c = 0; c < nc && !err; c++) {
+			memset(idx, 0, sizeof(idx));
+			for (;;) {
+				struct ufvm_config cfg = base;
+				struct sw_row row;
+				char b[3][32];
+
+				for (i = 0; i < sw_nkeys; i++)
+					sw_apply(&cfg, sw_keys[i].name, sw_keys[i].num[idx[i]]);
+				err = sw_combo(bx, &cfg, path, !strcmp(caches[c], "cold"),
+					       acc, n, &row);
+				if (err)
+					break;
+				fprintf(bx->out, "%-8s %-5s", wls[w], caches[c]);
+				for (i = 0; i < sw_nkeys; i++)
+					fprintf(bx->out, " %*s", (int)strlen(sw_keys[i].name) > 6 ?
+						(int)strlen(sw_keys[i].name) : 6,
+						sw_keys[i].vals[idx[i]]);
+				fprintf(bx->out, " %10s %10s %10s %9.3f %12.0f\n",
+					bench_fmt_ns(b[0], sizeof(b[0]), row.p50),
+					bench_fmt_ns(b[1], sizeof(b[1]), row.p99),
+					bench_fmt_ns(b[2], sizeof(b[2]), row.mean), row.fpp, row.aps);
+				fflush(bx->out);
+				jw_obj(j, NULL);
+				jw_str(j, "workload", wls[w]);
+				jw_str(j, "cache", caches[c]);
+				jw_obj(j, "policy");
+				for (i = 0; i < sw_nkeys; i++) {
+					if (!strcmp(sw_keys[i].name, "invalidate"))
+						jw_str(j, sw_keys[i].name, sw_keys[i].vals[idx[i]]);
+					else
+						jw_u64(j, sw_keys[i].name, sw_keys[i].num[idx[i]]);
+				}
+				jw_end(j, '}');
+				jw_num(j, "p50_ns", row.p50);
+				jw_num(j, "p99_ns", row.p99);
+				jw_num(j, "mean_ns", row.mean);
+				jw_num(j, "faults_per_page", row.fpp);
+				jw_num(j, "accesses_per_s", row.aps);
+				jw_end(j, '}');
+				/* next combination: the last key varies fastest */
+				for (i = sw_nkeys; i-- > 0;) {
+					if (++idx[i] < sw_keys[i].nvals)
+						break;
+					idx[i] = 0;
+				}
+				if (i == (unsigned int)-1)
+					break;
+			}
+		}
+		free(acc);
+	}
+	jw_end(j, ']');
+	bench_file_remove(path);
+	if (err)
+		fprintf(stderr, "ufvm bench sweep: %s\n", ufvm_strerror(err));
+	return err;
+}
+
+const struct bench_def bench_sweep = {
+	.name = "sweep",
+	.summary = "a workload across the cartesian product of policy settings",
+	.opts = sw_opts,
+	.run = sw_run,
+	.in_all = true,
+};
