@@ -5,7 +5,7 @@
 #
 #   make demo    build and run the demo (DEMO_ARGS="--size 1G" to change it)
 #   make test    ctest in build/, then again in an ASan+UBSan tree build-asan/
-#   make bench   run the benchmarks (build/tools/ufvm bench all)
+#   make bench   run every benchmark into bench/results/*.json and plot them (PNG)
 #   make build   configure and build build/ only
 #   make clean   remove build/ and build-asan/
 
@@ -37,11 +37,7 @@ test: build
 	@tools/run-tests.sh
 
 bench: build
-	@if [ -x $(BUILD)/tools/ufvm ]; then \
-		$(BUILD)/tools/ufvm bench all; \
-	else \
-		echo "bench: $(BUILD)/tools/ufvm was not built: no benchmarks to run"; \
-	fi
+	@bench/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
