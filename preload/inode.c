@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+/*
+ * preload/inode.c - the files the program has open, and the fd table.
+ *
+ * A pl_inode stands for one file (dev, ino) that matches UFVM_MATCH and
+ * that the program has open or mapped.  Every fd the program opens on such
+ * a file points to it from the fd table; every region holds it too.  At
+ * the first managed mapping of the file the inode becomes *active*: it
+ * opens a ufvm_file (through our own duplicate of the fd, by its
+ * /proc/self/fd path, so deleted and renamed files work), and from then on
+ * every read, write, truncate and sync on any of its fds goes through that
+ * ufvm_file, so they stay coherent with the mappings.  It stays active
+ * until no fd and no mapping refers to it; the last reference closes the
+ * ufvm_file (which writes the cache back) after pl_lock is dropped.
+ *
+ * The fd table is read without pl_lock by the fast path of every I/O call
+ * (an fd with no entry, or whose inode is not active, goes straight to
+ * libc); entries are written under pl_lock.  Inodes are never freed, only
+ * recycled, so a stale pointer read by the fast path is harmless: the
+ * slow path checks again under pl_lock, and checks that the fd still is
+ * the file (the program may have closed it behind our back, e.g. with
+ * fclose() of an fdopen()ed stream, which calls close inside libc).
+ */
+#define _GNU_SOURCE
+#include <sys/resource.h>
+
+#include "preload/preload.h"
+
+#define PL_HASH_SIZE 256
+
+int pl_fd_max;				/* (c) */
+static struct pl_inode **pl_fdtab;	/* (c) array; entries written under L, read (a) */
+static struct pl_inode *pl_hash[PL_HASH_SIZE];	/* (L) */
+static struct pl_inode *pl_free;	/* (L) recycled inodes */
+static struct pl_inode *pl_dead;	/* (L) refs dropped to 0, file still to close */
+static int pl_nactive;			/* (a) active inodes */
+
+int pl_inode_init(void)
+{
+	struct rlimit rl;
+	size_t bytes;
+	void *p;
+
+	pl_fd_max = 65536;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_max != RLIM_INFINITY &&
+	    rl.rlim_max > (rlim_t)pl_fd_max)
+		pl_fd_max = rl.rlim_max > (1u << 20) ? (1 << 20) : (int)rl.rlim_max;
+	bytes = PL_ROUND_UP((size_t)pl_fd_max * sizeof(*pl_fdtab));
+	p = REAL(mmap)(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	pl_fdtab = p;
+	return 0;
+}
+
+static unsigned int pl_hash_of(dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ (uint64_t)ino;
+
+	return (unsigned int)((h ^ (h >> 29)) % PL_HASH_SIZE);
+}
+
+struct pl_inode *pl_inode_lookup_locked(dev_t dev, ino_t ino)
+{
+	struct pl_inode *p;
+
+	for (p = pl_hash[pl_hash_of(dev, ino)]; p; p = p->next)
+		if (p->dev == dev && p->ino == ino)
+			return p;
+	return NULL;
+}
+
+/* Context: L held.  Return: the inode of (dev, ino) with a new reference, or NULL. */
+static struct pl_inode *pl_inode_get_or_create_locked(const struct stat *st,
+						      const char *path)
+{
+	struct pl_inode *p = pl_inode_lookup_locked(st->st_dev, st->st_ino);
+	unsigned int h;
+
+	if (p) {
+		p->refs++;
+		return p;
+	}
+	p = pl_free;
+	if (p)
+		pl_free = p->next;
+	else
+		p = malloc(sizeof(*p));
+	if (!p)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	p->dev = st->st_dev;
+	p->ino = st->st_ino;
+	p->refs = 1;
+	p->priv_fd = -1;
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	h = pl_hash_of(p->dev, p->ino);
+	p->next = pl_hash[h];
+	pl_hash[h] = p;
+	return p;
+}
+
+void pl_inode_get_locked(struct pl_inode *ino)
+{
+	ino->refs++;
+}
+
+/*
+ * Drop a reference.  The last one unhooks the inode; its ufvm_file is
+ * closed by pl_lock_release(), outside the lock.  Context: L held.
+ */
+void pl_inode_put_locked(struct pl_inode *ino)
+{
+	struct pl_inode **pp;
+
+	if (--ino->refs)
+		return;
+	for (pp = &pl_hash[pl_hash_of(ino->dev, ino->ino)]; *pp; pp = &(*pp)->next) {
+		if (*pp == ino) {
+			*pp = ino->next;
+			break;
+		}
+	}
+	if (ino->active) {
+		__atomic_store_n(&ino->active, 0, __ATOMIC_RELEASE);
+		__atomic_fetch_sub(&pl_nactive, 1, __ATOMIC_RELAXED);
+	}
+	ino->next = pl_dead;
+	pl_dead = ino;
+}
+
+void pl_inode_put(struct pl_inode *ino)
+{
+	if (!ino)
+		return;
+	pl_lock_acquire();
+	pl_inode_put_locked(ino);
+	pl_lock_release();
+}
+
+struct pl_inode *pl_inode_take_dead_locked(void)
+{
+	struct pl_inode *d = pl_dead;
+
+	pl_dead = NULL;
+	return d;
+}
+
+/*
+ * Close the ufvm files of dead inodes (the last close writes the cache
+ * back) and recycle them.  Context: L not held; may sleep.
+ */
+void pl_inode_reap(struct pl_inode *dead)
+{
+	struct pl_inode *p, *next;
+	int err;
+
+	for (p = dead; p; p = p->next) {
+		if (p->uf) {
+			pl_guard++;
+			err = ufvm_file_close(p->uf);
+			pl_guard--;
+			if (err)
+				pl_warn_once("%s: write-back at last close failed: %s", p->path,
+					     ufvm_strerror(err));
+			p->uf = NULL;
+		}
+		if (p->priv_fd >= 0)
+			REAL(close)(p->priv_fd);
+		p->priv_fd = -1;
+	}
+	pthread_mutex_lock(&pl_lock);
+	for (p = dead; p; p = next) {
+		next = p->next;
+		p->next = pl_free;
+		pl_free = p;
+	}
+	pthread_mutex_unlock(&pl_lock);
+}
+
+bool pl_any_active(void)
+{
+	return __atomic_load_n(&pl_nactive, __ATOMIC_RELAXED) > 0;
+}
+
+/* Does this fd's file qualify?  Fills @st and @path.  Context: L not held. */
+static bool pl_fd_qualifies(int fd, struct stat *st, char *path, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	if (REAL(fstat)(fd, st) || !S_ISREG(st->st_mode))
+		return false;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, len - 1);
+	if (n <= 0)
+		return false;
+	path[n] = '\0';
+	return pl_match(path);
+}
+
+static void pl_fd_set_locked(int fd, struct pl_inode *ino)
+{
+	struct pl_inode *old = pl_fdtab[fd];
+
+	__atomic_store_n(&pl_fdtab[fd], ino, __ATOMIC_RELEASE);
+	if (old)
+		pl_inode_put_locked(old);
+}
+
+/* pl_fd_track - the program opened @fd: remember its file if it qualifies. */
+void pl_fd_track(int fd)
+{
+	char path[4096];
+	struct pl_inode *ino = NULL;
+	struct stat st;
+	bool ok;
+
+	if (fd < 0 || fd >= pl_fd_max)
+		return;
+	ok = pl_fd_qualifies(fd, &st, path, sizeof(path));
+	if (!ok && !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED))
+		return;
+	pl_lock_acquire();
+	if (ok)
+		ino = pl_inode_get_or_create_locked(&st, path);
+	pl_fd_set_locked(fd, ino);
+	pl_lock_release();
+}
+
+void pl_fd_untrack(int fd)
+{
+	if (fd < 0 || fd >= pl_fd_max || !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED))
+		return;
+	pl_lock_acquire();
+	pl_fd_set_locked(fd, NULL);
+	pl_lock_release();
+}
+
+/* pl_fd_dup - @newfd is now a duplicate of @oldfd. */
+void pl_fd_dup(int oldfd, int newfd)
+{
+	struct pl_inode *ino;
+
+	if (newfd < 0 || newfd >= pl_fd_max || oldfd < 0 || oldfd >= pl_fd_max)
+		return;
+	if (!__atomic_load_n(&pl_fdtab[oldfd], __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&pl_fdtab[newfd], __ATOMIC_RELAXED))
+		return;
+	pl_lock_acquire();
+	ino = pl_fdtab[oldfd];
+	if (ino)
+		ino->refs++;
+	pl_fd_set_locked(newfd, ino);
+	pl_lock_release();
+}
+
+/*
+ * pl_fd_inode - the inode of @fd, referenced, for mmap: tracked already, or
+ * tracked now if its file qualifies (an fd opened before the preload
+ * started, or inside libc, e.g. by fopen).
+ * Context: L not held.  Return: the inode with a reference, or NULL (not a
+ * file to manage).
+ */
+struct pl_inode *pl_fd_inode(int fd)
+{
+	char path[4096];
+	struct pl_inode *ino;
+	struct stat st;
+
+	if (fd < 0 || fd >= pl_fd_max)
+		return NULL;
+	if (!pl_fd_qualifies(fd, &st, path, sizeof(path))) {
+		pl_fd_untrack(fd);
+		return NULL;
+	}
+	pl_lock_acquire();
+	ino = pl_fdtab[fd];
+	if (!ino || ino->dev != st.st_dev || ino->ino != st.st_ino) {
+		ino = pl_inode_get_or_create_locked(&st, path);	/* the table's */
+		pl_fd_set_locked(fd, ino);
+	}
+	if (ino)
+		ino->refs++;	/* the caller's */
+	pl_lock_release();
+	return ino;
+}
+
+/*
+ * pl_fd_get - the active inode of @fd, referenced, for an I/O call; NULL
+ * when the call should go to libc (not a managed file, or not mapped yet).
+ * Context: L not held.  The caller drops the reference with pl_inode_put().
+ */
+struct pl_inode *pl_fd_get(int fd)
+{
+	struct pl_inode *ino;
+	struct stat st;
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		if (fd < 0 || fd >= pl_fd_max)
+			return NULL;
+		ino = __atomic_load_n(&pl_fdtab[fd], __ATOMIC_ACQUIRE);
+		if (!ino || !__atomic_load_n(&ino->active, __ATOMIC_ACQUIRE))
+			return NULL;
+		if (REAL(fstat)(fd, &st))
+			return NULL;
+		pl_lock_acquire();
+		ino = pl_fdtab[fd];
+		if (ino && ino->active && ino->dev == st.st_dev && ino->ino == st.st_ino) {
+			ino->refs++;
+			pl_lock_release();
+			return ino;
+		}
+		if (ino && (ino->dev != st.st_dev || ino->ino != st.st_ino)) {
+			pl_fd_set_locked(fd, NULL);
+			pl_lock_release();
+			pl_fd_track(fd);	/* the fd was reused behind our back */
+			continue;
+		}
+		pl_lock_release();
+		return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * pl_inode_activate_locked - open the ufvm_file of @ino, through @fd.
+ * Context: L held, ufvm running.  Return: 0 or -errno.
+ */
+int pl_inode_activate_locked(struct pl_inode *ino, int fd)
+{
+	struct ufvm_file *uf;
+	char path[64];
+	int priv, err;
+
+	if (ino->uf)
+		return 0;
+	priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 100);
+	if (priv < 0)
+		priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+	if (priv < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", priv);
+	pl_guard++;
+	err = ufvm_file_open(pl_vm, path, UFVM_RDWR, &uf);
+	ino->writable = !err;
+	if (err == -EACCES || err == -EROFS || err == -EPERM || err == -ETXTBSY)
+		err = ufvm_file_open(pl_vm, path, UFVM_RDONLY, &uf);
+	pl_guard--;
+	if (err) {
+		REAL(close)(priv);
+		return err;
+	}
+	ino->uf = uf;
+	ino->priv_fd = priv;
+	ino->append_end = 0;
+	__atomic_fetch_add(&pl_nactive, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&ino->active, 1, __ATOMIC_RELEASE);
+	pl_log("managing %s (%s)", ino->path, ino->writable ? "read-write" : "read-only");
+	return 0;
+}
+
+void pl_inode_for_each_locked(void (*fn)(struct pl_inode *ino, void *arg), void *arg)
+{
+	struct pl_inode *p;
+	int h;
+
+	for (h = 0; h < PL_HASH_SIZE; h++)
+		for (p = pl_hash[h]; p; p = p->next)
+			fn(p, arg);
+}
+
+/* Write @ino back; the first error goes to *(int *)@arg.  Context: L held. */
+void pl_inode_sync_one(struct pl_inode *ino, void *arg)
+{
+	int *errp = arg, err;
+
+	if (!ino->uf)
+		return;
+	pl_guard++;
+	err = ufvm_fsync(ino->uf);
+	pl_guard--;
+	if (err && !*errp)
+		*errp = err;
+}
+
+/*
+ * pl_inode_sync_all - write every managed file's dirty pages back (and
+ * fdatasync it), e.g. before exec or exit.  Context: L not held; may sleep.
+ */
+int pl_inode_sync_all(void)
+{
+	int err = 0;
+
+	if (!pl_any_active())
+		return 0;
+	pl_lock_acquire();
+	pl_inode_for_each_locked(pl_inode_sync_one, &err);
+	pl_lock_release();
+	return err;
+}

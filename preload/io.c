@@ -1,0 +1,1148 @@
+// SPDX-License-Identifier: MIT
+/*
+ * preload/io.c - the fd calls that must stay coherent with the mappings:
+ * open (tracking, O_TRUNC), close, dup, read/write and their vector and
+ * positioned forms, lseek, ftruncate, fallocate, fsync, stat (size),
+ * copy_file_range and sendfile.
+ *
+ * On an fd whose file is managed (active inode, see inode.c) the data goes
+ * through ufvm_pread()/ufvm_pwrite(), which see exactly what the mappings
+ * see.  The fd's own offset is the store of the file position: a read or
+ * write reserves [pos, pos+n) by moving it with lseek on the real fd, under
+ * a per-fd position lock (pl_poslock), and then copies with no lock held,
+ * so no lock of ours is held while application memory is touched.
+ *
+ * The sigsegv backend cannot serve a fault taken inside a system call: the
+ * kernel returns EFAULT.  So with that backend, a read into or a write from
+ * a buffer that lies in a managed mapping, on an fd that is not managed
+ * (a pipe, a socket, another file), goes through a bounce buffer: the copy
+ * between the mapping and the bounce buffer faults in user space, where
+ * the backend serves it.  Calls on managed fds need no bounce: ufvm_pread()
+ * and ufvm_pwrite() copy through their own bounce buffer.
+ */
+#define _GNU_SOURCE
+#include <linux/falloc.h>
+#include <sys/sysmacros.h>
+
+#include "preload/preload.h"
+
+#define PL_BOUNCE_MAX	((size_t)64 << 20)
+#define PL_COPY_CHUNK	((size_t)1 << 20)
+#define PL_NPOSLOCKS	64
+
+static pthread_mutex_t pl_poslock[PL_NPOSLOCKS] = {
+	[0 ... PL_NPOSLOCKS - 1] = PTHREAD_MUTEX_INITIALIZER
+};
+
+#define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* ---- helpers ---- */
+
+ssize_t pl_ino_pread(struct pl_inode *ino, void *buf, size_t n, off_t off)
+{
+	ssize_t r;
+
+	if (off < 0)
+		return -EINVAL;
+	pl_guard++;
+	r = ufvm_pread(ino->uf, buf, n, off);
+	pl_guard--;
+	return r;
+}
+
+/* Write through ufvm; @fd's O_DSYNC/O_SYNC make it synchronous. */
+ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off)
+{
+	int fl = REAL(fcntl)(fd, F_GETFL);
+	ssize_t r;
+
+	if (fl < 0)
+		return -errno;
+	if ((fl & O_ACCMODE) == O_RDONLY)
+		return -EBADF;
+	if (off < 0)
+		return -EINVAL;
+	pl_guard++;
+	r = ufvm_pwrite(ino->uf, buf, n, off);
+	if (r > 0 && (fl & O_DSYNC)) {
+		int err = ufvm_fsync(ino->uf);
+
+		if (err)
+			r = err;
+	}
+	pl_guard--;
+	return r;
+}
+
+static off_t pl_ino_size(struct pl_inode *ino)
+{
+	off_t size = 0;
+
+	ufvm_file_size(ino->uf, &size);
+	return size;
+}
+
+/*
+ * Reserve [pos, pos+n) of @fd's file position for a read (clipped to the
+ * size) or a write (at the end of the file with O_APPEND).
+ * Context: L not held.  Return: the start position, or -errno; *n clipped.
+ */
+static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
+{
+	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+	int fl = write ? REAL(fcntl)(fd, F_GETFL) : 0;
+	off_t pos, size;
+
+	if (fl < 0)
+		return -errno;
+	pthread_mutex_lock(m);
+	if (write && (fl & O_APPEND)) {
+		pl_lock_acquire();
+		size = pl_ino_size(ino);
+		pos = ino->append_end > size ? ino->append_end : size;
+		ino->append_end = pos + (off_t)*n;
+		pl_lock_release();
+	} else {
+		pos = REAL(lseek)(fd, 0, SEEK_CUR);
+		if (pos < 0) {
+			pos = -errno;
+			goto out;
+		}
+		if (!write) {
+			size = pl_ino_size(ino);
+			*n = pos >= size ? 0 : PL_MIN(*n, (size_t)(size - pos));
+		}
+	}
+	if (REAL(lseek)(fd, pos + (off_t)*n, SEEK_SET) < 0)
+		pos = -errno;
+out:
+	pthread_mutex_unlock(m);
+	return pos;
+}
+
+/* A transfer of @want at @pos did @done: move the position back to its end. */
+static void pl_pos_settle(int fd, off_t pos, size_t want, ssize_t done)
+{
+	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+
+	if (done >= 0 && (size_t)done == want)
+		return;
+	pthread_mutex_lock(m);
+	if (REAL(lseek)(fd, 0, SEEK_CUR) == pos + (off_t)want)
+		REAL(lseek)(fd, pos + (done > 0 ? done : 0), SEEK_SET);
+	pthread_mutex_unlock(m);
+}
+
+static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
+{
+	off_t pos = pl_pos_reserve(ino, fd, &n, false);
+	ssize_t r;
+
+	if (pos < 0)
+		return pos;
+	r = n ? pl_ino_pread(ino, buf, n, pos) : 0;
+	pl_pos_settle(fd, pos, n, r);
+	return r;
+}
+
+static ssize_t pl_write_pos(struct pl_inode *ino, int fd, const void *buf, size_t n)
+{
+	off_t pos = pl_pos_reserve(ino, fd, &n, true);
+	ssize_t r;
+
+	if (pos < 0)
+		return pos;
+	r = n ? pl_ino_pwrite(ino, fd, buf, n, pos) : 0;
+	pl_pos_settle(fd, pos, n, r);
+	return r;
+}
+
+/* Does a syscall buffer need bouncing (sigsegv backend, managed memory)? */
+static bool pl_needs_bounce(const void *buf, size_t n)
+{
+	return pl_bounce && n && pl_overlaps_managed(buf, n);
+}
+
+static bool pl_iov_needs_bounce(const struct iovec *iov, int cnt)
+{
+	int i;
+
+	if (!pl_bounce)
+		return false;
+	for (i = 0; i < cnt; i++)
+		if (pl_needs_bounce(iov[i].iov_base, iov[i].iov_len))
+			return true;
+	return false;
+}
+
+static size_t pl_iov_len(const struct iovec *iov, int cnt)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < cnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+static void pl_iov_scatter(const struct iovec *iov, int cnt, const char *src, size_t n)
+{
+	int i;
+
+	for (i = 0; i < cnt && n; i++) {
+		size_t c = PL_MIN(n, iov[i].iov_len);
+
+		memcpy(iov[i].iov_base, src, c);
+		src += c;
+		n -= c;
+	}
+}
+
+static size_t pl_iov_gather(const struct iovec *iov, int cnt, char *dst, size_t max)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < cnt && n < max; i++) {
+		size_t c = PL_MIN(max - n, iov[i].iov_len);
+
+		memcpy(dst + n, iov[i].iov_base, c);
+		n += c;
+	}
+	return n;
+}
+
+/*
+ * A read or write of an unmanaged fd, with a bounce buffer when the
+ * application's buffer is managed memory and the backend is sigsegv.
+ * @kind: 0 read, 1 pread, 2 write, 3 pwrite.
+ */
+static ssize_t pl_sys_rw(int kind, int fd, void *buf, size_t n, off_t off)
+{
+	size_t c;
+	ssize_t r;
+	char *b;
+
+	if (!pl_needs_bounce(buf, n)) {
+		switch (kind) {
+		case 0: return REAL(read)(fd, buf, n);
+		case 1: return REAL(pread64)(fd, buf, n, off);
+		case 2: return REAL(write)(fd, buf, n);
+		default: return REAL(pwrite64)(fd, buf, n, off);
+		}
+	}
+	c = PL_MIN(n, PL_BOUNCE_MAX);
+	b = malloc(c);
+	if (!b) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (kind >= 2)
+		memcpy(b, buf, c);	/* faults on the mapping are served here */
+	switch (kind) {
+	case 0: r = REAL(read)(fd, b, c); break;
+	case 1: r = REAL(pread64)(fd, b, c, off); break;
+	case 2: r = REAL(write)(fd, b, c); break;
+	default: r = REAL(pwrite64)(fd, b, c, off); break;
+	}
+	if (kind < 2 && r > 0)
+		memcpy(buf, b, (size_t)r);
+	free(b);
+	return r;
+}
+
+/* Vector form of pl_sys_rw.  @kind: 0 readv, 1 preadv2, 2 writev, 3 pwritev2. */
+static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, off_t off,
+			  int flags)
+{
+	size_t n, c;
+	ssize_t r;
+	char *b;
+
+	if (!pl_iov_needs_bounce(iov, cnt)) {
+		switch (kind) {
+		case 0: return REAL(readv)(fd, iov, cnt);
+		case 1: return REAL(preadv64v2)(fd, iov, cnt, off, flags);
+		case 2: return REAL(writev)(fd, iov, cnt);
+		default: return REAL(pwritev64v2)(fd, iov, cnt, off, flags);
+		}
+	}
+	n = pl_iov_len(iov, cnt);
+	c = PL_MIN(n, PL_BOUNCE_MAX);
+	b = malloc(c ? c : 1);
+	if (!b) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (kind >= 2)
+		pl_iov_gather(iov, cnt, b, c);
+	switch (kind) {
+	case 0: r = REAL(read)(fd, b, c); break;
+	case 1: r = REAL(preadv64v2)(fd, &(struct iovec){ b, c }, 1, off, flags); break;
+	case 2: r = REAL(write)(fd, b, c); break;
+	default: r = REAL(pwritev64v2)(fd, &(struct iovec){ b, c }, 1, off, flags); break;
+	}
+	if (kind < 2 && r > 0)
+		pl_iov_scatter(iov, cnt, b, (size_t)r);
+	free(b);
+	return r;
+}
+
+/*
+ * Vector I/O on a managed file at @off (-1: the file position), segment
+ * by segment, stopping at the first short transfer.
+ */
+static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
+			  off_t off, bool write, int rwf)
+{
+	size_t n = pl_iov_len(iov, cnt), done = 0;
+	bool usepos = off == -1;
+	ssize_t r = 0;
+	int i;
+
+	if (cnt < 0)
+		return -EINVAL;
+	if (usepos || (write && (rwf & RWF_APPEND))) {
+		if (write && (rwf & RWF_APPEND)) {
+			pl_lock_acquire();
+			off = pl_ino_size(ino);
+			pl_lock_release();
+		} else {
+			off = pl_pos_reserve(ino, fd, &n, write);
+		}
+		if (off < 0)
+			return off;
+	}
+	for (i = 0; i < cnt && done < n; i++) {
+		size_t c = PL_MIN(iov[i].iov_len, n - done);
+
+		if (!c)
+			continue;
+		r = write ? pl_ino_pwrite(ino, fd, iov[i].iov_base, c, off + (off_t)done) :
+			    pl_ino_pread(ino, iov[i].iov_base, c, off + (off_t)done);
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+		if ((size_t)r < c)
+			break;
+	}
+	if (usepos)
+		pl_pos_settle(fd, off, n, done ? (ssize_t)done : r);
+	if (!done && r < 0)
+		return r;
+	if (write && done && (rwf & (RWF_DSYNC | RWF_SYNC))) {
+		pl_guard++;
+		r = ufvm_fsync(ino->uf);
+		pl_guard--;
+		if (r < 0)
+			return r;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- open, close, dup ---- */
+
+/* After the program's open: track the fd; O_TRUNC of a managed file through ufvm. */
+static int pl_opened(int fd, int flags)
+{
+	struct pl_inode *ino;
+	int err;
+
+	if (fd < 0 || (flags & O_PATH))
+		return fd;
+	pl_fd_track(fd);
+	if (!(flags & O_TRUNC))
+		return fd;
+	ino = pl_fd_get(fd);
+	if (ino) {
+		pl_guard++;
+		err = ufvm_truncate(ino->uf, 0);
+		pl_guard--;
+		if (!err) {
+			pl_lock_acquire();
+			ino->append_end = 0;
+			pl_lock_release();
+		}
+		pl_inode_put(ino);
+	} else {
+		struct stat st;
+
+		err = 0;
+		if (!REAL(fstat)(fd, &st) && S_ISREG(st.st_mode) && REAL(ftruncate)(fd, 0))
+			err = -errno;
+	}
+	if (err) {
+		REAL(close)(fd);
+		pl_fd_untrack(fd);
+		errno = -err;
+		return -1;
+	}
+	return fd;
+}
+
+/* O_TRUNC is applied by pl_opened(), once we know whether ufvm has the file. */
+static int pl_open_flags(int flags)
+{
+	return (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY ? flags & ~O_TRUNC : flags;
+}
+
+static mode_t pl_mode(int flags, va_list ap)
+{
+	return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+#define PL_OPEN(name, ...)						\
+	do {								\
+		int fd_;						\
+		if (PL_BYPASS())					\
+			return REAL(name)(__VA_ARGS__, flags, mode);	\
+		fd_ = REAL(name)(__VA_ARGS__, pl_open_flags(flags), mode); \
+		return pl_opened(fd_, (flags & O_ACCMODE) != O_RDONLY ? flags : flags & ~O_TRUNC); \
+	} while (0)
+
+PL_EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = pl_mode(flags, ap);
+	va_end(ap);
+	PL_OPEN(open, path);
+}
+
+PL_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = pl_mode(flags, ap);
+	va_end(ap);
+	PL_OPEN(openat, dirfd, path);
+}
+
+PL_EXPORT int __open_2(const char *path, int flags)
+{
+	mode_t mode = 0;
+
+	PL_OPEN(open, path);
+}
+
+PL_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	mode_t mode = 0;
+
+	PL_OPEN(openat, dirfd, path);
+}
+
+PL_EXPORT int creat(const char *path, mode_t mode)
+{
+	int flags = O_CREAT | O_WRONLY | O_TRUNC;
+
+	PL_OPEN(open, path);
+}
+
+PL_EXPORT int close(int fd)
+{
+	if (!PL_BYPASS())
+		pl_fd_untrack(fd);
+	return REAL(close)(fd);
+}
+
+PL_EXPORT int dup(int fd)
+{
+	int nfd = REAL(dup)(fd);
+
+	if (nfd >= 0 && !PL_BYPASS())
+		pl_fd_dup(fd, nfd);
+	return nfd;
+}
+
+PL_EXPORT int dup2(int fd, int nfd)
+{
+	int r = REAL(dup2)(fd, nfd);
+
+	if (r >= 0 && fd != nfd && !PL_BYPASS())
+		pl_fd_dup(fd, nfd);
+	return r;
+}
+
+PL_EXPORT int dup3(int fd, int nfd, int flags)
+{
+	int r = REAL(dup3)(fd, nfd, flags);
+
+	if (r >= 0 && !PL_BYPASS())
+		pl_fd_dup(fd, nfd);
+	return r;
+}
+
+static int pl_fcntl(int (*real)(int, int, ...), int fd, int cmd, void *arg, bool bypass)
+{
+	int r = real(fd, cmd, arg);
+
+	if (r >= 0 && !bypass && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		pl_fd_dup(fd, r);
+	return r;
+}
+
+PL_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return pl_fcntl(REAL(fcntl), fd, cmd, arg, PL_BYPASS());
+}
+
+/* ---- read and write ---- */
+
+static ssize_t pl_read(int fd, void *buf, size_t n)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	ssize_t r;
+
+	if (!ino)
+		return pl_sys_rw(0, fd, buf, n, 0);
+	r = pl_read_pos(ino, fd, buf, n);
+	pl_inode_put(ino);
+	return pl_ret(r);
+}
+
+static ssize_t pl_pread(int fd, void *buf, size_t n, off_t off)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	ssize_t r;
+
+	if (!ino)
+		return pl_sys_rw(1, fd, buf, n, off);
+	r = pl_ino_pread(ino, buf, n, off);
+	pl_inode_put(ino);
+	return pl_ret(r);
+}
+
+static ssize_t pl_write(int fd, const void *buf, size_t n)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	ssize_t r;
+
+	if (!ino)
+		return pl_sys_rw(2, fd, (void *)buf, n, 0);
+	r = pl_write_pos(ino, fd, buf, n);
+	pl_inode_put(ino);
+	return pl_ret(r);
+}
+
+static ssize_t pl_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	ssize_t r;
+
+	if (!ino)
+		return pl_sys_rw(3, fd, (void *)buf, n, off);
+	r = pl_ino_pwrite(ino, fd, buf, n, off);
+	pl_inode_put(ino);
+	return pl_ret(r);
+}
+
+/* @kind as pl_sys_rwv; @off -1 for the file position. */
+static ssize_t pl_rwv(int kind, int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	ssize_t r;
+
+	if (!ino)
+		return pl_sys_rwv(kind, fd, iov, cnt, off, flags);
+	r = pl_ino_rwv(ino, fd, iov, cnt, off, kind >= 2, flags);
+	pl_inode_put(ino);
+	return pl_ret(r);
+}
+
+PL_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (PL_BYPASS())
+		return REAL(read)(fd, buf, n);
+	return pl_read(fd, buf, n);
+}
+
+PL_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (PL_BYPASS() || n > buflen)
+		return REAL(__read_chk)(fd, buf, n, buflen);
+	return pl_read(fd, buf, n);
+}
+
+PL_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	if (PL_BYPASS())
+		return REAL(pread)(fd, buf, n, off);
+	return pl_pread(fd, buf, n, off);
+}
+
+PL_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	if (PL_BYPASS() || n > buflen)
+		return REAL(__pread_chk)(fd, buf, n, off, buflen);
+	return pl_pread(fd, buf, n, off);
+}
+
+PL_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (PL_BYPASS())
+		return REAL(write)(fd, buf, n);
+	return pl_write(fd, buf, n);
+}
+
+PL_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	if (PL_BYPASS())
+		return REAL(pwrite)(fd, buf, n, off);
+	return pl_pwrite(fd, buf, n, off);
+}
+
+PL_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	if (PL_BYPASS())
+		return REAL(readv)(fd, iov, cnt);
+	return pl_rwv(0, fd, iov, cnt, -1, 0);
+}
+
+PL_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	if (PL_BYPASS())
+		return REAL(writev)(fd, iov, cnt);
+	return pl_rwv(2, fd, iov, cnt, -1, 0);
+}
+
+PL_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	if (PL_BYPASS())
+		return REAL(preadv)(fd, iov, cnt, off);
+	return off < 0 ? pl_ret(-EINVAL) : pl_rwv(1, fd, iov, cnt, off, 0);
+}
+
+PL_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	if (PL_BYPASS())
+		return REAL(pwritev)(fd, iov, cnt, off);
+	return off < 0 ? pl_ret(-EINVAL) : pl_rwv(3, fd, iov, cnt, off, 0);
+}
+
+PL_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	if (PL_BYPASS())
+		return REAL(preadv2)(fd, iov, cnt, off, flags);
+	return pl_rwv(off == -1 ? 0 : 1, fd, iov, cnt, off, flags);
+}
+
+PL_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	if (PL_BYPASS())
+		return REAL(pwritev2)(fd, iov, cnt, off, flags);
+	return pl_rwv(off == -1 ? 2 : 3, fd, iov, cnt, off, flags);
+}
+
+/* ---- position, size, sync ---- */
+
+static off_t pl_lseek(int fd, off_t off, int whence)
+{
+	struct pl_inode *ino;
+	off_t size, pos;
+
+	if (whence != SEEK_END && whence != SEEK_DATA && whence != SEEK_HOLE)
+		return REAL(lseek)(fd, off, whence);
+	ino = pl_fd_get(fd);
+	if (!ino)
+		return REAL(lseek)(fd, off, whence);
+	size = pl_ino_size(ino);
+	pl_inode_put(ino);
+	switch (whence) {
+	case SEEK_END:
+		pos = size + off;
+		break;
+	case SEEK_DATA:		/* ufvm keeps no hole map: data up to the end */
+		pos = off;
+		break;
+	default:
+		pos = size;
+		break;
+	}
+	if (whence != SEEK_END && (off < 0 || off >= size))
+		return pl_ret(off < 0 ? -EINVAL : -ENXIO);
+	return REAL(lseek)(fd, pos, SEEK_SET);
+}
+
+PL_EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+	if (PL_BYPASS())
+		return REAL(lseek)(fd, off, whence);
+	return pl_lseek(fd, off, whence);
+}
+
+static int pl_ftruncate(int fd, off_t len)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	int fl, err;
+
+	if (!ino)
+		return REAL(ftruncate)(fd, len);
+	fl = REAL(fcntl)(fd, F_GETFL);
+	if (len < 0 || fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
+		err = len < 0 || fl >= 0 ? -EINVAL : -errno;
+	} else {
+		pl_guard++;
+		err = ufvm_truncate(ino->uf, len);
+		pl_guard--;
+		pl_lock_acquire();
+		ino->append_end = 0;
+		pl_lock_release();
+	}
+	pl_inode_put(ino);
+	return (int)pl_ret(err);
+}
+
+PL_EXPORT int ftruncate(int fd, off_t len)
+{
+	if (PL_BYPASS())
+		return REAL(ftruncate)(fd, len);
+	return pl_ftruncate(fd, len);
+}
+
+/* truncate(path): through ufvm when the file is managed. */
+static int pl_truncate_path(const char *path, off_t len, bool *done)
+{
+	struct pl_inode *ino;
+	struct stat st;
+	int err;
+
+	*done = false;
+	if (!pl_any_active() || REAL(stat)(path, &st) || !S_ISREG(st.st_mode))
+		return 0;
+	pl_lock_acquire();
+	ino = pl_inode_lookup_locked(st.st_dev, st.st_ino);
+	if (ino && ino->active && ino->writable)
+		pl_inode_get_locked(ino);
+	else
+		ino = NULL;
+	pl_lock_release();
+	if (!ino)
+		return 0;
+	*done = true;
+	pl_guard++;
+	err = len < 0 ? -EINVAL : ufvm_truncate(ino->uf, len);
+	pl_guard--;
+	pl_inode_put(ino);
+	return err;
+}
+
+PL_EXPORT int truncate(const char *path, off_t len)
+{
+	bool done;
+	int err;
+
+	if (PL_BYPASS())
+		return REAL(truncate)(path, len);
+	err = pl_truncate_path(path, len, &done);
+	return done ? (int)pl_ret(err) : REAL(truncate)(path, len);
+}
+
+/*
+ * fallocate on a managed file: PUNCH_HOLE and ZERO_RANGE through ufvm
+ * (every mapping sees zeros); plain allocation by the kernel, then the
+ * size through ufvm.  Return: 0 or -errno.
+ */
+static int pl_ino_fallocate(struct pl_inode *ino, int fd, int mode, off_t off, off_t len)
+{
+	off_t size = pl_ino_size(ino), end = off + len;
+	int err = 0;
+
+	if (off < 0 || len <= 0 || end < off)
+		return -EINVAL;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;	/* collapse, insert, unshare: not through ufvm */
+	pl_guard++;
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+			err = -EOPNOTSUPP;
+		else if (off < size)
+			err = ufvm_punch(ino->uf, off, (end < size ? end : size) - off);
+	} else if (REAL(fallocate)(fd, mode, off, len)) {
+		err = -errno;
+	}
+	if (!err && !(mode & FALLOC_FL_KEEP_SIZE) && end > size)
+		err = ufvm_truncate(ino->uf, end);
+	pl_guard--;
+	return err;
+}
+
+static int pl_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	int err;
+
+	if (!ino)
+		return REAL(fallocate)(fd, mode, off, len);
+	err = pl_ino_fallocate(ino, fd, mode, off, len);
+	pl_inode_put(ino);
+	return (int)pl_ret(err);
+}
+
+PL_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (PL_BYPASS())
+		return REAL(fallocate)(fd, mode, off, len);
+	return pl_fallocate(fd, mode, off, len);
+}
+
+/* posix_fallocate returns the error number. */
+static int pl_posix_fallocate(int fd, off_t off, off_t len)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	int err;
+
+	if (!ino)
+		return REAL(posix_fallocate)(fd, off, len);
+	err = pl_ino_fallocate(ino, fd, 0, off, len);
+	if (err == -EOPNOTSUPP) {
+		/* The file system cannot allocate: the size is what matters. */
+		off_t size = pl_ino_size(ino);
+
+		pl_guard++;
+		err = off + len > size ? ufvm_truncate(ino->uf, off + len) : 0;
+		pl_guard--;
+	}
+	pl_inode_put(ino);
+	return -err;
+}
+
+PL_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
+{
+	if (PL_BYPASS())
+		return REAL(posix_fallocate)(fd, off, len);
+	return pl_posix_fallocate(fd, off, len);
+}
+
+/* fsync and friends: ufvm_fsync() on a managed fd.  @done: it was managed. */
+static int pl_fsync(int fd, bool *done)
+{
+	struct pl_inode *ino = pl_fd_get(fd);
+	int err;
+
+	*done = ino != NULL;
+	if (!ino)
+		return 0;
+	pl_guard++;
+	err = ufvm_fsync(ino->uf);
+	pl_guard--;
+	pl_inode_put(ino);
+	return (int)pl_ret(err);
+}
+
+#define PL_FSYNC(fd, realcall)						\
+	do {								\
+		bool done_ = false;					\
+		int r_;							\
+		if (PL_BYPASS())					\
+			return realcall;				\
+		r_ = pl_fsync(fd, &done_);				\
+		return done_ ? r_ : realcall;				\
+	} while (0)
+
+PL_EXPORT int fsync(int fd)
+{
+	PL_FSYNC(fd, REAL(fsync)(fd));
+}
+
+PL_EXPORT int fdatasync(int fd)
+{
+	PL_FSYNC(fd, REAL(fdatasync)(fd));
+}
+
+PL_EXPORT int sync_file_range(int fd, off64_t off, off64_t len, unsigned int flags)
+{
+	PL_FSYNC(fd, REAL(sync_file_range)(fd, off, len, flags));
+}
+
+PL_EXPORT void sync(void)
+{
+	if (!PL_BYPASS())
+		pl_inode_sync_all();
+	REAL(sync)();
+}
+
+PL_EXPORT int syncfs(int fd)
+{
+	if (!PL_BYPASS())
+		pl_inode_sync_all();
+	return REAL(syncfs)(fd);
+}
+
+/* ---- stat: the size is ufvm's ---- */
+
+/* The managed size of (dev, ino), or -1. */
+static off_t pl_size_of(dev_t dev, ino_t ino)
+{
+	struct pl_inode *p;
+	off_t size = -1;
+
+	if (!pl_any_active())
+		return -1;
+	pl_lock_acquire();
+	p = pl_inode_lookup_locked(dev, ino);
+	if (p && p->active)
+		ufvm_file_size(p->uf, &size);
+	pl_lock_release();
+	return size;
+}
+
+static void pl_fix_stat(struct stat *st)
+{
+	off_t size;
+
+	if (!S_ISREG(st->st_mode))
+		return;
+	size = pl_size_of(st->st_dev, st->st_ino);
+	if (size >= 0)
+		st->st_size = size;
+}
+
+#define PL_STAT(call, st)						\
+	do {								\
+		int r_ = (call);					\
+		if (!r_ && !PL_BYPASS())				\
+			pl_fix_stat((struct stat *)(st));		\
+		return r_;						\
+	} while (0)
+
+PL_EXPORT int fstat(int fd, struct stat *st)
+{
+	PL_STAT(REAL(fstat)(fd, st), st);
+}
+
+PL_EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	PL_STAT(REAL(fstat64)(fd, st), st);
+}
+
+PL_EXPORT int stat(const char *path, struct stat *st)
+{
+	PL_STAT(REAL(stat)(path, st), st);
+}
+
+PL_EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	PL_STAT(REAL(stat64)(path, st), st);
+}
+
+PL_EXPORT int lstat(const char *path, struct stat *st)
+{
+	PL_STAT(REAL(lstat)(path, st), st);
+}
+
+PL_EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	PL_STAT(REAL(lstat64)(path, st), st);
+}
+
+PL_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	PL_STAT(REAL(fstatat)(dirfd, path, st, flags), st);
+}
+
+PL_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	PL_STAT(REAL(fstatat64)(dirfd, path, st, flags), st);
+}
+
+PL_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	PL_STAT(REAL(__fxstat)(ver, fd, st), st);
+}
+
+PL_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	PL_STAT(REAL(__fxstat64)(ver, fd, st), st);
+}
+
+PL_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	PL_STAT(REAL(__xstat)(ver, path, st), st);
+}
+
+PL_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	PL_STAT(REAL(__xstat64)(ver, path, st), st);
+}
+
+PL_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	PL_STAT(REAL(__lxstat)(ver, path, st), st);
+}
+
+PL_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	PL_STAT(REAL(__lxstat64)(ver, path, st), st);
+}
+
+PL_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	PL_STAT(REAL(__fxstatat)(ver, dirfd, path, st, flags), st);
+}
+
+PL_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	PL_STAT(REAL(__fxstatat64)(ver, dirfd, path, st, flags), st);
+}
+
+PL_EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask,
+		    struct statx *stx)
+{
+	int r = REAL(statx)(dirfd, path, flags, mask, stx);
+	off_t size;
+
+	if (r || PL_BYPASS() || !(stx->stx_mask & STATX_SIZE) || !S_ISREG(stx->stx_mode))
+		return r;
+	size = pl_size_of(makedev(stx->stx_dev_major, stx->stx_dev_minor), stx->stx_ino);
+	if (size >= 0)
+		stx->stx_size = (uint64_t)size;
+	return r;
+}
+
+/* ---- copy_file_range, sendfile: read and write through ufvm ---- */
+
+/* Read @n at @pos from @fd: ufvm for a managed file, else pread. */
+static ssize_t pl_read_at(struct pl_inode *ino, int fd, void *buf, size_t n, off_t pos)
+{
+	ssize_t r;
+
+	if (ino)
+		return pl_ino_pread(ino, buf, n, pos);
+	r = REAL(pread64)(fd, buf, n, pos);
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t pl_write_at(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t pos)
+{
+	ssize_t r;
+
+	if (ino)
+		return pl_ino_pwrite(ino, fd, buf, n, pos);
+	r = REAL(pwrite64)(fd, buf, n, pos);
+	return r < 0 ? -errno : r;
+}
+
+/*
+ * Copy @len bytes from @in to @out through a bounce buffer, either side at
+ * *@pin / *@pout (updated), or at its file position if that is NULL.
+ * Return: bytes copied, or -errno if none.
+ */
+static ssize_t pl_copy(struct pl_inode *ii, int in, off64_t *pin, struct pl_inode *io,
+		       int out, off64_t *pout, size_t len)
+{
+	off_t pi = pin ? *pin : REAL(lseek)(in, 0, SEEK_CUR), po = pout ? *pout : 0;
+	char *buf = malloc(PL_MIN(len, PL_COPY_CHUNK) + 1);
+	size_t total = 0;
+	ssize_t r = 0;
+
+	if (!buf || pi < 0) {
+		r = !buf ? -ENOMEM : -errno;
+		goto out;
+	}
+	while (total < len) {
+		size_t done = 0;
+
+		r = pl_read_at(ii, in, buf, PL_MIN(len - total, PL_COPY_CHUNK), pi);
+		if (r <= 0)
+			break;
+		while (done < (size_t)r) {
+			ssize_t w;
+
+			if (pout)
+				w = pl_write_at(io, out, buf + done, (size_t)r - done, po + (off_t)done);
+			else if (io)
+				w = pl_write_pos(io, out, buf + done, (size_t)r - done);
+			else if ((w = REAL(write)(out, buf + done, (size_t)r - done)) < 0)
+				w = -errno;
+			if (w <= 0) {
+				r = w;
+				break;
+			}
+			done += (size_t)w;
+		}
+		total += done;
+		pi += (off_t)done;
+		po += (off_t)done;
+		if (r <= 0)
+			break;
+	}
+	if (pin)
+		*pin = pi;
+	else
+		REAL(lseek)(in, pi, SEEK_SET);
+	if (pout)
+		*pout = po;
+out:
+	free(buf);
+	return total ? (ssize_t)total : r;
+}
+
+PL_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out,
+				  size_t len, unsigned int flags)
+{
+	struct pl_inode *ii, *io;
+	ssize_t r;
+
+	if (PL_BYPASS())
+		return REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
+	ii = pl_fd_get(in);
+	io = pl_fd_get(out);
+	if (!ii && !io)
+		r = REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
+	else
+		r = pl_ret(flags ? -EINVAL : pl_copy(ii, in, off_in, io, out, off_out, len));
+	pl_inode_put(ii);
+	pl_inode_put(io);
+	return r;
+}
+
+PL_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
+{
+	struct pl_inode *ii, *io;
+	ssize_t r;
+
+	if (PL_BYPASS())
+		return REAL(sendfile)(out, in, offset, count);
+	ii = pl_fd_get(in);
+	io = pl_fd_get(out);
+	if (!ii && !io)
+		r = REAL(sendfile)(out, in, offset, count);
+	else
+		r = pl_ret(pl_copy(ii, in, offset, io, out, NULL, count));
+	pl_inode_put(ii);
+	pl_inode_put(io);
+	return r;
+}
+
+/* On x86-64 the *64 entry points are the same functions as the plain ones. */
+_Static_assert(sizeof(off_t) == sizeof(off64_t), "64-bit off_t only");
+PL_ALIAS(open64, open);
+PL_ALIAS(openat64, openat);
+PL_ALIAS(__open64_2, __open_2);
+PL_ALIAS(__openat64_2, __openat_2);
+PL_ALIAS(creat64, creat);
+PL_ALIAS(fcntl64, fcntl);
+PL_ALIAS(pread64, pread);
+PL_ALIAS(__pread64_chk, __pread_chk);
+PL_ALIAS(pwrite64, pwrite);
+PL_ALIAS(preadv64, preadv);
+PL_ALIAS(pwritev64, pwritev);
+PL_ALIAS(preadv64v2, preadv2);
+PL_ALIAS(pwritev64v2, pwritev2);
+PL_ALIAS(lseek64, lseek);
+PL_ALIAS(ftruncate64, ftruncate);
+PL_ALIAS(truncate64, truncate);
+PL_ALIAS(fallocate64, fallocate);
+PL_ALIAS(posix_fallocate64, posix_fallocate);
+PL_ALIAS(sendfile64, sendfile);

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * run.c - `ufvm run [OPTIONS] -- PROGRAM [ARGS...]`: run an unmodified
+ * program with its file mappings on ufvm.
+ *
+ * The command sets LD_PRELOAD to libufvm-preload.so (docs/preload.md) and
+ * the UFVM_* variables named by the options, checks the configuration the
+ * way the preload will read it (ufvm_config_init()), and then executes
+ * PROGRAM in its own place: the exit status and the signals are the
+ * program's own.  The preload writes the statistics (--stats, --report)
+ * when the program exits.
+ *
+ * Where the preload is found: $UFVM_PRELOAD_LIB, else the path the build
+ * recorded (UFVM_PRELOAD_PATH), else ../preload/ and ../lib/ next to this
+ * executable.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ufvm.h"
+
+int ufvm_run_main(int argc, char **argv);
+
+/* One option: --NAME VALUE (or --NAME=VALUE) sets the variable VAR. */
+struct run_opt {
+	const char *name;
+	const char *var;
+	const char *arg;
+	const char *help;
+};
+
+static const struct run_opt run_opts[] = {
+	{ "backend", "UFVM_BACKEND", "auto|uffd|sigsegv", "fault delivery" },
+	{ "handlers", "UFVM_HANDLERS", "N", "userfaultfd handler threads (0: one per CPU)" },
+	{ "spin-us", "UFVM_HANDLER_SPIN_US", "US", "handler polling before blocking" },
+	{ "speculative", "UFVM_SPECULATIVE", "0|1", "speculative (RCU) faults" },
+	{ "fault-around", "UFVM_FAULT_AROUND", "PAGES", "fault-around window (1: off)" },
+	{ "retry", "UFVM_RETRY", "0|1", "drop the address-space lock while waiting for I/O" },
+	{ "invalidate", "UFVM_INVALIDATE", "rwsem|addblock|none", "invalidate-lock mode" },
+	{ "readahead", "UFVM_READAHEAD", "PAGES", "readahead window" },
+	{ "store-latency-us", "UFVM_STORE_LATENCY_US", "US", "latency added to each store read" },
+	{ "cache", "UFVM_CACHE_PAGES", "PAGES|SIZE", "page-cache budget (e.g. 64M)" },
+	{ "reclaim", "UFVM_RECLAIM", "POLICY", "eviction policy" },
+	{ "dirty-expire-ms", "UFVM_DIRTY_EXPIRE_MS", "MS", "age at which dirty pages are written back" },
+	{ "stats", "UFVM_STATS", "FILE", "write the statistics as JSON at exit (%p: the pid)" },
+	{ "match", "UFVM_MATCH", "GLOBS", "which files are managed (docs/preload.md)" },
+	{ "report", "UFVM_REPORT", "FILE|-", "print a summary at exit to FILE (-: stderr)" },
+};
+
+#define RUN_NOPTS (sizeof(run_opts) / sizeof(run_opts[0]))
+
+static void run_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: ufvm run [OPTIONS] [--] PROGRAM [ARGS...]\n\n"
+		"Run PROGRAM with its shared file mappings on ufvm (LD_PRELOAD of\n"
+		"libufvm-preload.so; see docs/preload.md).  Each option sets a UFVM_*\n"
+		"variable for the program; unset ones keep their value from the\n"
+		"environment.\n\noptions:\n");
+	for (i = 0; i < RUN_NOPTS; i++)
+		fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name, run_opts[i].arg,
+			run_opts[i].help, run_opts[i].var);
+	fprintf(f, "  --%-16s %-20s %s\n", "env", "UFVM_NAME=VALUE", "set any UFVM_* variable");
+	fprintf(f, "  --%-16s %-20s %s\n", "preload", "PATH", "the preload library to use");
+	fprintf(f, "  --%-16s %-20s %s\n", "verbose", "", "log each managed mapping on stderr");
+	fprintf(f, "\nexit status: PROGRAM's; 2 for a usage or configuration error, 127 when\n"
+		"PROGRAM cannot be executed.\n");
+}
+
+static bool run_readable(const char *path)
+{
+	return path && path[0] && access(path, R_OK) == 0;
+}
+
+/* Find libufvm-preload.so.  Return: 0 and @out filled, or -ENOENT. */
+static int run_find_preload(char *out, size_t len)
+{
+	static const char *const rel[] = { "../preload/libufvm-preload.so",
+					   "../lib/libufvm-preload.so",
+					   "libufvm-preload.so" };
+	char exe[PATH_MAX], cand[PATH_MAX + 64];
+	const char *env = getenv("UFVM_PRELOAD_LIB");
+	ssize_t n;
+	size_t i;
+
+	if (env && env[0]) {
+		if (!run_readable(env))
+			return -ENOENT;
+		snprintf(out, len, "%s", env);
+		return 0;
+	}
+#ifdef UFVM_PRELOAD_PATH
+	if (run_readable(UFVM_PRELOAD_PATH)) {
+		snprintf(out, len, "%s", UFVM_PRELOAD_PATH);
+		return 0;
+	}
+#endif
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(cand, sizeof(cand), "%s/%s", exe, rel[i]);
+		if (run_readable(cand) && realpath(cand, out))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* Put @lib first in LD_PRELOAD.  Return: 0 or -errno. */
+static int run_set_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *v;
+	int err = 0;
+
+	if (!old || !old[0])
+		return setenv("LD_PRELOAD", lib, 1) ? -errno : 0;
+	if (asprintf(&v, "%s:%s", lib, old) < 0)
+		return -ENOMEM;
+	if (setenv("LD_PRELOAD", v, 1))
+		err = -errno;
+	free(v);
+	return err;
+}
+
+static const struct run_opt *run_find_opt(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < RUN_NOPTS; i++)
+		if (strlen(run_opts[i].name) == len && !strncmp(run_opts[i].name, name, len))
+			return &run_opts[i];
+	return NULL;
+}
+
+int ufvm_run_main(int argc, char **argv)
+{
+	char lib[PATH_MAX] = "";
+	struct ufvm_config cfg;
+	int i, err;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *name, *val, *eq;
+		const struct run_opt *o;
+		size_t nlen;
+
+		if (!strcmp(a, "--")) {
+			i++;
+			break;
+		}
+		if (a[0] != '-')
+			break;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			run_usage(stdout);
+			return 0;
+		}
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			setenv("UFVM_PRELOAD_VERBOSE", "1", 1);
+			continue;
+		}
+		if (strncmp(a, "--", 2))
+			goto bad;
+		name = a + 2;
+		eq = strchr(name, '=');
+		nlen = eq ? (size_t)(eq - name) : strlen(name);
+		if (eq) {
+			val = eq + 1;
+		} else if (i + 1 < argc) {
+			val = argv[++i];
+		} else {
+			fprintf(stderr, "ufvm run: %s needs a value\n", a);
+			return 2;
+		}
+		if (nlen == 7 && !strncmp(name, "preload", 7)) {
+			snprintf(lib, sizeof(lib), "%s", val);
+			continue;
+		}
+		if (nlen == 3 && !strncmp(name, "env", 3)) {
+			const char *e = strchr(val, '=');
+
+			if (!e || strncmp(val, "UFVM_", 5)) {
+				fprintf(stderr, "ufvm run: --env wants UFVM_NAME=VALUE, not '%s'\n",
+					val);
+				return 2;
+			}
+			if (putenv((char *)val)) {
+				perror("ufvm run: putenv");
+				return 2;
+			}
+			continue;
+		}
+		o = run_find_opt(name, nlen);
+		if (!o)
+			goto bad;
+		if (setenv(o->var, val, 1)) {
+			perror("ufvm run: setenv");
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "ufvm run: no program given\n\n");
+		run_usage(stderr);
+		return 2;
+	}
+	/* The preload reads the same variables: refuse a configuration it would. */
+	err = ufvm_config_init(&cfg);
+	if (err) {
+		fprintf(stderr, "ufvm run: bad configuration (%s)\n", ufvm_strerror(err));
+		return 2;
+	}
+	if (lib[0] && !run_readable(lib)) {
+		fprintf(stderr, "ufvm run: %s: %s\n", lib, strerror(errno));
+		return 2;
+	}
+	if (!lib[0] && run_find_preload(lib, sizeof(lib))) {
+		fprintf(stderr, "ufvm run: libufvm-preload.so not found (set UFVM_PRELOAD_LIB "
+			"or --preload; it is not built in sanitizer trees)\n");
+		return 2;
+	}
+	err = run_set_preload(lib);
+	if (err) {
+		fprintf(stderr, "ufvm run: LD_PRELOAD: %s\n", strerror(-err));
+		return 2;
+	}
+	fflush(NULL);
+	execvp(argv[i], argv + i);
+	fprintf(stderr, "ufvm run: %s: %s\n", argv[i], strerror(errno));
+	return 127;
+bad:
+	fprintf(stderr, "ufvm run: unknown option '%s'\n\n", argv[i]);
+	run_usage(stderr);
+	return 2;
+}
