@@ -34,6 +34,7 @@ static int cmd_bench(int argc, char **argv);
 static int cmd_stats(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
+int ufvm_run_main(int argc, char **argv);	/* tools/run.c */
 
 static const struct tool_cmd tool_cmds[] = {
 	{ "demo", cmd_demo, "[--size SIZE] [...]",
@@ -42,6 +43,8 @@ static const struct tool_cmd tool_cmds[] = {
 	  "run a benchmark (ufvm bench --help lists them)" },
 	{ "stats", cmd_stats, "[OPTIONS] FILE.json",
 	  "print a statistics file (UFVM_STATS) as tables and histograms" },
+	{ "run", ufvm_run_main, "[OPTIONS] -- PROGRAM [ARGS]",
+	  "run an unmodified program with its file mappings on ufvm" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or a command's" },
 };
