@@ -27,7 +27,7 @@
 static uint64_t rt_latency_us = 2000;
 static uint64_t rt_pages = 65536;
 static uint64_t rt_small_pages = 16;
-static uint64_t rt_ms = 2000;
+static uint64_t rt_ms = 1500;
 static uint64_t rt_cache = 1024;
 
 static const struct bench_opt rt_opts[] = {

@@ -25,7 +25,7 @@
 #include "bench/bench.h"
 
 static uint64_t sp_pages = 4096;
-static uint64_t sp_ms = 1500;
+static uint64_t sp_ms = 1000;
 static uint64_t sp_window = 1;
 static uint64_t sp_threads = 2;
 
