@@ -49,6 +49,12 @@ enum ufvm_invalidate {
 	UFVM_INVALIDATE_NONE,		/* no protection: for experiments only */
 };
 
+/* Reclaim policies (what goes when the cache is over its budget). */
+enum ufvm_reclaim {
+	UFVM_RECLAIM_CLOCK = 0,		/* second chance, zap-and-refault sampling */
+	UFVM_RECLAIM_FIFO,		/* oldest first */
+};
+
 /*
  * Configuration.  ufvm_config_init() fills in the defaults and then applies
  * the UFVM_* environment variables (see docs/configuration.md); the caller
@@ -64,6 +70,9 @@ struct ufvm_config {
 	unsigned int invalidate;	/* enum ufvm_invalidate */
 	unsigned int store_latency_us;	/* injected latency of each store read */
 	uint64_t cache_pages;		/* page-cache budget; 0 = unlimited */
+	unsigned int reclaim;		/* enum ufvm_reclaim */
+	unsigned int readahead;		/* largest readahead window, pages; 0 = off */
+	unsigned int dirty_expire_ms;	/* background write-back of older dirty pages */
 	char stats_path[256];		/* write JSON stats here at ufvm_close */
 	unsigned int debug_flags;	/* UFVM_DEBUG_*: test switches */
 };
@@ -192,6 +201,13 @@ enum ufvm_counter {
 	UFVM_CTR_PAGES_INVALIDATED,	/* pages dropped by punch/truncate */
 	UFVM_CTR_ZAPS,			/* zap calls */
 	UFVM_CTR_INSTALL_ERRORS,	/* installs the kernel refused */
+	UFVM_CTR_EVICTIONS,		/* pages reclaimed */
+	UFVM_CTR_EVICT_WRITEBACK,	/* of which written back first */
+	UFVM_CTR_RECLAIM_ZAPS,		/* mapped pages zapped to sample use */
+	UFVM_CTR_DIRECT_RECLAIM,	/* fills that had to reclaim first */
+	UFVM_CTR_READAHEAD_PAGES,	/* pages read ahead asynchronously */
+	UFVM_CTR_READAHEAD_ASYNC,	/* asynchronous windows started */
+	UFVM_CTR_FLUSH_PAGES,		/* pages written by background write-back */
 	UFVM_CTR__COUNT
 };
 
@@ -219,6 +235,8 @@ struct ufvm_stats {
 	uint64_t dirty_pages;
 	uint64_t regions;
 	uint64_t meta_bytes;		/* ufvm's metadata for the cached pages */
+	uint64_t budget_pages;		/* 0 = unlimited */
+	uint64_t cached_pages_max;	/* the most ever cached at once */
 };
 
 UFVM_API int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out);

@@ -24,6 +24,7 @@
 #include "lib/internal.h"
 #include "pager/pager.h"
 #include "vm/aspace.h"
+#include "vm/cache.h"
 #include "vm/object.h"
 #include "vm/policy.h"
 #include "vm/region.h"
@@ -33,6 +34,7 @@ struct ufvm {
 	struct ufvm_config cfg;		/* (c) */
 	struct vm_policy pol;		/* (c) */
 	struct vm_stats_set stats;
+	struct vm_cache cache;
 	struct vm_aspace as;
 	struct pager_backend *be;	/* (c) */
 	struct vm_mutex registry;
@@ -76,6 +78,13 @@ static const char *const counter_names[UFVM_CTR__COUNT] = {
 	[UFVM_CTR_PAGES_INVALIDATED] = "pages_invalidated",
 	[UFVM_CTR_ZAPS] = "zaps",
 	[UFVM_CTR_INSTALL_ERRORS] = "install_errors",
+	[UFVM_CTR_EVICTIONS] = "evictions",
+	[UFVM_CTR_EVICT_WRITEBACK] = "evict_writeback",
+	[UFVM_CTR_RECLAIM_ZAPS] = "reclaim_zaps",
+	[UFVM_CTR_DIRECT_RECLAIM] = "direct_reclaim",
+	[UFVM_CTR_READAHEAD_PAGES] = "readahead_pages",
+	[UFVM_CTR_READAHEAD_ASYNC] = "readahead_async",
+	[UFVM_CTR_FLUSH_PAGES] = "flush_pages",
 };
 
 static const char *const path_names[UFVM_PATH__COUNT] = {
@@ -118,8 +127,44 @@ int ufvm_config_init(struct ufvm_config *cfg)
 	return vm_policy_config_init(cfg);
 }
 
+static int object_put(struct ufvm *vm, struct vm_object *obj);
+
+/* For the cache's background thread: every open object, pinned. */
+static void for_each_object(void *arg, void (*fn)(struct vm_object *, void *), void *fnarg)
+{
+	struct ufvm *vm = arg;
+	struct vm_object **objs = NULL, *obj;
+	size_t n = 0, cap = 0, i;
+
+	vm_mutex_lock(&vm->registry);
+	cds_list_for_each_entry(obj, &vm->objects, node) {
+		if (n == cap) {
+			struct vm_object **no = realloc(objs, (cap = cap * 2 + 8) * sizeof(*no));
+
+			if (!no)
+				break;
+			objs = no;
+		}
+		vm_object_get_ref(obj);
+		objs[n++] = obj;
+	}
+	vm_mutex_unlock(&vm->registry);
+	for (i = 0; i < n; i++) {
+		fn(objs[i], fnarg);
+		object_put(vm, objs[i]);
+	}
+	free(objs);
+}
+
+static void put_object_hook(void *arg, struct vm_object *obj)
+{
+	object_put(arg, obj);
+}
+
 int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 {
+	struct vm_cache_hooks hooks;
+	struct vm_cache_config ccfg;
 	struct pager_uffd_config ucf;
 	struct ufvm_config dcfg;
 	struct ufvm *vm;
@@ -144,9 +189,20 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
 	CDS_INIT_LIST_HEAD(&vm->objects);
 	CDS_INIT_LIST_HEAD(&vm->files);
-	err = vm_aspace_init(&vm->as, NULL);
+	hooks.for_each_object = for_each_object;
+	hooks.put_object = put_object_hook;
+	hooks.arg = vm;
+	ccfg.budget = vm->cfg.cache_pages;
+	ccfg.reclaim = vm->cfg.reclaim == UFVM_RECLAIM_FIFO ? &vm_reclaim_fifo : &vm_reclaim_clock;
+	ccfg.readahead = vm->cfg.readahead;
+	ccfg.dirty_expire_ms = vm->cfg.dirty_expire_ms;
+	ccfg.flush_interval_ms = MIN(1000u, vm->cfg.dirty_expire_ms);
+	err = vm_cache_init(&vm->cache, &ccfg, &vm->stats, &hooks);
 	if (err)
 		goto fail_stats;
+	err = vm_aspace_init(&vm->as, NULL);
+	if (err)
+		goto fail_cache;
 	ucf.threads = vm->cfg.handler_threads;
 	ucf.spin_us = vm->cfg.handler_spin_us;
 	ucf.quiet = vm->cfg.backend == UFVM_BACKEND_AUTO;
@@ -166,6 +222,8 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	return 0;
 fail_as:
 	vm_aspace_destroy(&vm->as);
+fail_cache:
+	vm_cache_destroy(&vm->cache);
 fail_stats:
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
@@ -223,7 +281,7 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 	if (err)
 		goto out;
 	store->latency_us = vm->cfg.store_latency_us;
-	err = vm_object_create(store, dev, ino, &vm->pol, &vm->stats, &obj);
+	err = vm_object_create(store, dev, ino, &vm->pol, &vm->stats, &vm->cache, &obj);
 	if (err) {
 		vm_store_destroy(store);
 		goto out;
@@ -642,6 +700,8 @@ int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
 	vm_rwsem_read_unlock(&vm->as.mmap_lock);
 	out->meta_bytes = __atomic_load_n(&vm_pages_live, __ATOMIC_RELAXED) *
 			  sizeof(struct vm_page) + nodes * vm_pindex_node_size();
+	out->budget_pages = vm->cache.budget;
+	out->cached_pages_max = __atomic_load_n(&vm->cache.max_nr, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -700,10 +760,12 @@ int ufvm_close(struct ufvm *vm)
 		if (e && !err)
 			err = e;
 	}
+	vm_cache_stop(&vm->cache);	/* drops what queued readaheads hold */
 	VM_BUG_ON(!cds_list_empty(&vm->objects));
 	if (vm->cfg.stats_path[0])
 		write_stats_file(vm);
 	vm->be->destroy(vm->be);
+	vm_cache_destroy(&vm->cache);
 	rcu_barrier();	/* every deferred free has run */
 	vm_aspace_destroy(&vm->as);
 	vm_mutex_destroy(&vm->registry);

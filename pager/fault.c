@@ -24,6 +24,7 @@
  * without PF_ALLOW_RETRY and may wait holding it, so it cannot starve.
  */
 #include "pager/pager.h"
+#include "vm/cache.h"
 #include "vm/object.h"
 #include "vm/region.h"
 #include "vm/trace.h"
@@ -62,6 +63,52 @@ static void fa_window(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 	*hi = MAX(e, idx);
 }
 
+/* ---- readahead (the kernel's on-demand readahead is the model) ---- */
+
+/*
+ * The window to read on a major fault at @idx: 1 page for a random access;
+ * a first window when the fault follows the previous one; double the last
+ * window when it lands right after it.  Racy per-region heuristics: a lost
+ * update only changes a window size.
+ */
+static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int around)
+{
+	unsigned int max = r->object->cache->ra_max, n;
+	uint64_t prev = READ_ONCE(r->ra_prev), next = READ_ONCE(r->ra_next);
+	uint32_t size = READ_ONCE(r->ra_size);
+
+	WRITE_ONCE(r->ra_prev, idx);
+	if (max <= 1)
+		return 1;
+	if (idx == next && size)
+		n = MIN(2 * size, max);
+	else if (idx > prev && idx <= prev + MAX(around, 1u))
+		n = MIN(MAX(around, 4u), max);
+	else
+		return 1;
+	n = (unsigned int)MIN((uint64_t)n, r->pgoff + r->npages - idx);
+	WRITE_ONCE(r->ra_next, idx + n);
+	WRITE_ONCE(r->ra_size, n);
+	return n;
+}
+
+/* A page marked PG_READAHEAD was mapped: start the next window. */
+static void ra_async(struct vm_region *r)
+{
+	struct vm_cache *c = r->object->cache;
+	uint64_t first = READ_ONCE(r->ra_next), end = r->pgoff + r->npages;
+	uint64_t n = MIN(2 * (uint64_t)MAX(READ_ONCE(r->ra_size), 1u), (uint64_t)c->ra_max);
+
+	end = MIN(end, vm_object_npages(r->object));
+	if (first < r->pgoff || first >= end)
+		return;
+	n = MIN(n, end - first);
+	WRITE_ONCE(r->ra_next, first + n);
+	WRITE_ONCE(r->ra_size, (uint32_t)n);
+	vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_READAHEAD_ASYNC);
+	vm_cache_readahead(c, r->object, first, (unsigned int)n);
+}
+
 /*
  * map_pages_locked - map page @fp (at @idx) and its cached neighbours.
  * Context: ptl held, RCU read section; @fp stays valid for the section.
@@ -96,6 +143,9 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 		if (ok) {
 			if (j != idx)
 				vm_hook(vmf->pol, UFVM_HOOK_AROUND_CHECKED, j, 0);
+			if (unlikely(vm_page_test(p, PG_READAHEAD)) &&
+			    vm_page_test_clear(p, PG_READAHEAD))
+				ra_async(r);
 			if (!n)
 				first = j;
 			run[n++] = p;
@@ -242,8 +292,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 	vm_mutex_lock(&r->ptl);
 	if (p->object == obj && !r->dead && bit_test(r->mapped, b) &&
 	    !bit_test(r->wmapped, b)) {
-		if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
-			__atomic_fetch_add(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+		vm_object_set_dirty(obj, p);
 		pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false);	/* wakes */
 		bit_set(r->wmapped, b);
 		vm_stat_inc(vmf->stats, UFVM_CTR_MKWRITE);
@@ -268,6 +317,8 @@ static int fault_locked(struct pager_fault *vmf)
 {
 	struct vm_aspace *as = vmf->as;
 	bool allow_retry = vmf->flags & PF_ALLOW_RETRY;
+	struct vm_page *run[VM_RA_MAX];
+	unsigned int n, got, i;
 	struct vm_object *obj;
 	struct vm_region *r;
 	struct vm_page *p;
@@ -278,9 +329,14 @@ static int fault_locked(struct pager_fault *vmf)
 	vm_rwsem_read(&as->mmap_lock);
 	r = vm_aspace_find_locked(as, vmf->addr);
 	if (!r) {
-		/* Unmapped while the message waited; the thread gets SIGSEGV. */
+		/*
+		 * Unmapped while the message waited.  The faulting thread
+		 * still sleeps in the kernel: wake it, so that it retries the
+		 * access and gets SIGSEGV.
+		 */
 		vm_stat_inc(vmf->stats, UFVM_CTR_NOREGION);
 		vm_rwsem_read_unlock(&as->mmap_lock);
+		as->pmap->ops->wake(as->pmap, NULL, vmf->addr, PAGE_SIZE);
 		return PAGER_DONE;
 	}
 	if (vmf->flags & PF_WP)
@@ -318,28 +374,47 @@ again:
 		/* Removed, or its read failed: fill it ourselves. */
 	}
 
-	/* Major fault: fill the page under the invalidate lock. */
+	/*
+	 * Major fault: fill the page, and a readahead window after it if the
+	 * faults look sequential, under the invalidate lock.
+	 */
+	n = ra_window(r, idx, vmf->pol->fault_around);
+	vm_cache_make_room(obj->cache, n);
 	vm_object_fill_begin(obj);
-	err = vm_object_grab_page(obj, idx, &p, &created);
-	if (err) {
+	err = vm_object_grab_run(obj, idx, n, run, &got);
+	if (err || !got) {
 		vm_object_fill_end(obj);
+		if (!err)
+			goto again;	/* someone else is filling it */
 		ret = sigbus(vmf, r);
 		goto out_unlock;
 	}
-	if (!created) {
-		vm_object_fill_end(obj);
-		vm_page_put(p);
-		goto again;
-	}
+	p = run[0];
+	if (got > 1)
+		vm_page_set(run[got / 2], PG_READAHEAD);
 	vmf->path = UFVM_PATH_MAJOR;
 	if (allow_retry) {
 		/* Seed 003: do not hold mmap_lock across the store read. */
 		vm_rwsem_read_unlock(&as->mmap_lock);
 	}
-	err = vm_object_read_page(obj, p);
+	err = vm_object_read_run(obj, run, got);
+	if (err && got > 1) {
+		/* Keep the error to the page that faulted: read it alone. */
+		for (i = 1; i < got; i++) {
+			vm_object_remove_page(obj, run[i]);
+			vm_page_unlock(run[i]);
+			vm_page_put(run[i]);
+		}
+		got = 1;
+		err = vm_object_read_page(obj, p);
+	}
 	if (err)
 		vm_object_remove_page(obj, p);
-	vm_page_unlock(p);
+	for (i = 0; i < got; i++) {
+		vm_page_unlock(run[i]);
+		if (i)
+			vm_page_put(run[i]);
+	}
 	vm_object_fill_end(obj);
 	if (!err)
 		vm_stat_inc(vmf->stats, UFVM_CTR_MAJOR);
@@ -350,6 +425,8 @@ again:
 		/* Deliver the error: find the region again. */
 		vm_rwsem_read(&as->mmap_lock);
 		r = vm_aspace_find_locked(as, vmf->addr);
+		if (!r)
+			as->pmap->ops->wake(as->pmap, NULL, vmf->addr, PAGE_SIZE);
 		ret = r ? sigbus(vmf, r) : PAGER_DONE;
 		goto out_unlock;
 	}

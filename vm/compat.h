@@ -49,6 +49,9 @@ static inline uint64_t vm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Coarse seconds since the first call, for page ages (never 0). */
+uint32_t vm_now_s(void);
+
 void vm__assert_fail(const char *expr, const char *file, int line,
 		     const char *func) __attribute__((noreturn));
 

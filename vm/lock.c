@@ -13,6 +13,21 @@
 
 #include "vm/lock.h"
 
+uint32_t vm_now_s(void)
+{
+	static uint64_t base;
+	uint64_t now = vm_now_ns() / 1000000000ull, b = __atomic_load_n(&base, __ATOMIC_RELAXED);
+
+	if (!b) {
+		uint64_t zero = 0;
+
+		__atomic_compare_exchange_n(&base, &zero, now - 1, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		b = __atomic_load_n(&base, __ATOMIC_RELAXED);
+	}
+	return (uint32_t)(now - b);
+}
+
 void vm__assert_fail(const char *expr, const char *file, int line,
 		     const char *func)
 {
@@ -112,7 +127,7 @@ void vm_mutex_unlock(struct vm_mutex *m)
 #ifndef UFVM_DEBUG
 __thread int vm__nlocks;
 #else
-#define LOCKDEP_MAX 96
+#define LOCKDEP_MAX 300	/* a readahead run holds up to 256 page locks */
 
 struct held_lock {
 	const void *lock;
@@ -126,7 +141,7 @@ static __thread int nheld;
 static const char *const class_names[] = {
 	[VM_LC_REGISTRY] = "registry", [VM_LC_MMAP] = "mmap_lock",
 	[VM_LC_INVALIDATE] = "invalidate", [VM_LC_PAGE] = "page",
-	[VM_LC_INDEX] = "index", [VM_LC_RMAP] = "rmap",
+	[VM_LC_INDEX] = "index", [VM_LC_LRU] = "lru", [VM_LC_RMAP] = "rmap",
 	[VM_LC_PTL] = "ptl", [VM_LC_LEAF] = "leaf",
 };
 

@@ -33,6 +33,7 @@ enum vm_lock_class {
 	VM_LC_INVALIDATE,
 	VM_LC_PAGE,
 	VM_LC_INDEX,
+	VM_LC_LRU,
 	VM_LC_RMAP,
 	VM_LC_PTL,
 	VM_LC_LEAF,

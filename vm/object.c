@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vm/cache.h"
 #include "vm/object.h"
 #include "vm/region.h"
 #include "vm/trace.h"
@@ -104,7 +105,7 @@ void vm_object_inval_end(struct vm_object *obj)
 
 int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 		     const struct vm_policy *pol, struct vm_stats_set *stats,
-		     struct vm_object **out)
+		     struct vm_cache *cache, struct vm_object **out)
 {
 	struct vm_object *obj;
 	uint64_t size;
@@ -122,6 +123,7 @@ int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 	obj->size = size;
 	obj->pol = pol;
 	obj->stats = stats;
+	obj->cache = cache;
 	obj->view_pages = MAX(VIEW_MIN_PAGES, 2 * DIV_ROUND_UP(size, PAGE_SIZE));
 	obj->memfd = memfd_create("ufvm-frames", MFD_CLOEXEC);
 	if (obj->memfd < 0) {
@@ -155,6 +157,8 @@ fail:
 	return err;
 }
 
+static void delete_page(struct vm_object *obj, struct vm_page *p);
+
 static void drop_all_pages(struct vm_object *obj)
 {
 	uint64_t idx = 0;
@@ -166,33 +170,34 @@ static void drop_all_pages(struct vm_object *obj)
 		vm_rcu_read_unlock();
 		if (!p)
 			break;
-		/* No region maps the object and no one else holds it. */
-		VM_BUG_ON(vm_page_mapcount(p) != 0);
-		vm_mutex_lock(&obj->index_lock);
-		vm_pindex_delete(&obj->index, idx);
-		vm_mutex_unlock(&obj->index_lock);
-		WRITE_ONCE(p->object, NULL);
+		/* No region maps it; reclaim may hold it locked: wait for it. */
+		if (!vm_page_get_unless_zero(p)) {
+			idx++;
+			continue;
+		}
+		vm_page_lock(p);
+		if (p->object == obj) {
+			VM_BUG_ON(vm_page_mapcount(p) != 0);
+			delete_page(obj, p);
+		}
+		vm_page_unlock(p);
 		vm_page_put(p);
 		idx++;
 	}
 }
 
-struct object_corpse {
-	struct rcu_head rcu;
-	struct vm_pindex index;
-};
-
-static void corpse_free_cb(struct rcu_head *h)
+/* Reclaim may still look at the object (and readers at empty tree nodes)
+ * inside an RCU read section: free both after a grace period. */
+static void object_free_cb(struct rcu_head *h)
 {
-	struct object_corpse *c = container_of(h, struct object_corpse, rcu);
+	struct vm_object *obj = container_of(h, struct vm_object, rcu);
 
-	vm_pindex_destroy(&c->index);
-	free(c);
+	vm_pindex_destroy(&obj->index);
+	free(obj);
 }
 
 int vm_object_destroy(struct vm_object *obj)
 {
-	struct object_corpse *c;
 	int err;
 
 	VM_BUG_ON(!cds_list_empty(&obj->regions));
@@ -201,21 +206,12 @@ int vm_object_destroy(struct vm_object *obj)
 	munmap(obj->view, obj->view_pages << PAGE_SHIFT);
 	close(obj->memfd);
 	vm_store_destroy(obj->store);
-	/* Empty tree nodes may still be seen by an RCU reader. */
-	c = malloc(sizeof(*c));
-	if (c) {
-		c->index = obj->index;
-		call_rcu(&c->rcu, corpse_free_cb);
-	} else {
-		synchronize_rcu();
-		vm_pindex_destroy(&obj->index);
-	}
 	vm_rwsem_destroy(&obj->invalidate_lock);
 	vm_mutex_destroy(&obj->index_lock);
 	vm_mutex_destroy(&obj->rmap_lock);
 	pthread_mutex_destroy(&obj->addblock.mu);
 	pthread_cond_destroy(&obj->addblock.cv);
-	free(obj);
+	call_rcu(&obj->rcu, object_free_cb);
 	return err;
 }
 
@@ -261,6 +257,7 @@ int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
 			addblock_put(&obj->addblock, 1);
 		if (!err) {
 			vm_page_get(np);	/* the index's reference */
+			vm_cache_add(obj->cache, np);
 			*pagep = np;
 			*created = true;
 			return 0;
@@ -307,17 +304,43 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 
 static void clear_dirty(struct vm_object *obj, struct vm_page *p)
 {
-	if (vm_page_test_clear(p, PG_DIRTY))
+	if (vm_page_test_clear(p, PG_DIRTY)) {
 		__atomic_fetch_sub(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+	}
 }
 
-static void set_dirty(struct vm_object *obj, struct vm_page *p)
+void vm_object_set_dirty(struct vm_object *obj, struct vm_page *p)
 {
-	if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
+	if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY)) {
+		__atomic_store_n(&p->dirtied, vm_now_s(), __ATOMIC_RELAXED);
 		__atomic_fetch_add(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+		if (__atomic_add_fetch(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED) ==
+		    obj->cache->dirty_limit + 1)
+			vm_cache_kick(obj->cache);
+	}
 }
 
-void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
+#define set_dirty vm_object_set_dirty
+
+/* Drop @p from the index and the cache.  Context: page locked, unmapped. */
+static void delete_page(struct vm_object *obj, struct vm_page *p)
+{
+	vm_mutex_lock(&obj->index_lock);
+	VM_BUG_ON(vm_pindex_delete(&obj->index, p->index) != p);
+	vm_mutex_unlock(&obj->index_lock);
+	vm_cache_del(obj->cache, p);
+	WRITE_ONCE(p->object, NULL);
+	clear_dirty(obj, p);
+	vm_page_clear(p, PG_READAHEAD);
+	vm_page_put(p);	/* the index's reference; the caller still has one */
+}
+
+/*
+ * Zap every mapping of the locked page @p, until its mapcount is zero.
+ * Context: page locked; takes the rmap lock and ptls.
+ */
+static void unmap_page_all(struct vm_object *obj, struct vm_page *p)
 {
 	struct vm_region *r;
 	int walks = 0;
@@ -344,13 +367,13 @@ void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
 		vm_mutex_unlock(&obj->rmap_lock);
 		VM_BUG_ON(walks > 1000000);
 	}
-	vm_mutex_lock(&obj->index_lock);
-	VM_BUG_ON(vm_pindex_delete(&obj->index, p->index) != p);
-	vm_mutex_unlock(&obj->index_lock);
-	WRITE_ONCE(p->object, NULL);
-	clear_dirty(obj, p);
+}
+
+void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
+{
+	unmap_page_all(obj, p);
+	delete_page(obj, p);
 	vm_stat_inc(shard(obj), UFVM_CTR_PAGES_INVALIDATED);
-	vm_page_put(p);	/* the index's reference; the caller still has one */
 }
 
 /* Unmap [first, last] (page offsets) from every region.  Context: rmap free. */
@@ -545,7 +568,16 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 	return err;
 }
 
-int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
+/* Dirty, and dirtied no later than @older_than (UINT32_MAX: any age)? */
+static bool wb_wanted(struct vm_page *p, uint32_t older_than)
+{
+	return vm_page_test(p, PG_DIRTY) &&
+	       (older_than == UINT32_MAX ||
+		__atomic_load_n(&p->dirtied, __ATOMIC_RELAXED) <= older_than);
+}
+
+static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
+			   uint32_t older_than)
 {
 	struct vm_page *run[WB_RUN_MAX];
 	uint64_t idx = first;
@@ -557,7 +589,7 @@ int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 
 		vm_rcu_read_lock();
 		p = vm_pindex_next_rcu(&obj->index, &idx, last);
-		if (p && (!vm_page_test(p, PG_DIRTY) || !vm_page_get_unless_zero(p)))
+		if (p && (!wb_wanted(p, older_than) || !vm_page_get_unless_zero(p)))
 			p = (struct vm_page *)1;	/* skip this one */
 		vm_rcu_read_unlock();
 		if (!p)
@@ -581,7 +613,7 @@ int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 
 			if (!q)
 				break;
-			if (!vm_page_test(q, PG_DIRTY) || !vm_page_trylock(q)) {
+			if (!wb_wanted(q, older_than) || !vm_page_trylock(q)) {
 				vm_page_put(q);
 				break;
 			}
@@ -603,6 +635,22 @@ int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 			break;
 		idx += n;
 	}
+	return err;
+}
+
+int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
+{
+	return writeback_range(obj, first, last, UINT32_MAX);
+}
+
+int vm_object_writeback_aged(struct vm_object *obj, uint32_t older_than)
+{
+	uint64_t before = __atomic_load_n(&obj->nr_dirty, __ATOMIC_RELAXED);
+	int err = writeback_range(obj, 0, UINT64_MAX, older_than);
+	uint64_t after = __atomic_load_n(&obj->nr_dirty, __ATOMIC_RELAXED);
+
+	if (before > after)
+		vm_stat_add(shard(obj), UFVM_CTR_FLUSH_PAGES, before - after);
 	return err;
 }
 
@@ -643,12 +691,15 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 	if (p) {
 		vm_page_lock(p);
 		if (p->object == obj && vm_page_test(p, PG_UPTODATE)) {
+			if (!vm_page_test(p, PG_REFERENCED))
+				vm_page_set(p, PG_REFERENCED);
 			*pagep = p;
 			return 0;
 		}
 		vm_page_unlock(p);
 		vm_page_put(p);
 	}
+	vm_cache_make_room(obj->cache, 1);
 	vm_object_fill_begin(obj);
 	for (;;) {
 		err = vm_object_grab_page(obj, idx, &p, &created);
@@ -740,6 +791,156 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+/* ---- runs of pages: fault readahead and async readahead ---- */
+
+int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
+		       struct vm_page **pages, unsigned int *got)
+{
+	uint64_t npages = vm_object_npages(obj);
+	unsigned int i;
+	int err = 0;
+
+	*got = 0;
+	for (i = 0; i < n && first + i < npages; i++) {
+		struct vm_page *p;
+		bool created;
+
+		err = vm_object_grab_page(obj, first + i, &p, &created);
+		if (err)
+			break;
+		if (!created) {
+			vm_page_put(p);
+			break;	/* cached already: the run ends here */
+		}
+		pages[(*got)++] = p;
+	}
+	return *got ? 0 : err;
+}
+
+int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned int n)
+{
+	uint64_t off = pages[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
+	char *frame = vm_object_frame(obj, pages[0]->index);
+	size_t len = off < size ? (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off) : 0;
+	struct vm_stats_shard *s = shard(obj);
+	unsigned int i;
+	int err = 0;
+
+	if (n == 1)
+		return vm_object_read_page(obj, pages[0]);
+	if (len) {
+		vm_hook(obj->pol, UFVM_HOOK_FILL, off, len);
+		err = vm_store_read(obj->store, frame, off, len);
+		vm_stat_inc(s, UFVM_CTR_STORE_READS);
+		vm_stat_add(s, UFVM_CTR_STORE_READ_PAGES, n);
+	}
+	if (err) {
+		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
+		return err;
+	}
+	if (len < ((size_t)n << PAGE_SHIFT))
+		memset(frame + len, 0, ((size_t)n << PAGE_SHIFT) - len);
+	for (i = 0; i < n; i++) {
+		vm_page_clear(pages[i], PG_ERROR);
+		vm_page_set(pages[i], PG_UPTODATE);
+	}
+	return 0;
+}
+
+void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
+{
+	struct vm_page *pages[VM_RA_MAX];
+	unsigned int got, i;
+	int err;
+
+	n = MIN(n, (unsigned int)VM_RA_MAX);
+	vm_cache_make_room(obj->cache, n);
+	vm_object_fill_begin(obj);
+	err = vm_object_grab_run(obj, first, n, pages, &got);
+	if (!err && got) {
+		/* Reaching the first page of this window starts the next one. */
+		vm_page_set(pages[0], PG_READAHEAD);
+		err = vm_object_read_run(obj, pages, got);
+		if (!err)
+			vm_stat_add(shard(obj), UFVM_CTR_READAHEAD_PAGES, got);
+	}
+	for (i = 0; i < got; i++) {
+		if (err)	/* a fault will read (and report) it itself */
+			vm_object_remove_page(obj, pages[i]);
+		vm_page_unlock(pages[i]);
+		vm_page_put(pages[i]);
+	}
+	vm_object_fill_end(obj);
+}
+
+void vm_object_get_ref(struct vm_object *obj)
+{
+	__atomic_fetch_add(&obj->refs, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- reclaim ---- */
+
+/*
+ * Lock @p for reclaim and return its object, or NULL.  Takes no object
+ * reference: the page lock keeps the object alive (see vm/cache.h).
+ */
+static struct vm_object *reclaim_lock(struct vm_page *p)
+{
+	struct vm_object *obj;
+
+	vm_rcu_read_lock();
+	obj = READ_ONCE(p->object);
+	if (obj && !vm_page_trylock(p))
+		obj = NULL;
+	if (obj && READ_ONCE(p->object) != obj) {
+		vm_page_unlock(p);
+		obj = NULL;
+	}
+	vm_rcu_read_unlock();
+	return obj;
+}
+
+bool vm_object_sample_page(struct vm_page *p)
+{
+	struct vm_object *obj = reclaim_lock(p);
+
+	if (!obj)
+		return false;
+	unmap_page_all(obj, p);
+	vm_page_unlock(p);
+	return true;
+}
+
+int vm_object_evict_page(struct vm_page *p, bool second_chance)
+{
+	struct vm_object *obj = reclaim_lock(p);
+	int ret = 1;
+
+	if (!obj)
+		return 0;
+	if (second_chance && vm_page_test(p, PG_REFERENCED)) {
+		vm_page_unlock(p);
+		return 0;	/* used since the scan */
+	}
+	unmap_page_all(obj, p);
+	if (vm_page_test(p, PG_DIRTY)) {
+		/* Write-protect, clean, write: a racing write re-dirties it. */
+		if (write_run(obj, &p, 1)) {
+			vm_page_set(p, PG_REFERENCED);	/* not again at once */
+			vm_page_unlock(p);
+			return 0;
+		}
+		ret = 2;
+	}
+	/* Free the frame while the page, locked, still holds its index slot:
+	 * no fill can put a new page there and lose its frame to this punch. */
+	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+	delete_page(obj, p);
+	vm_page_unlock(p);
+	return ret;
 }
 
 /* ---- rmap ---- */

@@ -26,6 +26,9 @@
 #include "vm/store.h"
 
 struct vm_region;
+struct vm_cache;
+
+#define VM_RA_MAX	256	/* largest readahead window, pages */
 
 /* The two-state add/block lock of seed 000 (both states shared). */
 struct vm_addblock {
@@ -44,6 +47,7 @@ struct vm_object {
 	uint64_t view_pages;		/* (c) reserved: the size limit */
 	const struct vm_policy *pol;	/* (c) */
 	struct vm_stats_set *stats;	/* (c) */
+	struct vm_cache *cache;		/* (c) budget, reclaim, readahead */
 
 	struct vm_pindex index;		/* rcu readers, (i) writers */
 	struct vm_mutex index_lock;
@@ -55,14 +59,15 @@ struct vm_object {
 
 	uint64_t nr_dirty;		/* (a) */
 	int wb_err;			/* (a) first unreported write-back error */
-	unsigned int refs;		/* (L) */
+	unsigned int refs;		/* (a) dropped to 0 under (L) */
 	struct cds_list_head node;	/* (L) */
+	struct rcu_head rcu;		/* freed after a grace period */
 };
 
 /* Return: 0 and *out, or -errno.  Takes ownership of @store on success. */
 int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 		     const struct vm_policy *pol, struct vm_stats_set *stats,
-		     struct vm_object **out);
+		     struct vm_cache *cache, struct vm_object **out);
 /* Write back, free every page and frame.  Context: no region maps it.
  * Return: 0 or the write-back error. */
 int vm_object_destroy(struct vm_object *obj);
@@ -131,6 +136,8 @@ void vm_object_remove_page(struct vm_object *obj, struct vm_page *page);
  * Return: 0 or the first error (the page stays dirty).
  */
 int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last);
+/* Write back the pages dirtied no later than @older_than (vm_now_s()). */
+int vm_object_writeback_aged(struct vm_object *obj, uint32_t older_than);
 /* Write back and fdatasync; reports (and clears) a recorded error. */
 int vm_object_sync(struct vm_object *obj, uint64_t first, uint64_t last);
 
@@ -143,6 +150,35 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 /* Context: may sleep; takes the invalidate lock exclusive.  Return: 0/-errno. */
 int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len);
 int vm_object_truncate(struct vm_object *obj, uint64_t size);
+
+/* Mark @p dirty (and when).  Context: page locked, or the mapcount-first
+ * protocol under a ptl (vm/region.c). */
+void vm_object_set_dirty(struct vm_object *obj, struct vm_page *p);
+
+/*
+ * vm_object_grab_run - insert up to @n new locked pages from @first on,
+ * stopping at the first page already cached (or the end of the file).
+ * Context: fill side held.  Return: 0 with *got >= 1 pages, or -errno.
+ */
+int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
+		       struct vm_page **pages, unsigned int *got);
+/* Read a run from vm_object_grab_run with one store read.  Context: as
+ * vm_object_read_page.  On failure the pages stay not up to date. */
+int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned int n);
+/* Asynchronous readahead of [first, first+n).  Context: may sleep. */
+void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n);
+/* Take one more reference; the caller already holds one (or a region). */
+void vm_object_get_ref(struct vm_object *obj);
+
+/*
+ * Reclaim (vm/cache.c).  Context: the caller holds a page reference and
+ * no page lock; may sleep (write-back).  sample: unmap @p everywhere so
+ * that its next use refaults and marks it referenced.  evict: write back
+ * if dirty, unmap, free its frame and drop it from the cache.
+ * Return: evict 0 (kept), 1 (evicted), 2 (evicted after write-back).
+ */
+bool vm_object_sample_page(struct vm_page *p);
+int vm_object_evict_page(struct vm_page *p, bool second_chance);
 
 /* rmap: the regions mapping the object.  Context: may sleep (rmap lock). */
 void vm_object_rmap_add(struct vm_object *obj, struct vm_region *r);

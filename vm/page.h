@@ -3,7 +3,8 @@
  * vm/page.h - one cached page of a file.
  *
  * Locking key: (a) atomic, (c) constant after creation, (p) under the page
- * lock, (r) freed only after an RCU grace period.
+ * lock, (r) freed only after an RCU grace period, (l) the cache's lru lock.
+ * 64 bytes: one cache line of metadata per cached 4 KiB page.
  *
  * Lifetime: the page index holds one reference while the page is in it;
  * lookups outside an RCU section take their own (vm_page_get_unless_zero);
@@ -22,6 +23,8 @@
 #ifndef UFVM_VM_PAGE_H
 #define UFVM_VM_PAGE_H
 
+#include <urcu/list.h>
+
 #include "vm/compat.h"
 #include "vm/lock.h"
 #include "vm/rcu.h"
@@ -35,17 +38,19 @@ enum vm_page_flag {
 	PG_UPTODATE	= 1u << 2,
 	PG_DIRTY	= 1u << 3,
 	PG_ERROR	= 1u << 4,	/* last store read failed */
-	PG_REFERENCED	= 1u << 5,
+	PG_REFERENCED	= 1u << 5,	/* used since the clock hand last passed */
+	PG_READAHEAD	= 1u << 6,	/* mapping it starts the next async window */
 };
 
 struct vm_page {
 	uint32_t flags;			/* (a) PG_*; the futex word */
 	uint32_t refcount;		/* (a) */
 	uint32_t mapcount;		/* (a) regions mapping the page */
-	uint32_t _pad;
+	uint32_t dirtied;		/* (a) when it became dirty (vm_now_s) */
 	uint64_t index;			/* (c) page offset in the file */
 	struct vm_object *object;	/* (a) owner; NULL once removed (p) */
 	struct rcu_head rcu;		/* (r) */
+	struct cds_list_head lru;	/* (l) the cache's reclaim list */
 };
 
 /* Return: a locked page with refcount 1, or NULL. */

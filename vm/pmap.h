@@ -30,7 +30,8 @@ struct vm_pmap_ops {
 	/* Write-protect (@wp) or make writable and wake (!@wp) mapped pages. */
 	int (*protect)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		       size_t len, bool wp);
-	/* Wake threads faulting in [addr, addr+len) without mapping anything. */
+	/* Wake threads faulting in [addr, addr+len) without mapping anything;
+	 * @r may be NULL (the region is gone).  Context: any lock or none. */
 	int (*wake)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
 	/* Make accesses to [addr, addr+len) raise SIGBUS; wakes the faulter. */
 	int (*poison)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);

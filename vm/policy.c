@@ -79,6 +79,9 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	cfg->fault_around = 16;
 	cfg->retry = 1;
 	cfg->invalidate = UFVM_INVALIDATE_RWSEM;
+	cfg->reclaim = UFVM_RECLAIM_CLOCK;
+	cfg->readahead = 256;
+	cfg->dirty_expire_ms = 5000;
 
 #define ENV_UINT(name, lo, hi, field)					\
 	do {								\
@@ -95,6 +98,8 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_STORE_LATENCY_US", 0, 10000000, store_latency_us);
 	ENV_UINT("UFVM_HANDLERS", 0, HANDLERS_MAX, handler_threads);
 	ENV_UINT("UFVM_HANDLER_SPIN_US", 0, 1000000, handler_spin_us);
+	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
+	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);
 #undef ENV_UINT
 	err = env_size_pages("UFVM_CACHE_PAGES", &cfg->cache_pages);
 	if (err < 0)
@@ -109,6 +114,17 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 			cfg->invalidate = UFVM_INVALIDATE_NONE;
 		else {
 			fprintf(stderr, "ufvm: UFVM_INVALIDATE=%s: expected rwsem, addblock or none\n", v);
+			return -EINVAL;
+		}
+	}
+	v = getenv("UFVM_RECLAIM");
+	if (v && *v) {
+		if (!strcmp(v, "clock"))
+			cfg->reclaim = UFVM_RECLAIM_CLOCK;
+		else if (!strcmp(v, "fifo"))
+			cfg->reclaim = UFVM_RECLAIM_FIFO;
+		else {
+			fprintf(stderr, "ufvm: UFVM_RECLAIM=%s: expected clock or fifo\n", v);
 			return -EINVAL;
 		}
 	}
@@ -154,6 +170,14 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 		why = "retry (0 or 1)";
 	else if (cfg->invalidate > UFVM_INVALIDATE_NONE)
 		why = "invalidate";
+	else if (cfg->reclaim > UFVM_RECLAIM_FIFO)
+		why = "reclaim";
+	else if (cfg->readahead > 256)
+		why = "readahead (0 to 256 pages)";
+	else if (cfg->dirty_expire_ms < 1 || cfg->dirty_expire_ms > 3600000)
+		why = "dirty_expire_ms (1 ms to 1 h)";
+	else if (cfg->cache_pages && cfg->cache_pages < 2)
+		why = "cache_pages (at least 2, or 0 for no budget)";
 	else if (cfg->store_latency_us > 10000000)
 		why = "store_latency_us (at most 10 s)";
 	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK))

@@ -110,14 +110,10 @@ static int install_run(struct vm_region *r, struct vm_page **pages,
 		bit_set(r->mapped, first + i - r->pgoff);
 		if (writable)
 			bit_set(r->wmapped, first + i - r->pgoff);
+		if (!vm_page_test(pages[i], PG_REFERENCED))
+			vm_page_set(pages[i], PG_REFERENCED);	/* for the clock */
 	}
 	return 0;
-}
-
-static void mark_dirty(struct vm_object *obj, struct vm_page *p)
-{
-	if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
-		__atomic_fetch_add(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
 }
 
 int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
@@ -131,7 +127,7 @@ int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 		return install_run(r, pages, first, n, false);
 	if (write)
 		for (i = 0; i < n; i++)
-			mark_dirty(r->object, pages[i]);
+			vm_object_set_dirty(r->object, pages[i]);
 	/* Dirty pages go in writable, clean ones write-protected (mkwrite). */
 	for (i = 1; i <= n; i++) {
 		bool wi = i < n && vm_page_test(pages[i], PG_DIRTY);

@@ -37,6 +37,9 @@ struct vm_region {
 	uint64_t *mapped;		/* (p) bitmap: page mapped here */
 	uint64_t *wmapped;		/* (p) bitmap: mapped writable */
 	struct cds_list_head rmap;	/* (r) in object->regions */
+	uint64_t ra_prev;		/* (a) page of the last major fault */
+	uint64_t ra_next;		/* (a) first page past the readahead window */
+	uint32_t ra_size;		/* (a) size of the last window */
 	void *file;			/* (c) owner's handle (lib) */
 	struct rcu_head rcu;
 };

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vm/cache.c - budget, reclaim, background write-back and readahead for
+ * the whole page cache of an instance (see vm/cache.h).
+ *
+ * Lock order: lru_lock nests inside the page lock (a page enters and
+ * leaves the list locked) and is never held while taking another lock.
+ * Reclaim takes victims' page locks with trylock only.
+ *
+ * Threads: one background thread (reclaim between the watermarks, and
+ * write-back of pages dirty longer than dirty_expire, or of everything
+ * past the dirty limit) and two readahead readers.  Both sleep on an
+ * eventfd, which signal handlers may write (the in-thread backends kick
+ * them from a fault).
+ */
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vm/cache.h"
+#include "vm/object.h"
+#include "vm/pool.h"
+
+#define RECLAIM_BATCH	32
+
+static struct vm_pool ra_pool = VM_POOL_INIT("readahead", struct vm_ra_req, 64);
+
+const struct vm_reclaim_ops *vm_reclaim_find(const char *name)
+{
+	if (!strcmp(name, "clock"))
+		return &vm_reclaim_clock;
+	if (!strcmp(name, "fifo"))
+		return &vm_reclaim_fifo;
+	return NULL;
+}
+
+static void efd_kick(int fd)
+{
+	uint64_t one = 1;
+	ssize_t n = write(fd, &one, sizeof(one));
+
+	(void)n;	/* a full counter still wakes the reader */
+}
+
+void vm_cache_kick(struct vm_cache *c)
+{
+	efd_kick(c->bg_efd);
+}
+
+void vm_cache_add(struct vm_cache *c, struct vm_page *p)
+{
+	uint64_t nr, max;
+
+	vm_mutex_lock(&c->lru_lock);
+	c->ops->add(c, p);
+	vm_mutex_unlock(&c->lru_lock);
+	nr = __atomic_add_fetch(&c->nr, 1, __ATOMIC_RELAXED);
+	max = __atomic_load_n(&c->max_nr, __ATOMIC_RELAXED);
+	while (nr > max && !__atomic_compare_exchange_n(&c->max_nr, &max, nr, true,
+							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	if (c->budget && nr == c->high + 1)
+		vm_cache_kick(c);
+}
+
+void vm_cache_del(struct vm_cache *c, struct vm_page *p)
+{
+	vm_mutex_lock(&c->lru_lock);
+	c->ops->del(c, p);
+	vm_mutex_unlock(&c->lru_lock);
+	__atomic_sub_fetch(&c->nr, 1, __ATOMIC_RELAXED);
+}
+
+unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n)
+{
+	struct vm_page *victims[RECLAIM_BATCH], *zap[RECLAIM_BATCH];
+	struct vm_stats_shard *s = vm_stats_shard_get(c->stats);
+	unsigned int k, nz, i, freed = 0;
+
+	if (n > RECLAIM_BATCH)
+		n = RECLAIM_BATCH;
+	vm_mutex_lock(&c->lru_lock);
+	k = c->ops->scan(c, victims, n, zap, RECLAIM_BATCH, &nz);
+	vm_mutex_unlock(&c->lru_lock);
+	for (i = 0; i < nz; i++) {
+		if (vm_object_sample_page(zap[i]))
+			vm_stat_inc(s, UFVM_CTR_RECLAIM_ZAPS);
+		vm_page_put(zap[i]);
+	}
+	for (i = 0; i < k; i++) {
+		int r = vm_object_evict_page(victims[i], c->ops == &vm_reclaim_clock);
+
+		if (r > 0) {
+			freed++;
+			vm_stat_inc(s, UFVM_CTR_EVICTIONS);
+			if (r > 1)
+				vm_stat_inc(s, UFVM_CTR_EVICT_WRITEBACK);
+		}
+		vm_page_put(victims[i]);
+	}
+	return freed;
+}
+
+void vm_cache_make_room(struct vm_cache *c, unsigned int n)
+{
+	unsigned int tries = 0;
+
+	if (!c->budget)
+		return;
+	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) + n > c->budget && tries++ < 16) {
+		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
+		if (!vm_cache_reclaim(c, MAX(n, 8u)) && tries > 4)
+			break;	/* everything pinned (locked, or dirty and failing) */
+	}
+}
+
+void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t first,
+			unsigned int n)
+{
+	struct vm_ra_req *rq;
+
+	if (!c->nreaders || !n)
+		return;
+	vm_rcu_read_lock();
+	rq = vm_pool_alloc_rcu(&ra_pool);
+	vm_rcu_read_unlock();
+	if (!rq)
+		return;
+	cds_wfcq_node_init(&rq->node);
+	rq->obj = obj;
+	vm_object_get_ref(obj);
+	rq->first = first;
+	rq->n = n;
+	cds_wfcq_enqueue(&c->rq_head, &c->rq_tail, &rq->node);
+	efd_kick(c->rq_efd);
+}
+
+static void ra_req_free(struct rcu_head *h)
+{
+	vm_pool_free(&ra_pool, container_of(h, struct vm_ra_req, rcu));
+}
+
+static void efd_wait(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&pfd, 1, timeout_ms) > 0 && read(fd, &v, sizeof(v)) < 0)
+		v = 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct vm_cache *c = arg;
+
+	for (;;) {
+		struct cds_wfcq_node *node;
+
+		while ((node = cds_wfcq_dequeue_blocking(&c->rq_head, &c->rq_tail))) {
+			struct vm_ra_req *rq = caa_container_of(node, struct vm_ra_req, node);
+
+			if (!__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE))
+				vm_object_readahead(rq->obj, rq->first, rq->n);
+			c->hooks.put_object(c->hooks.arg, rq->obj);
+			call_rcu(&rq->rcu, ra_req_free);
+		}
+		if (__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE))
+			break;
+		efd_wait(c->rq_efd, -1);
+	}
+	return NULL;
+}
+
+static void flush_one(struct vm_object *obj, void *arg)
+{
+	struct vm_cache *c = arg;
+	uint32_t now = vm_now_s(), age = (c->dirty_expire_ms + 999) / 1000;
+	bool over = __atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) > c->dirty_limit;
+
+	if (!__atomic_load_n(&obj->nr_dirty, __ATOMIC_RELAXED))
+		return;
+	vm_object_writeback_aged(obj, over ? UINT32_MAX : (now > age ? now - age : 0));
+}
+
+static void *bg_main(void *arg)
+{
+	struct vm_cache *c = arg;
+
+	for (;;) {
+		efd_wait(c->bg_efd, (int)c->flush_interval_ms);
+		if (__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE))
+			break;
+		if (c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->high) {
+			unsigned int idle = 0;
+
+			while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->low && idle < 4)
+				idle = vm_cache_reclaim(c, RECLAIM_BATCH) ? 0 : idle + 1;
+		}
+		c->hooks.for_each_object(c->hooks.arg, flush_one, c);
+	}
+	return NULL;
+}
+
+int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
+		  struct vm_stats_set *stats, const struct vm_cache_hooks *hooks)
+{
+	unsigned int i;
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	c->ops = cfg->reclaim ? cfg->reclaim : &vm_reclaim_clock;
+	c->budget = cfg->budget;
+	c->high = c->budget - c->budget / 16;
+	c->low = c->budget - c->budget / 8;
+	c->ra_max = cfg->readahead;
+	if (c->budget && c->ra_max > MAX(c->budget / 4, 1))
+		c->ra_max = (unsigned int)MAX(c->budget / 4, 1);
+	c->dirty_expire_ms = cfg->dirty_expire_ms;
+	c->flush_interval_ms = cfg->flush_interval_ms ? cfg->flush_interval_ms : 1000;
+	c->dirty_limit = c->budget ? c->budget / 2 : UINT64_MAX;
+	c->stats = stats;
+	c->hooks = *hooks;
+	vm_mutex_init(&c->lru_lock, VM_LC_LRU);
+	CDS_INIT_LIST_HEAD(&c->lru);
+	cds_wfcq_init(&c->rq_head, &c->rq_tail);
+	c->bg_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	c->rq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);	/* a kick each */
+	if (c->bg_efd < 0 || c->rq_efd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	err = -pthread_create(&c->bg, NULL, bg_main, c);
+	if (err)
+		goto fail;
+	if (c->ra_max > 1) {
+		for (i = 0; i < ARRAY_SIZE(c->readers); i++) {
+			err = -pthread_create(&c->readers[i], NULL, reader_main, c);
+			if (err)
+				break;
+			c->nreaders++;
+		}
+		if (err) {
+			vm_cache_destroy(c);
+			return err;
+		}
+	}
+	return 0;
+fail:
+	if (c->bg_efd >= 0)
+		close(c->bg_efd);
+	if (c->rq_efd >= 0)
+		close(c->rq_efd);
+	vm_mutex_destroy(&c->lru_lock);
+	return err;
+}
+
+void vm_cache_stop(struct vm_cache *c)
+{
+	unsigned int i;
+
+	if (__atomic_exchange_n(&c->bg_stop, true, __ATOMIC_ACQ_REL))
+		return;
+	for (i = 0; i < c->nreaders; i++)
+		efd_kick(c->rq_efd);
+	for (i = 0; i < c->nreaders; i++)
+		pthread_join(c->readers[i], NULL);
+	efd_kick(c->bg_efd);
+	pthread_join(c->bg, NULL);
+}
+
+void vm_cache_destroy(struct vm_cache *c)
+{
+	vm_cache_stop(c);
+	close(c->bg_efd);
+	close(c->rq_efd);
+	cds_wfcq_destroy(&c->rq_head, &c->rq_tail);
+	vm_mutex_destroy(&c->lru_lock);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm/cache.h - the page cache of one ufvm instance as a whole: the memory
+ * budget, reclaim (pluggable policy), background write-back and readahead.
+ *
+ * Locking key: (c) constant, (a) atomic, (l) lru_lock.
+ *
+ * Every cached page is on the reclaim list from its insertion into an
+ * object's index until its removal; ->nr counts them, which is the number
+ * of resident frames.  With a budget B (pages), a background thread starts
+ * reclaiming when nr exceeds the high watermark and stops below the low one;
+ * a fill that would take nr past B reclaims directly first.
+ *
+ * Lifetime rule for reclaim: it takes no object reference.  It finds a page
+ * on the list, locks it with a trylock inside an RCU read section and checks
+ * that the page still belongs to its object; from then on the page lock
+ * keeps the object alive (object destruction locks every page it drops),
+ * and the object struct itself is freed only after a grace period.
+ */
+#ifndef UFVM_VM_CACHE_H
+#define UFVM_VM_CACHE_H
+
+#include <pthread.h>
+#include <urcu/list.h>
+#include <urcu/wfcqueue.h>
+
+#include "vm/lock.h"
+#include "vm/page.h"
+#include "vm/stats.h"
+
+struct vm_cache;
+struct vm_object;
+struct vm_region;
+
+/* A reclaim policy (vm/reclaim_*.c).  Every op runs with lru_lock held. */
+struct vm_reclaim_ops {
+	const char *name;
+	void (*add)(struct vm_cache *c, struct vm_page *p);	/* new page */
+	void (*del)(struct vm_cache *c, struct vm_page *p);	/* leaving */
+	/*
+	 * Pick up to @n victims into @victims and up to @nz mapped pages to
+	 * zap for reference sampling into @zap, each with a reference taken.
+	 * Return: the number of victims; *nzap the number to zap.
+	 */
+	unsigned int (*scan)(struct vm_cache *c, struct vm_page **victims, unsigned int n,
+			     struct vm_page **zap, unsigned int nz, unsigned int *nzap);
+};
+
+extern const struct vm_reclaim_ops vm_reclaim_clock, vm_reclaim_fifo;
+/* Return: the policy called @name, or NULL. */
+const struct vm_reclaim_ops *vm_reclaim_find(const char *name);
+
+/* What the owner of the objects (lib) provides to the background thread. */
+struct vm_cache_hooks {
+	/* Call @fn on every open object, each pinned for the call. */
+	void (*for_each_object)(void *arg, void (*fn)(struct vm_object *, void *),
+				void *fnarg);
+	/* Drop a reference taken by vm_object_get_ref(). */
+	void (*put_object)(void *arg, struct vm_object *obj);
+	void *arg;
+};
+
+struct vm_cache_config {
+	uint64_t budget;		/* pages; 0 = unlimited */
+	const struct vm_reclaim_ops *reclaim;
+	unsigned int readahead;		/* largest window, pages; 0 = off */
+	unsigned int dirty_expire_ms;	/* write back pages dirty this long */
+	unsigned int flush_interval_ms;
+};
+
+/* A queued asynchronous readahead. */
+struct vm_ra_req {
+	struct cds_wfcq_node node;
+	struct vm_object *obj;		/* referenced */
+	uint64_t first;
+	unsigned int n;
+	struct rcu_head rcu;
+};
+
+struct vm_cache {
+	const struct vm_reclaim_ops *ops;	/* (c) */
+	uint64_t budget, high, low;		/* (c) pages */
+	unsigned int ra_max;			/* (c) */
+	uint32_t dirty_expire_ms;		/* (c) */
+	uint32_t flush_interval_ms;		/* (c) */
+	uint64_t dirty_limit;			/* (c) write back past this */
+	struct vm_stats_set *stats;		/* (c) */
+	struct vm_cache_hooks hooks;		/* (c) */
+
+	struct vm_mutex lru_lock;
+	struct cds_list_head lru;		/* (l) oldest first */
+	struct cds_list_head *hand;		/* (l) clock hand */
+	uint64_t nr;				/* (a) pages cached = frames */
+	uint64_t nr_dirty;			/* (a) */
+	uint64_t max_nr;			/* (a) high-water mark seen */
+
+	bool bg_stop;				/* (a) */
+	int bg_efd;				/* kicks the background thread */
+	pthread_t bg;
+
+	struct cds_wfcq_head rq_head;		/* readahead queue */
+	struct cds_wfcq_tail rq_tail;
+	int rq_efd;
+	unsigned int nreaders;
+	pthread_t readers[2];
+};
+
+/* Return: 0 or -errno.  Starts the background and readahead threads. */
+int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
+		  struct vm_stats_set *stats, const struct vm_cache_hooks *hooks);
+/*
+ * Stop the threads; queued readaheads are dropped and their object
+ * references put (which may destroy objects).  Idempotent.
+ */
+void vm_cache_stop(struct vm_cache *c);
+/* Stop, then free.  Context: every object is gone. */
+void vm_cache_destroy(struct vm_cache *c);
+
+/* A page enters or leaves the cache.  Context: page locked; signal safe. */
+void vm_cache_add(struct vm_cache *c, struct vm_page *p);
+void vm_cache_del(struct vm_cache *c, struct vm_page *p);
+
+/*
+ * vm_cache_make_room - before filling @n pages: reclaim directly if the
+ * budget would be exceeded.  Context: no page lock, no invalidate lock;
+ * may sleep (write-back of dirty victims); signal safe.
+ */
+void vm_cache_make_room(struct vm_cache *c, unsigned int n);
+
+/* Wake the background thread (dirty limit reached, watermark passed). */
+void vm_cache_kick(struct vm_cache *c);
+
+/*
+ * vm_cache_readahead - queue an asynchronous read of [first, first+n) of
+ * @obj.  Context: signal safe; the caller holds something that keeps @obj
+ * alive (a region of it, under mmap_lock or RCU).
+ */
+void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t first,
+			unsigned int n);
+
+/* Reclaim up to @n pages now.  Return: pages freed. */
+unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n);
+
+#endif /* UFVM_VM_CACHE_H */
