@@ -7,8 +7,10 @@
  *                    --policy fault_around=1,16,64 --cache warm
  *
  * Keys: speculative, fault_around, retry, invalidate (rwsem, addblock,
- * none), store_latency_us, handlers.  --workload and --cache take lists too
- * and become dimensions of the product.
+ * none), store_latency_us, handlers, readahead, cache_pages (a page count),
+ * reclaim (clock, fifo): the struct ufvm_config fields of those names.
+ * --workload and --cache take lists too and become dimensions of the
+ * product.
  *
  * Workloads touch one byte per access of a file of --pages pages:
  *   seq     every page in order;
@@ -44,6 +46,7 @@ static const char *sw_zipf_s = "0.99";
 
 struct sw_key {
 	const char *name;
+	bool named;		/* values are names (JSON strings) */
 	unsigned int nvals;
 	char vals[SW_MAX_VALS][24];
 	unsigned int num[SW_MAX_VALS];
@@ -52,61 +55,77 @@ struct sw_key {
 static struct sw_key sw_keys[SW_MAX_KEYS];
 static unsigned int sw_nkeys;
 
-static const char *const sw_key_names[] = {
-	"speculative", "fault_around", "retry", "invalidate", "store_latency_us", "handlers",
-};
+static const char *const sw_invalidate_names[] = { "rwsem", "addblock", "none", NULL };
+static const char *const sw_reclaim_names[] = { "clock", "fifo", NULL };
 
-static int sw_invalidate_mode(const char *v)
+/* The keys: a value is a number, or one of @names (its index is the enum). */
+static const struct sw_keydef {
+	const char *name;
+	const char *const *names;
+} sw_keydefs[] = {
+	{ "speculative", NULL },
+	{ "fault_around", NULL },
+	{ "retry", NULL },
+	{ "invalidate", sw_invalidate_names },
+	{ "store_latency_us", NULL },
+	{ "handlers", NULL },
+	{ "readahead", NULL },
+	{ "cache_pages", NULL },
+	{ "reclaim", sw_reclaim_names },
+};
+#define SW_NKEYDEFS (sizeof(sw_keydefs) / sizeof(sw_keydefs[0]))
+
+static int sw_value(const struct sw_keydef *kd, const char *v, unsigned int *out)
 {
-	if (!strcmp(v, "rwsem"))
-		return UFVM_INVALIDATE_RWSEM;
-	if (!strcmp(v, "addblock"))
-		return UFVM_INVALIDATE_ADDBLOCK;
-	if (!strcmp(v, "none"))
-		return UFVM_INVALIDATE_NONE;
-	return -1;
+	uint64_t u;
+	unsigned int i;
+
+	if (kd->names) {
+		for (i = 0; kd->names[i]; i++)
+			if (!strcmp(kd->names[i], v)) {
+				*out = i;
+				return 0;
+			}
+		return -EINVAL;
+	}
+	if (bench_parse_size(v, &u) || u > 10000000)
+		return -EINVAL;
+	*out = (unsigned int)u;
+	return 0;
 }
 
 /* --policy KEY=V1,V2,... */
 static int sw_policy(const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	struct sw_key *k = NULL;
+	const struct sw_keydef *kd = NULL;
+	struct sw_key *k;
 	const char *p;
 	unsigned int i;
 
 	if (!eq || sw_nkeys == SW_MAX_KEYS)
 		goto bad;
-	for (i = 0; i < sizeof(sw_key_names) / sizeof(sw_key_names[0]); i++)
-		if (strlen(sw_key_names[i]) == (size_t)(eq - arg) &&
-		    !strncmp(arg, sw_key_names[i], (size_t)(eq - arg))) {
-			k = &sw_keys[sw_nkeys];
-			k->name = sw_key_names[i];
-		}
-	if (!k)
+	for (i = 0; i < SW_NKEYDEFS; i++)
+		if (strlen(sw_keydefs[i].name) == (size_t)(eq - arg) &&
+		    !strncmp(arg, sw_keydefs[i].name, (size_t)(eq - arg)))
+			kd = &sw_keydefs[i];
+	if (!kd)
 		goto bad;
+	k = &sw_keys[sw_nkeys];
+	k->name = kd->name;
+	k->named = kd->names != NULL;
 	k->nvals = 0;
 	for (p = eq + 1; *p;) {
 		size_t n = strcspn(p, ",");
 		char *v;
-		uint64_t u;
 
 		if (!n || n >= sizeof(k->vals[0]) || k->nvals == SW_MAX_VALS)
 			goto bad;
 		v = k->vals[k->nvals];
 		memcpy(v, p, n);
 		v[n] = 0;
-		if (!strcmp(k->name, "invalidate")) {
-			int m = sw_invalidate_mode(v);
-
-			if (m < 0)
-				goto bad;
-			k->num[k->nvals] = (unsigned int)m;
-		} else {
-			if (bench_parse_size(v, &u) || u > 10000000)
-				goto bad;
-			k->num[k->nvals] = (unsigned int)u;
-		}
+		if (sw_value(kd, v, &k->num[k->nvals]))
+			goto bad;
 		k->nvals++;
 		p += n + (p[n] == ',');
 	}
@@ -117,7 +136,7 @@ static int sw_policy(const char *arg)
 bad:
 	fprintf(stderr, "ufvm bench sweep: --policy %s: expected KEY=V1,V2,... with KEY one of "
 		"speculative, fault_around, retry, invalidate (rwsem|addblock|none), "
-		"store_latency_us, handlers\n", arg);
+		"store_latency_us, handlers, readahead, cache_pages, reclaim (clock|fifo)\n", arg);
 	return -EINVAL;
 }
 
@@ -147,6 +166,12 @@ static void sw_apply(struct ufvm_config *cfg, const char *key, unsigned int v)
 		cfg->store_latency_us = v;
 	else if (!strcmp(key, "handlers"))
 		cfg->handler_threads = v;
+	else if (!strcmp(key, "readahead"))
+		cfg->readahead = v;
+	else if (!strcmp(key, "cache_pages"))
+		cfg->cache_pages = v;
+	else if (!strcmp(key, "reclaim"))
+		cfg->reclaim = v;
 }
 
 /* The access list of @workload: page indices; *@n accesses. */
@@ -385,7 +410,7 @@ static int sw_run(struct bench_ctx *bx)
 				jw_str(j, "cache", caches[c]);
 				jw_obj(j, "policy");
 				for (i = 0; i < sw_nkeys; i++) {
-					if (!strcmp(sw_keys[i].name, "invalidate"))
+					if (sw_keys[i].named)
 						jw_str(j, sw_keys[i].name, sw_keys[i].vals[idx[i]]);
 					else
 						jw_u64(j, sw_keys[i].name, sw_keys[i].num[idx[i]]);
