@@ -80,6 +80,8 @@ struct ufvm_config {
 /* Debug switches that disable a protection, so that tests can show the bug. */
 #define UFVM_DEBUG_CHECK_THEN_RAISE	0x1u	/* fault-around raises mapcount after its check */
 #define UFVM_DEBUG_NO_DEAD_CHECK	0x2u	/* speculative faults ignore unmapped regions */
+#define UFVM_DEBUG_EVICT_PUNCH_LATE	0x4u	/* reclaim frees a frame after it gives up the
+						   page's index slot */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -269,6 +271,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_INVALIDATED	3	/* punch/truncate dropped the cached pages of
 					   [a, a+b) bytes; frames not freed yet, store
 					   unchanged; invalidate side held */
+#define UFVM_HOOK_EVICT		4	/* reclaim dropped page a from the cache; with
+					   UFVM_DEBUG_EVICT_PUNCH_LATE its frame is
+					   freed after the hook returns */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -378,12 +378,12 @@ again:
 	 * Major fault: fill the page, and a readahead window after it if the
 	 * faults look sequential, under the invalidate lock.
 	 */
-	n = ra_window(r, idx, vmf->pol->fault_around);
-	vm_cache_make_room(obj->cache, n);
+	n = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around));
 	vm_object_fill_begin(obj);
 	err = vm_object_grab_run(obj, idx, n, run, &got);
 	if (err || !got) {
 		vm_object_fill_end(obj);
+		vm_cache_unreserve(obj->cache, n);
 		if (!err)
 			goto again;	/* someone else is filling it */
 		ret = sigbus(vmf, r);
@@ -416,6 +416,7 @@ again:
 			vm_page_put(run[i]);
 	}
 	vm_object_fill_end(obj);
+	vm_cache_unreserve(obj->cache, n);
 	if (!err)
 		vm_stat_inc(vmf->stats, UFVM_CTR_MAJOR);
 	if (allow_retry) {

@@ -102,17 +102,27 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n)
 	return freed;
 }
 
-void vm_cache_make_room(struct vm_cache *c, unsigned int n)
+unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n)
 {
 	unsigned int tries = 0;
 
 	if (!c->budget)
-		return;
-	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) + n > c->budget && tries++ < 16) {
+		return n;
+	n = (unsigned int)MIN((uint64_t)n, MAX(c->budget / 4, 1));
+	__atomic_add_fetch(&c->reserved, n, __ATOMIC_RELAXED);
+	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget && tries++ < 16) {
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
 		if (!vm_cache_reclaim(c, MAX(n, 8u)) && tries > 4)
 			break;	/* everything pinned (locked, or dirty and failing) */
 	}
+	return n;
+}
+
+void vm_cache_unreserve(struct vm_cache *c, unsigned int n)
+{
+	if (c->budget)
+		__atomic_sub_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 }
 
 void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t first,

@@ -91,6 +91,7 @@ struct vm_cache {
 	struct cds_list_head lru;		/* (l) oldest first */
 	struct cds_list_head *hand;		/* (l) clock hand */
 	uint64_t nr;				/* (a) pages cached = frames */
+	uint64_t reserved;			/* (a) slots promised to fills */
 	uint64_t nr_dirty;			/* (a) */
 	uint64_t max_nr;			/* (a) high-water mark seen */
 
@@ -121,11 +122,16 @@ void vm_cache_add(struct vm_cache *c, struct vm_page *p);
 void vm_cache_del(struct vm_cache *c, struct vm_page *p);
 
 /*
- * vm_cache_make_room - before filling @n pages: reclaim directly if the
- * budget would be exceeded.  Context: no page lock, no invalidate lock;
- * may sleep (write-back of dirty victims); signal safe.
+ * vm_cache_make_room - before filling up to @n pages: reserve room for
+ * them, reclaiming directly if the budget would be exceeded.  Reservations
+ * count against the budget until vm_cache_unreserve(), so concurrent fills
+ * cannot together overshoot it.  Context: no page lock, no invalidate
+ * lock; may sleep (write-back of dirty victims); signal safe.
+ * Return: how many pages the caller may fill (1 <= ret <= @n).
  */
-void vm_cache_make_room(struct vm_cache *c, unsigned int n);
+unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n);
+/* The fill is done (its pages are counted in ->nr now, or were not made). */
+void vm_cache_unreserve(struct vm_cache *c, unsigned int n);
 
 /* Wake the background thread (dirty limit reached, watermark passed). */
 void vm_cache_kick(struct vm_cache *c);

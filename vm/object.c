@@ -733,6 +733,7 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 		break;
 	}
 	vm_object_fill_end(obj);
+	vm_cache_unreserve(obj->cache, 1);
 	return err;
 }
 
@@ -855,8 +856,7 @@ void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 	unsigned int got, i;
 	int err;
 
-	n = MIN(n, (unsigned int)VM_RA_MAX);
-	vm_cache_make_room(obj->cache, n);
+	n = vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX));
 	vm_object_fill_begin(obj);
 	err = vm_object_grab_run(obj, first, n, pages, &got);
 	if (!err && got) {
@@ -873,6 +873,7 @@ void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 		vm_page_put(pages[i]);
 	}
 	vm_object_fill_end(obj);
+	vm_cache_unreserve(obj->cache, n);
 }
 
 void vm_object_get_ref(struct vm_object *obj)
@@ -936,9 +937,20 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 	}
 	/* Free the frame while the page, locked, still holds its index slot:
 	 * no fill can put a new page there and lose its frame to this punch. */
-	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+	if (!(obj->pol->debug & UFVM_DEBUG_EVICT_PUNCH_LATE))
+		fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+	/*
+	 * Once out of the index the page no longer pins the object (destroy
+	 * does not see it): the RCU section keeps the struct for the hook.
+	 */
+	vm_rcu_read_lock();
 	delete_page(obj, p);
+	vm_hook(obj->pol, UFVM_HOOK_EVICT, p->index, 0);
+	if (obj->pol->debug & UFVM_DEBUG_EVICT_PUNCH_LATE)	/* the bug, for tests */
+		fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+	vm_rcu_read_unlock();
 	vm_page_unlock(p);
 	return ret;
 }

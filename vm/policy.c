@@ -180,7 +180,8 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 		why = "cache_pages (at least 2, or 0 for no budget)";
 	else if (cfg->store_latency_us > 10000000)
 		why = "store_latency_us (at most 10 s)";
-	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK))
+	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
+				      UFVM_DEBUG_EVICT_PUNCH_LATE))
 		why = "debug_flags";
 	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
 		why = "stats_path (not terminated)";

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_budget.c - managed memory larger than the cache.
+ *
+ * Invariant: with a page-cache budget of 1/8 of the mapped size, several
+ * threads reading and writing random pages of two regions for a fixed time
+ * lose no byte (every page of the file matches a shadow model after
+ * ufvm_sync), and the number of cached pages never exceeds the budget
+ * (fills reserve room before they insert, so there is no slack).  Also: a
+ * budget smaller than one fault-around window, and both reclaim policies.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "check.h"
+#include "race.h"
+
+#define SEED	0x6b75
+#define NPAGES	4096ul			/* 16 MiB mapped */
+#define NTHREADS 4
+
+struct shared {
+	uint8_t *map[2];		/* two regions of the one file */
+	uint64_t stamp[NPAGES];		/* 0: pattern; else the word written */
+	uint64_t until_us;
+	atomic_ulong errors;
+	atomic_ulong ops;
+};
+
+struct worker {
+	struct shared *sh;
+	int id;
+};
+
+/* Each worker owns the pages p with p % NTHREADS == id: the shadow is exact. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct shared *sh = w->sh;
+	struct rng rng = { .s = 77 + (uint64_t)w->id };
+	unsigned long ops = 0;
+
+	while (race_now_us() < sh->until_us) {
+		uint64_t p = rng_below(&rng, NPAGES / NTHREADS) * NTHREADS + (uint64_t)w->id;
+		uint8_t *page = sh->map[rng_below(&rng, 2)] + p * PAGE;
+		uint64_t word;
+
+		memcpy(&word, page + 8, sizeof(word));
+		if (sh->stamp[p] ? word != sh->stamp[p] : word != pattern_word(SEED, p * PAGE / 8 + 1))
+			atomic_fetch_add(&sh->errors, 1);
+		if (rng_below(&rng, 3) == 0) {
+			word = rng_next(&rng) | 1;
+			memcpy(page + 8, &word, sizeof(word));
+			sh->stamp[p] = word;
+		}
+		ops++;
+	}
+	atomic_fetch_add(&sh->ops, ops);
+	return NULL;
+}
+
+static void run_budget(uint64_t budget, unsigned int fault_around, unsigned int reclaim,
+		       uint64_t run_ms)
+{
+	static struct shared sh;
+	struct worker w[NTHREADS];
+	pthread_t th[NTHREADS];
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ufvm *vm;
+	uint8_t *buf;
+	uint64_t p;
+	int i;
+
+	memset(&sh, 0, sizeof(sh));
+	cr_assert(ufvm_config_init(&cfg) == 0);
+	cfg.cache_pages = budget;
+	cfg.fault_around = fault_around;
+	cfg.reclaim = reclaim;
+	ut_store("b", (off_t)(NPAGES * PAGE), SEED, path);
+	vm = ut_open(&cfg);
+	sh.map[0] = ut_map(vm, path, 0, NPAGES * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	sh.map[1] = ut_map(vm, path, 0, NPAGES * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	sh.until_us = race_now_us() + run_ms * 1000;
+	for (i = 0; i < NTHREADS; i++) {
+		w[i].sh = &sh;
+		w[i].id = i;
+		cr_assert(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+	}
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	assert_ok(ufvm_sync(vm, sh.map[0], NPAGES * PAGE));
+	assert_ok(ufvm_stats(vm, &st));
+	cr_assert_eq(atomic_load(&sh.errors), 0, "%lu reads saw wrong data",
+		     atomic_load(&sh.errors));
+	cr_assert_gt(atomic_load(&sh.ops), 1000, "the workers hardly ran");
+	cr_assert_leq(st.cached_pages_max, budget,
+		      "cached pages reached %llu with a budget of %llu",
+		      (unsigned long long)st.cached_pages_max, (unsigned long long)budget);
+	cr_assert_gt(st.counters[UFVM_CTR_EVICTIONS], 0, "nothing was evicted");
+	cr_assert_gt(st.counters[UFVM_CTR_EVICT_WRITEBACK] + st.counters[UFVM_CTR_FLUSH_PAGES] +
+		     st.counters[UFVM_CTR_STORE_WRITE_PAGES], 0, "nothing was written back");
+	ut_unmap(vm, sh.map[0], NPAGES * PAGE);
+	ut_unmap(vm, sh.map[1], NPAGES * PAGE);
+	ut_close(vm);
+
+	/* Every page of the file against the shadow. */
+	buf = malloc(NPAGES * PAGE);
+	cr_assert(buf && tmpstore_read(path, buf, NPAGES * PAGE, 0) == 0);
+	for (p = 0; p < NPAGES; p++) {
+		uint64_t word;
+
+		memcpy(&word, buf + p * PAGE + 8, sizeof(word));
+		if (sh.stamp[p])
+			cr_assert_eq(word, sh.stamp[p], "page %llu: lost write", (unsigned long long)p);
+		else
+			cr_assert_eq(word, pattern_word(SEED, p * PAGE / 8 + 1),
+				     "page %llu: corrupted", (unsigned long long)p);
+		/* The rest of the page is the original pattern. */
+		assert_pattern(SEED, buf + p * PAGE + 16, p * PAGE + 16, PAGE - 16, "page %llu",
+			       (unsigned long long)p);
+		assert_pattern(SEED, buf + p * PAGE, p * PAGE, 8, "page %llu", (unsigned long long)p);
+	}
+	free(buf);
+}
+
+Test(budget, eighth_clock, .timeout = 60)
+{
+	run_budget(NPAGES / 8, 16, UFVM_RECLAIM_CLOCK, 1500);
+}
+
+Test(budget, eighth_fifo, .timeout = 60)
+{
+	run_budget(NPAGES / 8, 16, UFVM_RECLAIM_FIFO, 1500);
+}
+
+Test(budget, smaller_than_fault_around_window, .timeout = 60)
+{
+	run_budget(8, 16, UFVM_RECLAIM_CLOCK, 500);
+}
