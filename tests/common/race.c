@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * race.c - clocks and bounded waits for the race tests: see race.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "race.h"
+
+#define RACE_POLL_US	50
+
+uint64_t race_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void race_sleep_us(uint64_t us)
+{
+	struct timespec ts = { (time_t)(us / 1000000u), (long)(us % 1000000u) * 1000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+bool race_wait(atomic_int *v, int want, uint64_t timeout_us)
+{
+	uint64_t until = race_now_us() + timeout_us;
+
+	while (atomic_load(v) < want) {
+		if (race_now_us() >= until)
+			return false;
+		race_sleep_us(RACE_POLL_US);
+	}
+	return true;
+}
+
+int race_join(pthread_t th, uint64_t timeout_us)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(timeout_us / 1000000u);
+	ts.tv_nsec += (long)(timeout_us % 1000000u) * 1000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(th, NULL, &ts);
+}
+
+void race_wchan(pid_t tid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, len - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = 0;
+	if (n <= 0)
+		snprintf(buf, len, "?");
+}

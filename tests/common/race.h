@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * race.h - clocks and bounded waits for the race tests.
+ *
+ * Race tests coordinate the threads of a race through ufvm's debug hooks:
+ * a hook publishes that a thread reached a point and waits, bounded, for
+ * another to reach its own.  Every wait has a time limit, so that a
+ * protection that serialises the two sides (the point the hook waits for
+ * can then never come) costs the limit instead of a deadlock; the caller
+ * counts the timeouts.  Everything here is async-signal-safe: with the
+ * sigsegv backend a hook runs in the faulting thread's signal handler.
+ */
+#ifndef TESTS_RACE_H
+#define TESTS_RACE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t race_now_us(void);
+
+/* Sleep @us microseconds, whatever signals arrive. */
+void race_sleep_us(uint64_t us);
+
+/*
+ * race_wait - wait until *@v >= @want, for at most @timeout_us.
+ * Return: true if it got there, false on timeout.
+ */
+bool race_wait(atomic_int *v, int want, uint64_t timeout_us);
+
+/*
+ * race_join - pthread_join() for at most @timeout_us.
+ * Return: 0, or ETIMEDOUT (the thread still runs, or sleeps: see race_wchan).
+ * Not async-signal-safe.
+ */
+int race_join(pthread_t th, uint64_t timeout_us);
+
+/* Where thread @tid of this process sleeps in the kernel (its wchan), into @buf. */
+void race_wchan(pid_t tid, char *buf, size_t len);
+
+#endif /* TESTS_RACE_H */
