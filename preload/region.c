@@ -165,31 +165,60 @@ static int pl_map_one_locked(struct pl_inode *ino, uintptr_t *start, size_t len,
 	return 0;
 }
 
-/* Unmap region @i whole and forget it.  Context: L held. */
-static void pl_unmap_one_locked(size_t i)
+/* An anonymous PROT_NONE reservation of [a, a+len), never over anything. */
+static int pl_reserve(uintptr_t a, size_t len)
+{
+	void *p = REAL(mmap)((void *)a, len, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	if (p != (void *)a) {		/* a kernel that ignores NOREPLACE */
+		REAL(munmap)(p, len);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/*
+ * Unmap region @i whole, forget it, and hold its addresses with an
+ * anonymous PROT_NONE reservation, so that no other thread's mmap can land
+ * there before the caller maps pieces back or unmaps the range itself.
+ * ufvm_unmap() leaves a hole for a moment: a mapping that a concurrent
+ * mmap puts in it makes the reservation fail, and the range is then left
+ * alone (-EEXIST), never clobbered.
+ * Context: L held.  Return: 0 (reserved), or -errno (not reserved).
+ */
+static int pl_unmap_one_locked(size_t i)
 {
 	struct pl_region r = pl_regions[i];
 	int err = 0;
 
-	pl_guard++;
-	if (r.prot == PROT_NONE)
-		REAL(munmap)((void *)r.start, r.end - r.start);
-	else
-		err = ufvm_unmap(pl_vm, (void *)r.start, r.end - r.start);
-	pl_guard--;
-	if (err)
-		pl_warn_once("%s: write-back at unmap failed: %s (the pages stay cached)",
-			     r.ino->path, ufvm_strerror(err));
 	pl_remove_locked(i);
+	if (r.prot != PROT_NONE) {	/* a placeholder is a reservation already */
+		pl_guard++;
+		err = ufvm_unmap(pl_vm, (void *)r.start, r.end - r.start);
+		pl_guard--;
+		if (err)
+			pl_warn_once("%s: write-back at unmap failed: %s (the pages stay cached)",
+				     r.ino->path, ufvm_strerror(err));
+		err = pl_reserve(r.start, r.end - r.start);
+	}
 	pl_inode_put_locked(r.ino);
+	return err;
 }
 
 /*
- * pl_change_locked - unmap (@prot < 0) or re-protect [start, end) wherever
- * it is managed, splitting regions as needed.
- * Context: L held.  Return: 0, or the first error re-mapping a piece.
+ * pl_change_locked - give [start, end) a new protection wherever it is
+ * managed (@prot: PROT_NONE, PROT_READ or PROT_READ|PROT_WRITE), or, with
+ * @prot -1, stop managing it: those parts become anonymous PROT_NONE
+ * reservations, which the caller maps over (MAP_FIXED), or which are
+ * unmapped here with @unmap.  Regions are split as needed.
+ * Context: L held.  Return: 0, or the first error: -EEXIST when a range
+ * could not be reserved (and is left to whoever took it).
  */
-static int pl_change_locked(uintptr_t start, uintptr_t end, int prot)
+static int pl_change_locked(uintptr_t start, uintptr_t end, int prot, bool unmap)
 {
 	size_t i = pl_first_after_locked(start);
 	int err = 0, e;
@@ -203,7 +232,15 @@ static int pl_change_locked(uintptr_t start, uintptr_t end, int prot)
 			continue;
 		}
 		pl_inode_get_locked(r.ino);	/* alive across the unmap */
-		pl_unmap_one_locked(i);
+		e = pl_unmap_one_locked(i);
+		if (e) {
+			if (r.start < s || t < r.end || prot >= 0)
+				pl_warn_once("%s: another mapping took the place of a managed "
+					     "one being changed at %p: its other parts are "
+					     "unmapped", r.ino->path, (void *)r.start);
+			err = err ? err : e;
+			goto next;
+		}
 		if (r.start < s) {
 			a = r.start;
 			e = pl_map_one_locked(r.ino, &a, s - r.start, r.off, r.prot, r.maywrite, true);
@@ -214,6 +251,8 @@ static int pl_change_locked(uintptr_t start, uintptr_t end, int prot)
 			e = pl_map_one_locked(r.ino, &a, t - s, r.off + (off_t)(s - r.start), prot,
 					      r.maywrite, true);
 			err = err ? err : e;
+		} else if (unmap) {
+			REAL(munmap)((void *)s, t - s);		/* our reservation */
 		}
 		if (t < r.end) {
 			a = t;
@@ -224,10 +263,46 @@ static int pl_change_locked(uintptr_t start, uintptr_t end, int prot)
 		if (err)
 			pl_warn_once("%s: re-mapping part of a split mapping failed: %s",
 				     r.ino->path, ufvm_strerror(err));
+next:
 		pl_inode_put_locked(r.ino);
 		i = pl_first_after_locked(t);
 	}
 	return err;
+}
+
+/*
+ * Unmap [start, end): the managed parts, and the rest (the program's own
+ * mappings, or nothing) with munmap.  Context: L held.  Return: 0 or -errno.
+ */
+static int pl_unmap_locked(uintptr_t start, uintptr_t end)
+{
+	size_t i = pl_first_after_locked(start), n = 0, k;
+	uintptr_t (*gap)[2], a = start;
+	int err;
+
+	for (k = i; k < pl_nregions && pl_regions[k].start < end; k++)
+		n++;
+	gap = malloc((n + 1) * sizeof(*gap));
+	if (!gap)
+		return -ENOMEM;
+	n = 0;
+	for (k = i; k < pl_nregions && pl_regions[k].start < end; k++) {
+		if (pl_regions[k].start > a) {
+			gap[n][0] = a;
+			gap[n++][1] = pl_regions[k].start;
+		}
+		a = pl_regions[k].end;
+	}
+	if (a < end) {
+		gap[n][0] = a;
+		gap[n++][1] = end;
+	}
+	err = pl_change_locked(start, end, -1, true);
+	for (k = 0; k < n; k++)
+		if (REAL(munmap)((void *)gap[k][0], gap[k][1] - gap[k][0]) && !err)
+			err = -errno;
+	free(gap);
+	return err == -EEXIST ? 0 : err;
 }
 
 /* For fork children: the same region again, in a new ufvm instance. */
@@ -305,8 +380,11 @@ static void *pl_mmap_managed(struct pl_inode *ino, void *addr, size_t len, int p
 			err = -EINVAL;
 			goto out;
 		}
-		pl_change_locked(a, a + PL_ROUND_UP(len), -1);
-		err = pl_map_one_locked(ino, &a, len, off, np, maywrite, true);
+		err = pl_change_locked(a, a + PL_ROUND_UP(len), -1, false);
+		if (err == -EEXIST)
+			err = -ENOMEM;	/* never map over what another thread just mapped */
+		if (!err)
+			err = pl_map_one_locked(ino, &a, len, off, np, maywrite, true);
 	} else if (a) {
 		/* A hint (or MAP_FIXED_NOREPLACE): honour it when the range is free. */
 		void *p = REAL(mmap)(addr, len, PROT_NONE,
@@ -364,11 +442,15 @@ static void *pl_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		pl_inode_put(ino);
 	}
 	if ((flags & MAP_FIXED) && pl_overlaps_managed(addr, len)) {
+		int err;
+
 		pl_lock_acquire();
-		pl_change_locked((uintptr_t)addr & ~(PL_PAGE - 1),
-				 PL_ROUND_UP((uintptr_t)addr + len), -1);
-		ret = REAL(mmap)(addr, len, prot, flags, fd, off);
+		err = pl_change_locked((uintptr_t)addr & ~(PL_PAGE - 1),
+				       PL_ROUND_UP((uintptr_t)addr + len), -1, false);
+		ret = err ? MAP_FAILED : REAL(mmap)(addr, len, prot, flags, fd, off);
 		pl_lock_release();
+		if (err)
+			errno = err == -EEXIST ? ENOMEM : -err;
 		return ret;
 	}
 	return REAL(mmap)(addr, len, prot, flags, fd, off);
@@ -394,8 +476,7 @@ PL_EXPORT int munmap(void *addr, size_t len)
 	if (PL_BYPASS() || a % PL_PAGE || !len || !pl_overlaps_managed(addr, len))
 		return REAL(munmap)(addr, len);
 	pl_lock_acquire();
-	pl_change_locked(a, PL_ROUND_UP(a + len), -1);
-	ret = REAL(munmap)(addr, len);	/* whatever was not managed */
+	ret = (int)pl_ret(pl_unmap_locked(a, PL_ROUND_UP(a + len)));
 	pl_lock_release();
 	return ret;
 }
@@ -449,17 +530,17 @@ static void *pl_mremap_locked(uintptr_t a, size_t osize, size_t nsize, int flags
 			err = -EINVAL;
 			goto out;
 		}
-		pl_change_locked(target, target + nsize, -1);
+		err = pl_change_locked(target, target + nsize, -1, false);
 		t = target;
-		err = pl_map_one_locked(r.ino, &t, nsize, off, r.prot, r.maywrite, true);
+		if (!err)
+			err = pl_map_one_locked(r.ino, &t, nsize, off, r.prot, r.maywrite, true);
 		if (!err && osize)
-			pl_change_locked(a, a + osize, -1);
+			pl_unmap_locked(a, a + osize);
 		goto out;
 	}
 	t = a;
 	if (nsize <= osize && osize) {
-		pl_change_locked(a + nsize, a + osize, -1);
-		err = 0;
+		err = pl_unmap_locked(a + nsize, a + osize);
 		goto out;
 	}
 	if (osize) {
@@ -487,7 +568,7 @@ static void *pl_mremap_locked(uintptr_t a, size_t osize, size_t nsize, int flags
 	}
 	err = pl_map_one_locked(r.ino, &t, nsize, off, r.prot, r.maywrite, false);
 	if (!err && osize)
-		pl_change_locked(a, a + osize, -1);
+		pl_unmap_locked(a, a + osize);
 out:
 	pl_inode_put_locked(r.ino);
 	return err ? (void *)(long)err : (void *)t;
@@ -508,10 +589,15 @@ PL_EXPORT void *mremap(void *old, size_t osize, size_t nsize, int flags, ...)
 	if (!pl_overlaps_managed(old, osize)) {
 		if (!(flags & MREMAP_FIXED) || !pl_overlaps_managed(target, nsize))
 			return REAL(mremap)(old, osize, nsize, flags, target);
+		int err;
+
 		pl_lock_acquire();
-		pl_change_locked((uintptr_t)target, PL_ROUND_UP((uintptr_t)target + nsize), -1);
-		ret = REAL(mremap)(old, osize, nsize, flags, target);
+		err = pl_change_locked((uintptr_t)target, PL_ROUND_UP((uintptr_t)target + nsize),
+				       -1, false);
+		ret = err ? MAP_FAILED : REAL(mremap)(old, osize, nsize, flags, target);
 		pl_lock_release();
+		if (err)
+			errno = err == -EEXIST ? ENOMEM : -err;
 		return ret;
 	}
 	pl_lock_acquire();
@@ -576,7 +662,7 @@ PL_EXPORT int mprotect(void *addr, size_t len, int prot)
 			err = -EACCES;	/* ufvm cannot map for execution */
 	}
 	if (!err)
-		err = pl_change_locked(a, e, np);
+		err = pl_change_locked(a, e, np, false);
 	if (!err)
 		err = pl_gaps_locked(a, e, pl_gap_mprotect, prot);
 	pl_lock_release();
