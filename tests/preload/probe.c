@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * probe.c - an ordinary program, written against libc only, that checks
+ * the kernel's semantics of shared file mappings and the fd calls around
+ * them.  Run under `ufvm run` it checks them on ufvm: each scenario also
+ * checks that its mappings are managed (ufvm_preload_managed(), found with
+ * dlsym, so that the same binary runs without the preload too).
+ *
+ *   probe SCENARIO DIR     run one scenario with its files in DIR
+ *
+ * Scenarios: coherence, remap, protect, fork, exec, exit, threads, efault,
+ * unmanaged.  Exit status 0 when every check passed, 1 otherwise; a
+ * scenario that needs a signal to kill a child checks it in a child.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PG 4096UL
+
+static const char *dir;
+static const char *scenario;
+static int failures;
+static int (*is_managed)(const void *);
+static const char *(*backend)(void);
+
+#define CHECK(cond)							\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "probe %s: %s:%d: check failed: %s (errno %d)\n", \
+				scenario, __FILE__, __LINE__, #cond, errno); \
+			failures++;					\
+		}							\
+	} while (0)
+
+/*
+ * Managed when the preload is there (anything goes without it); never
+ * with PROBE_EXPECT=unmanaged (ufvm refused to start).
+ */
+#define CHECK_MANAGED(p) CHECK(!is_managed || is_managed(p) == expect_managed)
+
+static int expect_managed = 1;
+
+static char *path_of(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+	char *p = buf[i++ % 4];
+
+	snprintf(p, 512, "%s/%s", dir, name);
+	return p;
+}
+
+/* The byte pattern of file offset @off for @seed. */
+static uint8_t pat(uint64_t off, unsigned int seed)
+{
+	uint64_t x = (off / 8 + 1) * 0x9e3779b97f4a7c15ull + seed;
+
+	return (uint8_t)(x >> ((off % 8) * 8));
+}
+
+static void fill(void *buf, size_t len, uint64_t off, unsigned int seed)
+{
+	uint8_t *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = pat(off + i, seed);
+}
+
+static bool same(const void *buf, size_t len, uint64_t off, unsigned int seed)
+{
+	const uint8_t *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != pat(off + i, seed))
+			return false;
+	return true;
+}
+
+static bool zeros(const void *buf, size_t len)
+{
+	const uint8_t *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* A file of @pages pages of pattern @seed, written with write(2). */
+static int make_file(const char *name, size_t pages, unsigned int seed)
+{
+	int fd = open(path_of(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	char buf[PG];
+	size_t i;
+
+	if (fd < 0) {
+		perror(name);
+		exit(1);
+	}
+	for (i = 0; i < pages; i++) {
+		fill(buf, PG, i * PG, seed);
+		if (write(fd, buf, PG) != (ssize_t)PG) {
+			perror("write");
+			exit(1);
+		}
+	}
+	return fd;
+}
+
+/*
+ * Does the file hold, at @off, the pattern of @seed for offset @poff?  Read
+ * by the kernel itself (raw syscalls, past any preload).
+ */
+static bool kernel_has(const char *name, uint64_t off, size_t len, uint64_t poff,
+		       unsigned int seed)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path_of(name), O_RDONLY);
+	char *buf = malloc(len);
+	bool ok;
+
+	ok = fd >= 0 && buf && syscall(SYS_pread64, fd, buf, len, off) == (long)len &&
+	     same(buf, len, poff, seed);
+	free(buf);
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	return ok;
+}
+
+#define kernel_same(name, off, len, seed) kernel_has(name, off, len, off, seed)
+
+/* Run @fn in a child; return how it ended: exit status, or 128 + signal. */
+static int in_child(void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		fn(arg);
+		_exit(failures ? 1 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static void touch(void *p)
+{
+	(void)*(volatile char *)p;
+}
+
+/* Is the page at @p mapped?  (msync says ENOMEM for unmapped memory.) */
+static bool mapped(void *p)
+{
+	return !syscall(SYS_msync, (uintptr_t)p & ~(PG - 1), PG, MS_ASYNC);
+}
+
+/* ---- coherence: every fd call against the mapping ---- */
+
+static void sc_coherence(void)
+{
+	size_t n = 16;
+	int fd = make_file("c", n, 1), fd2;
+	char buf[3 * PG], *m;
+	struct iovec iov[2];
+	struct stat st;
+	off_t pos;
+
+	m = mmap(NULL, 32 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	CHECK(same(m, n * PG, 0, 1));
+
+	/* map -> pread, pwrite -> map */
+	fill(m + PG, PG, PG, 2);
+	CHECK(pread(fd, buf, PG, PG) == (ssize_t)PG && same(buf, PG, PG, 2));
+	fill(buf, PG, 2 * PG, 3);
+	CHECK(pwrite(fd, buf, PG, 2 * PG) == (ssize_t)PG && same(m + 2 * PG, PG, 2 * PG, 3));
+
+	/* read/write at the fd's offset, readv/writev, lseek */
+	CHECK(lseek(fd, 3 * PG, SEEK_SET) == (off_t)(3 * PG));
+	CHECK(read(fd, buf, PG) == (ssize_t)PG && same(buf, PG, 3 * PG, 1));
+	CHECK(lseek(fd, 0, SEEK_CUR) == (off_t)(4 * PG));
+	fill(buf, 2 * PG, 4 * PG, 4);
+	iov[0] = (struct iovec){ buf, PG };
+	iov[1] = (struct iovec){ buf + PG, PG };
+	CHECK(writev(fd, iov, 2) == (ssize_t)(2 * PG) && same(m + 4 * PG, 2 * PG, 4 * PG, 4));
+	CHECK(lseek(fd, 0, SEEK_CUR) == (off_t)(6 * PG));
+	memset(buf, 0, sizeof(buf));
+	CHECK(preadv(fd, iov, 2, 4 * PG) == (ssize_t)(2 * PG) && same(buf, 2 * PG, 4 * PG, 4));
+	fill(buf, 2 * PG, 6 * PG, 5);
+	CHECK(pwritev(fd, iov, 2, 6 * PG) == (ssize_t)(2 * PG) && same(m + 6 * PG, 2 * PG, 6 * PG, 5));
+
+	/* growing by pwrite: size from fstat, stat, lseek; the mapping sees it */
+	fill(buf, PG, n * PG, 6);
+	CHECK(pwrite(fd, buf, PG, n * PG) == (ssize_t)PG);
+	CHECK(!fstat(fd, &st) && st.st_size == (off_t)((n + 1) * PG));
+	CHECK(!stat(path_of("c"), &st) && st.st_size == (off_t)((n + 1) * PG));
+	CHECK(lseek(fd, 0, SEEK_END) == (off_t)((n + 1) * PG));
+	CHECK(same(m + n * PG, PG, n * PG, 6));
+
+	/* O_APPEND through a second fd */
+	fd2 = open(path_of("c"), O_WRONLY | O_APPEND);
+	CHECK(fd2 >= 0);
+	fill(buf, PG, (n + 1) * PG, 7);
+	CHECK(write(fd2, buf, PG) == (ssize_t)PG);
+	CHECK(same(m + (n + 1) * PG, PG, (n + 1) * PG, 7));
+	CHECK(!fstat(fd, &st) && st.st_size == (off_t)((n + 2) * PG));
+
+	/* punch and zero range: zeros through the mapping */
+	CHECK(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 8 * PG, PG));
+	CHECK(zeros(m + 8 * PG, PG) && same(m + 9 * PG, PG, 9 * PG, 1));
+	CHECK(!fallocate(fd, FALLOC_FL_ZERO_RANGE, 9 * PG, PG));
+	CHECK(zeros(m + 9 * PG, PG));
+
+	/* ftruncate down then up: the tail reads zeros */
+	CHECK(!ftruncate(fd, 12 * PG));
+	CHECK(!fstat(fd, &st) && st.st_size == (off_t)(12 * PG));
+	CHECK(!ftruncate(fd, 20 * PG));
+	CHECK(zeros(m + 12 * PG, 8 * PG) && same(m + 11 * PG, PG, 11 * PG, 1));
+	CHECK(!posix_fallocate(fd, 0, 24 * PG));
+	CHECK(!fstat(fd, &st) && st.st_size == (off_t)(24 * PG));
+
+	/* copy_file_range and sendfile out of and into the managed file */
+	{
+		int out = open(path_of("c.copy"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+		off64_t in_off = 2 * PG, out_off = 0;
+		int pfd[2];
+
+		CHECK(out >= 0);
+		CHECK(copy_file_range(fd, &in_off, out, &out_off, PG, 0) == (ssize_t)PG);
+		CHECK(pread(out, buf, PG, 0) == (ssize_t)PG && same(buf, PG, 2 * PG, 3));
+		in_off = 0;
+		fill(buf, PG, 0, 9);
+		CHECK(pwrite(out, buf, PG, 0) == (ssize_t)PG);
+		out_off = 10 * PG;
+		CHECK(copy_file_range(out, &in_off, fd, &out_off, PG, 0) == (ssize_t)PG);
+		CHECK(same(m + 10 * PG, PG, 0, 9));
+		CHECK(!pipe(pfd));
+		pos = 4 * PG;
+		CHECK(sendfile(pfd[1], fd, &pos, PG) == (ssize_t)PG && pos == (off_t)(5 * PG));
+		CHECK(read(pfd[0], buf, PG) == (ssize_t)PG && same(buf, PG, 4 * PG, 4));
+		close(pfd[0]);
+		close(pfd[1]);
+		close(out);
+	}
+
+	/* fsync: the file itself (read by the kernel) has it all */
+	CHECK(!fsync(fd));
+	CHECK(kernel_same("c", 4 * PG, 2 * PG, 4));
+	CHECK(kernel_has("c", 10 * PG, PG, 0, 9));
+	CHECK(!msync(m, 32 * PG, MS_SYNC));
+
+	/* O_TRUNC of the managed file through a new fd: everything reads zeros */
+	fd2 = open(path_of("c"), O_RDWR | O_TRUNC);
+	CHECK(fd2 >= 0);
+	CHECK(!fstat(fd, &st) && st.st_size == 0);
+	CHECK(pwrite(fd2, "x", 1, 0) == 1 && m[0] == 'x' && zeros(m + 1, PG - 1));
+	close(fd2);
+	CHECK(!munmap(m, 32 * PG));
+	close(fd);
+}
+
+/* ---- remap: mremap, partial munmap, MAP_FIXED over a managed range ---- */
+
+static void die_touching(void *p)
+{
+	touch(p);
+}
+
+static void sc_remap(void)
+{
+	int fd = make_file("r", 64, 11);
+	char *m, *m2, *a;
+
+	m = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	fill(m, PG, 0, 12);
+
+	/* grow (in place or moved), then shrink */
+	m2 = mremap(m, 8 * PG, 32 * PG, MREMAP_MAYMOVE);
+	CHECK(m2 != MAP_FAILED);
+	CHECK_MANAGED(m2 + 31 * PG);
+	CHECK(same(m2, PG, 0, 12) && same(m2 + PG, 31 * PG, PG, 11));
+	fill(m2 + 20 * PG, PG, 20 * PG, 13);
+	m = mremap(m2, 32 * PG, 16 * PG, 0);
+	CHECK(m == m2);
+	CHECK(!mapped(m + 16 * PG) && !mapped(m + 31 * PG) && mapped(m + 15 * PG));
+
+	/* duplicate with old size 0 */
+	m2 = mremap(m, 0, 4 * PG, MREMAP_MAYMOVE);
+	CHECK(m2 != MAP_FAILED && m2 != m);
+	CHECK(same(m2, PG, 0, 12));
+	m2[5] = 'd';
+	CHECK(m[5] == 'd');
+	fill(m2, PG, 0, 12);
+	CHECK(!munmap(m2, 4 * PG));
+
+	/* partial munmap: middle, then head; the rest keeps its data */
+	CHECK(!munmap(m + 4 * PG, 2 * PG));
+	CHECK(same(m, PG, 0, 12) && same(m + PG, 3 * PG, PG, 11));
+	CHECK(same(m + 6 * PG, 10 * PG, 6 * PG, 11));
+	CHECK(!mapped(m + 4 * PG) && !mapped(m + 5 * PG) && mapped(m + 6 * PG));
+	CHECK(!munmap(m, PG));
+	CHECK(!mapped(m) && same(m + PG, 3 * PG, PG, 11));
+	CHECK_MANAGED(m + 2 * PG);
+	m[7 * PG] = 'z';
+
+	/* MAP_FIXED anonymous memory over part of it */
+	a = mmap(m + 8 * PG, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	CHECK(a == m + 8 * PG && zeros(a, 2 * PG));
+	CHECK(!is_managed || !is_managed(a));
+	CHECK(same(m + 10 * PG, 6 * PG, 10 * PG, 11) && m[7 * PG] == 'z');
+
+	/* MAP_FIXED of the file over its own mapping, at another offset */
+	a = mmap(m + 12 * PG, 2 * PG, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 40 * PG);
+	CHECK(a == m + 12 * PG && same(a, 2 * PG, 40 * PG, 11));
+	CHECK_MANAGED(a);
+
+	CHECK(!msync(m + PG, 3 * PG, MS_SYNC) && !msync(m + 6 * PG, 10 * PG, MS_SYNC));
+	CHECK(!munmap(m, 16 * PG));
+	CHECK(kernel_same("r", 0, PG, 12));
+	close(fd);
+}
+
+/* ---- protect: mprotect and madvise on managed ranges ---- */
+
+static void write_at(void *p)
+{
+	*(volatile char *)p = 1;
+}
+
+/*
+ * A write to a read-only page must kill with SIGSEGV.  ufvm's sigsegv
+ * backend does not tell such a fault from its own yet (the process hangs):
+ * checked with the userfaultfd backend only.
+ */
+static bool can_check_wrprotect(void)
+{
+	return !backend || strcmp(backend(), "sigsegv");
+}
+
+static void sc_protect(void)
+{
+	int fd = make_file("p", 16, 21), rfd;
+	char *m, buf[PG];
+
+	m = mmap(NULL, 16 * PG, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	touch(m);	/* ufvm started: the backend is known */
+	if (can_check_wrprotect())
+		CHECK(in_child(write_at, m + PG) == 128 + SIGSEGV);
+
+	/* read-only -> read-write on a part; write through it */
+	CHECK(!mprotect(m + 4 * PG, 4 * PG, PROT_READ | PROT_WRITE));
+	fill(m + 5 * PG, PG, 5 * PG, 22);
+	CHECK(pread(fd, buf, PG, 5 * PG) == (ssize_t)PG && same(buf, PG, 5 * PG, 22));
+	if (can_check_wrprotect())
+		CHECK(in_child(write_at, m + 9 * PG) == 128 + SIGSEGV);
+	CHECK_MANAGED(m + 9 * PG);
+
+	/* PROT_NONE and back */
+	CHECK(!mprotect(m, 2 * PG, PROT_NONE));
+	CHECK(in_child(die_touching, m) == 128 + SIGSEGV);
+	CHECK(!mprotect(m, 2 * PG, PROT_READ));
+	CHECK(same(m, 2 * PG, 0, 21));
+	CHECK_MANAGED(m);
+
+	/* a read-only fd: no PROT_WRITE, as the kernel says */
+	rfd = open(path_of("p"), O_RDONLY);
+	CHECK(rfd >= 0);
+	CHECK(mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0) == MAP_FAILED &&
+	      errno == EACCES);
+	{
+		char *r = mmap(NULL, PG, PROT_READ, MAP_SHARED, rfd, 0);
+
+		CHECK(r != MAP_FAILED && mprotect(r, PG, PROT_READ | PROT_WRITE) && errno == EACCES);
+		CHECK(!munmap(r, PG));
+	}
+	close(rfd);
+
+	/* madvise: DONTNEED keeps shared data, REMOVE punches, WILLNEED reads */
+	CHECK(!madvise(m + 4 * PG, 4 * PG, MADV_DONTNEED));
+	CHECK(same(m + 5 * PG, PG, 5 * PG, 22));
+	CHECK(!madvise(m, 16 * PG, MADV_WILLNEED));
+	CHECK(!posix_madvise(m, 16 * PG, POSIX_MADV_RANDOM));
+	CHECK(!madvise(m + 6 * PG, PG, MADV_REMOVE));
+	CHECK(zeros(m + 6 * PG, PG) && pread(fd, buf, PG, 6 * PG) == (ssize_t)PG && zeros(buf, PG));
+	CHECK(!munmap(m, 16 * PG));
+	close(fd);
+}
+
+/* ---- fork: the child keeps its memory ---- */
+
+static char *fork_map;
+
+static void fork_child(void *arg)
+{
+	CHECK_MANAGED(fork_map);
+	CHECK(same(fork_map, PG, 0, 32));	/* the parent's unsynced write */
+	CHECK(same(fork_map + PG, 7 * PG, PG, 31));
+	fill(fork_map + 5 * PG, PG, 5 * PG, 33);
+	CHECK(!msync(fork_map + 5 * PG, PG, MS_SYNC));
+}
+
+static void sc_fork(void)
+{
+	int fd = make_file("f", 8, 31);
+	char buf[PG];
+
+	fork_map = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(fork_map != MAP_FAILED);
+	CHECK(same(fork_map, 4 * PG, 0, 31));	/* cache pages 0-3 in the parent */
+	fill(fork_map, PG, 0, 32);		/* dirty, not synced */
+	CHECK(in_child(fork_child, NULL) == 0);
+	/* the child's synced write is in the file (this process may have
+	   page 5 cached: separate caches, coherent through the file) */
+	CHECK(kernel_same("f", 5 * PG, PG, 33));
+	CHECK(pread(fd, buf, PG, 0) == (ssize_t)PG && same(buf, PG, 0, 32));
+	CHECK(!munmap(fork_map, 8 * PG));
+	close(fd);
+}
+
+/* ---- exec: dirty pages reach the new image; the preload is re-armed ---- */
+
+static void sc_exec(char *self)
+{
+	int fd = make_file("e", 4, 41);
+	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *argv[] = { self, (char *)"exec-child", (char *)dir, NULL };
+	char *envp[] = { (char *)"PROBE_EXEC=1", NULL };
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	fill(m + PG, PG, PG, 42);	/* dirty, not synced */
+	if (failures)
+		return;
+	/* An environment without LD_PRELOAD: the preload puts itself back. */
+	execve(self, argv, is_managed ? envp : environ);
+	CHECK(!"execve");
+}
+
+static void sc_exec_child(void)
+{
+	int fd = open(path_of("e"), O_RDWR);
+	char *m;
+
+	CHECK(fd >= 0);
+	CHECK(kernel_same("e", PG, PG, 42));
+	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED && same(m + PG, PG, PG, 42) && same(m, PG, 0, 41));
+	if (getenv("PROBE_EXEC"))
+		CHECK(is_managed && is_managed(m));
+	CHECK(!munmap(m, 4 * PG));
+	close(fd);
+}
+
+/* ---- exit: dirty pages are written back on exit() and _exit() ---- */
+
+static void exit_child(void *arg)
+{
+	int fd = open(path_of("x"), O_RDWR);
+	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (m == MAP_FAILED)
+		_exit(2);
+	fill(m + 2 * PG, PG, 2 * PG, 52);
+	if (arg)
+		_exit(0);
+	exit(0);
+}
+
+static void sc_exit(void)
+{
+	close(make_file("x", 4, 51));
+	CHECK(in_child(exit_child, NULL) == 0);
+	CHECK(kernel_same("x", 2 * PG, PG, 52));
+	close(make_file("x", 4, 51));
+	CHECK(in_child(exit_child, (void *)1) == 0);
+	CHECK(kernel_same("x", 2 * PG, PG, 52));
+}
+
+/* ---- threads: mappings made and unmade while others read and write ---- */
+
+#define NTHREADS 4
+#define TPAGES 64
+
+static int thr_fd;
+
+static void *thr_main(void *arg)
+{
+	long t = (long)arg;
+	char buf[PG];
+	int i, bad = 0;
+
+	for (i = 0; i < 50; i++) {
+		char *m = mmap(NULL, TPAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED, thr_fd, 0);
+		int p = (int)(t + (long)NTHREADS * (i % (TPAGES / NTHREADS)));
+
+		if (m == MAP_FAILED)
+			return (void *)1L;
+		fill(m + (size_t)p * PG, PG, (uint64_t)p * PG, (unsigned int)(60 + t + i));
+		if (pread(thr_fd, buf, PG, (off_t)p * PG) != (ssize_t)PG ||
+		    !same(buf, PG, (uint64_t)p * PG, (unsigned int)(60 + t + i)))
+			bad++;
+		fill(buf, PG, (uint64_t)p * PG, (unsigned int)(160 + t + i));
+		if (pwrite(thr_fd, buf, PG, (off_t)p * PG) != (ssize_t)PG ||
+		    !same(m + (size_t)p * PG, PG, (uint64_t)p * PG, (unsigned int)(160 + t + i)))
+			bad++;
+		munmap(m, TPAGES * PG);
+	}
+	return (void *)(long)bad;
+}
+
+static void sc_threads(void)
+{
+	pthread_t th[NTHREADS];
+	void *ret;
+	long t;
+
+	thr_fd = make_file("t", TPAGES, 61);
+	for (t = 0; t < NTHREADS; t++)
+		CHECK(!pthread_create(&th[t], NULL, thr_main, (void *)t));
+	for (t = 0; t < NTHREADS; t++) {
+		CHECK(!pthread_join(th[t], &ret));
+		CHECK(ret == NULL);
+	}
+	close(thr_fd);
+}
+
+/* ---- efault: a managed mapping as the buffer of a pipe's read/write ---- */
+
+static void sc_efault(void)
+{
+	int fd = make_file("b", 8, 71), pfd[2];
+	char *m = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char buf[2 * PG];
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	CHECK(!pipe(pfd));
+	/* never touched before: with the sigsegv backend the kernel alone
+	   would fail these with EFAULT */
+	CHECK(write(pfd[1], m + 2 * PG, 2 * PG) == (ssize_t)(2 * PG));
+	CHECK(read(pfd[0], buf, 2 * PG) == (ssize_t)(2 * PG) && same(buf, 2 * PG, 2 * PG, 71));
+	fill(buf, 2 * PG, 5 * PG, 72);
+	CHECK(write(pfd[1], buf, 2 * PG) == (ssize_t)(2 * PG));
+	CHECK(read(pfd[0], m + 5 * PG, 2 * PG) == (ssize_t)(2 * PG));
+	CHECK(same(m + 5 * PG, 2 * PG, 5 * PG, 72));
+	CHECK(pread(fd, buf, PG, 6 * PG) == (ssize_t)PG && same(buf, PG, 6 * PG, 72));
+	close(pfd[0]);
+	close(pfd[1]);
+	CHECK(!munmap(m, 8 * PG));
+	close(fd);
+}
+
+/* ---- unmanaged: private, executable and anonymous mappings still work ---- */
+
+static void sc_unmanaged(void)
+{
+	int fd = make_file("u", 4, 81);
+	char *s = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *p, *x, *a;
+
+	CHECK(s != MAP_FAILED);
+	CHECK_MANAGED(s);
+	fill(s, PG, 0, 82);		/* dirty in ufvm: a private mapping must see it */
+	p = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	CHECK(p != MAP_FAILED && same(p, PG, 0, 82) && same(p + PG, PG, PG, 81));
+	CHECK(!is_managed || !is_managed(p));
+	p[0] ^= 1;			/* private: the file does not change */
+	CHECK(same(s, PG, 0, 82));
+	x = mmap(NULL, PG, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	CHECK(x != MAP_FAILED && same(x, PG, 0, 82));
+	a = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(a != MAP_FAILED && zeros(a, PG));
+	CHECK(!munmap(p, 4 * PG) && !munmap(x, PG) && !munmap(a, PG) && !munmap(s, 4 * PG));
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: probe SCENARIO DIR\n");
+		return 2;
+	}
+	scenario = argv[1];
+	dir = argv[2];
+	is_managed = (int (*)(const void *))dlsym(RTLD_DEFAULT, "ufvm_preload_managed");
+	backend = (const char *(*)(void))dlsym(RTLD_DEFAULT, "ufvm_preload_backend");
+	if (getenv("PROBE_EXPECT") && !strcmp(getenv("PROBE_EXPECT"), "unmanaged"))
+		expect_managed = 0;
+	if (!strcmp(scenario, "coherence"))
+		sc_coherence();
+	else if (!strcmp(scenario, "remap"))
+		sc_remap();
+	else if (!strcmp(scenario, "protect"))
+		sc_protect();
+	else if (!strcmp(scenario, "fork"))
+		sc_fork();
+	else if (!strcmp(scenario, "exec"))
+		sc_exec(argv[0]);
+	else if (!strcmp(scenario, "exec-child"))
+		sc_exec_child();
+	else if (!strcmp(scenario, "exit"))
+		sc_exit();
+	else if (!strcmp(scenario, "threads"))
+		sc_threads();
+	else if (!strcmp(scenario, "efault"))
+		sc_efault();
+	else if (!strcmp(scenario, "unmanaged"))
+		sc_unmanaged();
+	else {
+		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
+		return 2;
+	}
+	if (failures) {
+		fprintf(stderr, "probe %s: %d check(s) failed\n", scenario, failures);
+		return 1;
+	}
+	printf("probe %s: ok (%s)\n", scenario,
+	       is_managed && expect_managed ? "managed by ufvm" : "kernel mappings");
+	return 0;
+}
