@@ -24,6 +24,7 @@ PACKAGES=(
 	liburing-dev		# asynchronous store I/O
 	systemtap-sdt-dev	# <sys/sdt.h>: USDT trace points
 	gnuplot-nox		# bench plots
+	sqlite3 lmdb-utils fio	# real programs the preload tests run (tests/preload)
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
