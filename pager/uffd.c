@@ -20,9 +20,13 @@
  *  - every blocked reader is woken on each fault: readers use a
  *    non-blocking fd and treat EAGAIN as "someone else took it".
  *
- * Handler threads: one per CPU, each pinned to its CPU, blocking in poll.
- * The handler on the faulting thread's CPU is woken locally, which is the
- * cheap case (docs/architecture.md has the figures).
+ * Handler threads: one per CPU, each pinned to its CPU, blocking in read()
+ * on the userfaultfd itself (no poll: one system call less per fault).  The
+ * handler on the faulting thread's CPU is woken locally, which is the cheap
+ * case (docs/architecture.md has the figures).  To stop them, the pager
+ * faults on a sentinel page of its own once per handler: a handler that
+ * reads the sentinel's message resolves it and exits.  With a spin budget
+ * (handler_spin_us) the fd is non-blocking and handlers poll instead.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -70,7 +74,8 @@ struct uffd_backend {
 	const struct vm_policy *pol;
 	struct vm_stats_set *stats;
 	int uffd;
-	int stopfd;
+	int stopfd;			/* spin mode: poll()ed with the uffd */
+	char *sentinel;			/* blocking mode: a page faulted to stop */
 	unsigned int nthreads;
 	unsigned int spin_us;
 	pthread_t *threads;
@@ -221,13 +226,23 @@ static const struct vm_pmap_ops uffd_pmap_ops = {
 	.detach = u_detach,
 };
 
-static void handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
+/* Return: true if @m was the stop sentinel (resolved; the handler exits). */
+static bool handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 {
 	struct pager_fault vmf;
 	uint64_t f;
 
 	if (m->event != UFFD_EVENT_PAGEFAULT)
-		return;	/* no other event is enabled */
+		return false;	/* no other event is enabled */
+	if ((m->arg.pagefault.address & PAGE_MASK) == (uintptr_t)ub->sentinel) {
+		struct uffdio_zeropage z = {
+			.range = { .start = (uintptr_t)ub->sentinel, .len = PAGE_SIZE },
+		};
+
+		if (ioctl(ub->uffd, UFFDIO_ZEROPAGE, &z) && errno == EEXIST)
+			u_wake(&ub->be.pmap, NULL, (uintptr_t)ub->sentinel, PAGE_SIZE);
+		return true;
+	}
 	f = m->arg.pagefault.flags;
 	vmf.as = ub->as;
 	vmf.pol = ub->pol;
@@ -239,12 +254,17 @@ static void handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 	if (f & UFFD_PAGEFAULT_FLAG_WP)
 		vmf.flags |= PF_WP | PF_WRITE;
 	pager_fault(&vmf);
+	return false;
 }
 
-/* Return: messages handled, 0 if none was waiting, -1 on a fatal error. */
+/*
+ * Read and serve a batch of messages (blocking unless the fd is not).
+ * Return: messages handled, 0 if none was waiting, -1 to stop.
+ */
 static int drain(struct uffd_backend *ub)
 {
 	struct uffd_msg msgs[MSG_BATCH];
+	bool stop = false;
 	ssize_t n;
 	int i;
 
@@ -253,8 +273,8 @@ static int drain(struct uffd_backend *ub)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
 	n /= (ssize_t)sizeof(msgs[0]);
 	for (i = 0; i < n; i++)
-		handle_msg(ub, &msgs[i]);
-	return (int)n;
+		stop |= handle_msg(ub, &msgs[i]);
+	return stop ? -1 : (int)n;
 }
 
 struct handler_arg {
@@ -281,6 +301,11 @@ static void *handler_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
+	if (!ub->spin_us) {
+		while (drain(ub) >= 0)	/* blocks in read() */
+			;
+		return NULL;
+	}
 	for (;;) {
 		int n = drain(ub);
 
@@ -310,10 +335,19 @@ static void uffd_destroy(struct pager_backend *be)
 	uint64_t one = 1;
 	unsigned int i;
 
-	if (write(ub->stopfd, &one, sizeof(one)) != sizeof(one))
-		perror("ufvm: stopping handlers");
+	if (ub->spin_us) {
+		if (write(ub->stopfd, &one, sizeof(one)) != sizeof(one))
+			perror("ufvm: stopping handlers");
+	} else {
+		/* One sentinel fault per handler; each handler that takes one exits. */
+		for (i = 0; i < ub->nthreads; i++) {
+			(void)*(volatile char *)ub->sentinel;
+			madvise(ub->sentinel, PAGE_SIZE, MADV_DONTNEED);
+		}
+	}
 	for (i = 0; i < ub->nthreads; i++)
 		pthread_join(ub->threads[i], NULL);
+	munmap(ub->sentinel, PAGE_SIZE);
 	close(ub->stopfd);
 	close(ub->uffd);
 	free(ub->threads);
@@ -388,7 +422,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->pol = pol;
 	ub->stats = stats;
 	ub->spin_us = cfg->spin_us;
-	ub->uffd = uffd_open(O_CLOEXEC | O_NONBLOCK);
+	ub->uffd = uffd_open(O_CLOEXEC | (cfg->spin_us ? O_NONBLOCK : 0));
 	if (ub->uffd < 0) {
 		err = -errno;
 		goto fail;
@@ -397,6 +431,23 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		err = -errno;
 		fprintf(stderr, "ufvm: UFFDIO_API: %s\n", strerror(-err));
 		goto fail_fd;
+	}
+	ub->sentinel = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ub->sentinel == MAP_FAILED) {
+		err = -errno;
+		goto fail_fd;
+	} else {
+		struct uffdio_register reg = {
+			.range = { .start = (uintptr_t)ub->sentinel, .len = PAGE_SIZE },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+
+		if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg)) {
+			err = -errno;
+			munmap(ub->sentinel, PAGE_SIZE);
+			goto fail_fd;
+		}
 	}
 	ub->stopfd = eventfd(0, EFD_CLOEXEC);
 	if (ub->stopfd < 0) {
@@ -436,6 +487,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	return 0;
 fail_stop:
 	close(ub->stopfd);
+	munmap(ub->sentinel, PAGE_SIZE);
 fail_fd:
 	close(ub->uffd);
 fail:
