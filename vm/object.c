@@ -201,7 +201,16 @@ int vm_object_destroy(struct vm_object *obj)
 	int err;
 
 	VM_BUG_ON(!cds_list_empty(&obj->regions));
-	err = vm_object_sync(obj, 0, UINT64_MAX);
+	/* Write back; fdatasync only if ufvm wrote since the last sync. */
+	err = vm_object_writeback(obj, 0, UINT64_MAX);
+	if (__atomic_load_n(&obj->unsynced, __ATOMIC_RELAXED)) {
+		int e = vm_store_sync(obj->store);
+
+		if (!err)
+			err = e;
+	}
+	if (!err)
+		err = vm_object_check_errors(obj);
 	drop_all_pages(obj);
 	munmap(obj->view, obj->view_pages << PAGE_SHIFT);
 	close(obj->memfd);
@@ -556,6 +565,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		len = (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off);
 		err = vm_store_write(obj->store, vm_object_frame(obj, run[0]->index),
 				     off, len);
+		__atomic_store_n(&obj->unsynced, true, __ATOMIC_RELAXED);
 		vm_stat_inc(s, UFVM_CTR_STORE_WRITES);
 		vm_stat_add(s, UFVM_CTR_STORE_WRITE_PAGES, n);
 	}
@@ -658,6 +668,7 @@ int vm_object_sync(struct vm_object *obj, uint64_t first, uint64_t last)
 {
 	int err = vm_object_writeback(obj, first, last), e;
 
+	__atomic_store_n(&obj->unsynced, false, __ATOMIC_RELAXED);
 	e = vm_store_sync(obj->store);
 	if (!err)
 		err = e;

@@ -58,6 +58,7 @@ struct vm_object {
 	struct cds_list_head regions;	/* (r) regions mapping this object */
 
 	uint64_t nr_dirty;		/* (a) */
+	bool unsynced;			/* (a) written to the store since its last sync */
 	int wb_err;			/* (a) first unreported write-back error */
 	unsigned int refs;		/* (a) dropped to 0 under (L) */
 	struct cds_list_head node;	/* (L) */
