@@ -30,6 +30,7 @@
 
 int pl_fd_max;				/* (c) */
 static struct pl_inode **pl_fdtab;	/* (c) array; entries written under L, read (a) */
+static uint8_t *pl_fdpriv;		/* (c) array; 1: our own fd, written under L */
 static struct pl_inode *pl_hash[PL_HASH_SIZE];	/* (L) */
 static struct pl_inode *pl_free;	/* (L) recycled inodes */
 static struct pl_inode *pl_dead;	/* (L) refs dropped to 0, file still to close */
@@ -45,12 +46,13 @@ int pl_inode_init(void)
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_max != RLIM_INFINITY &&
 	    rl.rlim_max > (rlim_t)pl_fd_max)
 		pl_fd_max = rl.rlim_max > (1u << 20) ? (1 << 20) : (int)rl.rlim_max;
-	bytes = PL_ROUND_UP((size_t)pl_fd_max * sizeof(*pl_fdtab));
+	bytes = PL_ROUND_UP((size_t)pl_fd_max * (sizeof(*pl_fdtab) + 1));
 	p = REAL(mmap)(NULL, bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	pl_fdtab = p;
+	pl_fdpriv = (uint8_t *)(pl_fdtab + pl_fd_max);
 	return 0;
 }
 
@@ -126,6 +128,9 @@ void pl_inode_put_locked(struct pl_inode *ino)
 		__atomic_store_n(&ino->active, 0, __ATOMIC_RELEASE);
 		__atomic_fetch_sub(&pl_nactive, 1, __ATOMIC_RELAXED);
 	}
+	/* The program may get this number back as soon as we close it. */
+	if (ino->priv_fd >= 0 && ino->priv_fd < pl_fd_max)
+		__atomic_store_n(&pl_fdpriv[ino->priv_fd], 0, __ATOMIC_RELAXED);
 	ino->next = pl_dead;
 	pl_dead = ino;
 }
@@ -168,11 +173,11 @@ void pl_inode_reap(struct pl_inode *dead)
 		}
 		if (p->priv_fd >= 0)
 			REAL(close)(p->priv_fd);
-		p->priv_fd = -1;
 	}
 	pthread_mutex_lock(&pl_lock);
 	for (p = dead; p; p = next) {
 		next = p->next;
+		p->priv_fd = -1;
 		p->next = pl_free;
 		pl_free = p;
 	}
@@ -355,6 +360,8 @@ int pl_inode_activate_locked(struct pl_inode *ino, int fd)
 	}
 	ino->uf = uf;
 	ino->priv_fd = priv;
+	if (priv < pl_fd_max)
+		__atomic_store_n(&pl_fdpriv[priv], 1, __ATOMIC_RELAXED);
 	ino->append_end = 0;
 	__atomic_fetch_add(&pl_nactive, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&ino->active, 1, __ATOMIC_RELEASE);
@@ -400,4 +407,39 @@ int pl_inode_sync_all(void)
 	pl_inode_for_each_locked(pl_inode_sync_one, &err);
 	pl_lock_release();
 	return err;
+}
+
+/* Is @fd one of ours (an active inode's duplicate)?  Lock-free. */
+bool pl_fd_is_priv(int fd)
+{
+	return fd >= 0 && fd < pl_fd_max && __atomic_load_n(&pl_fdpriv[fd], __ATOMIC_RELAXED);
+}
+
+static void pl_priv_move_one(struct pl_inode *ino, void *arg)
+{
+	int *fdp = arg, nfd;
+
+	if (ino->priv_fd != *fdp)
+		return;
+	nfd = REAL(fcntl)(*fdp, F_DUPFD_CLOEXEC, *fdp + 1);
+	if (nfd < 0 || nfd >= pl_fd_max) {
+		if (nfd >= 0)
+			REAL(close)(nfd);
+		return;
+	}
+	__atomic_store_n(&pl_fdpriv[nfd], 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&pl_fdpriv[*fdp], 0, __ATOMIC_RELAXED);
+	ino->priv_fd = nfd;
+}
+
+/*
+ * pl_fd_evict_priv - the program is about to dup2() over @fd, one of our
+ * own fds: move ours to another number first.  Context: L not held.
+ */
+void pl_fd_evict_priv(int fd)
+{
+	pl_lock_acquire();
+	if (pl_fd_is_priv(fd))
+		pl_inode_for_each_locked(pl_priv_move_one, &fd);
+	pl_lock_release();
 }

@@ -443,10 +443,19 @@ PL_EXPORT int creat(const char *path, mode_t mode)
 	PL_OPEN(open, path);
 }
 
+/*
+ * Our own fds (the duplicates that keep managed files open) are invisible
+ * to the program: closing one says EBADF, as if it were not open (a
+ * program that closes every fd it does not know, e.g. a daemon, leaves
+ * them alone), and a dup2() over one first moves ours elsewhere.
+ */
 PL_EXPORT int close(int fd)
 {
-	if (!PL_BYPASS())
-		pl_fd_untrack(fd);
+	if (PL_BYPASS())
+		return REAL(close)(fd);
+	if (pl_fd_is_priv(fd))
+		return (int)pl_ret(-EBADF);
+	pl_fd_untrack(fd);
 	return REAL(close)(fd);
 }
 
@@ -461,18 +470,26 @@ PL_EXPORT int dup(int fd)
 
 PL_EXPORT int dup2(int fd, int nfd)
 {
-	int r = REAL(dup2)(fd, nfd);
+	bool bypass = PL_BYPASS();
+	int r;
 
-	if (r >= 0 && fd != nfd && !PL_BYPASS())
+	if (!bypass && fd != nfd && pl_fd_is_priv(nfd))
+		pl_fd_evict_priv(nfd);
+	r = REAL(dup2)(fd, nfd);
+	if (r >= 0 && fd != nfd && !bypass)
 		pl_fd_dup(fd, nfd);
 	return r;
 }
 
 PL_EXPORT int dup3(int fd, int nfd, int flags)
 {
-	int r = REAL(dup3)(fd, nfd, flags);
+	bool bypass = PL_BYPASS();
+	int r;
 
-	if (r >= 0 && !PL_BYPASS())
+	if (!bypass && fd != nfd && pl_fd_is_priv(nfd))
+		pl_fd_evict_priv(nfd);
+	r = REAL(dup3)(fd, nfd, flags);
+	if (r >= 0 && !bypass)
 		pl_fd_dup(fd, nfd);
 	return r;
 }

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -101,7 +102,7 @@ int fcntl64(int fd, int cmd, ...);
 	X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64) X(__fxstatat) \
 	X(__fxstatat64)							\
 	X(fork) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve)	\
-	X(_exit) X(_Exit)
+	X(_exit) X(_Exit) X(posix_spawn) X(posix_spawnp) X(system) X(popen)
 
 #define PL_X(fn) extern __typeof__(fn) *pl_real_##fn;
 PL_REAL_FUNCS(PL_X)
@@ -184,6 +185,8 @@ int pl_inode_init(void);
 void pl_fd_track(int fd);
 void pl_fd_untrack(int fd);
 void pl_fd_dup(int oldfd, int newfd);
+bool pl_fd_is_priv(int fd);
+void pl_fd_evict_priv(int fd);
 struct pl_inode *pl_fd_inode(int fd);
 struct pl_inode *pl_fd_get(int fd);
 void pl_inode_get_locked(struct pl_inode *ino);

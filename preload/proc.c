@@ -32,6 +32,7 @@
 #define _GNU_SOURCE
 #include <alloca.h>
 #include <dlfcn.h>
+#include <spawn.h>
 #include <urcu-bp.h>
 
 #include "preload/preload.h"
@@ -314,6 +315,46 @@ PL_EXPORT int execle(const char *path, const char *arg, ...)
 	r = pl_execl(bypass, false, true, path, arg, ap);
 	va_end(ap);
 	return r;
+}
+
+/*
+ * posix_spawn, system, popen: the new program reads the files through the
+ * kernel while this process keeps running, so write back first.
+ */
+static void pl_before_spawn(void)
+{
+	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) == PL_RUNNING)
+		pl_inode_sync_all();
+}
+
+PL_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (!PL_BYPASS())
+		pl_before_spawn();
+	return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+}
+
+PL_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (!PL_BYPASS())
+		pl_before_spawn();
+	return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+}
+
+PL_EXPORT int system(const char *cmd)
+{
+	if (!PL_BYPASS())
+		pl_before_spawn();
+	return REAL(system)(cmd);
+}
+
+PL_EXPORT FILE *popen(const char *cmd, const char *type)
+{
+	if (!PL_BYPASS())
+		pl_before_spawn();
+	return REAL(popen)(cmd, type);
 }
 
 /* ---- exit ---- */

@@ -19,6 +19,7 @@
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -434,7 +435,9 @@ static void sc_fork(void)
 	CHECK(fork_map != MAP_FAILED);
 	CHECK(same(fork_map, 4 * PG, 0, 31));	/* cache pages 0-3 in the parent */
 	fill(fork_map, PG, 0, 32);		/* dirty, not synced */
+	close(fd);	/* the mapping alone keeps the file */
 	CHECK(in_child(fork_child, NULL) == 0);
+	fd = open(path_of("f"), O_RDONLY);
 	/* the child's synced write is in the file (this process may have
 	   page 5 cached: separate caches, coherent through the file) */
 	CHECK(kernel_same("f", 5 * PG, PG, 33));
@@ -455,6 +458,14 @@ static void sc_exec(char *self)
 	CHECK(m != MAP_FAILED);
 	CHECK_MANAGED(m);
 	fill(m + PG, PG, PG, 42);	/* dirty, not synced */
+	/* A spawned program reads the file while this one runs on. */
+	{
+		pid_t pid;
+		int st;
+
+		CHECK(!posix_spawn(&pid, self, NULL, NULL, argv, environ));
+		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st));
+	}
 	if (failures)
 		return;
 	/* An environment without LD_PRELOAD: the preload puts itself back. */

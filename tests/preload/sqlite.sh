@@ -11,23 +11,8 @@ pl_init sqlite
 pl_need sqlite3
 ROWS=${ROWS:-200000}
 
-cat >"$DIR/make.sql" <<SQL
-CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
-WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $ROWS)
-INSERT INTO t SELECT x, (x * 2654435761) % 1000003,
-	printf('row-%08d-%s', x, substr('abcdefghijklmnopqrstuvwxyz', 1 + x % 26, 1 + x % 13))
-	FROM c;
-CREATE INDEX t_k ON t(k);
-SQL
-cat >"$DIR/query.sql" <<'SQL'
-UPDATE t SET v = v || '-u' WHERE id % 7 = 0;
-DELETE FROM t WHERE id % 11 = 0;
-INSERT INTO t(k, v) SELECT k + 1, v || '-copy' FROM t WHERE id % 13 = 0;
-SELECT count(*), sum(k), sum(length(v)) FROM t;
-SELECT id, k, v FROM t WHERE k BETWEEN 5000 AND 5100 ORDER BY k, id LIMIT 5;
-SELECT k % 10, count(*), max(v) FROM t GROUP BY 1 ORDER BY 1;
-PRAGMA integrity_check;
-SQL
+sed "s/@ROWS@/$ROWS/" "$(dirname "$0")/sqlite-make.sql" >"$DIR/make.sql"
+cp "$(dirname "$0")/sqlite-query.sql" "$DIR/query.sql"
 
 # run MODE WHERE: build and query db-MODE-WHERE (WHERE: ufvm or kernel).
 run() {
