@@ -170,7 +170,9 @@ static void *reader_main(void *arg)
 		while ((node = cds_wfcq_dequeue_blocking(&c->rq_head, &c->rq_tail))) {
 			struct vm_ra_req *rq = caa_container_of(node, struct vm_ra_req, node);
 
-			if (!__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE))
+			/* Skip it if the request is all that holds the object. */
+			if (!__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE) &&
+			    __atomic_load_n(&rq->obj->refs, __ATOMIC_RELAXED) > 1)
 				vm_object_readahead(rq->obj, rq->first, rq->n);
 			c->hooks.put_object(c->hooks.arg, rq->obj);
 			call_rcu(&rq->rcu, ra_req_free);

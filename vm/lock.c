@@ -35,55 +35,98 @@ void vm__assert_fail(const char *expr, const char *file, int line,
 	abort();
 }
 
+/*
+ * The task-fair rwsem: a ticket per request; the holder of ticket
+ * ->serving may enter when compatible (a reader: no writer in; a writer:
+ * nobody in) and, on entering, lets the next ticket try.  Waiters sleep on
+ * one condition variable; every state change that can let someone in
+ * broadcasts, but only when someone waits.
+ */
 int vm_rwsem_init(struct vm_rwsem *s, enum vm_lock_class lc)
 {
-	pthread_rwlockattr_t a;
-	int err;
-
-	pthread_rwlockattr_init(&a);
-	/* Writers must not starve behind a stream of faults. */
-	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	err = pthread_rwlock_init(&s->rw, &a);
-	pthread_rwlockattr_destroy(&a);
+	memset(s, 0, sizeof(*s));
 	s->lclass = lc;
-	return -err;
+	pthread_mutex_init(&s->mu, NULL);
+	return -pthread_cond_init(&s->cv, NULL);
 }
 
 void vm_rwsem_destroy(struct vm_rwsem *s)
 {
-	pthread_rwlock_destroy(&s->rw);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static void rwsem_wake(struct vm_rwsem *s)
+{
+	if (s->waiters)
+		pthread_cond_broadcast(&s->cv);
+}
+
+static void rwsem_enter(struct vm_rwsem *s, bool write)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&s->mu);
+	t = s->next++;
+	while (t != s->serving || s->writer || (write && s->readers)) {
+		s->waiters++;
+		pthread_cond_wait(&s->cv, &s->mu);
+		s->waiters--;
+	}
+	s->serving++;
+	if (write)
+		s->writer = true;
+	else
+		s->readers++;
+	rwsem_wake(s);		/* the next ticket may be a compatible reader */
+	pthread_mutex_unlock(&s->mu);
 }
 
 void vm_rwsem_read(struct vm_rwsem *s)
 {
 	vm__lockdep_acquire(s, s->lclass, false, 1);
-	pthread_rwlock_rdlock(&s->rw);
+	rwsem_enter(s, false);
 }
 
 bool vm_rwsem_read_try(struct vm_rwsem *s)
 {
-	if (pthread_rwlock_tryrdlock(&s->rw))
-		return false;
-	vm__lockdep_acquire(s, s->lclass, true, 1);
-	return true;
+	bool ok;
+
+	pthread_mutex_lock(&s->mu);
+	ok = s->next == s->serving && !s->writer;
+	if (ok) {
+		s->next++;
+		s->serving++;
+		s->readers++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (ok)
+		vm__lockdep_acquire(s, s->lclass, true, 1);
+	return ok;
 }
 
 void vm_rwsem_write(struct vm_rwsem *s)
 {
 	vm__lockdep_acquire(s, s->lclass, false, 2);
-	pthread_rwlock_wrlock(&s->rw);
+	rwsem_enter(s, true);
 }
 
 void vm_rwsem_read_unlock(struct vm_rwsem *s)
 {
 	vm__lockdep_release(s);
-	pthread_rwlock_unlock(&s->rw);
+	pthread_mutex_lock(&s->mu);
+	if (--s->readers == 0)
+		rwsem_wake(s);
+	pthread_mutex_unlock(&s->mu);
 }
 
 void vm_rwsem_write_unlock(struct vm_rwsem *s)
 {
 	vm__lockdep_release(s);
-	pthread_rwlock_unlock(&s->rw);
+	pthread_mutex_lock(&s->mu);
+	s->writer = false;
+	rwsem_wake(s);
+	pthread_mutex_unlock(&s->mu);
 }
 
 int vm_mutex_init(struct vm_mutex *m, enum vm_lock_class lc)

@@ -39,9 +39,22 @@ enum vm_lock_class {
 	VM_LC_LEAF,
 };
 
-/* A reader-writer semaphore (mmap_lock, invalidate_lock); writers first. */
+/*
+ * A reader-writer semaphore (mmap_lock, invalidate_lock), task-fair like
+ * the kernel's: requests are served in arrival order, a run of readers
+ * together.  A reader that arrives while a writer waits queues behind it,
+ * and a writer that releases and asks again queues behind the readers that
+ * waited meanwhile, so neither side can starve the other (a map/unmap loop
+ * cannot starve page faults, nor faults a map).
+ */
 struct vm_rwsem {
-	pthread_rwlock_t rw;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t next;			/* next ticket to hand out */
+	uint64_t serving;		/* ticket allowed in next */
+	unsigned int readers;		/* holding it shared */
+	bool writer;			/* holding it exclusive */
+	unsigned int waiters;
 	unsigned char lclass;
 };
 
