@@ -66,6 +66,8 @@ struct ufvm_config {
 	unsigned int handler_spin_us;	/* poll this long before blocking */
 	unsigned int speculative;	/* 0/1: RCU fault before mmap_lock */
 	unsigned int fault_around;	/* pages mapped around a fault (1 = off) */
+	unsigned int map_ahead;		/* sequential readers: windows grow to this
+					   many pages, mapped ahead (0 = off) */
 	unsigned int retry;		/* 0/1: drop mmap_lock while waiting */
 	unsigned int invalidate;	/* enum ufvm_invalidate */
 	unsigned int store_latency_us;	/* injected latency of each store read */

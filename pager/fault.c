@@ -51,10 +51,25 @@ static void fa_window(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 	uint64_t w = vmf->pol->fault_around, npages = vm_object_npages(r->object);
 	uint64_t s, e;
 
-	if (vmf->flags & PF_WRITE)
+	if (vmf->flags & PF_WRITE) {
 		w = 1;	/* a write maps only the page it dirties */
+	} else if (w > 1 && vmf->pol->map_ahead > w && idx == READ_ONCE(r->fa_next)) {
+		/*
+		 * Map-ahead: the fault lands where the last window ended, so
+		 * the reader is sequential: map a window twice as large, all
+		 * of it ahead of the reader (racy per-region hint).
+		 */
+		w = MIN(2 * (uint64_t)MAX(READ_ONCE(r->fa_win), 1u), vmf->pol->map_ahead);
+		WRITE_ONCE(r->fa_win, (uint32_t)w);
+		s = idx;
+		e = s + w - 1;
+		goto clamp;
+	}
+	if (READ_ONCE(r->fa_win) != w)
+		WRITE_ONCE(r->fa_win, (uint32_t)w);
 	s = idx - idx % w;
 	e = s + w - 1;
+clamp:
 	s = MAX(s, r->pgoff);
 	e = MIN(e, r->pgoff + r->npages - 1);
 	if (npages)
@@ -161,6 +176,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	}
 	if (n)
 		vm_region_install_locked(r, run, first, n, write);
+	WRITE_ONCE(r->fa_next, n ? first + n : idx + 1);	/* where the reader faults next */
 	if (extra) {
 		vm_stat_inc(vmf->stats, UFVM_CTR_FAULTAROUND);
 		vm_stat_add(vmf->stats, UFVM_CTR_FAULTAROUND_PAGES, extra);

@@ -4,7 +4,8 @@
  *
  * Locking key: (a) atomic, (c) constant after creation, (p) under the page
  * lock, (r) freed only after an RCU grace period, (l) the cache's lru lock.
- * 64 bytes: one cache line of metadata per cached 4 KiB page.
+ * 48 bytes: the reclaim-list link and the RCU head share their space (a
+ * page leaves the list before its last reference is dropped).
  *
  * Lifetime: the page index holds one reference while the page is in it;
  * lookups outside an RCU section take their own (vm_page_get_unless_zero);
@@ -49,9 +50,13 @@ struct vm_page {
 	uint32_t dirtied;		/* (a) when it became dirty (vm_now_s) */
 	uint64_t index;			/* (c) page offset in the file */
 	struct vm_object *object;	/* (a) owner; NULL once removed (p) */
-	struct rcu_head rcu;		/* (r) */
-	struct cds_list_head lru;	/* (l) the cache's reclaim list */
+	union {
+		struct cds_list_head lru;	/* (l) the cache's reclaim list */
+		struct rcu_head rcu;		/* (r) once off the list, to free */
+	};
 };
+
+_Static_assert(sizeof(struct vm_page) == 48, "page metadata must stay small");
 
 /* Return: a locked page with refcount 1, or NULL. */
 struct vm_page *vm_page_alloc(uint64_t index);

@@ -82,6 +82,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	cfg->reclaim = UFVM_RECLAIM_CLOCK;
 	cfg->readahead = 256;
 	cfg->dirty_expire_ms = 5000;
+	cfg->map_ahead = 256;
 
 #define ENV_UINT(name, lo, hi, field)					\
 	do {								\
@@ -99,6 +100,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_HANDLERS", 0, HANDLERS_MAX, handler_threads);
 	ENV_UINT("UFVM_HANDLER_SPIN_US", 0, 1000000, handler_spin_us);
 	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
+	ENV_UINT("UFVM_MAP_AHEAD", 0, VM_FAULT_AROUND_MAX, map_ahead);
 	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);
 #undef ENV_UINT
 	err = env_size_pages("UFVM_CACHE_PAGES", &cfg->cache_pages);
@@ -172,6 +174,8 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 		why = "invalidate";
 	else if (cfg->reclaim > UFVM_RECLAIM_FIFO)
 		why = "reclaim";
+	else if (cfg->map_ahead > VM_FAULT_AROUND_MAX)
+		why = "map_ahead (0 to 256 pages)";
 	else if (cfg->readahead > 256)
 		why = "readahead (0 to 256 pages)";
 	else if (cfg->dirty_expire_ms < 1 || cfg->dirty_expire_ms > 3600000)
@@ -192,6 +196,7 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 	pol->speculative = cfg->speculative;
 	pol->fault_around = cfg->fault_around;
 	pol->retry = cfg->retry;
+	pol->map_ahead = cfg->map_ahead;
 	pol->invalidate = cfg->invalidate;
 	pol->debug = cfg->debug_flags;
 	return 0;

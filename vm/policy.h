@@ -16,6 +16,7 @@ struct vm_policy {
 	bool speculative;		/* seed 002 */
 	unsigned int fault_around;	/* seed 004: window in pages, 1 = off */
 	bool retry;			/* seed 003 */
+	unsigned int map_ahead;		/* largest window for sequential readers */
 	unsigned int invalidate;	/* enum ufvm_invalidate: seeds 001/000 */
 	unsigned int debug;		/* UFVM_DEBUG_* */
 	ufvm_hook_fn hook;		/* (a) debug hook, or NULL */

@@ -40,6 +40,8 @@ struct vm_region {
 	uint64_t ra_prev;		/* (a) page of the last major fault */
 	uint64_t ra_next;		/* (a) first page past the readahead window */
 	uint32_t ra_size;		/* (a) size of the last window */
+	uint64_t fa_next;		/* (a) page after the last fault-around run */
+	uint32_t fa_win;		/* (a) its window (grows with map-ahead) */
 	void *file;			/* (c) owner's handle (lib) */
 	struct rcu_head rcu;
 };
