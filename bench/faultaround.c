@@ -11,6 +11,11 @@
  * The kernel's own mmap(MAP_SHARED) of the same file, whose pages are in the
  * kernel's page cache, is scanned the same way (MADV_DONTNEED between
  * passes; its faults are this thread's minor faults).
+ *
+ * The window rows measure fault-around alone: map-ahead (which grows the
+ * window of a sequential reader and maps it ahead of the reader) is off
+ * there, --map-ahead sets it.  A last row, "default", is ufvm's default
+ * configuration (window 16 with map-ahead), so that both are in one run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,10 +28,12 @@
 
 static uint64_t fa_pages = 65536;
 static const char *fa_windows = "1,4,8,16,32,64";
+static uint64_t fa_map_ahead;
 
 static const struct bench_opt fa_opts[] = {
 	{ "pages", BOPT_UINT, &fa_pages, NULL, "pages of the cached file" },
 	{ "windows", BOPT_STR, &fa_windows, NULL, "fault-around windows, comma-separated" },
+	{ "map-ahead", BOPT_UINT, &fa_map_ahead, NULL, "map-ahead of the window rows (0 = off)" },
 	{ NULL },
 };
 
@@ -34,6 +41,7 @@ static const struct bench_opt fa_opts[] = {
 
 struct fa_row {
 	unsigned int window;
+	unsigned int map_ahead;
 	struct bench_scan seq, rnd;
 };
 
@@ -64,6 +72,7 @@ static int fa_scan_ufvm(struct bench_ctx *bx, const struct ufvm_config *base,
 	int err;
 
 	cfg.fault_around = row->window;
+	cfg.map_ahead = row->map_ahead;
 	err = bench_vm_open_cached(&bv, &cfg, path, fa_pages);
 	if (err)
 		return err;
@@ -74,27 +83,34 @@ static int fa_scan_ufvm(struct bench_ctx *bx, const struct ufvm_config *base,
 	return err;
 }
 
+static void fa_json_row(struct jw *w, const char *key, const struct fa_row *row, bool rnd)
+{
+	const struct bench_scan *s = rnd ? &row->rnd : &row->seq;
+
+	jw_obj(w, key);
+	jw_u64(w, "window", row->window);
+	jw_u64(w, "map_ahead", row->map_ahead);
+	jw_num(w, "faults_per_1k_pages", s->faults_per_page * 1000);
+	jw_num(w, "ns_per_page", s->ns_per_page);
+	jw_end(w, '}');
+}
+
+/* The window rows, then the default configuration's row. */
 static void fa_json_windows(struct jw *w, const struct fa_row *rows, unsigned int n,
 			    bool rnd)
 {
 	unsigned int i;
 
 	jw_arr(w, "windows");
-	for (i = 0; i < n; i++) {
-		const struct bench_scan *s = rnd ? &rows[i].rnd : &rows[i].seq;
-
-		jw_obj(w, NULL);
-		jw_u64(w, "window", rows[i].window);
-		jw_num(w, "faults_per_1k_pages", s->faults_per_page * 1000);
-		jw_num(w, "ns_per_page", s->ns_per_page);
-		jw_end(w, '}');
-	}
+	for (i = 0; i < n; i++)
+		fa_json_row(w, NULL, &rows[i], rnd);
 	jw_end(w, ']');
+	fa_json_row(w, "default", &rows[n], rnd);
 }
 
 static int fa_run(struct bench_ctx *bx)
 {
-	struct fa_row rows[FA_MAX_WINDOWS];
+	struct fa_row rows[FA_MAX_WINDOWS + 1];
 	struct bench_scan kseq, krnd;
 	struct ufvm_config cfg;
 	const struct fa_row *w1 = NULL, *w16 = NULL;
@@ -115,6 +131,7 @@ static int fa_run(struct bench_ctx *bx)
 			return -EINVAL;
 		}
 		memset(&rows[n], 0, sizeof(rows[n]));
+		rows[n].map_ahead = (unsigned int)fa_map_ahead;
 		rows[n++].window = (unsigned int)v;
 		p = *end ? end + 1 : end;
 	}
@@ -125,6 +142,9 @@ static int fa_run(struct bench_ctx *bx)
 	err = bench_config(&cfg);
 	if (err)
 		return err;
+	memset(&rows[n], 0, sizeof(rows[n]));	/* the default configuration */
+	rows[n].window = cfg.fault_around;
+	rows[n].map_ahead = cfg.map_ahead;
 	order = bench_perm(fa_pages, 1, 4);
 	if (!order)
 		return -ENOMEM;
@@ -132,30 +152,35 @@ static int fa_run(struct bench_ctx *bx)
 	if (err)
 		goto out_free;
 	err = fa_scan_kernel(bx, path, order, &kseq, &krnd);
-	for (i = 0; !err && i < n; i++)
+	for (i = 0; !err && i <= n; i++)
 		err = fa_scan_ufvm(bx, &cfg, path, order, &rows[i]);
 	if (err)
 		goto out;
 
 	fprintf(bx->out, "cached file of %llu pages; medians of %u passes; faults per 1000 "
-		"pages touched\n\n", (unsigned long long)fa_pages, bx->reps);
+		"pages touched;\nwindow rows with map-ahead %llu, the default row with ufvm's "
+		"defaults (window %u, map-ahead %u)\n\n", (unsigned long long)fa_pages, bx->reps,
+		(unsigned long long)fa_map_ahead, rows[n].window, rows[n].map_ahead);
 	fprintf(bx->out, "%-10s %14s %10s %9s   %14s %10s %9s\n", "", "seq faults/1k",
 		"ns/page", "x kernel", "rand faults/1k", "ns/page", "x kernel");
 	fprintf(bx->out, "%-10s %14.1f %10.0f %9s   %14.1f %10.0f %9s\n", "kernel",
 		kseq.faults_per_page * 1000, kseq.ns_per_page, "1.00",
 		krnd.faults_per_page * 1000, krnd.ns_per_page, "1.00");
-	for (i = 0; i < n; i++) {
+	for (i = 0; i <= n; i++) {
 		char name[32];
 
-		snprintf(name, sizeof(name), "window %u", rows[i].window);
+		if (i < n)
+			snprintf(name, sizeof(name), "window %u", rows[i].window);
+		else
+			snprintf(name, sizeof(name), "default");
 		fprintf(bx->out, "%-10s %14.1f %10.0f %9.2f   %14.1f %10.0f %9.2f\n", name,
 			rows[i].seq.faults_per_page * 1000, rows[i].seq.ns_per_page,
 			rows[i].seq.ns_per_page / kseq.ns_per_page,
 			rows[i].rnd.faults_per_page * 1000, rows[i].rnd.ns_per_page,
 			rows[i].rnd.ns_per_page / krnd.ns_per_page);
-		if (rows[i].window == 1)
+		if (i < n && rows[i].window == 1)
 			w1 = &rows[i];
-		if (rows[i].window == 16)
+		if (i < n && rows[i].window == 16)
 			w16 = &rows[i];
 	}
 

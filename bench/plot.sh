@@ -9,7 +9,8 @@
 #   latency-cdf.png   CDF of the pager-side service time per fault path
 #                     (stats-demo.json: the demo run with UFVM_STATS)
 #   faultaround.png   ns/page against the fault-around window, sequential
-#                     and random, with the kernel's own mmap as lines
+#                     and random, with the kernel's own mmap as lines and
+#                     ufvm's default (window 16 + map-ahead) as a point
 #   retry.png         map+unmap/s beside slow major faults, retry off/on
 #   spec.png          cached faults/s, speculation off/on, writer and idle
 set -euo pipefail
@@ -46,10 +47,11 @@ GP
 kseq=$(get faultaround kernel_ns_per_page)
 krnd=$(get faultaround random.kernel_ns_per_page)
 kmemfd=$(get floor kernel_ns_per_page)
+echo "$(get faultaround default.window) $(get faultaround default.ns_per_page)" > "$tmp/fa-def.dat"
 gnuplot <<GP
 $term
 set output "$res/faultaround.png"
-set title "cached scans: ns per page against the fault-around window"
+set title "cached scans: ns per page against the fault-around window (map-ahead off)"
 set logscale x 2
 set logscale y
 set xlabel "fault-around window (pages)"
@@ -59,6 +61,7 @@ set key top right
 set xrange [0.8:80]
 plot "$tmp/fa-seq.dat" using 1:2 with linespoints lw 2 pt 7 title "ufvm, sequential", \
      "$tmp/fa-rnd.dat" using 1:2 with linespoints lw 2 pt 5 title "ufvm, random", \
+     "$tmp/fa-def.dat" using 1:2 with points pt 9 ps 2.5 title "ufvm default (with map-ahead), sequential", \
      $kseq with lines lw 2 dt 2 title "kernel mmap of the same file, sequential", \
      $krnd with lines lw 2 dt 3 title "kernel mmap of the same file, random", \
      $kmemfd with lines lw 2 dt 4 title "kernel mmap of a memfd, sequential (floor)"

@@ -7,7 +7,7 @@
  *                    --policy fault_around=1,16,64 --cache warm
  *
  * Keys: speculative, fault_around, retry, invalidate (rwsem, addblock,
- * none), store_latency_us, handlers, readahead, cache_pages (a page count),
+ * none), store_latency_us, handlers, readahead, map_ahead, cache_pages (a page count),
  * reclaim (clock, fifo): the struct ufvm_config fields of those names.
  * --workload and --cache take lists too and become dimensions of the
  * product.
@@ -70,6 +70,7 @@ static const struct sw_keydef {
 	{ "store_latency_us", NULL },
 	{ "handlers", NULL },
 	{ "readahead", NULL },
+	{ "map_ahead", NULL },
 	{ "cache_pages", NULL },
 	{ "reclaim", sw_reclaim_names },
 };
@@ -136,7 +137,7 @@ static int sw_policy(const char *arg)
 bad:
 	fprintf(stderr, "ufvm bench sweep: --policy %s: expected KEY=V1,V2,... with KEY one of "
 		"speculative, fault_around, retry, invalidate (rwsem|addblock|none), "
-		"store_latency_us, handlers, readahead, cache_pages, reclaim (clock|fifo)\n", arg);
+		"store_latency_us, handlers, readahead, map_ahead, cache_pages, reclaim (clock|fifo)\n", arg);
 	return -EINVAL;
 }
 
@@ -168,6 +169,8 @@ static void sw_apply(struct ufvm_config *cfg, const char *key, unsigned int v)
 		cfg->handler_threads = v;
 	else if (!strcmp(key, "readahead"))
 		cfg->readahead = v;
+	else if (!strcmp(key, "map_ahead"))
+		cfg->map_ahead = v;
 	else if (!strcmp(key, "cache_pages"))
 		cfg->cache_pages = v;
 	else if (!strcmp(key, "reclaim"))
