@@ -10,7 +10,7 @@ UFVM_TOOL=$1
 . "$(dirname "$0")/lib.sh"
 pl_init lmdb
 pl_need mdb_load
-RECORDS=${RECORDS:-200000}
+RECORDS=${RECORDS:-100000}
 
 # The input, in mdb_dump's "print" format with a 256 MiB map size.
 awk -v n="$RECORDS" 'BEGIN {
