@@ -42,6 +42,13 @@ enum ufvm_backend {
 	UFVM_BACKEND_SIGSEGV,	/* libsigsegv, in the faulting thread */
 };
 
+/* How the userfaultfd backend delivers a fault to the pager. */
+enum ufvm_delivery {
+	UFVM_DELIVERY_HANDLER = 0,	/* handler threads, one per CPU (default) */
+	UFVM_DELIVERY_INTHREAD,		/* the faulting thread, from a SIGBUS handler
+					   (UFFD_FEATURE_SIGBUS); see docs/architecture.md */
+};
+
 /* Invalidate-lock modes (what page-cache fills and hole punches take). */
 enum ufvm_invalidate {
 	UFVM_INVALIDATE_RWSEM = 0,	/* invalidate_lock: fills shared, punch exclusive */
@@ -62,6 +69,7 @@ enum ufvm_reclaim {
  */
 struct ufvm_config {
 	unsigned int backend;		/* enum ufvm_backend */
+	unsigned int delivery;		/* enum ufvm_delivery (uffd backend) */
 	unsigned int handler_threads;	/* uffd handler threads; 0 = one per CPU */
 	unsigned int handler_spin_us;	/* poll this long before blocking */
 	unsigned int speculative;	/* 0/1: RCU fault before mmap_lock */

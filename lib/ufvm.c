@@ -206,6 +206,7 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	ucf.threads = vm->cfg.handler_threads;
 	ucf.spin_us = vm->cfg.handler_spin_us;
 	ucf.quiet = vm->cfg.backend == UFVM_BACKEND_AUTO;
+	ucf.inthread = vm->cfg.delivery == UFVM_DELIVERY_INTHREAD;
 	err = -ENOENT;
 	if (vm->cfg.backend != UFVM_BACKEND_SIGSEGV)
 		err = pager_uffd_create(&vm->as, &vm->pol, &vm->stats, &ucf, &vm->be);

@@ -64,6 +64,9 @@ struct uffdio_poison {
 #define UFFDIO_POISON	_IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
 #endif
 
+#include <signal.h>
+#include <ucontext.h>
+
 #define REQUIRED_FEATURES (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM | \
 			   UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_POISON)
 #define MSG_BATCH 16
@@ -77,6 +80,8 @@ struct uffd_backend {
 	int stopfd;			/* spin mode: poll()ed with the uffd */
 	char *sentinel;			/* blocking mode: a page faulted to stop */
 	unsigned int nthreads;
+	bool inthread;			/* UFFD_FEATURE_SIGBUS: no handler threads */
+	struct uffd_backend *next;	/* (inthread_lock) in-thread backends */
 	unsigned int spin_us;
 	pthread_t *threads;
 };
@@ -108,7 +113,9 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	while (a < end) {
 		struct uffdio_continue c = {
 			.range = { .start = a, .len = end - a },
-			.mode = wp ? UFFDIO_CONTINUE_MODE_WP : 0,
+			/* In-thread delivery: nobody sleeps, nobody to wake. */
+			.mode = (wp ? UFFDIO_CONTINUE_MODE_WP : 0) |
+				(ub->inthread ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0),
 		};
 
 		if (ioctl(ub->uffd, UFFDIO_CONTINUE, &c) == 0)
@@ -132,7 +139,7 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		vm_stat_inc(s, UFVM_CTR_INSTALL_ERRORS);
 		break;
 	}
-	if (need_wake || err)
+	if ((need_wake || err) && !ub->inthread)
 		u_wake(pm, r, addr, len);
 	return err;
 }
@@ -161,7 +168,11 @@ static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, siz
 {
 	struct uffd_backend *ub = to_ub(pm);
 	struct uffdio_poison p = { .range = { .start = addr, .len = len } };
-	int err = uffd_ioctl(ub, UFFDIO_POISON, &p);
+	int err;
+
+	if (ub->inthread)
+		return 0;	/* the faulting thread's handler forwards SIGBUS */
+	err = uffd_ioctl(ub, UFFDIO_POISON, &p);
 
 	if (err == -EEXIST) {
 		/* A uffd-wp marker sits there: clear it, then poison. */
@@ -329,11 +340,136 @@ static void *handler_main(void *arg)
 	return NULL;
 }
 
+/* ---- in-thread delivery (UFFD_FEATURE_SIGBUS) ---- */
+
+static struct uffd_backend *inthread_list;	/* rcu */
+static pthread_mutex_t inthread_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool bus_installed;			/* (inthread_lock) */
+static struct sigaction saved_bus;		/* the application's SIGBUS action */
+
+/* Hand a SIGBUS that is not a fault to serve to what was there before. */
+static void bus_forward(int sig, siginfo_t *si, void *uc)
+{
+	if ((saved_bus.sa_flags & SA_SIGINFO) && saved_bus.sa_sigaction) {
+		saved_bus.sa_sigaction(sig, si, uc);
+	} else if (saved_bus.sa_handler != SIG_DFL && saved_bus.sa_handler != SIG_IGN) {
+		saved_bus.sa_handler(sig);
+	} else {
+		/* Default action: the access is retried and kills the process. */
+		signal(SIGBUS, SIG_DFL);
+	}
+}
+
+/*
+ * The SIGBUS handler of in-thread delivery: the kernel raises SIGBUS in the
+ * faulting thread instead of queueing a message, and the thread serves its
+ * own fault here (signal context: see pager/sigsegv.c for the rules, which
+ * are the same).  A SIGBUS that is not a fault ufvm serves (past the end of
+ * the file, a store read error, not a ufvm address) is forwarded.
+ */
+static void bus_handler(int sig, siginfo_t *si, void *ucv)
+{
+	uintptr_t addr = (uintptr_t)si->si_addr & PAGE_MASK;
+	struct uffd_backend *ub;
+	struct vm_region *r = NULL;
+	struct pager_fault vmf;
+	bool is_write = false, mapped = false, wmapped = false, past = false;
+	int saved = errno;
+
+#ifdef __x86_64__
+	is_write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
+#endif
+	vm_rcu_read_lock();
+	for (ub = rcu_dereference(inthread_list); ub; ub = rcu_dereference(ub->next)) {
+		r = vm_aspace_find_rcu(ub->as, addr);
+		if (r)
+			break;
+	}
+	if (r) {
+		uint64_t idx = vm_region_pgidx(r, addr);
+
+		past = idx >= vm_object_npages(r->object);
+		mapped = bit_test(r->mapped, idx - r->pgoff);
+		wmapped = bit_test(r->wmapped, idx - r->pgoff);
+	}
+	vm_rcu_read_unlock();
+	if (!r || past || si->si_code != BUS_ADRERR)
+		goto forward;
+	if (vm_locks_held()) {
+		static const char msg[] = "ufvm: BUG: a fault on ufvm memory inside a ufvm locked section\n";
+		ssize_t n = write(2, msg, sizeof(msg) - 1);
+
+		(void)n;
+		abort();
+	}
+	vmf.as = ub->as;
+	vmf.pol = ub->pol;
+	vmf.stats = vm_stats_shard_get(ub->stats);
+	vmf.addr = addr;
+	vmf.flags = is_write ? PF_WRITE : 0;
+	if (is_write && mapped && !wmapped)
+		vmf.flags |= PF_WP;
+	if (pager_fault(&vmf) == PAGER_SIGBUS)
+		goto forward;
+	errno = saved;
+	return;
+forward:
+	errno = saved;
+	bus_forward(sig, si, ucv);
+}
+
+static int inthread_add(struct uffd_backend *ub)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&inthread_lock);
+	if (!bus_installed) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = bus_handler;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGBUS, &sa, &saved_bus))
+			err = -errno;
+		else
+			bus_installed = true;
+	}
+	if (!err) {
+		ub->next = inthread_list;
+		rcu_assign_pointer(inthread_list, ub);
+	}
+	pthread_mutex_unlock(&inthread_lock);
+	return err;
+}
+
+static void inthread_del(struct uffd_backend *ub)
+{
+	struct uffd_backend **pp;
+
+	pthread_mutex_lock(&inthread_lock);
+	for (pp = &inthread_list; *pp; pp = &(*pp)->next) {
+		if (*pp == ub) {
+			rcu_assign_pointer(*pp, ub->next);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&inthread_lock);
+	synchronize_rcu();	/* no handler still looks at it */
+}
+
 static void uffd_destroy(struct pager_backend *be)
 {
 	struct uffd_backend *ub = container_of(be, struct uffd_backend, be);
 	uint64_t one = 1;
 	unsigned int i;
+
+	if (ub->inthread) {
+		inthread_del(ub);
+		close(ub->uffd);
+		free(ub);
+		return;
+	}
 
 	if (ub->spin_us) {
 		if (write(ub->stopfd, &one, sizeof(one)) != sizeof(one))
@@ -393,7 +529,10 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		      struct vm_stats_set *stats, const struct pager_uffd_config *cfg,
 		      struct pager_backend **out)
 {
-	struct uffdio_api api = { .api = UFFD_API, .features = REQUIRED_FEATURES };
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = REQUIRED_FEATURES | (cfg->inthread ? UFFD_FEATURE_SIGBUS : 0),
+	};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct uffd_backend *ub;
 	uint64_t have = 0;
@@ -422,6 +561,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->pol = pol;
 	ub->stats = stats;
 	ub->spin_us = cfg->spin_us;
+	ub->inthread = cfg->inthread;
 	ub->uffd = uffd_open(O_CLOEXEC | (cfg->spin_us ? O_NONBLOCK : 0));
 	if (ub->uffd < 0) {
 		err = -errno;
@@ -431,6 +571,13 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		err = -errno;
 		fprintf(stderr, "ufvm: UFFDIO_API: %s\n", strerror(-err));
 		goto fail_fd;
+	}
+	if (ub->inthread) {
+		err = inthread_add(ub);
+		if (err)
+			goto fail_fd;
+		*out = &ub->be;
+		return 0;
 	}
 	ub->sentinel = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -452,6 +599,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->stopfd = eventfd(0, EFD_CLOEXEC);
 	if (ub->stopfd < 0) {
 		err = -errno;
+		munmap(ub->sentinel, PAGE_SIZE);
 		goto fail_fd;
 	}
 	if (ncpu < 1)

@@ -119,6 +119,17 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 			return -EINVAL;
 		}
 	}
+	v = getenv("UFVM_DELIVERY");
+	if (v && *v) {
+		if (!strcmp(v, "handler"))
+			cfg->delivery = UFVM_DELIVERY_HANDLER;
+		else if (!strcmp(v, "inthread"))
+			cfg->delivery = UFVM_DELIVERY_INTHREAD;
+		else {
+			fprintf(stderr, "ufvm: UFVM_DELIVERY=%s: expected handler or inthread\n", v);
+			return -EINVAL;
+		}
+	}
 	v = getenv("UFVM_RECLAIM");
 	if (v && *v) {
 		if (!strcmp(v, "clock"))
@@ -172,6 +183,8 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 		why = "retry (0 or 1)";
 	else if (cfg->invalidate > UFVM_INVALIDATE_NONE)
 		why = "invalidate";
+	else if (cfg->delivery > UFVM_DELIVERY_INTHREAD)
+		why = "delivery";
 	else if (cfg->reclaim > UFVM_RECLAIM_FIFO)
 		why = "reclaim";
 	else if (cfg->map_ahead > VM_FAULT_AROUND_MAX)
