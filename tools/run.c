@@ -50,7 +50,7 @@ static const struct run_opt run_opts[] = {
 	{ "dirty-expire-ms", "UFVM_DIRTY_EXPIRE_MS", "MS", "age at which dirty pages are written back" },
 	{ "stats", "UFVM_STATS", "FILE", "write the statistics as JSON at exit (%p: the pid)" },
 	{ "match", "UFVM_MATCH", "GLOBS", "which files are managed (docs/preload.md)" },
-	{ "report", "UFVM_REPORT", "FILE|-", "print a summary at exit to FILE (-: stderr)" },
+	{ "report", "UFVM_REPORT", "[=FILE]", "print a summary at exit (on stderr, or to FILE)" },
 };
 
 #define RUN_NOPTS (sizeof(run_opts) / sizeof(run_opts[0]))
@@ -63,7 +63,7 @@ static void run_usage(FILE *f)
 		"Run PROGRAM with its shared file mappings on ufvm (LD_PRELOAD of\n"
 		"libufvm-preload.so; see docs/preload.md).  Each option sets a UFVM_*\n"
 		"variable for the program; unset ones keep their value from the\n"
-		"environment.\n\noptions:\n");
+		"environment.  --NAME VALUE and --NAME=VALUE are the same.\n\noptions:\n");
 	for (i = 0; i < RUN_NOPTS; i++)
 		fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name, run_opts[i].arg,
 			run_opts[i].help, run_opts[i].var);
@@ -172,6 +172,10 @@ int ufvm_run_main(int argc, char **argv)
 		name = a + 2;
 		eq = strchr(name, '=');
 		nlen = eq ? (size_t)(eq - name) : strlen(name);
+		if (!eq && !strcmp(name, "report")) {
+			setenv("UFVM_REPORT", "-", 1);	/* its value is optional */
+			continue;
+		}
 		if (eq) {
 			val = eq + 1;
 		} else if (i + 1 < argc) {

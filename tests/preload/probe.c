@@ -8,9 +8,10 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, remap, protect, fork, exec, exit, threads, efault,
- * unmanaged.  Exit status 0 when every check passed, 1 otherwise; a
- * scenario that needs a signal to kill a child checks it in a child.
+ * Scenarios: coherence, remap, protect, fork, exec (and posix_spawn),
+ * exit (exit, _exit, and a crash), threads, efault, unmanaged.  Exit
+ * status 0 when every check passed, 1 otherwise; a scenario that needs a
+ * signal to kill a child checks it in a child.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -503,6 +504,21 @@ static void exit_child(void *arg)
 	exit(0);
 }
 
+/* A crash: what was synced is in the file. */
+static void crash_child(void *arg)
+{
+	int fd = open(path_of("x"), O_RDWR);
+	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (m == MAP_FAILED)
+		_exit(2);
+	fill(m + PG, PG, PG, 53);
+	if (msync(m + PG, PG, MS_SYNC))
+		_exit(3);
+	fill(m + 3 * PG, PG, 3 * PG, 54);	/* not synced: may be lost */
+	raise(SIGKILL);
+}
+
 static void sc_exit(void)
 {
 	close(make_file("x", 4, 51));
@@ -511,6 +527,8 @@ static void sc_exit(void)
 	close(make_file("x", 4, 51));
 	CHECK(in_child(exit_child, (void *)1) == 0);
 	CHECK(kernel_same("x", 2 * PG, PG, 52));
+	CHECK(in_child(crash_child, NULL) == 128 + SIGKILL);
+	CHECK(kernel_same("x", PG, PG, 53));
 }
 
 /* ---- threads: mappings made and unmade while others read and write ---- */
