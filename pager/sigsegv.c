@@ -105,6 +105,8 @@ static int reserve(uintptr_t addr, size_t len)
 static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	vm_stat_inc(vm_stats_shard_get(to_sb(pm)->stats), UFVM_CTR_ZAPS);
+	if (len < ((r->end - r->start)))	/* a hole inside a mapping splits it */
+		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
 	return reserve(addr, len);
 }
 
