@@ -24,6 +24,7 @@ int pl_state;
 pthread_mutex_t pl_lock = PTHREAD_MUTEX_INITIALIZER;
 struct ufvm *pl_vm;
 bool pl_bounce;
+bool pl_sigsegv;
 bool pl_verbose;
 __thread int pl_guard __attribute__((tls_model("initial-exec")));
 
@@ -247,10 +248,15 @@ int pl_start_locked(void)
 		return err;
 	}
 	after = pl_count_uffds();
-	/* No new userfaultfd: the sigsegv backend, whose faults a syscall cannot take. */
-	pl_bounce = before < 0 || after <= before;
+	/*
+	 * A system call cannot take a fault of the sigsegv backend (no new
+	 * userfaultfd: that one runs) nor of in-thread userfaultfd delivery
+	 * (UFFD_FEATURE_SIGBUS): it fails with EFAULT.
+	 */
+	pl_sigsegv = before < 0 || after <= before;
+	pl_bounce = pl_sigsegv || cfg.delivery == UFVM_DELIVERY_INTHREAD;
 	__atomic_store_n(&pl_state, PL_RUNNING, __ATOMIC_RELEASE);
-	pl_log("ufvm started (%s backend)", pl_bounce ? "sigsegv" : "userfaultfd");
+	pl_log("ufvm started (%s)", ufvm_preload_backend());
 	return 0;
 }
 
@@ -277,12 +283,15 @@ PL_EXPORT int ufvm_preload_managed(const void *addr)
 	return ret;
 }
 
-/* ufvm_preload_backend - "uffd", "sigsegv", or "none" (not started). */
+/*
+ * ufvm_preload_backend - "uffd", "uffd-inthread", "sigsegv", or "none"
+ * (not started).
+ */
 PL_EXPORT const char *ufvm_preload_backend(void)
 {
 	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) != PL_RUNNING)
 		return "none";
-	return pl_bounce ? "sigsegv" : "uffd";
+	return pl_sigsegv ? "sigsegv" : pl_bounce ? "uffd-inthread" : "uffd";
 }
 
 __attribute__((constructor)) static void pl_init(void)

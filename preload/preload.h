@@ -127,7 +127,8 @@ enum pl_state {
 extern int pl_state;			/* (a) enum pl_state */
 extern pthread_mutex_t pl_lock;
 extern struct ufvm *pl_vm;		/* (L) set once running */
-extern bool pl_bounce;			/* (L) sigsegv backend: bounce syscall buffers */
+extern bool pl_bounce;			/* (L) EFAULT-prone delivery: bounce syscall buffers */
+extern bool pl_sigsegv;			/* (L) the sigsegv backend runs */
 extern bool pl_verbose;			/* (c) */
 extern __thread int pl_guard __attribute__((tls_model("initial-exec")));
 
@@ -160,6 +161,7 @@ void pl_lock_acquire(void);
 void pl_lock_release(void);
 
 int pl_start_locked(void);
+const char *ufvm_preload_backend(void);
 bool pl_match(const char *path);
 void pl_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pl_warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

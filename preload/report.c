@@ -141,8 +141,7 @@ static void pl_print_report(FILE *f, const char *why, const struct ufvm_stats *s
 	int col = 0;
 
 	fprintf(f, "\nufvm report: %s (pid %d), at %s; %s backend\n",
-		program_invocation_short_name, (int)getpid(), why,
-		pl_bounce ? "sigsegv" : "userfaultfd");
+		program_invocation_short_name, (int)getpid(), why, ufvm_preload_backend());
 	fprintf(f, "  regions now %llu, cached pages %llu, dirty pages %llu, metadata %llu bytes\n",
 		(unsigned long long)st->regions, (unsigned long long)st->cached_pages,
 		(unsigned long long)st->dirty_pages, (unsigned long long)st->meta_bytes);

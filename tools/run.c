@@ -37,6 +37,7 @@ struct run_opt {
 
 static const struct run_opt run_opts[] = {
 	{ "backend", "UFVM_BACKEND", "auto|uffd|sigsegv", "fault delivery" },
+	{ "delivery", "UFVM_DELIVERY", "handler|inthread", "userfaultfd delivery" },
 	{ "handlers", "UFVM_HANDLERS", "N", "userfaultfd handler threads (0: one per CPU)" },
 	{ "spin-us", "UFVM_HANDLER_SPIN_US", "US", "handler polling before blocking" },
 	{ "speculative", "UFVM_SPECULATIVE", "0|1", "speculative (RCU) faults" },
