@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# run-probe.sh UFVM PROBE SCENARIO [unmanaged] - one scenario of probe.c:
-# under `ufvm run` (its mappings must be managed), or, with "unmanaged",
-# with a configuration ufvm refuses (bad UFVM_FAULT_AROUND): the program
-# must run on the kernel's mappings after exactly one warning line.
+# run-probe.sh UFVM PROBE SCENARIO [unmanaged|excluded] - one scenario of
+# probe.c under `ufvm run`: its mappings must be managed.  With "unmanaged",
+# under a configuration ufvm refuses (bad UFVM_FAULT_AROUND): the program
+# must run on the kernel's mappings after exactly one warning line.  With
+# "excluded", under a UFVM_MATCH that leaves its files out: the kernel's
+# mappings, and not a word.
 UFVM_TOOL=$1
 PROBE=$2
 SC=$3
 . "$(dirname "$0")/lib.sh"
 pl_init "probe-$SC"
 
-if [ "${4:-}" != unmanaged ]; then
+case "${4:-}" in
+"")
 	exec "$UFVM" run -- "$PROBE" "$SC" "$DIR"
-fi
+	;;
+excluded)
+	out=$(PROBE_EXPECT=unmanaged "$UFVM" run --match "*:!$(realpath "$DIR")/*" -- "$PROBE" "$SC" "$DIR" 2>&1) ||
+		{ echo "$out" >&2; pl_fail "the program failed"; }
+	echo "$out"
+	[ "$(echo "$out" | grep -c ufvm)" = 0 ] || pl_fail "ufvm spoke for excluded files"
+	exit 0
+	;;
+esac
 lib=$(dirname "$UFVM")/../preload/libufvm-preload.so
 err="$DIR/stderr"
 PROBE_EXPECT=unmanaged LD_PRELOAD=$lib UFVM_FAULT_AROUND=0 "$PROBE" "$SC" "$DIR" 2>"$err" ||
