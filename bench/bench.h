@@ -179,6 +179,10 @@ int bench_cache_fill(struct ufvm_file *f, uint64_t first, uint64_t n, uint64_t s
 uint64_t bench_counter(struct ufvm *vm, unsigned int c);
 /* Embed ufvm_stats_write_json(@vm) as member @key of the result. */
 void bench_embed_stats(struct bench_ctx *bx, const char *key, struct ufvm *vm);
+/* The same snapshot as text (malloc'd; NULL on failure), to embed later
+ * with bench_embed_text() (NULL text: a JSON null). */
+char *bench_stats_text(struct ufvm *vm);
+void bench_embed_text(struct bench_ctx *bx, const char *key, const char *text);
 
 /*
  * One mapping to scan: a ufvm instance with one file mapped (vm != NULL),

@@ -302,25 +302,42 @@ uint64_t bench_counter(struct ufvm *vm, unsigned int c)
 	return st.counters[c];
 }
 
-void bench_embed_stats(struct bench_ctx *bx, const char *key, struct ufvm *vm)
+char *bench_stats_text(struct ufvm *vm)
 {
 	char *text = NULL;
 	size_t len = 0;
-	FILE *m;
+	FILE *m = open_memstream(&text, &len);
+	int err;
+
+	if (!m)
+		return NULL;
+	err = ufvm_stats_write_json(vm, m);
+	fclose(m);
+	if (err) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+void bench_embed_text(struct bench_ctx *bx, const char *key, const char *text)
+{
+	if (!bx->json)
+		return;
+	if (text)
+		jw_raw(bx->jw, key, text);
+	else
+		jw_null(bx->jw, key);
+}
+
+void bench_embed_stats(struct bench_ctx *bx, const char *key, struct ufvm *vm)
+{
+	char *text;
 
 	if (!bx->json)
 		return;
-	m = open_memstream(&text, &len);
-	if (!m)
-		return;
-	if (ufvm_stats_write_json(vm, m)) {
-		fclose(m);
-		free(text);
-		jw_null(bx->jw, key);
-		return;
-	}
-	fclose(m);
-	jw_raw(bx->jw, key, text);
+	text = bench_stats_text(vm);
+	bench_embed_text(bx, key, text);
 	free(text);
 }
 

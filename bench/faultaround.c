@@ -65,7 +65,8 @@ static int fa_scan_kernel(struct bench_ctx *bx, const char *path, const uint64_t
 }
 
 static int fa_scan_ufvm(struct bench_ctx *bx, const struct ufvm_config *base,
-			const char *path, const uint64_t *order, struct fa_row *row)
+			const char *path, const uint64_t *order, struct fa_row *row,
+			const char *embed)
 {
 	struct ufvm_config cfg = *base;
 	struct bench_vm bv;
@@ -79,6 +80,8 @@ static int fa_scan_ufvm(struct bench_ctx *bx, const struct ufvm_config *base,
 	err = bench_scan_reps(&bv, NULL, fa_pages, bx->reps, false, &row->seq);
 	if (!err)
 		err = bench_scan_reps(&bv, order, fa_pages, bx->reps, false, &row->rnd);
+	if (!err && embed)
+		bench_embed_stats(bx, embed, bv.vm);
 	bench_vm_close(&bv);
 	return err;
 }
@@ -153,7 +156,7 @@ static int fa_run(struct bench_ctx *bx)
 		goto out_free;
 	err = fa_scan_kernel(bx, path, order, &kseq, &krnd);
 	for (i = 0; !err && i <= n; i++)
-		err = fa_scan_ufvm(bx, &cfg, path, order, &rows[i]);
+		err = fa_scan_ufvm(bx, &cfg, path, order, &rows[i], i == n ? "stats" : NULL);
 	if (err)
 		goto out;
 

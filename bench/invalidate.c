@@ -153,7 +153,7 @@ struct iv_result {
 };
 
 static int iv_once(const struct ufvm_config *base, unsigned int mode, const char *path,
-		   struct iv_result *res)
+		   struct iv_result *res, struct bench_ctx *bx, const char *embed)
 {
 	void *(*fns[3])(void *) = { iv_reader, iv_filler, iv_puncher };
 	struct ufvm_config cfg = *base;
@@ -205,6 +205,8 @@ static int iv_once(const struct ufvm_config *base, unsigned int mode, const char
 	for (i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
 	res->violations = sh.violations;
+	if (!err && embed)
+		bench_embed_stats(bx, embed, sh.vm);
 	if (!err && sh.err) {
 		err = sh.err;
 		fprintf(stderr, "ufvm bench invalidate: puncher: %s\n", ufvm_strerror(err));
@@ -237,15 +239,18 @@ static int iv_run(struct bench_ctx *bx)
 	err = bench_file_create(bx, "invalidate", iv_hot + iv_punch, false, path, sizeof(path));
 	if (err)
 		return err;
+	jw_obj(w, "stats");	/* each mode's last run */
 	for (r = 0; r < reps && !err; r++)
 		for (m = 0; m < IV_NMODES && !err; m++) {
 			memset(&res, 0, sizeof(res));
-			err = iv_once(&cfg, iv_modes[m].mode, path, &res);
+			err = iv_once(&cfg, iv_modes[m].mode, path, &res, bx,
+				      r == reps - 1 ? iv_modes[m].name : NULL);
 			v[m][0][r] = res.faults_per_s;
 			v[m][1][r] = res.fills_per_s;
 			v[m][2][r] = res.punches_per_s;
 			viol[m] += res.violations;
 		}
+	jw_end(w, '}');
 	if (err)
 		goto out;
 

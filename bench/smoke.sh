@@ -29,14 +29,18 @@ else
 	echo "smoke: one CPU: the floor (which needs two) is skipped"
 fi
 run faultaround --pages 256 --windows 1,16
+"$u" stats --at stats "$t/faultaround.json" > /dev/null
 [ "$("$u" stats --rows windows window "$t/faultaround.json" | tr '\n' ' ')" = "1 16 " ]
 run retry --pages 256 --ms 100 --latency-us 100
 "$u" stats --at stats.on "$t/retry.json" > /dev/null
 "$u" stats --cdf --at stats.on "$t/retry.json" > /dev/null
 run spec --pages 256 --ms 100
+"$u" stats --at stats "$t/spec.json" > /dev/null
 run invalidate --hot-pages 64 --punch-pages 64 --ms 100
+for m in rwsem addblock none; do "$u" stats --at "stats.$m" "$t/invalidate.json" > /dev/null; done
 run sweep --pages 256 --workload seq,zipf --cache cold,warm --policy invalidate=rwsem,none
 [ "$("$u" stats --rows rows policy.invalidate "$t/sweep.json" | wc -l)" -eq 8 ]
+"$u" stats --at rows.7.stats "$t/sweep.json" > /dev/null
 
 # usage errors are usage errors, and a non-JSON file is refused
 if "$u" bench sweep --policy nosuch=1 > /dev/null 2>&1; then exit 1; fi

@@ -103,7 +103,8 @@ struct sp_result {
 };
 
 static int sp_once(const struct ufvm_config *base, unsigned int spec, bool writer,
-		   const char *path, const char *other, struct sp_result *res)
+		   const char *path, const char *other, struct sp_result *res,
+		   struct bench_ctx *bx, const char *embed)
 {
 	struct ufvm_config cfg = *base;
 	struct sp_faulter ft[SP_MAX_THREADS];
@@ -159,6 +160,8 @@ stop:
 		res->hits = s1.counters[UFVM_CTR_SPEC_HIT] - s0.counters[UFVM_CTR_SPEC_HIT];
 		for (i = 0; i < SP_NFB; i++)
 			res->fb[i] = s1.counters[sp_fallbacks[i]] - s0.counters[sp_fallbacks[i]];
+		if (embed)
+			bench_embed_stats(bx, embed, bv.vm);
 	}
 	bench_vm_close(&bv);
 	return err;
@@ -225,7 +228,8 @@ static int sp_run(struct bench_ctx *bx)
 		for (wr = 0; wr < 2 && !err; wr++)
 			for (on = 0; on < 2 && !err; on++) {
 				memset(&res, 0, sizeof(res));
-				err = sp_once(&cfg, on, wr, path, other, &res);
+				err = sp_once(&cfg, on, wr, path, other, &res, bx,
+					      r == reps - 1 && wr && on ? "stats" : NULL);
 				v[wr][on][0][r] = res.faults_per_s;
 				v[wr][on][1][r] = res.writer_per_s;
 				if (on) {

@@ -237,6 +237,7 @@ static int sw_make(const char *workload, uint64_t **out, uint64_t *n)
 
 struct sw_row {
 	double p50, p99, mean, fpp, aps;
+	char *stats;	/* the last run's ufvm_stats JSON, or NULL */
 };
 
 /* One run of @acc on @b: first-touch latencies, faults, throughput. */
@@ -301,6 +302,7 @@ static int sw_combo(struct bench_ctx *bx, const struct ufvm_config *cfg, const c
 		for (k = 0; k < 5; k++)
 			v[k][r] = o[k];
 	}
+	row->stats = !err && bx->json ? bench_stats_text(bv.vm) : NULL;
 	bench_vm_close(&bv);
 	if (!err) {
 		row->p50 = bench_median(v[0], reps);
@@ -389,7 +391,7 @@ static int sw_run(struct bench_ctx *bx)
 			memset(idx, 0, sizeof(idx));
 			for (;;) {
 				struct ufvm_config cfg = base;
-				struct sw_row row;
+				struct sw_row row = { 0 };
 				char b[3][32];
 
 				for (i = 0; i < sw_nkeys; i++)
@@ -424,6 +426,8 @@ static int sw_run(struct bench_ctx *bx)
 				jw_num(j, "mean_ns", row.mean);
 				jw_num(j, "faults_per_page", row.fpp);
 				jw_num(j, "accesses_per_s", row.aps);
+				bench_embed_text(bx, "stats", row.stats);
+				free(row.stats);
 				jw_end(j, '}');
 				/* next combination: the last key varies fastest */
 				for (i = sw_nkeys; i-- > 0;) {
