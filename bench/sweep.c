@@ -8,7 +8,8 @@
  *
  * Keys: speculative, fault_around, retry, invalidate (rwsem, addblock,
  * none), store_latency_us, handlers, readahead, map_ahead, cache_pages (a page count),
- * reclaim (clock, fifo): the struct ufvm_config fields of those names.
+ * reclaim (clock, fifo), delivery (handler, inthread): the struct
+ * ufvm_config fields of those names.
  * --workload and --cache take lists too and become dimensions of the
  * product.
  *
@@ -57,6 +58,7 @@ static unsigned int sw_nkeys;
 
 static const char *const sw_invalidate_names[] = { "rwsem", "addblock", "none", NULL };
 static const char *const sw_reclaim_names[] = { "clock", "fifo", NULL };
+static const char *const sw_delivery_names[] = { "handler", "inthread", NULL };
 
 /* The keys: a value is a number, or one of @names (its index is the enum). */
 static const struct sw_keydef {
@@ -73,6 +75,7 @@ static const struct sw_keydef {
 	{ "map_ahead", NULL },
 	{ "cache_pages", NULL },
 	{ "reclaim", sw_reclaim_names },
+	{ "delivery", sw_delivery_names },
 };
 #define SW_NKEYDEFS (sizeof(sw_keydefs) / sizeof(sw_keydefs[0]))
 
@@ -137,7 +140,8 @@ static int sw_policy(const char *arg)
 bad:
 	fprintf(stderr, "ufvm bench sweep: --policy %s: expected KEY=V1,V2,... with KEY one of "
 		"speculative, fault_around, retry, invalidate (rwsem|addblock|none), "
-		"store_latency_us, handlers, readahead, map_ahead, cache_pages, reclaim (clock|fifo)\n", arg);
+		"store_latency_us, handlers, readahead, map_ahead, cache_pages, reclaim (clock|fifo), "
+		"delivery (handler|inthread)\n", arg);
 	return -EINVAL;
 }
 
@@ -175,6 +179,8 @@ static void sw_apply(struct ufvm_config *cfg, const char *key, unsigned int v)
 		cfg->cache_pages = v;
 	else if (!strcmp(key, "reclaim"))
 		cfg->reclaim = v;
+	else if (!strcmp(key, "delivery"))
+		cfg->delivery = v;
 }
 
 /* The access list of @workload: page indices; *@n accesses. */
