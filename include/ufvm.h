@@ -284,6 +284,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_EVICT		4	/* reclaim dropped page a from the cache; with
 					   UFVM_DEBUG_EVICT_PUNCH_LATE its frame is
 					   freed after the hook returns */
+#define UFVM_HOOK_SPEC_FOUND	5	/* a speculative fault found the region of
+					   address a and page b cached and up to
+					   date; RCU read section, no lock held */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

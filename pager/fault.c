@@ -156,7 +156,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 		bool ok = j == idx || (p && vm_region_map_try_locked(r, p));
 
 		if (ok) {
-			if (j != idx)
+			if (j != idx && !(vmf->pol->debug & UFVM_DEBUG_CHECK_THEN_RAISE))
 				vm_hook(vmf->pol, UFVM_HOOK_AROUND_CHECKED, j, 0);
 			if (unlikely(vm_page_test(p, PG_READAHEAD)) &&
 			    vm_page_test_clear(p, PG_READAHEAD))
@@ -259,6 +259,7 @@ static int fault_spec(struct pager_fault *vmf)
 		why = UFVM_CTR_SPEC_FALLBACK_NOTUPTODATE;
 		goto fallback;
 	}
+	vm_hook(vmf->pol, UFVM_HOOK_SPEC_FOUND, vmf->addr, idx);
 	vm_mutex_lock(&r->ptl);
 	if ((r->dead || vm_aspace_seq_read(as) != seq) &&
 	    !(vmf->pol->debug & UFVM_DEBUG_NO_DEAD_CHECK)) {

@@ -76,6 +76,8 @@ bool vm_region_map_try_locked(struct vm_region *r, struct vm_page *p)
 		    (f & (PG_LOCKED | PG_UPTODATE)) != PG_UPTODATE ||
 		    p->index >= vm_object_npages(obj))
 			return false;
+		/* The window the bug lives in: checked, not yet raised. */
+		vm_hook(obj->pol, UFVM_HOOK_AROUND_CHECKED, p->index, 0);
 		vm_page_map_raise(p);
 		return true;
 	}
