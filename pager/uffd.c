@@ -39,6 +39,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -312,6 +313,13 @@ static void *handler_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
+	/*
+	 * A little more weight than the threads it serves: the thread a
+	 * handler wakes on its own CPU waits the few hundred ns until the
+	 * handler blocks again instead of preempting it mid-fault (without
+	 * privilege this fails, harmlessly).
+	 */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -5);
 	if (!ub->spin_us) {
 		while (drain(ub) >= 0)	/* blocks in read() */
 			;
