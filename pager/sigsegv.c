@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sigsegv.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +71,7 @@ struct sigsegv_backend {
 static struct sigsegv_backend *backends;	/* rcu */
 static pthread_mutex_t backends_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool handler_installed;			/* (backends_lock) */
+static struct sigaction saved_segv;		/* the action libsigsegv replaced */
 
 /* The last address this thread declined to retry, to spot a real fault. */
 static __thread uintptr_t last_retry;
@@ -220,8 +222,16 @@ static int segv_handler(void *fault_address, int serious)
 	if (mapped && (wmapped || !writable)) {
 		/* Raced with another thread's install, or a real fault. */
 		if (last_retry == addr) {
+			/*
+			 * The same fault twice: a real protection fault.  Put
+			 * back the action libsigsegv replaced (the default, or
+			 * the application's) and retry: the access faults
+			 * again and gets the SIGSEGV it would without ufvm.
+			 */
 			last_retry = 0;
-			goto out;	/* the same fault twice: decline */
+			sigaction(SIGSEGV, &saved_segv, NULL);
+			ret = 1;
+			goto out;
 		}
 		last_retry = addr;
 		ret = 1;
@@ -294,6 +304,7 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	}
 	pthread_mutex_lock(&backends_lock);
 	if (!handler_installed) {
+		sigaction(SIGSEGV, NULL, &saved_segv);
 		if (sigsegv_install_handler(segv_handler) < 0) {
 			fprintf(stderr, "ufvm: libsigsegv cannot catch SIGSEGV on this system\n");
 			err = -ENOTSUP;

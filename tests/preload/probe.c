@@ -353,16 +353,6 @@ static void write_at(void *p)
 	*(volatile char *)p = 1;
 }
 
-/*
- * A write to a read-only page must kill with SIGSEGV.  ufvm's sigsegv
- * backend does not tell such a fault from its own yet (the process hangs):
- * checked with the userfaultfd backend only.
- */
-static bool can_check_wrprotect(void)
-{
-	return !backend || strcmp(backend(), "sigsegv");
-}
-
 static void sc_protect(void)
 {
 	int fd = make_file("p", 16, 21), rfd;
@@ -371,16 +361,15 @@ static void sc_protect(void)
 	m = mmap(NULL, 16 * PG, PROT_READ, MAP_SHARED, fd, 0);
 	CHECK(m != MAP_FAILED);
 	CHECK_MANAGED(m);
-	touch(m);	/* ufvm started: the backend is known */
-	if (can_check_wrprotect())
-		CHECK(in_child(write_at, m + PG) == 128 + SIGSEGV);
+	touch(m);
+	/* A write to a read-only page kills with SIGSEGV, on every backend. */
+	CHECK(in_child(write_at, m + PG) == 128 + SIGSEGV);
 
 	/* read-only -> read-write on a part; write through it */
 	CHECK(!mprotect(m + 4 * PG, 4 * PG, PROT_READ | PROT_WRITE));
 	fill(m + 5 * PG, PG, 5 * PG, 22);
 	CHECK(pread(fd, buf, PG, 5 * PG) == (ssize_t)PG && same(buf, PG, 5 * PG, 22));
-	if (can_check_wrprotect())
-		CHECK(in_child(write_at, m + 9 * PG) == 128 + SIGSEGV);
+	CHECK(in_child(write_at, m + 9 * PG) == 128 + SIGSEGV);
 	CHECK_MANAGED(m + 9 * PG);
 
 	/* PROT_NONE and back */
