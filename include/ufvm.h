@@ -135,6 +135,13 @@ UFVM_API int ufvm_punch(struct ufvm_file *f, off_t off, off_t len);
 UFVM_API int ufvm_truncate(struct ufvm_file *f, off_t size);
 /* Write back every dirty page of the file and fdatasync the store. */
 UFVM_API int ufvm_fsync(struct ufvm_file *f);
+/*
+ * Write back every dirty page of the file to the store file, without
+ * fdatasync: the bytes are in the file (the kernel's page cache), not yet
+ * durable (like sync_file_range or msync MS_ASYNC done at once).
+ * Return: 0 or the first write error (reported again by the next sync).
+ */
+UFVM_API int ufvm_writeback(struct ufvm_file *f);
 /* The file's size as ufvm sees it. */
 UFVM_API int ufvm_file_size(struct ufvm_file *f, off_t *size);
 
@@ -289,6 +296,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   date; RCU read section, no lock held */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
+
+/* The delivery this instance runs: "uffd", "uffd-inthread" or "sigsegv". */
+UFVM_API const char *ufvm_backend_name(struct ufvm *vm);
 
 /* Human-readable description of a -errno returned by ufvm. */
 UFVM_API const char *ufvm_strerror(int err);

@@ -402,6 +402,22 @@ int ufvm_fsync(struct ufvm_file *f)
 	return vm_object_sync(f->obj, 0, UINT64_MAX);
 }
 
+int ufvm_writeback(struct ufvm_file *f)
+{
+	if (!f)
+		return -EINVAL;
+	return vm_object_writeback(f->obj, 0, UINT64_MAX);
+}
+
+const char *ufvm_backend_name(struct ufvm *vm)
+{
+	if (!vm)
+		return NULL;
+	if (strcmp(vm->be->name, "uffd"))
+		return vm->be->name;
+	return vm->cfg.delivery == UFVM_DELIVERY_INTHREAD ? "uffd-inthread" : "uffd";
+}
+
 int ufvm_file_size(struct ufvm_file *f, off_t *size)
 {
 	if (!f || !size)
