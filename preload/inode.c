@@ -393,20 +393,49 @@ void pl_inode_sync_one(struct pl_inode *ino, void *arg)
 		*errp = err;
 }
 
-/*
- * pl_inode_sync_all - write every managed file's dirty pages back (and
- * fdatasync it), e.g. before exec or exit.  Context: L not held; may sleep.
- */
-int pl_inode_sync_all(void)
+/* Write @ino's dirty pages to its file, no fdatasync.  Context: L held. */
+void pl_inode_writeback_one(struct pl_inode *ino, void *arg)
+{
+	int *errp = arg, err;
+
+	if (!ino->uf)
+		return;
+	pl_guard++;
+	err = ufvm_writeback(ino->uf);
+	pl_guard--;
+	if (err && !*errp)
+		*errp = err;
+}
+
+static int for_each_active(void (*fn)(struct pl_inode *, void *))
 {
 	int err = 0;
 
 	if (!pl_any_active())
 		return 0;
 	pl_lock_acquire();
-	pl_inode_for_each_locked(pl_inode_sync_one, &err);
+	pl_inode_for_each_locked(fn, &err);
 	pl_lock_release();
 	return err;
+}
+
+/*
+ * pl_inode_sync_all - write every managed file's dirty pages back and
+ * fdatasync it (sync, syncfs).  Context: L not held; may sleep.
+ */
+int pl_inode_sync_all(void)
+{
+	return for_each_active(pl_inode_sync_one);
+}
+
+/*
+ * pl_inode_writeback_all - write every managed file's dirty pages into the
+ * file, without fdatasync: what another process reading the file through
+ * the kernel needs (fork, exec, spawn, exit).  Context: L not held.
+ */
+int pl_inode_writeback_all(void)
+{
+	return for_each_active(pl_inode_writeback_one);
 }
 
 /* Is @fd one of ours (an active inode's duplicate)?  Lock-free. */

@@ -193,31 +193,6 @@ void pl_lock_release(void)
 
 /* ---- starting ufvm ---- */
 
-static int pl_count_uffds(void)
-{
-	char link[64], path[300];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		len = readlink(path, link, sizeof(link) - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		if (strstr(link, "userfaultfd"))
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
 /*
  * pl_start_locked - start ufvm for this process, once.
  * Context: pl_lock held.  Return: 0, or -errno (and the process runs
@@ -226,7 +201,7 @@ static int pl_count_uffds(void)
 int pl_start_locked(void)
 {
 	struct ufvm_config cfg;
-	int before, after, err;
+	int err;
 
 	if (pl_vm)
 		return 0;
@@ -235,7 +210,6 @@ int pl_start_locked(void)
 	err = ufvm_config_init(&cfg);
 	if (!err) {
 		cfg.stats_path[0] = '\0';	/* written by report.c, per process */
-		before = pl_count_uffds();
 		pl_guard++;
 		err = ufvm_open(&cfg, &pl_vm);
 		pl_guard--;
@@ -247,14 +221,13 @@ int pl_start_locked(void)
 			     ufvm_strerror(err), program_invocation_short_name);
 		return err;
 	}
-	after = pl_count_uffds();
 	/*
-	 * A system call cannot take a fault of the sigsegv backend (no new
-	 * userfaultfd: that one runs) nor of in-thread userfaultfd delivery
-	 * (UFFD_FEATURE_SIGBUS): it fails with EFAULT.
+	 * A system call cannot take a fault of the sigsegv backend nor of
+	 * in-thread userfaultfd delivery (UFFD_FEATURE_SIGBUS): it fails with
+	 * EFAULT.
 	 */
-	pl_sigsegv = before < 0 || after <= before;
-	pl_bounce = pl_sigsegv || cfg.delivery == UFVM_DELIVERY_INTHREAD;
+	pl_sigsegv = !strcmp(ufvm_backend_name(pl_vm), "sigsegv");
+	pl_bounce = strcmp(ufvm_backend_name(pl_vm), "uffd") != 0;
 	__atomic_store_n(&pl_state, PL_RUNNING, __ATOMIC_RELEASE);
 	pl_log("ufvm started (%s)", ufvm_preload_backend());
 	return 0;

@@ -197,6 +197,8 @@ void pl_inode_put_locked(struct pl_inode *ino);
 int pl_inode_activate_locked(struct pl_inode *ino, int fd);
 struct pl_inode *pl_inode_lookup_locked(dev_t dev, ino_t ino);
 int pl_inode_sync_all(void);
+int pl_inode_writeback_all(void);
+void pl_inode_writeback_one(struct pl_inode *ino, void *arg);
 void pl_inode_sync_one(struct pl_inode *ino, void *arg);
 void pl_inode_for_each_locked(void (*fn)(struct pl_inode *ino, void *arg), void *arg);
 void pl_inode_reap(struct pl_inode *dead);

@@ -49,7 +49,7 @@ static void pl_atfork_prepare(void)
 	if (pl_vm) {
 		int err = 0;
 
-		pl_inode_for_each_locked(pl_inode_sync_one, &err);
+		pl_inode_for_each_locked(pl_inode_writeback_one, &err);
 		if (err)
 			pl_warn_once("write-back before fork failed: %s", ufvm_strerror(err));
 		urcu_bp_call_rcu_before_fork();
@@ -193,7 +193,7 @@ static int pl_exec(int (*fn)(const void *what, char *const argv[], char *const e
 	int r, e;
 
 	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) == PL_RUNNING) {
-		pl_inode_sync_all();
+		pl_inode_writeback_all();
 		pl_report_write("exec");
 	}
 	env = pl_exec_env(envp, &extra);
@@ -324,7 +324,7 @@ PL_EXPORT int execle(const char *path, const char *arg, ...)
 static void pl_before_spawn(void)
 {
 	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) == PL_RUNNING)
-		pl_inode_sync_all();
+		pl_inode_writeback_all();
 }
 
 PL_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
@@ -366,7 +366,7 @@ void pl_proc_exit(void)
 
 	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) != PL_RUNNING)
 		return;
-	err = pl_inode_sync_all();
+	err = pl_inode_writeback_all();	/* exit(2) does not fsync either */
 	if (err)
 		pl_warn_once("write-back at exit failed: %s", ufvm_strerror(err));
 	pl_report_write("exit");
