@@ -38,6 +38,7 @@ struct run_opt {
 static const struct run_opt run_opts[] = {
 	{ "backend", "UFVM_BACKEND", "auto|uffd|sigsegv", "fault delivery" },
 	{ "delivery", "UFVM_DELIVERY", "handler|inthread", "userfaultfd delivery" },
+	{ "map-ahead", "UFVM_MAP_AHEAD", "PAGES", "largest map-ahead window of sequential readers (0: off)" },
 	{ "handlers", "UFVM_HANDLERS", "N", "userfaultfd handler threads (0: one per CPU)" },
 	{ "spin-us", "UFVM_HANDLER_SPIN_US", "US", "handler polling before blocking" },
 	{ "speculative", "UFVM_SPECULATIVE", "0|1", "speculative (RCU) faults" },
@@ -141,6 +142,31 @@ static const struct run_opt *run_find_opt(const char *name, size_t len)
 		if (strlen(run_opts[i].name) == len && !strncmp(run_opts[i].name, name, len))
 			return &run_opts[i];
 	return NULL;
+}
+
+/*
+ * ufvm_policy_option - a policy option given to the ufvm tool itself
+ * (`ufvm --fault-around=1 bench spec`): set its UFVM_* variable, which
+ * every ufvm instance the command opens reads (docs/configuration.md).
+ * Return: 0, or -ENOENT if @name is not one of the options above.
+ */
+int ufvm_policy_option(const char *name, size_t len, const char *val)
+{
+	const struct run_opt *o = run_find_opt(name, len);
+
+	if (!o)
+		return -ENOENT;
+	return setenv(o->var, val, 1) ? -errno : 0;
+}
+
+/* List the policy options (for the tool's usage). */
+void ufvm_policy_options_usage(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < RUN_NOPTS; i++)
+		fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name, run_opts[i].arg,
+			run_opts[i].help, run_opts[i].var);
 }
 
 int ufvm_run_main(int argc, char **argv)

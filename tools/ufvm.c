@@ -35,6 +35,8 @@ static int cmd_stats(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 int ufvm_run_main(int argc, char **argv);	/* tools/run.c */
+int ufvm_policy_option(const char *name, size_t len, const char *val);
+void ufvm_policy_options_usage(FILE *f);
 
 static const struct tool_cmd tool_cmds[] = {
 	{ "demo", cmd_demo, "[--size SIZE] [...]",
@@ -69,6 +71,8 @@ static void tool_usage(FILE *f)
 	for (i = 0; i < TOOL_NCMDS; i++)
 		fprintf(f, "  %-8s %-28s %s\n", tool_cmds[i].name, tool_cmds[i].args,
 			tool_cmds[i].summary);
+	fprintf(f, "\npolicy options go before the command (ufvm --fault-around=1 bench spec):\n");
+	ufvm_policy_options_usage(f);
 	fprintf(f, "\nufvm's knobs are UFVM_* environment variables: see "
 		"docs/configuration.md.\n");
 }
@@ -121,10 +125,48 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Leading policy options, before the command: `ufvm --speculative=0 bench
+ * spec`.  Each sets its UFVM_* variable.  Return: the index of the command,
+ * or -1 after a message.
+ */
+static int policy_options(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *name = a + 2, *eq, *val;
+		size_t len;
+
+		if (strncmp(a, "--", 2) || !strcmp(a, "--help") || !strcmp(a, "--version"))
+			break;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			val = NULL;
+		if (!val || ufvm_policy_option(name, len, val)) {
+			fprintf(stderr, "ufvm: %s: %s\n\npolicy options (before the command):\n", a,
+				val ? "unknown option" : "needs a value");
+			ufvm_policy_options_usage(stderr);
+			return -1;
+		}
+	}
+	return i;
+}
+
 int main(int argc, char **argv)
 {
 	const struct tool_cmd *c;
+	int first = policy_options(argc, argv);
 
+	if (first < 0)
+		return 2;
+	argc -= first - 1;
+	argv += first - 1;
 	if (argc < 2) {
 		tool_usage(stderr);
 		return 2;
