@@ -171,6 +171,16 @@ double bench_median(double *v, size_t n);
 
 /* ufvm_config_init() then the harness's defaults; reports failures. */
 int bench_config(struct ufvm_config *cfg);
+/*
+ * --backend NAME: "uffd", "sigsegv" or "auto" sets cfg->backend (the
+ * delivery of the uffd backend stays UFVM_DELIVERY's); NULL changes
+ * nothing.  Return: 0, or -EINVAL (reported, naming @bench).
+ */
+int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *bench);
+/* "uffd", "uffd-inthread", "sigsegv" or "auto": what @cfg asks for. */
+const char *bench_backend_name(const struct ufvm_config *cfg);
+/* Does @cfg serve faults in the faulting thread (sigsegv, uffd in-thread)? */
+bool bench_backend_inthread(const struct ufvm_config *cfg);
 /* ufvm_open() with a message naming what failed. */
 int bench_open(const struct ufvm_config *cfg, struct ufvm **vm);
 /* Fill the cache with every page of [first, first+n) (stride pages apart). */

@@ -270,6 +270,41 @@ int bench_config(struct ufvm_config *cfg)
 	return err;
 }
 
+int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *bench)
+{
+	if (!name)
+		return 0;
+	if (!strcmp(name, "uffd")) {
+		cfg->backend = UFVM_BACKEND_UFFD;
+	} else if (!strcmp(name, "sigsegv")) {
+		cfg->backend = UFVM_BACKEND_SIGSEGV;
+	} else if (!strcmp(name, "auto")) {
+		cfg->backend = UFVM_BACKEND_AUTO;
+	} else {
+		fprintf(stderr, "ufvm bench %s: --backend %s: expected uffd, sigsegv or auto\n",
+			bench, name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *bench_backend_name(const struct ufvm_config *cfg)
+{
+	switch (cfg->backend) {
+	case UFVM_BACKEND_UFFD:
+		return cfg->delivery == UFVM_DELIVERY_INTHREAD ? "uffd-inthread" : "uffd";
+	case UFVM_BACKEND_SIGSEGV:
+		return "sigsegv";
+	default:
+		return "auto";
+	}
+}
+
+bool bench_backend_inthread(const struct ufvm_config *cfg)
+{
+	return cfg->backend == UFVM_BACKEND_SIGSEGV || cfg->delivery == UFVM_DELIVERY_INTHREAD;
+}
+
 int bench_open(const struct ufvm_config *cfg, struct ufvm **vm)
 {
 	int err = ufvm_open(cfg, vm);

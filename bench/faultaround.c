@@ -16,6 +16,7 @@
  * window of a sequential reader and maps it ahead of the reader) is off
  * there, --map-ahead sets it.  A last row, "default", is ufvm's default
  * configuration (window 16 with map-ahead), so that both are in one run.
+ * --backend picks the delivery backend of every ufvm row (uffd, sigsegv).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,11 +30,14 @@
 static uint64_t fa_pages = 65536;
 static const char *fa_windows = "1,4,8,16,32,64";
 static uint64_t fa_map_ahead;
+static const char *fa_backend;
 
 static const struct bench_opt fa_opts[] = {
 	{ "pages", BOPT_UINT, &fa_pages, NULL, "pages of the cached file" },
 	{ "windows", BOPT_STR, &fa_windows, NULL, "fault-around windows, comma-separated" },
 	{ "map-ahead", BOPT_UINT, &fa_map_ahead, NULL, "map-ahead of the window rows (0 = off)" },
+	{ "backend", BOPT_STR, &fa_backend, NULL,
+	  "uffd, sigsegv or auto: ufvm's delivery backend; default UFVM_BACKEND, else auto" },
 	{ NULL },
 };
 
@@ -143,6 +147,8 @@ static int fa_run(struct bench_ctx *bx)
 		return -EINVAL;
 	}
 	err = bench_config(&cfg);
+	if (!err)
+		err = bench_set_backend(&cfg, fa_backend, "faultaround");
 	if (err)
 		return err;
 	memset(&rows[n], 0, sizeof(rows[n]));	/* the default configuration */
@@ -160,10 +166,11 @@ static int fa_run(struct bench_ctx *bx)
 	if (err)
 		goto out;
 
-	fprintf(bx->out, "cached file of %llu pages; medians of %u passes; faults per 1000 "
-		"pages touched;\nwindow rows with map-ahead %llu, the default row with ufvm's "
-		"defaults (window %u, map-ahead %u)\n\n", (unsigned long long)fa_pages, bx->reps,
-		(unsigned long long)fa_map_ahead, rows[n].window, rows[n].map_ahead);
+	fprintf(bx->out, "cached file of %llu pages; backend %s; medians of %u passes; faults "
+		"per 1000 pages touched;\nwindow rows with map-ahead %llu, the default row with "
+		"ufvm's defaults (window %u, map-ahead %u)\n\n", (unsigned long long)fa_pages,
+		bench_backend_name(&cfg), bx->reps, (unsigned long long)fa_map_ahead,
+		rows[n].window, rows[n].map_ahead);
 	fprintf(bx->out, "%-10s %14s %10s %9s   %14s %10s %9s\n", "", "seq faults/1k",
 		"ns/page", "x kernel", "rand faults/1k", "ns/page", "x kernel");
 	fprintf(bx->out, "%-10s %14.1f %10.0f %9s   %14.1f %10.0f %9s\n", "kernel",
@@ -188,6 +195,7 @@ static int fa_run(struct bench_ctx *bx)
 	}
 
 	jw_u64(w, "pages", fa_pages);
+	jw_str(w, "backend", bench_backend_name(&cfg));
 	jw_num(w, "kernel_ns_per_page", kseq.ns_per_page);
 	jw_num(w, "kernel_faults_per_1k_pages", kseq.faults_per_page * 1000);
 	fa_json_windows(w, rows, n, false);

@@ -23,6 +23,8 @@ run() {	# NAME OPTIONS...: run a benchmark into $t/NAME.json and read it back
 
 if [ "$(nproc)" -ge 2 ]; then
 	run floor --pages 64 --scan-pages 256
+	run floor --pages 64 --scan-pages 256 --backend sigsegv
+	[ "$("$u" stats --get cached_floor "$t/floor.json")" = sigbus ]
 	"$u" stats --at stats "$t/floor.json" > /dev/null
 	"$u" stats --get modes.uffd.available "$t/floor.json" > /dev/null
 else
@@ -38,6 +40,8 @@ run spec --pages 256 --ms 100
 "$u" stats --at stats "$t/spec.json" > /dev/null
 run invalidate --hot-pages 64 --punch-pages 64 --ms 100
 for m in rwsem addblock none; do "$u" stats --at "stats.$m" "$t/invalidate.json" > /dev/null; done
+run faultaround --pages 256 --windows 1,16 --backend sigsegv
+[ "$("$u" stats --get backend "$t/faultaround.json")" = sigsegv ]
 run sweep --pages 256 --workload seq,zipf --cache cold,warm --policy invalidate=rwsem,none
 [ "$("$u" stats --rows rows policy.invalidate "$t/sweep.json" | wc -l)" -eq 8 ]
 "$u" stats --at rows.7.stats "$t/sweep.json" > /dev/null
@@ -45,6 +49,7 @@ run sweep --pages 256 --workload seq,zipf --cache cold,warm --policy invalidate=
 # usage errors are usage errors, and a non-JSON file is refused
 if "$u" bench sweep --policy nosuch=1 > /dev/null 2>&1; then exit 1; fi
 if "$u" bench nosuch > /dev/null 2>&1; then exit 1; fi
+if "$u" bench faultaround --pages 64 --backend nosuch > /dev/null 2>&1; then exit 1; fi
 echo '{"schema":"ufvm-stats-1",' > "$t/bad.json"
 if "$u" stats "$t/bad.json" > /dev/null 2>&1; then exit 1; fi
 echo "smoke: ok"
