@@ -115,7 +115,7 @@ struct bench_def {
 };
 
 extern const struct bench_def bench_floor, bench_faultaround, bench_retry,
-	bench_spec, bench_invalidate, bench_sweep;
+	bench_spec, bench_invalidate, bench_sweep, bench_pf;
 
 /*
  * ufvm_bench_main - `ufvm bench NAME [options] [--json]`.

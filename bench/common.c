@@ -29,7 +29,7 @@
 
 static const struct bench_def *const bench_defs[] = {
 	&bench_floor, &bench_faultaround, &bench_retry, &bench_spec,
-	&bench_invalidate, &bench_sweep,
+	&bench_invalidate, &bench_sweep, &bench_pf,
 };
 
 #define BENCH_NDEFS (sizeof(bench_defs) / sizeof(bench_defs[0]))

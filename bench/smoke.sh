@@ -40,6 +40,20 @@ run spec --pages 256 --ms 100
 "$u" stats --at stats "$t/spec.json" > /dev/null
 run invalidate --hot-pages 64 --punch-pages 64 --ms 100
 for m in rwsem addblock none; do "$u" stats --at "stats.$m" "$t/invalidate.json" > /dev/null; done
+run pf --pages 512
+"$u" stats --at stats "$t/pf.json" > /dev/null
+"$u" stats --get ufvm_ns_per_page "$t/pf.json" > /dev/null
+"$u" stats --get kernel_ns_per_page "$t/pf.json" > /dev/null
+run pf --pages 512 --shuffle --cache 1/8 --rmw
+[ "$("$u" stats --get options.cache_pages "$t/pf.json")" = 64 ]
+run pf --pages 512 --write --backend sigsegv
+[ "$("$u" stats --get options.backend "$t/pf.json")" = sigsegv ]
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	run pf --pages 512 --shuffle --store tmpfs
+fi
+if [ "$(stat -f -c %T "$t")" != tmpfs ]; then
+	run pf --pages 256 --shuffle --store direct
+fi
 run faultaround --pages 256 --windows 1,16 --backend sigsegv
 [ "$("$u" stats --get backend "$t/faultaround.json")" = sigsegv ]
 run sweep --pages 256 --workload seq,zipf --cache cold,warm --policy invalidate=rwsem,none
@@ -49,7 +63,8 @@ run sweep --pages 256 --workload seq,zipf --cache cold,warm --policy invalidate=
 # usage errors are usage errors, and a non-JSON file is refused
 if "$u" bench sweep --policy nosuch=1 > /dev/null 2>&1; then exit 1; fi
 if "$u" bench nosuch > /dev/null 2>&1; then exit 1; fi
-if "$u" bench faultaround --pages 64 --backend nosuch > /dev/null 2>&1; then exit 1; fi
+if "$u" bench pf --pages 64 --backend nosuch > /dev/null 2>&1; then exit 1; fi
+if "$u" bench pf --pages 64 --write --rmw > /dev/null 2>&1; then exit 1; fi
 echo '{"schema":"ufvm-stats-1",' > "$t/bad.json"
 if "$u" stats "$t/bad.json" > /dev/null 2>&1; then exit 1; fi
 echo "smoke: ok"
