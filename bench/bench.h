@@ -173,8 +173,10 @@ double bench_median(double *v, size_t n);
 int bench_config(struct ufvm_config *cfg);
 /*
  * --backend NAME: "uffd", "sigsegv" or "auto" sets cfg->backend (the
- * delivery of the uffd backend stays UFVM_DELIVERY's); NULL changes
- * nothing.  Return: 0, or -EINVAL (reported, naming @bench).
+ * delivery of the uffd backend stays UFVM_DELIVERY's); NULL keeps
+ * UFVM_BACKEND's.  "auto" is resolved by opening an instance, so that the
+ * result names the backend that ran.  Return: 0, or -EINVAL (reported,
+ * naming @bench).
  */
 int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *bench);
 /* "uffd", "uffd-inthread", "sigsegv" or "auto": what @cfg asks for. */

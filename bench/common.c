@@ -272,8 +272,12 @@ int bench_config(struct ufvm_config *cfg)
 
 int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *bench)
 {
+	struct ufvm *probe;
+	const char *used;
+
 	if (!name)
-		return 0;
+		name = cfg->backend == UFVM_BACKEND_UFFD ? "uffd" :
+		       cfg->backend == UFVM_BACKEND_SIGSEGV ? "sigsegv" : "auto";
 	if (!strcmp(name, "uffd")) {
 		cfg->backend = UFVM_BACKEND_UFFD;
 	} else if (!strcmp(name, "sigsegv")) {
@@ -285,6 +289,14 @@ int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *ben
 			bench, name);
 		return -EINVAL;
 	}
+	if (cfg->backend != UFVM_BACKEND_AUTO || ufvm_open(cfg, &probe))
+		return 0;	/* a failing open is reported by the benchmark's own */
+	used = ufvm_backend_name(probe);
+	if (used && !strcmp(used, "sigsegv"))
+		cfg->backend = UFVM_BACKEND_SIGSEGV;
+	else if (used)
+		cfg->backend = UFVM_BACKEND_UFFD;
+	ufvm_close(probe);
 	return 0;
 }
 
