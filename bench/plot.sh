@@ -10,7 +10,12 @@
 #                     (stats-demo.json: the demo run with UFVM_STATS)
 #   faultaround.png   ns/page against the fault-around window, sequential
 #                     and random, with the kernel's own mmap as lines and
-#                     ufvm's default (window 16 + map-ahead) as a point
+#                     ufvm's default (window 16 + map-ahead) as a point;
+#                     the sigsegv backend's windows too when
+#                     faultaround-sigsegv.json is there
+#   pf.png            ns/page of `ufvm bench pf` per configuration (the
+#                     pf-*.json read runs): ufvm, the kernel, umap's figure
+#                     from issue 6 and the target bound it sets
 #   retry.png         map+unmap/s beside slow major faults, retry off/on
 #   spec.png          cached faults/s, speculation off/on, writer and idle
 set -euo pipefail
@@ -48,6 +53,12 @@ kseq=$(get faultaround kernel_ns_per_page)
 krnd=$(get faultaround random.kernel_ns_per_page)
 kmemfd=$(get floor kernel_ns_per_page)
 echo "$(get faultaround default.window) $(get faultaround default.ns_per_page)" > "$tmp/fa-def.dat"
+fa_sig=
+if [ -f "$res/faultaround-sigsegv.json" ]; then
+	"$ufvm" stats --rows windows window,ns_per_page "$res/faultaround-sigsegv.json" > "$tmp/fa-sseq.dat"
+	"$ufvm" stats --rows random.windows window,ns_per_page "$res/faultaround-sigsegv.json" > "$tmp/fa-srnd.dat"
+	fa_sig=", \"$tmp/fa-sseq.dat\" using 1:2 with linespoints lw 2 pt 6 dt 5 title \"ufvm sigsegv backend, sequential\", \"$tmp/fa-srnd.dat\" using 1:2 with linespoints lw 2 pt 4 dt 5 title \"ufvm sigsegv backend, random\""
+fi
 gnuplot <<GP
 $term
 set output "$res/faultaround.png"
@@ -59,9 +70,9 @@ set ylabel "ns per page (log scale)"
 set grid
 set key top right
 set xrange [0.8:80]
-plot "$tmp/fa-seq.dat" using 1:2 with linespoints lw 2 pt 7 title "ufvm, sequential", \
-     "$tmp/fa-rnd.dat" using 1:2 with linespoints lw 2 pt 5 title "ufvm, random", \
-     "$tmp/fa-def.dat" using 1:2 with points pt 9 ps 2.5 title "ufvm default (with map-ahead), sequential", \
+plot "$tmp/fa-seq.dat" using 1:2 with linespoints lw 2 pt 7 title "ufvm (uffd), sequential", \
+     "$tmp/fa-rnd.dat" using 1:2 with linespoints lw 2 pt 5 title "ufvm (uffd), random"$fa_sig, \
+     "$tmp/fa-def.dat" using 1:2 with points pt 9 ps 2.5 title "ufvm (uffd) default (with map-ahead), sequential", \
      $kseq with lines lw 2 dt 2 title "kernel mmap of the same file, sequential", \
      $krnd with lines lw 2 dt 3 title "kernel mmap of the same file, random", \
      $kmemfd with lines lw 2 dt 4 title "kernel mmap of a memfd, sequential (floor)"
@@ -109,4 +120,33 @@ set key top left
 plot "$tmp/spec.dat" using 2:xtic(1) title "speculation off", "" using 3 title "speculation on"
 GP
 
-echo "plots: $res/latency-cdf.png $res/faultaround.png $res/retry.png $res/spec.png"
+# pf: one cluster per configuration that has a result.
+: > "$tmp/pf.dat"
+for c in file-seq file-shuffle file-seq-cache8 file-shuffle-cache8 file-seq-sigsegv \
+	 file-shuffle-sigsegv tmpfs-seq tmpfs-shuffle direct-seq direct-shuffle; do
+	[ -f "$res/pf-$c.json" ] || continue
+	umap=$(get "pf-$c" umap.compared_ns_per_page)
+	tgt=$(get "pf-$c" targets.speedup_target)
+	echo "$c $(get "pf-$c" ufvm_ns_per_page) $(get "pf-$c" kernel_ns_per_page)" \
+	     "$(awk -v u="$umap" -v t="$tgt" 'BEGIN { print u / t }') $umap" >> "$tmp/pf.dat"
+done
+if [ -s "$tmp/pf.dat" ]; then
+	gnuplot <<GP
+$term
+set output "$res/pf.png"
+set title "ufvm bench pf: 512 MiB, 2 threads, reads; ns per page (umap: issue 6's figures)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set yrange [10:1e6]
+set ylabel "ns per page (log scale)"
+set xtics rotate by -30
+set grid ytics
+set key top left
+plot "$tmp/pf.dat" using 2:xtic(1) title "ufvm", "" using 3 title "kernel mmap, same file", \
+     "" using 4 title "target: umap / 10 (seq) or / 4 (shuffle)", "" using 5 title "umap (issue 6)"
+GP
+fi
+
+echo "plots: $res/latency-cdf.png $res/faultaround.png $res/retry.png $res/spec.png $res/pf.png"
