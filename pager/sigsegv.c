@@ -73,8 +73,13 @@ static pthread_mutex_t backends_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool handler_installed;			/* (backends_lock) */
 static struct sigaction saved_segv;		/* the action libsigsegv replaced */
 
-/* The last address this thread declined to retry, to spot a real fault. */
+/*
+ * The last address this thread retried, and the region's pmap_seq then:
+ * the same fault again with no change to the mapping in between is a real
+ * protection fault (a read of a page mapped readable cannot fault).
+ */
 static __thread uintptr_t last_retry;
+static __thread uint64_t last_retry_seq;
 
 static off_t file_off(struct vm_region *r, uintptr_t addr)
 {
@@ -84,6 +89,7 @@ static off_t file_off(struct vm_region *r, uintptr_t addr)
 static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		     size_t len, bool wp)
 {
+	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	struct sigsegv_backend *sb = to_sb(pm);
 	int prot = PROT_READ | ((r->writable && !wp) ? PROT_WRITE : 0);
 
@@ -106,6 +112,7 @@ static int reserve(uintptr_t addr, size_t len)
 
 static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
+	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	vm_stat_inc(vm_stats_shard_get(to_sb(pm)->stats), UFVM_CTR_ZAPS);
 	if (len < ((r->end - r->start)))	/* a hole inside a mapping splits it */
 		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
@@ -115,6 +122,7 @@ static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t
 static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		     size_t len, bool wp)
 {
+	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	return mprotect((void *)addr, len, PROT_READ | (wp ? 0 : PROT_WRITE)) ? -errno : 0;
 }
 
@@ -125,6 +133,7 @@ static int s_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_
 
 static int s_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
+	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	/* Readable and writable, so that a write raises SIGBUS, not SIGSEGV. */
 	if (mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 		 to_sb(pm)->poison_fd, 0) == MAP_FAILED)
@@ -198,6 +207,7 @@ static int segv_handler(void *fault_address, int serious)
 	struct vm_region *r = NULL;
 	int saved = errno, ret = 0;
 	bool mapped = false, wmapped = false, writable = false;
+	uint64_t seq = 0;
 
 	vm_rcu_read_lock();
 	for (sb = rcu_dereference(backends); sb; sb = rcu_dereference(sb->next)) {
@@ -205,23 +215,39 @@ static int segv_handler(void *fault_address, int serious)
 		if (r)
 			break;
 	}
+	if (r && vm_locks_held())
+		fatal("ufvm: BUG: a fault on ufvm memory inside a ufvm locked section\n");
 	if (r) {
 		uint64_t b = vm_region_pgidx(r, addr) - r->pgoff;
 
-		mapped = bit_test(r->mapped, b);
-		wmapped = bit_test(r->wmapped, b);
+		/*
+		 * Read the shadow under the ptl: every change of a page's
+		 * protection and of its bits happens together under it, so
+		 * what we read is what the kernel maps now.
+		 */
+		vm_mutex_lock(&r->ptl);
+		if (!r->dead) {
+			mapped = bit_test(r->mapped, b);
+			wmapped = bit_test(r->wmapped, b);
+		}
 		writable = r->writable;
+		seq = r->pmap_seq;
+		vm_mutex_unlock(&r->ptl);
 		if (__atomic_load_n(&sb->maps, __ATOMIC_RELAXED) > sb->maps_limit)
 			coalesce_rcu(sb);
 	}
 	vm_rcu_read_unlock();
 	if (!r)
 		goto out;
-	if (vm_locks_held())
-		fatal("ufvm: BUG: a fault on ufvm memory inside a ufvm locked section\n");
-	if (mapped && (wmapped || !writable)) {
-		/* Raced with another thread's install, or a real fault. */
-		if (last_retry == addr) {
+	if (mapped && wmapped) {
+		/* Writable now: the fault raced with an install.  Retry. */
+		last_retry = 0;
+		ret = 1;
+		goto out;
+	}
+	if (mapped && !writable) {
+		/* A read that raced with an install, or a write to a read-only region. */
+		if (last_retry == addr && last_retry_seq == seq) {
 			/*
 			 * The same fault twice: a real protection fault.  Put
 			 * back the action libsigsegv replaced (the default, or
@@ -234,6 +260,7 @@ static int segv_handler(void *fault_address, int serious)
 			goto out;
 		}
 		last_retry = addr;
+		last_retry_seq = seq;
 		ret = 1;
 		goto out;
 	}
