@@ -14,6 +14,7 @@
  * them from a fault).
  */
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -76,6 +77,7 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n)
 {
 	struct vm_page *victims[RECLAIM_BATCH], *zap[RECLAIM_BATCH];
 	struct vm_stats_shard *s = vm_stats_shard_get(c->stats);
+	int res[RECLAIM_BATCH];
 	unsigned int k, nz, i, freed = 0;
 
 	if (n > RECLAIM_BATCH)
@@ -88,8 +90,9 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n)
 			vm_stat_inc(s, UFVM_CTR_RECLAIM_ZAPS);
 		vm_page_put(zap[i]);
 	}
+	vm_object_evict_pages(victims, k, c->ops == &vm_reclaim_clock, res);
 	for (i = 0; i < k; i++) {
-		int r = vm_object_evict_page(victims[i], c->ops == &vm_reclaim_clock);
+		int r = res[i];
 
 		if (r > 0) {
 			freed++;
@@ -111,10 +114,19 @@ unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n)
 	n = (unsigned int)MIN((uint64_t)n, MAX(c->budget / 4, 1));
 	__atomic_add_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
-	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget && tries++ < 16) {
+	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
-		if (!vm_cache_reclaim(c, MAX(n, 8u)) && tries > 4)
-			break;	/* everything pinned (locked, or dirty and failing) */
+		if (vm_cache_reclaim(c, MAX(n, 8u)))
+			continue;
+		/*
+		 * Nothing could go: every page is locked (being read, or being
+		 * evicted by someone else right now) or dirty with a failing
+		 * store.  Let the others finish; past a bound, go over budget
+		 * rather than hang (the documented slack).
+		 */
+		if (++tries > 200)
+			break;
+		sched_yield();
 	}
 	return n;
 }

@@ -966,6 +966,102 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 	return ret;
 }
 
+/* Free the frames of [first, first+n) of @obj.  Context: the pages locked. */
+static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
+{
+	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(first << PAGE_SHIFT), (off_t)(n << PAGE_SHIFT));
+}
+
+/*
+ * Evict the locked pages run[0..n) of @obj, at consecutive offsets: one zap
+ * per region and one punch for the run instead of one each per page.
+ * Pages that cannot go (a failing write-back) stay; res[i] says (0, 1, 2).
+ * Unlocks every page.
+ */
+static void evict_run_locked(struct vm_object *obj, struct vm_page **run, unsigned int n,
+			     int *res)
+{
+	unsigned int i, s;
+
+	zap_regions(obj, run[0]->index, run[n - 1]->index);
+	for (i = 0; i < n; i++) {
+		unmap_page_all(obj, run[i]);	/* nothing left, unless raced */
+		res[i] = 1;
+		if (vm_page_test(run[i], PG_DIRTY)) {
+			if (write_run(obj, &run[i], 1)) {
+				vm_page_set(run[i], PG_REFERENCED);	/* not again at once */
+				res[i] = 0;
+			} else {
+				res[i] = 2;
+			}
+		}
+	}
+	/* Punch each stretch of pages that go, while they hold their slots. */
+	for (s = 0, i = 0; i <= n; i++) {
+		if (i < n && res[i])
+			continue;
+		if (i > s)
+			punch_frames(obj, run[s]->index, i - s);
+		s = i + 1;
+	}
+	vm_rcu_read_lock();	/* see vm_object_evict_page() */
+	for (i = 0; i < n; i++)
+		if (res[i])
+			delete_page(obj, run[i]);
+	vm_rcu_read_unlock();
+	for (i = 0; i < n; i++)
+		vm_page_unlock(run[i]);
+}
+
+void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chance, int *res)
+{
+	struct vm_object *objs[VM_EVICT_BATCH];
+	struct vm_page *lk[VM_EVICT_BATCH];
+	int *where[VM_EVICT_BATCH], rr[VM_EVICT_BATCH];
+	unsigned int i, j, m = 0, s;
+
+	for (i = 0; i < n; i++) {
+		struct vm_object *obj;
+
+		res[i] = 0;
+		if (n == 1 || i >= VM_EVICT_BATCH) {
+			res[i] = vm_object_evict_page(v[i], second_chance);
+			continue;
+		}
+		obj = reclaim_lock(v[i]);
+		if (!obj)
+			continue;
+		if ((second_chance && vm_page_test(v[i], PG_REFERENCED)) ||
+		    (obj->pol->debug & UFVM_DEBUG_EVICT_PUNCH_LATE)) {
+			vm_page_unlock(v[i]);
+			if (!second_chance || !vm_page_test(v[i], PG_REFERENCED))
+				res[i] = vm_object_evict_page(v[i], second_chance);
+			continue;
+		}
+		/* Insertion sort by (object, offset). */
+		for (j = m; j > 0 && (objs[j - 1] > obj ||
+				      (objs[j - 1] == obj && lk[j - 1]->index > v[i]->index)); j--) {
+			objs[j] = objs[j - 1];
+			lk[j] = lk[j - 1];
+			where[j] = where[j - 1];
+		}
+		objs[j] = obj;
+		lk[j] = v[i];
+		where[j] = &res[i];
+		m++;
+	}
+	/* Runs of one object at consecutive offsets. */
+	for (s = 0, i = 1; i <= m; i++) {
+		if (i < m && objs[i] == objs[s] && lk[i]->index == lk[i - 1]->index + 1)
+			continue;
+		evict_run_locked(objs[s], lk + s, i - s, rr + s);
+		for (j = s; j < i; j++)
+			*where[j] = rr[j];
+		s = i;
+	}
+}
+
 /* ---- rmap ---- */
 
 void vm_object_rmap_add(struct vm_object *obj, struct vm_region *r)

@@ -180,6 +180,10 @@ void vm_object_get_ref(struct vm_object *obj);
  */
 bool vm_object_sample_page(struct vm_page *p);
 int vm_object_evict_page(struct vm_page *p, bool second_chance);
+/* Evict several (any objects): runs at consecutive offsets of one object
+ * share one zap per region and one frame punch.  @res gets each result. */
+#define VM_EVICT_BATCH	32
+void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chance, int *res);
 
 /* rmap: the regions mapping the object.  Context: may sleep (rmap lock). */
 void vm_object_rmap_add(struct vm_object *obj, struct vm_region *r);
