@@ -80,31 +80,59 @@ clamp:
 
 /* ---- readahead (the kernel's on-demand readahead is the model) ---- */
 
+#define RA_AROUND	32	/* read-around of a random miss, pages */
+#define RA_MISS_MAX	100	/* misses without hits before read-around stops */
+
 /*
- * The window to read on a major fault at @idx: 1 page for a random access;
- * a first window when the fault follows the previous one; double the last
- * window when it lands right after it.  Racy per-region heuristics: a lost
+ * Read-around only into free room: in a full cache under a budget it would
+ * evict pages to make room for neighbours that random access rarely uses.
+ */
+static bool read_around_fits(struct vm_cache *c)
+{
+	return !c->budget || __atomic_load_n(&c->nr, __ATOMIC_RELAXED) + RA_AROUND < c->low;
+}
+
+/*
+ * The window to read on a major fault at @idx: a first window when the
+ * fault follows the previous one; double the last window when it lands
+ * right after it; otherwise a read-around of RA_AROUND pages from the
+ * fault on, unless the region's recent misses went unused (the kernel's
+ * mmap_miss: each major fault counts one up, each page mapped from the
+ * cache one down) or the cache is full under its budget; then the one page.  Racy per-region heuristics: a lost
  * update only changes a window size.
  */
 static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int around)
 {
 	unsigned int max = r->object->cache->ra_max, n;
 	uint64_t prev = READ_ONCE(r->ra_prev), next = READ_ONCE(r->ra_next);
-	uint32_t size = READ_ONCE(r->ra_size);
+	uint32_t size = READ_ONCE(r->ra_size), miss = READ_ONCE(r->ra_miss);
 
 	WRITE_ONCE(r->ra_prev, idx);
+	if (miss < UINT32_MAX)
+		WRITE_ONCE(r->ra_miss, miss + 1);
 	if (max <= 1)
 		return 1;
 	if (idx == next && size)
 		n = MIN(2 * size, max);
 	else if (idx > prev && idx <= prev + MAX(around, 1u))
 		n = MIN(MAX(around, 4u), max);
+	else if (miss < RA_MISS_MAX && read_around_fits(r->object->cache))
+		n = MIN(RA_AROUND, max);	/* read-around */
 	else
 		return 1;
 	n = (unsigned int)MIN((uint64_t)n, r->pgoff + r->npages - idx);
 	WRITE_ONCE(r->ra_next, idx + n);
 	WRITE_ONCE(r->ra_size, n);
 	return n;
+}
+
+/* @n pages mapped from the cache: what was read around is being used. */
+static inline void ra_hit(struct vm_region *r, unsigned int n)
+{
+	uint32_t miss = READ_ONCE(r->ra_miss);
+
+	if (miss)
+		WRITE_ONCE(r->ra_miss, miss > n ? miss - n : 0);
 }
 
 /* A page marked PG_READAHEAD was mapped: start the next window. */
@@ -177,6 +205,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	if (n)
 		vm_region_install_locked(r, run, first, n, write);
 	WRITE_ONCE(r->fa_next, n ? first + n : idx + 1);	/* where the reader faults next */
+	ra_hit(r, 1 + extra);	/* like the kernel's mmap_miss, per page mapped */
 	if (extra) {
 		vm_stat_inc(vmf->stats, UFVM_CTR_FAULTAROUND);
 		vm_stat_add(vmf->stats, UFVM_CTR_FAULTAROUND_PAGES, extra);

@@ -42,6 +42,7 @@ struct vm_region {
 	uint64_t ra_prev;		/* (a) page of the last major fault */
 	uint64_t ra_next;		/* (a) first page past the readahead window */
 	uint32_t ra_size;		/* (a) size of the last window */
+	uint32_t ra_miss;		/* (a) major faults minus cache hits */
 	uint64_t fa_next;		/* (a) page after the last fault-around run */
 	uint32_t fa_win;		/* (a) its window (grows with map-ahead) */
 	void *file;			/* (c) owner's handle (lib) */
