@@ -73,7 +73,7 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p)
 	__atomic_sub_fetch(&c->nr, 1, __ATOMIC_RELAXED);
 }
 
-unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n)
+unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n, bool force)
 {
 	struct vm_page *victims[RECLAIM_BATCH], *zap[RECLAIM_BATCH];
 	struct vm_stats_shard *s = vm_stats_shard_get(c->stats);
@@ -83,14 +83,14 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n)
 	if (n > RECLAIM_BATCH)
 		n = RECLAIM_BATCH;
 	vm_mutex_lock(&c->lru_lock);
-	k = c->ops->scan(c, victims, n, zap, RECLAIM_BATCH, &nz);
+	k = c->ops->scan(c, victims, n, zap, RECLAIM_BATCH, &nz, force);
 	vm_mutex_unlock(&c->lru_lock);
 	for (i = 0; i < nz; i++) {
 		if (vm_object_sample_page(zap[i]))
 			vm_stat_inc(s, UFVM_CTR_RECLAIM_ZAPS);
 		vm_page_put(zap[i]);
 	}
-	vm_object_evict_pages(victims, k, c->ops == &vm_reclaim_clock, res);
+	vm_object_evict_pages(victims, k, c->ops == &vm_reclaim_clock && !force, res);
 	for (i = 0; i < k; i++) {
 		int r = res[i];
 
@@ -116,7 +116,8 @@ unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n)
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
 	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
-		if (vm_cache_reclaim(c, MAX(n, 8u)))
+		/* After a few empty rounds, no second chances: the budget holds. */
+		if (vm_cache_reclaim(c, MAX(n, 8u), tries >= 4))
 			continue;
 		/*
 		 * Nothing could go: every page is locked (being read, or being
@@ -219,7 +220,7 @@ static void *bg_main(void *arg)
 			unsigned int idle = 0;
 
 			while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->low && idle < 4)
-				idle = vm_cache_reclaim(c, RECLAIM_BATCH) ? 0 : idle + 1;
+				idle = vm_cache_reclaim(c, RECLAIM_BATCH, false) ? 0 : idle + 1;
 		}
 		c->hooks.for_each_object(c->hooks.arg, flush_one, c);
 	}

@@ -43,7 +43,8 @@ struct vm_reclaim_ops {
 	 * Return: the number of victims; *nzap the number to zap.
 	 */
 	unsigned int (*scan)(struct vm_cache *c, struct vm_page **victims, unsigned int n,
-			     struct vm_page **zap, unsigned int nz, unsigned int *nzap);
+			     struct vm_page **zap, unsigned int nz, unsigned int *nzap,
+			     bool force);
 };
 
 extern const struct vm_reclaim_ops vm_reclaim_clock, vm_reclaim_fifo;
@@ -144,7 +145,11 @@ void vm_cache_kick(struct vm_cache *c);
 void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t first,
 			unsigned int n);
 
-/* Reclaim up to @n pages now.  Return: pages freed. */
-unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n);
+/*
+ * Reclaim up to @n pages now.  @force: no second chance (the clock's
+ * referenced bit is ignored), for a fill that found nothing to evict.
+ * Return: pages freed.
+ */
+unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n, bool force);
 
 #endif /* UFVM_VM_CACHE_H */

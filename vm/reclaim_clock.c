@@ -28,7 +28,8 @@ static void clock_del(struct vm_cache *c, struct vm_page *p)
 }
 
 static unsigned int clock_scan(struct vm_cache *c, struct vm_page **victims, unsigned int n,
-			       struct vm_page **zap, unsigned int nz, unsigned int *nzap)
+			       struct vm_page **zap, unsigned int nz, unsigned int *nzap,
+			       bool force)
 {
 	uint64_t steps = 2 * __atomic_load_n(&c->nr, __ATOMIC_RELAXED) + 1;
 	unsigned int found = 0, z = 0;
@@ -40,7 +41,7 @@ static unsigned int clock_scan(struct vm_cache *c, struct vm_page **victims, uns
 			c->hand = c->lru.next;
 		p = cds_list_entry(c->hand, struct vm_page, lru);
 		c->hand = c->hand->next;
-		if (vm_page_test_clear(p, PG_REFERENCED)) {
+		if (vm_page_test_clear(p, PG_REFERENCED) && !force) {
 			if (z < nz && vm_page_mapcount(p) && vm_page_get_unless_zero(p))
 				zap[z++] = p;
 			continue;

@@ -16,7 +16,8 @@ static void fifo_del(struct vm_cache *c, struct vm_page *p)
 }
 
 static unsigned int fifo_scan(struct vm_cache *c, struct vm_page **victims, unsigned int n,
-			      struct vm_page **zap, unsigned int nz, unsigned int *nzap)
+			      struct vm_page **zap, unsigned int nz, unsigned int *nzap,
+			      bool force)
 {
 	struct vm_page *p;
 	unsigned int found = 0;

@@ -5,9 +5,12 @@
  * Invariant: with a page-cache budget of 1/8 of the mapped size, several
  * threads reading and writing random pages of two regions for a fixed time
  * lose no byte (every page of the file matches a shadow model after
- * ufvm_sync), and the number of cached pages never exceeds the budget
- * (fills reserve room before they insert, so there is no slack).  Also: a
- * budget smaller than one fault-around window, and both reclaim policies.
+ * ufvm_sync), and the number of cached pages never exceeds the budget by
+ * more than the documented slack: fills reserve room before they insert,
+ * and only a fill whose direct reclaim found nothing evictable for a bounded
+ * time goes over, by its own pages (at most one page per faulting thread
+ * here, fault-around does not fill).  Also: a budget smaller than one
+ * fault-around window, and both reclaim policies.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -20,6 +23,7 @@
 #define SEED	0x6b75
 #define NPAGES	4096ul			/* 16 MiB mapped */
 #define NTHREADS 4
+#define SLACK	NTHREADS	/* one page per faulting thread (docs/architecture.md) */
 
 struct shared {
 	uint8_t *map[2];		/* two regions of the one file */
@@ -97,9 +101,9 @@ static void run_budget(uint64_t budget, unsigned int fault_around, unsigned int 
 	cr_assert_eq(atomic_load(&sh.errors), 0, "%lu reads saw wrong data",
 		     atomic_load(&sh.errors));
 	cr_assert_gt(atomic_load(&sh.ops), 1000, "the workers hardly ran");
-	cr_assert_leq(st.cached_pages_max, budget,
-		      "cached pages reached %llu with a budget of %llu",
-		      (unsigned long long)st.cached_pages_max, (unsigned long long)budget);
+	cr_assert_leq(st.cached_pages_max, budget + SLACK,
+		      "cached pages reached %llu with a budget of %llu (slack %d)",
+		      (unsigned long long)st.cached_pages_max, (unsigned long long)budget, SLACK);
 	cr_assert_gt(st.counters[UFVM_CTR_EVICTIONS], 0, "nothing was evicted");
 	cr_assert_gt(st.counters[UFVM_CTR_EVICT_WRITEBACK] + st.counters[UFVM_CTR_FLUSH_PAGES] +
 		     st.counters[UFVM_CTR_STORE_WRITE_PAGES], 0, "nothing was written back");
