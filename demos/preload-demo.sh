@@ -72,7 +72,7 @@ fio_run() {	# fio_run kernel|ufvm JOB ARGS...: terse v3 line
 
 	shift 2
 	[ "$where" = ufvm ] && pre=("$UFVM" run --)
-	"${pre[@]}" fio --name="$job" --filename="$DIR/fio-$where" --ioengine=mmap --bs=4k \
+	"${pre[@]}" fio --name="$job" --filename="$DIR/fio-$where" --ioengine=mmap --bs=4k --verify_state_save=0 \
 		--size="$FIO_SIZE" --randrepeat=1 --output-format=terse --terse-version=3 "$@"
 }
 for where in kernel ufvm; do

@@ -10,7 +10,7 @@ pl_init fio
 pl_need fio
 SIZE=${SIZE:-32m}
 
-common=(--filename="$DIR/data" --ioengine=mmap --bs=4k --size="$SIZE" --randrepeat=1
+common=(--filename="$DIR/data" --ioengine=mmap --bs=4k --verify_state_save=0 --size="$SIZE" --randrepeat=1
 	--output-format=terse --terse-version=3)
 "$UFVM" run --stats "$DIR/stats-w.json" -- fio --name=write-verify --rw=randwrite \
 	--verify=crc32c --do_verify=1 --verify_fatal=1 "${common[@]}" >"$DIR/w.terse" ||
