@@ -151,7 +151,17 @@ UFVM_API int ufvm_file_size(struct ufvm_file *f, off_t *size);
 #define UFVM_MAP_SHARED	0x01	/* the only sharing mode; 0 means the same */
 #define UFVM_MAP_FIXED	0x10	/* map exactly at *addr (page aligned), replacing
 				   whatever is there, like mmap's MAP_FIXED; it
-				   must not overlap another ufvm region */
+				   must not overlap another ufvm region unless
+				   UFVM_MAP_REPLACE is given too */
+#define UFVM_MAP_REPLACE 0x20	/* with UFVM_MAP_FIXED: the parts of ufvm regions
+				   in the range are replaced (their dirty pages
+				   written back); the other parts of those
+				   regions stay mapped throughout.  The range
+				   itself is never a hole another mmap could
+				   take, but a thread touching it while it is
+				   replaced may get SIGSEGV: the new mapping is
+				   inaccessible until ufvm's fault handling
+				   covers it */
 
 /*
  * ufvm_map - map @length bytes of @path at file offset @offset.
@@ -174,6 +184,35 @@ UFVM_API int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int
  * unmapped regardless; the dirty pages stay in the file's cache).
  */
 UFVM_API int ufvm_unmap(struct ufvm *vm, void *addr, size_t length);
+
+/*
+ * ufvm_unmap_range - munmap for ufvm: unmap whatever ufvm regions map in
+ * [addr, addr+length) (@addr page aligned, @length rounded up to pages),
+ * writing back their dirty pages.  A region that runs past either end is
+ * split there: its other part stays mapped throughout, never unmapped for
+ * a moment.  Parts of the range that ufvm does not map are left alone.
+ * Return: 0, -EINVAL, -ENOMEM, or a write-back error (the range is
+ * unmapped regardless; the dirty pages stay in the file's cache).
+ */
+UFVM_API int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length);
+
+/*
+ * ufvm_protect - mprotect for ufvm: make [addr, addr+length) readable
+ * (UFVM_PROT_READ) or readable and writable (UFVM_PROT_READ |
+ * UFVM_PROT_WRITE).  Every page of the range must be mapped by ufvm
+ * (-ENOMEM otherwise, nothing changed), and making it writable needs
+ * regions mapped from a file opened for writing (-EACCES otherwise).
+ * Regions running past either end are split there; what stays mapped is
+ * never unmapped for a moment, but pages mapped read-only in a part made
+ * writable are dropped and fault back in (so that their first write is
+ * seen and they are written back).  Pages mapped writable in a part made
+ * read-only stay dirty until written back.  A write to a read-only part
+ * raises SIGSEGV.  PROT_NONE is not a ufvm protection: unmap instead.
+ * Return: 0, -EINVAL, -ENOMEM, -EACCES; on an error past the checks (no
+ * memory, a kernel refusal) part of the range may have changed, as with
+ * mprotect.
+ */
+UFVM_API int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot);
 
 /*
  * ufvm_sync - msync(MS_SYNC): write back the dirty pages of the mapped range

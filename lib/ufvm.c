@@ -451,6 +451,193 @@ int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
 
 /* ---- mappings ---- */
 
+/*
+ * A region that is going away: what must be written back and put once
+ * mmap_lock is dropped.
+ */
+struct gone {
+	struct vm_object *obj;
+	uint64_t first, last;
+};
+
+/*
+ * Take @r out of the address space and the rmap, dropping its mappings'
+ * mapcounts; its real mapping stays until detached.  Context: mmap_lock
+ * held for writing; may sleep briefly.  Return: 0 or -ENOMEM (@r stays).
+ */
+static int take_out_locked(struct ufvm *vm, struct vm_region *r, struct gone *g)
+{
+	int err = vm_aspace_remove_locked(&vm->as, r);
+
+	if (err)
+		return err;
+	vm_region_kill(r);
+	vm_object_rmap_del(r->object, r);
+	g->obj = r->object;
+	g->first = r->pgoff;
+	g->last = r->pgoff + r->npages - 1;
+	return 0;
+}
+
+/*
+ * Write back and put what take_out_locked() took, @n of them.  With
+ * @report, a write-back error is returned and so reported (not again by a
+ * later sync); without, it stays for the next sync or close to report.
+ * Context: no ufvm lock held; may block (store I/O).  Return: 0 or the
+ * first error.
+ */
+static int gone_finish(struct ufvm *vm, struct gone *g, size_t n, bool report)
+{
+	size_t i;
+	int e, err = 0;
+
+	for (i = 0; i < n; i++) {
+		e = vm_object_writeback(g[i].obj, g[i].first, g[i].last);
+		if (e && !err && report)
+			err = e;
+		e = report ? vm_object_check_errors(g[i].obj) : 0;
+		if (e && !err)
+			err = e;
+		e = object_put(vm, g[i].obj);
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
+/*
+ * A region for [start, end) of @r, writable if @writable, not yet in
+ * place (vm_region_replace() puts it there).  Return: 0 or -ENOMEM.
+ */
+static int piece_create(struct vm_region *r, uintptr_t start, uintptr_t end, bool writable,
+			struct vm_region **out)
+{
+	struct vm_region *n;
+	int err;
+
+	err = vm_region_create(r->object, vm_region_pgidx(r, start),
+			       (end - start) >> PAGE_SHIFT, writable, &n);
+	if (err)
+		return err;
+	n->maywrite = r->maywrite;
+	n->as = r->as;
+	n->start = start;
+	n->end = end;
+	*out = n;
+	return 0;
+}
+
+/*
+ * Put the pieces @by[0..n) in @r's place (vm_region_replace), taking the
+ * object references they hold beyond @r's; free them if that fails.
+ * Context: mmap_lock held for writing; may sleep briefly.  Return: 0 or -errno.
+ */
+static int replace_locked(struct vm_region *r, struct vm_region **by, size_t n)
+{
+	size_t i;
+	int err = vm_region_replace(r, by, n);
+
+	if (err) {
+		for (i = 0; i < n; i++)
+			vm_region_free_rcu(by[i]);
+		return err;
+	}
+	__atomic_fetch_add(&by[0]->object->refs, n - 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * If a region straddles @addr, cut it in two there; the kernel's mapping
+ * is left as it is, so nothing mapped is unmapped even for a moment.
+ * Context: mmap_lock held for writing; may sleep briefly.  Return: 0 or -errno.
+ */
+static int split_at_locked(struct ufvm *vm, uintptr_t addr)
+{
+	struct vm_region *r = vm_aspace_find_locked(&vm->as, addr), *by[2];
+	int err;
+
+	if (!r || r->start == addr)
+		return 0;
+	err = piece_create(r, r->start, addr, r->writable, &by[0]);
+	if (err)
+		return err;
+	err = piece_create(r, addr, r->end, r->writable, &by[1]);
+	if (err) {
+		vm_region_free_rcu(by[0]);
+		return err;
+	}
+	return replace_locked(r, by, 2);
+}
+
+/* Cut the regions straddling either end of [start, end).  Context: as above. */
+static int split_range_locked(struct ufvm *vm, uintptr_t start, uintptr_t end)
+{
+	int err = split_at_locked(vm, start);
+
+	return err ? err : split_at_locked(vm, end);
+}
+
+/*
+ * The regions inside [start, end) once split_range_locked() has run, in
+ * order: their count, and the first's index in the array.
+ * Context: mmap_lock held.
+ */
+static size_t regions_inside_locked(struct ufvm *vm, uintptr_t start, uintptr_t end,
+				    size_t *first)
+{
+	struct vm_region_array *a = vm->as.regions;
+	size_t i, n = 0;
+
+	for (i = 0; i < a->n && a->r[i]->end <= start; i++)
+		;
+	*first = i;
+	for (; i < a->n && a->r[i]->start < end; i++)
+		n++;
+	return n;
+}
+
+/*
+ * Take out every region inside [start, end) (split at both ends first),
+ * into @g (room for all of them, allocated here; the caller frees it), and
+ * detach them if @detach.  Context: mmap_lock held for writing; may sleep
+ * briefly.  Return: how many were taken out (*@gp, *@np), 0 or -errno.
+ */
+static int take_out_range_locked(struct ufvm *vm, uintptr_t start, uintptr_t end,
+				 struct vm_region ***rp, struct gone **gp, size_t *np)
+{
+	struct vm_region **rs;
+	struct gone *g;
+	size_t i, first, n;
+	int err;
+
+	*np = 0;
+	*gp = NULL;
+	*rp = NULL;
+	err = split_range_locked(vm, start, end);
+	if (err)
+		return err;
+	n = regions_inside_locked(vm, start, end, &first);
+	if (!n)
+		return 0;
+	g = calloc(n, sizeof(*g));
+	rs = calloc(n, sizeof(*rs));
+	if (!g || !rs) {
+		free(g);
+		free(rs);
+		return -ENOMEM;
+	}
+	memcpy(rs, &vm->as.regions->r[first], n * sizeof(*rs));
+	for (i = 0; i < n; i++) {
+		err = take_out_locked(vm, rs[i], &g[i]);
+		if (err)
+			break;
+	}
+	*rp = rs;
+	*gp = g;
+	*np = i;
+	return err;
+}
+
 /* Does [start, end) overlap a region?  Context: mmap_lock held. */
 static bool fixed_overlaps(struct ufvm *vm, uintptr_t start, uintptr_t end)
 {
@@ -468,6 +655,9 @@ static bool fixed_overlaps(struct ufvm *vm, uintptr_t start, uintptr_t end)
 int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 		  int flags, void **addr)
 {
+	struct vm_region **old = NULL;
+	struct gone *g = NULL;
+	size_t nold = 0, i;
 	struct ufvm *vm;
 	struct vm_region *r;
 	bool writable;
@@ -479,26 +669,35 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	if (!f || !addr || offset < 0 || offset % PAGE_SIZE || !length ||
 	    length > (1ull << 46) || !(prot & UFVM_PROT_READ) ||
 	    (prot & ~(UFVM_PROT_READ | UFVM_PROT_WRITE)) ||
-	    (flags & ~(UFVM_MAP_SHARED | UFVM_MAP_FIXED)))
+	    (flags & ~(UFVM_MAP_SHARED | UFVM_MAP_FIXED | UFVM_MAP_REPLACE)) ||
+	    ((flags & UFVM_MAP_REPLACE) && !(flags & UFVM_MAP_FIXED)))
 		return -EINVAL;
+	npages = DIV_ROUND_UP(length, PAGE_SIZE);
 	if (flags & UFVM_MAP_FIXED) {
 		hint = (uintptr_t)*addr;
-		if (!hint || hint % PAGE_SIZE)
+		if (!hint || hint % PAGE_SIZE || hint + (npages << PAGE_SHIFT) < hint)
 			return -EINVAL;
 	}
 	vm = f->vm;
 	writable = prot & UFVM_PROT_WRITE;
 	if (writable && !f->writable)
 		return -EACCES;
-	npages = DIV_ROUND_UP(length, PAGE_SIZE);
 	__atomic_fetch_add(&f->obj->refs, 1, __ATOMIC_RELAXED);	/* the region's */
 	err = vm_region_create(f->obj, (uint64_t)offset >> PAGE_SHIFT, npages,
 			       writable, &r);
 	if (err)
 		goto fail_put;
 	r->as = &vm->as;
+	r->maywrite = f->writable;
 	vm_rwsem_write(&vm->as.mmap_lock);
-	if (hint && fixed_overlaps(vm, hint, hint + (npages << PAGE_SHIFT))) {
+	if (hint && (flags & UFVM_MAP_REPLACE)) {
+		/* The regions there go; their real mappings are replaced by
+		 * the new one in one step (mmap MAP_FIXED). */
+		err = take_out_range_locked(vm, hint, hint + (npages << PAGE_SHIFT),
+					    &old, &g, &nold);
+		if (err)
+			goto fail_unlock;
+	} else if (hint && fixed_overlaps(vm, hint, hint + (npages << PAGE_SHIFT))) {
 		err = -EINVAL;
 		goto fail_unlock;
 	}
@@ -511,17 +710,29 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 		goto fail_unlock;
 	}
 	vm_object_rmap_add(f->obj, r);
+	for (i = 0; i < nold; i++)
+		vm_region_free_rcu(old[i]);
 	vm_rwsem_write_unlock(&vm->as.mmap_lock);
+	free(old);
 	*addr = (void *)r->start;
+	gone_finish(vm, g, nold, false);	/* errors stay for the next sync */
+	free(g);
 	return 0;
 fail_unlock:
+	/* Like mmap's MAP_FIXED: what was replaced is gone even on failure. */
+	for (i = 0; i < nold; i++) {
+		vm->as.pmap->ops->detach(vm->as.pmap, old[i]);
+		vm_region_free_rcu(old[i]);
+	}
 	vm_rwsem_write_unlock(&vm->as.mmap_lock);
+	free(old);
+	gone_finish(vm, g, nold, false);
+	free(g);
 	vm_region_free_rcu(r);
 fail_put:
 	object_put(vm, f->obj);
 	return err;
 }
-
 int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
 	     int prot, int flags, void **addr)
 {
@@ -529,10 +740,6 @@ int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
 	int err;
 
 	if (!vm || !path || !addr)
-		return -EINVAL;
-	if (offset < 0 || offset % PAGE_SIZE || !length || !(prot & UFVM_PROT_READ) ||
-	    (prot & ~(UFVM_PROT_READ | UFVM_PROT_WRITE)) ||
-	    (flags & ~(UFVM_MAP_SHARED | UFVM_MAP_FIXED)))
 		return -EINVAL;
 	err = ufvm_file_open(vm, path, (prot & UFVM_PROT_WRITE) ? UFVM_RDWR : UFVM_RDONLY, &f);
 	if (err)
@@ -542,44 +749,100 @@ int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
 	return err;
 }
 
-/* Context: mmap_lock held for writing; dropped on return. */
-static int unmap_region_locked(struct ufvm *vm, struct vm_region *r)
+/*
+ * Unmap the regions inside [start, end), splitting those that straddle its
+ * ends, then write back what they mapped.  Context: takes mmap_lock for
+ * writing; may block (write-back).  Return: 0, or -errno.
+ */
+static int unmap_range(struct ufvm *vm, uintptr_t start, uintptr_t end)
 {
-	struct vm_object *obj = r->object;
+	struct vm_region **rs;
+	struct gone *g;
+	size_t n, i;
 	int err, e;
 
-	err = vm_aspace_remove_locked(&vm->as, r);
-	if (err) {
-		vm_rwsem_write_unlock(&vm->as.mmap_lock);
-		return err;
+	vm_rwsem_write(&vm->as.mmap_lock);
+	err = take_out_range_locked(vm, start, end, &rs, &g, &n);
+	for (i = 0; i < n; i++) {
+		vm->as.pmap->ops->detach(vm->as.pmap, rs[i]);
+		vm_region_free_rcu(rs[i]);
 	}
-	vm_region_kill(r);
-	vm_object_rmap_del(obj, r);
-	vm->as.pmap->ops->detach(vm->as.pmap, r);
 	vm_rwsem_write_unlock(&vm->as.mmap_lock);
-	vm_region_free_rcu(r);
-	err = vm_object_writeback(obj, r->pgoff, r->pgoff + r->npages - 1);
-	e = vm_object_check_errors(obj);	/* reported here, not again */
-	if (!err)
-		err = e;
-	e = object_put(vm, obj);
+	free(rs);
+	e = gone_finish(vm, g, n, true);
+	free(g);
 	return err ? err : e;
 }
 
 int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
 {
 	struct vm_region *r;
+	bool exact;
 
 	if (!vm || !addr || !length)
 		return -EINVAL;
-	vm_rwsem_write(&vm->as.mmap_lock);
+	vm_rwsem_read(&vm->as.mmap_lock);
 	r = vm_aspace_find_locked(&vm->as, (uintptr_t)addr);
-	if (!r || r->start != (uintptr_t)addr ||
-	    DIV_ROUND_UP(length, PAGE_SIZE) != r->npages) {
-		vm_rwsem_write_unlock(&vm->as.mmap_lock);
+	exact = r && r->start == (uintptr_t)addr &&
+		DIV_ROUND_UP(length, PAGE_SIZE) == r->npages;
+	vm_rwsem_read_unlock(&vm->as.mmap_lock);
+	if (!exact)
 		return -EINVAL;
+	return unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (r->npages << PAGE_SHIFT));
+}
+
+int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length)
+{
+	uintptr_t a = (uintptr_t)addr;
+
+	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a ||
+	    ROUND_UP(a + length, PAGE_SIZE) < a)
+		return -EINVAL;
+	return unmap_range(vm, a, ROUND_UP(a + length, PAGE_SIZE));
+}
+
+int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot)
+{
+	uintptr_t a = (uintptr_t)addr, end, x;
+	bool writable = prot & UFVM_PROT_WRITE;
+	struct vm_region *r;
+	size_t i, first, n;
+	int err = 0;
+
+	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a ||
+	    ROUND_UP(a + length, PAGE_SIZE) < a ||
+	    (prot != UFVM_PROT_READ && prot != (UFVM_PROT_READ | UFVM_PROT_WRITE)))
+		return -EINVAL;
+	end = ROUND_UP(a + length, PAGE_SIZE);
+	vm_rwsem_write(&vm->as.mmap_lock);
+	for (x = a; x < end; x = r->end) {	/* like mprotect: all or nothing checked first */
+		r = vm_aspace_find_locked(&vm->as, x);
+		if (!r) {
+			err = -ENOMEM;
+			goto out;
+		}
+		if (writable && !r->maywrite) {
+			err = -EACCES;
+			goto out;
+		}
 	}
-	return unmap_region_locked(vm, r);
+	err = split_range_locked(vm, a, end);
+	if (err)
+		goto out;
+	n = regions_inside_locked(vm, a, end, &first);
+	for (i = 0; i < n && !err; i++) {
+		struct vm_region *by;
+
+		r = vm->as.regions->r[first + i];	/* the array changes each time */
+		if (r->writable == writable)
+			continue;
+		err = piece_create(r, r->start, r->end, writable, &by);
+		if (!err)
+			err = replace_locked(r, &by, 1);
+	}
+out:
+	vm_rwsem_write_unlock(&vm->as.mmap_lock);
+	return err;
 }
 
 struct sync_part {
@@ -752,15 +1015,17 @@ int ufvm_close(struct ufvm *vm)
 	if (!vm)
 		return -EINVAL;
 	for (;;) {
-		struct vm_region *r;
+		uintptr_t start = 0, end = 0;
 
-		vm_rwsem_write(&vm->as.mmap_lock);
-		if (!vm->as.regions->n) {
-			vm_rwsem_write_unlock(&vm->as.mmap_lock);
-			break;
+		vm_rwsem_read(&vm->as.mmap_lock);
+		if (vm->as.regions->n) {
+			start = vm->as.regions->r[0]->start;
+			end = vm->as.regions->r[vm->as.regions->n - 1]->end;
 		}
-		r = vm->as.regions->r[0];
-		e = unmap_region_locked(vm, r);
+		vm_rwsem_read_unlock(&vm->as.mmap_lock);
+		if (start == end)
+			break;
+		e = unmap_range(vm, start, end);
 		if (e && !err)
 			err = e;
 	}

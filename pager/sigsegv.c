@@ -126,6 +126,30 @@ static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	return mprotect((void *)addr, len, PROT_READ | (wp ? 0 : PROT_WRITE)) ? -errno : 0;
 }
 
+static int s_set_prot(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		      size_t len, bool writable)
+{
+	uint64_t b = (addr - r->start) >> PAGE_SHIFT, end = b + (len >> PAGE_SHIFT), s;
+
+	r->pmap_seq++;	/* under the ptl, like every pmap op */
+	if (writable)
+		return 0;	/* mapped pages are read-only until mkwrite */
+	/* Holes are PROT_NONE reservations: only mapped runs change. */
+	while (b < end) {
+		if (!bit_test(r->mapped, b)) {
+			b++;
+			continue;
+		}
+		for (s = b; b < end && bit_test(r->mapped, b); b++)
+			;
+		if (mprotect((void *)(r->start + (s << PAGE_SHIFT)), (b - s) << PAGE_SHIFT,
+			     PROT_READ))
+			return -errno;
+		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);	/* splits */
+	}
+	return 0;
+}
+
 static int s_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	return 0;	/* the faulting thread serves itself */
@@ -166,6 +190,7 @@ static const struct vm_pmap_ops sigsegv_pmap_ops = {
 	.install = s_install,
 	.zap = s_zap,
 	.protect = s_protect,
+	.set_prot = s_set_prot,
 	.wake = s_wake,
 	.poison = s_poison,
 	.attach = s_attach,

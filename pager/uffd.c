@@ -165,6 +165,19 @@ static int u_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	return uffd_ioctl(to_ub(pm), UFFDIO_WRITEPROTECT, &w);
 }
 
+static int u_set_prot(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		      size_t len, bool writable)
+{
+	/*
+	 * The range is registered for WP whenever the region may become
+	 * writable (u_attach), so a read-only page mapped after this comes
+	 * in write-protected.  A page mapped read-only before a change to
+	 * writable was zapped by the caller: mprotect may upgrade a shared
+	 * mapping's PTEs to writable, which must never skip mkwrite.
+	 */
+	return mprotect((void *)addr, len, PROT_READ | (writable ? PROT_WRITE : 0)) ? -errno : 0;
+}
+
 static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	struct uffd_backend *ub = to_ub(pm);
@@ -195,10 +208,18 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 {
 	struct uffd_backend *ub = to_ub(pm);
 	size_t len = r->npages << PAGE_SHIFT;
+	int prot = PROT_READ | (r->writable ? PROT_WRITE : 0);
 	struct uffdio_register reg;
 	void *a;
+	int err;
 
-	a = mmap((void *)hint, len, PROT_READ | (r->writable ? PROT_WRITE : 0),
+	/*
+	 * At a fixed address the mapping may replace one that threads are
+	 * touching: until it is registered, an access would be served by
+	 * the kernel from the memfd (allocating a frame in a hole), so it
+	 * starts inaccessible and gets its protection once registered.
+	 */
+	a = mmap((void *)hint, len, hint ? PROT_NONE : prot,
 		 MAP_SHARED | (hint ? MAP_FIXED : 0), r->object->memfd,
 		 (off_t)(r->pgoff << PAGE_SHIFT));
 	if (a == MAP_FAILED)
@@ -209,11 +230,11 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	reg.range.start = (uintptr_t)a;
 	reg.range.len = len;
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR;
-	if (r->writable)
+	if (r->maywrite)	/* writable now or after ufvm_protect() */
 		reg.mode |= UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg)) {
-		int err = -errno;
-
+	if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg) ||
+	    (hint && mprotect(a, len, prot))) {
+		err = -errno;
 		munmap(a, len);
 		return err;
 	}
@@ -232,6 +253,7 @@ static const struct vm_pmap_ops uffd_pmap_ops = {
 	.install = u_install,
 	.zap = u_zap,
 	.protect = u_protect,
+	.set_prot = u_set_prot,
 	.wake = u_wake,
 	.poison = u_poison,
 	.attach = u_attach,

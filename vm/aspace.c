@@ -93,19 +93,44 @@ int vm_aspace_insert_locked(struct vm_aspace *as, struct vm_region *r)
 	return 0;
 }
 
-int vm_aspace_remove_locked(struct vm_aspace *as, struct vm_region *r)
+struct vm_region_array *vm_aspace_build_locked(struct vm_aspace *as, struct vm_region *r,
+					       struct vm_region *const *by, size_t n)
 {
 	struct vm_region_array *a = as->regions, *na;
-	size_t i, j = 0;
+	size_t i, j = 0, k;
 
 	VM_ASSERT_HELD_EXCL(&as->mmap_lock);
-	na = malloc(sizeof(*na) + a->n * sizeof(na->r[0]));
+	na = malloc(sizeof(*na) + (a->n + n) * sizeof(na->r[0]));
+	if (!na)
+		return NULL;
+	for (i = 0; i < a->n; i++) {
+		if (a->r[i] != r) {
+			na->r[j++] = a->r[i];
+			continue;
+		}
+		for (k = 0; k < n; k++) {
+			VM_BUG_ON(by[k]->start < r->start || by[k]->end > r->end ||
+				  (k && by[k]->start < by[k - 1]->end));
+			na->r[j++] = by[k];
+		}
+	}
+	VM_BUG_ON(j != a->n + n - 1);
+	na->n = j;
+	return na;
+}
+
+void vm_aspace_publish_locked(struct vm_aspace *as, struct vm_region_array *na)
+{
+	VM_ASSERT_HELD_EXCL(&as->mmap_lock);
+	publish(as, na);
+}
+
+int vm_aspace_remove_locked(struct vm_aspace *as, struct vm_region *r)
+{
+	struct vm_region_array *na = vm_aspace_build_locked(as, r, NULL, 0);
+
 	if (!na)
 		return -ENOMEM;
-	for (i = 0; i < a->n; i++)
-		if (a->r[i] != r)
-			na->r[j++] = a->r[i];
-	na->n = j;
 	publish(as, na);
 	return 0;
 }

@@ -41,6 +41,15 @@ struct vm_region *vm_aspace_find_locked(struct vm_aspace *as, uintptr_t addr);
 /* Context: mmap_lock held for writing.  Return: 0 or -ENOMEM. */
 int vm_aspace_insert_locked(struct vm_aspace *as, struct vm_region *r);
 int vm_aspace_remove_locked(struct vm_aspace *as, struct vm_region *r);
+/*
+ * The array with @by[0..n) (sorted, inside @r's range) where @r is, built
+ * but not published: vm_aspace_publish_locked() makes it current in one
+ * step (a lock-free lookup sees @r or the pieces), or free() drops it.
+ * Context: mmap_lock held for writing.  Return: the array or NULL (ENOMEM).
+ */
+struct vm_region_array *vm_aspace_build_locked(struct vm_aspace *as, struct vm_region *r,
+					       struct vm_region *const *by, size_t n);
+void vm_aspace_publish_locked(struct vm_aspace *as, struct vm_region_array *na);
 
 static inline uint64_t vm_aspace_seq_read(struct vm_aspace *as)
 {

@@ -30,6 +30,15 @@ struct vm_pmap_ops {
 	/* Write-protect (@wp) or make writable and wake (!@wp) mapped pages. */
 	int (*protect)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		       size_t len, bool wp);
+	/*
+	 * Change the protection of [addr, addr+len) of @r, mapped pages and
+	 * holes alike, to read-write (@writable) or read-only; a later fault
+	 * there maps by the region that then covers it.  Pages mapped there
+	 * (r->mapped) stay mapped, and none is mapped writable after a change
+	 * to writable.  Context: mmap_lock held for writing and the ptl.
+	 */
+	int (*set_prot)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+			size_t len, bool writable);
 	/* Wake threads faulting in [addr, addr+len) without mapping anything;
 	 * @r may be NULL (the region is gone).  Context: any lock or none. */
 	int (*wake)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);

@@ -217,6 +217,114 @@ void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last)
 	vm_mutex_unlock(&r->ptl);
 }
 
+/* Move what @r maps in @n's part to @n (bitmaps and mapcounts).
+ * Context: as vm_region_replace, rmap lock and @r's ptl held. */
+static void take_locked(struct vm_region *r, struct vm_region *n)
+{
+	uint64_t off = n->pgoff - r->pgoff, b;
+
+	VM_ASSERT_HELD(&r->ptl);
+	VM_BUG_ON(n->object != r->object || n->pgoff < r->pgoff ||
+		  off + n->npages > r->npages || r->dead);
+	for (b = 0; b < n->npages; b++) {
+		uint64_t rb = off + b;
+
+		if (!(rb % 64) && !r->mapped[rb / 64] && b + 64 <= n->npages) {
+			b += 63;	/* a whole word of r with nothing mapped */
+			continue;
+		}
+		if (!bit_test(r->mapped, rb))
+			continue;
+		bit_set(n->mapped, b);
+		if (bit_test(r->wmapped, rb)) {
+			VM_BUG_ON(!n->writable);	/* reprotect first */
+			bit_set(n->wmapped, b);
+		}
+		bit_clear(r->mapped, rb);
+		bit_clear(r->wmapped, rb);
+	}
+	n->ra_prev = r->ra_prev;
+	n->ra_next = r->ra_next;
+	n->ra_size = r->ra_size;
+	n->ra_miss = r->ra_miss;
+	n->fa_next = r->fa_next;
+	n->fa_win = r->fa_win;
+}
+
+int vm_region_reprotect_locked(struct vm_region *r, uint64_t first, uint64_t last,
+			       bool writable)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	uint64_t lo = first - r->pgoff, hi = last - r->pgoff, b;
+	uintptr_t a = vm_region_addr(r, first);
+	size_t len = (size_t)(last - first + 1) << PAGE_SHIFT;
+	int err;
+
+	VM_ASSERT_HELD(&r->ptl);
+	VM_BUG_ON(first < r->pgoff || last >= r->pgoff + r->npages || first > last);
+	if (writable) {
+		/*
+		 * Read-only mappings of a page say nothing of whether it was
+		 * written: drop them, so that no page is mapped writable
+		 * without passing through mkwrite (which dirties it).
+		 */
+		pm->ops->zap(pm, r, a, len);
+		drop_mapped_locked(r, lo, hi);
+	}
+	err = pm->ops->set_prot(pm, r, a, len, writable);
+	if (err || writable)
+		return err;
+	for (b = lo; b <= hi; b++)
+		bit_clear(r->wmapped, b);	/* dirty still; no longer writable */
+	return 0;
+}
+
+int vm_region_replace(struct vm_region *r, struct vm_region **by, size_t n)
+{
+	struct vm_object *obj = r->object;
+	struct vm_region_array *na;
+	size_t i;
+	int err = 0;
+
+	VM_ASSERT_HELD_EXCL(&r->as->mmap_lock);
+	VM_BUG_ON(!n || by[0]->start != r->start || by[n - 1]->end != r->end);
+	for (i = 1; i < n; i++)
+		VM_BUG_ON(by[i]->start != by[i - 1]->end);
+	na = vm_aspace_build_locked(r->as, r, by, n);
+	if (!na)
+		return -ENOMEM;
+	vm_mutex_lock(&obj->rmap_lock);
+	vm_mutex_lock(&r->ptl);
+	for (i = 0; i < n && !err; i++)
+		if (by[i]->writable != r->writable)
+			err = vm_region_reprotect_locked(r, by[i]->pgoff,
+							 by[i]->pgoff + by[i]->npages - 1,
+							 by[i]->writable);
+	if (!err) {
+		/*
+		 * A lock-free fault that finds @r from here on sees it dead
+		 * and takes the locked path, which waits for mmap_lock and
+		 * then finds the pieces; invalidation finds them on the rmap
+		 * with what they map.
+		 */
+		for (i = 0; i < n; i++) {
+			take_locked(r, by[i]);
+			cds_list_add_tail(&by[i]->rmap, &obj->regions);
+		}
+		r->dead = true;
+		cds_list_del_init(&r->rmap);
+	}
+	vm_mutex_unlock(&r->ptl);
+	vm_mutex_unlock(&obj->rmap_lock);
+	if (err) {
+		free(na);
+		return err;
+	}
+	vm_aspace_publish_locked(r->as, na);
+	vm_region_free_rcu(r);
+	return 0;
+}
+
 void vm_region_kill(struct vm_region *r)
 {
 	vm_mutex_lock(&r->ptl);

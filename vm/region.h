@@ -32,6 +32,7 @@ struct vm_region {
 	struct vm_object *object;	/* (c) */
 	struct vm_aspace *as;		/* (c) */
 	bool writable;			/* (c) */
+	bool maywrite;			/* (c) may be made writable (ufvm_protect) */
 	bool dead;			/* (p) unmapped: install nothing */
 	struct vm_mutex ptl;
 	uint64_t *mapped;		/* (p) bitmap: page mapped here */
@@ -45,7 +46,6 @@ struct vm_region {
 	uint32_t ra_miss;		/* (a) major faults minus cache hits */
 	uint64_t fa_next;		/* (a) page after the last fault-around run */
 	uint32_t fa_win;		/* (a) its window (grows with map-ahead) */
-	void *file;			/* (c) owner's handle (lib) */
 	struct rcu_head rcu;
 };
 
@@ -84,6 +84,35 @@ int vm_region_create(struct vm_object *obj, uint64_t pgoff, uint64_t npages,
 		     bool writable, struct vm_region **out);
 /* Free after a grace period.  Context: detached, unmapped, off the rmap. */
 void vm_region_free_rcu(struct vm_region *r);
+
+/*
+ * vm_region_replace - put the regions @by[0..n) in @r's place: pieces of
+ * @r made by vm_region_create() (same object; start/end/as set; in order,
+ * together exactly @r's range; not attached anywhere) whose
+ * writability may differ from @r's.  Where it does, the real mapping is
+ * changed first (see vm_region_reprotect_locked); then what @r maps moves
+ * to the pieces with its mapcounts, the pieces go on the object's rmap and
+ * into the address space's array, and @r, marked dead, leaves both and is
+ * freed after a grace period.  Mapped pages stay mapped throughout (but
+ * those that become writable).  The pieces take over @r's object
+ * reference; the caller adds the n - 1 more they hold.
+ * Context: mmap_lock held for writing; takes the rmap lock and @r's ptl;
+ * may sleep briefly.  Return: 0, or -errno with nothing changed but, on a
+ * change to writable, pages of that part unmapped.
+ */
+int vm_region_replace(struct vm_region *r, struct vm_region **by, size_t n);
+
+/*
+ * vm_region_reprotect_locked - make @r's real mapping of [@first, @last]
+ * (file page offsets) writable (@writable) or read-only, for a piece that
+ * will say so.  Going writable, every page mapped there is zapped first,
+ * so that each comes back through a fault and the first write to it
+ * through mkwrite; going read-only, pages mapped writable stay dirty and
+ * stop being writable.  Context: mmap_lock held for writing, @r's ptl;
+ * may sleep briefly.  Return: 0 or -errno.
+ */
+int vm_region_reprotect_locked(struct vm_region *r, uint64_t first, uint64_t last,
+			       bool writable);
 
 /*
  * vm_region_install_locked - map a run of cached pages, mapcount first.

@@ -112,17 +112,30 @@ int sigcatch_read(const volatile void *p, uint8_t *out, struct sigbus_info *info
 	return armed_read(p, out, info, ARM_BUS | ARM_SEGV);
 }
 
-int sigbus_write(volatile void *p, uint8_t v, struct sigbus_info *info)
+/* Store @v at @p with the signals of @arm caught.  Return: 0 or the signal. */
+static int armed_write(volatile void *p, uint8_t v, struct sigbus_info *info, int arm)
 {
-	if (sigsetjmp(sigbus_jmp, 1)) {
+	int sig = sigsetjmp(sigbus_jmp, 1);
+
+	if (sig) {
 		if (info)
 			*info = sigbus_last;
-		return 1;
+		return sig;
 	}
-	sigbus_armed = ARM_BUS;
+	sigbus_armed = arm;
 	*(volatile uint8_t *)p = v;
 	sigbus_armed = 0;
 	return 0;
+}
+
+int sigbus_write(volatile void *p, uint8_t v, struct sigbus_info *info)
+{
+	return armed_write(p, v, info, ARM_BUS) ? 1 : 0;
+}
+
+int sigcatch_write(volatile void *p, uint8_t v, struct sigbus_info *info)
+{
+	return armed_write(p, v, info, ARM_BUS | ARM_SEGV);
 }
 
 unsigned long sigbus_caught(void)

@@ -52,6 +52,9 @@ void sigcatch_install(void);
  */
 int sigcatch_read(const volatile void *p, uint8_t *out, struct sigbus_info *info);
 
+/* sigcatch_write - store @v at @p, catching SIGBUS and SIGSEGV.
+ * Return: 0 (stored), or the signal caught. */
+int sigcatch_write(volatile void *p, uint8_t v, struct sigbus_info *info);
 /* SIGSEGV signals caught by this process so far. */
 unsigned long sigsegv_caught(void);
 
