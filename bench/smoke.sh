@@ -53,6 +53,7 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 fi
 if [ "$(stat -f -c %T "$t")" != tmpfs ]; then
 	run pf --pages 256 --shuffle --store direct
+	[ "$("$u" stats --get options.direct_io "$t/pf.json")" = true ]
 fi
 run faultaround --pages 256 --windows 1,16 --backend sigsegv
 [ "$("$u" stats --get backend "$t/faultaround.json")" = sigsegv ]

@@ -79,6 +79,8 @@ struct ufvm_config {
 	unsigned int retry;		/* 0/1: drop mmap_lock while waiting */
 	unsigned int invalidate;	/* enum ufvm_invalidate */
 	unsigned int store_latency_us;	/* injected latency of each store read */
+	unsigned int direct_io;		/* 0/1: store files opened with O_DIRECT,
+					   bypassing the host's page cache */
 	uint64_t cache_pages;		/* page-cache budget; 0 = unlimited */
 	unsigned int reclaim;		/* enum ufvm_reclaim */
 	unsigned int readahead;		/* largest readahead window, pages; 0 = off */
@@ -119,7 +121,8 @@ UFVM_API int ufvm_close(struct ufvm *vm);
 /*
  * ufvm_file_open - open @path as a ufvm file: its page cache lives as long
  * as a file handle or a mapping refers to it.
- * Return: 0 and *out, or -errno (-ENOENT, -EACCES, -EISDIR, -EINVAL).
+ * Return: 0 and *out, or -errno (-ENOENT, -EACCES, -EISDIR, -EINVAL: not a
+ * regular file, or cfg.direct_io and the file system refuses O_DIRECT).
  */
 UFVM_API int ufvm_file_open(struct ufvm *vm, const char *path, int flags,
 		   struct ufvm_file **out);

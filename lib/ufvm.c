@@ -235,12 +235,17 @@ fail:
 
 /* ---- objects ---- */
 
-/* Context: registry lock not held.  Return: 0 and a referenced object. */
+/*
+ * Find or make the object of @path.
+ * Context: registry lock not held; may sleep (opens the store file).
+ * Return: 0 and a referenced object, or -errno.
+ */
 static int object_get(struct ufvm *vm, const char *path, bool want_write,
 		      bool create, struct vm_object **out)
 {
 	struct vm_object *obj;
 	struct vm_store *store;
+	unsigned int sflags;
 	struct stat st;
 	dev_t dev;
 	ino_t ino;
@@ -273,11 +278,12 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 		}
 	}
 	/* Open it writable when we may, so later writable users can share it. */
-	err = vm_store_file_open(path, true, false, &store, &dev, &ino);
+	sflags = vm->cfg.direct_io ? VM_STORE_DIRECT : 0;
+	err = vm_store_file_open(path, sflags | VM_STORE_WRITABLE, &store, &dev, &ino);
 	if (err == -EACCES || err == -EROFS || err == -EPERM || err == -ETXTBSY) {
 		if (want_write)
 			goto out;
-		err = vm_store_file_open(path, false, false, &store, &dev, &ino);
+		err = vm_store_file_open(path, sflags, &store, &dev, &ino);
 	}
 	if (err)
 		goto out;

@@ -47,6 +47,7 @@ static const struct run_opt run_opts[] = {
 	{ "invalidate", "UFVM_INVALIDATE", "rwsem|addblock|none", "invalidate-lock mode" },
 	{ "readahead", "UFVM_READAHEAD", "PAGES", "readahead window" },
 	{ "store-latency-us", "UFVM_STORE_LATENCY_US", "US", "latency added to each store read" },
+	{ "direct-io", "UFVM_DIRECT_IO", "0|1", "store files read and written with O_DIRECT" },
 	{ "cache", "UFVM_CACHE_PAGES", "PAGES|SIZE", "page-cache budget (e.g. 64M)" },
 	{ "reclaim", "UFVM_RECLAIM", "POLICY", "eviction policy" },
 	{ "dirty-expire-ms", "UFVM_DIRTY_EXPIRE_MS", "MS", "age at which dirty pages are written back" },

@@ -97,6 +97,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_FAULT_AROUND", 1, VM_FAULT_AROUND_MAX, fault_around);
 	ENV_UINT("UFVM_RETRY", 0, 1, retry);
 	ENV_UINT("UFVM_STORE_LATENCY_US", 0, 10000000, store_latency_us);
+	ENV_UINT("UFVM_DIRECT_IO", 0, 1, direct_io);
 	ENV_UINT("UFVM_HANDLERS", 0, HANDLERS_MAX, handler_threads);
 	ENV_UINT("UFVM_HANDLER_SPIN_US", 0, 1000000, handler_spin_us);
 	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
@@ -197,6 +198,8 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 		why = "cache_pages (at least 2, or 0 for no budget)";
 	else if (cfg->store_latency_us > 10000000)
 		why = "store_latency_us (at most 10 s)";
+	else if (cfg->direct_io > 1)
+		why = "direct_io (0 or 1)";
 	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
 				      UFVM_DEBUG_EVICT_PUNCH_LATE))
 		why = "debug_flags";

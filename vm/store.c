@@ -2,6 +2,29 @@
 /*
  * vm/store.c - the store wrappers (latency and error injection) and the
  * local-file store: pread/pwrite/fallocate/ftruncate/fdatasync.
+ *
+ * Direct I/O (VM_STORE_DIRECT, UFVM_DIRECT_IO=1): the file is opened twice,
+ * once with O_DIRECT (dfd) and once buffered (fd).  The file system says
+ * what O_DIRECT needs (statx STATX_DIOALIGN; 4096 where it does not say):
+ * file offsets and lengths in whole blocks of @align bytes, buffers at
+ * multiples of @mem_align.  Then:
+ *  - reads all go to dfd: whole blocks straight into the caller's buffer
+ *    when it is aligned (the object's frames are page aligned), anything
+ *    else (a buffer out of line, a piece of a block, the file's partial
+ *    last block) through an aligned bounce buffer holding the blocks
+ *    around it; a block past the end of the file reads short, as with
+ *    pread, and the rest reads as zeros;
+ *  - writes of whole blocks go to dfd, from the caller's buffer or a bounce
+ *    copy; a piece of a block (the file's partial last block, or a range
+ *    that does not start or end on a block boundary) goes to fd, so that
+ *    exactly its bytes are written: an O_DIRECT write of the whole block
+ *    would grow the file past its size or overwrite the rest of the block;
+ *  - truncate, punch, size and fdatasync go to fd: they act on the file,
+ *    whichever descriptor names it.
+ * The kernel keeps the two coherent: an O_DIRECT read or write first writes
+ * back the host page cache's dirty pages in its range, and a write then
+ * drops them.  With direct I/O off, dfd is fd and both alignments are 1,
+ * so every read and write goes straight to fd.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -12,51 +35,129 @@
 #include "vm/store.h"
 #include "vm/trace.h"
 
+#define BOUNCE_MAX	(1ul << 20)	/* bytes of bounce buffer per call, at most */
+
 struct store_file {
 	struct vm_store s;
-	int fd;
+	int fd;			/* (c) buffered */
+	int dfd;		/* (c) O_DIRECT; fd when direct I/O is off */
+	size_t align;		/* (c) dfd's offset and length unit (1: buffered) */
+	size_t mem_align;	/* (c) dfd's buffer alignment (1: buffered) */
 };
 
 #define to_sf(s) container_of(s, struct store_file, s)
 
+/* One pread or pwrite, again on EINTR.  Return: bytes done, or -errno. */
+static ssize_t sf_io(int fd, void *buf, size_t len, uint64_t off, bool write)
+{
+	ssize_t n;
+
+	do {
+		n = write ? pwrite(fd, buf, len, (off_t)off) : pread(fd, buf, len, (off_t)off);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static bool sf_aligned(const struct store_file *sf, const void *buf)
+{
+	return (uintptr_t)buf % sf->mem_align == 0;
+}
+
+/* A bounce buffer for a call of @len bytes, in *@b (once).  Return: its size or 0. */
+static size_t sf_bounce(const struct store_file *sf, size_t len, char **b)
+{
+	size_t size = MIN(ROUND_UP(len, sf->align) + sf->align, MAX(BOUNCE_MAX, sf->align));
+
+	if (!*b && posix_memalign((void **)b, MAX(MAX(sf->mem_align, sf->align), sizeof(void *)),
+				  size))
+		*b = NULL;
+	return *b ? size : 0;
+}
+
 static int sf_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
 {
-	size_t done = 0;
+	struct store_file *sf = to_sf(s);
+	size_t a = sf->align, done = 0;
+	char *bounce = NULL;
+	int err = 0;
 
 	while (done < len) {
-		ssize_t n = pread(to_sf(s)->fd, (char *)buf + done, len - done,
-				  (off_t)(off + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		uint64_t pos = off + done;
+		char *dst = (char *)buf + done;
+		size_t want = len - done, head, span, got;
+		ssize_t n;
+
+		if (pos % a == 0 && want >= a && sf_aligned(sf, dst)) {
+			n = sf_io(sf->dfd, dst, want - want % a, pos, false);
+			if (n <= 0) {
+				err = (int)n;
+				break;	/* an error, or the end of the file */
+			}
+			done += (size_t)n;
+			continue;
 		}
-		if (n == 0) {
-			memset((char *)buf + done, 0, len - done);
+		/* The blocks around [pos, pos + want), or as many as fit. */
+		span = sf_bounce(sf, len, &bounce);
+		if (!span) {
+			err = -ENOMEM;
 			break;
 		}
-		done += (size_t)n;
+		head = pos % a;
+		span = MIN(span, ROUND_UP(head + want, a));
+		n = sf_io(sf->dfd, bounce, span, pos - head, false);
+		if (n < 0) {
+			err = (int)n;
+			break;
+		}
+		if ((size_t)n <= head)
+			break;	/* the end of the file is at or before pos */
+		got = MIN((size_t)n - head, want);
+		memcpy(dst, bounce + head, got);
+		done += got;
 	}
-	return 0;
+	free(bounce);
+	if (!err && done < len)
+		memset((char *)buf + done, 0, len - done);
+	return err;
 }
 
 static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t len)
 {
-	size_t done = 0;
+	struct store_file *sf = to_sf(s);
+	size_t a = sf->align, done = 0;
+	char *bounce = NULL;
+	int err = 0;
 
 	while (done < len) {
-		ssize_t n = pwrite(to_sf(s)->fd, (const char *)buf + done,
-				   len - done, (off_t)(off + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+		uint64_t pos = off + done;
+		const char *src = (const char *)buf + done;
+		size_t want = len - done, n;
+		ssize_t w;
+
+		if (pos % a || want < a) {
+			/* A piece of a block: exactly its bytes, buffered. */
+			n = pos % a ? MIN(want, a - pos % a) : want;
+			w = sf_io(sf->fd, (void *)src, n, pos, true);
+		} else if (sf_aligned(sf, src)) {
+			w = sf_io(sf->dfd, (void *)src, want - want % a, pos, true);
+		} else {
+			n = sf_bounce(sf, len, &bounce);
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			n = MIN(n - n % a, want - want % a);
+			memcpy(bounce, src, n);
+			w = sf_io(sf->dfd, bounce, n, pos, true);
 		}
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
+		if (w <= 0) {
+			err = w < 0 ? (int)w : -EIO;
+			break;
+		}
+		done += (size_t)w;
 	}
-	return 0;
+	free(bounce);
+	return err;
 }
 
 static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len)
@@ -105,8 +206,12 @@ static int sf_size(struct vm_store *s, uint64_t *size)
 
 static void sf_destroy(struct vm_store *s)
 {
-	close(to_sf(s)->fd);
-	free(to_sf(s));
+	struct store_file *sf = to_sf(s);
+
+	if (sf->dfd != sf->fd)
+		close(sf->dfd);
+	close(sf->fd);
+	free(sf);
 }
 
 static const struct vm_store_ops store_file_ops = {
@@ -120,40 +225,114 @@ static const struct vm_store_ops store_file_ops = {
 	.destroy = sf_destroy,
 };
 
-int vm_store_file_open(const char *path, bool writable, bool create,
+/*
+ * Open @path once more, with O_DIRECT, as @sf->dfd, and learn what O_DIRECT
+ * needs of it.  @st: what @sf->fd names.  Context: may sleep.
+ * Return: 0, -EINVAL (the file system refuses O_DIRECT or would not honour
+ * it; a message on stderr), -ESTALE (@path names another file now), -errno.
+ */
+static int sf_open_direct(struct store_file *sf, const char *path, int flags,
+			  const struct stat *st)
+{
+	const char *why = NULL;
+	struct stat dst;
+	int fd, err;
+
+	fd = open(path, (flags & ~O_CREAT) | O_DIRECT);
+	if (fd < 0) {
+		if (errno != EINVAL)
+			return -errno;
+		why = "the file system refuses O_DIRECT";
+		goto refused;
+	}
+	if (fstat(fd, &dst)) {
+		err = -errno;
+		goto fail;
+	}
+	err = -ESTALE;
+	if (dst.st_dev != st->st_dev || dst.st_ino != st->st_ino)
+		goto fail;
+	sf->align = 4096;
+	sf->mem_align = 4096;
+#ifdef STATX_DIOALIGN
+	{
+		struct statx sx;
+
+		if (!statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) &&
+		    (sx.stx_mask & STATX_DIOALIGN)) {
+			sf->align = sx.stx_dio_offset_align;
+			sf->mem_align = sx.stx_dio_mem_align;
+		}
+	}
+#endif
+	if (!sf->align || !sf->mem_align) {
+		/* ext4 says so where O_DIRECT would quietly be buffered. */
+		why = "the file system does not support direct I/O on this file "
+		      "(statx gives it no alignment)";
+		goto refused;
+	}
+	if ((sf->align & (sf->align - 1)) || (sf->mem_align & (sf->mem_align - 1))) {
+		why = "the file system gives a direct I/O alignment that is not a power of two";
+		goto refused;
+	}
+	sf->dfd = fd;
+	return 0;
+refused:
+	fprintf(stderr, "ufvm: %s: %s: direct I/O (direct_io, UFVM_DIRECT_IO=1) is not "
+		"possible here\n", path, why);
+	err = -EINVAL;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+int vm_store_file_open(const char *path, unsigned int flags,
 		       struct vm_store **out, dev_t *dev, ino_t *ino)
 {
+	bool writable = flags & VM_STORE_WRITABLE;
+	int fd, oflags = O_CLOEXEC | (writable ? O_RDWR : O_RDONLY);
 	struct store_file *sf;
 	struct stat st;
-	int fd, flags = O_CLOEXEC | (writable ? O_RDWR : O_RDONLY);
+	int err;
 
-	if (create)
-		flags |= O_CREAT;
-	fd = open(path, flags, 0644);
+	if (flags & VM_STORE_CREATE)
+		oflags |= O_CREAT;
+	fd = open(path, oflags, 0644);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
+		err = -errno;
+		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto fail;
 	}
+	err = -ENOMEM;
 	sf = calloc(1, sizeof(*sf));
-	if (!sf) {
-		close(fd);
-		return -ENOMEM;
-	}
+	if (!sf)
+		goto fail;
 	sf->s.ops = &store_file_ops;
 	sf->s.writable = writable;
 	sf->fd = fd;
+	sf->dfd = fd;
+	sf->align = 1;
+	sf->mem_align = 1;
+	if (flags & VM_STORE_DIRECT) {
+		err = sf_open_direct(sf, path, oflags, &st);
+		if (err) {
+			free(sf);
+			goto fail;
+		}
+	}
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	*out = &sf->s;
 	return 0;
+fail:
+	close(fd);
+	return err;
 }
 
 static bool injected(uint64_t eoff, uint64_t elen, uint64_t off, size_t len)

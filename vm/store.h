@@ -37,8 +37,22 @@ struct vm_store {
 	uint64_t werr_off, werr_len;
 };
 
-/* Open a local file as a store.  Return: 0 or -errno. */
-int vm_store_file_open(const char *path, bool writable, bool create,
+/* vm_store_file_open() flags */
+#define VM_STORE_WRITABLE	0x1u	/* open it read-write */
+#define VM_STORE_CREATE		0x2u	/* create it if it does not exist */
+#define VM_STORE_DIRECT		0x4u	/* O_DIRECT: bypass the host's page cache */
+
+/*
+ * vm_store_file_open - open the local file @path as a store.
+ * With VM_STORE_DIRECT, whole aligned blocks are read and written with
+ * O_DIRECT (vm/store.c says how the rest is done); a file system that
+ * refuses O_DIRECT, or says it would not honour it, fails the open.
+ * Context: may sleep (open, statx).
+ * Return: 0 and *@out, *@dev, *@ino; -EINVAL (not a regular file, or no
+ * O_DIRECT: a message on stderr), -EISDIR, -ESTALE (@path was replaced
+ * while it was being opened), or the -errno of open(2).
+ */
+int vm_store_file_open(const char *path, unsigned int flags,
 		       struct vm_store **out, dev_t *dev, ino_t *ino);
 
 /* Context: may sleep (I/O, injected latency). */

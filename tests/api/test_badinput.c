@@ -454,6 +454,7 @@ Test(badinput, nonsense_config, .timeout = 20)
 	BAD(backend, 3);
 	BAD(speculative, 2);
 	BAD(retry, 2);
+	BAD(direct_io, 2);
 	BAD(debug_flags, 0x80000000u);
 #undef BAD
 	/* stats_path without its terminating NUL */

@@ -22,7 +22,7 @@
 static const char *const vars[] = {
 	"UFVM_BACKEND", "UFVM_HANDLERS", "UFVM_HANDLER_SPIN_US", "UFVM_SPECULATIVE",
 	"UFVM_FAULT_AROUND", "UFVM_RETRY", "UFVM_INVALIDATE", "UFVM_STORE_LATENCY_US",
-	"UFVM_CACHE_PAGES", "UFVM_STATS",
+	"UFVM_CACHE_PAGES", "UFVM_STATS", "UFVM_DIRECT_IO",
 };
 
 static void clear_env(void)
@@ -45,6 +45,7 @@ Test(config, defaults, .timeout = 5)
 	cr_assert_eq(cfg.retry, 1);
 	cr_assert_eq(cfg.invalidate, UFVM_INVALIDATE_RWSEM);
 	cr_assert_eq(cfg.store_latency_us, 0);
+	cr_assert_eq(cfg.direct_io, 0);
 	cr_assert_eq(cfg.cache_pages, 0);
 	cr_assert_eq(cfg.stats_path[0], 0);
 	cr_assert_eq(cfg.debug_flags, 0);
@@ -62,6 +63,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	setenv("UFVM_RETRY", "0", 1);
 	setenv("UFVM_INVALIDATE", "addblock", 1);
 	setenv("UFVM_STORE_LATENCY_US", "100", 1);
+	setenv("UFVM_DIRECT_IO", "1", 1);
 	setenv("UFVM_CACHE_PAGES", "64M", 1);
 	setenv("UFVM_STATS", "/var/tmp/x.json", 1);
 	setenv("UFVM_BACKEND", "uffd", 1);
@@ -73,6 +75,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	cr_assert_eq(cfg.retry, 0);
 	cr_assert_eq(cfg.invalidate, UFVM_INVALIDATE_ADDBLOCK);
 	cr_assert_eq(cfg.store_latency_us, 100);
+	cr_assert_eq(cfg.direct_io, 1);
 	cr_assert_eq(cfg.cache_pages, 64 * MiB / PAGE, "UFVM_CACHE_PAGES=64M gave %llu pages",
 		     (unsigned long long)cfg.cache_pages);
 	cr_assert_str_eq(cfg.stats_path, "/var/tmp/x.json");
@@ -93,6 +96,7 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_RETRY", "yes" },	{ "UFVM_INVALIDATE", "rwlock" },
 		{ "UFVM_BACKEND", "kernel" },	{ "UFVM_HANDLERS", "100000" },
 		{ "UFVM_CACHE_PAGES", "lots" },	{ "UFVM_STORE_LATENCY_US", "1e9" },
+		{ "UFVM_DIRECT_IO", "2" },	{ "UFVM_DIRECT_IO", "on" },
 	};
 	struct ufvm_config cfg;
 	struct ufvm *vm = NULL;

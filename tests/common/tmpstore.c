@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -204,6 +205,74 @@ long long tmpstore_blocks(const char *path)
 	if (stat(path, &st) < 0)
 		return -errno;
 	return (long long)st.st_blocks;
+}
+
+int tmpstore_direct_io(void)
+{
+	char path[TMPSTORE_PATH_MAX];
+	int fd, ret = 1;
+
+	tmpstore_path(".direct-io-probe", path);
+	fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = errno == EINVAL ? 0 : -errno;
+		/* Some file systems create the file before they refuse. */
+		unlink(path);
+		return ret;
+	}
+	close(fd);
+	unlink(path);
+	return ret;
+}
+
+int tmpstore_drop_cache(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fdatasync(fd) < 0)
+		err = -errno;
+	else
+		err = -posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+	return err;
+}
+
+long long tmpstore_resident(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	long long n = 0;
+	unsigned char *vec;
+	struct stat st;
+	size_t pages;
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		n = -errno;
+		goto out;
+	}
+	if (!st.st_size)
+		goto out;
+	pages = ((size_t)st.st_size + 4095) / 4096;
+	vec = malloc(pages);
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (!vec || p == MAP_FAILED) {
+		n = !vec ? -ENOMEM : -errno;
+	} else if (mincore(p, (size_t)st.st_size, vec) < 0) {
+		n = -errno;
+	} else {
+		for (size_t i = 0; i < pages; i++)
+			n += vec[i] & 1;
+	}
+	if (p != MAP_FAILED)
+		munmap(p, (size_t)st.st_size);
+	free(vec);
+out:
+	close(fd);
+	return n;
 }
 
 int tmpstore_set_immutable(const char *path, int on)

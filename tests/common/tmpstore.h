@@ -53,6 +53,22 @@ int tmpstore_is_hole(const char *path, off_t off, off_t len);
 /* 512-byte blocks allocated to the file (st_blocks), or -errno. */
 long long tmpstore_blocks(const char *path);
 
+/*
+ * tmpstore_direct_io - can the file system of this process's directory do
+ * O_DIRECT (does open(2) with O_DIRECT accept a file there)?
+ * Return: 1 yes, 0 no (EINVAL), or -errno.
+ */
+int tmpstore_direct_io(void);
+
+/*
+ * tmpstore_drop_cache - write the store file back and drop its pages from
+ * the host's page cache (fdatasync, POSIX_FADV_DONTNEED).  Return: 0 or -errno.
+ */
+int tmpstore_drop_cache(const char *path);
+
+/* Pages of the store file in the host's page cache now (mincore), or -errno. */
+long long tmpstore_resident(const char *path);
+
 /* Set or clear the immutable attribute (chattr +i): 0 or -errno. */
 int tmpstore_set_immutable(const char *path, int on);
 
