@@ -200,6 +200,14 @@ UFVM_API int ufvm_unmap(struct ufvm *vm, void *addr, size_t length);
 UFVM_API int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length);
 
 /*
+ * ufvm_unmap_reserve - ufvm_unmap_range(), but what ufvm unmaps becomes an
+ * inaccessible anonymous mapping (PROT_NONE, like mmap's with MAP_NORESERVE)
+ * in the same step, so that no other thread's mmap can take the range
+ * before the caller maps something there (with MAP_FIXED) or unmaps it.
+ */
+UFVM_API int ufvm_unmap_reserve(struct ufvm *vm, void *addr, size_t length);
+
+/*
  * ufvm_protect - mprotect for ufvm: make [addr, addr+length) readable
  * (UFVM_PROT_READ) or readable and writable (UFVM_PROT_READ |
  * UFVM_PROT_WRITE).  Every page of the range must be mapped by ufvm

@@ -712,7 +712,7 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 		goto fail_unlock;
 	err = vm_aspace_insert_locked(&vm->as, r);
 	if (err) {
-		vm->as.pmap->ops->detach(vm->as.pmap, r);
+		vm->as.pmap->ops->detach(vm->as.pmap, r, false);
 		goto fail_unlock;
 	}
 	vm_object_rmap_add(f->obj, r);
@@ -727,7 +727,7 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 fail_unlock:
 	/* Like mmap's MAP_FIXED: what was replaced is gone even on failure. */
 	for (i = 0; i < nold; i++) {
-		vm->as.pmap->ops->detach(vm->as.pmap, old[i]);
+		vm->as.pmap->ops->detach(vm->as.pmap, old[i], false);
 		vm_region_free_rcu(old[i]);
 	}
 	vm_rwsem_write_unlock(&vm->as.mmap_lock);
@@ -757,10 +757,11 @@ int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
 
 /*
  * Unmap the regions inside [start, end), splitting those that straddle its
- * ends, then write back what they mapped.  Context: takes mmap_lock for
- * writing; may block (write-back).  Return: 0, or -errno.
+ * ends, leaving reservations if @reserve, then write back what they mapped.
+ * Context: takes mmap_lock for writing; may block (write-back).
+ * Return: 0, or -errno.
  */
-static int unmap_range(struct ufvm *vm, uintptr_t start, uintptr_t end)
+static int unmap_range(struct ufvm *vm, uintptr_t start, uintptr_t end, bool reserve)
 {
 	struct vm_region **rs;
 	struct gone *g;
@@ -770,7 +771,7 @@ static int unmap_range(struct ufvm *vm, uintptr_t start, uintptr_t end)
 	vm_rwsem_write(&vm->as.mmap_lock);
 	err = take_out_range_locked(vm, start, end, &rs, &g, &n);
 	for (i = 0; i < n; i++) {
-		vm->as.pmap->ops->detach(vm->as.pmap, rs[i]);
+		vm->as.pmap->ops->detach(vm->as.pmap, rs[i], reserve);
 		vm_region_free_rcu(rs[i]);
 	}
 	vm_rwsem_write_unlock(&vm->as.mmap_lock);
@@ -794,17 +795,28 @@ int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
 	vm_rwsem_read_unlock(&vm->as.mmap_lock);
 	if (!exact)
 		return -EINVAL;
-	return unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (r->npages << PAGE_SHIFT));
+	return unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (r->npages << PAGE_SHIFT),
+			   false);
 }
 
-int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length)
+static int unmap_range_checked(struct ufvm *vm, void *addr, size_t length, bool reserve)
 {
 	uintptr_t a = (uintptr_t)addr;
 
 	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a ||
 	    ROUND_UP(a + length, PAGE_SIZE) < a)
 		return -EINVAL;
-	return unmap_range(vm, a, ROUND_UP(a + length, PAGE_SIZE));
+	return unmap_range(vm, a, ROUND_UP(a + length, PAGE_SIZE), reserve);
+}
+
+int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length)
+{
+	return unmap_range_checked(vm, addr, length, false);
+}
+
+int ufvm_unmap_reserve(struct ufvm *vm, void *addr, size_t length)
+{
+	return unmap_range_checked(vm, addr, length, true);
 }
 
 int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot)
@@ -1031,7 +1043,7 @@ int ufvm_close(struct ufvm *vm)
 		vm_rwsem_read_unlock(&vm->as.mmap_lock);
 		if (start == end)
 			break;
-		e = unmap_range(vm, start, end);
+		e = unmap_range(vm, start, end, false);
 		if (e && !err)
 			err = e;
 	}

@@ -9,11 +9,32 @@
 #ifndef UFVM_PAGER_H
 #define UFVM_PAGER_H
 
+#include <sys/mman.h>
 #include <ufvm.h>
 
 #include "vm/aspace.h"
 #include "vm/policy.h"
 #include "vm/stats.h"
+
+/*
+ * Put an inaccessible anonymous mapping over [addr, addr+len), replacing
+ * what is there in one step.  Return: 0 or -errno.
+ */
+static inline int pager_reserve(uintptr_t addr, size_t len)
+{
+	if (mmap((void *)addr, len, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+/* A backend's detach: reserve [addr, addr+len) if @reserve (else, or if
+ * that fails, unmap it). */
+static inline void pager_unmap_range(uintptr_t addr, size_t len, bool reserve)
+{
+	if (!reserve || pager_reserve(addr, len))
+		munmap((void *)addr, len);
+}
 
 /* Fault flags. */
 #define PF_WRITE	0x1u	/* write access */

@@ -102,21 +102,13 @@ static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	return 0;
 }
 
-static int reserve(uintptr_t addr, size_t len)
-{
-	if (mmap((void *)addr, len, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-		return -errno;
-	return 0;
-}
-
 static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	vm_stat_inc(vm_stats_shard_get(to_sb(pm)->stats), UFVM_CTR_ZAPS);
 	if (len < ((r->end - r->start)))	/* a hole inside a mapping splits it */
 		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
-	return reserve(addr, len);
+	return pager_reserve(addr, len);
 }
 
 static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
@@ -181,9 +173,9 @@ static int s_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	return 0;
 }
 
-static void s_detach(struct vm_pmap *pm, struct vm_region *r)
+static void s_detach(struct vm_pmap *pm, struct vm_region *r, bool reserve)
 {
-	munmap((void *)r->start, r->end - r->start);
+	pager_unmap_range(r->start, r->end - r->start, reserve);
 }
 
 static const struct vm_pmap_ops sigsegv_pmap_ops = {

@@ -243,10 +243,10 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	return 0;
 }
 
-static void u_detach(struct vm_pmap *pm, struct vm_region *r)
+static void u_detach(struct vm_pmap *pm, struct vm_region *r, bool reserve)
 {
-	/* munmap unregisters and wakes any thread still waiting here. */
-	munmap((void *)r->start, r->end - r->start);
+	/* Either unregisters and wakes any thread still waiting here. */
+	pager_unmap_range(r->start, r->end - r->start, reserve);
 }
 
 static const struct vm_pmap_ops uffd_pmap_ops = {

@@ -9,11 +9,11 @@
  * PROT_NONE, an anonymous PROT_NONE placeholder that remembers the file and
  * offset, so that a later mprotect() can map it through ufvm again.
  *
- * ufvm regions can only be mapped and unmapped whole, so a partial munmap
- * or an mprotect of part of a region unmaps the region (writing its dirty
- * pages back; the pages stay cached) and maps the remaining pieces again at
- * the same addresses.  Between the two, another thread touching those
- * pieces would fault on an unmapped address: see docs/preload.md.
+ * A partial munmap or an mprotect of part of a mapping changes just that
+ * part: ufvm splits its regions in place (ufvm_protect, ufvm_unmap_reserve),
+ * so the other parts stay mapped throughout, and a part that stops being
+ * managed turns into a PROT_NONE reservation in the same step, never a
+ * hole that another thread's mmap could take.
  * mremap grows in place by mapping the extension as a region of its own
  * next to the old one, or maps the file again elsewhere and unmaps the old
  * range; nothing is copied, the cache is the file's.
@@ -165,48 +165,65 @@ static int pl_map_one_locked(struct pl_inode *ino, uintptr_t *start, size_t len,
 	return 0;
 }
 
-/* An anonymous PROT_NONE reservation of [a, a+len), never over anything. */
-static int pl_reserve(uintptr_t a, size_t len)
+/* Room for @extra more records.  Context: L held.  Return: 0 or -ENOMEM. */
+static int pl_grow_locked(size_t extra)
 {
-	void *p = REAL(mmap)((void *)a, len, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
-			     -1, 0);
+	size_t cap = pl_capregions ? pl_capregions : 64;
+	struct pl_region *n;
 
-	if (p == MAP_FAILED)
-		return -errno;
-	if (p != (void *)a) {		/* a kernel that ignores NOREPLACE */
-		REAL(munmap)(p, len);
-		return -EEXIST;
-	}
+	while (cap < pl_nregions + extra)
+		cap *= 2;
+	if (cap == pl_capregions)
+		return 0;
+	n = realloc(pl_regions, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	pl_regions = n;
+	pl_capregions = cap;
 	return 0;
 }
 
 /*
- * Unmap region @i whole, forget it, and hold its addresses with an
- * anonymous PROT_NONE reservation, so that no other thread's mmap can land
- * there before the caller maps pieces back or unmaps the range itself.
- * ufvm_unmap() leaves a hole for a moment: a mapping that a concurrent
- * mmap puts in it makes the reservation fail, and the range is then left
- * alone (-EEXIST), never clobbered.
- * Context: L held.  Return: 0 (reserved), or -errno (not reserved).
+ * Make [s, t), inside record @i, a record of its own (each new record
+ * holds a reference on the inode).  Context: L held, room for two more
+ * records (pl_grow_locked).  Return: the index of the [s, t) record.
  */
-static int pl_unmap_one_locked(size_t i)
+static size_t pl_isolate_locked(size_t i, uintptr_t s, uintptr_t t)
 {
-	struct pl_region r = pl_regions[i];
-	int err = 0;
+	struct pl_region r = pl_regions[i], piece;
+
+	if (r.start < s) {
+		pl_regions[i].end = s;
+		piece = r;
+		piece.start = s;
+		piece.off = r.off + (off_t)(s - r.start);
+		pl_insert_locked(&piece);	/* room made: cannot fail */
+		pl_inode_get_locked(r.ino);
+		i++;
+	}
+	if (t < pl_regions[i].end) {
+		piece = pl_regions[i];
+		pl_regions[i].end = t;
+		piece.off += (off_t)(t - piece.start);
+		piece.start = t;
+		pl_insert_locked(&piece);
+		pl_inode_get_locked(r.ino);
+	}
+	return i;
+}
+
+/* Forget record @i (its mapping is the caller's business).  Context: L held. */
+static void pl_forget_locked(size_t i)
+{
+	struct pl_inode *ino = pl_regions[i].ino;
 
 	pl_remove_locked(i);
-	if (r.prot != PROT_NONE) {	/* a placeholder is a reservation already */
-		pl_guard++;
-		err = ufvm_unmap(pl_vm, (void *)r.start, r.end - r.start);
-		pl_guard--;
-		if (err)
-			pl_warn_once("%s: write-back at unmap failed: %s (the pages stay cached)",
-				     r.ino->path, ufvm_strerror(err));
-		err = pl_reserve(r.start, r.end - r.start);
-	}
-	pl_inode_put_locked(r.ino);
-	return err;
+	pl_inode_put_locked(ino);
+}
+
+static int pl_uprot(int prot)
+{
+	return UFVM_PROT_READ | ((prot & PROT_WRITE) ? UFVM_PROT_WRITE : 0);
 }
 
 /*
@@ -214,59 +231,59 @@ static int pl_unmap_one_locked(size_t i)
  * managed (@prot: PROT_NONE, PROT_READ or PROT_READ|PROT_WRITE), or, with
  * @prot -1, stop managing it: those parts become anonymous PROT_NONE
  * reservations, which the caller maps over (MAP_FIXED), or which are
- * unmapped here with @unmap.  Regions are split as needed.
- * Context: L held.  Return: 0, or the first error: -EEXIST when a range
- * could not be reserved (and is left to whoever took it).
+ * unmapped here with @unmap.  The parts outside [start, end) stay mapped
+ * throughout: ufvm splits its regions in place (ufvm_protect,
+ * ufvm_unmap_reserve), and a change is never an unmap and a map again.
+ * Context: L held.  Return: 0, or the first error (what was done before
+ * it stays done, as with mprotect).
  */
 static int pl_change_locked(uintptr_t start, uintptr_t end, int prot, bool unmap)
 {
-	size_t i = pl_first_after_locked(start);
-	int err = 0, e;
+	size_t i = pl_first_after_locked(start), k;
+	int err = 0;
 
 	while (i < pl_nregions && pl_regions[i].start < end) {
 		struct pl_region r = pl_regions[i];
-		uintptr_t s = PL_MAX(r.start, start), t = PL_MIN(r.end, end), a;
+		uintptr_t s = PL_MAX(r.start, start), t = PL_MIN(r.end, end);
+		void *a = (void *)s;
 
 		if (prot == r.prot) {
 			i++;
 			continue;
 		}
-		pl_inode_get_locked(r.ino);	/* alive across the unmap */
-		e = pl_unmap_one_locked(i);
-		if (e) {
-			if (r.start < s || t < r.end || prot >= 0)
-				pl_warn_once("%s: another mapping took the place of a managed "
-					     "one being changed at %p: its other parts are "
-					     "unmapped", r.ino->path, (void *)r.start);
-			err = err ? err : e;
-			goto next;
-		}
-		if (r.start < s) {
-			a = r.start;
-			e = pl_map_one_locked(r.ino, &a, s - r.start, r.off, r.prot, r.maywrite, true);
-			err = err ? err : e;
-		}
-		if (prot >= 0) {
-			a = s;
-			e = pl_map_one_locked(r.ino, &a, t - s, r.off + (off_t)(s - r.start), prot,
-					      r.maywrite, true);
-			err = err ? err : e;
-		} else if (unmap) {
-			REAL(munmap)((void *)s, t - s);		/* our reservation */
-		}
-		if (t < r.end) {
-			a = t;
-			e = pl_map_one_locked(r.ino, &a, r.end - t, r.off + (off_t)(t - r.start),
-					      r.prot, r.maywrite, true);
-			err = err ? err : e;
-		}
+		err = pl_grow_locked(2);
 		if (err)
-			pl_warn_once("%s: re-mapping part of a split mapping failed: %s",
-				     r.ino->path, ufvm_strerror(err));
-next:
-		pl_inode_put_locked(r.ino);
+			break;
+		pl_guard++;
+		if (r.prot != PROT_NONE && prot > 0)		/* read-only <-> read-write */
+			err = ufvm_protect(pl_vm, a, t - s, pl_uprot(prot));
+		else if (r.prot == PROT_NONE && prot > 0)	/* a placeholder mapped again */
+			err = ufvm_map_file(r.ino->uf, r.off + (off_t)(s - r.start), t - s,
+					    pl_uprot(prot), UFVM_MAP_SHARED | UFVM_MAP_FIXED, &a);
+		else if (r.prot != PROT_NONE) {			/* unmapped, reserved */
+			err = ufvm_unmap_reserve(pl_vm, a, t - s);
+			if (err && err != -ENOMEM && err != -EINVAL) {
+				pl_warn_once("%s: write-back at unmap failed: %s (the pages "
+					     "stay cached)", r.ino->path, ufvm_strerror(err));
+				err = 0;	/* unmapped regardless */
+			}
+		}
+		pl_guard--;
+		if (err)
+			break;
+		k = pl_isolate_locked(i, s, t);
+		if (prot >= 0) {
+			pl_regions[k].prot = prot;
+		} else {
+			if (unmap)
+				REAL(munmap)(a, t - s);		/* the reservation */
+			pl_forget_locked(k);
+		}
 		i = pl_first_after_locked(t);
 	}
+	if (err)
+		pl_log("changing [%#lx, %#lx) to %d failed: %s", (unsigned long)start,
+		       (unsigned long)end, prot, ufvm_strerror(err));
 	return err;
 }
 
@@ -302,7 +319,7 @@ static int pl_unmap_locked(uintptr_t start, uintptr_t end)
 		if (REAL(munmap)((void *)gap[k][0], gap[k][1] - gap[k][0]) && !err)
 			err = -errno;
 	free(gap);
-	return err == -EEXIST ? 0 : err;
+	return err;
 }
 
 /* For fork children: the same region again, in a new ufvm instance. */
@@ -381,8 +398,6 @@ static void *pl_mmap_managed(struct pl_inode *ino, void *addr, size_t len, int p
 			goto out;
 		}
 		err = pl_change_locked(a, a + PL_ROUND_UP(len), -1, false);
-		if (err == -EEXIST)
-			err = -ENOMEM;	/* never map over what another thread just mapped */
 		if (!err)
 			err = pl_map_one_locked(ino, &a, len, off, np, maywrite, true);
 	} else if (a) {
@@ -450,7 +465,7 @@ static void *pl_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		ret = err ? MAP_FAILED : REAL(mmap)(addr, len, prot, flags, fd, off);
 		pl_lock_release();
 		if (err)
-			errno = err == -EEXIST ? ENOMEM : -err;
+			errno = -err;
 		return ret;
 	}
 	return REAL(mmap)(addr, len, prot, flags, fd, off);
@@ -597,7 +612,7 @@ PL_EXPORT void *mremap(void *old, size_t osize, size_t nsize, int flags, ...)
 		ret = err ? MAP_FAILED : REAL(mremap)(old, osize, nsize, flags, target);
 		pl_lock_release();
 		if (err)
-			errno = err == -EEXIST ? ENOMEM : -err;
+			errno = -err;
 		return ret;
 	}
 	pl_lock_acquire();

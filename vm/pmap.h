@@ -48,8 +48,13 @@ struct vm_pmap_ops {
 	 * anywhere; sets r->start/end; not inherited across fork.
 	 * Context: mmap_lock held for writing; no ptl. */
 	int (*attach)(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint);
-	/* Remove the mapping for @r.  Context: mmap_lock held for writing. */
-	void (*detach)(struct vm_pmap *pm, struct vm_region *r);
+	/*
+	 * Remove the mapping for @r: unmap its range, or with @reserve put
+	 * an inaccessible anonymous mapping (PROT_NONE) there in one step,
+	 * so that no other mmap can take the range.
+	 * Context: mmap_lock held for writing.
+	 */
+	void (*detach)(struct vm_pmap *pm, struct vm_region *r, bool reserve);
 };
 
 struct vm_pmap {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_split.c - changing part of a region: ufvm_unmap_range(),
- * ufvm_protect() and UFVM_MAP_FIXED | UFVM_MAP_REPLACE.
+ * ufvm_unmap_reserve(), ufvm_protect() and UFVM_MAP_FIXED | UFVM_MAP_REPLACE.
  *
  * Each cuts regions where the range begins and ends and leaves the other
  * parts mapped, with their pages and their dirty state.  The checks: the

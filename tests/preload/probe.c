@@ -9,7 +9,7 @@
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
  * Scenarios: coherence, remap, protect, fork, exec (and posix_spawn),
- * exit (exit, _exit, and a crash), threads, efault, unmanaged.  Exit
+ * exit (exit, _exit, and a crash), threads, split, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -568,6 +568,62 @@ static void sc_threads(void)
 	close(thr_fd);
 }
 
+/*
+ * ---- split: mprotect, munmap and MAP_FIXED on parts of a mapping while
+ * other threads read the parts that stay (they must never fault) ----
+ */
+
+#define SPAGES 384	/* readers: [0, 32) and [96, 128); a tail is cut page by page */
+
+static const char *volatile split_map;
+static volatile int split_stop;
+
+static void *split_reader(void *arg)
+{
+	unsigned long i = (unsigned long)arg, bad = 0;
+
+	while (!split_stop) {
+		size_t pg = (i % 64) < 32 ? i % 32 : 96 + i % 32;
+		size_t off = pg * PG + (i * 131) % PG;
+
+		bad += (uint8_t)split_map[off] != pat(off, 81);
+		i++;
+	}
+	return (void *)bad;
+}
+
+static void sc_split(void)
+{
+	int fd = make_file("s", SPAGES, 81);
+	char *m = mmap(NULL, SPAGES * PG, PROT_READ, MAP_SHARED, fd, 0);
+	pthread_t th[2];
+	void *ret;
+	long t;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	split_map = m;
+	for (t = 0; t < 2; t++)
+		CHECK(!pthread_create(&th[t], NULL, split_reader, (void *)(t * 7)));
+	for (size_t end = SPAGES; end > 128; end--) {
+		CHECK(!mprotect(m + 16 * PG, 32 * PG, PROT_READ | PROT_WRITE));
+		CHECK(mmap(m + 40 * PG, 48 * PG, PROT_READ, MAP_SHARED | MAP_FIXED, fd,
+			   40 * PG) == m + 40 * PG);
+		CHECK(!munmap(m + (end - 1) * PG, PG));	/* cuts [96, end) */
+		CHECK(!mprotect(m, (end - 1) * PG, PROT_READ));
+		if (end % 32 == 0)
+			CHECK(!madvise(m, (end - 1) * PG, MADV_DONTNEED));
+	}
+	split_stop = 1;
+	for (t = 0; t < 2; t++) {
+		CHECK(!pthread_join(th[t], &ret));
+		CHECK(ret == NULL);
+	}
+	CHECK_MANAGED(m + 100 * PG);
+	CHECK(!munmap(m, 128 * PG));
+	close(fd);
+}
+
 /* ---- efault: a managed mapping as the buffer of a pipe's read/write ---- */
 
 static void sc_efault(void)
@@ -646,6 +702,8 @@ int main(int argc, char **argv)
 		sc_exit();
 	else if (!strcmp(scenario, "threads"))
 		sc_threads();
+	else if (!strcmp(scenario, "split"))
+		sc_split();
 	else if (!strcmp(scenario, "efault"))
 		sc_efault();
 	else if (!strcmp(scenario, "unmanaged"))
