@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "vm/cache.h"
@@ -138,6 +139,28 @@ void vm_cache_unreserve(struct vm_cache *c, unsigned int n)
 		__atomic_sub_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 }
 
+#define FILL_BUF_BYTES	((size_t)VM_FILL_BUF_PAGES << PAGE_SHIFT)
+
+void *vm_cache_fill_buf_try(struct vm_cache *c)
+{
+	unsigned int i;
+
+	if (!c->fill_buf)
+		return NULL;
+	for (i = 0; i < VM_FILL_BUFS; i++)
+		if (!__atomic_load_n(&c->fill_busy[i], __ATOMIC_RELAXED) &&
+		    !__atomic_exchange_n(&c->fill_busy[i], true, __ATOMIC_ACQUIRE))
+			return c->fill_buf + i * FILL_BUF_BYTES;
+	return NULL;
+}
+
+void vm_cache_fill_buf_put(struct vm_cache *c, void *buf)
+{
+	size_t i = (size_t)((char *)buf - c->fill_buf) / FILL_BUF_BYTES;
+
+	__atomic_store_n(&c->fill_busy[i], false, __ATOMIC_RELEASE);
+}
+
 void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t first,
 			unsigned int n)
 {
@@ -249,6 +272,11 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	vm_mutex_init(&c->lru_lock, VM_LC_LRU);
 	CDS_INIT_LIST_HEAD(&c->lru);
 	cds_wfcq_init(&c->rq_head, &c->rq_tail);
+	/* Touched on use only; without them every fill goes through the view. */
+	c->fill_buf = mmap(NULL, VM_FILL_BUFS * FILL_BUF_BYTES, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->fill_buf == MAP_FAILED)
+		c->fill_buf = NULL;
 	c->bg_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->rq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);	/* a kick each */
 	if (c->bg_efd < 0 || c->rq_efd < 0) {
@@ -272,6 +300,8 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	}
 	return 0;
 fail:
+	if (c->fill_buf)
+		munmap(c->fill_buf, VM_FILL_BUFS * FILL_BUF_BYTES);
 	if (c->bg_efd >= 0)
 		close(c->bg_efd);
 	if (c->rq_efd >= 0)
@@ -301,4 +331,6 @@ void vm_cache_destroy(struct vm_cache *c)
 	close(c->rq_efd);
 	cds_wfcq_destroy(&c->rq_head, &c->rq_tail);
 	vm_mutex_destroy(&c->lru_lock);
+	if (c->fill_buf)
+		munmap(c->fill_buf, VM_FILL_BUFS * FILL_BUF_BYTES);
 }

@@ -78,6 +78,15 @@ struct vm_ra_req {
 	struct rcu_head rcu;
 };
 
+/*
+ * Bounce buffers for fills: the store is read into one and the frames are
+ * written with pwrite() on the memfd, so that a filled frame has no PTE in
+ * the object's view and evicting it later punches it with no TLB
+ * shootdown (vm/object.c, fill_frames()).
+ */
+#define VM_FILL_BUFS		4	/* the handlers and readers of a 2-CPU host */
+#define VM_FILL_BUF_PAGES	256	/* the largest fill (VM_RA_MAX) */
+
 struct vm_cache {
 	const struct vm_reclaim_ops *ops;	/* (c) */
 	uint64_t budget, high, low;		/* (c) pages */
@@ -99,6 +108,9 @@ struct vm_cache {
 	bool bg_stop;				/* (a) */
 	int bg_efd;				/* kicks the background thread */
 	pthread_t bg;
+
+	char *fill_buf;				/* (c) VM_FILL_BUFS bounce buffers */
+	bool fill_busy[VM_FILL_BUFS];		/* (a) taken by a fill */
 
 	struct cds_wfcq_head rq_head;		/* readahead queue */
 	struct cds_wfcq_tail rq_tail;
@@ -133,6 +145,15 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p);
 unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n);
 /* The fill is done (its pages are counted in ->nr now, or were not made). */
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n);
+
+/*
+ * vm_cache_fill_buf_try - take a bounce buffer of VM_FILL_BUF_PAGES pages
+ * for one fill.  Context: any; signal safe; never blocks.
+ * Return: the buffer, or NULL if every one is taken (fill another way).
+ */
+void *vm_cache_fill_buf_try(struct vm_cache *c);
+/* Give back a buffer from vm_cache_fill_buf_try().  Context: any. */
+void vm_cache_fill_buf_put(struct vm_cache *c, void *buf);
 
 /* Wake the background thread (dirty limit reached, watermark passed). */
 void vm_cache_kick(struct vm_cache *c);

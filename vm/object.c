@@ -281,29 +281,78 @@ int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
 
 static struct vm_stats_shard *shard(struct vm_object *obj);
 
+static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/*
+ * fill_frames - read @len bytes of the store from page @idx on into the
+ * frames of pages [@idx, @idx + @n), zeroing the rest of those pages.
+ *
+ * The store is read into a bounce buffer and the frames are written with
+ * pwrite() on the memfd, not through the view: a frame the view never
+ * touched has no PTE there, so punching it at eviction needs no TLB
+ * shootdown (through the view, every evicted page cost one, ~15 us while
+ * another thread of the process runs on the other CPU, and a dirty PTE
+ * cannot share a shootdown with others); and pwrite() allocates the
+ * frames without a page fault per page.  A fill that finds every buffer
+ * taken goes through the view.
+ * Context: the pages locked; may sleep (I/O); signal safe.
+ * Return: 0 or -errno (store or memfd), the frames then undefined.
+ */
+_Static_assert(VM_FILL_BUF_PAGES >= VM_RA_MAX, "a bounce buffer holds the largest fill");
+
+static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size_t len)
+{
+	size_t span = (size_t)n << PAGE_SHIFT;
+	uint64_t off = idx << PAGE_SHIFT;
+	char *buf = vm_cache_fill_buf_try(obj->cache);
+	char *dst = buf ? buf : vm_object_frame(obj, idx);
+	int err = 0;
+
+	if (len)
+		err = vm_store_read(obj->store, dst, off, len);
+	if (!err && len < span)
+		memset(dst + len, 0, span - len);
+	if (buf) {
+		if (!err)
+			err = pwrite_all(obj->memfd, buf, span, off);
+		vm_cache_fill_buf_put(obj->cache, buf);
+	}
+	return err;
+}
+
 int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 {
 	uint64_t off = page->index << PAGE_SHIFT, size = vm_object_size(obj);
-	char *frame = vm_object_frame(obj, page->index);
 	size_t len = off < size ? (size_t)MIN(PAGE_SIZE, size - off) : 0;
-	int err = 0;
+	struct vm_stats_shard *s = shard(obj);
+	int err;
 
 	VM_ASSERT_HELD(page);
 	if (len) {
-		struct vm_stats_shard *s = shard(obj);
-
 		vm_hook(obj->pol, UFVM_HOOK_FILL, off, len);
-		err = vm_store_read(obj->store, frame, off, len);
 		vm_stat_inc(s, UFVM_CTR_STORE_READS);
 		vm_stat_inc(s, UFVM_CTR_STORE_READ_PAGES);
-		if (err) {
-			vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
-			vm_page_set(page, PG_ERROR);
-			return err;
-		}
 	}
-	if (len < PAGE_SIZE)
-		memset(frame + len, 0, PAGE_SIZE - len);
+	err = fill_frames(obj, page->index, 1, len);
+	if (err) {
+		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
+		vm_page_set(page, PG_ERROR);
+		return err;
+	}
 	vm_page_clear(page, PG_ERROR);
 	vm_page_set(page, PG_UPTODATE);
 	return 0;
@@ -834,26 +883,23 @@ int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
 int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned int n)
 {
 	uint64_t off = pages[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
-	char *frame = vm_object_frame(obj, pages[0]->index);
 	size_t len = off < size ? (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off) : 0;
 	struct vm_stats_shard *s = shard(obj);
 	unsigned int i;
-	int err = 0;
+	int err;
 
 	if (n == 1)
 		return vm_object_read_page(obj, pages[0]);
 	if (len) {
 		vm_hook(obj->pol, UFVM_HOOK_FILL, off, len);
-		err = vm_store_read(obj->store, frame, off, len);
 		vm_stat_inc(s, UFVM_CTR_STORE_READS);
 		vm_stat_add(s, UFVM_CTR_STORE_READ_PAGES, n);
 	}
+	err = fill_frames(obj, pages[0]->index, n, len);
 	if (err) {
 		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
 		return err;
 	}
-	if (len < ((size_t)n << PAGE_SHIFT))
-		memset(frame + len, 0, ((size_t)n << PAGE_SHIFT) - len);
 	for (i = 0; i < n; i++) {
 		vm_page_clear(pages[i], PG_ERROR);
 		vm_page_set(pages[i], PG_UPTODATE);
