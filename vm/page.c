@@ -68,6 +68,13 @@ static void page_free_rcu(struct rcu_head *head)
 {
 	struct vm_page *p = container_of(head, struct vm_page, rcu);
 
+	/*
+	 * Not at the last put: a lock-free mapper that found the page under
+	 * RCU may have raised mapcount on it then (mapcount first), and sees
+	 * it is no longer in the object and undoes the raise, all inside its
+	 * RCU read section.  A grace period later, nobody may hold one.
+	 */
+	VM_BUG_ON(__atomic_load_n(&p->mapcount, __ATOMIC_RELAXED) != 0);
 	__atomic_fetch_sub(&vm_pages_live, 1, __ATOMIC_RELAXED);
 	vm_pool_free(&page_pool, p);
 }
@@ -77,10 +84,8 @@ void vm_page_put(struct vm_page *p)
 	uint32_t old = __atomic_fetch_sub(&p->refcount, 1, __ATOMIC_ACQ_REL);
 
 	VM_BUG_ON(old == 0);
-	if (old == 1) {
-		VM_BUG_ON(p->mapcount != 0);
+	if (old == 1)
 		call_rcu(&p->rcu, page_free_rcu);
-	}
 }
 
 static void page_sleep(struct vm_page *p)
