@@ -14,6 +14,7 @@
 
 #include "vm/aspace.h"
 #include "vm/policy.h"
+#include "vm/region.h"
 #include "vm/stats.h"
 
 /*
@@ -28,12 +29,18 @@ static inline int pager_reserve(uintptr_t addr, size_t len)
 	return 0;
 }
 
-/* A backend's detach: reserve [addr, addr+len) if @reserve (else, or if
- * that fails, unmap it). */
-static inline void pager_unmap_range(uintptr_t addr, size_t len, bool reserve)
+/*
+ * Every backend's detach (vm/pmap.h): reserve @r's range if @reserve,
+ * else (or if that fails) unmap it.  With userfaultfd either unregisters
+ * the range and wakes any thread still waiting there.
+ */
+static inline void pager_detach(struct vm_pmap *pm, struct vm_region *r, bool reserve)
 {
-	if (!reserve || pager_reserve(addr, len))
-		munmap((void *)addr, len);
+	size_t len = r->end - r->start;
+
+	(void)pm;
+	if (!reserve || pager_reserve(r->start, len))
+		munmap((void *)r->start, len);
 }
 
 /* Fault flags. */

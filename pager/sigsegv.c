@@ -173,11 +173,6 @@ static int s_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	return 0;
 }
 
-static void s_detach(struct vm_pmap *pm, struct vm_region *r, bool reserve)
-{
-	pager_unmap_range(r->start, r->end - r->start, reserve);
-}
-
 static const struct vm_pmap_ops sigsegv_pmap_ops = {
 	.install = s_install,
 	.zap = s_zap,
@@ -186,7 +181,7 @@ static const struct vm_pmap_ops sigsegv_pmap_ops = {
 	.wake = s_wake,
 	.poison = s_poison,
 	.attach = s_attach,
-	.detach = s_detach,
+	.detach = pager_detach,
 };
 
 /*

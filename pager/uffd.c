@@ -243,12 +243,6 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	return 0;
 }
 
-static void u_detach(struct vm_pmap *pm, struct vm_region *r, bool reserve)
-{
-	/* Either unregisters and wakes any thread still waiting here. */
-	pager_unmap_range(r->start, r->end - r->start, reserve);
-}
-
 static const struct vm_pmap_ops uffd_pmap_ops = {
 	.install = u_install,
 	.zap = u_zap,
@@ -257,7 +251,7 @@ static const struct vm_pmap_ops uffd_pmap_ops = {
 	.wake = u_wake,
 	.poison = u_poison,
 	.attach = u_attach,
-	.detach = u_detach,
+	.detach = pager_detach,
 };
 
 /* Return: true if @m was the stop sentinel (resolved; the handler exits). */
