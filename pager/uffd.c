@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "pager/pager.h"
@@ -82,6 +83,7 @@ struct uffd_backend {
 	char *sentinel;			/* blocking mode: a page faulted to stop */
 	unsigned int nthreads;
 	bool inthread;			/* UFFD_FEATURE_SIGBUS: no handler threads */
+	int zapv_pidfd;			/* process_madvise() target (ourselves), or -1 */
 	struct uffd_backend *next;	/* (inthread_lock) in-thread backends */
 	unsigned int spin_us;
 	pthread_t *threads;
@@ -152,6 +154,82 @@ static int u_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t
 
 	vm_stat_inc(s, UFVM_CTR_ZAPS);
 	return madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
+}
+
+/* The calling process, for process_madvise() (Linux 6.15; older: a pidfd). */
+#ifndef PIDFD_SELF_THREAD_GROUP
+#define PIDFD_SELF_THREAD_GROUP		-10001
+#endif
+#define ZAPV_CHUNK	64	/* ranges per process_madvise() */
+
+/*
+ * One MADV_DONTNEED of many ranges: process_madvise() on ourselves (any
+ * advice is allowed on the caller's own process since Linux 6.13) zaps
+ * them all under one mmu_gather, so a batch of clean PTEs costs one TLB
+ * shootdown instead of one per range.  Where it is refused, or on a
+ * partial result, every range of the chunk is zapped with madvise()
+ * (zapping a range twice is harmless).
+ */
+static int u_zapv(struct vm_pmap *pm, struct vm_region *r, const struct vm_pmap_range *v,
+		  unsigned int n)
+{
+	struct uffd_backend *ub = to_ub(pm);
+	struct vm_stats_shard *s = vm_stats_shard_get(ub->stats);
+	struct iovec iov[ZAPV_CHUNK];
+	unsigned int i, k;
+	int err = 0;
+
+	while (n) {
+		size_t total = 0;
+		int pidfd = READ_ONCE(ub->zapv_pidfd);
+
+		k = MIN(n, (unsigned int)ZAPV_CHUNK);
+		for (i = 0; i < k; i++) {
+			iov[i].iov_base = (void *)v[i].addr;
+			iov[i].iov_len = v[i].len;
+			total += v[i].len;
+		}
+		vm_stat_inc(s, UFVM_CTR_ZAPS);
+		if (pidfd == -1 || k == 1 ||
+		    syscall(SYS_process_madvise, pidfd, iov, k, MADV_DONTNEED, 0) != (ssize_t)total) {
+			for (i = 0; i < k; i++)
+				if (madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED) && !err)
+					err = -errno;
+		}
+		v += k;
+		n -= k;
+	}
+	return err;
+}
+
+/*
+ * Find how this kernel lets us zap many ranges at once: process_madvise()
+ * with PIDFD_SELF_THREAD_GROUP, else with a pidfd of our own; else -1.
+ * Tried on a throw-away page of our own.
+ */
+static int probe_zapv(void)
+{
+	char *pg = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	struct iovec iov = { .iov_base = pg, .iov_len = PAGE_SIZE };
+	int fd = -1;
+
+	if (pg == MAP_FAILED)
+		return -1;
+	pg[0] = 1;
+	if (syscall(SYS_process_madvise, PIDFD_SELF_THREAD_GROUP, &iov, 1, MADV_DONTNEED, 0) ==
+	    PAGE_SIZE) {
+		fd = PIDFD_SELF_THREAD_GROUP;
+	} else {
+		fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+		if (fd >= 0 && syscall(SYS_process_madvise, fd, &iov, 1, MADV_DONTNEED, 0) !=
+		    PAGE_SIZE) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	munmap(pg, PAGE_SIZE);
+	return fd;
 }
 
 static int u_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
@@ -252,6 +330,7 @@ static const struct vm_pmap_ops uffd_pmap_ops = {
 	.poison = u_poison,
 	.attach = u_attach,
 	.detach = pager_detach,
+	.zapv = u_zapv,
 };
 
 /* Return: true if @m was the stop sentinel (resolved; the handler exits). */
@@ -488,6 +567,8 @@ static void uffd_destroy(struct pager_backend *be)
 	uint64_t one = 1;
 	unsigned int i;
 
+	if (ub->zapv_pidfd >= 0)
+		close(ub->zapv_pidfd);
 	if (ub->inthread) {
 		inthread_del(ub);
 		close(ub->uffd);
@@ -586,6 +667,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->stats = stats;
 	ub->spin_us = cfg->spin_us;
 	ub->inthread = cfg->inthread;
+	ub->zapv_pidfd = probe_zapv();
 	ub->uffd = uffd_open(O_CLOEXEC | (cfg->spin_us ? O_NONBLOCK : 0));
 	if (ub->uffd < 0) {
 		err = -errno;
@@ -663,6 +745,8 @@ fail_stop:
 fail_fd:
 	close(ub->uffd);
 fail:
+	if (ub->zapv_pidfd >= 0)
+		close(ub->zapv_pidfd);
 	free(ub);
 	return err;
 }

@@ -86,11 +86,10 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n, bool force)
 	vm_mutex_lock(&c->lru_lock);
 	k = c->ops->scan(c, victims, n, zap, RECLAIM_BATCH, &nz, force);
 	vm_mutex_unlock(&c->lru_lock);
-	for (i = 0; i < nz; i++) {
-		if (vm_object_sample_page(zap[i]))
-			vm_stat_inc(s, UFVM_CTR_RECLAIM_ZAPS);
+	if (nz)
+		vm_stat_add(s, UFVM_CTR_RECLAIM_ZAPS, vm_object_sample_pages(zap, nz));
+	for (i = 0; i < nz; i++)
 		vm_page_put(zap[i]);
-	}
 	vm_object_evict_pages(victims, k, c->ops == &vm_reclaim_clock && !force, res);
 	for (i = 0; i < k; i++) {
 		int r = res[i];

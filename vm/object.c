@@ -960,15 +960,89 @@ static struct vm_object *reclaim_lock(struct vm_page *p)
 	return obj;
 }
 
-bool vm_object_sample_page(struct vm_page *p)
+/*
+ * Unmap the locked pages pages[0..n) of @obj (increasing offsets) from
+ * every region: per region one ptl hold and one vectored zap for all of
+ * them, so that a batch costs one TLB shootdown per region instead of one
+ * per page (or per run of consecutive pages).  Pages no region maps
+ * (mapcount 0, read after the lock: mapcount first) cost nothing.
+ * Context: the pages locked; takes the rmap lock and ptls; may sleep
+ * briefly (the zap system calls).
+ */
+static void zap_pages_locked(struct vm_object *obj, struct vm_page **pages, unsigned int n)
 {
-	struct vm_object *obj = reclaim_lock(p);
+	struct vm_region *r;
+	unsigned int i;
 
-	if (!obj)
-		return false;
-	unmap_page_all(obj, p);
-	vm_page_unlock(p);
-	return true;
+	for (i = 0; i < n && !vm_page_mapcount(pages[i]); i++)
+		;
+	if (i == n)
+		return;
+	vm_mutex_lock(&obj->rmap_lock);
+	cds_list_for_each_entry(r, &obj->regions, rmap)
+		vm_region_zap_pages(r, pages + i, n - i);
+	vm_mutex_unlock(&obj->rmap_lock);
+	for (; i < n; i++)
+		unmap_page_all(obj, pages[i]);	/* a mapper met between raise and undo */
+}
+
+/*
+ * Reclaim's pages of one batch, locked by trylock and sorted by (object,
+ * offset), so that each object's pages are zapped together and frames at
+ * consecutive offsets are punched together.
+ */
+struct locked_batch {
+	struct vm_object *objs[VM_EVICT_BATCH];
+	struct vm_page *pages[VM_EVICT_BATCH];
+	int *where[VM_EVICT_BATCH];	/* the caller's result slot */
+	unsigned int n;
+};
+
+static void batch_add(struct locked_batch *b, struct vm_object *obj, struct vm_page *p,
+		      int *where)
+{
+	unsigned int j;
+
+	for (j = b->n; j > 0 && (b->objs[j - 1] > obj ||
+				 (b->objs[j - 1] == obj && b->pages[j - 1]->index > p->index)); j--) {
+		b->objs[j] = b->objs[j - 1];
+		b->pages[j] = b->pages[j - 1];
+		b->where[j] = b->where[j - 1];
+	}
+	b->objs[j] = obj;
+	b->pages[j] = p;
+	b->where[j] = where;
+	b->n++;
+}
+
+/* Return: the end of the group of b's pages that share the object of [s]. */
+static unsigned int batch_group_end(const struct locked_batch *b, unsigned int s)
+{
+	unsigned int e = s + 1;
+
+	while (e < b->n && b->objs[e] == b->objs[s])
+		e++;
+	return e;
+}
+
+unsigned int vm_object_sample_pages(struct vm_page **v, unsigned int n)
+{
+	struct locked_batch b = { .n = 0 };
+	unsigned int i, s, e;
+
+	for (i = 0; i < n && i < VM_EVICT_BATCH; i++) {
+		struct vm_object *obj = reclaim_lock(v[i]);
+
+		if (obj)
+			batch_add(&b, obj, v[i], NULL);
+	}
+	for (s = 0; s < b.n; s = e) {
+		e = batch_group_end(&b, s);
+		zap_pages_locked(b.objs[s], b.pages + s, e - s);
+	}
+	for (i = 0; i < b.n; i++)
+		vm_page_unlock(b.pages[i]);
+	return b.n;
 }
 
 int vm_object_evict_page(struct vm_page *p, bool second_chance)
@@ -1020,23 +1094,22 @@ static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
 }
 
 /*
- * Evict the locked pages run[0..n) of @obj, at consecutive offsets: one zap
- * per region and one punch for the run instead of one each per page.
- * Pages that cannot go (a failing write-back) stay; res[i] says (0, 1, 2).
- * Unlocks every page.
+ * Evict the locked pages pages[0..n) of @obj (increasing offsets): one zap
+ * per region for all of them, one punch per stretch of consecutive
+ * offsets.  Pages that cannot go (a failing write-back) stay; res[i] says
+ * (0, 1, 2).  Unlocks every page.
  */
-static void evict_run_locked(struct vm_object *obj, struct vm_page **run, unsigned int n,
-			     int *res)
+static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned int n,
+			 int *res)
 {
 	unsigned int i, s;
 
-	zap_regions(obj, run[0]->index, run[n - 1]->index);
+	zap_pages_locked(obj, pages, n);
 	for (i = 0; i < n; i++) {
-		unmap_page_all(obj, run[i]);	/* nothing left, unless raced */
 		res[i] = 1;
-		if (vm_page_test(run[i], PG_DIRTY)) {
-			if (write_run(obj, &run[i], 1)) {
-				vm_page_set(run[i], PG_REFERENCED);	/* not again at once */
+		if (vm_page_test(pages[i], PG_DIRTY)) {
+			if (write_run(obj, &pages[i], 1)) {
+				vm_page_set(pages[i], PG_REFERENCED);	/* not again at once */
 				res[i] = 0;
 			} else {
 				res[i] = 2;
@@ -1044,28 +1117,27 @@ static void evict_run_locked(struct vm_object *obj, struct vm_page **run, unsign
 		}
 	}
 	/* Punch each stretch of pages that go, while they hold their slots. */
-	for (s = 0, i = 0; i <= n; i++) {
-		if (i < n && res[i])
-			continue;
-		if (i > s)
-			punch_frames(obj, run[s]->index, i - s);
-		s = i + 1;
+	for (s = 0; s < n; s = i) {
+		for (i = s + 1; i < n && pages[i]->index == pages[i - 1]->index + 1 &&
+				!res[i] == !res[s]; i++)
+			;
+		if (res[s])
+			punch_frames(obj, pages[s]->index, i - s);
 	}
 	vm_rcu_read_lock();	/* see vm_object_evict_page() */
 	for (i = 0; i < n; i++)
 		if (res[i])
-			delete_page(obj, run[i]);
+			delete_page(obj, pages[i]);
 	vm_rcu_read_unlock();
 	for (i = 0; i < n; i++)
-		vm_page_unlock(run[i]);
+		vm_page_unlock(pages[i]);
 }
 
 void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chance, int *res)
 {
-	struct vm_object *objs[VM_EVICT_BATCH];
-	struct vm_page *lk[VM_EVICT_BATCH];
-	int *where[VM_EVICT_BATCH], rr[VM_EVICT_BATCH];
-	unsigned int i, j, m = 0, s;
+	struct locked_batch b = { .n = 0 };
+	int rr[VM_EVICT_BATCH];
+	unsigned int i, j, s, e;
 
 	for (i = 0; i < n; i++) {
 		struct vm_object *obj;
@@ -1085,26 +1157,13 @@ void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chanc
 				res[i] = vm_object_evict_page(v[i], second_chance);
 			continue;
 		}
-		/* Insertion sort by (object, offset). */
-		for (j = m; j > 0 && (objs[j - 1] > obj ||
-				      (objs[j - 1] == obj && lk[j - 1]->index > v[i]->index)); j--) {
-			objs[j] = objs[j - 1];
-			lk[j] = lk[j - 1];
-			where[j] = where[j - 1];
-		}
-		objs[j] = obj;
-		lk[j] = v[i];
-		where[j] = &res[i];
-		m++;
+		batch_add(&b, obj, v[i], &res[i]);
 	}
-	/* Runs of one object at consecutive offsets. */
-	for (s = 0, i = 1; i <= m; i++) {
-		if (i < m && objs[i] == objs[s] && lk[i]->index == lk[i - 1]->index + 1)
-			continue;
-		evict_run_locked(objs[s], lk + s, i - s, rr + s);
-		for (j = s; j < i; j++)
-			*where[j] = rr[j];
-		s = i;
+	for (s = 0; s < b.n; s = e) {
+		e = batch_group_end(&b, s);
+		evict_locked(b.objs[s], b.pages + s, e - s, rr + s);
+		for (j = s; j < e; j++)
+			*b.where[j] = rr[j];
 	}
 }
 

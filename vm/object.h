@@ -173,16 +173,22 @@ void vm_object_get_ref(struct vm_object *obj);
 
 /*
  * Reclaim (vm/cache.c).  Context: the caller holds a page reference and
- * no page lock; may sleep (write-back).  sample: unmap @p everywhere so
- * that its next use refaults and marks it referenced.  evict: write back
- * if dirty, unmap, free its frame and drop it from the cache.
+ * no page lock; may sleep (write-back).  evict: write back if dirty,
+ * unmap, free its frame and drop it from the cache.
  * Return: evict 0 (kept), 1 (evicted), 2 (evicted after write-back).
  */
-bool vm_object_sample_page(struct vm_page *p);
 int vm_object_evict_page(struct vm_page *p, bool second_chance);
-/* Evict several (any objects): runs at consecutive offsets of one object
- * share one zap per region and one frame punch.  @res gets each result. */
 #define VM_EVICT_BATCH	32
+/*
+ * Sample up to VM_EVICT_BATCH pages (any objects): unmap each everywhere,
+ * so that its next use refaults and marks it referenced; pages of one
+ * object share one zap per region.  Pages locked by someone else are
+ * skipped.  Context: as above.  Return: the number sampled.
+ */
+unsigned int vm_object_sample_pages(struct vm_page **v, unsigned int n);
+/* Evict several (any objects): the pages of one object share one zap per
+ * region, and those at consecutive offsets one frame punch.  @res gets
+ * each result. */
 void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chance, int *res);
 
 /* rmap: the regions mapping the object.  Context: may sleep (rmap lock). */

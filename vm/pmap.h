@@ -16,6 +16,12 @@
 struct vm_region;
 struct vm_pmap;
 
+/* One page-aligned range of a region, for the vectored ops. */
+struct vm_pmap_range {
+	uintptr_t addr;
+	size_t len;
+};
+
 struct vm_pmap_ops {
 	/*
 	 * Map the frames behind [addr, addr+len) of @r (they exist in the
@@ -55,6 +61,15 @@ struct vm_pmap_ops {
 	 * Context: mmap_lock held for writing.
 	 */
 	void (*detach)(struct vm_pmap *pm, struct vm_region *r, bool reserve);
+	/*
+	 * Unmap the @n ranges @v of @r (increasing, not overlapping) at once:
+	 * one system call and one TLB shootdown for all of them where the
+	 * kernel allows, instead of one each (a shootdown costs ~15 us while
+	 * a thread of the process runs on another CPU here).  The frames
+	 * stay.  Optional: NULL means one ->zap per range.
+	 */
+	int (*zapv)(struct vm_pmap *pm, struct vm_region *r, const struct vm_pmap_range *v,
+		    unsigned int n);
 };
 
 struct vm_pmap {

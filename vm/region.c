@@ -163,6 +163,74 @@ bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p)
 	return true;
 }
 
+#define ZAP_PAGES_CHUNK	32	/* ranges per pmap call */
+
+/* Unmap the ranges v[0..n) of @r: one vectored call if the backend has it. */
+static void zapv_locked(struct vm_region *r, const struct vm_pmap_range *v, unsigned int n)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	unsigned int i;
+
+	if (!n)
+		return;
+	if (pm->ops->zapv) {
+		pm->ops->zapv(pm, r, v, n);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		pm->ops->zap(pm, r, v[i].addr, v[i].len);
+}
+
+/* Clear the shadow bits of pages[0..n) mapped in @r and drop their mapcounts. */
+static void unmapped_locked(struct vm_region *r, struct vm_page **pages, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct vm_page *p = pages[i];
+		uint64_t b = p->index - r->pgoff;
+
+		if (!vm_region_covers_idx(r, p->index) || !bit_test(r->mapped, b))
+			continue;
+		bit_clear(r->mapped, b);
+		bit_clear(r->wmapped, b);
+		vm_page_map_drop(p);
+	}
+}
+
+unsigned int vm_region_zap_pages(struct vm_region *r, struct vm_page **pages, unsigned int n)
+{
+	struct vm_pmap_range v[ZAP_PAGES_CHUNK];
+	unsigned int i, s = 0, k = 0, zapped = 0;
+
+	vm_mutex_lock(&r->ptl);
+	for (i = 0; i < n && !r->dead; i++) {
+		struct vm_page *p = pages[i];
+		uintptr_t a;
+
+		if (!vm_region_covers_idx(r, p->index) || !bit_test(r->mapped, p->index - r->pgoff))
+			continue;
+		a = vm_region_addr(r, p->index);
+		zapped++;
+		if (k && v[k - 1].addr + v[k - 1].len == a) {
+			v[k - 1].len += PAGE_SIZE;
+			continue;
+		}
+		if (k == ZAP_PAGES_CHUNK) {
+			zapv_locked(r, v, k);
+			unmapped_locked(r, pages + s, i - s);
+			s = i;
+			k = 0;
+		}
+		v[k].addr = a;
+		v[k++].len = PAGE_SIZE;
+	}
+	zapv_locked(r, v, k);
+	unmapped_locked(r, pages + s, i - s);
+	vm_mutex_unlock(&r->ptl);
+	return zapped;
+}
+
 void vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p)
 {
 	struct vm_pmap *pm = r->as->pmap;
