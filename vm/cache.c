@@ -241,8 +241,17 @@ static void *bg_main(void *arg)
 		if (c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->high) {
 			unsigned int idle = 0;
 
-			while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->low && idle < 4)
+			while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->low && idle < 4) {
+				/*
+				 * Past the dirty limit, write back first, in runs:
+				 * else every victim is dirty, each eviction writes
+				 * one page while the thread's flush below waits for
+				 * the loop to end, and reclaim never catches up.
+				 */
+				if (__atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) > c->dirty_limit)
+					c->hooks.for_each_object(c->hooks.arg, flush_one, c);
 				idle = vm_cache_reclaim(c, RECLAIM_BATCH, false) ? 0 : idle + 1;
+			}
 		}
 		c->hooks.for_each_object(c->hooks.arg, flush_one, c);
 	}
