@@ -88,23 +88,3 @@ void ut_about_to_die(int sig)
 	sigaddset(&set, sig);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
-
-/*
- * LeakSanitizer (UFVM_SANITIZE builds): Criterion's runner leaks a small
- * allocation of its own at exit, which would make every test binary exit
- * non-zero.  Suppress leaks whose allocation stack is inside libcriterion
- * only; leaks in ufvm and in the tests are still reported.  Defined here,
- * in an object every test links, so that it is never dropped from the
- * static library.
- */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:libcriterion.so\n";
-}
-
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
