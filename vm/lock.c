@@ -41,6 +41,15 @@ void vm__assert_fail(const char *expr, const char *file, int line,
  * nobody in) and, on entering, lets the next ticket try.  Waiters sleep on
  * one condition variable; every state change that can let someone in
  * broadcasts, but only when someone waits.
+ *
+ * Readers are counted in ->count, whichever way they came in.  While no
+ * ticket is outstanding and no writer is in, ->count has no VM_RWSEM_SLOW
+ * and a reader takes the fast path: one CAS in, one atomic decrement out.
+ * A writer sets the flag (under ->mu, before it waits), so every reader
+ * after it queues behind it: the order stays task fair.  A fast reader that
+ * raced the flag is counted before the writer looks at the count, and the
+ * last reader out while the flag is set wakes the waiters.  The flag is
+ * cleared, under ->mu, when the last ticket is served and no writer is in.
  */
 int vm_rwsem_init(struct vm_rwsem *s, enum vm_lock_class lc)
 {
@@ -56,10 +65,36 @@ void vm_rwsem_destroy(struct vm_rwsem *s)
 	pthread_mutex_destroy(&s->mu);
 }
 
+static uint64_t rwsem_readers(struct vm_rwsem *s)
+{
+	return __atomic_load_n(&s->count, __ATOMIC_ACQUIRE) & VM_RWSEM_READERS;
+}
+
+/* Context: ->mu held.  Keep the flag set exactly while it must be. */
+static void rwsem_update_flag(struct vm_rwsem *s)
+{
+	if (s->writer || s->next != s->serving)
+		__atomic_fetch_or(&s->count, VM_RWSEM_SLOW, __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_and(&s->count, ~VM_RWSEM_SLOW, __ATOMIC_SEQ_CST);
+}
+
 static void rwsem_wake(struct vm_rwsem *s)
 {
 	if (s->waiters)
 		pthread_cond_broadcast(&s->cv);
+}
+
+/* Return: true if a reader got in without the mutex. */
+static bool rwsem_read_fast(struct vm_rwsem *s)
+{
+	uint64_t c = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
+
+	while (!(c & VM_RWSEM_SLOW))
+		if (__atomic_compare_exchange_n(&s->count, &c, c + 1, true,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return true;
+	return false;
 }
 
 static void rwsem_enter(struct vm_rwsem *s, bool write)
@@ -68,7 +103,8 @@ static void rwsem_enter(struct vm_rwsem *s, bool write)
 
 	pthread_mutex_lock(&s->mu);
 	t = s->next++;
-	while (t != s->serving || s->writer || (write && s->readers)) {
+	rwsem_update_flag(s);	/* a ticket is out: readers queue from here */
+	while (t != s->serving || s->writer || (write && rwsem_readers(s))) {
 		s->waiters++;
 		pthread_cond_wait(&s->cv, &s->mu);
 		s->waiters--;
@@ -77,7 +113,8 @@ static void rwsem_enter(struct vm_rwsem *s, bool write)
 	if (write)
 		s->writer = true;
 	else
-		s->readers++;
+		__atomic_fetch_add(&s->count, 1, __ATOMIC_ACQUIRE);
+	rwsem_update_flag(s);
 	rwsem_wake(s);		/* the next ticket may be a compatible reader */
 	pthread_mutex_unlock(&s->mu);
 }
@@ -85,21 +122,21 @@ static void rwsem_enter(struct vm_rwsem *s, bool write)
 void vm_rwsem_read(struct vm_rwsem *s)
 {
 	vm__lockdep_acquire(s, s->lclass, false, 1);
-	rwsem_enter(s, false);
+	if (!rwsem_read_fast(s))
+		rwsem_enter(s, false);
 }
 
 bool vm_rwsem_read_try(struct vm_rwsem *s)
 {
-	bool ok;
+	bool ok = rwsem_read_fast(s);
 
-	pthread_mutex_lock(&s->mu);
-	ok = s->next == s->serving && !s->writer;
-	if (ok) {
-		s->next++;
-		s->serving++;
-		s->readers++;
+	if (!ok) {
+		pthread_mutex_lock(&s->mu);
+		ok = s->next == s->serving && !s->writer;
+		if (ok)
+			__atomic_fetch_add(&s->count, 1, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_unlock(&s->mu);
 	if (ok)
 		vm__lockdep_acquire(s, s->lclass, true, 1);
 	return ok;
@@ -113,11 +150,16 @@ void vm_rwsem_write(struct vm_rwsem *s)
 
 void vm_rwsem_read_unlock(struct vm_rwsem *s)
 {
+	uint64_t c;
+
 	vm__lockdep_release(s);
-	pthread_mutex_lock(&s->mu);
-	if (--s->readers == 0)
+	c = __atomic_sub_fetch(&s->count, 1, __ATOMIC_RELEASE);
+	if (c == VM_RWSEM_SLOW) {
+		/* The last reader out while someone queues: let the next in. */
+		pthread_mutex_lock(&s->mu);
 		rwsem_wake(s);
-	pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&s->mu);
+	}
 }
 
 void vm_rwsem_write_unlock(struct vm_rwsem *s)
@@ -125,6 +167,7 @@ void vm_rwsem_write_unlock(struct vm_rwsem *s)
 	vm__lockdep_release(s);
 	pthread_mutex_lock(&s->mu);
 	s->writer = false;
+	rwsem_update_flag(s);
 	rwsem_wake(s);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -48,15 +48,24 @@ enum vm_lock_class {
  * cannot starve page faults, nor faults a map).
  */
 struct vm_rwsem {
+	/*
+	 * Readers in (low bits), plus VM_RWSEM_SLOW while a writer is in or
+	 * anyone holds a ticket not yet served.  Without the flag a reader
+	 * enters and leaves with one compare-and-swap / one atomic add and
+	 * never touches @mu (the common case: faults beside no map/unmap).
+	 */
+	uint64_t count;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	uint64_t next;			/* next ticket to hand out */
-	uint64_t serving;		/* ticket allowed in next */
-	unsigned int readers;		/* holding it shared */
-	bool writer;			/* holding it exclusive */
-	unsigned int waiters;
+	uint64_t next;			/* (mu) next ticket to hand out */
+	uint64_t serving;		/* (mu) ticket allowed in next */
+	bool writer;			/* (mu) holding it exclusive */
+	unsigned int waiters;		/* (mu) */
 	unsigned char lclass;
 };
+
+#define VM_RWSEM_SLOW		(1ull << 62)
+#define VM_RWSEM_READERS	(VM_RWSEM_SLOW - 1)
 
 struct vm_mutex {
 	pthread_mutex_t mu;
