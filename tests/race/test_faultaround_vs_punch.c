@@ -285,6 +285,20 @@ static int round_once(struct fa *t, bool check_data)
  * Run up to @rounds rounds with @debug_flags; stop at the first catch when
  * @stop_on_catch.  No Criterion assertion here: the teeth run in a child.
  */
+/*
+ * The teeth child sends its result after every round, not only at the end:
+ * the stale mapping it is there to produce leaves a page freed with its
+ * mapcount raised, and ufvm's debug check of that (page_free_rcu) may abort
+ * the child, in an RCU callback, right after the round that caught it.
+ */
+static int report_fd = -1;
+
+static void report_round(const struct fa_result *res)
+{
+	if (report_fd >= 0 && write(report_fd, res, sizeof(*res)) != sizeof(*res))
+		_exit(2);
+}
+
 static void run_rounds(unsigned int debug_flags, int rounds, bool stop_on_catch,
 		       struct fa_result *res)
 {
@@ -329,7 +343,10 @@ static void run_rounds(unsigned int debug_flags, int rounds, bool stop_on_catch,
 		fail(&t, "set-up: ufvm_punch failed");
 	ufvm_debug_hook(t.vm, hook, &t);
 	while (!res->err[0] && res->rounds < rounds) {
-		if (round_once(&t, !debug_flags) || (stop_on_catch && res->caught))
+		bool stop = round_once(&t, !debug_flags) || (stop_on_catch && res->caught);
+
+		report_round(res);
+		if (stop)
 			break;
 	}
 	ufvm_debug_hook(t.vm, NULL, NULL);
@@ -385,22 +402,36 @@ Test(faultaround_vs_punch, teeth_check_then_raise_maps_dropped_page, .timeout = 
 	cr_assert(pid >= 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(fds[0]);
+		report_fd = fds[1];
 		run_rounds(UFVM_DEBUG_CHECK_THEN_RAISE, ROUNDS_OFF, true, &res);
+		report_round(&res);	/* a set-up failure, or the last round */
 		tmpstore_cleanup();
-		if (write(fds[1], &res, sizeof(res)) != sizeof(res))
-			_exit(2);
 		_exit(0);
 	}
 	close(fds[1]);
+	/* The last whole record before the child exits (or dies) is its result. */
 	pfd = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-	if (poll(&pfd, 1, 50 * 1000) == 1)
-		n = read(fds[0], &res, sizeof(res));
+	for (;;) {
+		struct fa_result r;
+		ssize_t k;
+
+		if (poll(&pfd, 1, 50 * 1000) != 1)
+			break;
+		k = read(fds[0], &r, sizeof(r));
+		if (k != sizeof(r))
+			break;
+		res = r;
+		n = k;
+	}
 	close(fds[0]);
-	if (n != sizeof(res))
-		kill(pid, SIGKILL);
+	kill(pid, SIGKILL);	/* gone already, unless it hangs */
 	waitpid(pid, &status, 0);
 	cr_assert_eq(n, (ssize_t)sizeof(res), "the child died without a result (status %#x)",
 		     status);
+	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+		fprintf(stderr, "check then raise: the child died of signal %d after its "
+			"last round (a debug check of the stale mapping's page)\n",
+			WTERMSIG(status));
 	report("check then raise", &res);
 	cr_assert(!res.err[0], "%s", res.err);
 	cr_assert_gt(res.caught, 0,
