@@ -599,6 +599,38 @@ static void wrprotect_run(struct vm_object *obj, struct vm_page **run, unsigned 
 }
 
 /* Write back the locked, dirty run[0..n) (consecutive offsets). */
+/*
+ * Write @len bytes of frames from offset @off to the store, read from the
+ * memfd with pread() into a bounce buffer, not through the view: a frame
+ * the view never touched has no PTE there, so evicting it later needs no
+ * TLB shootdown (see fill_frames()).  Through the view if every buffer is
+ * taken.  Context: the pages locked; may sleep (I/O).  Return: 0 or -errno.
+ */
+static int store_write_frames(struct vm_object *obj, uint64_t off, size_t len)
+{
+	char *buf = vm_cache_fill_buf_try(obj->cache);
+	int err = 0;
+
+	if (!buf)
+		return vm_store_write(obj->store, obj->view + off, off, len);
+	while (len && !err) {
+		size_t k = MIN(len, (size_t)VM_FILL_BUF_PAGES << PAGE_SHIFT);
+		ssize_t n = pread(obj->memfd, buf, k, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)k) {
+			err = n < 0 ? -errno : -EIO;
+			break;
+		}
+		err = vm_store_write(obj->store, buf, off, k);
+		off += k;
+		len -= k;
+	}
+	vm_cache_fill_buf_put(obj->cache, buf);
+	return err;
+}
+
 static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
 {
 	uint64_t off = run[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
@@ -612,8 +644,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		clear_dirty(obj, run[i]);
 	if (off < size) {
 		len = (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off);
-		err = vm_store_write(obj->store, vm_object_frame(obj, run[0]->index),
-				     off, len);
+		err = store_write_frames(obj, off, len);
 		__atomic_store_n(&obj->unsynced, true, __ATOMIC_RELAXED);
 		vm_stat_inc(s, UFVM_CTR_STORE_WRITES);
 		vm_stat_add(s, UFVM_CTR_STORE_WRITE_PAGES, n);
