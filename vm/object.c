@@ -994,8 +994,8 @@ static struct vm_object *reclaim_lock(struct vm_page *p)
 /*
  * Unmap the locked pages pages[0..n) of @obj (increasing offsets) from
  * every region: per region one ptl hold and one vectored zap for all of
- * them, so that a batch costs one TLB shootdown per region instead of one
- * per page (or per run of consecutive pages).  Pages no region maps
+ * them, instead of one each per page (or per run of consecutive pages).
+ * Pages no region maps
  * (mapcount 0, read after the lock: mapcount first) cost nothing.
  * Context: the pages locked; takes the rmap lock and ptls; may sleep
  * briefly (the zap system calls).

@@ -63,10 +63,11 @@ struct vm_pmap_ops {
 	void (*detach)(struct vm_pmap *pm, struct vm_region *r, bool reserve);
 	/*
 	 * Unmap the @n ranges @v of @r (increasing, not overlapping) at once:
-	 * one system call and one TLB shootdown for all of them where the
-	 * kernel allows, instead of one each (a shootdown costs ~15 us while
-	 * a thread of the process runs on another CPU here).  The frames
-	 * stay.  Optional: NULL means one ->zap per range.
+	 * one system call for all of them instead of one each.  (The TLB
+	 * flush is still one per range for pages installed by
+	 * UFFDIO_CONTINUE, whose PTEs are dirty: docs/architecture.md,
+	 * "Reclaim".)  The frames stay.  Optional: NULL means one ->zap per
+	 * range.
 	 */
 	int (*zapv)(struct vm_pmap *pm, struct vm_region *r, const struct vm_pmap_range *v,
 		    unsigned int n);

@@ -142,8 +142,8 @@ bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p);
  * vm_region_zap_pages - unmap those of the locked pages pages[0..n) (one
  * object, increasing offsets) that @r maps, dropping their mapcounts: one
  * ptl hold and one vectored pmap call (->zapv) for all of them, so that a
- * reclaim batch costs one system call per region, not one per page (and
- * one TLB shootdown where the kernel can gather them).
+ * reclaim batch costs one system call and one ptl hold per region, not
+ * one each per page.
  * Context: the pages locked by the caller; takes the ptl; may sleep
  * briefly (the zap system call).  Return: the number of pages unmapped.
  */
