@@ -644,6 +644,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct uffd_backend *ub;
 	uint64_t have = 0;
+	char name[24];	/* the kernel keeps 15 bytes of it */
 	unsigned int i;
 	int err;
 
@@ -734,6 +735,9 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 			free(ha);
 			break;
 		}
+		snprintf(name, sizeof(name), "ufvm-uffd/%u", i);
+		name[15] = 0;
+		pthread_setname_np(ub->threads[i], name);	/* best effort */
 	}
 	if (err) {
 		ub->nthreads = i;

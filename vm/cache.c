@@ -13,6 +13,7 @@
  * eventfd, which signal handlers may write (the in-thread backends kick
  * them from a fault).
  */
+#define _GNU_SOURCE	/* pthread_setname_np */
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
@@ -294,11 +295,13 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	err = -pthread_create(&c->bg, NULL, bg_main, c);
 	if (err)
 		goto fail;
+	pthread_setname_np(c->bg, "ufvm-bg");	/* for top, perf: best effort */
 	if (c->ra_max > 1) {
 		for (i = 0; i < ARRAY_SIZE(c->readers); i++) {
 			err = -pthread_create(&c->readers[i], NULL, reader_main, c);
 			if (err)
 				break;
+			pthread_setname_np(c->readers[i], "ufvm-readahead");
 			c->nreaders++;
 		}
 		if (err) {
