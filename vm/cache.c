@@ -25,8 +25,6 @@
 #include "vm/object.h"
 #include "vm/pool.h"
 
-#define RECLAIM_BATCH	32
-
 static struct vm_pool ra_pool = VM_POOL_INIT("readahead", struct vm_ra_req, 64);
 
 const struct vm_reclaim_ops *vm_reclaim_find(const char *name)
@@ -75,25 +73,24 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p)
 	__atomic_sub_fetch(&c->nr, 1, __ATOMIC_RELAXED);
 }
 
-unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n, bool force)
+unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, unsigned int n,
+			      bool force)
 {
-	struct vm_page *victims[RECLAIM_BATCH], *zap[RECLAIM_BATCH];
 	struct vm_stats_shard *s = vm_stats_shard_get(c->stats);
-	int res[RECLAIM_BATCH];
 	unsigned int k, nz, i, freed = 0;
 
-	if (n > RECLAIM_BATCH)
-		n = RECLAIM_BATCH;
+	if (n > sp->cap)
+		n = sp->cap;
 	vm_mutex_lock(&c->lru_lock);
-	k = c->ops->scan(c, victims, n, zap, RECLAIM_BATCH, &nz, force);
+	k = c->ops->scan(c, sp->victims, n, sp->zap, sp->cap, &nz, force);
 	vm_mutex_unlock(&c->lru_lock);
 	if (nz)
-		vm_stat_add(s, UFVM_CTR_RECLAIM_ZAPS, vm_object_sample_pages(zap, nz));
+		vm_stat_add(s, UFVM_CTR_RECLAIM_ZAPS, vm_object_sample_pages(sp, nz));
 	for (i = 0; i < nz; i++)
-		vm_page_put(zap[i]);
-	vm_object_evict_pages(victims, k, c->ops == &vm_reclaim_clock && !force, res);
+		vm_page_put(sp->zap[i]);
+	vm_object_evict_pages(sp, k, c->ops == &vm_reclaim_clock && !force);
 	for (i = 0; i < k; i++) {
-		int r = res[i];
+		int r = sp->res[i];
 
 		if (r > 0) {
 			freed++;
@@ -101,13 +98,14 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n, bool force)
 			if (r > 1)
 				vm_stat_inc(s, UFVM_CTR_EVICT_WRITEBACK);
 		}
-		vm_page_put(victims[i]);
+		vm_page_put(sp->victims[i]);
 	}
 	return freed;
 }
 
 unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n)
 {
+	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
 	unsigned int tries = 0;
 
 	if (!c->budget)
@@ -118,7 +116,7 @@ unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n)
 	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
 		/* After a few empty rounds, no second chances: the budget holds. */
-		if (vm_cache_reclaim(c, MAX(n, 8u), tries >= 4))
+		if (vm_cache_reclaim(c, &sp, MAX(n, 8u), tries >= 4))
 			continue;
 		/*
 		 * Nothing could go: every page is locked (being read, or being
@@ -233,6 +231,7 @@ static void flush_one(struct vm_object *obj, void *arg)
 
 static void *bg_main(void *arg)
 {
+	VM_EVICT_SPACE(sp, VM_EVICT_BATCH_BG);	/* ~14 KiB of this thread's stack */
 	struct vm_cache *c = arg;
 
 	for (;;) {
@@ -241,8 +240,14 @@ static void *bg_main(void *arg)
 			break;
 		if (c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->high) {
 			unsigned int idle = 0;
+			uint64_t nr;
 
-			while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->low && idle < 4) {
+			while ((nr = __atomic_load_n(&c->nr, __ATOMIC_RELAXED)) > c->low && idle < 4) {
+				/* Down to the low watermark, not far below it. */
+				unsigned int n = (unsigned int)MIN(MAX(nr - c->low,
+								       (uint64_t)VM_EVICT_BATCH),
+								   (uint64_t)sp.cap);
+
 				/*
 				 * Past the dirty limit, write back first, in runs:
 				 * else every victim is dirty, each eviction writes
@@ -251,7 +256,7 @@ static void *bg_main(void *arg)
 				 */
 				if (__atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) > c->dirty_limit)
 					c->hooks.for_each_object(c->hooks.arg, flush_one, c);
-				idle = vm_cache_reclaim(c, RECLAIM_BATCH, false) ? 0 : idle + 1;
+				idle = vm_cache_reclaim(c, &sp, n, false) ? 0 : idle + 1;
 			}
 		}
 		c->hooks.for_each_object(c->hooks.arg, flush_one, c);

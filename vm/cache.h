@@ -30,6 +30,7 @@
 
 struct vm_cache;
 struct vm_object;
+struct vm_evict_space;
 struct vm_region;
 
 /* A reclaim policy (vm/reclaim_*.c).  Every op runs with lru_lock held. */
@@ -167,10 +168,12 @@ void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t firs
 			unsigned int n);
 
 /*
- * Reclaim up to @n pages now.  @force: no second chance (the clock's
+ * Reclaim up to @n pages now (at most sp->cap), in the caller's working
+ * space @sp (vm/object.h).  @force: no second chance (the clock's
  * referenced bit is ignored), for a fill that found nothing to evict.
- * Return: pages freed.
+ * Context: no page lock; may sleep (zaps, write-back).  Return: pages freed.
  */
-unsigned int vm_cache_reclaim(struct vm_cache *c, unsigned int n, bool force);
+unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, unsigned int n,
+			      bool force);
 
 #endif /* UFVM_VM_CACHE_H */

@@ -1019,61 +1019,54 @@ static void zap_pages_locked(struct vm_object *obj, struct vm_page **pages, unsi
 
 /*
  * Reclaim's pages of one batch, locked by trylock and sorted by (object,
- * offset), so that each object's pages are zapped together and frames at
- * consecutive offsets are punched together.
+ * offset) in the caller's space, so that each object's pages are zapped
+ * together and frames at consecutive offsets are punched together.
  */
-struct locked_batch {
-	struct vm_object *objs[VM_EVICT_BATCH];
-	struct vm_page *pages[VM_EVICT_BATCH];
-	int *where[VM_EVICT_BATCH];	/* the caller's result slot */
-	unsigned int n;
-};
-
-static void batch_add(struct locked_batch *b, struct vm_object *obj, struct vm_page *p,
-		      int *where)
+static void batch_add(struct vm_evict_space *sp, unsigned int *n, struct vm_object *obj,
+		      struct vm_page *p, int *where)
 {
 	unsigned int j;
 
-	for (j = b->n; j > 0 && (b->objs[j - 1] > obj ||
-				 (b->objs[j - 1] == obj && b->pages[j - 1]->index > p->index)); j--) {
-		b->objs[j] = b->objs[j - 1];
-		b->pages[j] = b->pages[j - 1];
-		b->where[j] = b->where[j - 1];
+	for (j = *n; j > 0 && (sp->objs[j - 1] > obj ||
+			       (sp->objs[j - 1] == obj && sp->pages[j - 1]->index > p->index)); j--) {
+		sp->objs[j] = sp->objs[j - 1];
+		sp->pages[j] = sp->pages[j - 1];
+		sp->where[j] = sp->where[j - 1];
 	}
-	b->objs[j] = obj;
-	b->pages[j] = p;
-	b->where[j] = where;
-	b->n++;
+	sp->objs[j] = obj;
+	sp->pages[j] = p;
+	sp->where[j] = where;
+	(*n)++;
 }
 
-/* Return: the end of the group of b's pages that share the object of [s]. */
-static unsigned int batch_group_end(const struct locked_batch *b, unsigned int s)
+/* Return: the end of the group of the batch's pages that share the object of [s]. */
+static unsigned int batch_group_end(const struct vm_evict_space *sp, unsigned int n,
+				    unsigned int s)
 {
 	unsigned int e = s + 1;
 
-	while (e < b->n && b->objs[e] == b->objs[s])
+	while (e < n && sp->objs[e] == sp->objs[s])
 		e++;
 	return e;
 }
 
-unsigned int vm_object_sample_pages(struct vm_page **v, unsigned int n)
+unsigned int vm_object_sample_pages(struct vm_evict_space *sp, unsigned int n)
 {
-	struct locked_batch b = { .n = 0 };
-	unsigned int i, s, e;
+	unsigned int i, s, e, nb = 0;
 
-	for (i = 0; i < n && i < VM_EVICT_BATCH; i++) {
-		struct vm_object *obj = reclaim_lock(v[i]);
+	for (i = 0; i < n && i < sp->cap; i++) {
+		struct vm_object *obj = reclaim_lock(sp->zap[i]);
 
 		if (obj)
-			batch_add(&b, obj, v[i], NULL);
+			batch_add(sp, &nb, obj, sp->zap[i], NULL);
 	}
-	for (s = 0; s < b.n; s = e) {
-		e = batch_group_end(&b, s);
-		zap_pages_locked(b.objs[s], b.pages + s, e - s);
+	for (s = 0; s < nb; s = e) {
+		e = batch_group_end(sp, nb, s);
+		zap_pages_locked(sp->objs[s], sp->pages + s, e - s);
 	}
-	for (i = 0; i < b.n; i++)
-		vm_page_unlock(b.pages[i]);
-	return b.n;
+	for (i = 0; i < nb; i++)
+		vm_page_unlock(sp->pages[i]);
+	return nb;
 }
 
 int vm_object_evict_page(struct vm_page *p, bool second_chance)
@@ -1164,17 +1157,17 @@ static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned
 		vm_page_unlock(pages[i]);
 }
 
-void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chance, int *res)
+void vm_object_evict_pages(struct vm_evict_space *sp, unsigned int n, bool second_chance)
 {
-	struct locked_batch b = { .n = 0 };
-	int rr[VM_EVICT_BATCH];
-	unsigned int i, j, s, e;
+	struct vm_page **v = sp->victims;
+	int *res = sp->res;
+	unsigned int i, j, s, e, nb = 0;
 
 	for (i = 0; i < n; i++) {
 		struct vm_object *obj;
 
 		res[i] = 0;
-		if (n == 1 || i >= VM_EVICT_BATCH) {
+		if (n == 1 || i >= sp->cap) {
 			res[i] = vm_object_evict_page(v[i], second_chance);
 			continue;
 		}
@@ -1188,13 +1181,13 @@ void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chanc
 				res[i] = vm_object_evict_page(v[i], second_chance);
 			continue;
 		}
-		batch_add(&b, obj, v[i], &res[i]);
+		batch_add(sp, &nb, obj, v[i], &res[i]);
 	}
-	for (s = 0; s < b.n; s = e) {
-		e = batch_group_end(&b, s);
-		evict_locked(b.objs[s], b.pages + s, e - s, rr + s);
+	for (s = 0; s < nb; s = e) {
+		e = batch_group_end(sp, nb, s);
+		evict_locked(sp->objs[s], sp->pages + s, e - s, sp->rr + s);
 		for (j = s; j < e; j++)
-			*b.where[j] = rr[j];
+			*sp->where[j] = sp->rr[j];
 	}
 }
 

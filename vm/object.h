@@ -178,18 +178,55 @@ void vm_object_get_ref(struct vm_object *obj);
  * Return: evict 0 (kept), 1 (evicted), 2 (evicted after write-back).
  */
 int vm_object_evict_page(struct vm_page *p, bool second_chance);
-#define VM_EVICT_BATCH	32
 /*
- * Sample up to VM_EVICT_BATCH pages (any objects): unmap each everywhere,
+ * The working space of one reclaim batch of up to @cap pages, the caller's:
+ * the victims the policy chose and their results, the pages to sample, and
+ * the locked batch sorted by (object, offset).  A batch zaps its pages of
+ * one object with one vectored call per region, which the kernel flushes
+ * once per range: the larger the batch of a sequential victim stream, the
+ * fewer TLB shootdowns.  Direct reclaim, which may run on an application
+ * thread's stack or in a signal handler, uses VM_EVICT_BATCH; the
+ * background thread VM_EVICT_BATCH_BG.
+ */
+#define VM_EVICT_BATCH		32
+#define VM_EVICT_BATCH_BG	256
+
+struct vm_evict_space {
+	unsigned int cap;
+	struct vm_page **victims, **zap;
+	int *res;		/* per victim: 0 kept, 1 evicted, 2 after write-back */
+	struct vm_object **objs;	/* the locked batch ... */
+	struct vm_page **pages;
+	int **where;		/* ... each page's slot in res */
+	int *rr;
+};
+
+/* Define @name, a struct vm_evict_space of @N pages, and its arrays. */
+#define VM_EVICT_SPACE(name, N)							\
+	struct {								\
+		struct vm_page *victims[N], *zap[N], *pages[N];			\
+		struct vm_object *objs[N];					\
+		int *where[N];							\
+		int res[N], rr[N];						\
+	} name##_arrays;							\
+	struct vm_evict_space name = {						\
+		.cap = (N), .victims = name##_arrays.victims,			\
+		.zap = name##_arrays.zap, .res = name##_arrays.res,		\
+		.objs = name##_arrays.objs, .pages = name##_arrays.pages,	\
+		.where = name##_arrays.where, .rr = name##_arrays.rr,		\
+	}
+
+/*
+ * Sample sp->zap[0..n) (any objects, n <= sp->cap): unmap each everywhere,
  * so that its next use refaults and marks it referenced; pages of one
  * object share one zap per region.  Pages locked by someone else are
  * skipped.  Context: as above.  Return: the number sampled.
  */
-unsigned int vm_object_sample_pages(struct vm_page **v, unsigned int n);
-/* Evict several (any objects): the pages of one object share one zap per
- * region, and those at consecutive offsets one frame punch.  @res gets
- * each result. */
-void vm_object_evict_pages(struct vm_page **v, unsigned int n, bool second_chance, int *res);
+unsigned int vm_object_sample_pages(struct vm_evict_space *sp, unsigned int n);
+/* Evict sp->victims[0..n) (any objects): the pages of one object share one
+ * zap per region, and those at consecutive offsets one frame punch.
+ * sp->res[i] gets each result. */
+void vm_object_evict_pages(struct vm_evict_space *sp, unsigned int n, bool second_chance);
 
 /* rmap: the regions mapping the object.  Context: may sleep (rmap lock). */
 void vm_object_rmap_add(struct vm_object *obj, struct vm_region *r);
