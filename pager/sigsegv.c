@@ -190,7 +190,7 @@ static const struct vm_pmap_ops sigsegv_pmap_ops = {
  */
 static void coalesce_rcu(struct sigsegv_backend *sb)
 {
-	struct vm_region_array *a = rcu_dereference(sb->as->regions);
+	struct vm_region_array *a = vm_rcu_dereference(sb->as->regions);
 	size_t i;
 
 	__atomic_store_n(&sb->maps, 0, __ATOMIC_RELAXED);
@@ -222,7 +222,7 @@ static int segv_handler(void *fault_address, int serious)
 	uint64_t seq = 0;
 
 	vm_rcu_read_lock();
-	for (sb = rcu_dereference(backends); sb; sb = rcu_dereference(sb->next)) {
+	for (sb = vm_rcu_dereference(backends); sb; sb = vm_rcu_dereference(sb->next)) {
 		r = vm_aspace_find_rcu(sb->as, addr);
 		if (r)
 			break;

@@ -486,7 +486,7 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	is_write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
 #endif
 	vm_rcu_read_lock();
-	for (ub = rcu_dereference(inthread_list); ub; ub = rcu_dereference(ub->next)) {
+	for (ub = vm_rcu_dereference(inthread_list); ub; ub = vm_rcu_dereference(ub->next)) {
 		r = vm_aspace_find_rcu(ub->as, addr);
 		if (r)
 			break;

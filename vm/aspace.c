@@ -50,7 +50,7 @@ static struct vm_region *array_find(struct vm_region_array *a, uintptr_t addr)
 struct vm_region *vm_aspace_find_rcu(struct vm_aspace *as, uintptr_t addr)
 {
 	VM_ASSERT_RCU();
-	return array_find(rcu_dereference(as->regions), addr);
+	return array_find(vm_rcu_dereference(as->regions), addr);
 }
 
 struct vm_region *vm_aspace_find_locked(struct vm_aspace *as, uintptr_t addr)

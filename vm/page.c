@@ -108,7 +108,8 @@ static void page_sleep(struct vm_page *p)
 void vm_page_lock(struct vm_page *p)
 {
 	vm__lockdep_acquire(p, VM_LC_PAGE, false, 2);
-	while (__atomic_fetch_or(&p->flags, PG_LOCKED, __ATOMIC_ACQUIRE) & PG_LOCKED)
+	/* seq_cst: the locker's half of the handshake in vm_page_map_raise() */
+	while (__atomic_fetch_or(&p->flags, PG_LOCKED, __ATOMIC_SEQ_CST) & PG_LOCKED)
 		page_sleep(p);
 }
 

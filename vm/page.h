@@ -96,7 +96,8 @@ void vm_page_put(struct vm_page *p);
 /* Context: never sleeps.  Return: true if the page lock was taken. */
 static inline bool vm_page_trylock(struct vm_page *p)
 {
-	if (__atomic_fetch_or(&p->flags, PG_LOCKED, __ATOMIC_ACQUIRE) & PG_LOCKED)
+	/* seq_cst: the locker's half of the mapcount-first handshake */
+	if (__atomic_fetch_or(&p->flags, PG_LOCKED, __ATOMIC_SEQ_CST) & PG_LOCKED)
 		return false;
 	vm__lockdep_acquire(p, VM_LC_PAGE, true, 2);
 	return true;
@@ -119,11 +120,23 @@ void vm_page_wait_unlocked(struct vm_page *p);
 bool vm_page_lock_or_retry(struct vm_page *p, struct vm_rwsem *mmap_lock,
 			   bool allow_retry);
 
-/* Raise mapcount, then a full barrier: the mapcount-first step. */
+/*
+ * Raise mapcount: the mapcount-first step.  A store-then-load handshake
+ * with the page lock (Dekker's): the mapper raises mapcount, then reads
+ * the flags (vm_page_flags_sc()); a locker sets PG_LOCKED, then reads
+ * mapcount (vm_page_mapcount()).  Every one of those four accesses is
+ * seq_cst, so at least one side sees the other; on x86 the RMWs are locked
+ * instructions, full barriers already, and the loads plain loads.
+ */
 static inline void vm_page_map_raise(struct vm_page *p)
 {
 	__atomic_fetch_add(&p->mapcount, 1, __ATOMIC_SEQ_CST);
-	smp_mb();
+}
+
+/* The flags, read as the second half of the mapcount-first handshake. */
+static inline uint32_t vm_page_flags_sc(struct vm_page *p)
+{
+	return __atomic_load_n(&p->flags, __ATOMIC_SEQ_CST);
 }
 
 static inline void vm_page_map_drop(struct vm_page *p)

@@ -4,7 +4,7 @@
  *
  * Ordering: a writer fills a new node completely before it publishes the
  * pointer to it (rcu_assign_pointer: release); readers load pointers with
- * rcu_dereference (consume/acquire).  A node emptied by a delete is
+ * vm_rcu_dereference (acquire).  A node emptied by a delete is
  * unhooked and freed with call_rcu; a reader that still holds it sees only
  * NULL slots or the pages that were there, which are themselves freed
  * after a grace period (vm/page.c).
@@ -64,16 +64,16 @@ static inline uint64_t node_span_last(const struct pidx_node *n)
 
 struct vm_page *vm_pindex_lookup_rcu(struct vm_pindex *t, uint64_t idx)
 {
-	struct pidx_node *n = rcu_dereference(t->root);
+	struct pidx_node *n = vm_rcu_dereference(t->root);
 
 	if (!n || idx > node_span_last(n))
 		return NULL;
 	while (n->shift) {
-		n = rcu_dereference(n->slots[(idx >> n->shift) & PIDX_MASK]);
+		n = vm_rcu_dereference(n->slots[(idx >> n->shift) & PIDX_MASK]);
 		if (!n)
 			return NULL;
 	}
-	return rcu_dereference(n->slots[idx & PIDX_MASK]);
+	return vm_rcu_dereference(n->slots[idx & PIDX_MASK]);
 }
 
 /* Find the first entry >= *idx under @n (which spans @base..). */
@@ -88,7 +88,7 @@ static struct vm_page *next_in(struct pidx_node *n, uint64_t base,
 
 		if (sbase > last)
 			return NULL;
-		s = rcu_dereference(n->slots[i]);
+		s = vm_rcu_dereference(n->slots[i]);
 		if (!s)
 			continue;
 		if (!n->shift) {
@@ -114,7 +114,7 @@ static struct vm_page *next_in(struct pidx_node *n, uint64_t base,
 struct vm_page *vm_pindex_next_rcu(struct vm_pindex *t, uint64_t *idx,
 				   uint64_t last)
 {
-	struct pidx_node *n = rcu_dereference(t->root);
+	struct pidx_node *n = vm_rcu_dereference(t->root);
 
 	if (!n || *idx > node_span_last(n) || *idx > last)
 		return NULL;

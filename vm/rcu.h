@@ -15,6 +15,14 @@
  */
 #include <urcu-bp.h>
 
+/*
+ * Load an RCU-protected pointer: rcu_dereference() without _LGPL_SOURCE is
+ * a call into liburcu for each pointer, and the fault path's index walk
+ * loads one per level for every page of a fault-around window.  What it
+ * must be is a load with consume ordering; acquire is stronger (a plain
+ * load on x86), and inline.  @p: the pointer (an lvalue).
+ */
+#define vm_rcu_dereference(p)	__atomic_load_n(&(p), __ATOMIC_ACQUIRE)
 
 #ifdef UFVM_DEBUG
 extern __thread int vm__rcu_depth;

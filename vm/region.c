@@ -82,7 +82,7 @@ bool vm_region_map_try_locked(struct vm_region *r, struct vm_page *p)
 		return true;
 	}
 	vm_page_map_raise(p);
-	f = load_acquire(&p->flags);
+	f = vm_page_flags_sc(p);
 	if (READ_ONCE(p->object) != obj ||
 	    (f & (PG_LOCKED | PG_UPTODATE)) != PG_UPTODATE ||
 	    p->index >= vm_object_npages(obj)) {
