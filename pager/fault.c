@@ -162,6 +162,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 			    uint64_t idx, struct vm_page *fp)
 {
 	struct vm_page *run[VM_FAULT_AROUND_MAX];
+	struct vm_pindex_cursor cur;
 	uint64_t lo, hi, j, first = 0;
 	unsigned int n = 0, extra = 0;
 	bool write = vmf->flags & PF_WRITE;	/* then the window is 1 page */
@@ -179,8 +180,9 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 		return PAGER_FALLBACK;
 
 	fa_window(vmf, r, idx, &lo, &hi);
+	vm_pindex_cursor_init(&cur, &r->object->index);
 	for (j = lo; j <= hi; j++) {
-		struct vm_page *p = j == idx ? fp : vm_object_lookup_rcu(r->object, j);
+		struct vm_page *p = j == idx ? fp : vm_pindex_cursor_get(&cur, j);
 		bool ok = j == idx || (p && vm_region_map_try_locked(r, p));
 
 		if (ok) {

@@ -15,7 +15,7 @@
 #include "vm/pool.h"
 #include "vm/rcu.h"
 
-#define PIDX_BITS	6
+#define PIDX_BITS	VM_PINDEX_LEAF_BITS
 #define PIDX_SLOTS	(1u << PIDX_BITS)
 #define PIDX_MASK	(PIDX_SLOTS - 1)
 #define PIDX_MAXH	11	/* 66 bits of offset */
@@ -62,7 +62,8 @@ static inline uint64_t node_span_last(const struct pidx_node *n)
 	return bits >= 64 ? UINT64_MAX : (1ull << bits) - 1;
 }
 
-struct vm_page *vm_pindex_lookup_rcu(struct vm_pindex *t, uint64_t idx)
+
+void **vm_pindex_leaf_rcu(struct vm_pindex *t, uint64_t idx)
 {
 	struct pidx_node *n = vm_rcu_dereference(t->root);
 
@@ -73,7 +74,14 @@ struct vm_page *vm_pindex_lookup_rcu(struct vm_pindex *t, uint64_t idx)
 		if (!n)
 			return NULL;
 	}
-	return vm_rcu_dereference(n->slots[idx & PIDX_MASK]);
+	return n->slots;
+}
+
+struct vm_page *vm_pindex_lookup_rcu(struct vm_pindex *t, uint64_t idx)
+{
+	void **slots = vm_pindex_leaf_rcu(t, idx);
+
+	return slots ? vm_rcu_dereference(slots[idx & PIDX_MASK]) : NULL;
 }
 
 /* Find the first entry >= *idx under @n (which spans @base..). */
