@@ -167,9 +167,10 @@ static int u_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t
  * advice is allowed on the caller's own process since Linux 6.13) zaps
  * them all in one system call.  Clean PTEs share one TLB shootdown; the
  * dirty PTEs UFFDIO_CONTINUE installs still cost one per range (the
- * kernel flushes before it drops the rmap of a dirty shared page), as
- * measured: 32 shootdowns for 32 scattered CONTINUE-mapped pages, 1 for
- * 32 mapped by read faults.  Where it is refused, or on a
+ * kernel flushes before it drops the rmap of a dirty shared page) when
+ * another CPU runs this process's code: 32 shootdowns for 32 scattered
+ * CONTINUE-mapped pages, 1 for 32 mapped by read faults, with a thread
+ * spinning there.  Where it is refused, or on a
  * partial result, every range of the chunk is zapped with madvise()
  * (zapping a range twice is harmless).
  */
