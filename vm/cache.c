@@ -14,6 +14,7 @@
  * them from a fault).
  */
 #define _GNU_SOURCE	/* pthread_setname_np */
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
@@ -152,11 +153,52 @@ void *vm_cache_fill_buf_try(struct vm_cache *c)
 	return NULL;
 }
 
+static size_t fill_slot(struct vm_cache *c, void *buf)
+{
+	return (size_t)((char *)buf - c->fill_buf) / FILL_BUF_BYTES;
+}
+
 void vm_cache_fill_buf_put(struct vm_cache *c, void *buf)
 {
-	size_t i = (size_t)((char *)buf - c->fill_buf) / FILL_BUF_BYTES;
+	__atomic_store_n(&c->fill_busy[fill_slot(c, buf)], false, __ATOMIC_RELEASE);
+}
 
-	__atomic_store_n(&c->fill_busy[i], false, __ATOMIC_RELEASE);
+/*
+ * A pipe for a fill of up to VM_FILL_BUF_PAGES pages, in @fds, or -1s.  A
+ * smaller pipe (F_SETPIPE_SZ refused, e.g. past the user's pipe-buffer
+ * limit) still works, in more splice() calls.
+ */
+static void fill_pipe_open(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC)) {
+		fds[0] = fds[1] = -1;
+		return;
+	}
+	fcntl(fds[1], F_SETPIPE_SZ, (int)FILL_BUF_BYTES);
+}
+
+static void fill_pipe_close(int fds[2])
+{
+	if (fds[0] >= 0) {
+		close(fds[0]);
+		close(fds[1]);
+	}
+	fds[0] = fds[1] = -1;
+}
+
+const int *vm_cache_fill_pipe(struct vm_cache *c, void *buf)
+{
+	int *fds = c->fill_pipe[fill_slot(c, buf)];
+
+	return fds[0] >= 0 ? fds : NULL;
+}
+
+void vm_cache_fill_pipe_reset(struct vm_cache *c, void *buf)
+{
+	int *fds = c->fill_pipe[fill_slot(c, buf)];
+
+	fill_pipe_close(fds);
+	fill_pipe_open(fds);
 }
 
 void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t first,
@@ -291,6 +333,8 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (c->fill_buf == MAP_FAILED)
 		c->fill_buf = NULL;
+	for (i = 0; i < VM_FILL_BUFS; i++)	/* without one, a fill reads into its buffer */
+		fill_pipe_open(c->fill_pipe[i]);
 	c->bg_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->rq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);	/* a kick each */
 	if (c->bg_efd < 0 || c->rq_efd < 0) {
@@ -316,6 +360,8 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	}
 	return 0;
 fail:
+	for (i = 0; i < VM_FILL_BUFS; i++)
+		fill_pipe_close(c->fill_pipe[i]);
 	if (c->fill_buf)
 		munmap(c->fill_buf, VM_FILL_BUFS * FILL_BUF_BYTES);
 	if (c->bg_efd >= 0)
@@ -342,11 +388,15 @@ void vm_cache_stop(struct vm_cache *c)
 
 void vm_cache_destroy(struct vm_cache *c)
 {
+	unsigned int i;
+
 	vm_cache_stop(c);
 	close(c->bg_efd);
 	close(c->rq_efd);
 	cds_wfcq_destroy(&c->rq_head, &c->rq_tail);
 	vm_mutex_destroy(&c->lru_lock);
+	for (i = 0; i < VM_FILL_BUFS; i++)
+		fill_pipe_close(c->fill_pipe[i]);
 	if (c->fill_buf)
 		munmap(c->fill_buf, VM_FILL_BUFS * FILL_BUF_BYTES);
 }

@@ -112,6 +112,7 @@ struct vm_cache {
 
 	char *fill_buf;				/* (c) VM_FILL_BUFS bounce buffers */
 	bool fill_busy[VM_FILL_BUFS];		/* (a) taken by a fill */
+	int fill_pipe[VM_FILL_BUFS][2];		/* (buffer's owner) -1: none */
 
 	struct cds_wfcq_head rq_head;		/* readahead queue */
 	struct cds_wfcq_tail rq_tail;
@@ -155,6 +156,13 @@ void vm_cache_unreserve(struct vm_cache *c, unsigned int n);
 void *vm_cache_fill_buf_try(struct vm_cache *c);
 /* Give back a buffer from vm_cache_fill_buf_try().  Context: any. */
 void vm_cache_fill_buf_put(struct vm_cache *c, void *buf);
+/*
+ * The pipe that goes with the fill buffer @buf (vm_store_read_to_fd()),
+ * empty between fills, or NULL if it has none.  Context: @buf taken.
+ */
+const int *vm_cache_fill_pipe(struct vm_cache *c, void *buf);
+/* A fill left data in @buf's pipe (an error): replace it.  Context: @buf taken; signal safe. */
+void vm_cache_fill_pipe_reset(struct vm_cache *c, void *buf);
 
 /* Wake the background thread (dirty limit reached, watermark passed). */
 void vm_cache_kick(struct vm_cache *c);

@@ -301,14 +301,16 @@ static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off)
  * fill_frames - read @len bytes of the store from page @idx on into the
  * frames of pages [@idx, @idx + @n), zeroing the rest of those pages.
  *
- * The store is read into a bounce buffer and the frames are written with
- * pwrite() on the memfd, not through the view: a frame the view never
- * touched has no PTE there, so punching it at eviction needs no TLB
- * shootdown (through the view, every evicted page cost one, ~15 us while
- * another thread of the process runs on the other CPU, and a dirty PTE
- * cannot share a shootdown with others); and pwrite() allocates the
- * frames without a page fault per page.  A fill that finds every buffer
- * taken goes through the view.
+ * The frames are written with the memfd's own write path, not through the
+ * view: a frame the view never touched has no PTE there, so punching it at
+ * eviction needs no TLB shootdown (through the view, every evicted page
+ * cost one, ~15 us while another thread of the process runs on the other
+ * CPU, and a dirty PTE cannot share a shootdown with others); and the
+ * kernel allocates the frames without a page fault per page.  A buffered
+ * store splices its bytes into the frames through the fill buffer's pipe
+ * (vm_store_read_to_fd(): one copy, out of the host page cache); any
+ * other reads into the bounce buffer and pwrite()s it.  A fill that finds
+ * every buffer taken goes through the view.
  * Context: the pages locked; may sleep (I/O); signal safe.
  * Return: 0 or -errno (store or memfd), the frames then undefined.
  */
@@ -316,12 +318,29 @@ _Static_assert(VM_FILL_BUF_PAGES >= VM_RA_MAX, "a bounce buffer holds the larges
 
 static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size_t len)
 {
-	size_t span = (size_t)n << PAGE_SHIFT;
+	size_t span = (size_t)n << PAGE_SHIFT, got = len;
 	uint64_t off = idx << PAGE_SHIFT;
 	char *buf = vm_cache_fill_buf_try(obj->cache);
 	char *dst = buf ? buf : vm_object_frame(obj, idx);
+	const int *pipefd = buf && len ? vm_cache_fill_pipe(obj->cache, buf) : NULL;
+	ssize_t k = pipefd ? vm_store_read_to_fd(obj->store, obj->memfd, off, len, pipefd)
+			   : -EOPNOTSUPP;
 	int err = 0;
 
+	if (k >= 0) {
+		got = (size_t)k;	/* in the frames; past the end of the file, zeros */
+		if (got < span) {
+			memset(buf, 0, span - got);
+			err = pwrite_all(obj->memfd, buf, span - got, off + got);
+		}
+		vm_cache_fill_buf_put(obj->cache, buf);
+		return err;
+	}
+	if (k != -EOPNOTSUPP) {
+		vm_cache_fill_pipe_reset(obj->cache, buf);	/* it may hold data */
+		vm_cache_fill_buf_put(obj->cache, buf);
+		return (int)k;
+	}
 	if (len)
 		err = vm_store_read(obj->store, dst, off, len);
 	if (!err && len < span)

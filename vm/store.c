@@ -121,6 +121,42 @@ static int sf_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
 	return err;
 }
 
+/*
+ * Buffered only (->read_to_fd is off with O_DIRECT, whose reads must not
+ * go through the host page cache): splice() moves references to the host
+ * page cache's pages into the pipe, and from there the kernel copies them
+ * into @fd, one copy where pread() into a buffer and pwrite() from it make
+ * two.
+ */
+static ssize_t sf_read_to_fd(struct vm_store *s, int fd, uint64_t off, size_t len,
+			     const int pipefd[2])
+{
+	struct store_file *sf = to_sf(s);
+	loff_t in = (loff_t)off, out = (loff_t)off;
+
+	while ((size_t)(in - (loff_t)off) < len) {
+		ssize_t n = splice(sf->fd, &in, pipefd[1], NULL, len - (size_t)(in - (loff_t)off),
+				   SPLICE_F_MOVE);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;	/* the end of the file */
+		while (out < in) {
+			ssize_t m = splice(pipefd[0], NULL, fd, &out, (size_t)(in - out),
+					   SPLICE_F_MOVE);
+
+			if (m < 0 && errno == EINTR)
+				continue;
+			if (m <= 0)
+				return m < 0 ? -errno : -EIO;
+		}
+	}
+	return (ssize_t)(out - (loff_t)off);
+}
+
 static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t len)
 {
 	struct store_file *sf = to_sf(s);
@@ -217,6 +253,7 @@ static void sf_destroy(struct vm_store *s)
 static const struct vm_store_ops store_file_ops = {
 	.name = "file",
 	.read = sf_read,
+	.read_to_fd = sf_read_to_fd,
 	.write = sf_write,
 	.punch = sf_punch,
 	.truncate = sf_truncate,
@@ -326,6 +363,7 @@ int vm_store_file_open(const char *path, unsigned int flags,
 			goto fail;
 		}
 	}
+	sf->s.read_to_fd = sf->dfd == sf->fd;	/* buffered: splice from the page cache */
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	*out = &sf->s;
@@ -340,24 +378,47 @@ static bool injected(uint64_t eoff, uint64_t elen, uint64_t off, size_t len)
 	return elen && off < eoff + elen && eoff < off + len;
 }
 
-int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
+/* The injected read latency, then whether [off, off+len) is to fail. */
+static bool read_injected(struct vm_store *s, uint64_t off, size_t len)
 {
 	unsigned int lat = READ_ONCE(s->latency_us);
-	int err;
 
-	UFVM_TRACE2(store_read_start, off, len);
 	if (lat) {
 		struct timespec ts = { lat / 1000000, (long)(lat % 1000000) * 1000 };
 
 		while (nanosleep(&ts, &ts) && errno == EINTR)
 			;
 	}
-	if (injected(READ_ONCE(s->rerr_off), READ_ONCE(s->rerr_len), off, len))
+	return injected(READ_ONCE(s->rerr_off), READ_ONCE(s->rerr_len), off, len);
+}
+
+int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
+{
+	int err;
+
+	UFVM_TRACE2(store_read_start, off, len);
+	if (read_injected(s, off, len))
 		err = -EIO;
 	else
 		err = s->ops->read(s, buf, off, len);
 	UFVM_TRACE3(store_read_done, off, len, err);
 	return err;
+}
+
+ssize_t vm_store_read_to_fd(struct vm_store *s, int fd, uint64_t off, size_t len,
+			    const int pipefd[2])
+{
+	ssize_t n;
+
+	if (!s->read_to_fd)
+		return -EOPNOTSUPP;
+	UFVM_TRACE2(store_read_start, off, len);
+	if (read_injected(s, off, len))
+		n = -EIO;
+	else
+		n = s->ops->read_to_fd(s, fd, off, len, pipefd);
+	UFVM_TRACE3(store_read_done, off, len, n < 0 ? (int)n : 0);
+	return n;
 }
 
 int vm_store_write(struct vm_store *s, const void *buf, uint64_t off, size_t len)

@@ -20,6 +20,15 @@ struct vm_store_ops {
 	const char *name;
 	/* Read @len bytes at @off into @buf; bytes past the end read as zero. */
 	int (*read)(struct vm_store *s, void *buf, uint64_t off, size_t len);
+	/*
+	 * Optional: copy @len bytes at @off into the file @fd at the same
+	 * offset through the pipe @pipefd (empty on entry), without a copy
+	 * into a user buffer; used only where the store sets ->read_to_fd.
+	 * Return: the bytes copied (fewer at the end of the file; the rest
+	 * is the caller's) or -errno (the pipe may hold data then).
+	 */
+	ssize_t (*read_to_fd)(struct vm_store *s, int fd, uint64_t off, size_t len,
+			      const int pipefd[2]);
 	int (*write)(struct vm_store *s, const void *buf, uint64_t off, size_t len);
 	int (*punch)(struct vm_store *s, uint64_t off, uint64_t len);
 	int (*truncate)(struct vm_store *s, uint64_t size);
@@ -32,6 +41,7 @@ struct vm_store {
 	const struct vm_store_ops *ops;	/* (c) */
 	unsigned int latency_us;	/* (a) added to every read */
 	bool writable;			/* (c) */
+	bool read_to_fd;		/* (c) ops->read_to_fd may be used */
 	/* injected errors: [off, off+len) fails with -EIO; len 0 = none (a) */
 	uint64_t rerr_off, rerr_len;
 	uint64_t werr_off, werr_len;
@@ -57,6 +67,12 @@ int vm_store_file_open(const char *path, unsigned int flags,
 
 /* Context: may sleep (I/O, injected latency). */
 int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len);
+/*
+ * ->read_to_fd with the injected latency and errors.  Return: as the op,
+ * or -EOPNOTSUPP (the store cannot: read into a buffer; the pipe untouched).
+ */
+ssize_t vm_store_read_to_fd(struct vm_store *s, int fd, uint64_t off, size_t len,
+			    const int pipefd[2]);
 int vm_store_write(struct vm_store *s, const void *buf, uint64_t off, size_t len);
 int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len);
 int vm_store_truncate(struct vm_store *s, uint64_t size);

@@ -15,6 +15,10 @@
  * sequence on a buffered store passes too (the model is right).
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "check.h"
 
 #include "vm/store.h"
@@ -83,8 +87,12 @@ static void workout(const char *path, unsigned int flags, uint64_t seed)
 	struct model m = { .b = calloc(1, CAP), .size = SIZE0 };
 	struct rng r = { .s = seed };
 	struct vm_store *s;
+	int memfd = memfd_create("test_store", MFD_CLOEXEC), pipefd[2];
 
 	cr_assert(m.b && got && posix_memalign((void **)&arena, PAGE, MAXIO + PAGE) == 0);
+	/* A one-page pipe: reads to a file of several pages take several rounds. */
+	cr_assert(memfd >= 0 && pipe2(pipefd, O_CLOEXEC) == 0);
+	cr_assert(fcntl(pipefd[1], F_SETPIPE_SZ, (int)PAGE) >= (int)PAGE);
 	pattern_fill(SEED, m.b, 0, SIZE0);
 	store_open(path, flags, &s);
 	for (int op = 0; op < OPS; op++) {
@@ -93,7 +101,7 @@ static void workout(const char *path, unsigned int flags, uint64_t seed)
 		/* an aligned buffer, or one a few bytes off */
 		uint8_t *buf = arena + (rng_below(&r, 2) ? 0 : 1 + rng_below(&r, 511));
 
-		switch (rng_below(&r, 10)) {
+		switch (rng_below(&r, 11)) {
 		case 0 ... 4:
 			memset(buf, 0xa5, len);
 			assert_ok(vm_store_read(s, buf, off, len));
@@ -122,8 +130,28 @@ static void workout(const char *path, unsigned int flags, uint64_t seed)
 			assert_size(s, &m, op, "truncate");
 			break;
 		}
+		case 10: {
+			/* Into a file at the same offset: as many bytes as the store has there. */
+			size_t want = off < m.size ? MIN(len, m.size - off) : 0;
+			ssize_t k = vm_store_read_to_fd(s, memfd, off, len, pipefd);
+
+			if (flags & VM_STORE_DIRECT) {
+				cr_assert_eq(k, -EOPNOTSUPP, "op %d: read_to_fd with O_DIRECT = %zd",
+					     op, k);
+				break;
+			}
+			cr_assert_eq(k, (ssize_t)want, "op %d: read_to_fd of %zu bytes at %llu = %zd, "
+				     "want %zu", op, len, (unsigned long long)off, k, want);
+			cr_assert(pread(memfd, buf, want, (off_t)off) == (ssize_t)want);
+			assert_same(buf, m.b + off, off, want, "op %d: read_to_fd of %zu bytes", op,
+				    len);
+			break;
+		}
 		}
 	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(memfd);
 	assert_ok(vm_store_sync(s));
 	vm_store_destroy(s);
 	cr_assert_eq(tmpstore_size(path), (off_t)m.size, "file size after the sequence");
