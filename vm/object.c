@@ -318,7 +318,7 @@ _Static_assert(VM_FILL_BUF_PAGES >= VM_RA_MAX, "a bounce buffer holds the larges
 
 static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size_t len)
 {
-	size_t span = (size_t)n << PAGE_SHIFT, got = len;
+	size_t span = (size_t)n << PAGE_SHIFT;
 	uint64_t off = idx << PAGE_SHIFT;
 	char *buf = vm_cache_fill_buf_try(obj->cache);
 	char *dst = buf ? buf : vm_object_frame(obj, idx);
@@ -328,7 +328,8 @@ static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size
 	int err = 0;
 
 	if (k >= 0) {
-		got = (size_t)k;	/* in the frames; past the end of the file, zeros */
+		size_t got = (size_t)k;	/* in the frames; past the end of the file, zeros */
+
 		if (got < span) {
 			memset(buf, 0, span - got);
 			err = pwrite_all(obj->memfd, buf, span - got, off + got);
