@@ -145,10 +145,10 @@ Test(spec_vs_unmap, stress, .timeout = 40)
 	ut_store("f", FILE_SIZE, SEED, path);
 	assert_ok(ufvm_config_init(&cfg));
 	cfg.speculative = 1;
+	sigcatch_install();	/* before ufvm: in-thread delivery passes it what is not ufvm's */
 	vm = open_uffd(&cfg);
 	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &s.f));
 	ut_pread(s.f, buf, FILE_SIZE, 0);	/* all cached: faults go speculative */
-	sigcatch_install();
 	for (int i = 0; i < NTOUCHERS; i++) {
 		ta[i] = (struct toucher_arg){ .s = &s, .id = i };
 		cr_assert(pthread_create(&th[i], NULL, toucher, &ta[i]) == 0);
@@ -247,10 +247,10 @@ static void run_dead_region(unsigned int debug_flags)
 	assert_ok(ufvm_config_init(&cfg));
 	cfg.speculative = 1;
 	cfg.debug_flags = debug_flags;
+	sigcatch_install();	/* before ufvm, as above */
 	vm = open_uffd(&cfg);
 	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
 	ut_pread(f, buf, PAGE, TARGET_PG * PAGE);	/* cached: the fault goes speculative */
-	sigcatch_install();
 	assert_ok(ufvm_debug_hook(vm, dead_hook, &d));
 	err0 = ut_counter(vm, UFVM_CTR_INSTALL_ERRORS);
 	seq0 = ut_counter(vm, UFVM_CTR_SPEC_FALLBACK_SEQ);
