@@ -205,6 +205,7 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 		goto fail_cache;
 	ucf.threads = vm->cfg.handler_threads;
 	ucf.spin_us = vm->cfg.handler_spin_us;
+	ucf.batch = vm->cfg.handler_batch;
 	ucf.quiet = vm->cfg.backend == UFVM_BACKEND_AUTO;
 	ucf.inthread = vm->cfg.delivery == UFVM_DELIVERY_INTHREAD;
 	err = -ENOENT;

@@ -27,6 +27,10 @@
  * faults on a sentinel page of its own once per handler: a handler that
  * reads the sentinel's message resolves it and exits.  With a spin budget
  * (handler_spin_us) the fd is non-blocking and handlers poll instead.
+ * Handlers run SCHED_BATCH by default (handler_batch): every handler is
+ * woken on each fault, and one woken on a CPU where an application thread
+ * runs must not preempt it only to find the message taken by the handler
+ * on the faulting thread's CPU, which is idle then (docs/architecture.md).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -86,6 +90,7 @@ struct uffd_backend {
 	int zapv_pidfd;			/* process_madvise() target (ourselves), or -1 */
 	struct uffd_backend *next;	/* (inthread_lock) in-thread backends */
 	unsigned int spin_us;
+	bool batch;			/* handlers SCHED_BATCH */
 	pthread_t *threads;
 };
 
@@ -412,6 +417,12 @@ static void *handler_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
+	if (ub->batch) {
+		struct sched_param sp = { .sched_priority = 0 };
+
+		/* no privilege needed; on failure the handler stays SCHED_OTHER */
+		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+	}
 	/*
 	 * A little more weight than the threads it serves: the thread a
 	 * handler wakes on its own CPU waits the few hundred ns until the
@@ -671,6 +682,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->pol = pol;
 	ub->stats = stats;
 	ub->spin_us = cfg->spin_us;
+	ub->batch = cfg->batch;
 	ub->inthread = cfg->inthread;
 	ub->zapv_pidfd = probe_zapv();
 	ub->uffd = uffd_open(O_CLOEXEC | (cfg->spin_us ? O_NONBLOCK : 0));

@@ -75,6 +75,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	cfg->backend = UFVM_BACKEND_AUTO;
 	cfg->handler_threads = 0;
 	cfg->handler_spin_us = 0;
+	cfg->handler_batch = 1;
 	cfg->speculative = 1;
 	cfg->fault_around = 16;
 	cfg->retry = 1;
@@ -100,6 +101,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_DIRECT_IO", 0, 1, direct_io);
 	ENV_UINT("UFVM_HANDLERS", 0, HANDLERS_MAX, handler_threads);
 	ENV_UINT("UFVM_HANDLER_SPIN_US", 0, 1000000, handler_spin_us);
+	ENV_UINT("UFVM_HANDLER_BATCH", 0, 1, handler_batch);
 	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
 	ENV_UINT("UFVM_MAP_AHEAD", 0, VM_FAULT_AROUND_MAX, map_ahead);
 	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);
@@ -176,6 +178,8 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 		why = "handler_threads (at most 256)";
 	else if (cfg->handler_spin_us > 1000000)
 		why = "handler_spin_us (at most 1 s)";
+	else if (cfg->handler_batch > 1)
+		why = "handler_batch (0 or 1)";
 	else if (cfg->speculative > 1)
 		why = "speculative (0 or 1)";
 	else if (cfg->fault_around < 1 || cfg->fault_around > VM_FAULT_AROUND_MAX)

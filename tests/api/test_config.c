@@ -10,9 +10,15 @@
  * and an instance opened with each valid non-default setting (one handler
  * thread, three unpinned handlers, spinning handlers, speculation off,
  * retry off, fault-around 1 and 256, addblock and none invalidation, store
- * latency) reads, writes, punches and syncs a file correctly.
+ * latency) reads, writes, punches and syncs a file correctly; and the
+ * handler threads run SCHED_BATCH, or SCHED_OTHER with handler_batch 0.
  */
+#define _GNU_SOURCE	/* SCHED_BATCH */
+#include <dirent.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -22,7 +28,7 @@
 static const char *const vars[] = {
 	"UFVM_BACKEND", "UFVM_HANDLERS", "UFVM_HANDLER_SPIN_US", "UFVM_SPECULATIVE",
 	"UFVM_FAULT_AROUND", "UFVM_RETRY", "UFVM_INVALIDATE", "UFVM_STORE_LATENCY_US",
-	"UFVM_CACHE_PAGES", "UFVM_STATS", "UFVM_DIRECT_IO",
+	"UFVM_CACHE_PAGES", "UFVM_STATS", "UFVM_DIRECT_IO", "UFVM_HANDLER_BATCH",
 };
 
 static void clear_env(void)
@@ -40,6 +46,7 @@ Test(config, defaults, .timeout = 5)
 	assert_ok(ufvm_config_init(&cfg));
 	cr_assert_eq(cfg.backend, UFVM_BACKEND_AUTO);
 	cr_assert_eq(cfg.handler_threads, 0);
+	cr_assert_eq(cfg.handler_batch, 1);
 	cr_assert_eq(cfg.speculative, 1);
 	cr_assert_eq(cfg.fault_around, 16);
 	cr_assert_eq(cfg.retry, 1);
@@ -58,6 +65,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	clear_env();
 	setenv("UFVM_HANDLERS", "3", 1);
 	setenv("UFVM_HANDLER_SPIN_US", "50", 1);
+	setenv("UFVM_HANDLER_BATCH", "0", 1);
 	setenv("UFVM_SPECULATIVE", "0", 1);
 	setenv("UFVM_FAULT_AROUND", "4", 1);
 	setenv("UFVM_RETRY", "0", 1);
@@ -70,6 +78,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	assert_ok(ufvm_config_init(&cfg));
 	cr_assert_eq(cfg.handler_threads, 3);
 	cr_assert_eq(cfg.handler_spin_us, 50);
+	cr_assert_eq(cfg.handler_batch, 0);
 	cr_assert_eq(cfg.speculative, 0);
 	cr_assert_eq(cfg.fault_around, 4);
 	cr_assert_eq(cfg.retry, 0);
@@ -97,6 +106,7 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_BACKEND", "kernel" },	{ "UFVM_HANDLERS", "100000" },
 		{ "UFVM_CACHE_PAGES", "lots" },	{ "UFVM_STORE_LATENCY_US", "1e9" },
 		{ "UFVM_DIRECT_IO", "2" },	{ "UFVM_DIRECT_IO", "on" },
+		{ "UFVM_HANDLER_BATCH", "2" },
 	};
 	struct ufvm_config cfg;
 	struct ufvm *vm = NULL;
@@ -157,6 +167,7 @@ static void workout(const struct ufvm_config *cfg, const char *what)
 SETTING(one_handler, handler_threads, 1)
 SETTING(three_unpinned_handlers, handler_threads, 3)
 SETTING(spinning_handlers, handler_spin_us, 200)
+SETTING(handlers_not_batch, handler_batch, 0)
 SETTING(speculation_off, speculative, 0)
 SETTING(retry_off, retry, 0)
 SETTING(fault_around_1, fault_around, 1)
@@ -165,3 +176,58 @@ SETTING(invalidate_addblock, invalidate, UFVM_INVALIDATE_ADDBLOCK)
 SETTING(invalidate_none, invalidate, UFVM_INVALIDATE_NONE)
 SETTING(store_latency, store_latency_us, 50)
 SETTING(backend_uffd, backend, UFVM_BACKEND_UFFD)
+
+/*
+ * The scheduling policy of the handler threads (named ufvm-uffd/N) after
+ * they served a fault: SCHED_BATCH with handler_batch, else SCHED_OTHER.
+ * Return: how many handlers were checked (0: no handler thread here).
+ */
+static int handlers_policy(unsigned int batch)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	struct dirent *de;
+	DIR *d;
+	uint8_t *map;
+	int n = 0;
+
+	unsetenv("UFVM_HANDLER_BATCH");	/* the suite's backend and delivery stay */
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.handler_batch = batch;
+	ut_store("sched", PAGE, SEED, path);
+	vm = ut_open(&cfg);
+	map = ut_map(vm, path, 0, PAGE, UFVM_PROT_READ);
+	cr_assert_eq(pattern_mismatch(SEED, map, 0, PAGE), -1);
+	usleep(50000);	/* every handler has long set itself up */
+	cr_assert(d = opendir("/proc/self/task"));
+	while ((de = readdir(d))) {
+		char file[300], comm[32] = "";
+		FILE *fp;
+
+		snprintf(file, sizeof(file), "/proc/self/task/%s/comm", de->d_name);
+		if (de->d_name[0] == '.' || !(fp = fopen(file, "r")))
+			continue;
+		if (fgets(comm, sizeof(comm), fp) && !strncmp(comm, "ufvm-uffd/", 10)) {
+			int pol = sched_getscheduler((pid_t)atoi(de->d_name));
+
+			cr_assert_eq(pol, batch ? SCHED_BATCH : SCHED_OTHER,
+				     "handler %s: policy %d with handler_batch = %u", comm, pol, batch);
+			n++;
+		}
+		fclose(fp);
+	}
+	closedir(d);
+	cr_assert_eq(n == 0, strcmp(ufvm_backend_name(vm), "uffd") != 0,
+		     "%d handler threads with the %s delivery", n, ufvm_backend_name(vm));
+	ut_unmap(vm, map, PAGE);
+	ut_close(vm);
+	return n;
+}
+
+Test(config, handlers_run_sched_batch, .timeout = 20)
+{
+	if (!handlers_policy(1))
+		cr_skip_test("no handler threads with this delivery");
+	cr_assert_gt(handlers_policy(0), 0);
+}
