@@ -72,8 +72,9 @@ struct ufvm_config {
 	unsigned int delivery;		/* enum ufvm_delivery (uffd backend) */
 	unsigned int handler_threads;	/* uffd handler threads; 0 = one per CPU */
 	unsigned int handler_spin_us;	/* poll this long before blocking */
-	unsigned int handler_batch;	/* 0/1: handlers run SCHED_BATCH: a woken
-					   handler does not preempt a running thread */
+	unsigned int handler_batch;	/* 0/1: pinned handlers run SCHED_BATCH: a
+					   woken handler does not preempt a running
+					   thread */
 	unsigned int speculative;	/* 0/1: RCU fault before mmap_lock */
 	unsigned int fault_around;	/* pages mapped around a fault (1 = off) */
 	unsigned int map_ahead;		/* sequential readers: windows grow to this

@@ -27,10 +27,11 @@
  * faults on a sentinel page of its own once per handler: a handler that
  * reads the sentinel's message resolves it and exits.  With a spin budget
  * (handler_spin_us) the fd is non-blocking and handlers poll instead.
- * Handlers run SCHED_BATCH by default (handler_batch): every handler is
- * woken on each fault, and one woken on a CPU where an application thread
- * runs must not preempt it only to find the message taken by the handler
- * on the faulting thread's CPU, which is idle then (docs/architecture.md).
+ * Pinned handlers run SCHED_BATCH by default (handler_batch): every
+ * handler is woken on each fault, and one woken on a CPU where an
+ * application thread runs must not preempt it only to find the message
+ * taken by the handler on the faulting thread's CPU, which is free then
+ * (docs/architecture.md).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -417,10 +418,16 @@ static void *handler_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
-	if (ub->batch) {
+	if (ub->batch && ha.pin) {
 		struct sched_param sp = { .sched_priority = 0 };
 
-		/* no privilege needed; on failure the handler stays SCHED_OTHER */
+		/*
+		 * Pinned handlers only: the faulting thread blocks on the CPU
+		 * of the handler that serves it, so that one never needs to
+		 * preempt anybody.  An unpinned handler may be woken on a CPU
+		 * where another thread runs, and must preempt it.  No privilege
+		 * needed; on failure the handler stays SCHED_OTHER.
+		 */
 		pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 	}
 	/*

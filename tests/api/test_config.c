@@ -10,8 +10,9 @@
  * and an instance opened with each valid non-default setting (one handler
  * thread, three unpinned handlers, spinning handlers, speculation off,
  * retry off, fault-around 1 and 256, addblock and none invalidation, store
- * latency) reads, writes, punches and syncs a file correctly; and the
- * handler threads run SCHED_BATCH, or SCHED_OTHER with handler_batch 0.
+ * latency) reads, writes, punches and syncs a file correctly; and pinned
+ * handler threads run SCHED_BATCH, or SCHED_OTHER with handler_batch 0,
+ * unpinned ones SCHED_OTHER.
  */
 #define _GNU_SOURCE	/* SCHED_BATCH */
 #include <dirent.h>
@@ -179,10 +180,11 @@ SETTING(backend_uffd, backend, UFVM_BACKEND_UFFD)
 
 /*
  * The scheduling policy of the handler threads (named ufvm-uffd/N) after
- * they served a fault: SCHED_BATCH with handler_batch, else SCHED_OTHER.
+ * they served a fault, @threads of them (0: one per CPU, pinned): must be
+ * SCHED_BATCH if @want_batch, else SCHED_OTHER.
  * Return: how many handlers were checked (0: no handler thread here).
  */
-static int handlers_policy(unsigned int batch)
+static int handlers_policy(unsigned int batch, unsigned int threads, bool want_batch)
 {
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
@@ -195,6 +197,7 @@ static int handlers_policy(unsigned int batch)
 	unsetenv("UFVM_HANDLER_BATCH");	/* the suite's backend and delivery stay */
 	assert_ok(ufvm_config_init(&cfg));
 	cfg.handler_batch = batch;
+	cfg.handler_threads = threads;
 	ut_store("sched", PAGE, SEED, path);
 	vm = ut_open(&cfg);
 	map = ut_map(vm, path, 0, PAGE, UFVM_PROT_READ);
@@ -211,8 +214,9 @@ static int handlers_policy(unsigned int batch)
 		if (fgets(comm, sizeof(comm), fp) && !strncmp(comm, "ufvm-uffd/", 10)) {
 			int pol = sched_getscheduler((pid_t)atoi(de->d_name));
 
-			cr_assert_eq(pol, batch ? SCHED_BATCH : SCHED_OTHER,
-				     "handler %s: policy %d with handler_batch = %u", comm, pol, batch);
+			cr_assert_eq(pol, want_batch ? SCHED_BATCH : SCHED_OTHER,
+				     "handler %s: policy %d with handler_batch = %u, %u threads",
+				     comm, pol, batch, threads);
 			n++;
 		}
 		fclose(fp);
@@ -227,7 +231,11 @@ static int handlers_policy(unsigned int batch)
 
 Test(config, handlers_run_sched_batch, .timeout = 20)
 {
-	if (!handlers_policy(1))
+	if (!handlers_policy(1, 0, true))
 		cr_skip_test("no handler threads with this delivery");
-	cr_assert_gt(handlers_policy(0), 0);
+	cr_assert_gt(handlers_policy(0, 0, false), 0);
+	unsigned int unpinned = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN) + 1;
+
+	cr_assert_eq(handlers_policy(1, unpinned, false), (int)unpinned,
+		     "unpinned handlers stay SCHED_OTHER");
 }
