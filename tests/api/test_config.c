@@ -231,11 +231,11 @@ static int handlers_policy(unsigned int batch, unsigned int threads, bool want_b
 
 Test(config, handlers_run_sched_batch, .timeout = 20)
 {
+	unsigned int unpinned = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN) + 1;
+
 	if (!handlers_policy(1, 0, true))
 		cr_skip_test("no handler threads with this delivery");
 	cr_assert_gt(handlers_policy(0, 0, false), 0);
-	unsigned int unpinned = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN) + 1;
-
 	cr_assert_eq(handlers_policy(1, unpinned, false), (int)unpinned,
 		     "unpinned handlers stay SCHED_OTHER");
 }
