@@ -41,7 +41,7 @@ static const struct run_opt run_opts[] = {
 	{ "map-ahead", "UFVM_MAP_AHEAD", "PAGES", "largest map-ahead window of sequential readers (0: off)" },
 	{ "handlers", "UFVM_HANDLERS", "N", "userfaultfd handler threads (0: one per CPU)" },
 	{ "spin-us", "UFVM_HANDLER_SPIN_US", "US", "handler polling before blocking" },
-	{ "handler-batch", "UFVM_HANDLER_BATCH", "0|1", "handlers never preempt a running thread (SCHED_BATCH)" },
+	{ "handler-batch", "UFVM_HANDLER_BATCH", "0|1", "pinned handlers never preempt a running thread (SCHED_BATCH)" },
 	{ "speculative", "UFVM_SPECULATIVE", "0|1", "speculative (RCU) faults" },
 	{ "fault-around", "UFVM_FAULT_AROUND", "PAGES", "fault-around window (1: off)" },
 	{ "retry", "UFVM_RETRY", "0|1", "drop the address-space lock while waiting for I/O" },
