@@ -97,6 +97,8 @@ struct ufvm_config {
 #define UFVM_DEBUG_NO_DEAD_CHECK	0x2u	/* speculative faults ignore unmapped regions */
 #define UFVM_DEBUG_EVICT_PUNCH_LATE	0x4u	/* reclaim frees a frame after it gives up the
 						   page's index slot */
+#define UFVM_DEBUG_OVERSHOOT_WINDOW	0x8u	/* a fill that finds no room goes over the
+						   budget with its whole window */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 

@@ -426,7 +426,7 @@ again:
 	 * Major fault: fill the page, and a readahead window after it if the
 	 * faults look sequential, under the invalidate lock.
 	 */
-	n = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around));
+	n = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around), 1);
 	vm_object_fill_begin(obj);
 	err = vm_object_grab_run(obj, idx, n, run, &got);
 	if (err || !got) {

@@ -104,7 +104,7 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, uns
 	return freed;
 }
 
-unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n)
+unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
 	unsigned int tries = 0;
@@ -123,10 +123,15 @@ unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n)
 		 * Nothing could go: every page is locked (being read, or being
 		 * evicted by someone else right now) or dirty with a failing
 		 * store.  Let the others finish; past a bound, go over budget
-		 * rather than hang (the documented slack).
+		 * rather than hang, by @min pages only (the documented slack:
+		 * one page per faulting thread, none for readahead).
 		 */
-		if (++tries > 200)
-			break;
+		if (++tries > 200) {
+			if (c->overshoot_window)
+				return n;	/* the bug, for tests */
+			__atomic_sub_fetch(&c->reserved, n - min, __ATOMIC_RELAXED);
+			return min;
+		}
 		sched_yield();
 	}
 	return n;
@@ -315,6 +320,7 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	memset(c, 0, sizeof(*c));
 	c->ops = cfg->reclaim ? cfg->reclaim : &vm_reclaim_clock;
 	c->budget = cfg->budget;
+	c->overshoot_window = cfg->overshoot_window;
 	c->high = c->budget - c->budget / 16;
 	c->low = c->budget - c->budget / 8;
 	c->ra_max = cfg->readahead;

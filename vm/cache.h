@@ -68,6 +68,7 @@ struct vm_cache_config {
 	unsigned int readahead;		/* largest window, pages; 0 = off */
 	unsigned int dirty_expire_ms;	/* write back pages dirty this long */
 	unsigned int flush_interval_ms;
+	bool overshoot_window;		/* test switch: the bug make_room avoids */
 };
 
 /* A queued asynchronous readahead. */
@@ -92,6 +93,7 @@ struct vm_cache {
 	const struct vm_reclaim_ops *ops;	/* (c) */
 	uint64_t budget, high, low;		/* (c) pages */
 	unsigned int ra_max;			/* (c) */
+	bool overshoot_window;			/* (c) UFVM_DEBUG_OVERSHOOT_WINDOW */
 	uint32_t dirty_expire_ms;		/* (c) */
 	uint32_t flush_interval_ms;		/* (c) */
 	uint64_t dirty_limit;			/* (c) write back past this */
@@ -140,11 +142,14 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p);
  * vm_cache_make_room - before filling up to @n pages: reserve room for
  * them, reclaiming directly if the budget would be exceeded.  Reservations
  * count against the budget until vm_cache_unreserve(), so concurrent fills
- * cannot together overshoot it.  Context: no page lock, no invalidate
+ * cannot together overshoot it.  If nothing can be evicted for a bounded
+ * time, the caller gets @min pages (1 for the page a fault needs, 0 for
+ * readahead), over the budget.  Context: no page lock, no invalidate
  * lock; may sleep (write-back of dirty victims); signal safe.
- * Return: how many pages the caller may fill (1 <= ret <= @n).
+ * Return: how many pages the caller may fill and must unreserve
+ * (@min <= ret <= @n; @n clamped to a quarter of the budget).
  */
-unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n);
+unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min);
 /* The fill is done (its pages are counted in ->nr now, or were not made). */
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n);
 

@@ -810,7 +810,7 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 		vm_page_unlock(p);
 		vm_page_put(p);
 	}
-	vm_cache_make_room(obj->cache, 1);
+	vm_cache_make_room(obj->cache, 1, 1);
 	vm_object_fill_begin(obj);
 	for (;;) {
 		err = vm_object_grab_page(obj, idx, &p, &created);
@@ -964,7 +964,9 @@ void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 	unsigned int got, i;
 	int err;
 
-	n = vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX));
+	n = vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX), 0);
+	if (!n)
+		return;	/* no room: readahead never goes over the budget */
 	vm_object_fill_begin(obj);
 	err = vm_object_grab_run(obj, first, n, pages, &got);
 	if (!err && got) {

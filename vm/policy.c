@@ -205,7 +205,7 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 	else if (cfg->direct_io > 1)
 		why = "direct_io (0 or 1)";
 	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
-				      UFVM_DEBUG_EVICT_PUNCH_LATE))
+				      UFVM_DEBUG_EVICT_PUNCH_LATE | UFVM_DEBUG_OVERSHOOT_WINDOW))
 		why = "debug_flags";
 	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
 		why = "stats_path (not terminated)";

@@ -10,7 +10,11 @@
  * and only a fill whose direct reclaim found nothing evictable for a bounded
  * time goes over, by its own pages (at most one page per faulting thread
  * here, fault-around does not fill).  Also: a budget smaller than one
- * fault-around window, and both reclaim policies.
+ * fault-around window, and both reclaim policies; and more filling threads
+ * than budget pages, each fill held in the store hook: a fault that finds
+ * no room goes over by its own page only (teeth:
+ * UFVM_DEBUG_OVERSHOOT_WINDOW goes over with the whole window, and the
+ * bound breaks where the application threads fill: sigsegv, in-thread).
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -144,4 +148,109 @@ Test(budget, eighth_fifo, .timeout = 60)
 Test(budget, smaller_than_fault_around_window, .timeout = 60)
 {
 	run_budget(8, 16, UFVM_RECLAIM_CLOCK, 500);
+}
+
+/*
+ * Over the budget by one page per filling thread at most, whatever the
+ * window: every fill sleeps in the store hook with its pages locked, so
+ * the threads beyond the budget's worth of reservations find nothing to
+ * evict, give up, and go over.  Each thread reads its own region from the
+ * start, so it asks for 2-page windows (a quarter of the budget); a fault
+ * that gives up must fill only its own page.  With more filling threads
+ * than budget pages, going over with the whole window breaks the bound
+ * (with the sigsegv backend and in-thread delivery, where the application
+ * threads fill; handler threads are fewer).
+ */
+#define FILLERS	12
+#define STRIPE	64ul
+
+struct filler {
+	uint8_t *map;
+	uint64_t first, until_us;
+	atomic_ulong *errors;
+};
+
+static void slow_fill_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	if (point == UFVM_HOOK_FILL)
+		race_sleep_us(50000);	/* the fill's pages stay locked */
+}
+
+static void *filler_main(void *arg)
+{
+	struct filler *f = arg;
+	uint64_t p;
+
+	for (p = 0; race_now_us() < f->until_us; p = (p + 1) % STRIPE) {
+		uint64_t word;
+
+		memcpy(&word, f->map + p * PAGE + 8, sizeof(word));
+		if (word != pattern_word(SEED, (f->first + p) * PAGE / 8 + 1))
+			atomic_fetch_add(f->errors, 1);
+	}
+	return NULL;
+}
+
+/* The largest number of cached pages of one run; *@handlers: faults are
+ * filled by handler threads (the uffd backend's default delivery). */
+static uint64_t run_overshoot(unsigned int debug, uint64_t budget, bool *handlers)
+{
+	const uint64_t npages = FILLERS * STRIPE;
+	char path[TMPSTORE_PATH_MAX];
+	struct filler f[FILLERS];
+	pthread_t th[FILLERS];
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	atomic_ulong errors = 0;
+	struct ufvm *vm;
+	int i;
+
+	cr_assert(ufvm_config_init(&cfg) == 0);
+	cfg.cache_pages = budget;
+	cfg.debug_flags = debug;
+	ut_store("o", (off_t)(npages * PAGE), SEED, path);
+	vm = ut_open(&cfg);
+	*handlers = !strcmp(ufvm_backend_name(vm), "uffd");
+	assert_ok(ufvm_debug_hook(vm, slow_fill_hook, NULL));
+	for (i = 0; i < FILLERS; i++) {
+		f[i] = (struct filler){ .first = (uint64_t)i * STRIPE, .errors = &errors,
+					.until_us = race_now_us() + 600000 };
+		f[i].map = ut_map(vm, path, (off_t)(f[i].first * PAGE), STRIPE * PAGE,
+				  UFVM_PROT_READ);
+	}
+	for (i = 0; i < FILLERS; i++)
+		cr_assert(pthread_create(&th[i], NULL, filler_main, &f[i]) == 0);
+	for (i = 0; i < FILLERS; i++)
+		pthread_join(th[i], NULL);
+	assert_ok(ufvm_stats(vm, &st));
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	cr_assert_eq(atomic_load(&errors), 0, "%lu reads saw wrong data", atomic_load(&errors));
+	cr_assert_gt(st.counters[UFVM_CTR_DIRECT_RECLAIM], 0, "no fill had to make room");
+	for (i = 0; i < FILLERS; i++)
+		ut_unmap(vm, f[i].map, STRIPE * PAGE);
+	ut_close(vm);
+	return st.cached_pages_max;
+}
+
+Test(budget, overshoot_is_one_page_per_filler, .timeout = 60)
+{
+	bool handlers;
+	uint64_t max = run_overshoot(0, 8, &handlers);
+
+	cr_assert_leq(max, 8 + FILLERS,
+		      "cached pages reached %llu with a budget of 8 and %d filling threads",
+		      (unsigned long long)max, FILLERS);
+}
+
+/* Teeth: a fill that gives up with its whole 2-page window breaks the bound. */
+Test(budget, teeth_overshoot_with_the_window, .timeout = 60)
+{
+	bool handlers;
+	uint64_t max = run_overshoot(UFVM_DEBUG_OVERSHOOT_WINDOW, 8, &handlers);
+
+	if (handlers)
+		cr_skip_test("handler threads fill here, one per CPU: too few to break the "
+			     "bound (%llu pages cached at most)", (unsigned long long)max);
+	cr_assert_gt(max, 8 + FILLERS, "the whole-window overshoot was not caught (%llu pages)",
+		     (unsigned long long)max);
 }
