@@ -174,7 +174,23 @@ SETTING(retry_off, retry, 0)
 SETTING(fault_around_1, fault_around, 1)
 SETTING(fault_around_256, fault_around, 256)
 SETTING(invalidate_addblock, invalidate, UFVM_INVALIDATE_ADDBLOCK)
-SETTING(invalidate_none, invalidate, UFVM_INVALIDATE_NONE)
+
+/*
+ * Without the invalidate lock a fill may race a punch and bring the old
+ * bytes back (race/test_punch_vs_fill shows it): with readahead on, the
+ * workout's own punch races the background readahead of its earlier reads.
+ * A single thread with no readahead has nothing to race.
+ */
+Test(config, invalidate_none, .timeout = 20)
+{
+	struct ufvm_config cfg;
+
+	clear_env();
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.invalidate = UFVM_INVALIDATE_NONE;
+	cfg.readahead = 0;
+	workout(&cfg, "invalidate = UFVM_INVALIDATE_NONE, readahead = 0");
+}
 SETTING(store_latency, store_latency_us, 50)
 SETTING(backend_uffd, backend, UFVM_BACKEND_UFFD)
 
