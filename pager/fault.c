@@ -449,7 +449,7 @@ again:
 	if (err && got > 1) {
 		/* Keep the error to the page that faulted: read it alone. */
 		for (i = 1; i < got; i++) {
-			vm_object_remove_page(obj, run[i]);
+			vm_object_discard_page(obj, run[i]);
 			vm_page_unlock(run[i]);
 			vm_page_put(run[i]);
 		}
@@ -457,7 +457,7 @@ again:
 		err = vm_object_read_page(obj, p);
 	}
 	if (err)
-		vm_object_remove_page(obj, p);
+		vm_object_discard_page(obj, p);
 	for (i = 0; i < got; i++) {
 		vm_page_unlock(run[i]);
 		if (i)

@@ -196,21 +196,26 @@ static void object_free_cb(struct rcu_head *h)
 	free(obj);
 }
 
+int vm_object_flush(struct vm_object *obj)
+{
+	int err = vm_object_writeback(obj, 0, UINT64_MAX), e;
+
+	/* fdatasync only if ufvm wrote since the last sync. */
+	if (__atomic_exchange_n(&obj->unsynced, false, __ATOMIC_RELAXED)) {
+		e = vm_store_sync(obj->store);
+		if (!err)
+			err = e;
+	}
+	e = vm_object_check_errors(obj);
+	return err ? err : e;
+}
+
 int vm_object_destroy(struct vm_object *obj)
 {
 	int err;
 
 	VM_BUG_ON(!cds_list_empty(&obj->regions));
-	/* Write back; fdatasync only if ufvm wrote since the last sync. */
-	err = vm_object_writeback(obj, 0, UINT64_MAX);
-	if (__atomic_load_n(&obj->unsynced, __ATOMIC_RELAXED)) {
-		int e = vm_store_sync(obj->store);
-
-		if (!err)
-			err = e;
-	}
-	if (!err)
-		err = vm_object_check_errors(obj);
+	err = vm_object_flush(obj);
 	drop_all_pages(obj);
 	munmap(obj->view, obj->view_pages << PAGE_SHIFT);
 	close(obj->memfd);
@@ -238,12 +243,20 @@ struct vm_page *vm_object_find_get(struct vm_object *obj, uint64_t idx)
 	return p;
 }
 
-int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
-			struct vm_page **pagep, bool *created)
+/* Does a fill of @obj by this thread take the add side (seed 000)? */
+static bool fill_takes_add(struct vm_object *obj)
+{
+	return obj->pol->invalidate == UFVM_INVALIDATE_ADDBLOCK && block_owner != obj;
+}
+
+/*
+ * Find the page at @idx or insert a new locked one; with @add, the add
+ * side is taken around the insertion.  Context: may sleep (allocation).
+ */
+static int grab_page(struct vm_object *obj, uint64_t idx, bool add,
+		     struct vm_page **pagep, bool *created)
 {
 	struct vm_page *p, *np;
-	bool add = obj->pol->invalidate == UFVM_INVALIDATE_ADDBLOCK &&
-		   block_owner != obj;
 	int err;
 
 	for (;;) {
@@ -277,6 +290,12 @@ int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
 		if (err != -EEXIST)
 			return err;
 	}
+}
+
+int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
+			struct vm_page **pagep, bool *created)
+{
+	return grab_page(obj, idx, fill_takes_add(obj), pagep, created);
 }
 
 static struct vm_stats_shard *shard(struct vm_object *obj);
@@ -454,6 +473,25 @@ void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
 	vm_stat_inc(shard(obj), UFVM_CTR_PAGES_INVALIDATED);
 }
 
+/* Free the frame of the locked page @p.  Context: page locked, in the index. */
+static void punch_frame(struct vm_object *obj, struct vm_page *p)
+{
+	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+}
+
+void vm_object_discard_page(struct vm_object *obj, struct vm_page *p)
+{
+	unmap_page_all(obj, p);
+	/*
+	 * A failed fill may have written part of the frame: free it while the
+	 * locked page still holds its index slot, so that no new page for
+	 * this offset can be filled meanwhile and lose its frame to the punch.
+	 */
+	punch_frame(obj, p);
+	delete_page(obj, p);
+}
+
 /* Unmap [first, last] (page offsets) from every region.  Context: rmap free. */
 static void zap_regions(struct vm_object *obj, uint64_t first, uint64_t last)
 {
@@ -539,50 +577,81 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 		if (end % PAGE_SIZE && end / PAGE_SIZE != off / PAGE_SIZE)
 			zero_partial(obj, end / PAGE_SIZE, 0, end % PAGE_SIZE);
 	}
-	err = vm_store_punch(obj->store, off, len);
+	/* Nothing past the end: a store without hole punching writes zeros. */
+	err = off < end ? vm_store_punch(obj->store, off, end - off) : 0;
 	vm_object_inval_end(obj);
 	UFVM_TRACE3(inval_done, off, len, err);
 	return err;
 }
 
-int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
+/*
+ * Change the size to @nsize.  Shrinking: the new size first (faults past
+ * it answer SIGBUS, write-back stops there), then the pages past it go,
+ * each taken locked, so a write-back in flight on them (which read the old
+ * size) finishes first; only then the memfd's and the store's tails, so
+ * nothing writes past the new end of the store afterwards.  Growing: the
+ * memfd and the store first (undone if the store fails), then the old last
+ * page's tail is zeroed (a mapping may have written past the old end), and
+ * the new size is published last.
+ * Context: inval side held; may sleep (I/O).  Return: 0 or -errno.
+ */
+static int resize_locked(struct vm_object *obj, uint64_t nsize)
 {
-	uint64_t osize, npages;
-	int err;
+	uint64_t osize = vm_object_size(obj), npages = DIV_ROUND_UP(nsize, PAGE_SIZE);
+	uint64_t opages = DIV_ROUND_UP(osize, PAGE_SIZE);
+	int err = 0, e;
 
-	if (!obj->store->writable)
-		return -EBADF;
-	npages = DIV_ROUND_UP(nsize, PAGE_SIZE);
-	if (npages > obj->view_pages)
-		return -EFBIG;
-	UFVM_TRACE2(inval_start, nsize, UINT64_MAX);
-	vm_object_inval_begin(obj);
-	osize = vm_object_size(obj);
-	err = vm_store_truncate(obj->store, nsize);
-	if (err)
-		goto out;
 	if (nsize < osize) {
-		/* New size first: faults past it now answer SIGBUS. */
 		__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
 		remove_range(obj, npages, UINT64_MAX - 1);
 		vm_hook(obj->pol, UFVM_HOOK_INVALIDATED, npages << PAGE_SHIFT,
-			(DIV_ROUND_UP(osize, PAGE_SIZE) - npages) << PAGE_SHIFT);
+			(opages - npages) << PAGE_SHIFT);
 		if (nsize % PAGE_SIZE)
 			zero_partial(obj, nsize / PAGE_SIZE, nsize % PAGE_SIZE, PAGE_SIZE);
 		if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))
 			err = -errno;
-	} else if (nsize > osize) {
-		if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))
-			err = -errno;
-		else
-			__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
-		/* Clear what accesses past the old end left (SIGBUS mappings). */
-		zap_regions(obj, DIV_ROUND_UP(osize, PAGE_SIZE), npages - 1);
+		e = vm_store_truncate(obj->store, nsize);
+		return err ? err : e;
 	}
-out:
+	if (nsize == osize)
+		return vm_store_truncate(obj->store, nsize);
+	if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))
+		return -errno;
+	err = vm_store_truncate(obj->store, nsize);
+	if (err) {
+		if (ftruncate(obj->memfd, (off_t)(opages << PAGE_SHIFT)))
+			err = -errno;
+		return err;
+	}
+	if (osize % PAGE_SIZE)
+		zero_partial(obj, osize / PAGE_SIZE, osize % PAGE_SIZE, PAGE_SIZE);
+	__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
+	/* Clear what accesses past the old end left (SIGBUS mappings). */
+	zap_regions(obj, opages, npages - 1);
+	return 0;
+}
+
+/* Truncate (@grow_only false) or extend to @nsize under the inval side. */
+static int resize(struct vm_object *obj, uint64_t nsize, bool grow_only)
+{
+	int err = 0;
+
+	if (!obj->store->writable)
+		return -EBADF;
+	if (DIV_ROUND_UP(nsize, PAGE_SIZE) > obj->view_pages)
+		return -EFBIG;
+	UFVM_TRACE2(inval_start, nsize, UINT64_MAX);
+	vm_object_inval_begin(obj);
+	if (!grow_only || nsize > vm_object_size(obj))
+		err = resize_locked(obj, nsize);
 	vm_object_inval_end(obj);
 	UFVM_TRACE3(inval_done, nsize, UINT64_MAX, err);
 	return err;
+}
+
+int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
+{
+	return resize(obj, nsize, false);
 }
 
 /* ---- write-back ---- */
@@ -785,11 +854,14 @@ int vm_object_check_errors(struct vm_object *obj)
 
 /* ---- read and write through the cache ---- */
 
+#define PAST_EOF	1	/* get_uptodate_locked(): @idx is past the end */
+
 /*
  * Get page @idx locked and up to date, filling it if need be.
  * Context: no page lock held; may sleep (I/O).  @full: the caller will
  * overwrite the whole page, so a missing page need not be read.
- * Return: 0 with the page locked and referenced, or -errno.
+ * Return: 0 with the page locked and referenced; PAST_EOF if @idx is past
+ * the end of the file (a truncate raced with the caller); or -errno.
  */
 static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 			       struct vm_page **pagep)
@@ -828,6 +900,18 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 			*pagep = p;
 			break;
 		}
+		/*
+		 * Checked with the page locked in the index: a truncate stores
+		 * its size before it removes pages, each under its lock, so
+		 * either it sees this page or this sees its size.
+		 */
+		if (idx >= vm_object_npages(obj)) {
+			vm_object_remove_page(obj, p);
+			vm_page_unlock(p);
+			vm_page_put(p);
+			err = PAST_EOF;
+			break;
+		}
 		if (full) {
 			vm_page_set(p, PG_UPTODATE);	/* caller overwrites it */
 			*pagep = p;
@@ -835,7 +919,7 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 		}
 		err = vm_object_read_page(obj, p);
 		if (err) {
-			vm_object_remove_page(obj, p);
+			vm_object_discard_page(obj, p);
 			vm_page_unlock(p);
 			vm_page_put(p);
 			break;
@@ -863,6 +947,8 @@ ssize_t vm_object_pread(struct vm_object *obj, void *buf, size_t len, uint64_t o
 		struct vm_page *p;
 		int err = get_uptodate_locked(obj, idx, false, &p);
 
+		if (err == PAST_EOF)
+			break;	/* truncated meanwhile: a short read */
 		if (err)
 			return done ? (ssize_t)done : err;
 		memcpy(bounce, vm_object_frame(obj, idx) + in, n);
@@ -874,6 +960,18 @@ ssize_t vm_object_pread(struct vm_object *obj, void *buf, size_t len, uint64_t o
 	return (ssize_t)done;
 }
 
+/*
+ * Grow the file to @nsize if it is smaller; never shrinks it (two extending
+ * writers, or a writer and a truncate, each see the size under the lock).
+ * Context: may sleep; takes the invalidate lock exclusive.  Return: 0/-errno.
+ */
+static int extend(struct vm_object *obj, uint64_t nsize)
+{
+	if (nsize <= vm_object_size(obj))
+		return 0;
+	return resize(obj, nsize, true);
+}
+
 ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uint64_t off)
 {
 	char bounce[PAGE_SIZE];
@@ -882,11 +980,9 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 
 	if (!obj->store->writable)
 		return -EBADF;
-	if (off + len > vm_object_size(obj)) {
-		err = vm_object_truncate(obj, off + len);
-		if (err)
-			return err;
-	}
+	err = extend(obj, off + len);
+	if (err)
+		return err;
 	while (done < len) {
 		uint64_t pos = off + done, idx = pos >> PAGE_SHIFT;
 		size_t in = pos & (PAGE_SIZE - 1), n = MIN(PAGE_SIZE - in, len - done);
@@ -894,6 +990,12 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 
 		memcpy(bounce, (const char *)buf + done, n);	/* may fault */
 		err = get_uptodate_locked(obj, idx, n == PAGE_SIZE, &p);
+		if (err == PAST_EOF) {
+			/* Truncated meanwhile: the rest of the write comes after it. */
+			err = extend(obj, off + len);
+			if (!err)
+				continue;
+		}
 		if (err)
 			return done ? (ssize_t)done : err;
 		memcpy(vm_object_frame(obj, idx) + in, bounce, n);
@@ -910,16 +1012,27 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
 		       struct vm_page **pages, unsigned int *got)
 {
-	uint64_t npages = vm_object_npages(obj);
+	bool add = fill_takes_add(obj);
+	uint64_t npages;
 	unsigned int i;
 	int err = 0;
 
+	/*
+	 * In the add/block mode, the add side is held across the whole run:
+	 * taking it again for each page while holding the run's earlier pages
+	 * locked would deadlock against an invalidation that holds block and
+	 * waits for one of those page locks.  It also keeps the size read
+	 * below valid until every page of the run is in the index.
+	 */
+	if (add)
+		addblock_get(&obj->addblock, 1);
+	npages = vm_object_npages(obj);
 	*got = 0;
 	for (i = 0; i < n && first + i < npages; i++) {
 		struct vm_page *p;
 		bool created;
 
-		err = vm_object_grab_page(obj, first + i, &p, &created);
+		err = grab_page(obj, first + i, false, &p, &created);
 		if (err)
 			break;
 		if (!created) {
@@ -928,6 +1041,8 @@ int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
 		}
 		pages[(*got)++] = p;
 	}
+	if (add)
+		addblock_put(&obj->addblock, 1);
 	return *got ? 0 : err;
 }
 
@@ -978,7 +1093,7 @@ void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 	}
 	for (i = 0; i < got; i++) {
 		if (err)	/* a fault will read (and report) it itself */
-			vm_object_remove_page(obj, pages[i]);
+			vm_object_discard_page(obj, pages[i]);
 		vm_page_unlock(pages[i]);
 		vm_page_put(pages[i]);
 	}
@@ -1115,8 +1230,7 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 	/* Free the frame while the page, locked, still holds its index slot:
 	 * no fill can put a new page there and lose its frame to this punch. */
 	if (!(obj->pol->debug & UFVM_DEBUG_EVICT_PUNCH_LATE))
-		fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+		punch_frame(obj, p);
 	/*
 	 * Once out of the index the page no longer pins the object (destroy
 	 * does not see it): the RCU section keeps the struct for the hook.
@@ -1125,8 +1239,7 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 	delete_page(obj, p);
 	vm_hook(obj->pol, UFVM_HOOK_EVICT, p->index, 0);
 	if (obj->pol->debug & UFVM_DEBUG_EVICT_PUNCH_LATE)	/* the bug, for tests */
-		fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+		punch_frame(obj, p);
 	vm_rcu_read_unlock();
 	vm_page_unlock(p);
 	return ret;

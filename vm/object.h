@@ -61,6 +61,7 @@ struct vm_object {
 	bool unsynced;			/* (a) written to the store since its last sync */
 	int wb_err;			/* (a) first unreported write-back error */
 	unsigned int refs;		/* (a) dropped to 0 under (L) */
+	unsigned int users;		/* (a) of refs: file handles and regions */
 	struct cds_list_head node;	/* (L) */
 	struct rcu_head rcu;		/* freed after a grace period */
 };
@@ -72,6 +73,13 @@ int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 /* Write back, free every page and frame.  Context: no region maps it.
  * Return: 0 or the write-back error. */
 int vm_object_destroy(struct vm_object *obj);
+/*
+ * vm_object_flush - write back every dirty page, fdatasync the store if
+ * ufvm wrote to it since its last sync, and report (and clear) the first
+ * write-back error.  What the last user of a file does before it goes.
+ * Context: no page lock held; may sleep (I/O).  Return: 0 or -errno.
+ */
+int vm_object_flush(struct vm_object *obj);
 
 static inline uint64_t vm_object_size(struct vm_object *obj)
 {
@@ -129,6 +137,12 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page);
  * Context: page locked (and stays locked: the caller unlocks and puts it).
  */
 void vm_object_remove_page(struct vm_object *obj, struct vm_page *page);
+/*
+ * vm_object_discard_page - remove a page whose fill failed, and free its
+ * frame (the fill may have written part of it).
+ * Context: page locked (and stays locked), not up to date.
+ */
+void vm_object_discard_page(struct vm_object *obj, struct vm_page *page);
 
 /*
  * vm_object_writeback - write back dirty pages in [first, last] (page
