@@ -40,6 +40,7 @@ struct ufvm {
 	struct vm_mutex registry;
 	struct cds_list_head objects;	/* (registry) */
 	struct cds_list_head files;	/* (registry) */
+	int late_err;			/* (a) first error of a final put inside ufvm */
 };
 
 struct ufvm_file {
@@ -129,6 +130,21 @@ int ufvm_config_init(struct ufvm_config *cfg)
 
 static int object_put(struct ufvm *vm, struct vm_object *obj);
 
+/*
+ * A thread of ufvm (the background thread, a readahead) drops its
+ * reference.  Should that be the last one, the object's last user has
+ * already flushed it (object_put_user()); an error of the final write-back
+ * is kept for ufvm_close() to report, not dropped.
+ */
+static void object_put_internal(struct ufvm *vm, struct vm_object *obj)
+{
+	int zero = 0, err = object_put(vm, obj);
+
+	if (err)
+		__atomic_compare_exchange_n(&vm->late_err, &zero, err, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 /* For the cache's background thread: every open object, pinned. */
 static void for_each_object(void *arg, void (*fn)(struct vm_object *, void *), void *fnarg)
 {
@@ -151,14 +167,14 @@ static void for_each_object(void *arg, void (*fn)(struct vm_object *, void *), v
 	vm_mutex_unlock(&vm->registry);
 	for (i = 0; i < n; i++) {
 		fn(objs[i], fnarg);
-		object_put(vm, objs[i]);
+		object_put_internal(vm, objs[i]);
 	}
 	free(objs);
 }
 
 static void put_object_hook(void *arg, struct vm_object *obj)
 {
-	object_put(arg, obj);
+	object_put_internal(arg, obj);
 }
 
 int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
@@ -274,6 +290,7 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 				goto out;
 			}
 			__atomic_fetch_add(&obj->refs, 1, __ATOMIC_RELAXED);
+			__atomic_fetch_add(&obj->users, 1, __ATOMIC_RELAXED);
 			*out = obj;
 			err = 0;
 			goto out;
@@ -296,6 +313,7 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 		goto out;
 	}
 	obj->refs = 1;
+	obj->users = 1;
 	cds_list_add(&obj->node, &vm->objects);
 	*out = obj;
 out:
@@ -319,6 +337,31 @@ static int object_put(struct ufvm *vm, struct vm_object *obj)
 	}
 	vm_mutex_unlock(&vm->registry);
 	return err;
+}
+
+/* A user's reference (a file handle or @n regions) on top of one held. */
+static void object_get_user(struct vm_object *obj, unsigned int n)
+{
+	__atomic_fetch_add(&obj->refs, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&obj->users, n, __ATOMIC_RELAXED);
+}
+
+/*
+ * Drop a user's reference.  The last user flushes the object even when a
+ * thread of ufvm still holds it (a queued readahead, the background
+ * thread), so that this put, not a later one inside ufvm, reports the
+ * write-back error.
+ * Context: registry lock not held; may sleep (write-back).
+ * Return: 0 or the flush's error.
+ */
+static int object_put_user(struct ufvm *vm, struct vm_object *obj)
+{
+	int err = 0, e;
+
+	if (__atomic_sub_fetch(&obj->users, 1, __ATOMIC_ACQ_REL) == 0)
+		err = vm_object_flush(obj);
+	e = object_put(vm, obj);
+	return err ? err : e;
 }
 
 /* ---- files ---- */
@@ -359,7 +402,7 @@ int ufvm_file_close(struct ufvm_file *f)
 	vm_mutex_lock(&vm->registry);
 	cds_list_del(&f->node);
 	vm_mutex_unlock(&vm->registry);
-	err = object_put(vm, f->obj);
+	err = object_put_user(vm, f->obj);
 	free(f);
 	return err;
 }
@@ -506,7 +549,7 @@ static int gone_finish(struct ufvm *vm, struct gone *g, size_t n, bool report)
 		e = report ? vm_object_check_errors(g[i].obj) : 0;
 		if (e && !err)
 			err = e;
-		e = object_put(vm, g[i].obj);
+		e = object_put_user(vm, g[i].obj);
 		if (e && !err)
 			err = e;
 	}
@@ -550,7 +593,7 @@ static int replace_locked(struct vm_region *r, struct vm_region **by, size_t n)
 			vm_region_free_rcu(by[i]);
 		return err;
 	}
-	__atomic_fetch_add(&by[0]->object->refs, n - 1, __ATOMIC_RELAXED);
+	object_get_user(by[0]->object, (unsigned int)(n - 1));
 	return 0;
 }
 
@@ -690,7 +733,7 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	writable = prot & UFVM_PROT_WRITE;
 	if (writable && !f->writable)
 		return -EACCES;
-	__atomic_fetch_add(&f->obj->refs, 1, __ATOMIC_RELAXED);	/* the region's */
+	object_get_user(f->obj, 1);	/* the region's */
 	err = vm_region_create(f->obj, (uint64_t)offset >> PAGE_SHIFT, npages,
 			       writable, &r);
 	if (err)
@@ -738,7 +781,7 @@ fail_unlock:
 	free(g);
 	vm_region_free_rcu(r);
 fail_put:
-	object_put(vm, f->obj);
+	object_put_user(vm, f->obj);
 	return err;
 }
 int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
@@ -1064,6 +1107,9 @@ int ufvm_close(struct ufvm *vm)
 	}
 	vm_cache_stop(&vm->cache);	/* drops what queued readaheads hold */
 	VM_BUG_ON(!cds_list_empty(&vm->objects));
+	e = __atomic_load_n(&vm->late_err, __ATOMIC_RELAXED);
+	if (e && !err)
+		err = e;
 	if (vm->cfg.stats_path[0])
 		write_stats_file(vm);
 	vm->be->destroy(vm->be);

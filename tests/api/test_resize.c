@@ -9,8 +9,10 @@
  * in its last page (the kernel's file systems do the same); a write or read
  * that races a shrinking truncate leaves no page past the new end that a
  * later grow would expose (nor any page at all, once the file is empty);
- * with UFVM_INVALIDATE=addblock, punches against
- * multi-page fills never deadlock.
+ * with UFVM_INVALIDATE=addblock, punches against multi-page fills never
+ * deadlock; and the write-back error of a file's last user is reported by
+ * that user's ufvm_file_close(), even while a readahead of ufvm's still
+ * holds the file.
  *
  * The races run in bounded loops (a few thousand rounds, or a few seconds);
  * each of them failed within its first rounds before the fixes they check.
@@ -18,6 +20,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -347,4 +350,75 @@ Test(resize, addblock_punch_against_fault_runs_does_not_deadlock, .timeout = 60)
 	ut_unmap(vm, (void *)map, 16 * MiB);
 	assert_ok(ufvm_file_close(run.f));
 	ut_close(vm);
+}
+
+/* ---- the last user reports the write-back error ---- */
+
+struct ra_hold {
+	atomic_int started;	/* a readahead reached its store read */
+	atomic_int closed;	/* the file's last user is gone */
+};
+
+static void ra_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct ra_hold *h = arg;
+	char name[16] = "";
+
+	(void)a;
+	(void)b;
+	if (point != UFVM_HOOK_FILL || prctl(PR_GET_NAME, name) ||
+	    strncmp(name, "ufvm-readahead", 14))
+		return;
+	atomic_store(&h->started, 1);
+	race_wait(&h->closed, 1, 5000000);	/* holds the file meanwhile */
+}
+
+Test(resize, last_user_reports_the_writeback_error, .timeout = 60)
+{
+	const size_t part = 2048 * PAGE, bad = 16000 * PAGE;
+	char path[TMPSTORE_PATH_MAX], page[PAGE];
+	struct ra_hold hold = { 0 };
+	struct ufvm_config cfg;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	size_t off = 0;
+	int r;
+
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.dirty_expire_ms = 3600000;	/* no background write-back of the bad page */
+	vm = ut_open(&cfg);
+	ut_store("lastuser", 64 * MiB, 9, path);
+	f = ut_file(vm, path);
+	memset(page, 'X', sizeof(page));
+	ut_pwrite(f, page, PAGE, (off_t)bad);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, (off_t)bad, PAGE));
+	assert_ok(ufvm_debug_hook(vm, ra_hook, &hold));
+	/*
+	 * Sequential faults queue asynchronous readaheads.  After each one is
+	 * queued, stop touching until it has run: the readahead holds its
+	 * pages locked in the hook, and a fault on one of them would wait for
+	 * it.  One of them must reach its store read (a fault may have filled
+	 * the window first: then go on).
+	 */
+	for (; off + part <= bad && !atomic_load(&hold.started); off += part) {
+		volatile uint8_t *map = ut_map(vm, path, (off_t)off, part, UFVM_PROT_READ);
+
+		for (size_t i = 0; i < part && !atomic_load(&hold.started); i += PAGE) {
+			uint64_t n = ut_counter(vm, UFVM_CTR_READAHEAD_ASYNC);
+
+			(void)map[i];
+			if (ut_counter(vm, UFVM_CTR_READAHEAD_ASYNC) != n)
+				race_wait(&hold.started, 1, 200000);
+		}
+		ut_unmap(vm, (void *)map, part);
+	}
+	cr_assert(atomic_load(&hold.started), "no readahead reached the store in %zu MiB "
+		  "(%llu asynchronous readaheads)", off / MiB,
+		  (unsigned long long)ut_counter(vm, UFVM_CTR_READAHEAD_ASYNC));
+	r = ufvm_file_close(f);
+	atomic_store(&hold.closed, 1);
+	cr_assert(r == -EIO, "ufvm_file_close of the last user = %d, want -EIO "
+		  "(a page could not be written)", r);
+	r = ufvm_close(vm);
+	cr_assert(r == -EIO, "ufvm_close = %d, want -EIO: the page is still not written", r);
 }
