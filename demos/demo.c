@@ -243,7 +243,7 @@ static void demo_usage(FILE *f, const char *prog)
 		"then runs the same scans through the kernel's mmap of the same file,\n"
 		"and prints one report.\n"
 		"\n"
-		"  --size SIZE    store size, K/M/G suffixes (default 256M)\n"
+		"  --size SIZE    store size in bytes, K/M/G/T suffixes (default 256M)\n"
 		"  --touches N    pages touched by each random pass (default 1/8 of the pages)\n"
 		"  --seed N       seed of the random page order (default 1)\n"
 		"  --dir DIR      make the temporary directory in DIR\n"
@@ -254,46 +254,6 @@ static void demo_usage(FILE *f, const char *prog)
 		"ufvm's knobs come from the UFVM_* environment variables: see\n"
 		"docs/configuration.md.\n",
 		prog);
-}
-
-/* Parse "256M", "256MiB", "1G", "65536" into a number.  Return: 0 or -EINVAL. */
-static int demo_parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	unsigned int shift = 0;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || s[0] == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	default:
-		break;
-	}
-	if (shift) {
-		end++;
-		if (*end == 'i')
-			end++;
-		if (*end == 'B')
-			end++;
-		if (v > (UINT64_MAX >> shift))
-			return -EINVAL;
-		v <<= shift;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static int demo_parse_args(struct demo *d, int argc, char **argv)
@@ -316,20 +276,20 @@ static int demo_parse_args(struct demo *d, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "s:n:S:d:kqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (demo_parse_size(optarg, &d->size) || !d->size) {
+			if (ufvm_parse_size(optarg, 1, &d->size) || !d->size) {
 				fprintf(stderr, "%s: bad --size '%s'\n", d->prog, optarg);
 				return -EINVAL;
 			}
 			break;
 		case 'n':
-			if (demo_parse_size(optarg, &v) || !v) {
+			if (ufvm_parse_size(optarg, 1, &v) || !v) {
 				fprintf(stderr, "%s: bad --touches '%s'\n", d->prog, optarg);
 				return -EINVAL;
 			}
 			d->touches = v;
 			break;
 		case 'S':
-			if (demo_parse_size(optarg, &d->seed)) {
+			if (ufvm_parse_size(optarg, 1, &d->seed)) {
 				fprintf(stderr, "%s: bad --seed '%s'\n", d->prog, optarg);
 				return -EINVAL;
 			}

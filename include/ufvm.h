@@ -103,6 +103,17 @@ struct ufvm_config {
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
 /*
+ * ufvm_parse_size - parse a size the way UFVM_CACHE_PAGES is read: decimal
+ * digits (no sign, no space, no 0x; leading zeros are decimal), then
+ * optionally K, M, G or T (powers of 1024, any case), which may be
+ * followed by "B" or "iB".  A number without a suffix counts @unit bytes
+ * ("16" with @unit 4096 is 65536; "16K" is 16384 whatever @unit is).
+ * Return: 0 and *@out, -EINVAL (bad syntax, @unit 0), or -ERANGE (the
+ * result does not fit in 64 bits); *@out is unchanged on failure.
+ */
+UFVM_API int ufvm_parse_size(const char *s, uint64_t unit, uint64_t *out);
+
+/*
  * ufvm_open - start an instance of ufvm (an address space and its pager).
  * @cfg: configuration, or NULL for ufvm_config_init()'s.
  * Return: 0 and *out, or -EINVAL (bad configuration), -EPERM (userfaultfd

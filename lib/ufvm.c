@@ -127,6 +127,11 @@ int ufvm_config_init(struct ufvm_config *cfg)
 	return vm_policy_config_init(cfg);
 }
 
+int ufvm_parse_size(const char *s, uint64_t unit, uint64_t *out)
+{
+	return vm_policy_parse_size(s, unit, out);
+}
+
 static int object_put(struct ufvm *vm, struct vm_object *obj);
 
 /* For the cache's background thread: every open object, pinned. */

@@ -1,0 +1,44 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# cli.sh UFVM UFVM_DEMO - the command-line tools' handling of what they are
+# given (ctest tools/cli): each case runs a command and checks its exit
+# status (0 success, 1 failure, 2 usage or configuration error) and one
+# line of its output.  Cases that need the preload skip themselves where
+# it is not built (sanitizer trees).
+set -u
+
+u=${1:?usage: cli.sh UFVM UFVM_DEMO}
+demo=${2:?usage: cli.sh UFVM UFVM_DEMO}
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+export TMPDIR="$t"
+fail=0
+
+# expect STATUS PATTERN CMD...: CMD exits STATUS and its stdout or stderr
+# has a line matching the extended regular expression PATTERN.
+expect() {
+	want=$1 pat=$2
+	shift 2
+	"$@" > "$t/out" 2>&1 < /dev/null
+	got=$?
+	if [ "$got" -ne "$want" ] || ! grep -Eq -- "$pat" "$t/out"; then
+		echo "cli: FAIL: $* -> exit $got (want $want), output:" >&2
+		sed 's/^/    /' "$t/out" >&2
+		echo "    (wanted a line matching: $pat)" >&2
+		fail=1
+	fi
+}
+
+# Sizes: decimal digits with an optional K/M/G/T suffix, nothing else.
+expect 2 "bad --size ' -4096'" "$demo" --size " -4096"
+expect 2 "bad --size '0x100000'" "$demo" --size 0x100000
+expect 2 "bad --size '\+1M'" "$demo" --size +1M
+expect 0 "^ufvm demo: 10 MiB store file" "$demo" --size 010M --quiet
+expect 2 "--scan-pages 0x400: bad value" "$u" bench floor --scan-pages 0x400
+expect 2 "--pages  -1: bad value" "$u" bench floor --pages " -1"
+expect 2 "--reps 0x2: expected" "$u" bench floor --reps 0x2
+expect 1 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
+	env UFVM_CACHE_PAGES=1K "$demo" --size 1M
+
+exit $fail
