@@ -99,10 +99,55 @@ static int env_cache_pages(const char *name, uint64_t *out)
 	return 0;
 }
 
+/* What is wrong with @cfg, or NULL.  Context: any. */
+static const char *policy_check(const struct ufvm_config *cfg)
+{
+	const char *why = NULL;
+
+	if (cfg->backend > UFVM_BACKEND_SIGSEGV)
+		why = "backend";
+	else if (cfg->handler_threads > HANDLERS_MAX)
+		why = "handler_threads (at most 256)";
+	else if (cfg->handler_spin_us > 1000000)
+		why = "handler_spin_us (at most 1 s)";
+	else if (cfg->handler_batch > 1)
+		why = "handler_batch (0 or 1)";
+	else if (cfg->speculative > 1)
+		why = "speculative (0 or 1)";
+	else if (cfg->fault_around < 1 || cfg->fault_around > VM_FAULT_AROUND_MAX)
+		why = "fault_around (1 to 256 pages)";
+	else if (cfg->retry > 1)
+		why = "retry (0 or 1)";
+	else if (cfg->invalidate > UFVM_INVALIDATE_NONE)
+		why = "invalidate";
+	else if (cfg->delivery > UFVM_DELIVERY_INTHREAD)
+		why = "delivery";
+	else if (cfg->reclaim > UFVM_RECLAIM_FIFO)
+		why = "reclaim";
+	else if (cfg->map_ahead > VM_FAULT_AROUND_MAX)
+		why = "map_ahead (0 to 256 pages)";
+	else if (cfg->readahead > 256)
+		why = "readahead (0 to 256 pages)";
+	else if (cfg->dirty_expire_ms < 1 || cfg->dirty_expire_ms > 3600000)
+		why = "dirty_expire_ms (1 ms to 1 h)";
+	else if (cfg->cache_pages && cfg->cache_pages < CACHE_PAGES_MIN)
+		why = "cache_pages (at least 2, or 0 for no budget)";
+	else if (cfg->store_latency_us > 10000000)
+		why = "store_latency_us (at most 10 s)";
+	else if (cfg->direct_io > 1)
+		why = "direct_io (0 or 1)";
+	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
+				      UFVM_DEBUG_EVICT_PUNCH_LATE | UFVM_DEBUG_OVERSHOOT_WINDOW))
+		why = "debug_flags";
+	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
+		why = "stats_path (not terminated)";
+	return why;
+}
+
 int vm_policy_config_init(struct ufvm_config *cfg)
 {
 	unsigned long x;
-	const char *v;
+	const char *v, *why;
 	int err;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -199,50 +244,21 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 		}
 		strcpy(cfg->stats_path, v);
 	}
+	/* Whatever ufvm_open() would refuse is refused here, where the
+	 * variables are known (each parser above checks its own range). */
+	why = policy_check(cfg);
+	if (why) {
+		fprintf(stderr, "ufvm: the UFVM_* variables give an invalid configuration: %s\n",
+			why);
+		return -EINVAL;
+	}
 	return 0;
 }
 
 int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 {
-	const char *why = NULL;
+	const char *why = policy_check(cfg);
 
-	if (cfg->backend > UFVM_BACKEND_SIGSEGV)
-		why = "backend";
-	else if (cfg->handler_threads > HANDLERS_MAX)
-		why = "handler_threads (at most 256)";
-	else if (cfg->handler_spin_us > 1000000)
-		why = "handler_spin_us (at most 1 s)";
-	else if (cfg->handler_batch > 1)
-		why = "handler_batch (0 or 1)";
-	else if (cfg->speculative > 1)
-		why = "speculative (0 or 1)";
-	else if (cfg->fault_around < 1 || cfg->fault_around > VM_FAULT_AROUND_MAX)
-		why = "fault_around (1 to 256 pages)";
-	else if (cfg->retry > 1)
-		why = "retry (0 or 1)";
-	else if (cfg->invalidate > UFVM_INVALIDATE_NONE)
-		why = "invalidate";
-	else if (cfg->delivery > UFVM_DELIVERY_INTHREAD)
-		why = "delivery";
-	else if (cfg->reclaim > UFVM_RECLAIM_FIFO)
-		why = "reclaim";
-	else if (cfg->map_ahead > VM_FAULT_AROUND_MAX)
-		why = "map_ahead (0 to 256 pages)";
-	else if (cfg->readahead > 256)
-		why = "readahead (0 to 256 pages)";
-	else if (cfg->dirty_expire_ms < 1 || cfg->dirty_expire_ms > 3600000)
-		why = "dirty_expire_ms (1 ms to 1 h)";
-	else if (cfg->cache_pages && cfg->cache_pages < CACHE_PAGES_MIN)
-		why = "cache_pages (at least 2, or 0 for no budget)";
-	else if (cfg->store_latency_us > 10000000)
-		why = "store_latency_us (at most 10 s)";
-	else if (cfg->direct_io > 1)
-		why = "direct_io (0 or 1)";
-	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
-				      UFVM_DEBUG_EVICT_PUNCH_LATE | UFVM_DEBUG_OVERSHOOT_WINDOW))
-		why = "debug_flags";
-	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
-		why = "stats_path (not terminated)";
 	if (why) {
 		fprintf(stderr, "ufvm: invalid configuration: %s\n", why);
 		return -EINVAL;

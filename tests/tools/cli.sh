@@ -41,4 +41,8 @@ expect 2 "--reps 0x2: expected" "$u" bench floor --reps 0x2
 expect 1 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
 	env UFVM_CACHE_PAGES=1K "$demo" --size 1M
 
+# ufvm run refuses, with a usage status, what ufvm_open() would refuse.
+expect 2 "UFVM_CACHE_PAGES=1: the budget must be at least 2 pages" "$u" run --cache 1 -- true
+expect 2 "UFVM_CACHE_PAGES=4K: the budget must be at least 2 pages" "$u" run --cache=4K -- true
+
 exit $fail
