@@ -369,6 +369,15 @@ int ufvm_file_close(struct ufvm_file *f)
 	return err;
 }
 
+/*
+ * Is [off, off+len) a range of file offsets: @off not negative, and its end
+ * no further than the largest off_t (checked without overflowing)?
+ */
+static bool file_range_ok(off_t off, uint64_t len)
+{
+	return off >= 0 && len <= (uint64_t)(INT64_MAX - off);
+}
+
 ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off)
 {
 	if (!f || (!buf && len) || off < 0 || len > SSIZE_MAX)
@@ -380,8 +389,7 @@ ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off)
 
 ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
 {
-	if (!f || (!buf && len) || off < 0 || len > SSIZE_MAX ||
-	    (uint64_t)off + len < (uint64_t)off)
+	if (!f || (!buf && len) || len > SSIZE_MAX || !file_range_ok(off, len))
 		return -EINVAL;
 	if (!f->writable)
 		return -EBADF;
@@ -392,7 +400,7 @@ ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
 
 int ufvm_punch(struct ufvm_file *f, off_t off, off_t len)
 {
-	if (!f || off < 0 || len <= 0 || off + len < off)
+	if (!f || len <= 0 || !file_range_ok(off, (uint64_t)len))
 		return -EINVAL;
 	if (!f->writable)
 		return -EBADF;
@@ -443,7 +451,7 @@ int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
 {
 	struct vm_store *s;
 
-	if (!f || off < 0 || len < 0)
+	if (!f || len < 0 || !file_range_ok(off, (uint64_t)len))
 		return -EINVAL;
 	s = f->obj->store;
 	switch (what) {
@@ -463,6 +471,24 @@ int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
 }
 
 /* ---- mappings ---- */
+
+/*
+ * The pages [*start, *end) of a call's range [addr, addr+length): @addr
+ * page aligned, @length not 0, and the end rounded up to a page not past
+ * the top of the address space (checked without wrapping).
+ * Return: 0, or -EINVAL.
+ */
+static int page_range(void *addr, size_t length, uintptr_t *start, uintptr_t *end)
+{
+	uintptr_t a = (uintptr_t)addr, e;
+
+	if (!addr || a % PAGE_SIZE || !length || __builtin_add_overflow(a, length, &e) ||
+	    __builtin_add_overflow(e, PAGE_SIZE - 1, &e))
+		return -EINVAL;
+	*start = a;
+	*end = e & PAGE_MASK;
+	return 0;
+}
 
 /*
  * A region that is going away: what must be written back and put once
@@ -808,12 +834,11 @@ int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
 
 static int unmap_range_checked(struct ufvm *vm, void *addr, size_t length, bool reserve)
 {
-	uintptr_t a = (uintptr_t)addr;
+	uintptr_t a, end;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a ||
-	    ROUND_UP(a + length, PAGE_SIZE) < a)
+	if (!vm || page_range(addr, length, &a, &end))
 		return -EINVAL;
-	return unmap_range(vm, a, ROUND_UP(a + length, PAGE_SIZE), reserve);
+	return unmap_range(vm, a, end, reserve);
 }
 
 int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length)
@@ -828,17 +853,15 @@ int ufvm_unmap_reserve(struct ufvm *vm, void *addr, size_t length)
 
 int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot)
 {
-	uintptr_t a = (uintptr_t)addr, end, x;
 	bool writable = prot & UFVM_PROT_WRITE;
+	uintptr_t a, end, x;
 	struct vm_region *r;
 	size_t i, first, n;
 	int err = 0;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a ||
-	    ROUND_UP(a + length, PAGE_SIZE) < a ||
+	if (!vm || page_range(addr, length, &a, &end) ||
 	    (prot != UFVM_PROT_READ && prot != (UFVM_PROT_READ | UFVM_PROT_WRITE)))
 		return -EINVAL;
-	end = ROUND_UP(a + length, PAGE_SIZE);
 	vm_rwsem_write(&vm->as.mmap_lock);
 	for (x = a; x < end; x = r->end) {	/* like mprotect: all or nothing checked first */
 		r = vm_aspace_find_locked(&vm->as, x);
@@ -877,14 +900,13 @@ struct sync_part {
 
 int ufvm_sync(struct ufvm *vm, void *addr, size_t length)
 {
-	uintptr_t a = (uintptr_t)addr, end;
 	struct sync_part *parts = NULL;
 	size_t n = 0, cap = 0, i;
+	uintptr_t a, end;
 	int err = 0, e;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a)
+	if (!vm || page_range(addr, length, &a, &end))
 		return -EINVAL;
-	end = ROUND_UP(a + length, PAGE_SIZE);
 	vm_rwsem_read(&vm->as.mmap_lock);
 	while (a < end) {
 		struct vm_region *r = vm_aspace_find_locked(&vm->as, a);
@@ -938,12 +960,11 @@ int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg)
 
 int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
 {
-	uintptr_t a = (uintptr_t)addr, end;
+	uintptr_t a, end;
 	int err = 0;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a)
+	if (!vm || page_range(addr, length, &a, &end))
 		return -EINVAL;
-	end = ROUND_UP(a + length, PAGE_SIZE);
 	vm_rwsem_read(&vm->as.mmap_lock);
 	for (uintptr_t x = a; x < end;) {
 		struct vm_region *r = vm_aspace_find_locked(&vm->as, x);
