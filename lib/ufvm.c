@@ -712,6 +712,8 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	    ((flags & UFVM_MAP_REPLACE) && !(flags & UFVM_MAP_FIXED)))
 		return -EINVAL;
 	npages = DIV_ROUND_UP(length, PAGE_SIZE);
+	if (!file_range_ok(offset, npages << PAGE_SHIFT))
+		return -EOVERFLOW;	/* like mmap: the file offsets do not fit */
 	if (flags & UFVM_MAP_FIXED) {
 		hint = (uintptr_t)*addr;
 		if (!hint || hint % PAGE_SIZE || hint + (npages << PAGE_SHIFT) < hint)

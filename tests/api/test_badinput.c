@@ -427,6 +427,44 @@ Test(badinput, file_range_overflows, .timeout = 20)
 	ut_close(vm);
 }
 
+/* A mapping whose file offsets pass the largest off_t: -EOVERFLOW, on every backend. */
+Test(badinput, map_offset_overflows, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm = setup(path);
+
+	map_expect(vm, path, INT64_MAX & ~(off_t)(PAGE - 1), 2 * PAGE, UFVM_PROT_READ, 0,
+		   EOVERFLOW);
+	map_expect(vm, path, (INT64_MAX & ~(off_t)(PAGE - 1)) - PAGE, PAGE, UFVM_PROT_READ, 0, 0);
+	assert_still_works(vm, path, 1);
+	ut_close(vm);
+}
+
+/*
+ * The documented growth limit (include/ufvm.h, "Limits"): a file opened at
+ * 1 MiB grows to 16 GiB and no further; beyond, -EFBIG and nothing changes.
+ */
+Test(badinput, growth_limit, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm = setup(path);
+	struct ufvm_file *f;
+	uint8_t buf[3] = { 1, 2, 3 };
+	off_t size;
+
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	assert_err(ufvm_truncate(f, (16ll << 30) + PAGE), EFBIG);
+	assert_err(ufvm_pwrite(f, buf, sizeof(buf), (16ll << 30) + 100), EFBIG);
+	assert_ok(ufvm_file_size(f, &size));
+	cr_assert_eq(size, (off_t)SIZE, "a refused growth changed the size to %lld",
+		     (long long)size);
+	assert_ok(ufvm_truncate(f, 16ll << 30));
+	assert_ok(ufvm_truncate(f, SIZE));
+	assert_ok(ufvm_file_close(f));
+	assert_still_works(vm, path, 0);
+	ut_close(vm);
+}
+
 Test(badinput, negative_offsets_and_lengths, .timeout = 20)
 {
 	char path[TMPSTORE_PATH_MAX];
