@@ -99,7 +99,8 @@ struct ufvm_config {
 	unsigned int reclaim;		/* enum ufvm_reclaim */
 	unsigned int readahead;		/* largest readahead window, pages; 0 = off */
 	unsigned int dirty_expire_ms;	/* background write-back of older dirty pages */
-	char stats_path[256];		/* write JSON stats here at ufvm_close */
+	char stats_path[256];		/* JSON stats file, made at ufvm_open and
+					   written at ufvm_close; "%p": the pid */
 	unsigned int debug_flags;	/* UFVM_DEBUG_*: test switches */
 };
 
@@ -127,8 +128,13 @@ UFVM_API int ufvm_parse_size(const char *s, uint64_t unit, uint64_t *out);
 /*
  * ufvm_open - start an instance of ufvm (an address space and its pager).
  * @cfg: configuration, or NULL for ufvm_config_init()'s.
+ * With cfg.stats_path (UFVM_STATS) set, the statistics file is created
+ * (or emptied) here, "%p" in its name replaced by the pid, and written at
+ * ufvm_close().
  * Return: 0 and *out, or -EINVAL (bad configuration), -EPERM (userfaultfd
- * not permitted: see the message on stderr), -ENOSYS, -ENOMEM.
+ * not permitted: see the message on stderr), -ENOSYS, -ENOMEM, or the
+ * -errno of creating the statistics file (-ENOENT, -EACCES, ...: said on
+ * stderr).
  */
 UFVM_API int ufvm_open(const struct ufvm_config *cfg, struct ufvm **out);
 
@@ -139,7 +145,9 @@ UFVM_API int ufvm_open(const struct ufvm_config *cfg, struct ufvm **out);
  * (close the files first, or not at all).  @vm itself is freed: a second
  * ufvm_close() is a use after free.
  * Return: 0, or the first write-back error (the data of that page is lost,
- * as it would be after a failed fsync of a closed file).
+ * as it would be after a failed fsync of a closed file), or the error of
+ * writing the statistics file (said on stderr); everything is freed even
+ * then.
  */
 UFVM_API int ufvm_close(struct ufvm *vm);
 

@@ -40,6 +40,8 @@ struct ufvm {
 	struct vm_mutex registry;
 	struct cds_list_head objects;	/* (registry) */
 	struct cds_list_head files;	/* (registry) */
+	FILE *stats_file;		/* (c) cfg.stats_path, opened at ufvm_open */
+	char stats_name[PATH_MAX];	/* (c) its name, "%p" expanded */
 };
 
 struct ufvm_file {
@@ -166,6 +168,50 @@ static void put_object_hook(void *arg, struct vm_object *obj)
 	object_put(arg, obj);
 }
 
+int ufvm__expand_pid(const char *tmpl, char *out, size_t len)
+{
+	char pid[16];
+	size_t n = 0, plen = (size_t)snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	const char *p;
+
+	for (p = tmpl; *p; p++) {
+		const char *piece = p;
+		size_t k = 1;
+
+		if (p[0] == '%' && p[1] == 'p') {
+			piece = pid;
+			k = plen;
+			p++;
+		}
+		if (n + k >= len)
+			return -ENAMETOOLONG;
+		memcpy(out + n, piece, k);
+		n += k;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * UFVM_STATS / cfg.stats_path: make (or empty) the file now, so that a
+ * path that cannot be written stops ufvm before the work, not after it;
+ * write_stats_file() fills it at close.  Return: 0 or -errno (said why).
+ */
+static int stats_file_open(struct ufvm *vm)
+{
+	int err = ufvm__expand_pid(vm->cfg.stats_path, vm->stats_name, sizeof(vm->stats_name));
+
+	if (!err) {
+		vm->stats_file = fopen(vm->stats_name, "we");
+		err = vm->stats_file ? 0 : -errno;
+	}
+	if (err)
+		fprintf(stderr, "ufvm: statistics file (UFVM_STATS, stats_path) %s: %s\n",
+			err == -ENAMETOOLONG ? vm->cfg.stats_path : vm->stats_name,
+			strerror(-err));
+	return err;
+}
+
 int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 {
 	struct vm_cache_hooks hooks;
@@ -190,6 +236,11 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	err = vm_policy_from_config(&vm->cfg, &vm->pol);
 	if (err)
 		goto fail;
+	if (vm->cfg.stats_path[0]) {
+		err = stats_file_open(vm);
+		if (err)
+			goto fail;
+	}
 	vm_stats_set_init(&vm->stats);
 	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
 	CDS_INIT_LIST_HEAD(&vm->objects);
@@ -235,6 +286,8 @@ fail_cache:
 fail_stats:
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
+	if (vm->stats_file)
+		fclose(vm->stats_file);
 fail:
 	free(vm);
 	return err;
@@ -1040,18 +1093,35 @@ void ufvm__hist_snapshot(struct ufvm *vm, struct vm_hist *hist)
 	vm_stats_sum(&vm->stats, ctr, hist);
 }
 
-/* UFVM_STATS / cfg.stats_path: the snapshot at close, as JSON. */
-static void write_stats_file(struct ufvm *vm)
+/*
+ * UFVM_STATS / cfg.stats_path: the snapshot at close, as JSON, into the
+ * file stats_file_open() made; the file is closed whatever happens.
+ * Return: 0 or -errno (said why on stderr).
+ */
+static int write_stats_file(struct ufvm *vm)
 {
-	FILE *f = fopen(vm->cfg.stats_path, "w");
+	FILE *f = vm->stats_file;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m;
+	int err;
 
-	if (!f) {
-		fprintf(stderr, "ufvm: cannot write stats to %s: %s\n",
-			vm->cfg.stats_path, strerror(errno));
-		return;
-	}
-	if (ufvm_stats_write_json(vm, f) || fclose(f))
-		fprintf(stderr, "ufvm: writing stats to %s failed\n", vm->cfg.stats_path);
+	vm->stats_file = NULL;
+	/* Into memory first: a failed write to the file then keeps its errno. */
+	m = open_memstream(&text, &len);
+	err = m ? ufvm_stats_write_json(vm, m) : -ENOMEM;
+	if (m && fclose(m) && !err)
+		err = -ENOMEM;
+	errno = 0;
+	if (!err && (fwrite(text, 1, len, f) != len || fflush(f)))
+		err = errno ? -errno : -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	free(text);
+	if (err)
+		fprintf(stderr, "ufvm: writing the statistics to %s failed: %s\n",
+			vm->stats_name, strerror(-err));
+	return err;
 }
 
 /* ---- teardown ---- */
@@ -1092,8 +1162,11 @@ int ufvm_close(struct ufvm *vm)
 	}
 	vm_cache_stop(&vm->cache);	/* drops what queued readaheads hold */
 	VM_BUG_ON(!cds_list_empty(&vm->objects));
-	if (vm->cfg.stats_path[0])
-		write_stats_file(vm);
+	if (vm->stats_file) {
+		e = write_stats_file(vm);
+		if (e && !err)
+			err = e;
+	}
 	vm->be->destroy(vm->be);
 	vm_cache_destroy(&vm->cache);
 	rcu_barrier();	/* every deferred free has run */

@@ -45,4 +45,12 @@ expect 1 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
 expect 2 "UFVM_CACHE_PAGES=1: the budget must be at least 2 pages" "$u" run --cache 1 -- true
 expect 2 "UFVM_CACHE_PAGES=4K: the budget must be at least 2 pages" "$u" run --cache=4K -- true
 
+# UFVM_STATS: "%p" is the pid in every command; a path that cannot be
+# written stops the run before it starts.
+expect 0 "all checks passed" "$u" --stats="$t/s%p.json" demo --size 1M --quiet
+ls "$t"/s[0-9]*.json > /dev/null 2>&1 ||
+	{ echo "cli: FAIL: ufvm --stats=s%p.json demo made no s<pid>.json" >&2; fail=1; }
+expect 1 "UFVM_STATS.*/no/such/dir/s.json: No such file or directory" \
+	env UFVM_STATS="$t/no/such/dir/s.json" "$demo" --size 1M --quiet
+
 exit $fail
