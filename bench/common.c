@@ -531,7 +531,9 @@ static void bench_usage(FILE *f)
 		"  --reps N     repetitions; reported figures are medians (default %d)\n"
 		"  --dir DIR    where the store files go (default $TMPDIR, else /var/tmp)\n"
 		"\nufvm's own knobs (UFVM_* variables, docs/configuration.md) apply to every\n"
-		"run except where a benchmark sets them itself.\n", BENCH_REPS_DEFAULT);
+		"run except where a benchmark sets them itself.\n"
+		"exit status: 0 success, 1 a benchmark failed, 2 a usage error (an\n"
+		"unknown option, a malformed value).\n", BENCH_REPS_DEFAULT);
 }
 
 static void bench_help(const struct bench_def *d)
@@ -622,6 +624,11 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 			bench_set(o, NULL);
 			continue;
 		}
+		if (!o && strcmp(name, "reps") && strcmp(name, "dir")) {
+			fprintf(stderr, "ufvm bench: unknown option --%s%s%s\n", name,
+				d ? " for " : "", d ? d->name : "");
+			return -EINVAL;
+		}
 		if (!val) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "ufvm bench: --%s needs a value\n", name);
@@ -642,11 +649,6 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 		if (!strcmp(name, "dir")) {
 			*dirbase = val;
 			continue;
-		}
-		if (!o) {
-			fprintf(stderr, "ufvm bench: unknown option --%s%s%s\n", name,
-				d ? " for " : "", d ? d->name : "");
-			return -EINVAL;
 		}
 		if (bench_set(o, val)) {
 			fprintf(stderr, "ufvm bench: --%s %s: bad value\n", name, val);

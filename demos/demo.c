@@ -252,7 +252,10 @@ static void demo_usage(FILE *f, const char *prog)
 		"  --quiet        no progress lines on stderr\n"
 		"\n"
 		"ufvm's knobs come from the UFVM_* environment variables: see\n"
-		"docs/configuration.md.\n",
+		"docs/configuration.md.\n"
+		"\n"
+		"exit status: 0 all checks passed, 1 a check failed or ufvm could not\n"
+		"start, 2 a usage or configuration error (a bad option or UFVM_* value).\n",
 		prog);
 }
 
@@ -1122,6 +1125,7 @@ int ufvm_demo_main(const char *prog, int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "%s: bad ufvm configuration in the environment: %s\n", prog,
 			ufvm_strerror(ret));
+		status = 2;
 		goto out_free;
 	}
 

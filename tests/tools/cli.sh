@@ -38,12 +38,26 @@ expect 0 "^ufvm demo: 10 MiB store file" "$demo" --size 010M --quiet
 expect 2 "--scan-pages 0x400: bad value" "$u" bench floor --scan-pages 0x400
 expect 2 "--pages  -1: bad value" "$u" bench floor --pages " -1"
 expect 2 "--reps 0x2: expected" "$u" bench floor --reps 0x2
-expect 1 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
+expect 2 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
 	env UFVM_CACHE_PAGES=1K "$demo" --size 1M
 
 # ufvm run refuses, with a usage status, what ufvm_open() would refuse.
 expect 2 "UFVM_CACHE_PAGES=1: the budget must be at least 2 pages" "$u" run --cache 1 -- true
 expect 2 "UFVM_CACHE_PAGES=4K: the budget must be at least 2 pages" "$u" run --cache=4K -- true
+
+# Options: looked up before they take a value; usage errors exit 2.
+expect 2 "unknown option '--bogus'" "$u" run --bogus -- true
+expect 2 "unknown option --bogus for floor" "$u" bench floor --bogus
+expect 2 "unknown option --bogus for floor" "$u" bench floor --bogus 1
+expect 2 "^ufvm: --speculative: needs a value before the command" "$u" --speculative demo
+expect 2 "^ufvm: --bogus: unknown option" "$u" --bogus demo
+expect 2 "^ufvm: --report=x: read by the preload alone" "$u" --report=x demo
+expect 2 "^ufvm: --match: read by the preload alone" "$u" --match '*' demo
+expect 2 "^ufvm: --cache: needs a value" "$u" --cache
+expect 2 "UFVM_FAULT_AROUND= 4: expected a number" env UFVM_FAULT_AROUND=" 4" "$demo"
+expect 0 "^  --report .*only as --report=FILE" "$u" help run
+expect 0 "^  --reclaim +clock\|fifo" "$u" --help
+expect 0 "^\(--match and --report are read by the preload alone" "$u" --help
 
 # UFVM_STATS: "%p" is the pid in every command; a path that cannot be
 # written stops the run before it starts.
