@@ -133,6 +133,7 @@ struct demo {
 	uint64_t coherent_pages;
 	struct ufvm_stats snap[DEMO_SNAP__NR];
 	bool have_stats;
+	char backend[32];		/* the delivery that ran; "" if ufvm did not start */
 	bool cache_not_empty;
 	uint64_t cache_left;
 	double resident_left;		/* worst kernel page-cache residue */
@@ -703,6 +704,8 @@ static int demo_run_ufvm(struct demo *d)
 		fprintf(stderr, "%s: cannot start ufvm: %s\n", d->prog, ufvm_strerror(ret));
 		return ret;
 	}
+	/* After a fallback (backend auto) this is the one that runs. */
+	snprintf(d->backend, sizeof(d->backend), "%s", ufvm_backend_name(vm));
 	d->have_stats = true;
 
 	demo_drop_kernel_cache(d);
@@ -990,20 +993,6 @@ static void demo_print_paths(const struct demo *d)
 	       s->meta_bytes);
 }
 
-static const char *demo_backend_name(unsigned int b)
-{
-	switch (b) {
-	case UFVM_BACKEND_AUTO:
-		return "auto";
-	case UFVM_BACKEND_UFFD:
-		return "userfaultfd";
-	case UFVM_BACKEND_SIGSEGV:
-		return "sigsegv";
-	default:
-		return "?";
-	}
-}
-
 static const char *demo_invalidate_name(unsigned int m)
 {
 	switch (m) {
@@ -1031,10 +1020,10 @@ static void demo_print_header(const struct demo *d)
 		snprintf(handlers, sizeof(handlers), "1 per CPU");
 	printf("ufvm demo: %s store file, %" PRIu64 " pages of %s, in %s\n", sz, d->npages,
 	       ps, d->dir);
-	printf("ufvm config: backend %s, handlers %s, spin %u us, speculative %s, "
+	printf("ufvm config: backend %s%s, handlers %s, spin %u us, speculative %s, "
 	       "fault-around %u, retry %s,\n             invalidate %s, store latency "
 	       "%u us, cache budget ",
-	       demo_backend_name(c->backend), handlers, c->handler_spin_us,
+	       d->backend, c->backend == UFVM_BACKEND_AUTO ? " (auto)" : "", handlers, c->handler_spin_us,
 	       c->speculative ? "on" : "off", c->fault_around, c->retry ? "on" : "off",
 	       demo_invalidate_name(c->invalidate), c->store_latency_us);
 	if (c->cache_pages)
@@ -1147,8 +1136,9 @@ int ufvm_demo_main(const char *prog, int argc, char **argv)
 		goto out;
 
 	ret = demo_run_ufvm(d);
-	if (ret == -EPERM) {
-		/* The library has printed why and which sysctl to change. */
+	if (ret && !d->backend[0]) {
+		/* ufvm did not start (-EPERM: the library has printed why and
+		 * which sysctl to change): there is nothing to report. */
 		goto out;
 	}
 	if (!ret)

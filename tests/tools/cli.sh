@@ -30,6 +30,15 @@ expect() {
 	fi
 }
 
+# lacks PATTERN: the output of the last expect has no line matching PATTERN.
+lacks() {
+	if grep -Eq -- "$1" "$t/out"; then
+		echo "cli: FAIL: the last command printed a line matching: $1" >&2
+		sed 's/^/    /' "$t/out" >&2
+		fail=1
+	fi
+}
+
 # Sizes: decimal digits with an optional K/M/G/T suffix, nothing else.
 expect 2 "bad --size ' -4096'" "$demo" --size " -4096"
 expect 2 "bad --size '0x100000'" "$demo" --size 0x100000
@@ -66,5 +75,20 @@ ls "$t"/s[0-9]*.json > /dev/null 2>&1 ||
 	{ echo "cli: FAIL: ufvm --stats=s%p.json demo made no s<pid>.json" >&2; fail=1; }
 expect 1 "UFVM_STATS.*/no/such/dir/s.json: No such file or directory" \
 	env UFVM_STATS="$t/no/such/dir/s.json" "$demo" --size 1M --quiet
+
+# The demo: when ufvm cannot start, the error and no report; after a
+# fallback to sigsegv (userfaultfd not permitted to an unprivileged user),
+# the report names the backend that ran.
+expect 1 "cannot start ufvm: No such file or directory" \
+	env UFVM_STATS="$t/no/such/dir/s.json" "$demo" --size 1M --quiet
+lacks "^checks:|words read|FAILED"
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null &&
+   [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ]; then
+	chmod 755 "$t"
+	mkdir -m 1777 "$t/nobody"
+	expect 0 "^ufvm config: backend sigsegv \(auto\)" \
+		env TMPDIR="$t/nobody" UFVM_BACKEND=auto setpriv --reuid=65534 \
+		--regid=65534 --clear-groups "$demo" --size 1M --quiet
+fi
 
 exit $fail
