@@ -68,6 +68,9 @@ expect 0 "^  --report .*only as --report=FILE" "$u" help run
 expect 0 "^  --reclaim +clock\|fifo" "$u" --help
 expect 0 "^\(--match and --report are read by the preload alone" "$u" --help
 
+# ufvm stats names what is wrong with its file.
+expect 1 "Is a directory" "$u" stats "$t"
+
 # UFVM_STATS: "%p" is the pid in every command; a path that cannot be
 # written stops the run before it starts.
 expect 0 "all checks passed" "$u" --stats="$t/s%p.json" demo --size 1M --quiet
