@@ -98,22 +98,31 @@ Test(config, environment_sets_fields, .timeout = 5)
 	assert_ok(ufvm_config_init(&cfg));
 	cr_assert_eq(cfg.invalidate, UFVM_INVALIDATE_NONE);
 	cr_assert_eq(cfg.cache_pages, 1000);
-	/* Decimal, whatever the leading zeros; sizes round down to pages. */
-	setenv("UFVM_CACHE_PAGES", "010M", 1);
-	assert_ok(ufvm_config_init(&cfg));
-	cr_assert_eq(cfg.cache_pages, 10 * MiB / PAGE);
-	setenv("UFVM_CACHE_PAGES", "12287", 1);
-	assert_ok(ufvm_config_init(&cfg));
-	cr_assert_eq(cfg.cache_pages, 12287);
-	setenv("UFVM_CACHE_PAGES", "11kib", 1);
-	assert_ok(ufvm_config_init(&cfg));
-	cr_assert_eq(cfg.cache_pages, 2);
-	setenv("UFVM_CACHE_PAGES", "0", 1);	/* no budget */
-	assert_ok(ufvm_config_init(&cfg));
-	cr_assert_eq(cfg.cache_pages, 0);
-	setenv("UFVM_CACHE_PAGES", "2", 1);
-	assert_ok(ufvm_config_init(&cfg));
-	cr_assert_eq(cfg.cache_pages, 2);
+	clear_env();
+}
+
+/* UFVM_CACHE_PAGES: pages, or a size rounded down to pages; decimal always. */
+Test(config, cache_pages_values, .timeout = 5)
+{
+	static const struct {
+		const char *v;
+		uint64_t pages;
+	} cases[] = {
+		{ "010M", 10 * MiB / PAGE },	{ "12287", 12287 },
+		{ "11kib", 2 },			{ "0", 0 /* no budget */ },
+		{ "2", 2 },
+	};
+	struct ufvm_config cfg;
+
+	clear_env();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setenv("UFVM_CACHE_PAGES", cases[i].v, 1);
+		assert_ok(ufvm_config_init(&cfg));
+		cr_assert_eq(cfg.cache_pages, cases[i].pages,
+			     "UFVM_CACHE_PAGES=%s gave %llu pages, want %llu", cases[i].v,
+			     (unsigned long long)cfg.cache_pages,
+			     (unsigned long long)cases[i].pages);
+	}
 	clear_env();
 }
 
