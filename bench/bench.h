@@ -84,7 +84,7 @@ int bench_read_file(const char *path, char **out);
 /* ---- the harness (bench/common.c) ---- */
 
 enum bench_opt_type {
-	BOPT_UINT,	/* uint64_t; sizes accept K/M/G suffixes */
+	BOPT_UINT,	/* uint64_t, by ufvm_parse_size(): K/M/G/T suffixes */
 	BOPT_STR,	/* const char * */
 	BOPT_FN,	/* fn(arg) for each occurrence */
 	BOPT_FLAG,	/* bool, no argument */
@@ -128,8 +128,6 @@ int ufvm_stats_main(int argc, char **argv);
 /* ---- helpers (bench/common.c) ---- */
 
 uint64_t bench_now_ns(void);
-/* Parse "123", "64K", "16M", "1G" (powers of 1024). Return: 0 or -EINVAL. */
-int bench_parse_size(const char *s, uint64_t *out);
 
 /* Pin the calling thread to @cpu (-1: every CPU), saving the old mask. */
 int bench_pin_self(int cpu, cpu_set_t *old);

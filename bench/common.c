@@ -76,28 +76,6 @@ void bench_unpin_self(const cpu_set_t *old)
 
 /* ---- numbers ---- */
 
-int bench_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -553,7 +531,9 @@ static void bench_usage(FILE *f)
 		"  --reps N     repetitions; reported figures are medians (default %d)\n"
 		"  --dir DIR    where the store files go (default $TMPDIR, else /var/tmp)\n"
 		"\nufvm's own knobs (UFVM_* variables, docs/configuration.md) apply to every\n"
-		"run except where a benchmark sets them itself.\n", BENCH_REPS_DEFAULT);
+		"run except where a benchmark sets them itself.\n"
+		"exit status: 0 success, 1 a benchmark failed, 2 a usage error (an\n"
+		"unknown option, a malformed value).\n", BENCH_REPS_DEFAULT);
 }
 
 static void bench_help(const struct bench_def *d)
@@ -584,7 +564,7 @@ static int bench_set(const struct bench_opt *o, const char *arg)
 {
 	switch (o->type) {
 	case BOPT_UINT:
-		return bench_parse_size(arg, (uint64_t *)o->ptr);
+		return ufvm_parse_size(arg, 1, (uint64_t *)o->ptr);
 	case BOPT_STR:
 		*(const char **)o->ptr = arg;
 		return 0;
@@ -644,6 +624,11 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 			bench_set(o, NULL);
 			continue;
 		}
+		if (!o && strcmp(name, "reps") && strcmp(name, "dir")) {
+			fprintf(stderr, "ufvm bench: unknown option --%s%s%s\n", name,
+				d ? " for " : "", d ? d->name : "");
+			return -EINVAL;
+		}
 		if (!val) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "ufvm bench: --%s needs a value\n", name);
@@ -654,7 +639,7 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 		if (!strcmp(name, "reps")) {
 			uint64_t r;
 
-			if (bench_parse_size(val, &r) || !r || r > 1000) {
+			if (ufvm_parse_size(val, 1, &r) || !r || r > 1000) {
 				fprintf(stderr, "ufvm bench: --reps %s: expected 1..1000\n", val);
 				return -EINVAL;
 			}
@@ -664,11 +649,6 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 		if (!strcmp(name, "dir")) {
 			*dirbase = val;
 			continue;
-		}
-		if (!o) {
-			fprintf(stderr, "ufvm bench: unknown option --%s%s%s\n", name,
-				d ? " for " : "", d ? d->name : "");
-			return -EINVAL;
 		}
 		if (bench_set(o, val)) {
 			fprintf(stderr, "ufvm bench: --%s %s: bad value\n", name, val);

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bench/bench.h"
 
@@ -511,11 +512,17 @@ int bench_read_file(const char *path, char **out)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	size_t n = 0, cap = 1 << 16, r;
+	struct stat st;
 	char *buf, *nb;
 	int err = 0;
 
 	if (!f)
 		return -errno;
+	if (!fstat(fileno(f), &st) && S_ISDIR(st.st_mode)) {
+		if (f != stdin)
+			fclose(f);
+		return -EISDIR;	/* reading it would say only EIO */
+	}
 	buf = malloc(cap);
 	while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
 		n += r;

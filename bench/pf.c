@@ -453,7 +453,6 @@ static int pf_parse_cache(const char *s, uint64_t pages, uint64_t *out)
 {
 	const char *slash = strchr(s, '/');
 	uint64_t v, d;
-	size_t n = strlen(s);
 	char num[32];
 
 	if (slash) {
@@ -461,16 +460,15 @@ static int pf_parse_cache(const char *s, uint64_t pages, uint64_t *out)
 			return -EINVAL;
 		memcpy(num, s, (size_t)(slash - s));
 		num[slash - s] = 0;
-		if (bench_parse_size(num, &v) || bench_parse_size(slash + 1, &d) || !d || v > d)
+		if (ufvm_parse_size(num, 1, &v) || ufvm_parse_size(slash + 1, 1, &d) || !d ||
+		    v > d)
 			return -EINVAL;
 		*out = pages * v / d;
 		return 0;
 	}
-	if (bench_parse_size(s, &v))
+	if (ufvm_parse_size(s, BENCH_PAGE, &v))	/* pages, or a size in bytes */
 		return -EINVAL;
-	if (n && strchr("kKmMgG", s[n - 1]))
-		v /= BENCH_PAGE;
-	*out = v;
+	*out = v / BENCH_PAGE;
 	return 0;
 }
 

@@ -92,7 +92,7 @@ static int sw_value(const struct sw_keydef *kd, const char *v, unsigned int *out
 			}
 		return -EINVAL;
 	}
-	if (bench_parse_size(v, &u) || u > 10000000)
+	if (ufvm_parse_size(v, 1, &u) || u > 10000000)
 		return -EINVAL;
 	*out = (unsigned int)u;
 	return 0;

@@ -133,6 +133,7 @@ struct demo {
 	uint64_t coherent_pages;
 	struct ufvm_stats snap[DEMO_SNAP__NR];
 	bool have_stats;
+	char backend[32];		/* the delivery that ran; "" if ufvm did not start */
 	bool cache_not_empty;
 	uint64_t cache_left;
 	double resident_left;		/* worst kernel page-cache residue */
@@ -243,7 +244,7 @@ static void demo_usage(FILE *f, const char *prog)
 		"then runs the same scans through the kernel's mmap of the same file,\n"
 		"and prints one report.\n"
 		"\n"
-		"  --size SIZE    store size, K/M/G suffixes (default 256M)\n"
+		"  --size SIZE    store size in bytes, K/M/G/T suffixes (default 256M)\n"
 		"  --touches N    pages touched by each random pass (default 1/8 of the pages)\n"
 		"  --seed N       seed of the random page order (default 1)\n"
 		"  --dir DIR      make the temporary directory in DIR\n"
@@ -252,48 +253,11 @@ static void demo_usage(FILE *f, const char *prog)
 		"  --quiet        no progress lines on stderr\n"
 		"\n"
 		"ufvm's knobs come from the UFVM_* environment variables: see\n"
-		"docs/configuration.md.\n",
+		"docs/configuration.md.\n"
+		"\n"
+		"exit status: 0 all checks passed, 1 a check failed or ufvm could not\n"
+		"start, 2 a usage or configuration error (a bad option or UFVM_* value).\n",
 		prog);
-}
-
-/* Parse "256M", "256MiB", "1G", "65536" into a number.  Return: 0 or -EINVAL. */
-static int demo_parse_size(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	unsigned int shift = 0;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || s[0] == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	default:
-		break;
-	}
-	if (shift) {
-		end++;
-		if (*end == 'i')
-			end++;
-		if (*end == 'B')
-			end++;
-		if (v > (UINT64_MAX >> shift))
-			return -EINVAL;
-		v <<= shift;
-	}
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static int demo_parse_args(struct demo *d, int argc, char **argv)
@@ -316,20 +280,20 @@ static int demo_parse_args(struct demo *d, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "s:n:S:d:kqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (demo_parse_size(optarg, &d->size) || !d->size) {
+			if (ufvm_parse_size(optarg, 1, &d->size) || !d->size) {
 				fprintf(stderr, "%s: bad --size '%s'\n", d->prog, optarg);
 				return -EINVAL;
 			}
 			break;
 		case 'n':
-			if (demo_parse_size(optarg, &v) || !v) {
+			if (ufvm_parse_size(optarg, 1, &v) || !v) {
 				fprintf(stderr, "%s: bad --touches '%s'\n", d->prog, optarg);
 				return -EINVAL;
 			}
 			d->touches = v;
 			break;
 		case 'S':
-			if (demo_parse_size(optarg, &d->seed)) {
+			if (ufvm_parse_size(optarg, 1, &d->seed)) {
 				fprintf(stderr, "%s: bad --seed '%s'\n", d->prog, optarg);
 				return -EINVAL;
 			}
@@ -740,6 +704,8 @@ static int demo_run_ufvm(struct demo *d)
 		fprintf(stderr, "%s: cannot start ufvm: %s\n", d->prog, ufvm_strerror(ret));
 		return ret;
 	}
+	/* After a fallback (backend auto) this is the one that runs. */
+	snprintf(d->backend, sizeof(d->backend), "%s", ufvm_backend_name(vm));
 	d->have_stats = true;
 
 	demo_drop_kernel_cache(d);
@@ -1027,20 +993,6 @@ static void demo_print_paths(const struct demo *d)
 	       s->meta_bytes);
 }
 
-static const char *demo_backend_name(unsigned int b)
-{
-	switch (b) {
-	case UFVM_BACKEND_AUTO:
-		return "auto";
-	case UFVM_BACKEND_UFFD:
-		return "userfaultfd";
-	case UFVM_BACKEND_SIGSEGV:
-		return "sigsegv";
-	default:
-		return "?";
-	}
-}
-
 static const char *demo_invalidate_name(unsigned int m)
 {
 	switch (m) {
@@ -1068,10 +1020,10 @@ static void demo_print_header(const struct demo *d)
 		snprintf(handlers, sizeof(handlers), "1 per CPU");
 	printf("ufvm demo: %s store file, %" PRIu64 " pages of %s, in %s\n", sz, d->npages,
 	       ps, d->dir);
-	printf("ufvm config: backend %s, handlers %s, spin %u us, speculative %s, "
+	printf("ufvm config: backend %s%s, handlers %s, spin %u us, speculative %s, "
 	       "fault-around %u, retry %s,\n             invalidate %s, store latency "
 	       "%u us, cache budget ",
-	       demo_backend_name(c->backend), handlers, c->handler_spin_us,
+	       d->backend, c->backend == UFVM_BACKEND_AUTO ? " (auto)" : "", handlers, c->handler_spin_us,
 	       c->speculative ? "on" : "off", c->fault_around, c->retry ? "on" : "off",
 	       demo_invalidate_name(c->invalidate), c->store_latency_us);
 	if (c->cache_pages)
@@ -1162,6 +1114,7 @@ int ufvm_demo_main(const char *prog, int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "%s: bad ufvm configuration in the environment: %s\n", prog,
 			ufvm_strerror(ret));
+		status = 2;
 		goto out_free;
 	}
 
@@ -1183,8 +1136,9 @@ int ufvm_demo_main(const char *prog, int argc, char **argv)
 		goto out;
 
 	ret = demo_run_ufvm(d);
-	if (ret == -EPERM) {
-		/* The library has printed why and which sysctl to change. */
+	if (ret && !d->backend[0]) {
+		/* ufvm did not start (-EPERM: the library has printed why and
+		 * which sysctl to change): there is nothing to report. */
 		goto out;
 	}
 	if (!ret)

@@ -17,6 +17,17 @@
  * ufvm_sync() has msync(MS_SYNC) semantics; an access past the end of the
  * file gets SIGBUS.  The store file must not be changed behind ufvm's back
  * while ufvm has it open (ufvm's page cache is then the authority).
+ *
+ * Limits:
+ *  - a file should be open in one ufvm instance at a time: two instances
+ *    (in one process or two) have two page caches, do not see each other's
+ *    writes, and write back whole pages over each other's; the same holds
+ *    for a second ufvm and any other writer of the file;
+ *  - an open file can grow only to max(16 GiB, twice its size when it was
+ *    first opened, that is when no handle or mapping of it was open in
+ *    the instance): beyond that ufvm_pwrite() and ufvm_truncate() return
+ *    -EFBIG.  Close every handle and mapping and open it again to grow
+ *    further.
  */
 #ifndef UFVM_H
 #define UFVM_H
@@ -88,7 +99,8 @@ struct ufvm_config {
 	unsigned int reclaim;		/* enum ufvm_reclaim */
 	unsigned int readahead;		/* largest readahead window, pages; 0 = off */
 	unsigned int dirty_expire_ms;	/* background write-back of older dirty pages */
-	char stats_path[256];		/* write JSON stats here at ufvm_close */
+	char stats_path[256];		/* JSON stats file, made at ufvm_open and
+					   written at ufvm_close; "%p": the pid */
 	unsigned int debug_flags;	/* UFVM_DEBUG_*: test switches */
 };
 
@@ -103,18 +115,39 @@ struct ufvm_config {
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
 /*
+ * ufvm_parse_size - parse a size the way UFVM_CACHE_PAGES is read: decimal
+ * digits (no sign, no space, no 0x; leading zeros are decimal), then
+ * optionally K, M, G or T (powers of 1024, any case), which may be
+ * followed by "B" or "iB".  A number without a suffix counts @unit bytes
+ * ("16" with @unit 4096 is 65536; "16K" is 16384 whatever @unit is).
+ * Return: 0 and *@out, -EINVAL (bad syntax, @unit 0), or -ERANGE (the
+ * result does not fit in 64 bits); *@out is unchanged on failure.
+ */
+UFVM_API int ufvm_parse_size(const char *s, uint64_t unit, uint64_t *out);
+
+/*
  * ufvm_open - start an instance of ufvm (an address space and its pager).
  * @cfg: configuration, or NULL for ufvm_config_init()'s.
+ * With cfg.stats_path (UFVM_STATS) set, the statistics file is created
+ * (or emptied) here, "%p" in its name replaced by the pid, and written at
+ * ufvm_close().
  * Return: 0 and *out, or -EINVAL (bad configuration), -EPERM (userfaultfd
- * not permitted: see the message on stderr), -ENOSYS, -ENOMEM.
+ * not permitted: see the message on stderr), -ENOSYS, -ENOMEM, or the
+ * -errno of creating the statistics file (-ENOENT, -EACCES, ...: said on
+ * stderr).
  */
 UFVM_API int ufvm_open(const struct ufvm_config *cfg, struct ufvm **out);
 
 /*
  * ufvm_close - write back every dirty page, unmap every region, stop the
- * pager, free everything.  Open files are closed.
+ * pager, free everything.  Every ufvm_file still open is closed and freed:
+ * its handle must not be used afterwards, not even by ufvm_file_close()
+ * (close the files first, or not at all).  @vm itself is freed: a second
+ * ufvm_close() is a use after free.
  * Return: 0, or the first write-back error (the data of that page is lost,
- * as it would be after a failed fsync of a closed file).
+ * as it would be after a failed fsync of a closed file), or the error of
+ * writing the statistics file (said on stderr); everything is freed even
+ * then.
  */
 UFVM_API int ufvm_close(struct ufvm *vm);
 
@@ -133,13 +166,21 @@ UFVM_API int ufvm_file_open(struct ufvm *vm, const char *path, int flags,
 		   struct ufvm_file **out);
 UFVM_API int ufvm_file_close(struct ufvm_file *f);
 
-/* Bytes read or written, or -errno.  Both go through the page cache. */
+/*
+ * Bytes read or written, or -errno.  Both go through the page cache.
+ * -EINVAL: a negative offset, or an end past the largest off_t (pwrite);
+ * -EBADF: writing through a read-only handle; -EFBIG: the write would grow
+ * the file past its limit (see "Limits" at the top).
+ */
 UFVM_API ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off);
 UFVM_API ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);
 
-/* Hole punch: afterwards every reader of the range sees zeros. */
+/* Hole punch: afterwards every reader of the range sees zeros.
+ * Return: 0, -EINVAL (negative offset, length not positive, end past the
+ * largest off_t), -EBADF (read-only handle). */
 UFVM_API int ufvm_punch(struct ufvm_file *f, off_t off, off_t len);
-/* Shrink or grow; accesses past the new end get SIGBUS. */
+/* Shrink or grow; accesses past the new end get SIGBUS.
+ * Return: 0, -EINVAL, -EBADF, -EFBIG (past the file's growth limit). */
 UFVM_API int ufvm_truncate(struct ufvm_file *f, off_t size);
 /* Write back every dirty page of the file and fdatasync the store. */
 UFVM_API int ufvm_fsync(struct ufvm_file *f);
@@ -178,7 +219,9 @@ UFVM_API int ufvm_file_size(struct ufvm_file *f, off_t *size);
  * that can be opened for writing.  ufvm regions are not inherited by a
  * fork()ed child (MADV_DONTFORK): a child that touches one gets SIGSEGV,
  * never silently wrong data.
- * Return: 0 and *addr, or -EINVAL, -ENOENT, -EACCES, -ENOMEM.
+ * Return: 0 and *addr, or -EINVAL, -ENOENT, -EACCES, -EISDIR, -ENOMEM, or
+ * -EOVERFLOW (@offset + @length, rounded up to pages, passes the largest
+ * off_t).
  */
 UFVM_API int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
 	     int prot, int flags, void **addr);

@@ -10,4 +10,10 @@
 /* Sum the latency histograms of every path into @hist[UFVM_PATH__COUNT]. */
 void ufvm__hist_snapshot(struct ufvm *vm, struct vm_hist *hist);
 
+/*
+ * Copy @tmpl to @out[len] with each "%p" replaced by this process's pid
+ * (UFVM_STATS, UFVM_REPORT).  Context: any.  Return: 0, or -ENAMETOOLONG.
+ */
+int ufvm__expand_pid(const char *tmpl, char *out, size_t len);
+
 #endif

@@ -41,6 +41,8 @@ struct ufvm {
 	struct cds_list_head objects;	/* (registry) */
 	struct cds_list_head files;	/* (registry) */
 	int late_err;			/* (a) first error of a final put inside ufvm */
+	FILE *stats_file;		/* (c) cfg.stats_path, opened at ufvm_open */
+	char stats_name[PATH_MAX];	/* (c) its name, "%p" expanded */
 };
 
 struct ufvm_file {
@@ -128,6 +130,11 @@ int ufvm_config_init(struct ufvm_config *cfg)
 	return vm_policy_config_init(cfg);
 }
 
+int ufvm_parse_size(const char *s, uint64_t unit, uint64_t *out)
+{
+	return vm_policy_parse_size(s, unit, out);
+}
+
 static int object_put(struct ufvm *vm, struct vm_object *obj);
 
 /*
@@ -177,6 +184,50 @@ static void put_object_hook(void *arg, struct vm_object *obj)
 	object_put_internal(arg, obj);
 }
 
+int ufvm__expand_pid(const char *tmpl, char *out, size_t len)
+{
+	char pid[16];
+	size_t n = 0, plen = (size_t)snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	const char *p;
+
+	for (p = tmpl; *p; p++) {
+		const char *piece = p;
+		size_t k = 1;
+
+		if (p[0] == '%' && p[1] == 'p') {
+			piece = pid;
+			k = plen;
+			p++;
+		}
+		if (n + k >= len)
+			return -ENAMETOOLONG;
+		memcpy(out + n, piece, k);
+		n += k;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * UFVM_STATS / cfg.stats_path: make (or empty) the file now, so that a
+ * path that cannot be written stops ufvm before the work, not after it;
+ * write_stats_file() fills it at close.  Return: 0 or -errno (said why).
+ */
+static int stats_file_open(struct ufvm *vm)
+{
+	int err = ufvm__expand_pid(vm->cfg.stats_path, vm->stats_name, sizeof(vm->stats_name));
+
+	if (!err) {
+		vm->stats_file = fopen(vm->stats_name, "we");
+		err = vm->stats_file ? 0 : -errno;
+	}
+	if (err)
+		fprintf(stderr, "ufvm: statistics file (UFVM_STATS, stats_path) %s: %s\n",
+			err == -ENAMETOOLONG ? vm->cfg.stats_path : vm->stats_name,
+			strerror(-err));
+	return err;
+}
+
 int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 {
 	struct vm_cache_hooks hooks;
@@ -201,6 +252,11 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	err = vm_policy_from_config(&vm->cfg, &vm->pol);
 	if (err)
 		goto fail;
+	if (vm->cfg.stats_path[0]) {
+		err = stats_file_open(vm);
+		if (err)
+			goto fail;
+	}
 	vm_stats_set_init(&vm->stats);
 	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
 	CDS_INIT_LIST_HEAD(&vm->objects);
@@ -246,6 +302,8 @@ fail_cache:
 fail_stats:
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
+	if (vm->stats_file)
+		fclose(vm->stats_file);
 fail:
 	free(vm);
 	return err;
@@ -407,6 +465,15 @@ int ufvm_file_close(struct ufvm_file *f)
 	return err;
 }
 
+/*
+ * Is [off, off+len) a range of file offsets: @off not negative, and its end
+ * no further than the largest off_t (checked without overflowing)?
+ */
+static bool file_range_ok(off_t off, uint64_t len)
+{
+	return off >= 0 && len <= (uint64_t)(INT64_MAX - off);
+}
+
 ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off)
 {
 	if (!f || (!buf && len) || off < 0 || len > SSIZE_MAX)
@@ -418,8 +485,7 @@ ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off)
 
 ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
 {
-	if (!f || (!buf && len) || off < 0 || len > SSIZE_MAX ||
-	    (uint64_t)off + len < (uint64_t)off)
+	if (!f || (!buf && len) || len > SSIZE_MAX || !file_range_ok(off, len))
 		return -EINVAL;
 	if (!f->writable)
 		return -EBADF;
@@ -430,7 +496,7 @@ ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
 
 int ufvm_punch(struct ufvm_file *f, off_t off, off_t len)
 {
-	if (!f || off < 0 || len <= 0 || off + len < off)
+	if (!f || len <= 0 || !file_range_ok(off, (uint64_t)len))
 		return -EINVAL;
 	if (!f->writable)
 		return -EBADF;
@@ -481,7 +547,7 @@ int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
 {
 	struct vm_store *s;
 
-	if (!f || off < 0 || len < 0)
+	if (!f || len < 0 || !file_range_ok(off, (uint64_t)len))
 		return -EINVAL;
 	s = f->obj->store;
 	switch (what) {
@@ -501,6 +567,24 @@ int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
 }
 
 /* ---- mappings ---- */
+
+/*
+ * The pages [*start, *end) of a call's range [addr, addr+length): @addr
+ * page aligned, @length not 0, and the end rounded up to a page not past
+ * the top of the address space (checked without wrapping).
+ * Return: 0, or -EINVAL.
+ */
+static int page_range(void *addr, size_t length, uintptr_t *start, uintptr_t *end)
+{
+	uintptr_t a = (uintptr_t)addr, e;
+
+	if (!addr || a % PAGE_SIZE || !length || __builtin_add_overflow(a, length, &e) ||
+	    __builtin_add_overflow(e, PAGE_SIZE - 1, &e))
+		return -EINVAL;
+	*start = a;
+	*end = e & PAGE_MASK;
+	return 0;
+}
 
 /*
  * A region that is going away: what must be written back and put once
@@ -724,6 +808,8 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	    ((flags & UFVM_MAP_REPLACE) && !(flags & UFVM_MAP_FIXED)))
 		return -EINVAL;
 	npages = DIV_ROUND_UP(length, PAGE_SIZE);
+	if (!file_range_ok(offset, npages << PAGE_SHIFT))
+		return -EOVERFLOW;	/* like mmap: the file offsets do not fit */
 	if (flags & UFVM_MAP_FIXED) {
 		hint = (uintptr_t)*addr;
 		if (!hint || hint % PAGE_SIZE || hint + (npages << PAGE_SHIFT) < hint)
@@ -846,12 +932,11 @@ int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
 
 static int unmap_range_checked(struct ufvm *vm, void *addr, size_t length, bool reserve)
 {
-	uintptr_t a = (uintptr_t)addr;
+	uintptr_t a, end;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a ||
-	    ROUND_UP(a + length, PAGE_SIZE) < a)
+	if (!vm || page_range(addr, length, &a, &end))
 		return -EINVAL;
-	return unmap_range(vm, a, ROUND_UP(a + length, PAGE_SIZE), reserve);
+	return unmap_range(vm, a, end, reserve);
 }
 
 int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length)
@@ -866,17 +951,15 @@ int ufvm_unmap_reserve(struct ufvm *vm, void *addr, size_t length)
 
 int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot)
 {
-	uintptr_t a = (uintptr_t)addr, end, x;
 	bool writable = prot & UFVM_PROT_WRITE;
+	uintptr_t a, end, x;
 	struct vm_region *r;
 	size_t i, first, n;
 	int err = 0;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a ||
-	    ROUND_UP(a + length, PAGE_SIZE) < a ||
+	if (!vm || page_range(addr, length, &a, &end) ||
 	    (prot != UFVM_PROT_READ && prot != (UFVM_PROT_READ | UFVM_PROT_WRITE)))
 		return -EINVAL;
-	end = ROUND_UP(a + length, PAGE_SIZE);
 	vm_rwsem_write(&vm->as.mmap_lock);
 	for (x = a; x < end; x = r->end) {	/* like mprotect: all or nothing checked first */
 		r = vm_aspace_find_locked(&vm->as, x);
@@ -915,14 +998,13 @@ struct sync_part {
 
 int ufvm_sync(struct ufvm *vm, void *addr, size_t length)
 {
-	uintptr_t a = (uintptr_t)addr, end;
 	struct sync_part *parts = NULL;
 	size_t n = 0, cap = 0, i;
+	uintptr_t a, end;
 	int err = 0, e;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a)
+	if (!vm || page_range(addr, length, &a, &end))
 		return -EINVAL;
-	end = ROUND_UP(a + length, PAGE_SIZE);
 	vm_rwsem_read(&vm->as.mmap_lock);
 	while (a < end) {
 		struct vm_region *r = vm_aspace_find_locked(&vm->as, a);
@@ -976,12 +1058,11 @@ int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg)
 
 int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
 {
-	uintptr_t a = (uintptr_t)addr, end;
+	uintptr_t a, end;
 	int err = 0;
 
-	if (!vm || !addr || a % PAGE_SIZE || !length || a + length < a)
+	if (!vm || page_range(addr, length, &a, &end))
 		return -EINVAL;
-	end = ROUND_UP(a + length, PAGE_SIZE);
 	vm_rwsem_read(&vm->as.mmap_lock);
 	for (uintptr_t x = a; x < end;) {
 		struct vm_region *r = vm_aspace_find_locked(&vm->as, x);
@@ -1055,18 +1136,35 @@ void ufvm__hist_snapshot(struct ufvm *vm, struct vm_hist *hist)
 	vm_stats_sum(&vm->stats, ctr, hist);
 }
 
-/* UFVM_STATS / cfg.stats_path: the snapshot at close, as JSON. */
-static void write_stats_file(struct ufvm *vm)
+/*
+ * UFVM_STATS / cfg.stats_path: the snapshot at close, as JSON, into the
+ * file stats_file_open() made; the file is closed whatever happens.
+ * Return: 0 or -errno (said why on stderr).
+ */
+static int write_stats_file(struct ufvm *vm)
 {
-	FILE *f = fopen(vm->cfg.stats_path, "w");
+	FILE *f = vm->stats_file;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m;
+	int err;
 
-	if (!f) {
-		fprintf(stderr, "ufvm: cannot write stats to %s: %s\n",
-			vm->cfg.stats_path, strerror(errno));
-		return;
-	}
-	if (ufvm_stats_write_json(vm, f) || fclose(f))
-		fprintf(stderr, "ufvm: writing stats to %s failed\n", vm->cfg.stats_path);
+	vm->stats_file = NULL;
+	/* Into memory first: a failed write to the file then keeps its errno. */
+	m = open_memstream(&text, &len);
+	err = m ? ufvm_stats_write_json(vm, m) : -ENOMEM;
+	if (m && fclose(m) && !err)
+		err = -ENOMEM;
+	errno = 0;
+	if (!err && (fwrite(text, 1, len, f) != len || fflush(f)))
+		err = errno ? -errno : -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	free(text);
+	if (err)
+		fprintf(stderr, "ufvm: writing the statistics to %s failed: %s\n",
+			vm->stats_name, strerror(-err));
+	return err;
 }
 
 /* ---- teardown ---- */
@@ -1110,8 +1208,11 @@ int ufvm_close(struct ufvm *vm)
 	e = __atomic_load_n(&vm->late_err, __ATOMIC_RELAXED);
 	if (e && !err)
 		err = e;
-	if (vm->cfg.stats_path[0])
-		write_stats_file(vm);
+	if (vm->stats_file) {
+		e = write_stats_file(vm);
+		if (e && !err)
+			err = e;
+	}
 	vm->be->destroy(vm->be);
 	vm_cache_destroy(&vm->cache);
 	rcu_barrier();	/* every deferred free has run */

@@ -12,52 +12,29 @@
 #define _GNU_SOURCE
 #include <math.h>
 
+#include "lib/internal.h"
 #include "preload/preload.h"
 
 #define PL_HBINS 24	/* <1 us, [1,2) us, [2,4) us, ... */
 
-/* @tmpl with "%p" replaced by the pid.  Return: a new string, or NULL. */
-static char *pl_expand(const char *tmpl)
-{
-	char pid[16], *out;
-	const char *p;
-	size_t n = 0;
-
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	out = malloc(strlen(tmpl) * (strlen(pid) + 1) + 1);
-	if (!out)
-		return NULL;
-	for (p = tmpl; *p; p++) {
-		if (p[0] == '%' && p[1] == 'p') {
-			memcpy(out + n, pid, strlen(pid));
-			n += strlen(pid);
-			p++;
-		} else {
-			out[n++] = *p;
-		}
-	}
-	out[n] = '\0';
-	return out;
-}
-
 /* Open the expanded @tmpl for writing ("-" or "": stderr). */
 static FILE *pl_open_out(const char *tmpl, bool *is_stderr)
 {
-	char *path;
+	char path[PATH_MAX];
 	FILE *f;
 
 	*is_stderr = !tmpl[0] || !strcmp(tmpl, "-");
 	if (*is_stderr)
 		return stderr;
-	path = pl_expand(tmpl);
-	if (!path)
+	if (ufvm__expand_pid(tmpl, path, sizeof(path))) {
+		pl_warn_once("cannot write %s: %s", tmpl, strerror(ENAMETOOLONG));
 		return NULL;
+	}
 	pl_guard++;
 	f = fopen(path, "w");
 	pl_guard--;
 	if (!f)
 		pl_warn_once("cannot write %s: %s", path, strerror(errno));
-	free(path);
 	return f;
 }
 

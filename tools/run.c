@@ -27,12 +27,17 @@
 
 int ufvm_run_main(int argc, char **argv);
 
-/* One option: --NAME VALUE (or --NAME=VALUE) sets the variable VAR. */
+/*
+ * One option: --NAME VALUE (or --NAME=VALUE) sets the variable VAR.
+ * @run_only: read by the preload alone, so meaningless before another
+ * command (`ufvm --report demo`).
+ */
 struct run_opt {
 	const char *name;
 	const char *var;
 	const char *arg;
 	const char *help;
+	bool run_only;
 };
 
 static const struct run_opt run_opts[] = {
@@ -50,11 +55,12 @@ static const struct run_opt run_opts[] = {
 	{ "store-latency-us", "UFVM_STORE_LATENCY_US", "US", "latency added to each store read" },
 	{ "direct-io", "UFVM_DIRECT_IO", "0|1", "store files read and written with O_DIRECT" },
 	{ "cache", "UFVM_CACHE_PAGES", "PAGES|SIZE", "page-cache budget (e.g. 64M)" },
-	{ "reclaim", "UFVM_RECLAIM", "POLICY", "eviction policy" },
+	{ "reclaim", "UFVM_RECLAIM", "clock|fifo", "eviction policy" },
 	{ "dirty-expire-ms", "UFVM_DIRTY_EXPIRE_MS", "MS", "age at which dirty pages are written back" },
 	{ "stats", "UFVM_STATS", "FILE", "write the statistics as JSON at exit (%p: the pid)" },
-	{ "match", "UFVM_MATCH", "GLOBS", "which files are managed (docs/preload.md)" },
-	{ "report", "UFVM_REPORT", "[=FILE]", "print a summary at exit (on stderr, or to FILE)" },
+	{ "match", "UFVM_MATCH", "GLOBS", "which files are managed (docs/preload.md)", true },
+	{ "report", "UFVM_REPORT", "[=FILE]",
+	  "print a summary at exit on stderr; to FILE only as --report=FILE", true },
 };
 
 #define RUN_NOPTS (sizeof(run_opts) / sizeof(run_opts[0]))
@@ -67,15 +73,17 @@ static void run_usage(FILE *f)
 		"Run PROGRAM with its shared file mappings on ufvm (LD_PRELOAD of\n"
 		"libufvm-preload.so; see docs/preload.md).  Each option sets a UFVM_*\n"
 		"variable for the program; unset ones keep their value from the\n"
-		"environment.  --NAME VALUE and --NAME=VALUE are the same.\n\noptions:\n");
+		"environment.  --NAME VALUE and --NAME=VALUE are the same, except for\n"
+		"--report, whose file can only be given as --report=FILE (a bare\n"
+		"--report prints on stderr and takes no value).\n\noptions:\n");
 	for (i = 0; i < RUN_NOPTS; i++)
 		fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name, run_opts[i].arg,
 			run_opts[i].help, run_opts[i].var);
 	fprintf(f, "  --%-16s %-20s %s\n", "env", "UFVM_NAME=VALUE", "set any UFVM_* variable");
 	fprintf(f, "  --%-16s %-20s %s\n", "preload", "PATH", "the preload library to use");
 	fprintf(f, "  --%-16s %-20s %s\n", "verbose", "", "log each managed mapping on stderr");
-	fprintf(f, "\nexit status: PROGRAM's; 2 for a usage or configuration error, 127 when\n"
-		"PROGRAM cannot be executed.\n");
+	fprintf(f, "\nexit status: PROGRAM's; 2 for a usage or configuration error (a bad\n"
+		"option or UFVM_* value), 127 when PROGRAM cannot be executed.\n");
 }
 
 static bool run_readable(const char *path)
@@ -150,7 +158,9 @@ static const struct run_opt *run_find_opt(const char *name, size_t len)
  * ufvm_policy_option - a policy option given to the ufvm tool itself
  * (`ufvm --fault-around=1 bench spec`): set its UFVM_* variable, which
  * every ufvm instance the command opens reads (docs/configuration.md).
- * Return: 0, or -ENOENT if @name is not one of the options above.
+ * With @val NULL, only check that @name is one.
+ * Return: 0, -ENOENT if @name is not one of the options above, or
+ * -EOPNOTSUPP if only `ufvm run` takes it.
  */
 int ufvm_policy_option(const char *name, size_t len, const char *val)
 {
@@ -158,17 +168,24 @@ int ufvm_policy_option(const char *name, size_t len, const char *val)
 
 	if (!o)
 		return -ENOENT;
+	if (o->run_only)
+		return -EOPNOTSUPP;
+	if (!val)
+		return 0;	/* only asked whether it is one */
 	return setenv(o->var, val, 1) ? -errno : 0;
 }
 
-/* List the policy options (for the tool's usage). */
+/* List the policy options the tool takes before any command (for its usage). */
 void ufvm_policy_options_usage(FILE *f)
 {
 	size_t i;
 
 	for (i = 0; i < RUN_NOPTS; i++)
-		fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name, run_opts[i].arg,
-			run_opts[i].help, run_opts[i].var);
+		if (!run_opts[i].run_only)
+			fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name,
+				run_opts[i].arg, run_opts[i].help, run_opts[i].var);
+	fprintf(f, "(--match and --report are read by the preload alone: `ufvm run` "
+		"takes them)\n");
 }
 
 int ufvm_run_main(int argc, char **argv)
@@ -205,6 +222,10 @@ int ufvm_run_main(int argc, char **argv)
 			setenv("UFVM_REPORT", "-", 1);	/* its value is optional */
 			continue;
 		}
+		o = run_find_opt(name, nlen);
+		if (!o && !(nlen == 7 && !strncmp(name, "preload", 7)) &&
+		    !(nlen == 3 && !strncmp(name, "env", 3)))
+			goto bad;	/* before it could take a value that is not its own */
 		if (eq) {
 			val = eq + 1;
 		} else if (i + 1 < argc) {
@@ -231,9 +252,6 @@ int ufvm_run_main(int argc, char **argv)
 			}
 			continue;
 		}
-		o = run_find_opt(name, nlen);
-		if (!o)
-			goto bad;
 		if (setenv(o->var, val, 1)) {
 			perror("ufvm run: setenv");
 			return 2;

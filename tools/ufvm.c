@@ -74,7 +74,9 @@ static void tool_usage(FILE *f)
 	fprintf(f, "\npolicy options go before the command (ufvm --fault-around=1 bench spec):\n");
 	ufvm_policy_options_usage(f);
 	fprintf(f, "\nufvm's knobs are UFVM_* environment variables: see "
-		"docs/configuration.md.\n");
+		"docs/configuration.md.\n"
+		"exit status: 0 success, 1 failure, 2 a usage or configuration error\n"
+		"(`ufvm run`: the program's own).\n");
 }
 
 static int cmd_demo(int argc, char **argv)
@@ -116,7 +118,7 @@ static int cmd_help(int argc, char **argv)
 		tool_usage(stderr);
 		return 2;
 	}
-	if (c->run == cmd_demo || c->run == cmd_bench || c->run == cmd_stats) {
+	if (c->run != cmd_version && c->run != cmd_help) {
 		char *hargv[] = { (char *)c->name, (char *)"--help", NULL };
 
 		return c->run(2, hargv);
@@ -135,22 +137,32 @@ static int policy_options(int argc, char **argv)
 	int i;
 
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i], *name = a + 2, *eq, *val;
+		const char *a = argv[i], *name = a + 2, *eq, *val, *why = NULL;
 		size_t len;
+		int err;
 
 		if (strncmp(a, "--", 2) || !strcmp(a, "--help") || !strcmp(a, "--version"))
 			break;
 		eq = strchr(name, '=');
 		len = eq ? (size_t)(eq - name) : strlen(name);
-		if (eq)
+		err = ufvm_policy_option(name, len, NULL);	/* before taking a value */
+		if (err == -EOPNOTSUPP)
+			why = "read by the preload alone: give it to `ufvm run`";
+		else if (err)
+			why = "unknown option";
+		else if (eq)
 			val = eq + 1;
-		else if (i + 1 < argc)
-			val = argv[++i];
+		else if (i + 1 >= argc)
+			why = "needs a value (--NAME=VALUE)";
+		else if (tool_find(argv[i + 1]))
+			why = "needs a value before the command (--NAME=VALUE)";
 		else
-			val = NULL;
-		if (!val || ufvm_policy_option(name, len, val)) {
-			fprintf(stderr, "ufvm: %s: %s\n\npolicy options (before the command):\n", a,
-				val ? "unknown option" : "needs a value");
+			val = argv[++i];
+		if (!why && ufvm_policy_option(name, len, val))
+			why = strerror(errno);
+		if (why) {
+			fprintf(stderr, "ufvm: %s: %s\n\npolicy options (before the command):\n",
+				a, why);
 			ufvm_policy_options_usage(stderr);
 			return -1;
 		}

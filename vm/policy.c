@@ -3,6 +3,7 @@
  * vm/policy.c - configuration defaults, the UFVM_* environment, validation.
  * docs/configuration.md lists every variable.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -12,7 +13,40 @@
 
 #define HANDLERS_MAX	256
 
-/* Parse an unsigned decimal in [lo, hi].  Return: 0 or -EINVAL. */
+#define CACHE_PAGES_MIN	2
+
+int vm_policy_parse_size(const char *s, uint64_t unit, uint64_t *out)
+{
+	static const char suffixes[] = "KMGT";
+	uint64_t x = 0, mult = unit;
+	bool wrapped = false;
+	const char *p = s;
+
+	if (!s || !out || !unit || !isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++)
+		wrapped |= __builtin_mul_overflow(x, 10, &x) ||
+			   __builtin_add_overflow(x, (uint64_t)(*p - '0'), &x);
+	if (*p) {
+		const char *k = strchr(suffixes, toupper((unsigned char)*p));
+
+		if (!k)
+			return -EINVAL;
+		mult = 1ull << (10 * (k - suffixes + 1));
+		p++;
+		if (*p && strcasecmp(p, "b") && strcasecmp(p, "ib"))
+			return -EINVAL;
+	}
+	if (wrapped || __builtin_mul_overflow(x, mult, &x))
+		return -ERANGE;
+	*out = x;
+	return 0;
+}
+
+/*
+ * Parse an unsigned decimal in [lo, hi]: digits only, no sign, no space.
+ * Return: 0, 1 (unset), or -EINVAL (message on stderr).
+ */
 static int env_uint(const char *name, unsigned long lo, unsigned long hi,
 		    unsigned long *out)
 {
@@ -24,7 +58,7 @@ static int env_uint(const char *name, unsigned long lo, unsigned long hi,
 		return 1;
 	errno = 0;
 	x = strtoul(v, &end, 10);
-	if (errno || *end || v[0] == '-' || x < lo || x > hi) {
+	if (!isdigit((unsigned char)v[0]) || errno || *end || x < lo || x > hi) {
 		fprintf(stderr, "ufvm: %s=%s: expected a number from %lu to %lu\n",
 			name, v, lo, hi);
 		return -EINVAL;
@@ -33,42 +67,87 @@ static int env_uint(const char *name, unsigned long lo, unsigned long hi,
 	return 0;
 }
 
-/* Parse a size: pages, or bytes with a K/M/G suffix. */
-static int env_size_pages(const char *name, uint64_t *out)
+/*
+ * The cache budget: pages, or a size in bytes (64M) rounded down to pages;
+ * 0 is no budget, anything else must come to CACHE_PAGES_MIN pages.
+ * Return: 0, 1 (unset), or -EINVAL (message on stderr).
+ */
+static int env_cache_pages(const char *name, uint64_t *out)
 {
 	const char *v = getenv(name);
-	char *end;
-	unsigned long long x;
+	uint64_t bytes;
+	int err;
 
 	if (!v || !*v)
 		return 1;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || end == v || v[0] == '-')
-		goto bad;
-	switch (*end) {
-	case 0:
-		*out = x;
-		return 0;
-	case 'k': case 'K': x <<= 10; break;
-	case 'm': case 'M': x <<= 20; break;
-	case 'g': case 'G': x <<= 30; break;
-	default:
-		goto bad;
+	err = vm_policy_parse_size(v, PAGE_SIZE, &bytes);
+	if (err == -ERANGE) {
+		fprintf(stderr, "ufvm: %s=%s: too large\n", name, v);
+		return -EINVAL;
 	}
-	if (end[1] && strcasecmp(end + 1, "b") && strcasecmp(end + 1, "ib"))
-		goto bad;
-	*out = x >> PAGE_SHIFT;
+	if (err) {
+		fprintf(stderr, "ufvm: %s=%s: expected pages, or a size like 64M\n", name, v);
+		return -EINVAL;
+	}
+	if (bytes && (bytes >> PAGE_SHIFT) < CACHE_PAGES_MIN) {
+		fprintf(stderr, "ufvm: %s=%s: the budget must be at least %d pages (%luK), "
+			"or 0 for no budget\n", name, v, CACHE_PAGES_MIN,
+			CACHE_PAGES_MIN * PAGE_SIZE >> 10);
+		return -EINVAL;
+	}
+	*out = bytes >> PAGE_SHIFT;
 	return 0;
-bad:
-	fprintf(stderr, "ufvm: %s=%s: expected pages, or a size like 64M\n", name, v);
-	return -EINVAL;
+}
+
+/* What is wrong with @cfg, or NULL.  Context: any. */
+static const char *policy_check(const struct ufvm_config *cfg)
+{
+	const char *why = NULL;
+
+	if (cfg->backend > UFVM_BACKEND_SIGSEGV)
+		why = "backend";
+	else if (cfg->handler_threads > HANDLERS_MAX)
+		why = "handler_threads (at most 256)";
+	else if (cfg->handler_spin_us > 1000000)
+		why = "handler_spin_us (at most 1 s)";
+	else if (cfg->handler_batch > 1)
+		why = "handler_batch (0 or 1)";
+	else if (cfg->speculative > 1)
+		why = "speculative (0 or 1)";
+	else if (cfg->fault_around < 1 || cfg->fault_around > VM_FAULT_AROUND_MAX)
+		why = "fault_around (1 to 256 pages)";
+	else if (cfg->retry > 1)
+		why = "retry (0 or 1)";
+	else if (cfg->invalidate > UFVM_INVALIDATE_NONE)
+		why = "invalidate";
+	else if (cfg->delivery > UFVM_DELIVERY_INTHREAD)
+		why = "delivery";
+	else if (cfg->reclaim > UFVM_RECLAIM_FIFO)
+		why = "reclaim";
+	else if (cfg->map_ahead > VM_FAULT_AROUND_MAX)
+		why = "map_ahead (0 to 256 pages)";
+	else if (cfg->readahead > 256)
+		why = "readahead (0 to 256 pages)";
+	else if (cfg->dirty_expire_ms < 1 || cfg->dirty_expire_ms > 3600000)
+		why = "dirty_expire_ms (1 ms to 1 h)";
+	else if (cfg->cache_pages && cfg->cache_pages < CACHE_PAGES_MIN)
+		why = "cache_pages (at least 2, or 0 for no budget)";
+	else if (cfg->store_latency_us > 10000000)
+		why = "store_latency_us (at most 10 s)";
+	else if (cfg->direct_io > 1)
+		why = "direct_io (0 or 1)";
+	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
+				      UFVM_DEBUG_EVICT_PUNCH_LATE | UFVM_DEBUG_OVERSHOOT_WINDOW))
+		why = "debug_flags";
+	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
+		why = "stats_path (not terminated)";
+	return why;
 }
 
 int vm_policy_config_init(struct ufvm_config *cfg)
 {
 	unsigned long x;
-	const char *v;
+	const char *v, *why;
 	int err;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -106,7 +185,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_MAP_AHEAD", 0, VM_FAULT_AROUND_MAX, map_ahead);
 	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);
 #undef ENV_UINT
-	err = env_size_pages("UFVM_CACHE_PAGES", &cfg->cache_pages);
+	err = env_cache_pages("UFVM_CACHE_PAGES", &cfg->cache_pages);
 	if (err < 0)
 		return err;
 	v = getenv("UFVM_INVALIDATE");
@@ -165,50 +244,21 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 		}
 		strcpy(cfg->stats_path, v);
 	}
+	/* Whatever ufvm_open() would refuse is refused here, where the
+	 * variables are known (each parser above checks its own range). */
+	why = policy_check(cfg);
+	if (why) {
+		fprintf(stderr, "ufvm: the UFVM_* variables give an invalid configuration: %s\n",
+			why);
+		return -EINVAL;
+	}
 	return 0;
 }
 
 int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 {
-	const char *why = NULL;
+	const char *why = policy_check(cfg);
 
-	if (cfg->backend > UFVM_BACKEND_SIGSEGV)
-		why = "backend";
-	else if (cfg->handler_threads > HANDLERS_MAX)
-		why = "handler_threads (at most 256)";
-	else if (cfg->handler_spin_us > 1000000)
-		why = "handler_spin_us (at most 1 s)";
-	else if (cfg->handler_batch > 1)
-		why = "handler_batch (0 or 1)";
-	else if (cfg->speculative > 1)
-		why = "speculative (0 or 1)";
-	else if (cfg->fault_around < 1 || cfg->fault_around > VM_FAULT_AROUND_MAX)
-		why = "fault_around (1 to 256 pages)";
-	else if (cfg->retry > 1)
-		why = "retry (0 or 1)";
-	else if (cfg->invalidate > UFVM_INVALIDATE_NONE)
-		why = "invalidate";
-	else if (cfg->delivery > UFVM_DELIVERY_INTHREAD)
-		why = "delivery";
-	else if (cfg->reclaim > UFVM_RECLAIM_FIFO)
-		why = "reclaim";
-	else if (cfg->map_ahead > VM_FAULT_AROUND_MAX)
-		why = "map_ahead (0 to 256 pages)";
-	else if (cfg->readahead > 256)
-		why = "readahead (0 to 256 pages)";
-	else if (cfg->dirty_expire_ms < 1 || cfg->dirty_expire_ms > 3600000)
-		why = "dirty_expire_ms (1 ms to 1 h)";
-	else if (cfg->cache_pages && cfg->cache_pages < 2)
-		why = "cache_pages (at least 2, or 0 for no budget)";
-	else if (cfg->store_latency_us > 10000000)
-		why = "store_latency_us (at most 10 s)";
-	else if (cfg->direct_io > 1)
-		why = "direct_io (0 or 1)";
-	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
-				      UFVM_DEBUG_EVICT_PUNCH_LATE | UFVM_DEBUG_OVERSHOOT_WINDOW))
-		why = "debug_flags";
-	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
-		why = "stats_path (not terminated)";
 	if (why) {
 		fprintf(stderr, "ufvm: invalid configuration: %s\n", why);
 		return -EINVAL;

@@ -32,6 +32,13 @@ static inline void vm_hook(const struct vm_policy *pol, unsigned int point,
 		fn(pol->hook_arg, point, a, b);
 }
 
+/*
+ * ufvm_parse_size(): @s is decimal digits, then optionally K, M, G or T
+ * (powers of 1024, any case) and "B" or "iB"; without a suffix the number
+ * counts @unit bytes.  Context: any.  Return: 0 and *@out, -EINVAL (syntax),
+ * or -ERANGE (does not fit in 64 bits).
+ */
+int vm_policy_parse_size(const char *s, uint64_t unit, uint64_t *out);
 /* Fill @cfg with defaults and the UFVM_* environment.  Return: 0 or -EINVAL. */
 int vm_policy_config_init(struct ufvm_config *cfg);
 /* Check @cfg and derive @pol.  Return: 0 or -EINVAL (message on stderr). */

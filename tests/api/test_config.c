@@ -7,6 +7,9 @@
  * variables gives the documented defaults; each variable sets its field
  * (sizes like 64M for UFVM_CACHE_PAGES); a malformed value makes
  * ufvm_config_init() -- and ufvm_open(NULL, ...) -- fail with -EINVAL;
+ * ufvm_parse_size() takes decimal digits only, with an optional K/M/G/T
+ * suffix, and reports overflow; a cache budget under two pages, given as
+ * pages or as a size, is refused by ufvm_config_init() itself;
  * and an instance opened with each valid non-default setting (one handler
  * thread, three unpinned handlers, spinning handlers, speculation off,
  * retry off, fault-around 1 and 256, addblock and none invalidation, store
@@ -95,6 +98,89 @@ Test(config, environment_sets_fields, .timeout = 5)
 	assert_ok(ufvm_config_init(&cfg));
 	cr_assert_eq(cfg.invalidate, UFVM_INVALIDATE_NONE);
 	cr_assert_eq(cfg.cache_pages, 1000);
+	clear_env();
+}
+
+/* UFVM_CACHE_PAGES: pages, or a size rounded down to pages; decimal always. */
+Test(config, cache_pages_values, .timeout = 5)
+{
+	static const struct {
+		const char *v;
+		uint64_t pages;
+	} cases[] = {
+		{ "010M", 10 * MiB / PAGE },	{ "12287", 12287 },
+		{ "11kib", 2 },			{ "0", 0 /* no budget */ },
+		{ "2", 2 },
+	};
+	struct ufvm_config cfg;
+
+	clear_env();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setenv("UFVM_CACHE_PAGES", cases[i].v, 1);
+		assert_ok(ufvm_config_init(&cfg));
+		cr_assert_eq(cfg.cache_pages, cases[i].pages,
+			     "UFVM_CACHE_PAGES=%s gave %llu pages, want %llu", cases[i].v,
+			     (unsigned long long)cfg.cache_pages,
+			     (unsigned long long)cases[i].pages);
+	}
+	clear_env();
+}
+
+/* One strict size parser for the library, the demo and the benchmarks. */
+Test(config, parse_size_strict, .timeout = 5)
+{
+	static const struct {
+		const char *s;
+		uint64_t unit, want;
+	} good[] = {
+		{ "0", 1, 0 },			{ "42", 1, 42 },
+		{ "010", 1, 10 },		{ "010M", 1, 10 * MiB },
+		{ "3", 4096, 3 * 4096 },	{ "1k", 4096, 1024 },
+		{ "2KB", 1, 2048 },		{ "2kib", 1, 2048 },
+		{ "5M", 1, 5 * MiB },		{ "5MiB", 1, 5 * MiB },
+		{ "1G", 1, 1ull << 30 },	{ "1gb", 1, 1ull << 30 },
+		{ "2T", 1, 2ull << 40 },	{ "2TiB", 1, 2ull << 40 },
+		{ "18446744073709551615", 1, UINT64_MAX },
+		{ "16777215T", 1, 16777215ull << 40 },
+	};
+	static const struct {
+		const char *s;
+		uint64_t unit;
+		int err;
+	} bad[] = {
+		{ "", 1, EINVAL },		{ " 1", 1, EINVAL },
+		{ "-1", 1, EINVAL },		{ " -1", 1, EINVAL },
+		{ "+1", 1, EINVAL },		{ "0x10", 1, EINVAL },
+		{ "1.5M", 1, EINVAL },		{ "1 M", 1, EINVAL },
+		{ "1M ", 1, EINVAL },		{ "1P", 1, EINVAL },
+		{ "1MB2", 1, EINVAL },		{ "1iB", 1, EINVAL },
+		{ "1Mi", 1, EINVAL },		{ "M", 1, EINVAL },
+		{ "1", 0, EINVAL },
+		{ "18446744073709551616", 1, ERANGE },
+		{ "99999999999999999999999", 1, ERANGE },
+		{ "16777216T", 1, ERANGE },	{ "17179869184G", 1, ERANGE },
+		{ "4503599627370496", 4096, ERANGE },
+	};
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 7;
+		cr_assert_eq(ufvm_parse_size(good[i].s, good[i].unit, &v), 0,
+			     "ufvm_parse_size(\"%s\", %llu) failed", good[i].s,
+			     (unsigned long long)good[i].unit);
+		cr_assert_eq(v, good[i].want, "ufvm_parse_size(\"%s\") = %llu, want %llu",
+			     good[i].s, (unsigned long long)v, (unsigned long long)good[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 7;
+		cr_assert_eq(ufvm_parse_size(bad[i].s, bad[i].unit, &v), -bad[i].err,
+			     "ufvm_parse_size(\"%s\", %llu) = %d, want %d", bad[i].s,
+			     (unsigned long long)bad[i].unit,
+			     ufvm_parse_size(bad[i].s, bad[i].unit, &v), -bad[i].err);
+		cr_assert_eq(v, 7, "a failed ufvm_parse_size(\"%s\") changed *out", bad[i].s);
+	}
+	assert_err(ufvm_parse_size(NULL, 1, &v), EINVAL);
+	assert_err(ufvm_parse_size("1", 1, NULL), EINVAL);
 }
 
 Test(config, malformed_environment, .timeout = 5)
@@ -107,7 +193,16 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_BACKEND", "kernel" },	{ "UFVM_HANDLERS", "100000" },
 		{ "UFVM_CACHE_PAGES", "lots" },	{ "UFVM_STORE_LATENCY_US", "1e9" },
 		{ "UFVM_DIRECT_IO", "2" },	{ "UFVM_DIRECT_IO", "on" },
-		{ "UFVM_HANDLER_BATCH", "2" },
+		{ "UFVM_HANDLER_BATCH", "2" },	{ "UFVM_FAULT_AROUND", " 4" },
+		{ "UFVM_FAULT_AROUND", "+4" },	{ "UFVM_HANDLERS", " -1" },
+		{ "UFVM_CACHE_PAGES", "1" },	{ "UFVM_CACHE_PAGES", "1K" },
+		{ "UFVM_CACHE_PAGES", "3K" },	{ "UFVM_CACHE_PAGES", "4095B" },
+		{ "UFVM_CACHE_PAGES", " -1" },	{ "UFVM_CACHE_PAGES", "-1" },
+		{ "UFVM_CACHE_PAGES", "+64M" },	{ "UFVM_CACHE_PAGES", "0x100" },
+		{ "UFVM_CACHE_PAGES", "17179869184G" },
+		{ "UFVM_CACHE_PAGES", "99999999999G" },
+		{ "UFVM_CACHE_PAGES", "99999999999999999999" },
+		{ "UFVM_CACHE_PAGES", "64MX" },	{ "UFVM_CACHE_PAGES", "64 M" },
 	};
 	struct ufvm_config cfg;
 	struct ufvm *vm = NULL;

@@ -11,9 +11,13 @@
  * error answered with SIGBUS counts SIGBUS and a store error; a punch counts
  * the cached pages it invalidated; the region count follows map/unmap; every
  * counter and path has a distinct name; stats_path gets a JSON object at
- * ufvm_close().
+ * ufvm_close(), "%p" in it being the pid; a stats_path that cannot be
+ * created fails ufvm_open() (not only a message after the run), the file
+ * exists from ufvm_open() on, and a failed write makes ufvm_close() fail.
  */
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -257,4 +261,55 @@ Test(stats, stats_path_json_at_close, .timeout = 20)
 		  "stats file is not a JSON object: %.200s", text);
 	cr_assert(strstr(text, ufvm_counter_name(UFVM_CTR_MAJOR)),
 		  "stats file does not name the counter %s", ufvm_counter_name(UFVM_CTR_MAJOR));
+}
+
+/* Invariant: a stats file that cannot be written is refused when ufvm starts. */
+Test(stats, stats_path_unwritable_fails_open, .timeout = 20)
+{
+	struct ufvm_config cfg;
+	struct ufvm *vm = NULL;
+	int r;
+
+	assert_ok(ufvm_config_init(&cfg));
+	snprintf(cfg.stats_path, sizeof(cfg.stats_path), "%s/no/such/dir/s.json",
+		 tmpstore_dir());
+	r = ufvm_open(&cfg, &vm);
+	if (!r)
+		ufvm_close(vm);
+	cr_assert_eq(r, -ENOENT, "ufvm_open with an unwritable stats_path = %d, want -ENOENT", r);
+}
+
+/* "%p" is the pid; the file is made by ufvm_open(), written at ufvm_close(). */
+Test(stats, stats_path_pid_made_at_open, .timeout = 20)
+{
+	char json[TMPSTORE_PATH_MAX], want[TMPSTORE_PATH_MAX + 32];
+	struct ufvm_config cfg;
+	struct stat st;
+	struct ufvm *vm;
+
+	tmpstore_path("s-%p.json", json);
+	snprintf(want, sizeof(want), "%s", json);
+	*strstr(want, "%p") = 0;
+	snprintf(want + strlen(want), sizeof(want) - strlen(want), "%d.json", (int)getpid());
+	assert_ok(ufvm_config_init(&cfg));
+	snprintf(cfg.stats_path, sizeof(cfg.stats_path), "%s", json);
+	vm = ut_open(&cfg);
+	cr_assert(stat(want, &st) == 0, "no %s after ufvm_open", want);
+	ut_close(vm);
+	cr_assert(stat(want, &st) == 0 && st.st_size > 2, "%s not written at ufvm_close", want);
+	cr_assert(stat(json, &st) != 0, "a file named %s was made", json);
+}
+
+/* A failed write of the stats file is ufvm_close()'s error. */
+Test(stats, stats_write_error_fails_close, .timeout = 20)
+{
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+
+	if (access("/dev/full", W_OK))
+		cr_skip_test("no writable /dev/full here");
+	assert_ok(ufvm_config_init(&cfg));
+	snprintf(cfg.stats_path, sizeof(cfg.stats_path), "/dev/full");
+	vm = ut_open(&cfg);
+	assert_err(ufvm_close(vm), ENOSPC);
 }

@@ -1,0 +1,97 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# cli.sh UFVM UFVM_DEMO - the command-line tools' handling of what they are
+# given (ctest tools/cli): each case runs a command and checks its exit
+# status (0 success, 1 failure, 2 usage or configuration error) and one
+# line of its output.  Cases that need the preload skip themselves where
+# it is not built (sanitizer trees).
+set -u
+
+u=${1:?usage: cli.sh UFVM UFVM_DEMO}
+demo=${2:?usage: cli.sh UFVM UFVM_DEMO}
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+export TMPDIR="$t"
+fail=0
+
+# expect STATUS PATTERN CMD...: CMD exits STATUS and its stdout or stderr
+# has a line matching the extended regular expression PATTERN.
+expect() {
+	want=$1 pat=$2
+	shift 2
+	"$@" > "$t/out" 2>&1 < /dev/null
+	got=$?
+	if [ "$got" -ne "$want" ] || ! grep -Eq -- "$pat" "$t/out"; then
+		echo "cli: FAIL: $* -> exit $got (want $want), output:" >&2
+		sed 's/^/    /' "$t/out" >&2
+		echo "    (wanted a line matching: $pat)" >&2
+		fail=1
+	fi
+}
+
+# lacks PATTERN: the output of the last expect has no line matching PATTERN.
+lacks() {
+	if grep -Eq -- "$1" "$t/out"; then
+		echo "cli: FAIL: the last command printed a line matching: $1" >&2
+		sed 's/^/    /' "$t/out" >&2
+		fail=1
+	fi
+}
+
+# Sizes: decimal digits with an optional K/M/G/T suffix, nothing else.
+expect 2 "bad --size ' -4096'" "$demo" --size " -4096"
+expect 2 "bad --size '0x100000'" "$demo" --size 0x100000
+expect 2 "bad --size '\+1M'" "$demo" --size +1M
+expect 0 "^ufvm demo: 10 MiB store file" "$demo" --size 010M --quiet
+expect 2 "--scan-pages 0x400: bad value" "$u" bench floor --scan-pages 0x400
+expect 2 "--pages  -1: bad value" "$u" bench floor --pages " -1"
+expect 2 "--reps 0x2: expected" "$u" bench floor --reps 0x2
+expect 2 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
+	env UFVM_CACHE_PAGES=1K "$demo" --size 1M
+
+# ufvm run refuses, with a usage status, what ufvm_open() would refuse.
+expect 2 "UFVM_CACHE_PAGES=1: the budget must be at least 2 pages" "$u" run --cache 1 -- true
+expect 2 "UFVM_CACHE_PAGES=4K: the budget must be at least 2 pages" "$u" run --cache=4K -- true
+
+# Options: looked up before they take a value; usage errors exit 2.
+expect 2 "unknown option '--bogus'" "$u" run --bogus -- true
+expect 2 "unknown option --bogus for floor" "$u" bench floor --bogus
+expect 2 "unknown option --bogus for floor" "$u" bench floor --bogus 1
+expect 2 "^ufvm: --speculative: needs a value before the command" "$u" --speculative demo
+expect 2 "^ufvm: --bogus: unknown option" "$u" --bogus demo
+expect 2 "^ufvm: --report=x: read by the preload alone" "$u" --report=x demo
+expect 2 "^ufvm: --match: read by the preload alone" "$u" --match '*' demo
+expect 2 "^ufvm: --cache: needs a value" "$u" --cache
+expect 2 "UFVM_FAULT_AROUND= 4: expected a number" env UFVM_FAULT_AROUND=" 4" "$demo"
+expect 0 "^  --report .*only as --report=FILE" "$u" help run
+expect 0 "^  --reclaim +clock\|fifo" "$u" --help
+expect 0 "^\(--match and --report are read by the preload alone" "$u" --help
+
+# ufvm stats names what is wrong with its file.
+expect 1 "Is a directory" "$u" stats "$t"
+
+# UFVM_STATS: "%p" is the pid in every command; a path that cannot be
+# written stops the run before it starts.
+expect 0 "all checks passed" "$u" --stats="$t/s%p.json" demo --size 1M --quiet
+ls "$t"/s[0-9]*.json > /dev/null 2>&1 ||
+	{ echo "cli: FAIL: ufvm --stats=s%p.json demo made no s<pid>.json" >&2; fail=1; }
+expect 1 "UFVM_STATS.*/no/such/dir/s.json: No such file or directory" \
+	env UFVM_STATS="$t/no/such/dir/s.json" "$demo" --size 1M --quiet
+
+# The demo: when ufvm cannot start, the error and no report; after a
+# fallback to sigsegv (userfaultfd not permitted to an unprivileged user),
+# the report names the backend that ran.
+expect 1 "cannot start ufvm: No such file or directory" \
+	env UFVM_STATS="$t/no/such/dir/s.json" "$demo" --size 1M --quiet
+lacks "^checks:|words read|FAILED"
+if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null &&
+   [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 0 ]; then
+	chmod 755 "$t"
+	mkdir -m 1777 "$t/nobody"
+	expect 0 "^ufvm config: backend sigsegv \(auto\)" \
+		env TMPDIR="$t/nobody" UFVM_BACKEND=auto setpriv --reuid=65534 \
+		--regid=65534 --clear-groups "$demo" --size 1M --quiet
+fi
+
+exit $fail
