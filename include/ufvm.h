@@ -164,6 +164,12 @@ UFVM_API int ufvm_close(struct ufvm *vm);
  */
 UFVM_API int ufvm_file_open(struct ufvm *vm, const char *path, int flags,
 		   struct ufvm_file **out);
+/*
+ * ufvm_file_close - close a handle.  The file's last user (handle or
+ * mapping) writes back its dirty pages and fdatasyncs the store if ufvm
+ * wrote to it, even while ufvm's own threads still hold it for a moment.
+ * Return: 0, or that write-back's (or a not yet reported) error.
+ */
 UFVM_API int ufvm_file_close(struct ufvm_file *f);
 
 /*
