@@ -317,7 +317,15 @@ fallback:
 
 /* ---- mkwrite ---- */
 
-/* Context: mmap_lock held shared on entry; dropped on return. */
+/*
+ * Context: mmap_lock held shared on entry; dropped on return.  May sleep
+ * on the page lock (with PF_ALLOW_RETRY after dropping mmap_lock: RETRY).
+ *
+ * Only a writable region gets its page made writable.  The fault may have
+ * waited for mmap_lock behind ufvm_protect(READ) and now find the
+ * read-only piece: then it only wakes the thread, whose write faults again
+ * and gets SIGSEGV, as it would from the kernel.
+ */
 static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 {
 	struct vm_aspace *as = vmf->as;
@@ -338,7 +346,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 		return PAGER_RETRY;
 	}
 	vm_mutex_lock(&r->ptl);
-	if (p->object == obj && !r->dead && bit_test(r->mapped, b) &&
+	if (p->object == obj && !r->dead && r->writable && bit_test(r->mapped, b) &&
 	    !bit_test(r->wmapped, b)) {
 		vm_object_set_dirty(obj, p);
 		pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false);	/* wakes */
