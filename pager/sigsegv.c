@@ -28,7 +28,10 @@
  * writable region is a write (mkwrite); a fault on a page that is mapped
  * writable, or mapped in a read-only region, was either a race with another
  * thread's install (retry the access) or a genuine protection fault (the
- * same address faults again at once: decline, and the process gets SIGSEGV).
+ * same address faults again at once: the SIGSEGV goes to the action that
+ * was installed before ufvm's, called directly with the signal's siginfo
+ * and context; ufvm's handler stays, so a handler that recovers does not
+ * take later faults away from ufvm).
  *
  * vm.max_map_count: every install may split the region's mapping.  The
  * backend counts installs and, past half the limit, zaps every region back
@@ -72,6 +75,11 @@ static struct sigsegv_backend *backends;	/* rcu */
 static pthread_mutex_t backends_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool handler_installed;			/* (backends_lock) */
 static struct sigaction saved_segv;		/* the action libsigsegv replaced */
+static struct sigaction libsigsegv_act;		/* libsigsegv's own, wrapped by segv_entry */
+
+/* The signal segv_handler() runs for (libsigsegv does not pass it on). */
+static __thread siginfo_t *cur_si;
+static __thread void *cur_uc;
 
 /*
  * The last address this thread retried, and the region's pmap_seq then:
@@ -261,13 +269,13 @@ static int segv_handler(void *fault_address, int serious)
 		/* A read that raced with an install, or a write to a read-only region. */
 		if (last_retry == addr && last_retry_seq == seq) {
 			/*
-			 * The same fault twice: a real protection fault.  Put
-			 * back the action libsigsegv replaced (the default, or
-			 * the application's) and retry: the access faults
-			 * again and gets the SIGSEGV it would without ufvm.
+			 * The same fault twice: a real protection fault.  Hand
+			 * it to the action libsigsegv replaced (the default, or
+			 * the application's), which gets the SIGSEGV it would
+			 * without ufvm; ufvm's handler stays installed.
 			 */
 			last_retry = 0;
-			sigaction(SIGSEGV, &saved_segv, NULL);
+			pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
 			ret = 1;
 			goto out;
 		}
@@ -287,6 +295,46 @@ static int segv_handler(void *fault_address, int serious)
 out:
 	errno = saved;
 	return ret;
+}
+
+/*
+ * The process's SIGSEGV handler: libsigsegv's, called with the signal's
+ * siginfo and context noted for segv_handler(), which may have to pass
+ * them on.  Context: signal handler; async-signal-safe.
+ */
+static void segv_entry(int sig, siginfo_t *si, void *uc)
+{
+	siginfo_t *psi = cur_si;
+	void *puc = cur_uc;
+
+	cur_si = si;
+	cur_uc = uc;
+	if (libsigsegv_act.sa_flags & SA_SIGINFO)
+		libsigsegv_act.sa_sigaction(sig, si, uc);
+	else
+		libsigsegv_act.sa_handler(sig);
+	cur_si = psi;
+	cur_uc = puc;
+}
+
+/*
+ * Install libsigsegv's handler with segv_entry() in front of it.
+ * Context: backends_lock held.  Return: 0 or -ENOTSUP.
+ */
+static int install_handler_locked(void)
+{
+	struct sigaction sa;
+
+	sigaction(SIGSEGV, NULL, &saved_segv);
+	if (sigsegv_install_handler(segv_handler) < 0 ||
+	    sigaction(SIGSEGV, NULL, &libsigsegv_act))
+		return -ENOTSUP;
+	sa = libsigsegv_act;
+	sa.sa_sigaction = segv_entry;
+	sa.sa_flags |= SA_SIGINFO;
+	if (sigaction(SIGSEGV, &sa, NULL))
+		return -ENOTSUP;
+	return 0;
 }
 
 static void sigsegv_destroy(struct pager_backend *be)
@@ -343,8 +391,7 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	}
 	pthread_mutex_lock(&backends_lock);
 	if (!handler_installed) {
-		sigaction(SIGSEGV, NULL, &saved_segv);
-		if (sigsegv_install_handler(segv_handler) < 0) {
+		if (install_handler_locked()) {
 			fprintf(stderr, "ufvm: libsigsegv cannot catch SIGSEGV on this system\n");
 			err = -ENOTSUP;
 		} else {
