@@ -27,7 +27,7 @@
  * from the region's shadow bitmaps: a fault on a page mapped read-only in a
  * writable region is a write (mkwrite); a fault on a page that is mapped
  * writable, or mapped in a read-only region, was either a race with another
- * thread's install (retry the access) or a genuine protection fault (the
+ * thread's install (retry the access once) or a genuine protection fault (the
  * same address faults again at once: the SIGSEGV goes to the action that
  * was installed before ufvm's, called directly with the signal's siginfo
  * and context; ufvm's handler stays, so a handler that recovers does not
@@ -259,14 +259,13 @@ static int segv_handler(void *fault_address, int serious)
 	vm_rcu_read_unlock();
 	if (!r)
 		goto out;
-	if (mapped && wmapped) {
-		/* Writable now: the fault raced with an install.  Retry. */
-		last_retry = 0;
-		ret = 1;
-		goto out;
-	}
-	if (mapped && !writable) {
-		/* A read that raced with an install, or a write to a read-only region. */
+	if (mapped && (wmapped || !writable)) {
+		/*
+		 * Mapped writable, or mapped in a read-only region: a fault
+		 * that raced with an install, or a genuine one (a write to a
+		 * read-only region, an instruction fetch: PROT_EXEC is never
+		 * set).
+		 */
 		if (last_retry == addr && last_retry_seq == seq) {
 			/*
 			 * The same fault twice: a real protection fault.  Hand
