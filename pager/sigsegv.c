@@ -37,6 +37,11 @@
  * backend counts installs and, past half the limit, zaps every region back
  * to one mapping (the pages stay cached; later accesses refault cheaply).
  *
+ * fork(): the child inherits the handler and the backend list but not the
+ * regions (MADV_DONTFORK).  A fault in a process other than the one that
+ * created the backend (getpid(), async-signal-safe) is passed on: the
+ * child gets SIGSEGV, as ufvm_map() documents, never the parent's frames.
+ *
  * Limit: a system call given a not-yet-mapped page of a region fails with
  * EFAULT instead of faulting (the kernel does not raise SIGSEGV for it).
  * ufvm's own calls (ufvm_pread, ufvm_pwrite, write-back) never touch
@@ -65,6 +70,7 @@ struct sigsegv_backend {
 	int poison_fd;			/* (c) an empty memfd */
 	uint64_t maps;			/* (a) mappings made since the last coalesce */
 	uint64_t maps_limit;		/* (c) */
+	pid_t pid;			/* (c) the process that created it */
 	struct sigsegv_backend *next;	/* (backends_lock) */
 };
 
@@ -235,6 +241,18 @@ static int segv_handler(void *fault_address, int serious)
 		if (r)
 			break;
 	}
+	if (r && getpid() != sb->pid) {
+		/*
+		 * A fork()ed child inherited this handler and the region list,
+		 * but not the regions (MADV_DONTFORK): it must get SIGSEGV, not
+		 * the parent's frames (nor its ptl, which a parent thread may
+		 * have held at the fork).
+		 */
+		vm_rcu_read_unlock();
+		pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
+		ret = 1;
+		goto out;
+	}
 	if (r && vm_locks_held())
 		fatal("ufvm: BUG: a fault on ufvm memory inside a ufvm locked section\n");
 	if (r) {
@@ -382,6 +400,7 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	sb->pol = pol;
 	sb->stats = stats;
 	sb->maps_limit = max_map_count() / 2;
+	sb->pid = getpid();
 	sb->poison_fd = memfd_create("ufvm-poison", MFD_CLOEXEC);
 	if (sb->poison_fd < 0) {
 		err = -errno;
