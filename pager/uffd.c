@@ -605,6 +605,19 @@ static void inthread_del(struct uffd_backend *ub)
 			break;
 		}
 	}
+	if (!inthread_list && bus_installed) {
+		struct sigaction cur;
+
+		/*
+		 * The last one: give SIGBUS back, unless the application has
+		 * installed its own since.  The next inthread_add() installs
+		 * ours again in front of whatever is there then.
+		 */
+		if (!sigaction(SIGBUS, NULL, &cur) && (cur.sa_flags & SA_SIGINFO) &&
+		    cur.sa_sigaction == bus_handler)
+			sigaction(SIGBUS, &saved_bus, NULL);
+		bus_installed = false;
+	}
 	pthread_mutex_unlock(&inthread_lock);
 	synchronize_rcu();	/* no handler still looks at it */
 }
