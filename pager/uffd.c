@@ -498,17 +498,14 @@ static pthread_mutex_t inthread_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool bus_installed;			/* (inthread_lock) */
 static struct sigaction saved_bus;		/* the application's SIGBUS action */
 
-/* Hand a SIGBUS that is not a fault to serve to what was there before. */
+/*
+ * Hand a SIGBUS that is not a fault to serve to what was there before,
+ * as the kernel would (its mask, SA_RESETHAND); for the default action
+ * the access is retried and kills the process.
+ */
 static void bus_forward(int sig, siginfo_t *si, void *uc)
 {
-	if ((saved_bus.sa_flags & SA_SIGINFO) && saved_bus.sa_sigaction) {
-		saved_bus.sa_sigaction(sig, si, uc);
-	} else if (saved_bus.sa_handler != SIG_DFL && saved_bus.sa_handler != SIG_IGN) {
-		saved_bus.sa_handler(sig);
-	} else {
-		/* Default action: the access is retried and kills the process. */
-		signal(SIGBUS, SIG_DFL);
-	}
+	pager_signal_forward(&saved_bus, sig, si, uc);
 }
 
 /*
