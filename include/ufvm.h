@@ -398,6 +398,13 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_SPEC_FOUND	5	/* a speculative fault found the region of
 					   address a and page b cached and up to
 					   date; RCU read section, no lock held */
+#define UFVM_HOOK_HANDLER_STOP	6	/* ufvm_close: a userfaultfd handler thread
+					   read a message that stops it (a = the
+					   sentinel address) and has not answered
+					   it; no lock held */
+#define UFVM_HOOK_PAST_EOF	7	/* a fault found byte offset a past the end
+					   of the file (size b) and has not answered
+					   SIGBUS; mmap_lock held shared */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

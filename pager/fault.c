@@ -233,12 +233,31 @@ static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 	return ret;
 }
 
-static int sigbus(struct pager_fault *vmf, struct vm_region *r)
+/*
+ * sigbus - answer the fault with SIGBUS: poison the address (the thread
+ * gets SIGBUS on its access, now and until the range is zapped).
+ * @eof: the reason is that the page lies past the end of the file.  That
+ * was checked without the invalidate lock, and the file may have grown
+ * since: the size is read again under the ptl.  vm_object_truncate()
+ * stores a grown size before it zaps the old end in every region (under
+ * each ptl), so either this sees the new size and only wakes the thread
+ * (it faults again and finds the page), or the zap comes after and clears
+ * the poison.
+ * Context: mmap_lock held shared; takes the ptl.
+ * Return: PAGER_SIGBUS, or PAGER_DONE if the page is no longer past EOF.
+ */
+static int sigbus(struct pager_fault *vmf, struct vm_region *r, bool eof)
 {
 	struct vm_pmap *pm = pmap_of(vmf);
+	uint64_t idx = vm_region_pgidx(r, vmf->addr);
 
 	vm_mutex_lock(&r->ptl);
-	if (!r->dead && !bit_test(r->mapped, vm_region_pgidx(r, vmf->addr) - r->pgoff))
+	if (eof && idx < vm_object_npages(r->object)) {
+		pm->ops->wake(pm, r, vmf->addr, PAGE_SIZE);
+		vm_mutex_unlock(&r->ptl);
+		return PAGER_DONE;
+	}
+	if (!r->dead && !bit_test(r->mapped, idx - r->pgoff))
 		pm->ops->poison(pm, r, vmf->addr, PAGE_SIZE);
 	else
 		pm->ops->wake(pm, r, vmf->addr, PAGE_SIZE);
@@ -317,7 +336,15 @@ fallback:
 
 /* ---- mkwrite ---- */
 
-/* Context: mmap_lock held shared on entry; dropped on return. */
+/*
+ * Context: mmap_lock held shared on entry; dropped on return.  May sleep
+ * on the page lock (with PF_ALLOW_RETRY after dropping mmap_lock: RETRY).
+ *
+ * Only a writable region gets its page made writable.  The fault may have
+ * waited for mmap_lock behind ufvm_protect(READ) and now find the
+ * read-only piece: then it only wakes the thread, whose write faults again
+ * and gets SIGSEGV, as it would from the kernel.
+ */
 static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 {
 	struct vm_aspace *as = vmf->as;
@@ -338,7 +365,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 		return PAGER_RETRY;
 	}
 	vm_mutex_lock(&r->ptl);
-	if (p->object == obj && !r->dead && bit_test(r->mapped, b) &&
+	if (p->object == obj && !r->dead && r->writable && bit_test(r->mapped, b) &&
 	    !bit_test(r->wmapped, b)) {
 		vm_object_set_dirty(obj, p);
 		pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false);	/* wakes */
@@ -393,7 +420,8 @@ static int fault_locked(struct pager_fault *vmf)
 	idx = vm_region_pgidx(r, vmf->addr);
 again:
 	if (idx >= vm_object_npages(obj)) {
-		ret = sigbus(vmf, r);
+		vm_hook(vmf->pol, UFVM_HOOK_PAST_EOF, idx << PAGE_SHIFT, vm_object_size(obj));
+		ret = sigbus(vmf, r, true);
 		goto out_unlock;
 	}
 	p = vm_object_find_get(obj, idx);
@@ -434,7 +462,7 @@ again:
 		vm_cache_unreserve(obj->cache, n);
 		if (!err)
 			goto again;	/* someone else is filling it */
-		ret = sigbus(vmf, r);
+		ret = sigbus(vmf, r, false);
 		goto out_unlock;
 	}
 	p = run[0];
@@ -476,12 +504,12 @@ again:
 		r = vm_aspace_find_locked(as, vmf->addr);
 		if (!r)
 			as->pmap->ops->wake(as->pmap, NULL, vmf->addr, PAGE_SIZE);
-		ret = r ? sigbus(vmf, r) : PAGER_DONE;
+		ret = r ? sigbus(vmf, r, false) : PAGER_DONE;
 		goto out_unlock;
 	}
 	if (err) {
 		vm_page_put(p);
-		ret = sigbus(vmf, r);
+		ret = sigbus(vmf, r, false);
 		goto out_unlock;
 	}
 	ret = map_cached(vmf, r, idx, p);

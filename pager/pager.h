@@ -9,6 +9,7 @@
 #ifndef UFVM_PAGER_H
 #define UFVM_PAGER_H
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <ufvm.h>
 
@@ -42,6 +43,18 @@ static inline void pager_detach(struct vm_pmap *pm, struct vm_region *r, bool re
 	if (!reserve || pager_reserve(r->start, len))
 		munmap((void *)r->start, len);
 }
+
+/*
+ * pager_signal_forward - deliver @sig, which ufvm does not serve, to the
+ * application's action @sa (saved when ufvm installed its own handler),
+ * as the kernel would: @sa's mask (and @sig unless SA_NODEFER) blocked
+ * during the call; SA_RESETHAND turns @sa into SIG_DFL.  For SIG_DFL and
+ * SIG_IGN the default action is restored: the caller returns and the
+ * faulting access, retried, kills the process.
+ * Context: signal handler of the faulting thread; async-signal-safe; may
+ * not return (the action may siglongjmp).
+ */
+void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc);
 
 /* Fault flags. */
 #define PF_WRITE	0x1u	/* write access */

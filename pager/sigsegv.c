@@ -27,12 +27,20 @@
  * from the region's shadow bitmaps: a fault on a page mapped read-only in a
  * writable region is a write (mkwrite); a fault on a page that is mapped
  * writable, or mapped in a read-only region, was either a race with another
- * thread's install (retry the access) or a genuine protection fault (the
- * same address faults again at once: decline, and the process gets SIGSEGV).
+ * thread's install (retry the access once) or a genuine protection fault (the
+ * same address faults again at once: the SIGSEGV goes to the action that
+ * was installed before ufvm's, called directly with the signal's siginfo
+ * and context; ufvm's handler stays, so a handler that recovers does not
+ * take later faults away from ufvm).
  *
  * vm.max_map_count: every install may split the region's mapping.  The
  * backend counts installs and, past half the limit, zaps every region back
  * to one mapping (the pages stay cached; later accesses refault cheaply).
+ *
+ * fork(): the child inherits the handler and the backend list but not the
+ * regions (MADV_DONTFORK).  A fault in a process other than the one that
+ * created the backend (getpid(), async-signal-safe) is passed on: the
+ * child gets SIGSEGV, as ufvm_map() documents, never the parent's frames.
  *
  * Limit: a system call given a not-yet-mapped page of a region fails with
  * EFAULT instead of faulting (the kernel does not raise SIGSEGV for it).
@@ -62,6 +70,7 @@ struct sigsegv_backend {
 	int poison_fd;			/* (c) an empty memfd */
 	uint64_t maps;			/* (a) mappings made since the last coalesce */
 	uint64_t maps_limit;		/* (c) */
+	pid_t pid;			/* (c) the process that created it */
 	struct sigsegv_backend *next;	/* (backends_lock) */
 };
 
@@ -72,6 +81,11 @@ static struct sigsegv_backend *backends;	/* rcu */
 static pthread_mutex_t backends_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool handler_installed;			/* (backends_lock) */
 static struct sigaction saved_segv;		/* the action libsigsegv replaced */
+static struct sigaction libsigsegv_act;		/* libsigsegv's own, wrapped by segv_entry */
+
+/* The signal segv_handler() runs for (libsigsegv does not pass it on). */
+static __thread siginfo_t *cur_si;
+static __thread void *cur_uc;
 
 /*
  * The last address this thread retried, and the region's pmap_seq then:
@@ -227,6 +241,18 @@ static int segv_handler(void *fault_address, int serious)
 		if (r)
 			break;
 	}
+	if (r && getpid() != sb->pid) {
+		/*
+		 * A fork()ed child inherited this handler and the region list,
+		 * but not the regions (MADV_DONTFORK): it must get SIGSEGV, not
+		 * the parent's frames (nor its ptl, which a parent thread may
+		 * have held at the fork).
+		 */
+		vm_rcu_read_unlock();
+		pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
+		ret = 1;
+		goto out;
+	}
 	if (r && vm_locks_held())
 		fatal("ufvm: BUG: a fault on ufvm memory inside a ufvm locked section\n");
 	if (r) {
@@ -251,23 +277,22 @@ static int segv_handler(void *fault_address, int serious)
 	vm_rcu_read_unlock();
 	if (!r)
 		goto out;
-	if (mapped && wmapped) {
-		/* Writable now: the fault raced with an install.  Retry. */
-		last_retry = 0;
-		ret = 1;
-		goto out;
-	}
-	if (mapped && !writable) {
-		/* A read that raced with an install, or a write to a read-only region. */
+	if (mapped && (wmapped || !writable)) {
+		/*
+		 * Mapped writable, or mapped in a read-only region: a fault
+		 * that raced with an install, or a genuine one (a write to a
+		 * read-only region, an instruction fetch: PROT_EXEC is never
+		 * set).
+		 */
 		if (last_retry == addr && last_retry_seq == seq) {
 			/*
-			 * The same fault twice: a real protection fault.  Put
-			 * back the action libsigsegv replaced (the default, or
-			 * the application's) and retry: the access faults
-			 * again and gets the SIGSEGV it would without ufvm.
+			 * The same fault twice: a real protection fault.  Hand
+			 * it to the action libsigsegv replaced (the default, or
+			 * the application's), which gets the SIGSEGV it would
+			 * without ufvm; ufvm's handler stays installed.
 			 */
 			last_retry = 0;
-			sigaction(SIGSEGV, &saved_segv, NULL);
+			pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
 			ret = 1;
 			goto out;
 		}
@@ -287,6 +312,46 @@ static int segv_handler(void *fault_address, int serious)
 out:
 	errno = saved;
 	return ret;
+}
+
+/*
+ * The process's SIGSEGV handler: libsigsegv's, called with the signal's
+ * siginfo and context noted for segv_handler(), which may have to pass
+ * them on.  Context: signal handler; async-signal-safe.
+ */
+static void segv_entry(int sig, siginfo_t *si, void *uc)
+{
+	siginfo_t *psi = cur_si;
+	void *puc = cur_uc;
+
+	cur_si = si;
+	cur_uc = uc;
+	if (libsigsegv_act.sa_flags & SA_SIGINFO)
+		libsigsegv_act.sa_sigaction(sig, si, uc);
+	else
+		libsigsegv_act.sa_handler(sig);
+	cur_si = psi;
+	cur_uc = puc;
+}
+
+/*
+ * Install libsigsegv's handler with segv_entry() in front of it.
+ * Context: backends_lock held.  Return: 0 or -ENOTSUP.
+ */
+static int install_handler_locked(void)
+{
+	struct sigaction sa;
+
+	sigaction(SIGSEGV, NULL, &saved_segv);
+	if (sigsegv_install_handler(segv_handler) < 0 ||
+	    sigaction(SIGSEGV, NULL, &libsigsegv_act))
+		return -ENOTSUP;
+	sa = libsigsegv_act;
+	sa.sa_sigaction = segv_entry;
+	sa.sa_flags |= SA_SIGINFO;
+	if (sigaction(SIGSEGV, &sa, NULL))
+		return -ENOTSUP;
+	return 0;
 }
 
 static void sigsegv_destroy(struct pager_backend *be)
@@ -335,6 +400,7 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	sb->pol = pol;
 	sb->stats = stats;
 	sb->maps_limit = max_map_count() / 2;
+	sb->pid = getpid();
 	sb->poison_fd = memfd_create("ufvm-poison", MFD_CLOEXEC);
 	if (sb->poison_fd < 0) {
 		err = -errno;
@@ -343,8 +409,7 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	}
 	pthread_mutex_lock(&backends_lock);
 	if (!handler_installed) {
-		sigaction(SIGSEGV, NULL, &saved_segv);
-		if (sigsegv_install_handler(segv_handler) < 0) {
+		if (install_handler_locked()) {
 			fprintf(stderr, "ufvm: libsigsegv cannot catch SIGSEGV on this system\n");
 			err = -ENOTSUP;
 		} else {

@@ -23,10 +23,17 @@
  * Handler threads: one per CPU, each pinned to its CPU, blocking in read()
  * on the userfaultfd itself (no poll: one system call less per fault).  The
  * handler on the faulting thread's CPU is woken locally, which is the cheap
- * case (docs/architecture.md has the figures).  To stop them, the pager
- * faults on a sentinel page of its own once per handler: a handler that
- * reads the sentinel's message resolves it and exits.  With a spin budget
- * (handler_spin_us) the fd is non-blocking and handlers poll instead.
+ * case (docs/architecture.md has the figures).  A handler blocked in
+ * read() leaves it only with a message, so to stop them the pager faults
+ * once on a sentinel page of its own, and the stop passes from handler to
+ * handler: each that reads a sentinel message counts itself out of ->live
+ * and, unless it was the last, faults on the sentinel itself (a message
+ * for another handler) before it exits; the last resolves the sentinel,
+ * which wakes every thread waiting on it.  Counting handlers rather than
+ * faults matters: a signal to a faulting thread makes it leave the fault
+ * and fault again, so one fault may reach two handlers.  With a spin
+ * budget (handler_spin_us) the fd is non-blocking and handlers poll the
+ * stop eventfd with it instead.
  * Pinned handlers run SCHED_BATCH by default (handler_batch): every
  * handler is woken on each fault, and one woken on a CPU where an
  * application thread runs must not preempt it only to find the message
@@ -87,6 +94,7 @@ struct uffd_backend {
 	int stopfd;			/* spin mode: poll()ed with the uffd */
 	char *sentinel;			/* blocking mode: a page faulted to stop */
 	unsigned int nthreads;
+	unsigned int live;		/* (a) handlers not yet stopped */
 	bool inthread;			/* UFFD_FEATURE_SIGBUS: no handler threads */
 	int zapv_pidfd;			/* process_madvise() target (ourselves), or -1 */
 	struct uffd_backend *next;	/* (inthread_lock) in-thread backends */
@@ -343,7 +351,30 @@ static const struct vm_pmap_ops uffd_pmap_ops = {
 	.zapv = u_zapv,
 };
 
-/* Return: true if @m was the stop sentinel (resolved; the handler exits). */
+/*
+ * A handler read a sentinel message (once per handler, however many it
+ * read): pass the stop on to another handler by faulting on the sentinel
+ * itself, or, as the last one, resolve the sentinel, which wakes the
+ * closing thread and every handler that faulted on it.
+ * Context: handler thread, no lock held; blocks in the fault until the
+ * last handler resolves it.
+ */
+static void handler_stop(struct uffd_backend *ub)
+{
+	struct uffdio_zeropage z = {
+		.range = { .start = (uintptr_t)ub->sentinel, .len = PAGE_SIZE },
+	};
+
+	vm_hook(ub->pol, UFVM_HOOK_HANDLER_STOP, (uintptr_t)ub->sentinel, 0);
+	if (__atomic_sub_fetch(&ub->live, 1, __ATOMIC_ACQ_REL) > 0) {
+		(void)*(volatile char *)ub->sentinel;
+		return;
+	}
+	if (ioctl(ub->uffd, UFFDIO_ZEROPAGE, &z) && errno == EEXIST)
+		u_wake(&ub->be.pmap, NULL, (uintptr_t)ub->sentinel, PAGE_SIZE);
+}
+
+/* Return: true if @m was a sentinel message (the handler stops). */
 static bool handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 {
 	struct pager_fault vmf;
@@ -351,15 +382,8 @@ static bool handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 
 	if (m->event != UFFD_EVENT_PAGEFAULT)
 		return false;	/* no other event is enabled */
-	if ((m->arg.pagefault.address & PAGE_MASK) == (uintptr_t)ub->sentinel) {
-		struct uffdio_zeropage z = {
-			.range = { .start = (uintptr_t)ub->sentinel, .len = PAGE_SIZE },
-		};
-
-		if (ioctl(ub->uffd, UFFDIO_ZEROPAGE, &z) && errno == EEXIST)
-			u_wake(&ub->be.pmap, NULL, (uintptr_t)ub->sentinel, PAGE_SIZE);
+	if ((m->arg.pagefault.address & PAGE_MASK) == (uintptr_t)ub->sentinel)
 		return true;
-	}
 	f = m->arg.pagefault.flags;
 	vmf.as = ub->as;
 	vmf.pol = ub->pol;
@@ -391,6 +415,8 @@ static int drain(struct uffd_backend *ub)
 	n /= (ssize_t)sizeof(msgs[0]);
 	for (i = 0; i < n; i++)
 		stop |= handle_msg(ub, &msgs[i]);
+	if (stop)
+		handler_stop(ub);
 	return stop ? -1 : (int)n;
 }
 
@@ -472,17 +498,14 @@ static pthread_mutex_t inthread_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool bus_installed;			/* (inthread_lock) */
 static struct sigaction saved_bus;		/* the application's SIGBUS action */
 
-/* Hand a SIGBUS that is not a fault to serve to what was there before. */
+/*
+ * Hand a SIGBUS that is not a fault to serve to what was there before,
+ * as the kernel would (its mask, SA_RESETHAND); for the default action
+ * the access is retried and kills the process.
+ */
 static void bus_forward(int sig, siginfo_t *si, void *uc)
 {
-	if ((saved_bus.sa_flags & SA_SIGINFO) && saved_bus.sa_sigaction) {
-		saved_bus.sa_sigaction(sig, si, uc);
-	} else if (saved_bus.sa_handler != SIG_DFL && saved_bus.sa_handler != SIG_IGN) {
-		saved_bus.sa_handler(sig);
-	} else {
-		/* Default action: the access is retried and kills the process. */
-		signal(SIGBUS, SIG_DFL);
-	}
+	pager_signal_forward(&saved_bus, sig, si, uc);
 }
 
 /*
@@ -579,6 +602,19 @@ static void inthread_del(struct uffd_backend *ub)
 			break;
 		}
 	}
+	if (!inthread_list && bus_installed) {
+		struct sigaction cur;
+
+		/*
+		 * The last one: give SIGBUS back, unless the application has
+		 * installed its own since.  The next inthread_add() installs
+		 * ours again in front of whatever is there then.
+		 */
+		if (!sigaction(SIGBUS, NULL, &cur) && (cur.sa_flags & SA_SIGINFO) &&
+		    cur.sa_sigaction == bus_handler)
+			sigaction(SIGBUS, &saved_bus, NULL);
+		bus_installed = false;
+	}
 	pthread_mutex_unlock(&inthread_lock);
 	synchronize_rcu();	/* no handler still looks at it */
 }
@@ -601,12 +637,10 @@ static void uffd_destroy(struct pager_backend *be)
 	if (ub->spin_us) {
 		if (write(ub->stopfd, &one, sizeof(one)) != sizeof(one))
 			perror("ufvm: stopping handlers");
-	} else {
-		/* One sentinel fault per handler; each handler that takes one exits. */
-		for (i = 0; i < ub->nthreads; i++) {
-			(void)*(volatile char *)ub->sentinel;
-			madvise(ub->sentinel, PAGE_SIZE, MADV_DONTNEED);
-		}
+	} else if (ub->nthreads) {
+		/* Start the stop: it passes from handler to handler (handler_stop). */
+		__atomic_store_n(&ub->live, ub->nthreads, __ATOMIC_RELEASE);
+		(void)*(volatile char *)ub->sentinel;
 	}
 	for (i = 0; i < ub->nthreads; i++)
 		pthread_join(ub->threads[i], NULL);

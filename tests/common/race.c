@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,4 +71,20 @@ void race_wchan(pid_t tid, char *buf, size_t len)
 	buf[n > 0 ? n : 0] = 0;
 	if (n <= 0)
 		snprintf(buf, len, "?");
+}
+
+bool race_wait_wchan(atomic_int *tid, const char *where, uint64_t timeout_us)
+{
+	uint64_t t0 = race_now_us();
+	char buf[64];
+
+	while (race_now_us() - t0 < timeout_us) {
+		if (atomic_load(tid)) {
+			race_wchan(atomic_load(tid), buf, sizeof(buf));
+			if (strstr(buf, where))
+				return true;
+		}
+		race_sleep_us(1000);
+	}
+	return false;
 }

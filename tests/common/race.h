@@ -42,4 +42,12 @@ int race_join(pthread_t th, uint64_t timeout_us);
 /* Where thread @tid of this process sleeps in the kernel (its wchan), into @buf. */
 void race_wchan(pid_t tid, char *buf, size_t len);
 
+/*
+ * race_wait_wchan - wait until thread *@tid (0: not started yet) sleeps in
+ * the kernel in a function whose name contains @where, for at most
+ * @timeout_us.  Return: true if it got there, false on timeout.
+ * Not async-signal-safe.
+ */
+bool race_wait_wchan(atomic_int *tid, const char *where, uint64_t timeout_us);
+
 #endif /* TESTS_RACE_H */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_inthread_sigbus.c - in-thread delivery's SIGBUS handler and the
+ * application's SIGBUS action.
+ *
+ * reopen_after_app_handler: ufvm_close() of the last in-thread instance
+ * gives SIGBUS back, and the next ufvm_open() puts ufvm's handler in
+ * front of the action the application installed in between.  A read of
+ * a page of the new instance, with that action armed to catch any
+ * SIGBUS, must be served by ufvm.  Teeth: if the handler is never
+ * reinstalled, the application's action gets ufvm's fault.
+ *
+ * forward_as_delivered: a SIGBUS ufvm does not serve (past the end of the
+ * file) goes to the application's action as the kernel would deliver it:
+ * with the action's sa_mask blocked during the call, and SA_RESETHAND
+ * making it one-shot, so the second access past the end kills the
+ * process with SIGBUS (a child process runs it).  Teeth: calling the action without its mask, or
+ * again after SA_RESETHAND, fails the test.
+ *
+ * Only with the userfaultfd backend (in-thread delivery is one of its
+ * modes); the tests ask for it whatever UFVM_DELIVERY says.
+ */
+#include <setjmp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define FILE_SIZE	(16 * PAGE)
+#define SEED		0x5eed0e00
+
+static struct ufvm *open_inthread(void)
+{
+	struct ufvm_config cfg;
+
+	assert_ok(ufvm_config_init(&cfg));
+	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
+		cr_skip_test("UFVM_BACKEND=sigsegv: in-thread delivery is a userfaultfd mode");
+	cfg.backend = UFVM_BACKEND_UFFD;
+	cfg.delivery = UFVM_DELIVERY_INTHREAD;
+	return ut_open(&cfg);
+}
+
+Test(inthread_sigbus, reopen_after_app_handler, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct sigbus_info info;
+	struct ufvm *vm;
+	uint8_t *m, v = 0;
+
+	ut_store("a", FILE_SIZE, SEED, path);
+	vm = open_inthread();
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(*(volatile uint8_t *)(m + 2 * PAGE), pattern_byte(SEED, 2 * PAGE));
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+
+	sigbus_install();	/* the application's action, between the instances */
+	vm = open_inthread();
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(sigbus_read(m + 5 * PAGE, &v, &info), 0,
+		     "the application's SIGBUS action got ufvm's fault (si_code %d)", info.code);
+	cr_assert_eq(v, pattern_byte(SEED, 5 * PAGE));
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+}
+
+static sigjmp_buf app_jb;
+static volatile sig_atomic_t app_calls, app_masked;
+
+static void app_bus(int sig, siginfo_t *si, void *uc)
+{
+	sigset_t now;
+
+	(void)sig, (void)si, (void)uc;
+	app_calls++;
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	app_masked = sigismember(&now, SIGUSR2);
+	siglongjmp(app_jb, 1);
+}
+
+/* The scenario, in a child that must die of SIGBUS; other exits say why not. */
+static void forward_child(const char *path)
+{
+	struct ufvm_config cfg;
+	struct sigaction sa;
+	struct ufvm *vm;
+	uint8_t *m;
+	void *a;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = app_bus;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	if (sigaction(SIGBUS, &sa, NULL) || ufvm_config_init(&cfg))	/* before ufvm_open */
+		_exit(10);
+	cfg.backend = UFVM_BACKEND_UFFD;
+	cfg.delivery = UFVM_DELIVERY_INTHREAD;
+	if (ufvm_open(&cfg, &vm) ||
+	    ufvm_map(vm, path, 0, 2 * FILE_SIZE, UFVM_PROT_READ, 0, &a))	/* past the end */
+		_exit(11);
+	m = a;
+	if (!sigsetjmp(app_jb, 1))
+		(void)*(volatile uint8_t *)(m + FILE_SIZE + PAGE);
+	if (app_calls != 1)
+		_exit(2);
+	if (!app_masked)
+		_exit(3);
+	if (!sigsetjmp(app_jb, 1))
+		(void)*(volatile uint8_t *)(m + FILE_SIZE + PAGE);	/* dies of SIGBUS */
+	_exit(4);
+}
+
+Test(inthread_sigbus, forward_as_delivered, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	int status;
+	pid_t pid;
+
+	assert_ok(ufvm_config_init(&cfg));
+	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
+		cr_skip_test("UFVM_BACKEND=sigsegv: in-thread delivery is a userfaultfd mode");
+	ut_store("a", FILE_SIZE, SEED, path);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		forward_child(path);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) != 2,
+		  "the application's action did not get SIGBUS past the end");
+	cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) != 3,
+		  "the action ran without its sa_mask blocked");
+	cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) != 4,
+		  "SA_RESETHAND: the action ran again");
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+		  "the child did not die of SIGBUS (%s %d)",
+		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
