@@ -39,8 +39,10 @@
  *
  * fork(): the child inherits the handler and the backend list but not the
  * regions (MADV_DONTFORK).  A fault in a process other than the one that
- * created the backend (getpid(), async-signal-safe) is passed on: the
- * child gets SIGSEGV, as ufvm_map() documents, never the parent's frames.
+ * created the backend is passed on: the child gets SIGSEGV, as ufvm_map()
+ * documents, never the parent's frames.  The pid a pthread_atfork() child
+ * handler keeps up to date spares the fault a getpid() system call in the
+ * process that created the backend.
  *
  * Limit: a system call given a not-yet-mapped page of a region fails with
  * EFAULT instead of faulting (the kernel does not raise SIGSEGV for it).
@@ -221,6 +223,34 @@ static void fatal(const char *msg)
 }
 
 /*
+ * This process's pid, as of the last fork() (getpid() is a system call,
+ * not cached by the C library): updated in every fork()ed child.
+ */
+static pid_t self_pid;
+
+static void fork_child(void)
+{
+	__atomic_store_n(&self_pid, getpid(), __ATOMIC_RELAXED);
+}
+
+__attribute__((constructor)) static void fork_register(void)
+{
+	self_pid = getpid();
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+/*
+ * Did another process create @sb?  No system call while self_pid says it
+ * is ours; otherwise ask, since an atfork handler that ran before ours in
+ * a child may have made @sb there already.
+ */
+static bool foreign(const struct sigsegv_backend *sb)
+{
+	return sb->pid != __atomic_load_n(&self_pid, __ATOMIC_RELAXED) &&
+	       sb->pid != getpid();
+}
+
+/*
  * The libsigsegv handler.  Context: signal handler of the faulting thread.
  * Return: 1 if the fault was ufvm's and is served (the access is retried),
  * 0 to decline (not a ufvm address, or a real protection fault).
@@ -241,7 +271,7 @@ static int segv_handler(void *fault_address, int serious)
 		if (r)
 			break;
 	}
-	if (r && getpid() != sb->pid) {
+	if (r && foreign(sb)) {
 		/*
 		 * A fork()ed child inherited this handler and the region list,
 		 * but not the regions (MADV_DONTFORK): it must get SIGSEGV, not
