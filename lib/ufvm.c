@@ -143,13 +143,20 @@ static int object_put(struct ufvm *vm, struct vm_object *obj);
  * already flushed it (object_put_user()); an error of the final write-back
  * is kept for ufvm_close() to report, not dropped.
  */
+static void keep_late_error(struct ufvm *vm, int err)
+{
+	int zero = 0;
+
+	__atomic_compare_exchange_n(&vm->late_err, &zero, err, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 static void object_put_internal(struct ufvm *vm, struct vm_object *obj)
 {
-	int zero = 0, err = object_put(vm, obj);
+	int err = object_put(vm, obj);
 
 	if (err)
-		__atomic_compare_exchange_n(&vm->late_err, &zero, err, false,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		keep_late_error(vm, err);
 }
 
 /* For the cache's background thread: every open object, pinned. */
@@ -634,7 +641,9 @@ static int gone_finish(struct ufvm *vm, struct gone *g, size_t n, bool report)
 		if (e && !err)
 			err = e;
 		e = object_put_user(vm, g[i].obj);
-		if (e && !err)
+		if (e && !report)
+			keep_late_error(vm, e);	/* no sync of it is left to report it */
+		else if (e && !err)
 			err = e;
 	}
 	return err;

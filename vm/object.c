@@ -27,9 +27,12 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vm/cache.h"
@@ -75,6 +78,27 @@ void vm_object_fill_end(struct vm_object *obj)
 		vm_rwsem_read_unlock(&obj->invalidate_lock);
 }
 
+/*
+ * Wait until no invalidation of @obj is in progress: take the fill side
+ * and let it go.  Whatever an invalidation did before it ended is visible
+ * afterwards.  Context: no page lock held; may sleep.
+ */
+static void fill_sync(struct vm_object *obj)
+{
+	switch (obj->pol->invalidate) {
+	case UFVM_INVALIDATE_RWSEM:
+		vm_rwsem_read(&obj->invalidate_lock);
+		vm_rwsem_read_unlock(&obj->invalidate_lock);
+		break;
+	case UFVM_INVALIDATE_ADDBLOCK:
+		if (block_owner != obj) {
+			addblock_get(&obj->addblock, 1);
+			addblock_put(&obj->addblock, 1);
+		}
+		break;
+	}
+}
+
 void vm_object_inval_begin(struct vm_object *obj)
 {
 	switch (obj->pol->invalidate) {
@@ -83,6 +107,11 @@ void vm_object_inval_begin(struct vm_object *obj)
 		break;
 	case UFVM_INVALIDATE_ADDBLOCK:
 		addblock_get(&obj->addblock, -1);
+		/*
+		 * Blocks share their side of the lock; invalidations still
+		 * go one at a time (two truncates must not interleave).
+		 */
+		vm_mutex_lock(&obj->inval_mutex);
 		block_owner = obj;
 		break;
 	}
@@ -96,6 +125,7 @@ void vm_object_inval_end(struct vm_object *obj)
 		break;
 	case UFVM_INVALIDATE_ADDBLOCK:
 		block_owner = NULL;
+		vm_mutex_unlock(&obj->inval_mutex);
 		addblock_put(&obj->addblock, -1);
 		break;
 	}
@@ -144,6 +174,7 @@ int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 	vm_mutex_init(&obj->index_lock, VM_LC_INDEX);
 	vm_mutex_init(&obj->rmap_lock, VM_LC_RMAP);
 	vm_rwsem_init(&obj->invalidate_lock, VM_LC_INVALIDATE);
+	vm_mutex_init(&obj->inval_mutex, VM_LC_INVALIDATE);
 	pthread_mutex_init(&obj->addblock.mu, NULL);
 	pthread_cond_init(&obj->addblock.cv, NULL);
 	CDS_INIT_LIST_HEAD(&obj->regions);
@@ -196,10 +227,13 @@ static void object_free_cb(struct rcu_head *h)
 	free(obj);
 }
 
+static void wait_writeback(struct vm_object *obj);
+
 int vm_object_flush(struct vm_object *obj)
 {
 	int err = vm_object_writeback(obj, 0, UINT64_MAX), e;
 
+	wait_writeback(obj);
 	/* fdatasync only if ufvm wrote since the last sync. */
 	if (__atomic_exchange_n(&obj->unsynced, false, __ATOMIC_RELAXED)) {
 		e = vm_store_sync(obj->store);
@@ -221,6 +255,7 @@ int vm_object_destroy(struct vm_object *obj)
 	close(obj->memfd);
 	vm_store_destroy(obj->store);
 	vm_rwsem_destroy(&obj->invalidate_lock);
+	vm_mutex_destroy(&obj->inval_mutex);
 	vm_mutex_destroy(&obj->index_lock);
 	vm_mutex_destroy(&obj->rmap_lock);
 	pthread_mutex_destroy(&obj->addblock.mu);
@@ -585,11 +620,38 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 }
 
 /*
+ * Lock and unlock every cached page from @first on: whoever held one (a
+ * write-back run) is done with it.  Context: no page lock held; may sleep.
+ */
+static void wait_page_locks(struct vm_object *obj, uint64_t first)
+{
+	uint64_t idx = first;
+	struct vm_page *p;
+
+	for (;;) {
+		vm_rcu_read_lock();
+		p = vm_pindex_next_rcu(&obj->index, &idx, UINT64_MAX - 1);
+		if (p && !vm_page_get_unless_zero(p))
+			p = NULL;	/* being freed: nobody writes it back */
+		vm_rcu_read_unlock();
+		if (!p)
+			break;
+		vm_page_lock(p);
+		vm_page_unlock(p);
+		vm_page_put(p);
+		if (idx++ == UINT64_MAX - 1)
+			break;
+	}
+}
+
+/*
  * Change the size to @nsize.  Shrinking: the new size first (faults past
- * it answer SIGBUS, write-back stops there), then the pages past it go,
- * each taken locked, so a write-back in flight on them (which read the old
- * size) finishes first; only then the memfd's and the store's tails, so
- * nothing writes past the new end of the store afterwards.  Growing: the
+ * it answer SIGBUS, write-back stops there); then every cached page from
+ * the new last one on is locked once, so that a write-back in flight on
+ * them, which read the old size, has finished; then the store is cut,
+ * and nothing writes past its new end afterwards.  Only once the store
+ * is cut do the pages past the end go (if it fails, the old size comes
+ * back and nothing is lost), then the memfd's tail.  Growing: the
  * memfd and the store first (undone if the store fails), then the old last
  * page's tail is zeroed (a mapping may have written past the old end), and
  * the new size is published last.
@@ -599,10 +661,23 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 {
 	uint64_t osize = vm_object_size(obj), npages = DIV_ROUND_UP(nsize, PAGE_SIZE);
 	uint64_t opages = DIV_ROUND_UP(osize, PAGE_SIZE);
-	int err = 0, e;
+	int err = 0;
 
 	if (nsize < osize) {
-		__atomic_store_n(&obj->size, nsize, __ATOMIC_RELEASE);
+		__atomic_store_n(&obj->size, nsize, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&obj->shrinks, 1, __ATOMIC_SEQ_CST);
+		wait_page_locks(obj, nsize / PAGE_SIZE);
+		err = vm_store_truncate(obj->store, nsize);
+		if (err) {
+			/*
+			 * Every page is still cached, dirty ones included: go
+			 * back to the old size, and clear what faults past
+			 * the new one left (SIGBUS mappings).
+			 */
+			__atomic_store_n(&obj->size, osize, __ATOMIC_RELEASE);
+			zap_regions(obj, npages, opages - 1);
+			return err;
+		}
 		remove_range(obj, npages, UINT64_MAX - 1);
 		vm_hook(obj->pol, UFVM_HOOK_INVALIDATED, npages << PAGE_SHIFT,
 			(opages - npages) << PAGE_SHIFT);
@@ -610,8 +685,7 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 			zero_partial(obj, nsize / PAGE_SIZE, nsize % PAGE_SIZE, PAGE_SIZE);
 		if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))
 			err = -errno;
-		e = vm_store_truncate(obj->store, nsize);
-		return err ? err : e;
+		return err;
 	}
 	if (nsize == osize)
 		return vm_store_truncate(obj->store, nsize);
@@ -720,6 +794,43 @@ static int store_write_frames(struct vm_object *obj, uint64_t off, size_t len)
 	return err;
 }
 
+static void futex_wait_u32(uint32_t *w, uint32_t val)
+{
+	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+/* A write-back run starts: flushes wait for it (wait_writeback()). */
+static void wb_begin(struct vm_object *obj)
+{
+	__atomic_fetch_add(&obj->wb_busy, 1, __ATOMIC_SEQ_CST);
+}
+
+static void wb_end(struct vm_object *obj)
+{
+	if (__atomic_sub_fetch(&obj->wb_busy, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&obj->wb_waiters, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &obj->wb_busy, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/*
+ * Wait until no write-back run of @obj is in flight: a run of another
+ * thread (the background flusher, reclaim) cleared the dirty bits of its
+ * pages before its write, so a flush that found them clean must still
+ * wait for its outcome (and error) before it reports.
+ * Context: no page lock held; may sleep.
+ */
+static void wait_writeback(struct vm_object *obj)
+{
+	uint32_t v;
+
+	if (!__atomic_load_n(&obj->wb_busy, __ATOMIC_SEQ_CST))
+		return;
+	__atomic_fetch_add(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
+	while ((v = __atomic_load_n(&obj->wb_busy, __ATOMIC_SEQ_CST)))
+		futex_wait_u32(&obj->wb_busy, v);
+	__atomic_fetch_sub(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
+}
+
 static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
 {
 	uint64_t off = run[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
@@ -728,6 +839,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 	unsigned int i;
 	int err = 0;
 
+	wb_begin(obj);
 	wrprotect_run(obj, run, n);
 	for (i = 0; i < n; i++)
 		clear_dirty(obj, run[i]);
@@ -744,6 +856,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 			set_dirty(obj, run[i]);
 		record_wb_error(obj, err);
 	}
+	wb_end(obj);
 	return err;
 }
 
@@ -837,6 +950,7 @@ int vm_object_sync(struct vm_object *obj, uint64_t first, uint64_t last)
 {
 	int err = vm_object_writeback(obj, first, last), e;
 
+	wait_writeback(obj);
 	__atomic_store_n(&obj->unsynced, false, __ATOMIC_RELAXED);
 	e = vm_store_sync(obj->store);
 	if (!err)
@@ -972,30 +1086,35 @@ static int extend(struct vm_object *obj, uint64_t nsize)
 	return resize(obj, nsize, true);
 }
 
+/*
+ * The write goes page by page, each page locked on its own, so a shrinking
+ * truncate may land between two of its pages and remove those written
+ * already.  The write then starts over, after the truncate: the result is
+ * always one of the two orders, never a mix.
+ */
 ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uint64_t off)
 {
 	char bounce[PAGE_SIZE];
-	size_t done = 0;
+	unsigned int shrinks;
+	size_t done;
 	int err;
 
 	if (!obj->store->writable)
 		return -EBADF;
+again:
 	err = extend(obj, off + len);
 	if (err)
 		return err;
-	while (done < len) {
+	shrinks = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
+	for (done = 0; done < len;) {
 		uint64_t pos = off + done, idx = pos >> PAGE_SHIFT;
 		size_t in = pos & (PAGE_SIZE - 1), n = MIN(PAGE_SIZE - in, len - done);
 		struct vm_page *p;
 
 		memcpy(bounce, (const char *)buf + done, n);	/* may fault */
 		err = get_uptodate_locked(obj, idx, n == PAGE_SIZE, &p);
-		if (err == PAST_EOF) {
-			/* Truncated meanwhile: the rest of the write comes after it. */
-			err = extend(obj, off + len);
-			if (!err)
-				continue;
-		}
+		if (err == PAST_EOF)
+			goto again;	/* truncated meanwhile */
 		if (err)
 			return done ? (ssize_t)done : err;
 		memcpy(vm_object_frame(obj, idx) + in, bounce, n);
@@ -1004,6 +1123,10 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 		vm_page_put(p);
 		done += n;
 	}
+	/* A truncate in progress is done after this, and its count seen. */
+	fill_sync(obj);
+	if (__atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != shrinks)
+		goto again;
 	return (ssize_t)done;
 }
 

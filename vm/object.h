@@ -53,6 +53,9 @@ struct vm_object {
 	struct vm_mutex index_lock;
 	struct vm_rwsem invalidate_lock;
 	struct vm_addblock addblock;
+	struct vm_mutex inval_mutex;	/* add/block mode: one invalidation at a
+					   time (blocks share their side) */
+	unsigned int shrinks;		/* (a) bumped by each shrinking truncate */
 
 	struct vm_mutex rmap_lock;
 	struct cds_list_head regions;	/* (r) regions mapping this object */
@@ -60,6 +63,8 @@ struct vm_object {
 	uint64_t nr_dirty;		/* (a) */
 	bool unsynced;			/* (a) written to the store since its last sync */
 	int wb_err;			/* (a) first unreported write-back error */
+	uint32_t wb_busy;		/* (a) write-back runs in flight (a futex) */
+	uint32_t wb_waiters;		/* (a) someone waits for wb_busy to drop */
 	unsigned int refs;		/* (a) dropped to 0 under (L) */
 	unsigned int users;		/* (a) of refs: file handles and regions */
 	struct cds_list_head node;	/* (L) */

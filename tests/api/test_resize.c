@@ -3,7 +3,9 @@
  * test_resize.c - size changes racing writes, write-back, fills and punches.
  *
  * Checks: two ufvm_pwrite()s that extend the file at once never shrink it
- * (each only grows it, under the invalidate lock); a write-back in flight
+ * (each only grows it, under the invalidate lock, in either mode); a write
+ * that a truncate cuts between two of its pages starts over after it, so
+ * that its first page is not lost; a write-back in flight
  * when ufvm_truncate() shrinks the file does not put the cut bytes back in
  * the store; growing a file zeroes what a mapping wrote past the old end
  * in its last page (the kernel's file systems do the same); a write or read
@@ -67,13 +69,17 @@ static void *extend_main(void *arg)
 	return NULL;
 }
 
-static void extend_race(size_t len)
+static void extend_race(size_t len, unsigned int invalidate)
 {
-	struct ufvm *vm = ut_open(NULL);
+	struct ufvm_config cfg;
+	struct ufvm *vm;
 	char path[TMPSTORE_PATH_MAX];
 	pthread_barrier_t bar;
 	int round;
 
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.invalidate = invalidate;
+	vm = ut_open(&cfg);
 	ut_store("extend", 0, 0, path);
 	pthread_barrier_init(&bar, NULL, 2);
 	for (round = 0; round < 1000; round++) {
@@ -105,12 +111,18 @@ static void extend_race(size_t len)
 
 Test(resize, extending_writes_never_shrink_whole_pages, .timeout = 60)
 {
-	extend_race(PAGE);
+	extend_race(PAGE, UFVM_INVALIDATE_RWSEM);
 }
 
 Test(resize, extending_writes_never_shrink_partial_pages, .timeout = 60)
 {
-	extend_race(100);
+	extend_race(100, UFVM_INVALIDATE_RWSEM);
+}
+
+/* Invalidations share the block side: they must still go one at a time. */
+Test(resize, extending_writes_never_shrink_addblock, .timeout = 60)
+{
+	extend_race(PAGE, UFVM_INVALIDATE_ADDBLOCK);
 }
 
 /* ---- write-back against a shrinking truncate ---- */
@@ -297,6 +309,73 @@ Test(resize, write_racing_shrink_leaves_no_page_past_the_end, .timeout = 60)
 Test(resize, read_racing_shrink_leaves_no_page_past_the_end, .timeout = 60)
 {
 	fill_vs_shrink(false);
+}
+
+/* ---- a truncate between two pages of one write ---- */
+
+struct torn {
+	struct ufvm_file *f;
+	atomic_int armed, go, done;
+};
+
+/* The write's source faults on its second page: truncate the target then. */
+static void torn_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct torn *t = arg;
+
+	(void)b;
+	if (point != UFVM_HOOK_FILL || a != PAGE || !atomic_exchange(&t->armed, 0))
+		return;
+	atomic_store(&t->go, 1);
+	race_wait(&t->done, 1, 5000000);
+}
+
+static void *torn_truncate(void *arg)
+{
+	struct torn *t = arg;
+
+	race_wait(&t->go, 1, 10000000);
+	assert_ok(ufvm_truncate(t->f, 0));
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+Test(resize, write_torn_by_truncate_starts_over, .timeout = 30)
+{
+	char src[TMPSTORE_PATH_MAX], dst[TMPSTORE_PATH_MAX], back[2 * PAGE];
+	struct torn t = { 0 };
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	uint8_t *map;
+	pthread_t th;
+	ssize_t n;
+
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.fault_around = 1;
+	cfg.readahead = 0;
+	cfg.map_ahead = 0;
+	vm = ut_open(&cfg);
+	ut_store("tornsrc", 2 * PAGE, 0, src);
+	ut_store("torndst", 2 * PAGE, 0, dst);
+	map = ut_map(vm, src, 0, 2 * PAGE, RW);
+	memset(map, 'W', PAGE);		/* the source's first page cached, not its second */
+	t.f = ut_file(vm, dst);
+	assert_ok(ufvm_debug_hook(vm, torn_hook, &t));
+	atomic_store(&t.armed, 1);
+	pthread_create(&th, NULL, torn_truncate, &t);
+	n = ufvm_pwrite(t.f, map, 2 * PAGE, 0);
+	cr_assert(race_join(th, 10000000) == 0, "the truncate did not finish");
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	cr_assert(n == (ssize_t)(2 * PAGE), "ufvm_pwrite = %zd", n);
+	cr_assert(ut_size(t.f) == (off_t)(2 * PAGE), "size %lld after the write",
+		  (long long)ut_size(t.f));
+	ut_pread(t.f, back, 2 * PAGE, 0);
+	for (size_t i = 0; i < PAGE; i++)
+		cr_assert(back[i] == 'W', "byte %zu of the first page is %#x: the truncate "
+			  "removed it and the write went on", i, back[i]);
+	ut_unmap(vm, map, 2 * PAGE);
+	assert_ok(ufvm_file_close(t.f));
+	ut_close(vm);
 }
 
 /* ---- add/block: punches against multi-page fills ---- */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_resize_errors.c - store errors in the middle of a truncate or a
+ * write-back that another thread is waiting on.
+ *
+ * Checks: a shrinking ufvm_truncate() whose store truncate fails returns
+ * the error and loses nothing (the size stays, a dirty page still reaches
+ * the store); and the last user's ufvm_file_close() reports the error of a
+ * background write-back that was in flight when it looked (its page was
+ * no longer marked dirty, but not yet written either).
+ *
+ * The store's ftruncate() and pwrite() are interposed here (the library is
+ * linked statically into this test) to fail on demand.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "race.h"
+
+static atomic_llong fail_truncate_to = -1;	/* ftruncate(fd, this) fails: EIO */
+static atomic_llong bg_write_at = -1;		/* the background thread's pwrite here: */
+static atomic_int bg_in_write, bg_release;	/* held until released, then EIO */
+
+int ftruncate(int fd, off_t len)
+{
+	static int (*real)(int, off_t);
+
+	if (!real)
+		real = (int (*)(int, off_t))dlsym(RTLD_NEXT, "ftruncate");
+	if (len == atomic_load(&fail_truncate_to)) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd, len);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+	char name[16] = "";
+
+	if (!real)
+		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	if (off == atomic_load(&bg_write_at) && !prctl(PR_GET_NAME, name) &&
+	    !strcmp(name, "ufvm-bg")) {
+		atomic_store(&bg_write_at, -1);
+		atomic_store(&bg_in_write, 1);
+		race_wait(&bg_release, 1, 5000000);
+		errno = EIO;
+		return -1;
+	}
+	return real(fd, buf, n, off);
+}
+
+static struct ufvm_file *ut_file(struct ufvm *vm, const char *path)
+{
+	struct ufvm_file *f = NULL;
+	int r = ufvm_file_open(vm, path, UFVM_RDWR, &f);
+
+	cr_assert(r == 0, "ufvm_file_open(%s) = %d (%s)", path, r, ufvm_strerror(r));
+	return f;
+}
+
+Test(resize_errors, failed_store_truncate_loses_nothing, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX], page[PAGE], back[PAGE];
+	struct ufvm *vm = ut_open(NULL);
+	struct ufvm_file *f;
+	off_t sz = -1;
+	int r;
+
+	ut_store("ftrunc", 3 * PAGE, 5, path);
+	f = ut_file(vm, path);
+	memset(page, 'N', PAGE);
+	ut_pwrite(f, page, PAGE, 2 * PAGE);	/* dirty, not written back yet */
+	atomic_store(&fail_truncate_to, 100);
+	r = ufvm_truncate(f, 100);
+	atomic_store(&fail_truncate_to, -1);
+	cr_assert(r == -EIO, "ufvm_truncate with a failing store = %d, want -EIO", r);
+	assert_ok(ufvm_file_size(f, &sz));
+	cr_assert(sz == 3 * PAGE, "a failed truncate left the size at %lld", (long long)sz);
+	ut_pread(f, back, PAGE, 2 * PAGE);
+	cr_assert(back[0] == 'N' && back[PAGE - 1] == 'N', "the dirty page reads %#x",
+		  back[0]);
+	assert_ok(ufvm_fsync(f));
+	assert_ok(tmpstore_read(path, back, PAGE, 2 * PAGE));
+	cr_assert(back[0] == 'N' && back[PAGE - 1] == 'N',
+		  "the store holds %#x: the dirty page was lost", back[0]);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+static void *release_later(void *arg)
+{
+	(void)arg;
+	race_sleep_us(100000);
+	atomic_store(&bg_release, 1);
+	return NULL;
+}
+
+Test(resize_errors, last_user_waits_for_writeback_in_flight, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX], page[PAGE];
+	struct ufvm_config cfg;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	pthread_t th;
+	int r;
+
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.dirty_expire_ms = 20;	/* the background thread writes it back soon */
+	vm = ut_open(&cfg);
+	ut_store("bgwb", 16 * PAGE, 9, path);
+	f = ut_file(vm, path);
+	memset(page, 'X', PAGE);
+	atomic_store(&bg_write_at, 4 * PAGE);
+	ut_pwrite(f, page, PAGE, 4 * PAGE);
+	cr_assert(race_wait(&bg_in_write, 1, 10000000), "no background write-back came");
+	/* The page is clean now and its write not done: it fails in 100 ms. */
+	pthread_create(&th, NULL, release_later, NULL);
+	r = ufvm_file_close(f);
+	pthread_join(th, NULL);
+	cr_assert(r == -EIO, "ufvm_file_close of the last user = %d, want the "
+		  "in-flight write-back's -EIO", r);
+	ufvm_close(vm);
+}
