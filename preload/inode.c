@@ -225,7 +225,7 @@ void pl_fd_track(int fd)
 	if (fd < 0 || fd >= pl_fd_max)
 		return;
 	ok = pl_fd_qualifies(fd, &st, path, sizeof(path));
-	if (!ok && !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED))
+	if ((!ok && !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED)) || pl_foreign())
 		return;
 	pl_lock_acquire();
 	if (ok)
@@ -236,7 +236,8 @@ void pl_fd_track(int fd)
 
 void pl_fd_untrack(int fd)
 {
-	if (fd < 0 || fd >= pl_fd_max || !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED))
+	if (fd < 0 || fd >= pl_fd_max || !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED) ||
+	    pl_foreign())
 		return;
 	pl_lock_acquire();
 	pl_fd_set_locked(fd, NULL);
@@ -250,8 +251,8 @@ void pl_fd_dup(int oldfd, int newfd)
 
 	if (newfd < 0 || newfd >= pl_fd_max || oldfd < 0 || oldfd >= pl_fd_max)
 		return;
-	if (!__atomic_load_n(&pl_fdtab[oldfd], __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&pl_fdtab[newfd], __ATOMIC_RELAXED))
+	if ((!__atomic_load_n(&pl_fdtab[oldfd], __ATOMIC_RELAXED) &&
+	     !__atomic_load_n(&pl_fdtab[newfd], __ATOMIC_RELAXED)) || pl_foreign())
 		return;
 	pl_lock_acquire();
 	ino = pl_fdtab[oldfd];
@@ -467,6 +468,8 @@ static void pl_priv_move_one(struct pl_inode *ino, void *arg)
  */
 void pl_fd_evict_priv(int fd)
 {
+	if (pl_foreign())
+		return;
 	pl_lock_acquire();
 	if (pl_fd_is_priv(fd))
 		pl_inode_for_each_locked(pl_priv_move_one, &fd);

@@ -26,7 +26,9 @@ struct ufvm *pl_vm;
 bool pl_bounce;
 bool pl_sigsegv;
 bool pl_verbose;
+pid_t pl_pid;
 __thread int pl_guard __attribute__((tls_model("initial-exec")));
+__thread int pl_vforking __attribute__((tls_model("initial-exec")));
 
 /* Code whose calls bypass the preload: ours (with ufvm's), liburcu, libsigsegv. */
 #define PL_MAX_RANGES 16
@@ -277,6 +279,7 @@ __attribute__((constructor)) static void pl_init(void)
 #define PL_X(fn) pl_real_##fn = (__typeof__(fn) *)pl_dlsym(#fn);
 	PL_REAL_FUNCS(PL_X)
 #undef PL_X
+	pl_pid = getpid();
 	if (dladdr((void *)pl_init, &di))
 		dl_iterate_phdr(pl_range_cb, (void *)pl_init);
 	v = getenv("UFVM_PRELOAD_VERBOSE");

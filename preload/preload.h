@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -102,7 +103,8 @@ int fcntl64(int fd, int cmd, ...);
 	X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64) X(__fxstatat) \
 	X(__fxstatat64)							\
 	X(fork) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve)	\
-	X(_exit) X(_Exit) X(posix_spawn) X(posix_spawnp) X(system) X(popen)
+	X(_exit) X(_Exit) X(posix_spawn) X(posix_spawnp) X(system) X(popen)	\
+	X(clone)
 
 #define PL_X(fn) extern __typeof__(fn) *pl_real_##fn;
 PL_REAL_FUNCS(PL_X)
@@ -130,7 +132,9 @@ extern struct ufvm *pl_vm;		/* (L) set once running */
 extern bool pl_bounce;			/* (L) EFAULT-prone delivery: bounce syscall buffers */
 extern bool pl_sigsegv;			/* (L) the sigsegv backend runs */
 extern bool pl_verbose;			/* (c) */
+extern pid_t pl_pid;			/* (a) the process this state belongs to */
 extern __thread int pl_guard __attribute__((tls_model("initial-exec")));
+extern __thread int pl_vforking __attribute__((tls_model("initial-exec")));
 
 bool pl_internal_caller(const void *ra);
 
@@ -144,6 +148,18 @@ static inline bool pl_off(void)
 	int s = __atomic_load_n(&pl_state, __ATOMIC_ACQUIRE);
 
 	return s == PL_INIT || s == PL_OFF;
+}
+
+/*
+ * A process that shares this state without owning it: a child of vfork()
+ * or clone(CLONE_VM) that the preload did not see being made (one made
+ * through its vfork/clone runs with pl_guard raised instead).  It must not
+ * change the preload's tables nor use ufvm: they are its parent's.  One
+ * system call; used where the state is about to change, not on every call.
+ */
+static inline bool pl_foreign(void)
+{
+	return getpid() != __atomic_load_n(&pl_pid, __ATOMIC_RELAXED);
 }
 
 /* Set the errno of a 0/-errno result; return @ok on success, -1 on failure. */

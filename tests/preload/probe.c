@@ -9,7 +9,7 @@
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
  * Scenarios: coherence, remap, protect, fork, exec (and posix_spawn),
- * exit (exit, _exit, and a crash), threads, split, efault, unmanaged.  Exit
+ * vfork (and clone(CLONE_VM | CLONE_VFORK)), exit (exit, _exit, and a crash), threads, split, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -478,6 +479,73 @@ static void sc_exec_child(void)
 	close(fd);
 }
 
+/*
+ * ---- vfork: a child that shares this process's memory closes its fds
+ * (as Python's subprocess does) and execs: it sees this process's writes
+ * as of the vfork, none are lost afterwards, and this process's fds stay
+ * managed ----
+ */
+
+static char *vf_argv[5];
+
+/* The child: close every fd but stdio (one managed fd by close()), exec. */
+static int vfork_child(void *arg)
+{
+	close(*(int *)arg);
+	syscall(SYS_close_range, 3, ~0U, 0);
+	execv(vf_argv[0], vf_argv);
+	_exit(127);
+}
+
+static char vf_stack[64 << 10] __attribute__((aligned(16)));
+
+static void sc_vfork(char *self)
+{
+	int fd = make_file("v", 4, 91), st, round;
+	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char seed[16], buf[PG];
+	pid_t pid;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	vf_argv[0] = self;
+	vf_argv[1] = (char *)"vfork-child";
+	vf_argv[2] = (char *)dir;
+	vf_argv[3] = seed;
+	for (round = 0; round < 4; round++) {
+		int dfd = dup(fd);	/* the child closes it, this process keeps it */
+
+		fill(m, PG, 0, 92 + round);	/* dirty, not synced */
+		snprintf(seed, sizeof(seed), "%d", 92 + round);
+		if (round % 2 == 0) {
+			pid = vfork();
+			if (pid == 0)
+				vfork_child(&dfd);
+		} else {
+			pid = clone(vfork_child, vf_stack + sizeof(vf_stack),
+				    CLONE_VM | CLONE_VFORK | SIGCHLD, &dfd);
+		}
+		CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+		      WEXITSTATUS(st) == 0);
+		/* dfd is still this file's, through ufvm */
+		fill(buf, PG, 2 * PG, 100 + round);
+		CHECK(pwrite(dfd, buf, PG, 2 * PG) == (ssize_t)PG &&
+		      same(m + 2 * PG, PG, 2 * PG, 100 + round));
+		CHECK(!close(dfd));
+	}
+	fill(m, PG, 0, 99);		/* after the last child: still written back */
+	CHECK(!munmap(m, 4 * PG));
+	CHECK(kernel_same("v", 0, PG, 99) && kernel_same("v", 2 * PG, PG, 103));
+	close(fd);
+}
+
+/* The program a vfork child execs: the file holds what its parent wrote. */
+static void sc_vfork_child(const char *seed)
+{
+	CHECK(kernel_same("v", 0, PG, (unsigned int)atoi(seed)));
+	CHECK(kernel_same("v", PG, PG, 91) && kernel_same("v", 3 * PG, PG, 91));
+}
+
 /* ---- exit: dirty pages are written back on exit() and _exit() ---- */
 
 static void exit_child(void *arg)
@@ -676,7 +744,7 @@ static void sc_unmanaged(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
+	if (argc != 3 && argc != 4) {
 		fprintf(stderr, "usage: probe SCENARIO DIR\n");
 		return 2;
 	}
@@ -698,6 +766,10 @@ int main(int argc, char **argv)
 		sc_exec(argv[0]);
 	else if (!strcmp(scenario, "exec-child"))
 		sc_exec_child();
+	else if (!strcmp(scenario, "vfork"))
+		sc_vfork(argv[0]);
+	else if (!strcmp(scenario, "vfork-child") && argc == 4)
+		sc_vfork_child(argv[3]);
 	else if (!strcmp(scenario, "exit"))
 		sc_exit();
 	else if (!strcmp(scenario, "threads"))
