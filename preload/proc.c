@@ -8,9 +8,10 @@
  *   prepare  take pl_lock (the tables stay consistent), write every managed
  *            file's dirty pages back (the child's cache starts from the
  *            file), and quiesce liburcu (its fork hooks);
- *   child    start a fresh ufvm instance and map every managed region
- *            again at the same address, same file, offset and protection
- *            (UFVM_MAP_FIXED).  If ufvm cannot start in the child, the
+ *   child    reserve the ranges of the managed regions (PROT_NONE), so
+ *            that nothing of the new instance lands there, start a fresh
+ *            ufvm instance and map every managed region again at the same
+ *            address, same file, offset and protection (UFVM_MAP_FIXED).  If ufvm cannot start in the child, the
  *            kernel's own mappings of the files take their place.  The
  *            parent's instance is abandoned, never touched.
  * From then on parent and child have separate caches, coherent through
@@ -117,6 +118,25 @@ static void pl_atfork_child(void)
 	}
 	urcu_bp_after_fork_child();
 	urcu_bp_call_rcu_after_fork_child();
+	/*
+	 * The regions were not inherited: their ranges are free in the child.
+	 * Reserve them before the new instance starts, or its own mappings
+	 * (the handler-stop page, pools, views) could land there and then be
+	 * mapped over.  A range that is not free was inherited after all and
+	 * cannot be taken either.
+	 */
+	for (i = 0; i < pl_nregions; i++) {
+		struct pl_region *r = &pl_regions[i];
+		void *p;
+
+		if (r->prot == PROT_NONE)
+			continue;
+		p = REAL(mmap)((void *)r->start, r->end - r->start, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+			       -1, 0);
+		if (p != MAP_FAILED && p != (void *)r->start)
+			REAL(munmap)(p, r->end - r->start);	/* a kernel without NOREPLACE */
+	}
 	pl_vm = NULL;
 	__atomic_store_n(&pl_state, PL_READY, __ATOMIC_RELEASE);
 	err = pl_start_locked();

@@ -8,7 +8,7 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, remap, protect, fork, exec (and posix_spawn),
+ * Scenarios: coherence, remap, protect, fork, forkgaps, exec (and posix_spawn),
  * vfork (and clone(CLONE_VM | CLONE_VFORK)), exit (exit, _exit, and a crash), threads, split, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
@@ -437,6 +437,45 @@ static void sc_fork(void)
 	close(fd);
 }
 
+/*
+ * ---- forkgaps: a fork child's new ufvm instance never lands in the
+ * ranges of the mappings it is about to map again (the parent's regions
+ * are not inherited, so their ranges are free in the child; a mapping of
+ * ufvm's own there would be mapped over and the child hang or read
+ * zeros) ----
+ */
+
+static void forkgaps_child(void *arg)
+{
+	size_t i, hole = (size_t)arg;
+
+	alarm(10);	/* a hang fails the check, SIGALRM */
+	for (i = 0; i < 8; i++)
+		if (i != hole)
+			CHECK(same(fork_map + i * PG, PG, i * PG, 34));
+	CHECK_MANAGED(fork_map + (hole ? 0 : PG));
+}
+
+static void sc_forkgaps(void)
+{
+	static const size_t holes[] = { 6, 0, 3, 7, 5 };
+	size_t k;
+	int fd;
+
+	for (k = 0; k < sizeof(holes) / sizeof(holes[0]); k++) {
+		fd = make_file("g", 8, 34);
+		fork_map = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		CHECK(fork_map != MAP_FAILED);
+		CHECK(!munmap(fork_map + holes[k] * PG, PG));
+		CHECK(in_child(forkgaps_child, (void *)holes[k]) == 0);
+		if (holes[k])
+			CHECK(!munmap(fork_map, holes[k] * PG));
+		if (holes[k] < 7)
+			CHECK(!munmap(fork_map + (holes[k] + 1) * PG, (7 - holes[k]) * PG));
+		close(fd);
+	}
+}
+
 /* ---- exec: dirty pages reach the new image; the preload is re-armed ---- */
 
 static void sc_exec(char *self)
@@ -762,6 +801,8 @@ int main(int argc, char **argv)
 		sc_protect();
 	else if (!strcmp(scenario, "fork"))
 		sc_fork();
+	else if (!strcmp(scenario, "forkgaps"))
+		sc_forkgaps();
 	else if (!strcmp(scenario, "exec"))
 		sc_exec(argv[0]);
 	else if (!strcmp(scenario, "exec-child"))
