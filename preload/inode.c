@@ -174,6 +174,7 @@ void pl_inode_reap(struct pl_inode *dead)
 		if (p->priv_fd >= 0)
 			REAL(close)(p->priv_fd);
 	}
+	pl_guard++;
 	pthread_mutex_lock(&pl_lock);
 	for (p = dead; p; p = next) {
 		next = p->next;
@@ -182,6 +183,7 @@ void pl_inode_reap(struct pl_inode *dead)
 		pl_free = p;
 	}
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 }
 
 bool pl_any_active(void)

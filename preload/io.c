@@ -95,6 +95,7 @@ static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
 
 	if (fl < 0)
 		return -errno;
+	pl_guard++;	/* a signal handler must not wait for m: see pl_lock_acquire */
 	pthread_mutex_lock(m);
 	if (write && (fl & O_APPEND)) {
 		pl_lock_acquire();
@@ -117,6 +118,7 @@ static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
 		pos = -errno;
 out:
 	pthread_mutex_unlock(m);
+	pl_guard--;
 	return pos;
 }
 
@@ -127,10 +129,12 @@ static void pl_pos_settle(int fd, off_t pos, size_t want, ssize_t done)
 
 	if (done >= 0 && (size_t)done == want)
 		return;
+	pl_guard++;
 	pthread_mutex_lock(m);
 	if (REAL(lseek)(fd, 0, SEEK_CUR) == pos + (off_t)want)
 		REAL(lseek)(fd, pos + (done > 0 ? done : 0), SEEK_SET);
 	pthread_mutex_unlock(m);
+	pl_guard--;
 }
 
 static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)

@@ -179,8 +179,15 @@ bool pl_match(const char *path)
 
 /* ---- the lock ---- */
 
+/*
+ * pl_lock and every other lock of the preload (the position locks of
+ * io.c) are taken with pl_guard raised: a signal handler that interrupts
+ * the thread while it holds one goes straight to libc instead of waiting
+ * for a lock its own thread holds.
+ */
 void pl_lock_acquire(void)
 {
+	pl_guard++;
 	pthread_mutex_lock(&pl_lock);
 }
 
@@ -189,6 +196,7 @@ void pl_lock_release(void)
 	struct pl_inode *dead = pl_inode_take_dead_locked();
 
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 	if (dead)
 		pl_inode_reap(dead);
 }

@@ -16,7 +16,9 @@
  *
  * Bypass.  Every interposed function first asks PL_BYPASS(): before the
  * constructor has finished, inside the preload itself (pl_guard, per
- * thread), and for calls whose caller is ufvm's own code or its libraries
+ * thread, raised around every call into ufvm and while any lock of the
+ * preload is held, so that a signal handler interrupting such a section
+ * goes to libc instead of deadlocking on its own thread's lock), and for calls whose caller is ufvm's own code or its libraries
  * (liburcu, libsigsegv: found by return address, so that ufvm's handler
  * threads and its SIGSEGV handler never enter the preload), the call goes
  * straight to libc.
@@ -172,8 +174,9 @@ static inline long pl_ret(long r)
 	return r;
 }
 
+/* Take pl_lock, with pl_guard raised (a signal handler bypasses the preload). */
 void pl_lock_acquire(void);
-/* Drop pl_lock and close the files of inodes that died meanwhile. */
+/* Drop pl_lock and pl_guard, and close the files of inodes that died meanwhile. */
 void pl_lock_release(void);
 
 int pl_start_locked(void);

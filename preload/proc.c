@@ -60,6 +60,7 @@ static size_t pl_n_env_ufvm;		/* (c) */
 
 static void pl_atfork_prepare(void)
 {
+	pl_guard++;
 	pthread_mutex_lock(&pl_lock);
 	if (pl_vm) {
 		int err = 0;
@@ -79,6 +80,7 @@ static void pl_atfork_parent(void)
 		urcu_bp_call_rcu_after_fork_parent();
 	}
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 }
 
 /* Reopen an active inode in the child's instance (or give it up). */
@@ -114,6 +116,7 @@ static void pl_atfork_child(void)
 	__atomic_store_n(&pl_pid, getpid(), __ATOMIC_RELAXED);
 	if (!old) {
 		pthread_mutex_unlock(&pl_lock);
+		pl_guard--;
 		return;
 	}
 	urcu_bp_after_fork_child();
@@ -160,6 +163,7 @@ static void pl_atfork_child(void)
 		__atomic_store_n(&pl_state, PL_OFF, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 }
 
 /* ---- exec ---- */

@@ -8,8 +8,9 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, remap, protect, fork, forkgaps, exec (and posix_spawn),
- * vfork (and clone(CLONE_VM | CLONE_VFORK)), exit (exit, _exit, and a crash), threads, split, efault, unmanaged.  Exit
+ * Scenarios: coherence, remap, protect, fork, forkgaps, exec (and
+ * posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), exit (exit,
+ * _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -31,6 +32,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -162,6 +164,29 @@ static int in_child(void (*fn)(void *), void *arg)
 		_exit(failures ? 1 : 0);
 	}
 	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+/* in_child(), but a child still running after @secs seconds is killed (SIGKILL). */
+static int in_child_within(void (*fn)(void *), void *arg, int secs)
+{
+	pid_t pid = fork();
+	int st, i;
+
+	if (pid == 0) {
+		fn(arg);
+		_exit(failures ? 1 : 0);
+	}
+	if (pid < 0)
+		return -1;
+	for (i = 0; i < secs * 100; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	if (waitpid(pid, &st, 0) != pid)
 		return -1;
 	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
 }
@@ -731,6 +756,65 @@ static void sc_split(void)
 	close(fd);
 }
 
+/*
+ * ---- signal: a signal handler's I/O on a managed file (pread, pwrite,
+ * read: async-signal-safe) never waits for a lock of the preload that the
+ * frame it interrupted holds ----
+ */
+
+static int sig_fd, sig_rfd;
+static volatile long sig_count;
+
+static void sig_handler(int sig)
+{
+	char b[8];
+	int e = errno;
+
+	(void)sig;
+	if (pwrite(sig_fd, "s", 1, 2 * PG) != 1 || pread(sig_fd, b, 1, 0) != 1)
+		_exit(3);
+	/* the same position lock as the main loop's read() */
+	if (lseek(sig_rfd + 64, 0, SEEK_SET) || read(sig_rfd + 64, b, 1) != 1)
+		_exit(4);
+	sig_count++;
+	errno = e;
+}
+
+static void signal_child(void *arg)
+{
+	struct sigaction sa = { .sa_handler = sig_handler, .sa_flags = SA_RESTART };
+	struct itimerval it = { { 0, 50 }, { 0, 50 } };
+	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, sig_fd, 0);
+	char b[8];
+	int i, fd;
+
+	(void)arg;
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	sig_rfd = open(path_of("sig"), O_RDONLY);
+	CHECK(sig_rfd >= 0 && dup2(sig_rfd, sig_rfd + 64) == sig_rfd + 64);
+	CHECK(!sigaction(SIGALRM, &sa, NULL) && !setitimer(ITIMER_REAL, &it, NULL));
+	for (i = 0; i < 30000; i++) {
+		fd = open(path_of("sig"), O_RDONLY);	/* tracking takes the preload's lock */
+		if (fd < 0 || pread(fd, b, 1, 0) != 1)
+			failures++;
+		close(fd);
+		if (lseek(sig_rfd, 0, SEEK_SET) || read(sig_rfd, b, 1) != 1)
+			failures++;
+	}
+	it = (struct itimerval){ { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	CHECK(sig_count > 0);
+	CHECK(!munmap(m, 4 * PG));
+}
+
+static void sc_signal(void)
+{
+	sig_fd = make_file("sig", 4, 75);
+	CHECK(in_child_within(signal_child, NULL, 20) == 0);
+	close(sig_fd);
+}
+
 /* ---- efault: a managed mapping as the buffer of a pipe's read/write ---- */
 
 static void sc_efault(void)
@@ -817,6 +901,8 @@ int main(int argc, char **argv)
 		sc_threads();
 	else if (!strcmp(scenario, "split"))
 		sc_split();
+	else if (!strcmp(scenario, "signal"))
+		sc_signal();
 	else if (!strcmp(scenario, "efault"))
 		sc_efault();
 	else if (!strcmp(scenario, "unmanaged"))
