@@ -83,26 +83,51 @@ static off_t pl_ino_size(struct pl_inode *ino)
 }
 
 /*
- * Reserve [pos, pos+n) of @fd's file position for a read (clipped to the
- * size) or a write (at the end of the file with O_APPEND).
- * Context: L not held.  Return: the start position, or -errno; *n clipped.
+ * Reserve @n bytes at the end of the file for an append: ufvm's end of
+ * file, or the end of the appends still in flight (append_end), whichever
+ * is further.  Context: L not held.  Return: the start of the append.
  */
-static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
+static off_t pl_append_reserve(struct pl_inode *ino, size_t n)
 {
-	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
-	int fl = write ? REAL(fcntl)(fd, F_GETFL) : 0;
 	off_t pos, size;
 
-	if (fl < 0)
-		return -errno;
+	pl_lock_acquire();
+	size = pl_ino_size(ino);
+	pos = ino->append_end > size ? ino->append_end : size;
+	ino->append_end = pos + (off_t)n;
+	pl_lock_release();
+	return pos;
+}
+
+/* Does a write to @fd append (O_APPEND), or with @rwf (RWF_APPEND)?  Return: 1, 0 or -errno. */
+static int pl_appends(int fd, int rwf)
+{
+	int fl;
+
+	if (rwf & RWF_APPEND)
+		return 1;
+	fl = REAL(fcntl)(fd, F_GETFL);
+	return fl < 0 ? -errno : !!(fl & O_APPEND);
+}
+
+/*
+ * Reserve [pos, pos+n) of @fd's file position for a read (clipped to the
+ * size) or a write (at the end of the file with O_APPEND, or @rwf's
+ * RWF_APPEND).  Context: L not held.  Return: the start position, or
+ * -errno; *n clipped.
+ */
+static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write, int rwf)
+{
+	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+	int app = write ? pl_appends(fd, rwf) : 0;
+	off_t pos, size;
+
+	if (app < 0)
+		return app;
 	pl_guard++;	/* a signal handler must not wait for m: see pl_lock_acquire */
 	pthread_mutex_lock(m);
-	if (write && (fl & O_APPEND)) {
-		pl_lock_acquire();
-		size = pl_ino_size(ino);
-		pos = ino->append_end > size ? ino->append_end : size;
-		ino->append_end = pos + (off_t)*n;
-		pl_lock_release();
+	if (app) {
+		pos = pl_append_reserve(ino, *n);
 	} else {
 		pos = REAL(lseek)(fd, 0, SEEK_CUR);
 		if (pos < 0) {
@@ -139,7 +164,7 @@ static void pl_pos_settle(int fd, off_t pos, size_t want, ssize_t done)
 
 static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, false);
+	off_t pos = pl_pos_reserve(ino, fd, &n, false, 0);
 	ssize_t r;
 
 	if (pos < 0)
@@ -151,7 +176,7 @@ static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 
 static ssize_t pl_write_pos(struct pl_inode *ino, int fd, const void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, true);
+	off_t pos = pl_pos_reserve(ino, fd, &n, true, 0);
 	ssize_t r;
 
 	if (pos < 0)
@@ -294,7 +319,9 @@ static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, of
 
 /*
  * Vector I/O on a managed file at @off (-1: the file position), segment
- * by segment, stopping at the first short transfer.
+ * by segment, stopping at the first short transfer.  A write to an
+ * O_APPEND fd or with RWF_APPEND appends; it moves the file position
+ * only with @off -1 (as Linux).
  */
 static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
 			  off_t off, bool write, int rwf)
@@ -302,21 +329,19 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 	size_t n = pl_iov_len(iov, cnt), done = 0;
 	bool usepos = off == -1;
 	ssize_t r = 0;
-	int i;
+	int i, app;
 
 	if (cnt < 0)
 		return -EINVAL;
-	if (usepos || (write && (rwf & RWF_APPEND))) {
-		if (write && (rwf & RWF_APPEND)) {
-			pl_lock_acquire();
-			off = pl_ino_size(ino);
-			pl_lock_release();
-		} else {
-			off = pl_pos_reserve(ino, fd, &n, write);
-		}
-		if (off < 0)
-			return off;
+	if (usepos) {
+		off = pl_pos_reserve(ino, fd, &n, write, rwf);
+	} else if (write) {
+		app = pl_appends(fd, rwf);
+		if (app)
+			off = app < 0 ? app : pl_append_reserve(ino, n);
 	}
+	if (off < 0)
+		return off;
 	for (i = 0; i < cnt && done < n; i++) {
 		size_t c = PL_MIN(iov[i].iov_len, n - done);
 
@@ -556,14 +581,19 @@ static ssize_t pl_write(int fd, const void *buf, size_t n)
 	return pl_ret(r);
 }
 
+/* pwrite: on an O_APPEND fd it appends, as Linux's does, without moving the position. */
 static ssize_t pl_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	struct pl_inode *ino = pl_fd_get(fd);
 	ssize_t r;
+	int app;
 
 	if (!ino)
 		return pl_sys_rw(3, fd, (void *)buf, n, off);
-	r = pl_ino_pwrite(ino, fd, buf, n, off);
+	app = off < 0 ? 0 : pl_appends(fd, 0);
+	if (app > 0)
+		off = pl_append_reserve(ino, n);
+	r = app < 0 ? app : pl_ino_pwrite(ino, fd, buf, n, off);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -754,6 +784,11 @@ static int pl_truncate_path(const char *path, off_t len, bool *done)
 	pl_guard++;
 	err = len < 0 ? -EINVAL : ufvm_truncate(ino->uf, len);
 	pl_guard--;
+	if (!err) {
+		pl_lock_acquire();
+		ino->append_end = 0;	/* appends start from the new end */
+		pl_lock_release();
+	}
 	pl_inode_put(ino);
 	return err;
 }

@@ -8,7 +8,7 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, remap, protect, fork, forkgaps, exec (and
+ * Scenarios: coherence, append, remap, protect, fork, forkgaps, exec (and
  * posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), exit (exit,
  * _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
@@ -305,6 +305,56 @@ static void sc_coherence(void)
 	CHECK(pwrite(fd2, "x", 1, 0) == 1 && m[0] == 'x' && zeros(m + 1, PG - 1));
 	close(fd2);
 	CHECK(!munmap(m, 32 * PG));
+	close(fd);
+}
+
+/*
+ * ---- append: appends land at the end of the file as the kernel puts
+ * them: after truncate(path), by pwrite on an O_APPEND fd (Linux appends,
+ * the position stays), by pwritev2 with RWF_APPEND (the position moves
+ * with offset -1 only) ----
+ */
+
+static void sc_append(void)
+{
+	int fd = open(path_of("a"), O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0644), fd2;
+	struct iovec v = { (void *)"AB", 2 };
+	char *m, buf[16];
+	struct stat st;
+
+	CHECK(fd >= 0 && !ftruncate(fd, PG));
+	m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+
+	/* truncate(path) resets where the next append goes */
+	CHECK(!ftruncate(fd, 0));
+	CHECK(write(fd, "abc", 3) == 3);
+	CHECK(!truncate(path_of("a"), 0));
+	CHECK(write(fd, "x", 1) == 1);
+	CHECK(!fstat(fd, &st) && st.st_size == 1);
+	CHECK(pread(fd, buf, 4, 0) == 1 && buf[0] == 'x');
+
+	/* pwrite on an O_APPEND fd appends; the position does not move */
+	CHECK(!ftruncate(fd, 0) && write(fd, "0123456789", 10) == 10);
+	CHECK(lseek(fd, 3, SEEK_SET) == 3);
+	CHECK(pwrite(fd, "XY", 2, 0) == 2);
+	CHECK(!fstat(fd, &st) && st.st_size == 12);
+	CHECK(pread(fd, buf, 12, 0) == 12 && !memcmp(buf, "0123456789XY", 12));
+	CHECK(!memcmp(m, "0123456789XY", 12));
+	CHECK(lseek(fd, 0, SEEK_CUR) == 3);
+
+	/* RWF_APPEND on a plain fd: offset -1 moves the position, 0 does not */
+	fd2 = open(path_of("a"), O_RDWR);
+	CHECK(fd2 >= 0 && lseek(fd2, 2, SEEK_SET) == 2);
+	CHECK(pwritev2(fd2, &v, 1, -1, RWF_APPEND) == 2);
+	CHECK(lseek(fd2, 0, SEEK_CUR) == 14);
+	CHECK(pwritev2(fd2, &v, 1, 0, RWF_APPEND) == 2);
+	CHECK(lseek(fd2, 0, SEEK_CUR) == 14);
+	CHECK(!memcmp(m, "0123456789XYABAB", 16) && !memcmp(m + 16, "\0", 1));
+	CHECK(!msync(m, PG, MS_SYNC));
+	CHECK(!munmap(m, PG));
+	close(fd2);
 	close(fd);
 }
 
@@ -879,6 +929,8 @@ int main(int argc, char **argv)
 		expect_managed = 0;
 	if (!strcmp(scenario, "coherence"))
 		sc_coherence();
+	else if (!strcmp(scenario, "append"))
+		sc_append();
 	else if (!strcmp(scenario, "remap"))
 		sc_remap();
 	else if (!strcmp(scenario, "protect"))
