@@ -38,10 +38,23 @@ static pthread_mutex_t pl_poslock[PL_NPOSLOCKS] = {
 
 /* ---- helpers ---- */
 
-ssize_t pl_ino_pread(struct pl_inode *ino, void *buf, size_t n, off_t off)
+/* May @fd be read?  Return: 0, -EBADF (opened O_WRONLY, as the kernel says) or -errno. */
+static int pl_fd_readable(int fd)
 {
-	ssize_t r;
+	int fl = REAL(fcntl)(fd, F_GETFL);
 
+	if (fl < 0)
+		return -errno;
+	return (fl & O_ACCMODE) == O_WRONLY ? -EBADF : 0;
+}
+
+/* Read through ufvm, if @fd may be read. */
+ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t r = pl_fd_readable(fd);
+
+	if (r < 0)
+		return r;
 	if (off < 0)
 		return -EINVAL;
 	pl_guard++;
@@ -169,7 +182,7 @@ static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 
 	if (pos < 0)
 		return pos;
-	r = n ? pl_ino_pread(ino, buf, n, pos) : 0;
+	r = pl_ino_pread(ino, fd, buf, n, pos);
 	pl_pos_settle(fd, pos, n, r);
 	return r;
 }
@@ -333,6 +346,8 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 
 	if (cnt < 0)
 		return -EINVAL;
+	if (!write && (r = pl_fd_readable(fd)) < 0)
+		return r;	/* even when nothing is left to read */
 	if (usepos) {
 		off = pl_pos_reserve(ino, fd, &n, write, rwf);
 	} else if (write) {
@@ -348,7 +363,7 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 		if (!c)
 			continue;
 		r = write ? pl_ino_pwrite(ino, fd, iov[i].iov_base, c, off + (off_t)done) :
-			    pl_ino_pread(ino, iov[i].iov_base, c, off + (off_t)done);
+			    pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done);
 		if (r <= 0)
 			break;
 		done += (size_t)r;
@@ -564,7 +579,7 @@ static ssize_t pl_pread(int fd, void *buf, size_t n, off_t off)
 
 	if (!ino)
 		return pl_sys_rw(1, fd, buf, n, off);
-	r = pl_ino_pread(ino, buf, n, off);
+	r = pl_ino_pread(ino, fd, buf, n, off);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -1074,7 +1089,7 @@ static ssize_t pl_read_at(struct pl_inode *ino, int fd, void *buf, size_t n, off
 	ssize_t r;
 
 	if (ino)
-		return pl_ino_pread(ino, buf, n, pos);
+		return pl_ino_pread(ino, fd, buf, n, pos);
 	r = REAL(pread64)(fd, buf, n, pos);
 	return r < 0 ? -errno : r;
 }

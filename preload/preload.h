@@ -244,7 +244,7 @@ void pl_region_drop_all_locked(void);
 
 /* ---- I/O helpers (io.c) ---- */
 
-ssize_t pl_ino_pread(struct pl_inode *ino, void *buf, size_t n, off_t off);
+ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t off);
 ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off);
 
 /* ---- processes and reports (proc.c, report.c) ---- */

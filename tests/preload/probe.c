@@ -8,9 +8,9 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, append, remap, protect, fork, forkgaps, exec (and
- * posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), exit (exit,
- * _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
+ * Scenarios: coherence, append, fdcalls, remap, protect, fork, forkgaps,
+ * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), exit
+ * (exit, _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -355,6 +355,44 @@ static void sc_append(void)
 	CHECK(!msync(m, PG, MS_SYNC));
 	CHECK(!munmap(m, PG));
 	close(fd2);
+	close(fd);
+}
+
+/*
+ * ---- fdcalls: the fd calls on a managed file refuse what the kernel
+ * refuses: reading an fd opened O_WRONLY (EBADF) ----
+ */
+
+static void sc_fdcalls(void)
+{
+	int fd = make_file("fc", 2, 111), wfd;
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct iovec v;
+	char buf[PG];
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	v = (struct iovec){ buf, 16 };
+
+	/* reading an O_WRONLY fd: EBADF, even at the end of the file */
+	wfd = open(path_of("fc"), O_WRONLY);
+	CHECK(wfd >= 0);
+	errno = 0;
+	CHECK(pread(wfd, buf, 16, 0) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(read(wfd, buf, 16) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(readv(wfd, &v, 1) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(preadv(wfd, &v, 1, 0) == -1 && errno == EBADF);
+	CHECK(lseek(wfd, 0, SEEK_END) == (off_t)(2 * PG));
+	errno = 0;
+	CHECK(read(wfd, buf, 16) == -1 && errno == EBADF);
+	CHECK(lseek(wfd, 0, SEEK_CUR) == (off_t)(2 * PG));
+	CHECK(write(wfd, "w", 1) == 1 && pread(fd, buf, 2, 2 * PG) == 1 && buf[0] == 'w');
+	close(wfd);
+
+	CHECK(!munmap(m, 2 * PG));
 	close(fd);
 }
 
@@ -931,6 +969,8 @@ int main(int argc, char **argv)
 		sc_coherence();
 	else if (!strcmp(scenario, "append"))
 		sc_append();
+	else if (!strcmp(scenario, "fdcalls"))
+		sc_fdcalls();
 	else if (!strcmp(scenario, "remap"))
 		sc_remap();
 	else if (!strcmp(scenario, "protect"))
