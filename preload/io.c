@@ -386,9 +386,34 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 
 /* ---- open, close, dup ---- */
 
-/* After the program's open: track the fd; O_TRUNC of a managed file through ufvm. */
+static off_t pl_size_of(dev_t dev, ino_t ino);
+
+/*
+ * Open @fd's file again for writing (and truncate it with @trunc), as the
+ * kernel checks an O_RDONLY|O_TRUNC open: write permission, a read-only
+ * file system, a running executable.  Return: 0 or -errno.
+ */
+static int pl_reopen_write(int fd, bool trunc)
+{
+	char path[64];
+	int w;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	w = REAL(open)(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | (trunc ? O_TRUNC : 0));
+	if (w < 0)
+		return -errno;
+	REAL(close)(w);
+	return 0;
+}
+
+/*
+ * After the program's open: track the fd; O_TRUNC of a managed file
+ * through ufvm (for O_RDONLY, once write permission is checked), of
+ * another regular file by ftruncate (or, O_RDONLY, a reopen).
+ */
 static int pl_opened(int fd, int flags)
 {
+	bool rdonly = (flags & O_ACCMODE) == O_RDONLY;
 	struct pl_inode *ino;
 	int err;
 
@@ -399,8 +424,10 @@ static int pl_opened(int fd, int flags)
 		return fd;
 	ino = pl_fd_get(fd);
 	if (ino) {
+		err = rdonly ? pl_reopen_write(fd, false) : 0;
 		pl_guard++;
-		err = ufvm_truncate(ino->uf, 0);
+		if (!err)
+			err = ufvm_truncate(ino->uf, 0);
 		pl_guard--;
 		if (!err) {
 			pl_lock_acquire();
@@ -412,8 +439,8 @@ static int pl_opened(int fd, int flags)
 		struct stat st;
 
 		err = 0;
-		if (!REAL(fstat)(fd, &st) && S_ISREG(st.st_mode) && REAL(ftruncate)(fd, 0))
-			err = -errno;
+		if (!REAL(fstat)(fd, &st) && S_ISREG(st.st_mode))
+			err = rdonly ? pl_reopen_write(fd, true) : REAL(ftruncate)(fd, 0) ? -errno : 0;
 	}
 	if (err) {
 		REAL(close)(fd);
@@ -424,10 +451,25 @@ static int pl_opened(int fd, int flags)
 	return fd;
 }
 
-/* O_TRUNC is applied by pl_opened(), once we know whether ufvm has the file. */
-static int pl_open_flags(int flags)
+/*
+ * The flags for the kernel's open of @path (at @dirfd): O_TRUNC is
+ * applied by pl_opened(), once we know whether ufvm has the file; but an
+ * O_RDONLY|O_TRUNC open of a file that ufvm does not have stays the
+ * kernel's (pl_opened could only reopen it).
+ */
+static int pl_open_flags(int dirfd, const char *path, int flags)
 {
-	return (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY ? flags & ~O_TRUNC : flags;
+	struct stat st;
+
+	if (!(flags & O_TRUNC))
+		return flags;
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return flags & ~O_TRUNC;
+	if (pl_any_active() &&
+	    !REAL(fstatat)(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) &&
+	    S_ISREG(st.st_mode) && pl_size_of(st.st_dev, st.st_ino) >= 0)
+		return flags & ~O_TRUNC;
+	return flags;
 }
 
 static mode_t pl_mode(int flags, va_list ap)
@@ -435,13 +477,15 @@ static mode_t pl_mode(int flags, va_list ap)
 	return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
 }
 
-#define PL_OPEN(name, ...)						\
+/* The open call @name of @path at @dirfd, its arguments before the flags in "...". */
+#define PL_OPEN(name, dirfd, path, ...)					\
 	do {								\
-		int fd_;						\
+		int fd_, kfl_;						\
 		if (PL_BYPASS())					\
 			return REAL(name)(__VA_ARGS__, flags, mode);	\
-		fd_ = REAL(name)(__VA_ARGS__, pl_open_flags(flags), mode); \
-		return pl_opened(fd_, (flags & O_ACCMODE) != O_RDONLY ? flags : flags & ~O_TRUNC); \
+		kfl_ = pl_open_flags(dirfd, path, flags);		\
+		fd_ = REAL(name)(__VA_ARGS__, kfl_, mode);		\
+		return pl_opened(fd_, (kfl_ & O_TRUNC) ? flags & ~O_TRUNC : flags); \
 	} while (0)
 
 PL_EXPORT int open(const char *path, int flags, ...)
@@ -452,7 +496,7 @@ PL_EXPORT int open(const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = pl_mode(flags, ap);
 	va_end(ap);
-	PL_OPEN(open, path);
+	PL_OPEN(open, AT_FDCWD, path, path);
 }
 
 PL_EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -463,28 +507,28 @@ PL_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = pl_mode(flags, ap);
 	va_end(ap);
-	PL_OPEN(openat, dirfd, path);
+	PL_OPEN(openat, dirfd, path, dirfd, path);
 }
 
 PL_EXPORT int __open_2(const char *path, int flags)
 {
 	mode_t mode = 0;
 
-	PL_OPEN(open, path);
+	PL_OPEN(open, AT_FDCWD, path, path);
 }
 
 PL_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
 	mode_t mode = 0;
 
-	PL_OPEN(openat, dirfd, path);
+	PL_OPEN(openat, dirfd, path, dirfd, path);
 }
 
 PL_EXPORT int creat(const char *path, mode_t mode)
 {
 	int flags = O_CREAT | O_WRONLY | O_TRUNC;
 
-	PL_OPEN(open, path);
+	PL_OPEN(open, AT_FDCWD, path, path);
 }
 
 /*

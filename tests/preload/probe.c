@@ -359,14 +359,30 @@ static void sc_append(void)
 }
 
 /*
- * ---- fdcalls: the fd calls on a managed file refuse what the kernel
- * refuses: reading an fd opened O_WRONLY (EBADF) ----
+ * ---- fdcalls: the fd calls on a managed file do and refuse what the
+ * kernel does and refuses: reading an fd opened O_WRONLY (EBADF);
+ * O_RDONLY|O_TRUNC truncates, through ufvm ----
  */
+
+/* The size of @name as the kernel has it (raw system calls). */
+static long kernel_size(const char *name)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path_of(name), O_RDONLY);
+	struct stat st;
+	long r = -1;
+
+	if (fd >= 0 && !syscall(SYS_fstat, fd, &st))
+		r = (long)st.st_size;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	return r;
+}
 
 static void sc_fdcalls(void)
 {
 	int fd = make_file("fc", 2, 111), wfd;
 	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct stat buf_st;
 	struct iovec v;
 	char buf[PG];
 
@@ -392,8 +408,21 @@ static void sc_fdcalls(void)
 	CHECK(write(wfd, "w", 1) == 1 && pread(fd, buf, 2, 2 * PG) == 1 && buf[0] == 'w');
 	close(wfd);
 
+	/* O_RDONLY|O_TRUNC: ufvm truncates (the kernel alone would, behind it) */
+	m[0] = 'Z';			/* dirty: must not come back at exit */
+	wfd = open(path_of("fc"), O_RDONLY | O_TRUNC);
+	CHECK(wfd >= 0);
+	CHECK(!fstat(fd, &buf_st) && buf_st.st_size == 0);
+	CHECK(pread(fd, buf, 16, 0) == 0);
+	close(wfd);
 	CHECK(!munmap(m, 2 * PG));
 	close(fd);
+	CHECK(kernel_size("fc") == 0);
+	/* ... and an unmanaged file by the kernel, as before */
+	close(make_file("fc2", 1, 112));
+	wfd = open(path_of("fc2"), O_RDONLY | O_TRUNC);
+	CHECK(wfd >= 0 && kernel_size("fc2") == 0);
+	close(wfd);
 }
 
 /* ---- remap: mremap, partial munmap, MAP_FIXED over a managed range ---- */
