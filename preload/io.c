@@ -1203,6 +1203,35 @@ out:
 	return total ? (ssize_t)total : r;
 }
 
+/*
+ * The kernel's own refusals of a copy_file_range (generic_copy_file_checks)
+ * that the copy through ufvm would not make: EBADF into an O_APPEND fd,
+ * EINVAL for overlapping ranges of one file (@len clipped to the end of
+ * the file first).  Return: 0 or -errno.
+ */
+static int pl_copy_checks(struct pl_inode *ii, int in, const off64_t *pin,
+			  struct pl_inode *io, int out, const off64_t *pout, size_t len)
+{
+	int fl = REAL(fcntl)(out, F_GETFL);
+	off_t pi, po, size;
+
+	if (fl < 0)
+		return -errno;
+	if (fl & O_APPEND)
+		return -EBADF;
+	if (!ii || ii != io)
+		return 0;
+	pi = pin ? *pin : REAL(lseek)(in, 0, SEEK_CUR);
+	po = pout ? *pout : REAL(lseek)(out, 0, SEEK_CUR);
+	if (pi < 0 || po < 0)
+		return -EINVAL;
+	size = pl_ino_size(ii);
+	len = pi >= size ? 0 : PL_MIN(len, (size_t)(size - pi));
+	if (po + (off_t)len > pi && po < pi + (off_t)len)
+		return -EINVAL;
+	return 0;
+}
+
 PL_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out,
 				  size_t len, unsigned int flags)
 {
@@ -1215,8 +1244,12 @@ PL_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off
 	io = pl_fd_get(out);
 	if (!ii && !io)
 		r = REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
+	else if (flags)
+		r = pl_ret(-EINVAL);
+	else if ((r = pl_copy_checks(ii, in, off_in, io, out, off_out, len)) < 0)
+		r = pl_ret(r);
 	else
-		r = pl_ret(flags ? -EINVAL : pl_copy(ii, in, off_in, io, out, off_out, len));
+		r = pl_ret(pl_copy(ii, in, off_in, io, out, off_out, len));
 	pl_inode_put(ii);
 	pl_inode_put(io);
 	return r;

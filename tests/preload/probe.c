@@ -361,7 +361,8 @@ static void sc_append(void)
 /*
  * ---- fdcalls: the fd calls on a managed file do and refuse what the
  * kernel does and refuses: reading an fd opened O_WRONLY (EBADF);
- * O_RDONLY|O_TRUNC truncates, through ufvm ----
+ * O_RDONLY|O_TRUNC truncates, through ufvm; copy_file_range between
+ * overlapping ranges of one file (EINVAL) or into an O_APPEND fd (EBADF) ----
  */
 
 /* The size of @name as the kernel has it (raw system calls). */
@@ -407,6 +408,28 @@ static void sc_fdcalls(void)
 	CHECK(lseek(wfd, 0, SEEK_CUR) == (off_t)(2 * PG));
 	CHECK(write(wfd, "w", 1) == 1 && pread(fd, buf, 2, 2 * PG) == 1 && buf[0] == 'w');
 	close(wfd);
+
+	/* copy_file_range within one file: overlapping ranges are refused */
+	{
+		off64_t i = 0, o = 4;
+
+		fill(buf, 16, 0, 111);
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == -1 && errno == EINVAL);
+		CHECK(i == 0 && o == 4 && same(m, 16, 0, 111));
+		o = 2 * PG - 4;		/* clipped to the end of the file: [8188, 8192) */
+		i = 2 * PG - 8;
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 64, 0) == -1 && errno == EINVAL);
+		i = 0;
+		o = PG;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == 8 && !memcmp(m + PG, m, 8));
+		wfd = open(path_of("fc"), O_WRONLY | O_APPEND);
+		i = 0;
+		errno = 0;
+		CHECK(wfd >= 0 && copy_file_range(fd, &i, wfd, NULL, 8, 0) == -1 && errno == EBADF);
+		close(wfd);
+	}
 
 	/* O_RDONLY|O_TRUNC: ufvm truncates (the kernel alone would, behind it) */
 	m[0] = 'Z';			/* dirty: must not come back at exit */
