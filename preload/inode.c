@@ -174,6 +174,7 @@ void pl_inode_reap(struct pl_inode *dead)
 		if (p->priv_fd >= 0)
 			REAL(close)(p->priv_fd);
 	}
+	pl_guard++;
 	pthread_mutex_lock(&pl_lock);
 	for (p = dead; p; p = next) {
 		next = p->next;
@@ -182,6 +183,7 @@ void pl_inode_reap(struct pl_inode *dead)
 		pl_free = p;
 	}
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 }
 
 bool pl_any_active(void)
@@ -225,7 +227,7 @@ void pl_fd_track(int fd)
 	if (fd < 0 || fd >= pl_fd_max)
 		return;
 	ok = pl_fd_qualifies(fd, &st, path, sizeof(path));
-	if (!ok && !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED))
+	if ((!ok && !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED)) || pl_foreign())
 		return;
 	pl_lock_acquire();
 	if (ok)
@@ -236,7 +238,8 @@ void pl_fd_track(int fd)
 
 void pl_fd_untrack(int fd)
 {
-	if (fd < 0 || fd >= pl_fd_max || !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED))
+	if (fd < 0 || fd >= pl_fd_max || !__atomic_load_n(&pl_fdtab[fd], __ATOMIC_RELAXED) ||
+	    pl_foreign())
 		return;
 	pl_lock_acquire();
 	pl_fd_set_locked(fd, NULL);
@@ -250,8 +253,8 @@ void pl_fd_dup(int oldfd, int newfd)
 
 	if (newfd < 0 || newfd >= pl_fd_max || oldfd < 0 || oldfd >= pl_fd_max)
 		return;
-	if (!__atomic_load_n(&pl_fdtab[oldfd], __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&pl_fdtab[newfd], __ATOMIC_RELAXED))
+	if ((!__atomic_load_n(&pl_fdtab[oldfd], __ATOMIC_RELAXED) &&
+	     !__atomic_load_n(&pl_fdtab[newfd], __ATOMIC_RELAXED)) || pl_foreign())
 		return;
 	pl_lock_acquire();
 	ino = pl_fdtab[oldfd];
@@ -467,6 +470,8 @@ static void pl_priv_move_one(struct pl_inode *ino, void *arg)
  */
 void pl_fd_evict_priv(int fd)
 {
+	if (pl_foreign())
+		return;
 	pl_lock_acquire();
 	if (pl_fd_is_priv(fd))
 		pl_inode_for_each_locked(pl_priv_move_one, &fd);

@@ -38,10 +38,23 @@ static pthread_mutex_t pl_poslock[PL_NPOSLOCKS] = {
 
 /* ---- helpers ---- */
 
-ssize_t pl_ino_pread(struct pl_inode *ino, void *buf, size_t n, off_t off)
+/* May @fd be read?  Return: 0, -EBADF (opened O_WRONLY, as the kernel says) or -errno. */
+static int pl_fd_readable(int fd)
 {
-	ssize_t r;
+	int fl = REAL(fcntl)(fd, F_GETFL);
 
+	if (fl < 0)
+		return -errno;
+	return (fl & O_ACCMODE) == O_WRONLY ? -EBADF : 0;
+}
+
+/* Read through ufvm, if @fd may be read. */
+ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t r = pl_fd_readable(fd);
+
+	if (r < 0)
+		return r;
 	if (off < 0)
 		return -EINVAL;
 	pl_guard++;
@@ -83,25 +96,51 @@ static off_t pl_ino_size(struct pl_inode *ino)
 }
 
 /*
- * Reserve [pos, pos+n) of @fd's file position for a read (clipped to the
- * size) or a write (at the end of the file with O_APPEND).
- * Context: L not held.  Return: the start position, or -errno; *n clipped.
+ * Reserve @n bytes at the end of the file for an append: ufvm's end of
+ * file, or the end of the appends still in flight (append_end), whichever
+ * is further.  Context: L not held.  Return: the start of the append.
  */
-static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
+static off_t pl_append_reserve(struct pl_inode *ino, size_t n)
 {
-	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
-	int fl = write ? REAL(fcntl)(fd, F_GETFL) : 0;
 	off_t pos, size;
 
-	if (fl < 0)
-		return -errno;
+	pl_lock_acquire();
+	size = pl_ino_size(ino);
+	pos = ino->append_end > size ? ino->append_end : size;
+	ino->append_end = pos + (off_t)n;
+	pl_lock_release();
+	return pos;
+}
+
+/* Does a write to @fd append (O_APPEND), or with @rwf (RWF_APPEND)?  Return: 1, 0 or -errno. */
+static int pl_appends(int fd, int rwf)
+{
+	int fl;
+
+	if (rwf & RWF_APPEND)
+		return 1;
+	fl = REAL(fcntl)(fd, F_GETFL);
+	return fl < 0 ? -errno : !!(fl & O_APPEND);
+}
+
+/*
+ * Reserve [pos, pos+n) of @fd's file position for a read (clipped to the
+ * size) or a write (at the end of the file with O_APPEND, or @rwf's
+ * RWF_APPEND).  Context: L not held.  Return: the start position, or
+ * -errno; *n clipped.
+ */
+static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write, int rwf)
+{
+	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+	int app = write ? pl_appends(fd, rwf) : 0;
+	off_t pos, size;
+
+	if (app < 0)
+		return app;
+	pl_guard++;	/* a signal handler must not wait for m: see pl_lock_acquire */
 	pthread_mutex_lock(m);
-	if (write && (fl & O_APPEND)) {
-		pl_lock_acquire();
-		size = pl_ino_size(ino);
-		pos = ino->append_end > size ? ino->append_end : size;
-		ino->append_end = pos + (off_t)*n;
-		pl_lock_release();
+	if (app) {
+		pos = pl_append_reserve(ino, *n);
 	} else {
 		pos = REAL(lseek)(fd, 0, SEEK_CUR);
 		if (pos < 0) {
@@ -117,6 +156,7 @@ static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
 		pos = -errno;
 out:
 	pthread_mutex_unlock(m);
+	pl_guard--;
 	return pos;
 }
 
@@ -127,27 +167,29 @@ static void pl_pos_settle(int fd, off_t pos, size_t want, ssize_t done)
 
 	if (done >= 0 && (size_t)done == want)
 		return;
+	pl_guard++;
 	pthread_mutex_lock(m);
 	if (REAL(lseek)(fd, 0, SEEK_CUR) == pos + (off_t)want)
 		REAL(lseek)(fd, pos + (done > 0 ? done : 0), SEEK_SET);
 	pthread_mutex_unlock(m);
+	pl_guard--;
 }
 
 static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, false);
+	off_t pos = pl_pos_reserve(ino, fd, &n, false, 0);
 	ssize_t r;
 
 	if (pos < 0)
 		return pos;
-	r = n ? pl_ino_pread(ino, buf, n, pos) : 0;
+	r = pl_ino_pread(ino, fd, buf, n, pos);
 	pl_pos_settle(fd, pos, n, r);
 	return r;
 }
 
 static ssize_t pl_write_pos(struct pl_inode *ino, int fd, const void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, true);
+	off_t pos = pl_pos_reserve(ino, fd, &n, true, 0);
 	ssize_t r;
 
 	if (pos < 0)
@@ -290,7 +332,9 @@ static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, of
 
 /*
  * Vector I/O on a managed file at @off (-1: the file position), segment
- * by segment, stopping at the first short transfer.
+ * by segment, stopping at the first short transfer.  A write to an
+ * O_APPEND fd or with RWF_APPEND appends; it moves the file position
+ * only with @off -1 (as Linux).
  */
 static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
 			  off_t off, bool write, int rwf)
@@ -298,28 +342,28 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 	size_t n = pl_iov_len(iov, cnt), done = 0;
 	bool usepos = off == -1;
 	ssize_t r = 0;
-	int i;
+	int i, app;
 
 	if (cnt < 0)
 		return -EINVAL;
-	if (usepos || (write && (rwf & RWF_APPEND))) {
-		if (write && (rwf & RWF_APPEND)) {
-			pl_lock_acquire();
-			off = pl_ino_size(ino);
-			pl_lock_release();
-		} else {
-			off = pl_pos_reserve(ino, fd, &n, write);
-		}
-		if (off < 0)
-			return off;
+	if (!write && (r = pl_fd_readable(fd)) < 0)
+		return r;	/* even when nothing is left to read */
+	if (usepos) {
+		off = pl_pos_reserve(ino, fd, &n, write, rwf);
+	} else if (write) {
+		app = pl_appends(fd, rwf);
+		if (app)
+			off = app < 0 ? app : pl_append_reserve(ino, n);
 	}
+	if (off < 0)
+		return off;
 	for (i = 0; i < cnt && done < n; i++) {
 		size_t c = PL_MIN(iov[i].iov_len, n - done);
 
 		if (!c)
 			continue;
 		r = write ? pl_ino_pwrite(ino, fd, iov[i].iov_base, c, off + (off_t)done) :
-			    pl_ino_pread(ino, iov[i].iov_base, c, off + (off_t)done);
+			    pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done);
 		if (r <= 0)
 			break;
 		done += (size_t)r;
@@ -342,9 +386,34 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 
 /* ---- open, close, dup ---- */
 
-/* After the program's open: track the fd; O_TRUNC of a managed file through ufvm. */
+static off_t pl_size_of(dev_t dev, ino_t ino);
+
+/*
+ * Open @fd's file again for writing (and truncate it with @trunc), as the
+ * kernel checks an O_RDONLY|O_TRUNC open: write permission, a read-only
+ * file system, a running executable.  Return: 0 or -errno.
+ */
+static int pl_reopen_write(int fd, bool trunc)
+{
+	char path[64];
+	int w;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	w = REAL(open)(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | (trunc ? O_TRUNC : 0));
+	if (w < 0)
+		return -errno;
+	REAL(close)(w);
+	return 0;
+}
+
+/*
+ * After the program's open: track the fd; O_TRUNC of a managed file
+ * through ufvm (for O_RDONLY, once write permission is checked), of
+ * another regular file by ftruncate (or, O_RDONLY, a reopen).
+ */
 static int pl_opened(int fd, int flags)
 {
+	bool rdonly = (flags & O_ACCMODE) == O_RDONLY;
 	struct pl_inode *ino;
 	int err;
 
@@ -355,8 +424,10 @@ static int pl_opened(int fd, int flags)
 		return fd;
 	ino = pl_fd_get(fd);
 	if (ino) {
+		err = rdonly ? pl_reopen_write(fd, false) : 0;
 		pl_guard++;
-		err = ufvm_truncate(ino->uf, 0);
+		if (!err)
+			err = ufvm_truncate(ino->uf, 0);
 		pl_guard--;
 		if (!err) {
 			pl_lock_acquire();
@@ -368,8 +439,8 @@ static int pl_opened(int fd, int flags)
 		struct stat st;
 
 		err = 0;
-		if (!REAL(fstat)(fd, &st) && S_ISREG(st.st_mode) && REAL(ftruncate)(fd, 0))
-			err = -errno;
+		if (!REAL(fstat)(fd, &st) && S_ISREG(st.st_mode))
+			err = rdonly ? pl_reopen_write(fd, true) : REAL(ftruncate)(fd, 0) ? -errno : 0;
 	}
 	if (err) {
 		REAL(close)(fd);
@@ -380,10 +451,25 @@ static int pl_opened(int fd, int flags)
 	return fd;
 }
 
-/* O_TRUNC is applied by pl_opened(), once we know whether ufvm has the file. */
-static int pl_open_flags(int flags)
+/*
+ * The flags for the kernel's open of @path (at @dirfd): O_TRUNC is
+ * applied by pl_opened(), once we know whether ufvm has the file; but an
+ * O_RDONLY|O_TRUNC open of a file that ufvm does not have stays the
+ * kernel's (pl_opened could only reopen it).
+ */
+static int pl_open_flags(int dirfd, const char *path, int flags)
 {
-	return (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY ? flags & ~O_TRUNC : flags;
+	struct stat st;
+
+	if (!(flags & O_TRUNC))
+		return flags;
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return flags & ~O_TRUNC;
+	if (pl_any_active() &&
+	    !REAL(fstatat)(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) &&
+	    S_ISREG(st.st_mode) && pl_size_of(st.st_dev, st.st_ino) >= 0)
+		return flags & ~O_TRUNC;
+	return flags;
 }
 
 static mode_t pl_mode(int flags, va_list ap)
@@ -391,13 +477,15 @@ static mode_t pl_mode(int flags, va_list ap)
 	return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
 }
 
-#define PL_OPEN(name, ...)						\
+/* The open call @name of @path at @dirfd, its arguments before the flags in "...". */
+#define PL_OPEN(name, dirfd, path, ...)					\
 	do {								\
-		int fd_;						\
+		int fd_, kfl_;						\
 		if (PL_BYPASS())					\
 			return REAL(name)(__VA_ARGS__, flags, mode);	\
-		fd_ = REAL(name)(__VA_ARGS__, pl_open_flags(flags), mode); \
-		return pl_opened(fd_, (flags & O_ACCMODE) != O_RDONLY ? flags : flags & ~O_TRUNC); \
+		kfl_ = pl_open_flags(dirfd, path, flags);		\
+		fd_ = REAL(name)(__VA_ARGS__, kfl_, mode);		\
+		return pl_opened(fd_, (kfl_ & O_TRUNC) ? flags & ~O_TRUNC : flags); \
 	} while (0)
 
 PL_EXPORT int open(const char *path, int flags, ...)
@@ -408,7 +496,7 @@ PL_EXPORT int open(const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = pl_mode(flags, ap);
 	va_end(ap);
-	PL_OPEN(open, path);
+	PL_OPEN(open, AT_FDCWD, path, path);
 }
 
 PL_EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -419,28 +507,28 @@ PL_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	va_start(ap, flags);
 	mode = pl_mode(flags, ap);
 	va_end(ap);
-	PL_OPEN(openat, dirfd, path);
+	PL_OPEN(openat, dirfd, path, dirfd, path);
 }
 
 PL_EXPORT int __open_2(const char *path, int flags)
 {
 	mode_t mode = 0;
 
-	PL_OPEN(open, path);
+	PL_OPEN(open, AT_FDCWD, path, path);
 }
 
 PL_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
 	mode_t mode = 0;
 
-	PL_OPEN(openat, dirfd, path);
+	PL_OPEN(openat, dirfd, path, dirfd, path);
 }
 
 PL_EXPORT int creat(const char *path, mode_t mode)
 {
 	int flags = O_CREAT | O_WRONLY | O_TRUNC;
 
-	PL_OPEN(open, path);
+	PL_OPEN(open, AT_FDCWD, path, path);
 }
 
 /*
@@ -535,7 +623,7 @@ static ssize_t pl_pread(int fd, void *buf, size_t n, off_t off)
 
 	if (!ino)
 		return pl_sys_rw(1, fd, buf, n, off);
-	r = pl_ino_pread(ino, buf, n, off);
+	r = pl_ino_pread(ino, fd, buf, n, off);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -552,14 +640,19 @@ static ssize_t pl_write(int fd, const void *buf, size_t n)
 	return pl_ret(r);
 }
 
+/* pwrite: on an O_APPEND fd it appends, as Linux's does, without moving the position. */
 static ssize_t pl_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	struct pl_inode *ino = pl_fd_get(fd);
 	ssize_t r;
+	int app;
 
 	if (!ino)
 		return pl_sys_rw(3, fd, (void *)buf, n, off);
-	r = pl_ino_pwrite(ino, fd, buf, n, off);
+	app = off < 0 ? 0 : pl_appends(fd, 0);
+	if (app > 0)
+		off = pl_append_reserve(ino, n);
+	r = app < 0 ? app : pl_ino_pwrite(ino, fd, buf, n, off);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -750,6 +843,11 @@ static int pl_truncate_path(const char *path, off_t len, bool *done)
 	pl_guard++;
 	err = len < 0 ? -EINVAL : ufvm_truncate(ino->uf, len);
 	pl_guard--;
+	if (!err) {
+		pl_lock_acquire();
+		ino->append_end = 0;	/* appends start from the new end */
+		pl_lock_release();
+	}
 	pl_inode_put(ino);
 	return err;
 }
@@ -1035,7 +1133,7 @@ static ssize_t pl_read_at(struct pl_inode *ino, int fd, void *buf, size_t n, off
 	ssize_t r;
 
 	if (ino)
-		return pl_ino_pread(ino, buf, n, pos);
+		return pl_ino_pread(ino, fd, buf, n, pos);
 	r = REAL(pread64)(fd, buf, n, pos);
 	return r < 0 ? -errno : r;
 }
@@ -1105,6 +1203,35 @@ out:
 	return total ? (ssize_t)total : r;
 }
 
+/*
+ * The kernel's own refusals of a copy_file_range (generic_copy_file_checks)
+ * that the copy through ufvm would not make: EBADF into an O_APPEND fd,
+ * EINVAL for overlapping ranges of one file (@len clipped to the end of
+ * the file first).  Return: 0 or -errno.
+ */
+static int pl_copy_checks(struct pl_inode *ii, int in, const off64_t *pin,
+			  struct pl_inode *io, int out, const off64_t *pout, size_t len)
+{
+	int fl = REAL(fcntl)(out, F_GETFL);
+	off_t pi, po, size;
+
+	if (fl < 0)
+		return -errno;
+	if (fl & O_APPEND)
+		return -EBADF;
+	if (!ii || ii != io)
+		return 0;
+	pi = pin ? *pin : REAL(lseek)(in, 0, SEEK_CUR);
+	po = pout ? *pout : REAL(lseek)(out, 0, SEEK_CUR);
+	if (pi < 0 || po < 0)
+		return -EINVAL;
+	size = pl_ino_size(ii);
+	len = pi >= size ? 0 : PL_MIN(len, (size_t)(size - pi));
+	if (po + (off_t)len > pi && po < pi + (off_t)len)
+		return -EINVAL;
+	return 0;
+}
+
 PL_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out,
 				  size_t len, unsigned int flags)
 {
@@ -1117,8 +1244,12 @@ PL_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off
 	io = pl_fd_get(out);
 	if (!ii && !io)
 		r = REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
+	else if (flags)
+		r = pl_ret(-EINVAL);
+	else if ((r = pl_copy_checks(ii, in, off_in, io, out, off_out, len)) < 0)
+		r = pl_ret(r);
 	else
-		r = pl_ret(flags ? -EINVAL : pl_copy(ii, in, off_in, io, out, off_out, len));
+		r = pl_ret(pl_copy(ii, in, off_in, io, out, off_out, len));
 	pl_inode_put(ii);
 	pl_inode_put(io);
 	return r;

@@ -26,7 +26,9 @@ struct ufvm *pl_vm;
 bool pl_bounce;
 bool pl_sigsegv;
 bool pl_verbose;
+pid_t pl_pid;
 __thread int pl_guard __attribute__((tls_model("initial-exec")));
+__thread int pl_vforking __attribute__((tls_model("initial-exec")));
 
 /* Code whose calls bypass the preload: ours (with ufvm's), liburcu, libsigsegv. */
 #define PL_MAX_RANGES 16
@@ -177,8 +179,15 @@ bool pl_match(const char *path)
 
 /* ---- the lock ---- */
 
+/*
+ * pl_lock and every other lock of the preload (the position locks of
+ * io.c) are taken with pl_guard raised: a signal handler that interrupts
+ * the thread while it holds one goes straight to libc instead of waiting
+ * for a lock its own thread holds.
+ */
 void pl_lock_acquire(void)
 {
+	pl_guard++;
 	pthread_mutex_lock(&pl_lock);
 }
 
@@ -187,6 +196,7 @@ void pl_lock_release(void)
 	struct pl_inode *dead = pl_inode_take_dead_locked();
 
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 	if (dead)
 		pl_inode_reap(dead);
 }
@@ -277,6 +287,7 @@ __attribute__((constructor)) static void pl_init(void)
 #define PL_X(fn) pl_real_##fn = (__typeof__(fn) *)pl_dlsym(#fn);
 	PL_REAL_FUNCS(PL_X)
 #undef PL_X
+	pl_pid = getpid();
 	if (dladdr((void *)pl_init, &di))
 		dl_iterate_phdr(pl_range_cb, (void *)pl_init);
 	v = getenv("UFVM_PRELOAD_VERBOSE");

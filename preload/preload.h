@@ -16,7 +16,9 @@
  *
  * Bypass.  Every interposed function first asks PL_BYPASS(): before the
  * constructor has finished, inside the preload itself (pl_guard, per
- * thread), and for calls whose caller is ufvm's own code or its libraries
+ * thread, raised around every call into ufvm and while any lock of the
+ * preload is held, so that a signal handler interrupting such a section
+ * goes to libc instead of deadlocking on its own thread's lock), and for calls whose caller is ufvm's own code or its libraries
  * (liburcu, libsigsegv: found by return address, so that ufvm's handler
  * threads and its SIGSEGV handler never enter the preload), the call goes
  * straight to libc.
@@ -39,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -102,7 +105,8 @@ int fcntl64(int fd, int cmd, ...);
 	X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64) X(__fxstatat) \
 	X(__fxstatat64)							\
 	X(fork) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve)	\
-	X(_exit) X(_Exit) X(posix_spawn) X(posix_spawnp) X(system) X(popen)
+	X(_exit) X(_Exit) X(posix_spawn) X(posix_spawnp) X(system) X(popen)	\
+	X(clone)
 
 #define PL_X(fn) extern __typeof__(fn) *pl_real_##fn;
 PL_REAL_FUNCS(PL_X)
@@ -130,7 +134,9 @@ extern struct ufvm *pl_vm;		/* (L) set once running */
 extern bool pl_bounce;			/* (L) EFAULT-prone delivery: bounce syscall buffers */
 extern bool pl_sigsegv;			/* (L) the sigsegv backend runs */
 extern bool pl_verbose;			/* (c) */
+extern pid_t pl_pid;			/* (a) the process this state belongs to */
 extern __thread int pl_guard __attribute__((tls_model("initial-exec")));
+extern __thread int pl_vforking __attribute__((tls_model("initial-exec")));
 
 bool pl_internal_caller(const void *ra);
 
@@ -146,6 +152,18 @@ static inline bool pl_off(void)
 	return s == PL_INIT || s == PL_OFF;
 }
 
+/*
+ * A process that shares this state without owning it: a child of vfork()
+ * or clone(CLONE_VM) that the preload did not see being made (one made
+ * through its vfork/clone runs with pl_guard raised instead).  It must not
+ * change the preload's tables nor use ufvm: they are its parent's.  One
+ * system call; used where the state is about to change, not on every call.
+ */
+static inline bool pl_foreign(void)
+{
+	return getpid() != __atomic_load_n(&pl_pid, __ATOMIC_RELAXED);
+}
+
 /* Set the errno of a 0/-errno result; return @ok on success, -1 on failure. */
 static inline long pl_ret(long r)
 {
@@ -156,8 +174,9 @@ static inline long pl_ret(long r)
 	return r;
 }
 
+/* Take pl_lock, with pl_guard raised (a signal handler bypasses the preload). */
 void pl_lock_acquire(void);
-/* Drop pl_lock and close the files of inodes that died meanwhile. */
+/* Drop pl_lock and pl_guard, and close the files of inodes that died meanwhile. */
 void pl_lock_release(void);
 
 int pl_start_locked(void);
@@ -225,7 +244,7 @@ void pl_region_drop_all_locked(void);
 
 /* ---- I/O helpers (io.c) ---- */
 
-ssize_t pl_ino_pread(struct pl_inode *ino, void *buf, size_t n, off_t off);
+ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t off);
 ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off);
 
 /* ---- processes and reports (proc.c, report.c) ---- */

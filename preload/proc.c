@@ -8,16 +8,31 @@
  *   prepare  take pl_lock (the tables stay consistent), write every managed
  *            file's dirty pages back (the child's cache starts from the
  *            file), and quiesce liburcu (its fork hooks);
- *   child    start a fresh ufvm instance and map every managed region
- *            again at the same address, same file, offset and protection
- *            (UFVM_MAP_FIXED).  If ufvm cannot start in the child, the
+ *   child    reserve the ranges of the managed regions (PROT_NONE), so
+ *            that nothing of the new instance lands there, start a fresh
+ *            ufvm instance and map every managed region again at the same
+ *            address, same file, offset and protection (UFVM_MAP_FIXED).  If ufvm cannot start in the child, the
  *            kernel's own mappings of the files take their place.  The
  *            parent's instance is abandoned, never touched.
  * From then on parent and child have separate caches, coherent through
  * the file only: a write becomes visible to the other process when it is
  * synced (msync/fsync) and the other process reads a page it does not
- * have cached.  vfork and posix_spawn run nothing of this (and need not:
- * the child shares the parent's memory until it execs).
+ * have cached.
+ *
+ * vfork.  A child of vfork() or clone(CLONE_VM) shares the parent's
+ * memory, so its preload state and its ufvm instance, but not its fds: a
+ * child that closes every fd (Python's subprocess does close_range) has
+ * closed ufvm's.  It must not touch that state: not write back at exec,
+ * not untrack the fds it closes.  Our vfork() writes every managed file
+ * back in the parent first (the new program reads the files through the
+ * kernel) and returns to the child with pl_guard raised, so the child
+ * goes straight to libc for everything; its exec only completes the
+ * environment, without allocating.  clone(CLONE_VM | CLONE_VFORK) without
+ * CLONE_SETTLS (the child runs on the parent thread's TLS) does the same.
+ * A child made some other way (a raw system call, clone() without
+ * CLONE_VFORK) is recognised by its pid (pl_foreign) where it would change
+ * the state: exec, exit, the fd table.  posix_spawn, system and popen
+ * write back first; glibc's child never enters the preload.
  *
  * exec.  The new image loads the preload again (LD_PRELOAD is put back
  * into the environment if the program dropped it), so the old image's
@@ -45,6 +60,7 @@ static size_t pl_n_env_ufvm;		/* (c) */
 
 static void pl_atfork_prepare(void)
 {
+	pl_guard++;
 	pthread_mutex_lock(&pl_lock);
 	if (pl_vm) {
 		int err = 0;
@@ -64,6 +80,7 @@ static void pl_atfork_parent(void)
 		urcu_bp_call_rcu_after_fork_parent();
 	}
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 }
 
 /* Reopen an active inode in the child's instance (or give it up). */
@@ -96,12 +113,33 @@ static void pl_atfork_child(void)
 	size_t i;
 	int err;
 
+	__atomic_store_n(&pl_pid, getpid(), __ATOMIC_RELAXED);
 	if (!old) {
 		pthread_mutex_unlock(&pl_lock);
+		pl_guard--;
 		return;
 	}
 	urcu_bp_after_fork_child();
 	urcu_bp_call_rcu_after_fork_child();
+	/*
+	 * The regions were not inherited: their ranges are free in the child.
+	 * Reserve them before the new instance starts, or its own mappings
+	 * (the handler-stop page, pools, views) could land there and then be
+	 * mapped over.  A range that is not free was inherited after all and
+	 * cannot be taken either.
+	 */
+	for (i = 0; i < pl_nregions; i++) {
+		struct pl_region *r = &pl_regions[i];
+		void *p;
+
+		if (r->prot == PROT_NONE)
+			continue;
+		p = REAL(mmap)((void *)r->start, r->end - r->start, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+			       -1, 0);
+		if (p != MAP_FAILED && p != (void *)r->start)
+			REAL(munmap)(p, r->end - r->start);	/* a kernel without NOREPLACE */
+	}
 	pl_vm = NULL;
 	__atomic_store_n(&pl_state, PL_READY, __ATOMIC_RELEASE);
 	err = pl_start_locked();
@@ -125,6 +163,7 @@ static void pl_atfork_child(void)
 		__atomic_store_n(&pl_state, PL_OFF, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&pl_lock);
+	pl_guard--;
 }
 
 /* ---- exec ---- */
@@ -141,68 +180,73 @@ static bool pl_env_has(char *const envp[], const char *entry)
 }
 
 /*
- * The environment for the new image: @envp, with our library in
- * LD_PRELOAD and our UFVM_* variables where @envp lacks them.
- * Return: a new array (free() it and *@extra), or NULL (no memory).
+ * The number of entries of @envp, and its LD_PRELOAD value (or NULL).
  */
-static char **pl_exec_env(char *const envp[], char **extra)
+static size_t pl_env_scan(char *const envp[], const char **preload)
 {
-	size_t n = 0, i, k = 0;
-	const char *old = NULL;
-	char **out;
+	size_t n = 0;
 
-	*extra = NULL;
-	while (envp && envp[n])
-		n++;
-	out = malloc((n + pl_n_env_ufvm + 2) * sizeof(*out));
-	if (!out)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		if (!strncmp(envp[i], "LD_PRELOAD=", 11)) {
-			old = envp[i] + 11;
-			continue;
+	*preload = NULL;
+	for (n = 0; envp && envp[n]; n++)
+		if (!strncmp(envp[n], "LD_PRELOAD=", 11))
+			*preload = envp[n] + 11;
+	return n;
+}
+
+/*
+ * Fill @out (room for @n + pl_n_env_ufvm + 2 entries) with the environment
+ * for the new image: @envp (@n entries), with our library in LD_PRELOAD
+ * (built in @pre, room for the old value, ours and 13 bytes) and our
+ * UFVM_* variables where @envp lacks them.  No allocation, no lock: a
+ * vfork child runs this on its parent's memory.
+ */
+static void pl_exec_env(char *const envp[], size_t n, const char *old, char **out, char *pre)
+{
+	size_t i, k = 0, len;
+
+	for (i = 0; i < n; i++)
+		if (strncmp(envp[i], "LD_PRELOAD=", 11))
+			out[k++] = envp[i];
+	if (pl_self_path && !(old && strstr(old, pl_self_path))) {
+		len = strlen(pl_self_path);
+		memcpy(pre, "LD_PRELOAD=", 11);
+		memcpy(pre + 11, pl_self_path, len);
+		pre[11 + len] = '\0';
+		if (old && *old) {
+			pre[11 + len] = ':';
+			strcpy(pre + 12 + len, old);
 		}
-		out[k++] = envp[i];
-	}
-	if (pl_self_path) {
-		if (old && strstr(old, pl_self_path))
-			*extra = strdup(old - 11);
-		else if (asprintf(extra, "LD_PRELOAD=%s%s%s", pl_self_path,
-				  old && *old ? ":" : "", old ? old : "") < 0)
-			*extra = NULL;
-	}
-	if (*extra)
-		out[k++] = *extra;
-	else if (old)
+		out[k++] = pre;
+	} else if (old) {
 		out[k++] = (char *)old - 11;
+	}
 	for (i = 0; i < pl_n_env_ufvm; i++)
 		if (!pl_env_has(envp, pl_env_ufvm[i]))
 			out[k++] = pl_env_ufvm[i];
 	out[k] = NULL;
-	return out;
 }
 
 /*
- * Run an exec: write everything back, and the statistics so far, first;
- * then @fn with the environment completed.  Return: only on failure.
+ * Run an exec: write everything back, and the statistics so far, first
+ * (not in a vfork child: that is the parent's state, written back by our
+ * vfork); then @fn with the environment completed.  Return: only on
+ * failure, with fn's errno.
  */
 static int pl_exec(int (*fn)(const void *what, char *const argv[], char *const envp[]),
 		   const void *what, char *const argv[], char *const envp[])
 {
-	char *extra, **env;
-	int r, e;
+	const char *old;
+	size_t n = pl_env_scan(envp, &old);
+	char **env = alloca((n + pl_n_env_ufvm + 2) * sizeof(*env));
+	char *pre = alloca((pl_self_path ? strlen(pl_self_path) : 0) + (old ? strlen(old) : 0) + 13);
 
-	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) == PL_RUNNING) {
+	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) == PL_RUNNING && !pl_vforking &&
+	    !pl_foreign()) {
 		pl_inode_writeback_all();
 		pl_report_write("exec");
 	}
-	env = pl_exec_env(envp, &extra);
-	r = fn(what, argv, env ? env : envp);
-	e = errno;
-	free(env);
-	free(extra);
-	errno = e;
-	return r;
+	pl_exec_env(envp, n, old, env, pre);
+	return fn(what, argv, env);
 }
 
 static int pl_do_execve(const void *path, char *const argv[], char *const envp[])
@@ -220,37 +264,45 @@ static int pl_do_fexecve(const void *fdp, char *const argv[], char *const envp[]
 	return REAL(fexecve)(*(const int *)fdp, argv, envp);
 }
 
+/*
+ * exec's bypass: as PL_BYPASS(), but a vfork child (pl_guard raised by our
+ * vfork only) still gets the environment completed.
+ */
+#define PL_EXEC_BYPASS()						\
+	(pl_off() || pl_guard > pl_vforking ||				\
+	 pl_internal_caller(__builtin_return_address(0)))
+
 PL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	if (PL_BYPASS())
+	if (PL_EXEC_BYPASS())
 		return REAL(execve)(path, argv, envp);
 	return pl_exec(pl_do_execve, path, argv, envp);
 }
 
 PL_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	if (PL_BYPASS())
+	if (PL_EXEC_BYPASS())
 		return REAL(execvpe)(file, argv, envp);
 	return pl_exec(pl_do_execvpe, file, argv, envp);
 }
 
 PL_EXPORT int execv(const char *path, char *const argv[])
 {
-	if (PL_BYPASS())
+	if (PL_EXEC_BYPASS())
 		return REAL(execv)(path, argv);
 	return pl_exec(pl_do_execve, path, argv, environ);
 }
 
 PL_EXPORT int execvp(const char *file, char *const argv[])
 {
-	if (PL_BYPASS())
+	if (PL_EXEC_BYPASS())
 		return REAL(execvp)(file, argv);
 	return pl_exec(pl_do_execvpe, file, argv, environ);
 }
 
 PL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	if (PL_BYPASS())
+	if (PL_EXEC_BYPASS())
 		return REAL(fexecve)(fd, argv, envp);
 	return pl_exec(pl_do_fexecve, &fd, argv, envp);
 }
@@ -283,7 +335,7 @@ static int pl_execl(bool bypass, bool search, bool with_env, const char *what,
 
 PL_EXPORT int execl(const char *path, const char *arg, ...)
 {
-	bool bypass = PL_BYPASS();
+	bool bypass = PL_EXEC_BYPASS();
 	va_list ap;
 	int r;
 
@@ -295,7 +347,7 @@ PL_EXPORT int execl(const char *path, const char *arg, ...)
 
 PL_EXPORT int execlp(const char *file, const char *arg, ...)
 {
-	bool bypass = PL_BYPASS();
+	bool bypass = PL_EXEC_BYPASS();
 	va_list ap;
 	int r;
 
@@ -307,7 +359,7 @@ PL_EXPORT int execlp(const char *file, const char *arg, ...)
 
 PL_EXPORT int execle(const char *path, const char *arg, ...)
 {
-	bool bypass = PL_BYPASS();
+	bool bypass = PL_EXEC_BYPASS();
 	va_list ap;
 	int r;
 
@@ -357,6 +409,100 @@ PL_EXPORT FILE *popen(const char *cmd, const char *type)
 	return REAL(popen)(cmd, type);
 }
 
+/* ---- vfork, clone(CLONE_VM) ---- */
+
+/*
+ * Before a vfork: write back (the new program reads the files through the
+ * kernel), then raise the guard that the child, running on this thread's
+ * memory and TLS, finds raised: it never enters the preload.  @ra is
+ * vfork's caller.  Context: the parent, L not held.
+ */
+__attribute__((visibility("hidden"), used)) void pl_vfork_prepare(const void *ra)
+{
+	int e = errno;
+
+	if (!pl_off() && !pl_guard && !pl_internal_caller(ra) && !pl_foreign())
+		pl_before_spawn();
+	errno = e;
+	pl_guard++;
+	pl_vforking++;
+}
+
+/* After a vfork, in the parent: the child has exec'd or exited.  Return: vfork's. */
+__attribute__((visibility("hidden"), used)) pid_t pl_vfork_parent(long r)
+{
+	pl_vforking--;
+	pl_guard--;
+	return (pid_t)pl_ret(r);
+}
+
+#if defined(__x86_64__)
+/*
+ * vfork() itself, as glibc's: the child returns on the parent's stack and
+ * may overwrite it before the parent resumes, so nothing is kept there
+ * across the system call; the return address waits in %rdi.  The child
+ * returns 0 with pl_guard raised; the parent lowers it (pl_vfork_parent).
+ */
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	"vfork:\n"
+	"	mov (%rsp), %rdi\n"
+	"	sub $8, %rsp\n"
+	"	call pl_vfork_prepare\n"
+	"	add $8, %rsp\n"
+	"	pop %rdi\n"
+	"	mov $58, %eax\n"		/* SYS_vfork */
+	"	syscall\n"
+	"	push %rdi\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	mov %rax, %rdi\n"
+	"	jmp pl_vfork_parent\n"
+	"1:	ret\n"
+	".size vfork, .-vfork\n"
+	".globl __vfork\n"
+	".set __vfork, vfork\n");
+#endif
+
+/*
+ * clone() of a process that shares this memory (CLONE_VM, not a thread):
+ * write back first, as for posix_spawn; with CLONE_VFORK and no
+ * CLONE_SETTLS the child runs on this thread's TLS while this thread
+ * waits, and finds the guard raised, as after vfork.
+ */
+PL_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	bool vf = false;
+	pid_t *ptid, *ctid;
+	va_list ap;
+	void *tls;
+	int r, e;
+
+	va_start(ap, arg);
+	ptid = va_arg(ap, pid_t *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if ((flags & CLONE_VM) && !(flags & CLONE_THREAD) && !PL_BYPASS()) {
+		if (!pl_foreign())
+			pl_before_spawn();
+		vf = (flags & CLONE_VFORK) && !(flags & CLONE_SETTLS);
+	}
+	if (vf) {
+		pl_guard++;
+		pl_vforking++;
+	}
+	r = REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
+	if (vf) {
+		e = errno;
+		pl_vforking--;
+		pl_guard--;
+		errno = e;
+	}
+	return r;
+}
+
 /* ---- exit ---- */
 
 /* Orderly exit: write every managed file back, then the statistics. */
@@ -364,8 +510,9 @@ void pl_proc_exit(void)
 {
 	int err;
 
-	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) != PL_RUNNING)
-		return;
+	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) != PL_RUNNING || pl_vforking ||
+	    pl_foreign())
+		return;	/* a vfork child: the state is its parent's */
 	err = pl_inode_writeback_all();	/* exit(2) does not fsync either */
 	if (err)
 		pl_warn_once("write-back at exit failed: %s", ufvm_strerror(err));

@@ -8,8 +8,9 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, remap, protect, fork, exec (and posix_spawn),
- * exit (exit, _exit, and a crash), threads, split, efault, unmanaged.  Exit
+ * Scenarios: coherence, append, fdcalls, remap, protect, fork, forkgaps,
+ * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), exit
+ * (exit, _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -30,6 +32,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -165,6 +168,29 @@ static int in_child(void (*fn)(void *), void *arg)
 	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
 }
 
+/* in_child(), but a child still running after @secs seconds is killed (SIGKILL). */
+static int in_child_within(void (*fn)(void *), void *arg, int secs)
+{
+	pid_t pid = fork();
+	int st, i;
+
+	if (pid == 0) {
+		fn(arg);
+		_exit(failures ? 1 : 0);
+	}
+	if (pid < 0)
+		return -1;
+	for (i = 0; i < secs * 100; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
 static void touch(void *p)
 {
 	(void)*(volatile char *)p;
@@ -280,6 +306,146 @@ static void sc_coherence(void)
 	close(fd2);
 	CHECK(!munmap(m, 32 * PG));
 	close(fd);
+}
+
+/*
+ * ---- append: appends land at the end of the file as the kernel puts
+ * them: after truncate(path), by pwrite on an O_APPEND fd (Linux appends,
+ * the position stays), by pwritev2 with RWF_APPEND (the position moves
+ * with offset -1 only) ----
+ */
+
+static void sc_append(void)
+{
+	int fd = open(path_of("a"), O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0644), fd2;
+	struct iovec v = { (void *)"AB", 2 };
+	char *m, buf[16];
+	struct stat st;
+
+	CHECK(fd >= 0 && !ftruncate(fd, PG));
+	m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+
+	/* truncate(path) resets where the next append goes */
+	CHECK(!ftruncate(fd, 0));
+	CHECK(write(fd, "abc", 3) == 3);
+	CHECK(!truncate(path_of("a"), 0));
+	CHECK(write(fd, "x", 1) == 1);
+	CHECK(!fstat(fd, &st) && st.st_size == 1);
+	CHECK(pread(fd, buf, 4, 0) == 1 && buf[0] == 'x');
+
+	/* pwrite on an O_APPEND fd appends; the position does not move */
+	CHECK(!ftruncate(fd, 0) && write(fd, "0123456789", 10) == 10);
+	CHECK(lseek(fd, 3, SEEK_SET) == 3);
+	CHECK(pwrite(fd, "XY", 2, 0) == 2);
+	CHECK(!fstat(fd, &st) && st.st_size == 12);
+	CHECK(pread(fd, buf, 12, 0) == 12 && !memcmp(buf, "0123456789XY", 12));
+	CHECK(!memcmp(m, "0123456789XY", 12));
+	CHECK(lseek(fd, 0, SEEK_CUR) == 3);
+
+	/* RWF_APPEND on a plain fd: offset -1 moves the position, 0 does not */
+	fd2 = open(path_of("a"), O_RDWR);
+	CHECK(fd2 >= 0 && lseek(fd2, 2, SEEK_SET) == 2);
+	CHECK(pwritev2(fd2, &v, 1, -1, RWF_APPEND) == 2);
+	CHECK(lseek(fd2, 0, SEEK_CUR) == 14);
+	CHECK(pwritev2(fd2, &v, 1, 0, RWF_APPEND) == 2);
+	CHECK(lseek(fd2, 0, SEEK_CUR) == 14);
+	CHECK(!memcmp(m, "0123456789XYABAB", 16) && !memcmp(m + 16, "\0", 1));
+	CHECK(!msync(m, PG, MS_SYNC));
+	CHECK(!munmap(m, PG));
+	close(fd2);
+	close(fd);
+}
+
+/*
+ * ---- fdcalls: the fd calls on a managed file do and refuse what the
+ * kernel does and refuses: reading an fd opened O_WRONLY (EBADF);
+ * O_RDONLY|O_TRUNC truncates, through ufvm; copy_file_range between
+ * overlapping ranges of one file (EINVAL) or into an O_APPEND fd (EBADF) ----
+ */
+
+/* The size of @name as the kernel has it (raw system calls). */
+static long kernel_size(const char *name)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path_of(name), O_RDONLY);
+	struct stat st;
+	long r = -1;
+
+	if (fd >= 0 && !syscall(SYS_fstat, fd, &st))
+		r = (long)st.st_size;
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+	return r;
+}
+
+static void sc_fdcalls(void)
+{
+	int fd = make_file("fc", 2, 111), wfd;
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct stat buf_st;
+	struct iovec v;
+	char buf[PG];
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	v = (struct iovec){ buf, 16 };
+
+	/* reading an O_WRONLY fd: EBADF, even at the end of the file */
+	wfd = open(path_of("fc"), O_WRONLY);
+	CHECK(wfd >= 0);
+	errno = 0;
+	CHECK(pread(wfd, buf, 16, 0) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(read(wfd, buf, 16) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(readv(wfd, &v, 1) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(preadv(wfd, &v, 1, 0) == -1 && errno == EBADF);
+	CHECK(lseek(wfd, 0, SEEK_END) == (off_t)(2 * PG));
+	errno = 0;
+	CHECK(read(wfd, buf, 16) == -1 && errno == EBADF);
+	CHECK(lseek(wfd, 0, SEEK_CUR) == (off_t)(2 * PG));
+	CHECK(write(wfd, "w", 1) == 1 && pread(fd, buf, 2, 2 * PG) == 1 && buf[0] == 'w');
+	close(wfd);
+
+	/* copy_file_range within one file: overlapping ranges are refused */
+	{
+		off64_t i = 0, o = 4;
+
+		fill(buf, 16, 0, 111);
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == -1 && errno == EINVAL);
+		CHECK(i == 0 && o == 4 && same(m, 16, 0, 111));
+		o = 2 * PG - 4;		/* clipped to the end of the file: [8188, 8192) */
+		i = 2 * PG - 8;
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 64, 0) == -1 && errno == EINVAL);
+		i = 0;
+		o = PG;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == 8 && !memcmp(m + PG, m, 8));
+		wfd = open(path_of("fc"), O_WRONLY | O_APPEND);
+		i = 0;
+		errno = 0;
+		CHECK(wfd >= 0 && copy_file_range(fd, &i, wfd, NULL, 8, 0) == -1 && errno == EBADF);
+		close(wfd);
+	}
+
+	/* O_RDONLY|O_TRUNC: ufvm truncates (the kernel alone would, behind it) */
+	m[0] = 'Z';			/* dirty: must not come back at exit */
+	wfd = open(path_of("fc"), O_RDONLY | O_TRUNC);
+	CHECK(wfd >= 0);
+	CHECK(!fstat(fd, &buf_st) && buf_st.st_size == 0);
+	CHECK(pread(fd, buf, 16, 0) == 0);
+	close(wfd);
+	CHECK(!munmap(m, 2 * PG));
+	close(fd);
+	CHECK(kernel_size("fc") == 0);
+	/* ... and an unmanaged file by the kernel, as before */
+	close(make_file("fc2", 1, 112));
+	wfd = open(path_of("fc2"), O_RDONLY | O_TRUNC);
+	CHECK(wfd >= 0 && kernel_size("fc2") == 0);
+	close(wfd);
 }
 
 /* ---- remap: mremap, partial munmap, MAP_FIXED over a managed range ---- */
@@ -436,6 +602,45 @@ static void sc_fork(void)
 	close(fd);
 }
 
+/*
+ * ---- forkgaps: a fork child's new ufvm instance never lands in the
+ * ranges of the mappings it is about to map again (the parent's regions
+ * are not inherited, so their ranges are free in the child; a mapping of
+ * ufvm's own there would be mapped over and the child hang or read
+ * zeros) ----
+ */
+
+static void forkgaps_child(void *arg)
+{
+	size_t i, hole = (size_t)arg;
+
+	alarm(10);	/* a hang fails the check, SIGALRM */
+	for (i = 0; i < 8; i++)
+		if (i != hole)
+			CHECK(same(fork_map + i * PG, PG, i * PG, 34));
+	CHECK_MANAGED(fork_map + (hole ? 0 : PG));
+}
+
+static void sc_forkgaps(void)
+{
+	static const size_t holes[] = { 6, 0, 3, 7, 5 };
+	size_t k;
+	int fd;
+
+	for (k = 0; k < sizeof(holes) / sizeof(holes[0]); k++) {
+		fd = make_file("g", 8, 34);
+		fork_map = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		CHECK(fork_map != MAP_FAILED);
+		CHECK(!munmap(fork_map + holes[k] * PG, PG));
+		CHECK(in_child(forkgaps_child, (void *)holes[k]) == 0);
+		if (holes[k])
+			CHECK(!munmap(fork_map, holes[k] * PG));
+		if (holes[k] < 7)
+			CHECK(!munmap(fork_map + (holes[k] + 1) * PG, (7 - holes[k]) * PG));
+		close(fd);
+	}
+}
+
 /* ---- exec: dirty pages reach the new image; the preload is re-armed ---- */
 
 static void sc_exec(char *self)
@@ -476,6 +681,73 @@ static void sc_exec_child(void)
 		CHECK(is_managed && is_managed(m));
 	CHECK(!munmap(m, 4 * PG));
 	close(fd);
+}
+
+/*
+ * ---- vfork: a child that shares this process's memory closes its fds
+ * (as Python's subprocess does) and execs: it sees this process's writes
+ * as of the vfork, none are lost afterwards, and this process's fds stay
+ * managed ----
+ */
+
+static char *vf_argv[5];
+
+/* The child: close every fd but stdio (one managed fd by close()), exec. */
+static int vfork_child(void *arg)
+{
+	close(*(int *)arg);
+	syscall(SYS_close_range, 3, ~0U, 0);
+	execv(vf_argv[0], vf_argv);
+	_exit(127);
+}
+
+static char vf_stack[64 << 10] __attribute__((aligned(16)));
+
+static void sc_vfork(char *self)
+{
+	int fd = make_file("v", 4, 91), st, round;
+	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char seed[16], buf[PG];
+	pid_t pid;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	vf_argv[0] = self;
+	vf_argv[1] = (char *)"vfork-child";
+	vf_argv[2] = (char *)dir;
+	vf_argv[3] = seed;
+	for (round = 0; round < 4; round++) {
+		int dfd = dup(fd);	/* the child closes it, this process keeps it */
+
+		fill(m, PG, 0, 92 + round);	/* dirty, not synced */
+		snprintf(seed, sizeof(seed), "%d", 92 + round);
+		if (round % 2 == 0) {
+			pid = vfork();
+			if (pid == 0)
+				vfork_child(&dfd);
+		} else {
+			pid = clone(vfork_child, vf_stack + sizeof(vf_stack),
+				    CLONE_VM | CLONE_VFORK | SIGCHLD, &dfd);
+		}
+		CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+		      WEXITSTATUS(st) == 0);
+		/* dfd is still this file's, through ufvm */
+		fill(buf, PG, 2 * PG, 100 + round);
+		CHECK(pwrite(dfd, buf, PG, 2 * PG) == (ssize_t)PG &&
+		      same(m + 2 * PG, PG, 2 * PG, 100 + round));
+		CHECK(!close(dfd));
+	}
+	fill(m, PG, 0, 99);		/* after the last child: still written back */
+	CHECK(!munmap(m, 4 * PG));
+	CHECK(kernel_same("v", 0, PG, 99) && kernel_same("v", 2 * PG, PG, 103));
+	close(fd);
+}
+
+/* The program a vfork child execs: the file holds what its parent wrote. */
+static void sc_vfork_child(const char *seed)
+{
+	CHECK(kernel_same("v", 0, PG, (unsigned int)atoi(seed)));
+	CHECK(kernel_same("v", PG, PG, 91) && kernel_same("v", 3 * PG, PG, 91));
 }
 
 /* ---- exit: dirty pages are written back on exit() and _exit() ---- */
@@ -624,6 +896,65 @@ static void sc_split(void)
 	close(fd);
 }
 
+/*
+ * ---- signal: a signal handler's I/O on a managed file (pread, pwrite,
+ * read: async-signal-safe) never waits for a lock of the preload that the
+ * frame it interrupted holds ----
+ */
+
+static int sig_fd, sig_rfd;
+static volatile long sig_count;
+
+static void sig_handler(int sig)
+{
+	char b[8];
+	int e = errno;
+
+	(void)sig;
+	if (pwrite(sig_fd, "s", 1, 2 * PG) != 1 || pread(sig_fd, b, 1, 0) != 1)
+		_exit(3);
+	/* the same position lock as the main loop's read() */
+	if (lseek(sig_rfd + 64, 0, SEEK_SET) || read(sig_rfd + 64, b, 1) != 1)
+		_exit(4);
+	sig_count++;
+	errno = e;
+}
+
+static void signal_child(void *arg)
+{
+	struct sigaction sa = { .sa_handler = sig_handler, .sa_flags = SA_RESTART };
+	struct itimerval it = { { 0, 50 }, { 0, 50 } };
+	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, sig_fd, 0);
+	char b[8];
+	int i, fd;
+
+	(void)arg;
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	sig_rfd = open(path_of("sig"), O_RDONLY);
+	CHECK(sig_rfd >= 0 && dup2(sig_rfd, sig_rfd + 64) == sig_rfd + 64);
+	CHECK(!sigaction(SIGALRM, &sa, NULL) && !setitimer(ITIMER_REAL, &it, NULL));
+	for (i = 0; i < 30000; i++) {
+		fd = open(path_of("sig"), O_RDONLY);	/* tracking takes the preload's lock */
+		if (fd < 0 || pread(fd, b, 1, 0) != 1)
+			failures++;
+		close(fd);
+		if (lseek(sig_rfd, 0, SEEK_SET) || read(sig_rfd, b, 1) != 1)
+			failures++;
+	}
+	it = (struct itimerval){ { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	CHECK(sig_count > 0);
+	CHECK(!munmap(m, 4 * PG));
+}
+
+static void sc_signal(void)
+{
+	sig_fd = make_file("sig", 4, 75);
+	CHECK(in_child_within(signal_child, NULL, 20) == 0);
+	close(sig_fd);
+}
+
 /* ---- efault: a managed mapping as the buffer of a pipe's read/write ---- */
 
 static void sc_efault(void)
@@ -676,7 +1007,7 @@ static void sc_unmanaged(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
+	if (argc != 3 && argc != 4) {
 		fprintf(stderr, "usage: probe SCENARIO DIR\n");
 		return 2;
 	}
@@ -688,22 +1019,34 @@ int main(int argc, char **argv)
 		expect_managed = 0;
 	if (!strcmp(scenario, "coherence"))
 		sc_coherence();
+	else if (!strcmp(scenario, "append"))
+		sc_append();
+	else if (!strcmp(scenario, "fdcalls"))
+		sc_fdcalls();
 	else if (!strcmp(scenario, "remap"))
 		sc_remap();
 	else if (!strcmp(scenario, "protect"))
 		sc_protect();
 	else if (!strcmp(scenario, "fork"))
 		sc_fork();
+	else if (!strcmp(scenario, "forkgaps"))
+		sc_forkgaps();
 	else if (!strcmp(scenario, "exec"))
 		sc_exec(argv[0]);
 	else if (!strcmp(scenario, "exec-child"))
 		sc_exec_child();
+	else if (!strcmp(scenario, "vfork"))
+		sc_vfork(argv[0]);
+	else if (!strcmp(scenario, "vfork-child") && argc == 4)
+		sc_vfork_child(argv[3]);
 	else if (!strcmp(scenario, "exit"))
 		sc_exit();
 	else if (!strcmp(scenario, "threads"))
 		sc_threads();
 	else if (!strcmp(scenario, "split"))
 		sc_split();
+	else if (!strcmp(scenario, "signal"))
+		sc_signal();
 	else if (!strcmp(scenario, "efault"))
 		sc_efault();
 	else if (!strcmp(scenario, "unmanaged"))
