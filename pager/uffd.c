@@ -784,7 +784,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		ha->ub = ub;
 		ha->cpu = i % (unsigned int)ncpu;
 		ha->pin = !cfg->threads || cfg->threads == (unsigned int)ncpu;
-		err = -pthread_create(&ub->threads[i], NULL, handler_main, ha);
+		err = vm_thread_create(&ub->threads[i], handler_main, ha);
 		if (err) {
 			free(ha);
 			break;

@@ -347,13 +347,13 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 		err = -errno;
 		goto fail;
 	}
-	err = -pthread_create(&c->bg, NULL, bg_main, c);
+	err = vm_thread_create(&c->bg, bg_main, c);
 	if (err)
 		goto fail;
 	pthread_setname_np(c->bg, "ufvm-bg");	/* for top, perf: best effort */
 	if (c->ra_max > 1) {
 		for (i = 0; i < ARRAY_SIZE(c->readers); i++) {
-			err = -pthread_create(&c->readers[i], NULL, reader_main, c);
+			err = vm_thread_create(&c->readers[i], reader_main, c);
 			if (err)
 				break;
 			pthread_setname_np(c->readers[i], "ufvm-readahead");

@@ -68,4 +68,12 @@ void vm__assert_fail(const char *expr, const char *file, int line,
 #define VM_ASSERT(cond)	do { (void)sizeof(cond); } while (0)
 #endif
 
+/*
+ * vm_thread_create - start a thread of ufvm's own, with the application's
+ * signals blocked (all but those a fault of the thread raises).
+ * Return: 0 or -errno.
+ */
+#include <pthread.h>
+int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
+
 #endif /* UFVM_VM_COMPAT_H */
