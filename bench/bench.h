@@ -110,7 +110,16 @@ struct bench_def {
 	const char *name;
 	const char *summary;
 	const struct bench_opt *opts;	/* NULL-terminated by name */
-	int (*run)(struct bench_ctx *bx);
+	/*
+	 * The option values' own checks (ranges, lists, one option against
+	 * another), or NULL.  The harness calls it after parsing and before
+	 * any run (for `bench all`, every benchmark's, with its defaults), with
+	 * bx->reps and bx->json set; nothing else of @bx is yet.  It reports
+	 * what is wrong, naming the option, and may keep what it parsed for
+	 * run.  Return: 0, or -EINVAL (a usage error: exit status 2).
+	 */
+	int (*check)(const struct bench_ctx *bx);
+	int (*run)(struct bench_ctx *bx);	/* after check succeeded */
 	bool in_all;			/* part of `ufvm bench all` */
 };
 
@@ -177,6 +186,19 @@ int bench_config(struct ufvm_config *cfg);
  * naming @bench).
  */
 int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *bench);
+/*
+ * bench_check_backend - is @name (NULL: UFVM_BACKEND's) one that
+ * bench_set_backend() takes?  For the benchmarks' check functions.
+ * Return: 0, or -EINVAL (reported, naming @bench).
+ */
+int bench_check_backend(const char *name, const char *bench);
+/*
+ * bench_check_range - is @v, the value of --@opt of @bench, in [@lo, @hi]?
+ * For the benchmarks' check functions; @hi UINT64_MAX: no upper bound.
+ * Return: 0, or -EINVAL after a message naming the option and the range.
+ */
+int bench_check_range(const char *bench, const char *opt, uint64_t v, uint64_t lo,
+		      uint64_t hi);
 /* "uffd", "uffd-inthread", "sigsegv" or "auto": what @cfg asks for. */
 const char *bench_backend_name(const struct ufvm_config *cfg);
 /* Does @cfg serve faults in the faulting thread (sigsegv, uffd in-thread)? */

@@ -248,25 +248,32 @@ int bench_config(struct ufvm_config *cfg)
 	return err;
 }
 
+int bench_check_backend(const char *name, const char *bench)
+{
+	if (!name || !strcmp(name, "uffd") || !strcmp(name, "sigsegv") ||
+	    !strcmp(name, "auto"))
+		return 0;
+	fprintf(stderr, "ufvm bench %s: --backend %s: expected uffd, sigsegv or auto\n",
+		bench, name);
+	return -EINVAL;
+}
+
 int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *bench)
 {
 	struct ufvm *probe;
 	const char *used;
 
+	if (bench_check_backend(name, bench))
+		return -EINVAL;
 	if (!name)
 		name = cfg->backend == UFVM_BACKEND_UFFD ? "uffd" :
 		       cfg->backend == UFVM_BACKEND_SIGSEGV ? "sigsegv" : "auto";
-	if (!strcmp(name, "uffd")) {
+	if (!strcmp(name, "uffd"))
 		cfg->backend = UFVM_BACKEND_UFFD;
-	} else if (!strcmp(name, "sigsegv")) {
+	else if (!strcmp(name, "sigsegv"))
 		cfg->backend = UFVM_BACKEND_SIGSEGV;
-	} else if (!strcmp(name, "auto")) {
+	else
 		cfg->backend = UFVM_BACKEND_AUTO;
-	} else {
-		fprintf(stderr, "ufvm bench %s: --backend %s: expected uffd, sigsegv or auto\n",
-			bench, name);
-		return -EINVAL;
-	}
 	if (cfg->backend != UFVM_BACKEND_AUTO || ufvm_open(cfg, &probe))
 		return 0;	/* a failing open is reported by the benchmark's own */
 	used = ufvm_backend_name(probe);
@@ -507,6 +514,20 @@ out:
 
 /* ---- options ---- */
 
+int bench_check_range(const char *bench, const char *opt, uint64_t v, uint64_t lo,
+		      uint64_t hi)
+{
+	if (v >= lo && v <= hi)
+		return 0;
+	if (hi == UINT64_MAX)
+		fprintf(stderr, "ufvm bench %s: --%s %llu: expected at least %llu\n", bench, opt,
+			(unsigned long long)v, (unsigned long long)lo);
+	else
+		fprintf(stderr, "ufvm bench %s: --%s %llu: expected %llu..%llu\n", bench, opt,
+			(unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+	return -EINVAL;
+}
+
 static const struct bench_def *bench_find(const char *name)
 {
 	size_t i;
@@ -533,7 +554,7 @@ static void bench_usage(FILE *f)
 		"\nufvm's own knobs (UFVM_* variables, docs/configuration.md) apply to every\n"
 		"run except where a benchmark sets them itself.\n"
 		"exit status: 0 success, 1 a benchmark failed, 2 a usage error (an\n"
-		"unknown option, a malformed value).\n", BENCH_REPS_DEFAULT);
+		"unknown option, a malformed value, a value out of its range).\n", BENCH_REPS_DEFAULT);
 }
 
 static void bench_help(const struct bench_def *d)
@@ -721,6 +742,13 @@ int ufvm_bench_main(int argc, char **argv)
 	r = bench_parse(d, argc - 1, argv + 1, &bx, &dirbase);
 	if (r)
 		return r > 0 ? 0 : 2;
+	/* every option value checked before anything runs: a usage error */
+	for (i = 0; i < BENCH_NDEFS; i++) {
+		const struct bench_def *c = bench_defs[i];
+
+		if ((all ? c->in_all : c == d) && c->check && c->check(&bx))
+			return 2;
+	}
 	bx.out = bx.json ? stderr : stdout;
 	if (bench_mkdir(dirbase))
 		return 1;
