@@ -43,6 +43,10 @@ static const struct bench_opt fa_opts[] = {
 
 #define FA_MAX_WINDOWS 16
 
+/* --windows, parsed by fa_check() */
+static unsigned int fa_window_list[FA_MAX_WINDOWS];
+static unsigned int fa_nwindows;
+
 struct fa_row {
 	unsigned int window;
 	unsigned int map_ahead;
@@ -115,6 +119,32 @@ static void fa_json_windows(struct jw *w, const struct fa_row *rows, unsigned in
 	fa_json_row(w, "default", &rows[n], rnd);
 }
 
+static int fa_check(const struct bench_ctx *bx)
+{
+	const char *p = fa_windows;
+
+	(void)bx;
+	fa_nwindows = 0;
+	while (*p) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p || !v || v > 256 || fa_nwindows == FA_MAX_WINDOWS ||
+		    (*end && *end != ','))
+			break;
+		fa_window_list[fa_nwindows++] = (unsigned int)v;
+		p = *end ? end + 1 : end;
+	}
+	if (*p || !fa_nwindows) {
+		fprintf(stderr, "ufvm bench faultaround: --windows %s: expected 1 to %d values "
+			"in 1..256, comma-separated\n", fa_windows, FA_MAX_WINDOWS);
+		return -EINVAL;
+	}
+	if (bench_check_range("faultaround", "pages", fa_pages, 64, UINT64_MAX))
+		return -EINVAL;
+	return bench_check_backend(fa_backend, "faultaround");
+}
+
 static int fa_run(struct bench_ctx *bx)
 {
 	struct fa_row rows[FA_MAX_WINDOWS + 1];
@@ -122,29 +152,15 @@ static int fa_run(struct bench_ctx *bx)
 	struct ufvm_config cfg;
 	const struct fa_row *w1 = NULL, *w16 = NULL;
 	struct jw *w = bx->jw;
-	unsigned int n = 0, i;
+	unsigned int n, i;
 	uint64_t *order = NULL;
-	const char *p = fa_windows;
 	char path[4096];
 	int err;
 
-	while (*p) {
-		char *end;
-		unsigned long v = strtoul(p, &end, 10);
-
-		if (end == p || !v || v > 256 || n == FA_MAX_WINDOWS || (*end && *end != ',')) {
-			fprintf(stderr, "ufvm bench faultaround: --windows: up to %d values "
-				"in 1..256, comma-separated\n", FA_MAX_WINDOWS);
-			return -EINVAL;
-		}
+	for (n = 0; n < fa_nwindows; n++) {
 		memset(&rows[n], 0, sizeof(rows[n]));
 		rows[n].map_ahead = (unsigned int)fa_map_ahead;
-		rows[n++].window = (unsigned int)v;
-		p = *end ? end + 1 : end;
-	}
-	if (!n || fa_pages < 64) {
-		fprintf(stderr, "ufvm bench faultaround: --pages >= 64 and a window\n");
-		return -EINVAL;
+		rows[n].window = fa_window_list[n];
 	}
 	err = bench_config(&cfg);
 	if (!err)
@@ -230,6 +246,7 @@ const struct bench_def bench_faultaround = {
 	.name = "faultaround",
 	.summary = "faults and ns/page of cached scans per fault-around window, and the kernel's",
 	.opts = fa_opts,
+	.check = fa_check,
 	.run = fa_run,
 	.in_all = true,
 };

@@ -548,6 +548,16 @@ static void fl_median_fields(double *out, const double *in, size_t nf, unsigned 
 	}
 }
 
+static int fl_check(const struct bench_ctx *bx)
+{
+	(void)bx;
+	if (bench_check_range("floor", "pages", fl_pages, 16, UINT64_MAX) ||
+	    bench_check_range("floor", "scan-pages", fl_scan_pages, 256, UINT64_MAX) ||
+	    bench_check_range("floor", "window", fl_window, 1, 256))
+		return -EINVAL;
+	return bench_check_backend(fl_backend, "floor");
+}
+
 static int fl_run(struct bench_ctx *bx)
 {
 	unsigned int reps = bx->reps > FL_MAX_REPS ? FL_MAX_REPS : bx->reps;
@@ -564,11 +574,6 @@ static int fl_run(struct bench_ctx *bx)
 	bool inthread;
 	int err;
 
-	if (fl_pages < 16 || fl_scan_pages < 256 || !fl_window || fl_window > 256) {
-		fprintf(stderr, "ufvm bench floor: --pages >= 16, --scan-pages >= 256, "
-			"--window 1..256\n");
-		return -EINVAL;
-	}
 	err = bench_config(&cfg);
 	if (!err)
 		err = bench_set_backend(&cfg, fl_backend, "floor");
@@ -765,6 +770,7 @@ const struct bench_def bench_floor = {
 	.name = "floor",
 	.summary = "the bare userfaultfd and kernel fault costs, and ufvm's beside them",
 	.opts = fl_opts,
+	.check = fl_check,
 	.run = fl_run,
 	.in_all = true,
 };

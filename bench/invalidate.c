@@ -216,6 +216,23 @@ out:
 	return err;
 }
 
+static int iv_check(const struct bench_ctx *bx)
+{
+	(void)bx;
+	if (bench_check_range("invalidate", "hot-pages", iv_hot, 1, UINT64_MAX) ||
+	    bench_check_range("invalidate", "chunk", iv_chunk, 1, UINT64_MAX) ||
+	    bench_check_range("invalidate", "fault-around", iv_fa, 1, 256) ||
+	    bench_check_range("invalidate", "ms", iv_ms, 100, UINT64_MAX))
+		return -EINVAL;
+	if (iv_punch < iv_chunk || iv_punch % iv_chunk) {
+		fprintf(stderr, "ufvm bench invalidate: --punch-pages %llu: expected a multiple "
+			"of --chunk (%llu)\n", (unsigned long long)iv_punch,
+			(unsigned long long)iv_chunk);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int iv_run(struct bench_ctx *bx)
 {
 	double v[IV_NMODES][3][16];
@@ -227,12 +244,6 @@ static int iv_run(struct bench_ctx *bx)
 	unsigned int r, m, k, reps = bx->reps > 16 ? 16 : bx->reps;
 	int err;
 
-	if (!iv_hot || !iv_chunk || iv_punch < iv_chunk || iv_punch % iv_chunk ||
-	    !iv_fa || iv_fa > 256 || iv_ms < 100) {
-		fprintf(stderr, "ufvm bench invalidate: --punch-pages a multiple of --chunk, "
-			"--fault-around 1..256, --ms >= 100\n");
-		return -EINVAL;
-	}
 	err = bench_config(&cfg);
 	if (err)
 		return err;
@@ -293,6 +304,7 @@ const struct bench_def bench_invalidate = {
 	.name = "invalidate",
 	.summary = "cached faults beside hole punches and fills, per invalidate-lock mode",
 	.opts = iv_opts,
+	.check = iv_check,
 	.run = iv_run,
 	.in_all = true,
 };

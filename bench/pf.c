@@ -527,7 +527,47 @@ struct pf_run {
 	char *stats;					/* the last ufvm instance's */
 };
 
-/* Check the options and make the configuration.  Return: 0 or -EINVAL. */
+/* --store's index in pf_store_names, or PF_DIRECT + 1. */
+static enum pf_store pf_store_find(void)
+{
+	enum pf_store s;
+
+	for (s = PF_TMPFS; s <= PF_DIRECT; s++)
+		if (!strcmp(pf_store, pf_store_names[s]))
+			break;
+	return s;
+}
+
+static int pf_check_options(const struct bench_ctx *bx)
+{
+	uint64_t budget;
+
+	if (pf_store_find() > PF_DIRECT) {
+		fprintf(stderr, "ufvm bench pf: --store %s: expected tmpfs, file or direct\n",
+			pf_store);
+		return -EINVAL;
+	}
+	if (bench_check_range("pf", "threads", pf_threads, 1, PF_MAX_THREADS) ||
+	    bench_check_range("pf", "reps", bx->reps, 1, PF_MAX_REPS))
+		return -EINVAL;
+	if (pf_pages < pf_threads) {
+		fprintf(stderr, "ufvm bench pf: --pages %llu: expected at least --threads "
+			"(%llu)\n", (unsigned long long)pf_pages, (unsigned long long)pf_threads);
+		return -EINVAL;
+	}
+	if (pf_write && pf_rmw) {
+		fprintf(stderr, "ufvm bench pf: --write and --rmw: expected at most one\n");
+		return -EINVAL;
+	}
+	if (pf_cache && pf_parse_cache(pf_cache, pf_pages, &budget)) {
+		fprintf(stderr, "ufvm bench pf: --cache %s: expected pages, a size with K/M/G, "
+			"or a share of the file such as 1/8\n", pf_cache);
+		return -EINVAL;
+	}
+	return bench_check_backend(pf_backend, "pf");
+}
+
+/* Make the configuration of the options pf_check_options() accepted.  Return: 0 or -errno. */
 static int pf_setup(struct pf_run *pr, unsigned int reps)
 {
 	int err;
@@ -535,31 +575,14 @@ static int pf_setup(struct pf_run *pr, unsigned int reps)
 	pr->reps = reps;
 	pr->nthreads = (unsigned int)pf_threads;
 	pr->mode = pf_rmw ? PF_RMW : pf_write ? PF_WRITE : PF_READ;
-	for (pr->store = PF_TMPFS; pr->store <= PF_DIRECT; pr->store++)
-		if (!strcmp(pf_store, pf_store_names[pr->store]))
-			break;
-	if (pr->store > PF_DIRECT) {
-		fprintf(stderr, "ufvm bench pf: --store %s: expected tmpfs, file or direct\n",
-			pf_store);
-		return -EINVAL;
-	}
-	if (!pf_pages || !pf_threads || pf_threads > PF_MAX_THREADS || pf_threads > pf_pages ||
-	    (pf_write && pf_rmw) || reps > PF_MAX_REPS) {
-		fprintf(stderr, "ufvm bench pf: --pages >= --threads, --threads 1..%d, "
-			"--reps <= %d, and at most one of --write and --rmw\n", PF_MAX_THREADS,
-			PF_MAX_REPS);
-		return -EINVAL;
-	}
+	pr->store = pf_store_find();
 	err = bench_config(&pr->cfg);
 	if (!err)
 		err = bench_set_backend(&pr->cfg, pf_backend, "pf");
 	if (err)
 		return err;
-	if (pf_cache && pf_parse_cache(pf_cache, pf_pages, &pr->cfg.cache_pages)) {
-		fprintf(stderr, "ufvm bench pf: --cache %s: expected pages, a size with K/M/G, "
-			"or a share of the file such as 1/8\n", pf_cache);
-		return -EINVAL;
-	}
+	if (pf_cache)
+		pf_parse_cache(pf_cache, pf_pages, &pr->cfg.cache_pages);
 	if (pr->store == PF_DIRECT) {
 		pr->cfg.direct_io = 1;
 		pr->umap_ns = PF_UMAP_DIRECT_NS;
@@ -818,6 +841,7 @@ const struct bench_def bench_pf = {
 	.summary = "umap's pfbenchmark workload: ns/page of threads reading or writing one word "
 		   "per page, ufvm and the kernel",
 	.opts = pf_opts,
+	.check = pf_check_options,
 	.run = pf_run,
 	.in_all = true,
 };

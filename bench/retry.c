@@ -151,6 +151,16 @@ out:
 	return err;
 }
 
+static int rt_check(const struct bench_ctx *bx)
+{
+	(void)bx;
+	if (bench_check_range("retry", "pages", rt_pages, 16, UINT64_MAX) ||
+	    bench_check_range("retry", "small-pages", rt_small_pages, 1, UINT64_MAX) ||
+	    bench_check_range("retry", "ms", rt_ms, 100, UINT64_MAX))
+		return -EINVAL;
+	return 0;
+}
+
 static int rt_run(struct bench_ctx *bx)
 {
 	double m[2][3][16];
@@ -162,10 +172,6 @@ static int rt_run(struct bench_ctx *bx)
 	unsigned int r, on, reps = bx->reps > 16 ? 16 : bx->reps;
 	int err;
 
-	if (rt_pages < 16 || !rt_small_pages || rt_ms < 100) {
-		fprintf(stderr, "ufvm bench retry: --pages >= 16, --small-pages >= 1, --ms >= 100\n");
-		return -EINVAL;
-	}
 	err = bench_config(&cfg);
 	if (err)
 		return err;
@@ -226,6 +232,7 @@ const struct bench_def bench_retry = {
 	.name = "retry",
 	.summary = "map/unmap throughput beside faults waiting for a slow store, retry off/on",
 	.opts = rt_opts,
+	.check = rt_check,
 	.run = rt_run,
 	.in_all = true,
 };

@@ -197,6 +197,21 @@ static const char *sp_fb_name(unsigned int i)
 	return strncmp(n, pfx, strlen(pfx)) ? n : n + strlen(pfx);
 }
 
+static int sp_check(const struct bench_ctx *bx)
+{
+	(void)bx;
+	if (bench_check_range("spec", "threads", sp_threads, 1, SP_MAX_THREADS) ||
+	    bench_check_range("spec", "fault-around", sp_window, 1, 256) ||
+	    bench_check_range("spec", "ms", sp_ms, 100, UINT64_MAX))
+		return -EINVAL;
+	if (sp_pages < sp_threads) {
+		fprintf(stderr, "ufvm bench spec: --pages %llu: expected at least --threads "
+			"(%llu)\n", (unsigned long long)sp_pages, (unsigned long long)sp_threads);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int sp_run(struct bench_ctx *bx)
 {
 	double v[2][2][2][16];	/* [writer][spec][faults, writer rate][rep] */
@@ -208,12 +223,6 @@ static int sp_run(struct bench_ctx *bx)
 	unsigned int r, wr, on, i, reps = bx->reps > 16 ? 16 : bx->reps;
 	int err;
 
-	if (!sp_threads || sp_threads > SP_MAX_THREADS || sp_pages < sp_threads ||
-	    !sp_window || sp_window > 256 || sp_ms < 100) {
-		fprintf(stderr, "ufvm bench spec: --threads 1..%d, --pages >= threads, "
-			"--fault-around 1..256, --ms >= 100\n", SP_MAX_THREADS);
-		return -EINVAL;
-	}
 	err = bench_config(&cfg);
 	if (err)
 		return err;
@@ -294,6 +303,7 @@ const struct bench_def bench_spec = {
 	.name = "spec",
 	.summary = "cached-fault throughput, speculation off/on, with a map/unmap writer and idle",
 	.opts = sp_opts,
+	.check = sp_check,
 	.run = sp_run,
 	.in_all = true,
 };

@@ -45,6 +45,10 @@ static const char *sw_workload = "random";
 static const char *sw_cache = "warm";
 static const char *sw_zipf_s = "0.99";
 
+/* --workload and --cache, split and checked by sw_check() */
+static char sw_wls[4][16], sw_caches[2][16];
+static unsigned int sw_nwl, sw_nc;
+
 struct sw_key {
 	const char *name;
 	bool named;		/* values are names (JSON strings) */
@@ -340,10 +344,38 @@ static unsigned int sw_split(const char *list, char items[][16], unsigned int ma
 	return n;
 }
 
+static int sw_check(const struct bench_ctx *bx)
+{
+	unsigned int i;
+
+	(void)bx;
+	sw_nwl = sw_split(sw_workload, sw_wls, 4);
+	sw_nc = sw_split(sw_cache, sw_caches, 2);
+	for (i = 0; i < sw_nwl; i++)
+		if (strcmp(sw_wls[i], "seq") && strcmp(sw_wls[i], "random") &&
+		    strcmp(sw_wls[i], "zipf"))
+			sw_nwl = 0;
+	for (i = 0; i < sw_nc; i++)
+		if (strcmp(sw_caches[i], "warm") && strcmp(sw_caches[i], "cold"))
+			sw_nc = 0;
+	if (!sw_nwl) {
+		fprintf(stderr, "ufvm bench sweep: --workload %s: expected seq, random or zipf, "
+			"or a comma list of them\n", sw_workload);
+		return -EINVAL;
+	}
+	if (!sw_nc) {
+		fprintf(stderr, "ufvm bench sweep: --cache %s: expected warm, cold or "
+			"warm,cold\n", sw_cache);
+		return -EINVAL;
+	}
+	return bench_check_range("sweep", "pages", sw_pages, 16, UINT64_MAX);
+}
+
 static int sw_run(struct bench_ctx *bx)
 {
-	char wls[4][16], caches[2][16], path[4096];
-	unsigned int nwl, nc, w, c, i, idx[SW_MAX_KEYS];
+	const unsigned int nwl = sw_nwl, nc = sw_nc;
+	char (*wls)[16] = sw_wls, (*caches)[16] = sw_caches, path[4096];
+	unsigned int w, c, i, idx[SW_MAX_KEYS];
 	struct ufvm_config base;
 	struct jw *j = bx->jw;
 	int err;
@@ -351,19 +383,6 @@ static int sw_run(struct bench_ctx *bx)
 	if (!sw_nkeys) {
 		sw_policy("speculative=0,1");
 		sw_policy("fault_around=1,16");
-	}
-	nwl = sw_split(sw_workload, wls, 4);
-	nc = sw_split(sw_cache, caches, 2);
-	for (w = 0; w < nwl; w++)
-		if (strcmp(wls[w], "seq") && strcmp(wls[w], "random") && strcmp(wls[w], "zipf"))
-			nwl = 0;
-	for (c = 0; c < nc; c++)
-		if (strcmp(caches[c], "warm") && strcmp(caches[c], "cold"))
-			nc = 0;
-	if (!nwl || !nc || sw_pages < 16) {
-		fprintf(stderr, "ufvm bench sweep: --workload seq|random|zipf (a list), "
-			"--cache warm|cold (a list), --pages >= 16\n");
-		return -EINVAL;
 	}
 	err = bench_config(&base);
 	if (err)
@@ -458,6 +477,7 @@ const struct bench_def bench_sweep = {
 	.name = "sweep",
 	.summary = "a workload across the cartesian product of policy settings",
 	.opts = sw_opts,
+	.check = sw_check,
 	.run = sw_run,
 	.in_all = true,
 };

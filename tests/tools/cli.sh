@@ -50,6 +50,38 @@ expect 2 "--reps 0x2: expected" "$u" bench floor --reps 0x2
 expect 2 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
 	env UFVM_CACHE_PAGES=1K "$demo" --size 1M
 
+# A benchmark's checks of its option values are usage errors too, made
+# before anything runs (no "== ufvm bench" heading), naming the option;
+# for `bench all`, every benchmark's checks with its defaults.
+expect 2 "floor: --window 0: expected 1\.\.256" "$u" bench floor --window 0
+lacks "^== ufvm bench"
+expect 2 "floor: --scan-pages 10: expected at least 256" "$u" bench floor --scan-pages 10
+expect 2 "floor: --backend nosuch: expected uffd" "$u" bench floor --backend nosuch
+expect 2 "faultaround: --windows 1,0: expected" "$u" bench faultaround --windows 1,0
+expect 2 "faultaround: --pages 10: expected at least 64" "$u" bench faultaround --pages 10
+expect 2 "retry: --ms 50: expected at least 100" "$u" bench retry --ms 50
+expect 2 "retry: --small-pages 0: expected at least 1" "$u" bench retry --small-pages 0
+expect 2 "spec: --ms 50: expected at least 100" "$u" bench spec --ms 50
+expect 2 "spec: --threads 0: expected 1\.\.16" "$u" bench spec --threads 0
+expect 2 "spec: --pages 2: expected at least --threads \(4\)" \
+	"$u" bench spec --pages 2 --threads 4
+expect 2 "invalidate: --punch-pages 24: expected a multiple of --chunk \(16\)" \
+	"$u" bench invalidate --punch-pages 24
+expect 2 "invalidate: --fault-around 0: expected 1\.\.256" \
+	"$u" bench invalidate --fault-around 0
+expect 2 "sweep: --workload nosuch: expected seq, random or zipf" \
+	"$u" bench sweep --workload nosuch
+expect 2 "sweep: --cache hot: expected warm, cold" "$u" bench sweep --cache hot
+expect 2 "sweep: --pages 8: expected at least 16" "$u" bench sweep --pages 8
+expect 2 "pf: --threads 65: expected 1\.\.64" "$u" bench pf --threads 65
+expect 2 "pf: --pages 1: expected at least --threads \(2\)" "$u" bench pf --pages 1
+expect 2 "pf: --write and --rmw: expected at most one" "$u" bench pf --write --rmw
+expect 2 "pf: --store nosuch: expected tmpfs, file or direct" "$u" bench pf --store nosuch
+expect 2 "pf: --cache 2/1: expected" "$u" bench pf --cache 2/1
+expect 2 "pf: --reps 65: expected 1\.\.64" "$u" bench pf --reps 65
+expect 2 "pf: --reps 100: expected 1\.\.64" "$u" bench all --reps 100
+lacks "^== ufvm bench"
+
 # ufvm run refuses, with a usage status, what ufvm_open() would refuse.
 expect 2 "UFVM_CACHE_PAGES=1: the budget must be at least 2 pages" "$u" run --cache 1 -- true
 expect 2 "UFVM_CACHE_PAGES=4K: the budget must be at least 2 pages" "$u" run --cache=4K -- true
