@@ -43,7 +43,7 @@ static uint64_t sw_accesses;		/* 0: --pages */
 static uint64_t sw_seed = 1;
 static const char *sw_workload = "random";
 static const char *sw_cache = "warm";
-static const char *sw_zipf_s = "0.99";
+static double sw_zipf_s = 0.99;
 
 /* --workload and --cache, split and checked by sw_check() */
 static char sw_wls[4][16], sw_caches[2][16];
@@ -149,6 +149,20 @@ bad:
 	return -EINVAL;
 }
 
+/* --zipf-s S: a finite number above 0, whatever the workload */
+static int sw_zipf(const char *arg)
+{
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (end == arg || *end || !isfinite(v) || !(v > 0)) {
+		fprintf(stderr, "ufvm bench sweep: --zipf-s %s: expected a number above 0\n", arg);
+		return -EINVAL;
+	}
+	sw_zipf_s = v;
+	return 0;
+}
+
 static const struct bench_opt sw_opts[] = {
 	{ "workload", BOPT_STR, &sw_workload, NULL, "seq, random, zipf, or a comma list" },
 	{ "policy", BOPT_FN, NULL, sw_policy,
@@ -156,7 +170,7 @@ static const struct bench_opt sw_opts[] = {
 	{ "cache", BOPT_STR, &sw_cache, NULL, "warm, cold, or warm,cold" },
 	{ "pages", BOPT_UINT, &sw_pages, NULL, "pages of the file" },
 	{ "accesses", BOPT_UINT, &sw_accesses, NULL, "zipf draws (0: --pages)" },
-	{ "zipf-s", BOPT_STR, &sw_zipf_s, NULL, "Zipf exponent" },
+	{ "zipf-s", BOPT_FN, NULL, sw_zipf, "Zipf exponent, above 0 (default 0.99)" },
 	{ "seed", BOPT_UINT, &sw_seed, NULL, "seed of the random orders" },
 	{ NULL },
 };
@@ -207,17 +221,17 @@ static int sw_make(const char *workload, uint64_t **out, uint64_t *n)
 		return 0;
 	}
 	if (!strcmp(workload, "zipf")) {
-		double zs = strtod(sw_zipf_s, NULL), *cdf, sum = 0;
+		double zs = sw_zipf_s, *cdf, sum = 0;
 		uint64_t *rank = bench_perm(sw_pages, 1, sw_seed + 1);
 
 		*n = sw_accesses ? sw_accesses : sw_pages;
 		cdf = malloc(sw_pages * sizeof(*cdf));
 		acc = malloc(*n * sizeof(*acc));
-		if (!cdf || !acc || !rank || !(zs > 0)) {
+		if (!cdf || !acc || !rank) {
 			free(cdf);
 			free(acc);
 			free(rank);
-			return !(zs > 0) ? -EINVAL : -ENOMEM;
+			return -ENOMEM;
 		}
 		for (i = 0; i < sw_pages; i++) {
 			sum += 1.0 / pow((double)(i + 1), zs);

@@ -81,6 +81,12 @@ expect 2 "pf: --cache 2/1: expected" "$u" bench pf --cache 2/1
 expect 2 "pf: --reps 65: expected 1\.\.64" "$u" bench pf --reps 65
 expect 2 "pf: --reps 100: expected 1\.\.64" "$u" bench all --reps 100
 lacks "^== ufvm bench"
+# --zipf-s is read when it is parsed, whatever the workload.
+expect 2 "sweep: --zipf-s abc: expected a number above 0" "$u" bench sweep --zipf-s abc
+expect 2 "sweep: --zipf-s 1\.5x: expected a number above 0" \
+	"$u" bench sweep --workload seq --zipf-s 1.5x
+expect 2 "sweep: --zipf-s 0: expected a number above 0" \
+	"$u" bench sweep --workload zipf --zipf-s 0
 
 # ufvm run refuses, with a usage status, what ufvm_open() would refuse.
 expect 2 "UFVM_CACHE_PAGES=1: the budget must be at least 2 pages" "$u" run --cache 1 -- true
