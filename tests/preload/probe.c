@@ -9,7 +9,7 @@
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
  * Scenarios: coherence, append, fdcalls, remap, protect, fork, forkgaps,
- * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), exit
+ * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
  * (exit, _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
@@ -750,6 +750,93 @@ static void sc_vfork_child(const char *seed)
 	CHECK(kernel_same("v", PG, PG, 91) && kernel_same("v", 3 * PG, PG, 91));
 }
 
+/*
+ * ---- vforksig: a signal that reaches the parent while its vfork child
+ * runs is handled as soon as vfork returns, in the parent, which must be
+ * served by the preload then: the handler's pwrite on a managed fd goes
+ * through ufvm, so the mapping and pread see it.  The same for
+ * clone(CLONE_VM | CLONE_VFORK); and a clone(CLONE_VM) child that runs
+ * beside its parent on the parent's TLS never leaves the parent's guard
+ * raised (which would send the parent's own I/O past ufvm) ----
+ */
+
+static int vs_fd;
+static char vs_byte;
+
+static void vs_handler(int sig)
+{
+	(void)sig;
+	if (pwrite(vs_fd, &vs_byte, 1, 0) != 1)
+		_exit(3);
+}
+
+static int vs_child(void *arg)
+{
+	(void)arg;
+	kill(getppid(), SIGUSR1);
+	_exit(0);
+}
+
+static int vs_beside(void *arg)
+{
+	char b;
+	int i;
+
+	for (i = 0; i < 200000; i++)
+		if (pread(*(int *)arg, &b, 1, PG) != 1)
+			_exit(3);
+	_exit(0);
+}
+
+static void sc_vforksig(void)
+{
+	int fd = make_file("vs", 2, 121), st, round, i;
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct sigaction sa = { .sa_handler = vs_handler };
+	char b;
+	pid_t pid;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	vs_fd = fd;
+	CHECK(!sigaction(SIGUSR1, &sa, NULL));
+	for (round = 0; round < 2; round++) {
+		m[0] = 'A';
+		vs_byte = (char)('B' + round);
+		if (round == 0) {
+			pid = vfork();
+			if (pid == 0)
+				vs_child(NULL);
+		} else {
+			pid = clone(vs_child, vf_stack + sizeof(vf_stack),
+				    CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
+		}
+		CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+		      WEXITSTATUS(st) == 0);
+		b = 0;
+		CHECK(m[0] == vs_byte && pread(fd, &b, 1, 0) == 1 && b == vs_byte);
+	}
+	/* a child beside us, on our TLS, doing I/O through the preload */
+	pid = clone(vs_beside, vf_stack + sizeof(vf_stack), CLONE_VM | SIGCHLD, &fd);
+	CHECK(pid > 0);
+	for (i = 0; i < 200000; i++)
+		if (pread(fd, &b, 1, PG) != 1)
+			failures++;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	for (i = 0; i < 16; i++) {
+		m[1] = (char)('a' + i);		/* dirty in ufvm only */
+		b = 0;
+		CHECK(pread(fd, &b, 1, 1) == 1 && b == m[1]);
+	}
+	CHECK(!munmap(m, 2 * PG));
+	CHECK(kernel_size("vs") == (long)(2 * PG));
+	close(fd);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path_of("vs"), O_RDONLY);
+	b = 0;
+	CHECK(fd >= 0 && syscall(SYS_pread64, fd, &b, 1, 0) == 1 && b == 'C');
+	syscall(SYS_close, fd);
+}
+
 /* ---- exit: dirty pages are written back on exit() and _exit() ---- */
 
 static void exit_child(void *arg)
@@ -1037,6 +1124,8 @@ int main(int argc, char **argv)
 		sc_exec_child();
 	else if (!strcmp(scenario, "vfork"))
 		sc_vfork(argv[0]);
+	else if (!strcmp(scenario, "vforksig"))
+		sc_vforksig();
 	else if (!strcmp(scenario, "vfork-child") && argc == 4)
 		sc_vfork_child(argv[3]);
 	else if (!strcmp(scenario, "exit"))
