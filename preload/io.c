@@ -63,18 +63,25 @@ ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t of
 	return r;
 }
 
-/* Write through ufvm; @fd's O_DSYNC/O_SYNC make it synchronous. */
-ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off)
+/*
+ * May @fd be written?  Return: its status flags (O_APPEND, O_DSYNC, ...),
+ * -EBADF (opened O_RDONLY, as the kernel says) or -errno.
+ */
+static int pl_fd_wflags(int fd)
 {
 	int fl = REAL(fcntl)(fd, F_GETFL);
-	ssize_t r;
 
 	if (fl < 0)
 		return -errno;
-	if ((fl & O_ACCMODE) == O_RDONLY)
-		return -EBADF;
-	if (off < 0)
-		return -EINVAL;
+	return (fl & O_ACCMODE) == O_RDONLY ? -EBADF : fl;
+}
+
+/* Write through ufvm at @off; @fl, the fd's status flags: O_DSYNC/O_SYNC make it synchronous. */
+static ssize_t pl_ino_pwrite_fl(struct pl_inode *ino, int fl, const void *buf, size_t n,
+				off_t off)
+{
+	ssize_t r;
+
 	pl_guard++;
 	r = ufvm_pwrite(ino->uf, buf, n, off);
 	if (r > 0 && (fl & O_DSYNC)) {
@@ -87,6 +94,18 @@ ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, o
 	return r;
 }
 
+/* Write through ufvm at @off (not appending), if @fd may be written. */
+ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off)
+{
+	int fl = pl_fd_wflags(fd);
+
+	if (fl < 0)
+		return fl;
+	if (off < 0)
+		return -EINVAL;
+	return pl_ino_pwrite_fl(ino, fl, buf, n, off);
+}
+
 static off_t pl_ino_size(struct pl_inode *ino)
 {
 	off_t size = 0;
@@ -96,61 +115,120 @@ static off_t pl_ino_size(struct pl_inode *ino)
 }
 
 /*
- * Reserve @n bytes at the end of the file for an append: ufvm's end of
- * file, or the end of the appends still in flight (append_end), whichever
- * is further.  Context: L not held.  Return: the start of the append.
+ * Appends (O_APPEND, RWF_APPEND) are made as the kernel makes them under
+ * its inode lock: ino->append_lock is held from finding the end of the
+ * file until the write is done, so an append starts where the one before
+ * it ended, and a failed or short append leaves nothing behind (no room
+ * reserved past what was written).  Truncates take the lock too.  It is
+ * held while the application's buffer is read (by ufvm_pwrite, whose
+ * faults on a managed page are served by ufvm's threads or its fault
+ * handler, which never enter the preload) and with pl_guard raised (a
+ * signal handler of this thread goes to libc instead of waiting for it).
  */
-static off_t pl_append_reserve(struct pl_inode *ino, size_t n)
-{
-	off_t pos, size;
 
-	pl_lock_acquire();
-	size = pl_ino_size(ino);
-	pos = ino->append_end > size ? ino->append_end : size;
-	ino->append_end = pos + (off_t)n;
-	pl_lock_release();
-	return pos;
+/*
+ * Take @ino's append lock and find where an append to it starts.
+ * Context: L not held.  Return: the position, the lock held; or -errno,
+ * the lock dropped.
+ */
+static off_t pl_append_begin(struct pl_inode *ino)
+{
+	pl_guard++;
+	pthread_mutex_lock(&ino->append_lock);
+	return pl_ino_size(ino);
 }
 
-/* Does a write to @fd append (O_APPEND), or with @rwf (RWF_APPEND)?  Return: 1, 0 or -errno. */
-static int pl_appends(int fd, int rwf)
+static void pl_append_done(struct pl_inode *ino)
 {
-	int fl;
+	pthread_mutex_unlock(&ino->append_lock);
+	pl_guard--;
+}
 
-	if (rwf & RWF_APPEND)
-		return 1;
-	fl = REAL(fcntl)(fd, F_GETFL);
-	return fl < 0 ? -errno : !!(fl & O_APPEND);
+/*
+ * In a fork child: the position and append locks may have been held by
+ * threads the child does not have.  Context: L held, the only thread.
+ */
+static void pl_append_reinit(struct pl_inode *ino, void *arg)
+{
+	(void)arg;
+	pthread_mutex_init(&ino->append_lock, NULL);
+}
+
+void pl_io_atfork_child_locked(void)
+{
+	int i;
+
+	for (i = 0; i < PL_NPOSLOCKS; i++)
+		pthread_mutex_init(&pl_poslock[i], NULL);
+	pl_inode_for_each_locked(pl_append_reinit, NULL);
+}
+
+/* Truncate through ufvm, between two appends.  Return: 0 or -errno. */
+static int pl_ino_truncate(struct pl_inode *ino, off_t len)
+{
+	int err;
+
+	pl_append_begin(ino);
+	err = ufvm_truncate(ino->uf, len);
+	pl_append_done(ino);
+	return err;
+}
+
+/* Set @fd's file position to @pos (after an append through it). */
+static void pl_pos_set(int fd, off_t pos)
+{
+	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+
+	pl_guard++;
+	pthread_mutex_lock(m);
+	REAL(lseek)(fd, pos, SEEK_SET);
+	pthread_mutex_unlock(m);
+	pl_guard--;
+}
+
+/*
+ * Append @n bytes at the end of @ino's file; with @setpos, @fd's position
+ * then moves to the end of what was written (write(2) on an O_APPEND fd;
+ * not pwrite).  @fl: @fd's status flags.  Return: bytes written or -errno.
+ */
+static ssize_t pl_ino_append(struct pl_inode *ino, int fd, int fl, const void *buf, size_t n,
+			     bool setpos)
+{
+	off_t pos;
+	ssize_t r;
+
+	if (!n)
+		return 0;
+	pos = pl_append_begin(ino);
+	if (pos < 0)
+		return pos;
+	r = pl_ino_pwrite_fl(ino, fl, buf, n, pos);
+	if (r > 0 && setpos)
+		pl_pos_set(fd, pos + r);
+	pl_append_done(ino);
+	return r;
 }
 
 /*
  * Reserve [pos, pos+n) of @fd's file position for a read (clipped to the
- * size) or a write (at the end of the file with O_APPEND, or @rwf's
- * RWF_APPEND).  Context: L not held.  Return: the start position, or
- * -errno; *n clipped.
+ * size) or a write that does not append.  Context: L not held.  Return:
+ * the start position, or -errno; *n clipped.
  */
-static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write, int rwf)
+static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
 {
 	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
-	int app = write ? pl_appends(fd, rwf) : 0;
 	off_t pos, size;
 
-	if (app < 0)
-		return app;
 	pl_guard++;	/* a signal handler must not wait for m: see pl_lock_acquire */
 	pthread_mutex_lock(m);
-	if (app) {
-		pos = pl_append_reserve(ino, *n);
-	} else {
-		pos = REAL(lseek)(fd, 0, SEEK_CUR);
-		if (pos < 0) {
-			pos = -errno;
-			goto out;
-		}
-		if (!write) {
-			size = pl_ino_size(ino);
-			*n = pos >= size ? 0 : PL_MIN(*n, (size_t)(size - pos));
-		}
+	pos = REAL(lseek)(fd, 0, SEEK_CUR);
+	if (pos < 0) {
+		pos = -errno;
+		goto out;
+	}
+	if (!write) {
+		size = pl_ino_size(ino);
+		*n = pos >= size ? 0 : PL_MIN(*n, (size_t)(size - pos));
 	}
 	if (REAL(lseek)(fd, pos + (off_t)*n, SEEK_SET) < 0)
 		pos = -errno;
@@ -177,7 +255,7 @@ static void pl_pos_settle(int fd, off_t pos, size_t want, ssize_t done)
 
 static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, false, 0);
+	off_t pos = pl_pos_reserve(ino, fd, &n, false);
 	ssize_t r;
 
 	if (pos < 0)
@@ -187,14 +265,23 @@ static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 	return r;
 }
 
+/* write(2) through ufvm: at the file position, or appending with O_APPEND. */
 static ssize_t pl_write_pos(struct pl_inode *ino, int fd, const void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, true, 0);
+	int fl = pl_fd_wflags(fd);
+	off_t pos;
 	ssize_t r;
 
+	if (fl < 0)
+		return fl;
+	if (fl & O_APPEND)
+		return pl_ino_append(ino, fd, fl, buf, n, true);
+	if (!n)
+		return 0;
+	pos = pl_pos_reserve(ino, fd, &n, true);
 	if (pos < 0)
 		return pos;
-	r = n ? pl_ino_pwrite(ino, fd, buf, n, pos) : 0;
+	r = pl_ino_pwrite_fl(ino, fl, buf, n, pos);
 	pl_pos_settle(fd, pos, n, r);
 	return r;
 }
@@ -331,30 +418,49 @@ static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, of
 }
 
 /*
- * Vector I/O on a managed file at @off (-1: the file position), segment
- * by segment, stopping at the first short transfer.  A write to an
- * O_APPEND fd or with RWF_APPEND appends; it moves the file position
- * only with @off -1 (as Linux).
+ * Write @n bytes of @iov[0..cnt) at @off, segment by segment, stopping at
+ * the first short write.  Return: bytes written, or -errno if none.
  */
-static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
-			  off_t off, bool write, int rwf)
+static ssize_t pl_ino_pwritev_fl(struct pl_inode *ino, int fl, const struct iovec *iov,
+				 int cnt, size_t n, off_t off)
+{
+	size_t done = 0;
+	ssize_t r = 0;
+	int i;
+
+	for (i = 0; i < cnt && done < n; i++) {
+		size_t c = PL_MIN(iov[i].iov_len, n - done);
+
+		if (!c)
+			continue;
+		r = pl_ino_pwrite_fl(ino, fl, iov[i].iov_base, c, off + (off_t)done);
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+		if ((size_t)r < c)
+			break;
+	}
+	return done ? (ssize_t)done : r;
+}
+
+/*
+ * Vector read of a managed file at @off (-1: the file position), segment
+ * by segment, stopping at the first short read.
+ */
+static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
+			    off_t off)
 {
 	size_t n = pl_iov_len(iov, cnt), done = 0;
 	bool usepos = off == -1;
 	ssize_t r = 0;
-	int i, app;
+	int i;
 
 	if (cnt < 0)
 		return -EINVAL;
-	if (!write && (r = pl_fd_readable(fd)) < 0)
+	if ((r = pl_fd_readable(fd)) < 0)
 		return r;	/* even when nothing is left to read */
-	if (usepos) {
-		off = pl_pos_reserve(ino, fd, &n, write, rwf);
-	} else if (write) {
-		app = pl_appends(fd, rwf);
-		if (app)
-			off = app < 0 ? app : pl_append_reserve(ino, n);
-	}
+	if (usepos)
+		off = pl_pos_reserve(ino, fd, &n, false);
 	if (off < 0)
 		return off;
 	for (i = 0; i < cnt && done < n; i++) {
@@ -362,8 +468,7 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 
 		if (!c)
 			continue;
-		r = write ? pl_ino_pwrite(ino, fd, iov[i].iov_base, c, off + (off_t)done) :
-			    pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done);
+		r = pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done);
 		if (r <= 0)
 			break;
 		done += (size_t)r;
@@ -374,14 +479,57 @@ static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov,
 		pl_pos_settle(fd, off, n, done ? (ssize_t)done : r);
 	if (!done && r < 0)
 		return r;
-	if (write && done && (rwf & (RWF_DSYNC | RWF_SYNC))) {
-		pl_guard++;
-		r = ufvm_fsync(ino->uf);
-		pl_guard--;
-		if (r < 0)
-			return r;
-	}
 	return (ssize_t)done;
+}
+
+/*
+ * Vector write to a managed file at @off (-1: the file position).  A
+ * write to an O_APPEND fd or with RWF_APPEND appends; it moves the file
+ * position only with @off -1 (as Linux).
+ */
+static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
+			     off_t off, int rwf)
+{
+	size_t n = pl_iov_len(iov, cnt);
+	bool usepos = off == -1;
+	off_t pos;
+	ssize_t r;
+	int fl;
+
+	if (cnt < 0)
+		return -EINVAL;
+	fl = pl_fd_wflags(fd);
+	if (fl < 0)
+		return fl;
+	if (!n)
+		return 0;
+	if ((fl & O_APPEND) || (rwf & RWF_APPEND)) {
+		pos = pl_append_begin(ino);
+		if (pos < 0)
+			return pos;
+		r = pl_ino_pwritev_fl(ino, fl, iov, cnt, n, pos);
+		if (r > 0 && usepos)
+			pl_pos_set(fd, pos + r);
+		pl_append_done(ino);
+	} else if (usepos) {
+		pos = pl_pos_reserve(ino, fd, &n, true);
+		if (pos < 0)
+			return pos;
+		r = pl_ino_pwritev_fl(ino, fl, iov, cnt, n, pos);
+		pl_pos_settle(fd, pos, n, r);
+	} else {
+		r = pl_ino_pwritev_fl(ino, fl, iov, cnt, n, off);
+	}
+	if (r > 0 && (rwf & (RWF_DSYNC | RWF_SYNC))) {
+		int err;
+
+		pl_guard++;
+		err = ufvm_fsync(ino->uf);
+		pl_guard--;
+		if (err)
+			return err;
+	}
+	return r;
 }
 
 /* ---- open, close, dup ---- */
@@ -425,15 +573,8 @@ static int pl_opened(int fd, int flags)
 	ino = pl_fd_get(fd);
 	if (ino) {
 		err = rdonly ? pl_reopen_write(fd, false) : 0;
-		pl_guard++;
 		if (!err)
-			err = ufvm_truncate(ino->uf, 0);
-		pl_guard--;
-		if (!err) {
-			pl_lock_acquire();
-			ino->append_end = 0;
-			pl_lock_release();
-		}
+			err = pl_ino_truncate(ino, 0);
 		pl_inode_put(ino);
 	} else {
 		struct stat st;
@@ -645,14 +786,18 @@ static ssize_t pl_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	struct pl_inode *ino = pl_fd_get(fd);
 	ssize_t r;
-	int app;
+	int fl;
 
 	if (!ino)
 		return pl_sys_rw(3, fd, (void *)buf, n, off);
-	app = off < 0 ? 0 : pl_appends(fd, 0);
-	if (app > 0)
-		off = pl_append_reserve(ino, n);
-	r = app < 0 ? app : pl_ino_pwrite(ino, fd, buf, n, off);
+	if (off < 0)
+		r = -EINVAL;
+	else if ((fl = pl_fd_wflags(fd)) < 0)
+		r = fl;
+	else if (fl & O_APPEND)
+		r = pl_ino_append(ino, fd, fl, buf, n, false);
+	else
+		r = pl_ino_pwrite_fl(ino, fl, buf, n, off);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -665,7 +810,8 @@ static ssize_t pl_rwv(int kind, int fd, const struct iovec *iov, int cnt, off_t 
 
 	if (!ino)
 		return pl_sys_rwv(kind, fd, iov, cnt, off, flags);
-	r = pl_ino_rwv(ino, fd, iov, cnt, off, kind >= 2, flags);
+	r = kind >= 2 ? pl_ino_writev(ino, fd, iov, cnt, off, flags) :
+			pl_ino_readv(ino, fd, iov, cnt, off);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -802,12 +948,7 @@ static int pl_ftruncate(int fd, off_t len)
 	if (len < 0 || fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
 		err = len < 0 || fl >= 0 ? -EINVAL : -errno;
 	} else {
-		pl_guard++;
-		err = ufvm_truncate(ino->uf, len);
-		pl_guard--;
-		pl_lock_acquire();
-		ino->append_end = 0;
-		pl_lock_release();
+		err = pl_ino_truncate(ino, len);
 	}
 	pl_inode_put(ino);
 	return (int)pl_ret(err);
@@ -840,14 +981,7 @@ static int pl_truncate_path(const char *path, off_t len, bool *done)
 	if (!ino)
 		return 0;
 	*done = true;
-	pl_guard++;
-	err = len < 0 ? -EINVAL : ufvm_truncate(ino->uf, len);
-	pl_guard--;
-	if (!err) {
-		pl_lock_acquire();
-		ino->append_end = 0;	/* appends start from the new end */
-		pl_lock_release();
-	}
+	err = len < 0 ? -EINVAL : pl_ino_truncate(ino, len);
 	pl_inode_put(ino);
 	return err;
 }

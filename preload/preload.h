@@ -213,7 +213,7 @@ struct pl_inode {
 	struct ufvm_file *uf;		/* (L) set while active */
 	bool writable;			/* (L) uf was opened read-write */
 	int priv_fd;			/* (L) our CLOEXEC duplicate while active */
-	off_t append_end;		/* (L) end of the last O_APPEND reservation */
+	pthread_mutex_t append_lock;	/* appends and truncates, one at a time (io.c) */
 	struct pl_inode *next;		/* (L) hash chain, reap list or free list */
 	char path[256];			/* (L) for messages */
 };
@@ -264,6 +264,7 @@ void pl_region_drop_all_locked(void);
 
 ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t off);
 ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off);
+void pl_io_atfork_child_locked(void);
 
 /* ---- processes and reports (proc.c, report.c) ---- */
 

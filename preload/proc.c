@@ -120,6 +120,7 @@ static void pl_atfork_child(void)
 	int err;
 
 	__atomic_store_n(&pl_pid, getpid(), __ATOMIC_RELAXED);
+	pl_io_atfork_child_locked();
 	if (!old) {
 		pthread_mutex_unlock(&pl_lock);
 		pl_guard--;

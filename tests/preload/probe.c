@@ -8,7 +8,7 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, append, fdcalls, remap, protect, fork, forkgaps,
+ * Scenarios: coherence, append, appendfail, fdcalls, remap, protect, fork, forkgaps,
  * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
  * (exit, _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
@@ -356,6 +356,49 @@ static void sc_append(void)
 	CHECK(!munmap(m, PG));
 	close(fd2);
 	close(fd);
+}
+
+/*
+ * ---- appendfail: an append that fails (EBADF: the fd is read-only) or
+ * writes less than asked leaves nothing behind: the next append starts at
+ * the end of the file, no hole of zeros before it ----
+ */
+
+static long kernel_size(const char *name);
+
+static void sc_appendfail(void)
+{
+	int fd = open(path_of("af"), O_RDWR | O_CREAT | O_TRUNC, 0644), ro, ap;
+	struct iovec v = { (void *)"VVVVV", 5 };
+	char *m, buf[64];
+	struct stat st;
+
+	CHECK(fd >= 0 && write(fd, "0123456789", 10) == 10);
+	m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	ro = open(path_of("af"), O_RDONLY | O_APPEND);
+	CHECK(ro >= 0);
+	errno = 0;
+	CHECK(write(ro, "XXXXX", 5) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(pwrite(ro, "YYYYY", 5, 0) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(writev(ro, &v, 1) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(pwritev2(ro, &v, 1, 0, RWF_APPEND) == -1 && errno == EBADF);
+	CHECK(lseek(ro, 0, SEEK_CUR) == 0);
+	ap = open(path_of("af"), O_WRONLY | O_APPEND);
+	CHECK(ap >= 0 && write(ap, "abc", 3) == 3 && lseek(ap, 0, SEEK_CUR) == 13);
+	CHECK(write(ap, "", 0) == 0 && lseek(ap, 0, SEEK_CUR) == 13);
+	CHECK(!fstat(fd, &st) && st.st_size == 13);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 13 && !memcmp(buf, "0123456789abc", 13));
+	CHECK(!memcmp(m, "0123456789abc", 13) && zeros(m + 13, PG - 13));
+	CHECK(!munmap(m, PG));
+	close(ap);
+	close(ro);
+	close(fd);
+	CHECK(kernel_size("af") == 13);
 }
 
 /*
@@ -1108,6 +1151,8 @@ int main(int argc, char **argv)
 		sc_coherence();
 	else if (!strcmp(scenario, "append"))
 		sc_append();
+	else if (!strcmp(scenario, "appendfail"))
+		sc_appendfail();
 	else if (!strcmp(scenario, "fdcalls"))
 		sc_fdcalls();
 	else if (!strcmp(scenario, "remap"))
