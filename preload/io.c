@@ -36,6 +36,18 @@ static pthread_mutex_t pl_poslock[PL_NPOSLOCKS] = {
 
 #define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
 
+/*
+ * The RWF_* flags of preadv2/pwritev2 that the kernel takes on a regular
+ * file and that ufvm honours (DSYNC, SYNC, APPEND, NOAPPEND) or may ignore
+ * (hints); any other, RWF_ATOMIC included (direct I/O only), fails with
+ * EOPNOTSUPP, as an unknown flag does on the kernel.
+ */
+#define PL_RWF_NOAPPEND		0x20
+#define PL_RWF_DONTCACHE	0x80
+#define PL_RWF_NOSIGNAL		0x100
+#define PL_RWF_KNOWN	(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | \
+			 PL_RWF_NOAPPEND | PL_RWF_DONTCACHE | PL_RWF_NOSIGNAL)
+
 /* ---- helpers ---- */
 
 /* May @fd be read?  Return: 0, -EBADF (opened O_WRONLY, as the kernel says) or -errno. */
@@ -445,20 +457,25 @@ static ssize_t pl_ino_pwritev_fl(struct pl_inode *ino, int fl, const struct iove
 
 /*
  * Vector read of a managed file at @off (-1: the file position), segment
- * by segment, stopping at the first short read.
+ * by segment, stopping at the first short read; the kernel's refusals
+ * first, in its order.
  */
 static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
-			    off_t off)
+			    off_t off, int rwf)
 {
 	size_t n = pl_iov_len(iov, cnt), done = 0;
 	bool usepos = off == -1;
 	ssize_t r = 0;
 	int i;
 
-	if (cnt < 0)
+	if (cnt < 0 || off < -1)
 		return -EINVAL;
 	if ((r = pl_fd_readable(fd)) < 0)
 		return r;	/* even when nothing is left to read */
+	if (!n)
+		return 0;
+	if (rwf & ~PL_RWF_KNOWN)
+		return -EOPNOTSUPP;
 	if (usepos)
 		off = pl_pos_reserve(ino, fd, &n, false);
 	if (off < 0)
@@ -483,8 +500,9 @@ static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *io
 }
 
 /*
- * Vector write to a managed file at @off (-1: the file position).  A
- * write to an O_APPEND fd or with RWF_APPEND appends; it moves the file
+ * Vector write to a managed file at @off (-1: the file position), the
+ * kernel's refusals first, in its order.  A write to an O_APPEND fd
+ * without RWF_NOAPPEND, or with RWF_APPEND, appends; it moves the file
  * position only with @off -1 (as Linux).
  */
 static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
@@ -496,14 +514,16 @@ static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *i
 	ssize_t r;
 	int fl;
 
-	if (cnt < 0)
+	if (cnt < 0 || off < -1)
 		return -EINVAL;
 	fl = pl_fd_wflags(fd);
 	if (fl < 0)
 		return fl;
 	if (!n)
 		return 0;
-	if ((fl & O_APPEND) || (rwf & RWF_APPEND)) {
+	if (rwf & ~PL_RWF_KNOWN)
+		return -EOPNOTSUPP;
+	if (((fl & O_APPEND) || (rwf & RWF_APPEND)) && !(rwf & PL_RWF_NOAPPEND)) {
 		pos = pl_append_begin(ino);
 		if (pos < 0)
 			return pos;
@@ -811,7 +831,7 @@ static ssize_t pl_rwv(int kind, int fd, const struct iovec *iov, int cnt, off_t 
 	if (!ino)
 		return pl_sys_rwv(kind, fd, iov, cnt, off, flags);
 	r = kind >= 2 ? pl_ino_writev(ino, fd, iov, cnt, off, flags) :
-			pl_ino_readv(ino, fd, iov, cnt, off);
+			pl_ino_readv(ino, fd, iov, cnt, off, flags);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }

@@ -344,6 +344,30 @@ static void sc_append(void)
 	CHECK(!memcmp(m, "0123456789XY", 12));
 	CHECK(lseek(fd, 0, SEEK_CUR) == 3);
 
+	/*
+	 * pwritev2 on an O_APPEND fd: RWF_NOAPPEND writes at the offset;
+	 * an offset below -1 is EINVAL, an unknown flag EOPNOTSUPP, even
+	 * with RWF_APPEND (nothing written)
+	 */
+	CHECK(pwritev2(fd, &v, 1, 4, 0x20 /* RWF_NOAPPEND */) == 2);
+	CHECK(!fstat(fd, &st) && st.st_size == 12);
+	CHECK(pread(fd, buf, 12, 0) == 12 && !memcmp(buf, "0123AB6789XY", 12));
+	errno = 0;
+	CHECK(pwritev2(fd, &v, 1, -2, 0) == -1 && errno == EINVAL);
+	errno = 0;
+	CHECK(pwritev2(fd, &v, 1, -2, RWF_APPEND) == -1 && errno == EINVAL);
+	errno = 0;
+	CHECK(pwritev2(fd, &v, 1, 0, 0x4000) == -1 && errno == EOPNOTSUPP);
+	errno = 0;
+	CHECK(preadv2(fd, &(struct iovec){ buf, 2 }, 1, 0, 0x4000) == -1 && errno == EOPNOTSUPP);
+	CHECK(!fstat(fd, &st) && st.st_size == 12 && lseek(fd, 0, SEEK_CUR) == 3);
+	CHECK(pwrite(fd, "45", 2, 4) == 2);	/* appends: "0123AB6789XY45" */
+	CHECK(!ftruncate(fd, 12) && pwritev2(fd, &v, 1, 4, 0x20) == 2);
+	CHECK(pread(fd, buf, 12, 0) == 12 && !memcmp(buf, "0123AB6789XY", 12));
+	v.iov_base = (void *)"45";
+	CHECK(pwritev2(fd, &v, 1, 4, 0x20) == 2 && !memcmp(m, "012345", 6));
+	v.iov_base = (void *)"AB";
+
 	/* RWF_APPEND on a plain fd: offset -1 moves the position, 0 does not */
 	fd2 = open(path_of("a"), O_RDWR);
 	CHECK(fd2 >= 0 && lseek(fd2, 2, SEEK_SET) == 2);
