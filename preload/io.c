@@ -139,15 +139,61 @@ static off_t pl_ino_size(struct pl_inode *ino)
  */
 
 /*
- * Take @ino's append lock and find where an append to it starts.
+ * The end of the file, for an append.  Another process may have appended
+ * through the kernel since ufvm learnt the size: the store is then longer
+ * than ufvm's view, and an append at ufvm's end would overwrite those
+ * bytes.  ufvm cannot be told a larger size without zeroing what lies
+ * between (ufvm_truncate, or a write past its end, zero the range), so
+ * the bytes between ufvm's end and the store's are read from the file and
+ * written through ufvm at the same offsets: ufvm then has them, and its
+ * end is the store's.  Context: the append lock held, pl_guard raised.
+ * Return: the end of the file, or -errno.
+ */
+static off_t pl_append_adopt(struct pl_inode *ino)
+{
+	off_t size = pl_ino_size(ino), pos;
+	struct stat st;
+	ssize_t n, w;
+	char *buf;
+
+	if (REAL(fstat)(ino->priv_fd, &st) || st.st_size <= size)
+		return size;
+	buf = malloc(PL_COPY_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	for (pos = size; pos < st.st_size; pos += w) {
+		n = REAL(pread64)(ino->priv_fd, buf, PL_MIN(PL_COPY_CHUNK, (size_t)(st.st_size - pos)),
+				  pos);
+		if (n <= 0)
+			break;	/* shortened meanwhile */
+		w = ufvm_pwrite(ino->uf, buf, (size_t)n, pos);
+		if (w <= 0) {
+			free(buf);
+			return w < 0 ? w : -EIO;
+		}
+	}
+	free(buf);
+	return pl_ino_size(ino);
+}
+
+/*
+ * Take @ino's append lock and find where an append to it starts: the end
+ * of the file, as ufvm and the kernel see it (pl_append_adopt).
  * Context: L not held.  Return: the position, the lock held; or -errno,
  * the lock dropped.
  */
 static off_t pl_append_begin(struct pl_inode *ino)
 {
+	off_t pos;
+
 	pl_guard++;
 	pthread_mutex_lock(&ino->append_lock);
-	return pl_ino_size(ino);
+	pos = pl_append_adopt(ino);
+	if (pos < 0) {
+		pthread_mutex_unlock(&ino->append_lock);
+		pl_guard--;
+	}
+	return pos;
 }
 
 static void pl_append_done(struct pl_inode *ino)
@@ -180,7 +226,8 @@ static int pl_ino_truncate(struct pl_inode *ino, off_t len)
 {
 	int err;
 
-	pl_append_begin(ino);
+	pl_guard++;
+	pthread_mutex_lock(&ino->append_lock);
 	err = ufvm_truncate(ino->uf, len);
 	pl_append_done(ino);
 	return err;

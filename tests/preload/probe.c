@@ -8,7 +8,7 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, append, appendfail, fdcalls, remap, protect, fork, forkgaps,
+ * Scenarios: coherence, append, appendfail, appendshared, fdcalls, remap, protect, fork, forkgaps,
  * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
  * (exit, _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
@@ -423,6 +423,52 @@ static void sc_appendfail(void)
 	close(ro);
 	close(fd);
 	CHECK(kernel_size("af") == 13);
+}
+
+/*
+ * ---- appendshared: an append through a managed fd lands after what
+ * another process appended through the kernel meanwhile (here: raw
+ * system calls, past the preload), and ufvm then shows those bytes: a log
+ * file appended by several processes loses nothing ----
+ */
+
+static void kernel_append(const char *name, const char *s)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path_of(name), O_WRONLY | O_APPEND);
+
+	CHECK(fd >= 0 && syscall(SYS_write, fd, s, strlen(s)) == (long)strlen(s));
+	syscall(SYS_close, fd);
+}
+
+static void sc_appendshared(void)
+{
+	static const char want[] = "LINE0\nA1\nK1\nA2\nK2 a longer line\nA3\n";
+	int fd = open(path_of("as"), O_RDWR | O_CREAT | O_TRUNC, 0644), ap;
+	char *m, buf[128];
+	struct stat st;
+
+	CHECK(fd >= 0 && write(fd, "line0\n", 6) == 6);
+	m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	memcpy(m, "LINE0", 5);		/* dirty in ufvm */
+	ap = open(path_of("as"), O_WRONLY | O_APPEND);
+	CHECK(ap >= 0 && write(ap, "A1\n", 3) == 3);
+	kernel_append("as", "K1\n");
+	CHECK(write(ap, "A2\n", 3) == 3);
+	kernel_append("as", "K2 a longer line\n");
+	CHECK(pwrite(ap, "A3\n", 3, 0) == 3);
+	CHECK(!fstat(fd, &st) && st.st_size == (off_t)strlen(want));
+	CHECK(pread(fd, buf, sizeof(buf), 0) == (ssize_t)strlen(want) &&
+	      !memcmp(buf, want, strlen(want)));
+	CHECK(!memcmp(m, want, strlen(want)));
+	CHECK(!munmap(m, PG));
+	close(ap);
+	close(fd);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path_of("as"), O_RDONLY);
+	CHECK(fd >= 0 && syscall(SYS_pread64, fd, buf, sizeof(buf), 0) == (long)strlen(want) &&
+	      !memcmp(buf, want, strlen(want)));
+	syscall(SYS_close, fd);
 }
 
 /*
@@ -1177,6 +1223,8 @@ int main(int argc, char **argv)
 		sc_append();
 	else if (!strcmp(scenario, "appendfail"))
 		sc_appendfail();
+	else if (!strcmp(scenario, "appendshared"))
+		sc_appendshared();
 	else if (!strcmp(scenario, "fdcalls"))
 		sc_fdcalls();
 	else if (!strcmp(scenario, "remap"))
