@@ -1405,27 +1405,31 @@ out:
 }
 
 /*
- * The kernel's own refusals of a copy_file_range (generic_copy_file_checks)
- * that the copy through ufvm would not make: EBADF into an O_APPEND fd,
- * EINVAL for overlapping ranges of one file (@len clipped to the end of
- * the file first).  Return: 0 or -errno.
+ * The kernel's own refusals of a copy_file_range (generic_file_rw_checks,
+ * generic_copy_file_checks) that the copy through ufvm would not make, in
+ * its order: EBADF for an @in not open for reading, an @out not open for
+ * writing or opened O_APPEND; EOVERFLOW for an offset that wraps with
+ * @len, EINVAL for a negative one; EINVAL for overlapping ranges of one
+ * file (@len clipped to the end of the file first).  Return: 0 or -errno.
  */
 static int pl_copy_checks(struct pl_inode *ii, int in, const off64_t *pin,
 			  struct pl_inode *io, int out, const off64_t *pout, size_t len)
 {
-	int fl = REAL(fcntl)(out, F_GETFL);
+	int fi = REAL(fcntl)(in, F_GETFL), fo = fi < 0 ? -1 : REAL(fcntl)(out, F_GETFL);
 	off_t pi, po, size;
 
-	if (fl < 0)
+	if (fi < 0 || fo < 0)
 		return -errno;
-	if (fl & O_APPEND)
+	if ((fi & O_ACCMODE) == O_WRONLY || (fo & O_ACCMODE) == O_RDONLY || (fo & O_APPEND))
 		return -EBADF;
-	if (!ii || ii != io)
-		return 0;
 	pi = pin ? *pin : REAL(lseek)(in, 0, SEEK_CUR);
 	po = pout ? *pout : REAL(lseek)(out, 0, SEEK_CUR);
+	if (len && ((uint64_t)pi + len < (uint64_t)pi || (uint64_t)po + len < (uint64_t)po))
+		return -EOVERFLOW;
 	if (pi < 0 || po < 0)
 		return -EINVAL;
+	if (!ii || ii != io)
+		return 0;
 	size = pl_ino_size(ii);
 	len = pi >= size ? 0 : PL_MIN(len, (size_t)(size - pi));
 	if (po + (off_t)len > pi && po < pi + (off_t)len)

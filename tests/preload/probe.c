@@ -475,7 +475,9 @@ static void sc_appendshared(void)
  * ---- fdcalls: the fd calls on a managed file do and refuse what the
  * kernel does and refuses: reading an fd opened O_WRONLY (EBADF);
  * O_RDONLY|O_TRUNC truncates, through ufvm; copy_file_range between
- * overlapping ranges of one file (EINVAL) or into an O_APPEND fd (EBADF) ----
+ * overlapping ranges of one file (EINVAL) or into an O_APPEND fd (EBADF),
+ * and in the kernel's order: the fds' modes (EBADF) and negative offsets
+ * (EOVERFLOW) before the overlap ----
  */
 
 /* The size of @name as the kernel has it (raw system calls). */
@@ -534,6 +536,25 @@ static void sc_fdcalls(void)
 		i = 2 * PG - 8;
 		errno = 0;
 		CHECK(copy_file_range(fd, &i, fd, &o, 64, 0) == -1 && errno == EINVAL);
+		/* ... but first: the fds' modes (EBADF), negative offsets (EOVERFLOW) */
+		wfd = open(path_of("fc"), O_WRONLY);
+		i = 0;
+		o = 4;
+		errno = 0;
+		CHECK(copy_file_range(wfd, &i, fd, &o, 8, 0) == -1 && errno == EBADF);
+		close(wfd);
+		wfd = open(path_of("fc"), O_RDONLY);
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, wfd, &o, 8, 0) == -1 && errno == EBADF);
+		close(wfd);
+		i = -1;
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == -1 && errno == EOVERFLOW);
+		i = 0;
+		o = -1;
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == -1 && errno == EOVERFLOW);
+		CHECK(same(m, 16, 0, 111));
 		i = 0;
 		o = PG;
 		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == 8 && !memcmp(m + PG, m, 8));
