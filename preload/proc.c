@@ -377,7 +377,8 @@ PL_EXPORT int execle(const char *path, const char *arg, ...)
 
 /*
  * posix_spawn, system, popen: the new program reads the files through the
- * kernel while this process keeps running, so write back first.
+ * kernel while this process keeps running, so write back first.  system
+ * and popen pass environ as it is: there is no environment to complete.
  */
 static void pl_before_spawn(void)
 {
@@ -385,20 +386,47 @@ static void pl_before_spawn(void)
 		pl_inode_writeback_all();
 }
 
+/*
+ * posix_spawn(p): write back, and complete @envp as exec does (the new
+ * program loads the preload again, whatever environment it was given).
+ * Return: posix_spawn's (an error number), ENOMEM if the environment
+ * cannot be built.
+ */
+static int pl_spawn(bool search, pid_t *pid, const char *what,
+		    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		    char *const argv[], char *const envp[])
+{
+	const char *old;
+	size_t n = pl_env_scan(envp, &old);
+	char **env = malloc((n + pl_n_env_ufvm + 2) * sizeof(*env));
+	char *pre = malloc((pl_self_path ? strlen(pl_self_path) : 0) + (old ? strlen(old) : 0) + 13);
+	int r = ENOMEM;
+
+	if (env && pre) {
+		pl_before_spawn();
+		pl_exec_env(envp, n, old, env, pre);
+		r = search ? REAL(posix_spawnp)(pid, what, fa, attr, argv, env) :
+			     REAL(posix_spawn)(pid, what, fa, attr, argv, env);
+	}
+	free(env);
+	free(pre);
+	return r;
+}
+
 PL_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (!PL_BYPASS())
-		pl_before_spawn();
-	return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	if (PL_BYPASS())
+		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	return pl_spawn(false, pid, path, fa, attr, argv, envp);
 }
 
 PL_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (!PL_BYPASS())
-		pl_before_spawn();
-	return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	if (PL_BYPASS())
+		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	return pl_spawn(true, pid, file, fa, attr, argv, envp);
 }
 
 PL_EXPORT int system(const char *cmd)

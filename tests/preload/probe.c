@@ -787,12 +787,15 @@ static void sc_exec(char *self)
 	CHECK(m != MAP_FAILED);
 	CHECK_MANAGED(m);
 	fill(m + PG, PG, PG, 42);	/* dirty, not synced */
-	/* A spawned program reads the file while this one runs on. */
+	/*
+	 * A spawned program reads the file while this one runs on; given an
+	 * environment without LD_PRELOAD, it is managed again, as after exec.
+	 */
 	{
 		pid_t pid;
 		int st;
 
-		CHECK(!posix_spawn(&pid, self, NULL, NULL, argv, environ));
+		CHECK(!posix_spawn(&pid, self, NULL, NULL, argv, is_managed ? envp : environ));
 		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st));
 	}
 	if (failures)
