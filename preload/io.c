@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include <linux/falloc.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "preload/preload.h"
@@ -88,12 +89,58 @@ static int pl_fd_wflags(int fd)
 	return (fl & O_ACCMODE) == O_RDONLY ? -EBADF : fl;
 }
 
-/* Write through ufvm at @off; @fl, the fd's status flags: O_DSYNC/O_SYNC make it synchronous. */
+/*
+ * How much of [buf, buf+n), from its start, may be read?  ufvm_pwrite()
+ * copies from it in user space, where an unreadable page is a SIGSEGV,
+ * while the kernel's write fails with EFAULT (or writes what comes before
+ * the page).  So the kernel is asked about each page: process_vm_readv()
+ * of one byte of it, many pages per call.  Managed pages are not asked
+ * about (they are readable, and with the sigsegv backend the kernel would
+ * say EFAULT for one not mapped yet).  Return: the readable length, page
+ * granular; @n when the kernel cannot tell.
+ */
+static size_t pl_user_readable(const void *buf, size_t n)
+{
+	enum { BATCH = 256 };
+	uintptr_t a = (uintptr_t)buf, end = a + n, p;
+	struct iovec rem[BATCH], loc;
+	char sink[BATCH];
+	size_t k;
+	ssize_t r;
+
+	if (!n || end < a || pl_overlaps_managed(buf, n))
+		return n;
+	for (p = a & ~(PL_PAGE - 1); p < end; p += k * PL_PAGE) {
+		for (k = 0; k < BATCH && p + k * PL_PAGE < end; k++)
+			rem[k] = (struct iovec){ (void *)(k || p >= a ? p + k * PL_PAGE : a), 1 };
+		loc = (struct iovec){ sink, k };
+		r = syscall(SYS_process_vm_readv, __atomic_load_n(&pl_pid, __ATOMIC_RELAXED),
+			    &loc, 1UL, rem, (unsigned long)k, 0UL);
+		if (r < 0 && errno != EFAULT)
+			return n;	/* not allowed here: as before, trust the buffer */
+		if (r < (ssize_t)k) {
+			uintptr_t bad = p + (size_t)(r > 0 ? r : 0) * PL_PAGE;
+
+			return bad <= a ? 0 : bad - a;
+		}
+	}
+	return n;
+}
+
+/*
+ * Write through ufvm at @off; @fl, the fd's status flags: O_DSYNC/O_SYNC
+ * make it synchronous.  An unreadable buffer is EFAULT (or a short write
+ * up to its first unreadable page), as with the kernel.
+ */
 static ssize_t pl_ino_pwrite_fl(struct pl_inode *ino, int fl, const void *buf, size_t n,
 				off_t off)
 {
+	size_t ok = pl_user_readable(buf, n);
 	ssize_t r;
 
+	if (n && !ok)
+		return -EFAULT;
+	n = ok;
 	pl_guard++;
 	r = ufvm_pwrite(ino->uf, buf, n, off);
 	if (r > 0 && (fl & O_DSYNC)) {

@@ -383,12 +383,15 @@ static void sc_append(void)
 }
 
 /*
- * ---- appendfail: an append that fails (EBADF: the fd is read-only) or
+ * ---- appendfail: an append that fails (EBADF: the fd is read-only;
+ * EFAULT: the buffer is unreadable, which must not crash either) or
  * writes less than asked leaves nothing behind: the next append starts at
  * the end of the file, no hole of zeros before it ----
  */
 
 static long kernel_size(const char *name);
+
+static void *volatile bad_buf = (void *)8;	/* never mapped */
 
 static void sc_appendfail(void)
 {
@@ -412,17 +415,34 @@ static void sc_appendfail(void)
 	errno = 0;
 	CHECK(pwritev2(ro, &v, 1, 0, RWF_APPEND) == -1 && errno == EBADF);
 	CHECK(lseek(ro, 0, SEEK_CUR) == 0);
+	/* an unreadable buffer: EFAULT, as the kernel says, not a crash */
 	ap = open(path_of("af"), O_WRONLY | O_APPEND);
-	CHECK(ap >= 0 && write(ap, "abc", 3) == 3 && lseek(ap, 0, SEEK_CUR) == 13);
+	errno = 0;
+	CHECK(ap >= 0 && write(ap, bad_buf, 4) == -1 && errno == EFAULT);
+	errno = 0;
+	CHECK(pwrite(fd, bad_buf, 4, 0) == -1 && errno == EFAULT);
+	CHECK(lseek(ap, 0, SEEK_CUR) == 0);
+	CHECK(write(ap, "abc", 3) == 3 && lseek(ap, 0, SEEK_CUR) == 13);
 	CHECK(write(ap, "", 0) == 0 && lseek(ap, 0, SEEK_CUR) == 13);
 	CHECK(!fstat(fd, &st) && st.st_size == 13);
 	CHECK(pread(fd, buf, sizeof(buf), 0) == 13 && !memcmp(buf, "0123456789abc", 13));
 	CHECK(!memcmp(m, "0123456789abc", 13) && zeros(m + 13, PG - 13));
+	/* a buffer whose second page is unreadable: a short write */
+	{
+		char *g = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		CHECK(g != MAP_FAILED && !mprotect(g + PG, PG, PROT_NONE));
+		memcpy(g + PG - 2, "de", 2);
+		CHECK(write(ap, g + PG - 2, 4) == 2 && lseek(ap, 0, SEEK_CUR) == 15);
+		CHECK(!fstat(fd, &st) && st.st_size == 15 && !memcmp(m, "0123456789abcde", 15));
+		munmap(g, 2 * PG);
+	}
 	CHECK(!munmap(m, PG));
 	close(ap);
 	close(ro);
 	close(fd);
-	CHECK(kernel_size("af") == 13);
+	CHECK(kernel_size("af") == 15);
 }
 
 /*
