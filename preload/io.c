@@ -524,11 +524,12 @@ static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, of
 }
 
 /*
- * Write @n bytes of @iov[0..cnt) at @off, segment by segment, stopping at
- * the first short write.  Return: bytes written, or -errno if none.
+ * Read (@fl < 0) or write (@fl: @fd's status flags) @n bytes of
+ * @iov[0..cnt) at @off, segment by segment, stopping at the first short
+ * transfer.  Return: bytes transferred, or -errno if none.
  */
-static ssize_t pl_ino_pwritev_fl(struct pl_inode *ino, int fl, const struct iovec *iov,
-				 int cnt, size_t n, off_t off)
+static ssize_t pl_ino_segs(struct pl_inode *ino, int fd, int fl, const struct iovec *iov,
+			   int cnt, size_t n, off_t off)
 {
 	size_t done = 0;
 	ssize_t r = 0;
@@ -539,7 +540,8 @@ static ssize_t pl_ino_pwritev_fl(struct pl_inode *ino, int fl, const struct iove
 
 		if (!c)
 			continue;
-		r = pl_ino_pwrite_fl(ino, fl, iov[i].iov_base, c, off + (off_t)done);
+		r = fl < 0 ? pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done) :
+			     pl_ino_pwrite_fl(ino, fl, iov[i].iov_base, c, off + (off_t)done);
 		if (r <= 0)
 			break;
 		done += (size_t)r;
@@ -557,10 +559,9 @@ static ssize_t pl_ino_pwritev_fl(struct pl_inode *ino, int fl, const struct iove
 static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
 			    off_t off, int rwf)
 {
-	size_t n = pl_iov_len(iov, cnt), done = 0;
+	size_t n = pl_iov_len(iov, cnt);
 	bool usepos = off == -1;
-	ssize_t r = 0;
-	int i;
+	ssize_t r;
 
 	if (cnt < 0 || off < -1)
 		return -EINVAL;
@@ -574,23 +575,10 @@ static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *io
 		off = pl_pos_reserve(ino, fd, &n, false);
 	if (off < 0)
 		return off;
-	for (i = 0; i < cnt && done < n; i++) {
-		size_t c = PL_MIN(iov[i].iov_len, n - done);
-
-		if (!c)
-			continue;
-		r = pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done);
-		if (r <= 0)
-			break;
-		done += (size_t)r;
-		if ((size_t)r < c)
-			break;
-	}
+	r = pl_ino_segs(ino, fd, -1, iov, cnt, n, off);
 	if (usepos)
-		pl_pos_settle(fd, off, n, done ? (ssize_t)done : r);
-	if (!done && r < 0)
-		return r;
-	return (ssize_t)done;
+		pl_pos_settle(fd, off, n, r);
+	return r;
 }
 
 /*
@@ -621,7 +609,7 @@ static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *i
 		pos = pl_append_begin(ino);
 		if (pos < 0)
 			return pos;
-		r = pl_ino_pwritev_fl(ino, fl, iov, cnt, n, pos);
+		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, pos);
 		if (r > 0 && usepos)
 			pl_pos_set(fd, pos + r);
 		pl_append_done(ino);
@@ -629,10 +617,10 @@ static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *i
 		pos = pl_pos_reserve(ino, fd, &n, true);
 		if (pos < 0)
 			return pos;
-		r = pl_ino_pwritev_fl(ino, fl, iov, cnt, n, pos);
+		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, pos);
 		pl_pos_settle(fd, pos, n, r);
 	} else {
-		r = pl_ino_pwritev_fl(ino, fl, iov, cnt, n, off);
+		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, off);
 	}
 	if (r > 0 && (rwf & (RWF_DSYNC | RWF_SYNC))) {
 		int err;

@@ -393,17 +393,25 @@ static long kernel_size(const char *name);
 
 static void *volatile bad_buf = (void *)8;	/* never mapped */
 
+/* A file @name holding @s, and a managed mapping of its first page in *@m. */
+static int small_file_mapped(const char *name, const char *s, char **m)
+{
+	int fd = open(path_of(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0 && write(fd, s, strlen(s)) == (ssize_t)strlen(s));
+	*m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(*m != MAP_FAILED);
+	CHECK_MANAGED(*m);
+	return fd;
+}
+
 static void sc_appendfail(void)
 {
-	int fd = open(path_of("af"), O_RDWR | O_CREAT | O_TRUNC, 0644), ro, ap;
 	struct iovec v = { (void *)"VVVVV", 5 };
 	char *m, buf[64];
+	int fd = small_file_mapped("af", "0123456789", &m), ro, ap;
 	struct stat st;
 
-	CHECK(fd >= 0 && write(fd, "0123456789", 10) == 10);
-	m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CHECK(m != MAP_FAILED);
-	CHECK_MANAGED(m);
 	ro = open(path_of("af"), O_RDONLY | O_APPEND);
 	CHECK(ro >= 0);
 	errno = 0;
@@ -463,14 +471,10 @@ static void kernel_append(const char *name, const char *s)
 static void sc_appendshared(void)
 {
 	static const char want[] = "LINE0\nA1\nK1\nA2\nK2 a longer line\nA3\n";
-	int fd = open(path_of("as"), O_RDWR | O_CREAT | O_TRUNC, 0644), ap;
 	char *m, buf[128];
+	int fd = small_file_mapped("as", "line0\n", &m), ap;
 	struct stat st;
 
-	CHECK(fd >= 0 && write(fd, "line0\n", 6) == 6);
-	m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	CHECK(m != MAP_FAILED);
-	CHECK_MANAGED(m);
 	memcpy(m, "LINE0", 5);		/* dirty in ufvm */
 	ap = open(path_of("as"), O_WRONLY | O_APPEND);
 	CHECK(ap >= 0 && write(ap, "A1\n", 3) == 3);
