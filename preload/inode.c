@@ -92,6 +92,7 @@ static struct pl_inode *pl_inode_get_or_create_locked(const struct stat *st,
 	if (!p)
 		return NULL;
 	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->append_lock, NULL);
 	p->dev = st->st_dev;
 	p->ino = st->st_ino;
 	p->refs = 1;
@@ -365,7 +366,6 @@ int pl_inode_activate_locked(struct pl_inode *ino, int fd)
 	ino->priv_fd = priv;
 	if (priv < pl_fd_max)
 		__atomic_store_n(&pl_fdpriv[priv], 1, __ATOMIC_RELAXED);
-	ino->append_end = 0;
 	__atomic_fetch_add(&pl_nactive, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&ino->active, 1, __ATOMIC_RELEASE);
 	pl_log("managing %s (%s)", ino->path, ino->writable ? "read-write" : "read-only");

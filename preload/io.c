@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include <linux/falloc.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "preload/preload.h"
@@ -35,6 +36,18 @@ static pthread_mutex_t pl_poslock[PL_NPOSLOCKS] = {
 };
 
 #define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/*
+ * The RWF_* flags of preadv2/pwritev2 that the kernel takes on a regular
+ * file and that ufvm honours (DSYNC, SYNC, APPEND, NOAPPEND) or may ignore
+ * (hints); any other, RWF_ATOMIC included (direct I/O only), fails with
+ * EOPNOTSUPP, as an unknown flag does on the kernel.
+ */
+#define PL_RWF_NOAPPEND		0x20
+#define PL_RWF_DONTCACHE	0x80
+#define PL_RWF_NOSIGNAL		0x100
+#define PL_RWF_KNOWN	(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND | \
+			 PL_RWF_NOAPPEND | PL_RWF_DONTCACHE | PL_RWF_NOSIGNAL)
 
 /* ---- helpers ---- */
 
@@ -63,18 +76,71 @@ ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t of
 	return r;
 }
 
-/* Write through ufvm; @fd's O_DSYNC/O_SYNC make it synchronous. */
-ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off)
+/*
+ * May @fd be written?  Return: its status flags (O_APPEND, O_DSYNC, ...),
+ * -EBADF (opened O_RDONLY, as the kernel says) or -errno.
+ */
+static int pl_fd_wflags(int fd)
 {
 	int fl = REAL(fcntl)(fd, F_GETFL);
-	ssize_t r;
 
 	if (fl < 0)
 		return -errno;
-	if ((fl & O_ACCMODE) == O_RDONLY)
-		return -EBADF;
-	if (off < 0)
-		return -EINVAL;
+	return (fl & O_ACCMODE) == O_RDONLY ? -EBADF : fl;
+}
+
+/*
+ * How much of [buf, buf+n), from its start, may be read?  ufvm_pwrite()
+ * copies from it in user space, where an unreadable page is a SIGSEGV,
+ * while the kernel's write fails with EFAULT (or writes what comes before
+ * the page).  So the kernel is asked about each page: process_vm_readv()
+ * of one byte of it, many pages per call.  Managed pages are not asked
+ * about (they are readable, and with the sigsegv backend the kernel would
+ * say EFAULT for one not mapped yet).  Return: the readable length, page
+ * granular; @n when the kernel cannot tell.
+ */
+static size_t pl_user_readable(const void *buf, size_t n)
+{
+	enum { BATCH = 256 };
+	uintptr_t a = (uintptr_t)buf, end = a + n, p;
+	struct iovec rem[BATCH], loc;
+	char sink[BATCH];
+	size_t k;
+	ssize_t r;
+
+	if (!n || end < a || pl_overlaps_managed(buf, n))
+		return n;
+	for (p = a & ~(PL_PAGE - 1); p < end; p += k * PL_PAGE) {
+		for (k = 0; k < BATCH && p + k * PL_PAGE < end; k++)
+			rem[k] = (struct iovec){ (void *)(k || p >= a ? p + k * PL_PAGE : a), 1 };
+		loc = (struct iovec){ sink, k };
+		r = syscall(SYS_process_vm_readv, __atomic_load_n(&pl_pid, __ATOMIC_RELAXED),
+			    &loc, 1UL, rem, (unsigned long)k, 0UL);
+		if (r < 0 && errno != EFAULT)
+			return n;	/* not allowed here: as before, trust the buffer */
+		if (r < (ssize_t)k) {
+			uintptr_t bad = p + (size_t)(r > 0 ? r : 0) * PL_PAGE;
+
+			return bad <= a ? 0 : bad - a;
+		}
+	}
+	return n;
+}
+
+/*
+ * Write through ufvm at @off; @fl, the fd's status flags: O_DSYNC/O_SYNC
+ * make it synchronous.  An unreadable buffer is EFAULT (or a short write
+ * up to its first unreadable page), as with the kernel.
+ */
+static ssize_t pl_ino_pwrite_fl(struct pl_inode *ino, int fl, const void *buf, size_t n,
+				off_t off)
+{
+	size_t ok = pl_user_readable(buf, n);
+	ssize_t r;
+
+	if (n && !ok)
+		return -EFAULT;
+	n = ok;
 	pl_guard++;
 	r = ufvm_pwrite(ino->uf, buf, n, off);
 	if (r > 0 && (fl & O_DSYNC)) {
@@ -87,6 +153,18 @@ ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, o
 	return r;
 }
 
+/* Write through ufvm at @off (not appending), if @fd may be written. */
+ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off)
+{
+	int fl = pl_fd_wflags(fd);
+
+	if (fl < 0)
+		return fl;
+	if (off < 0)
+		return -EINVAL;
+	return pl_ino_pwrite_fl(ino, fl, buf, n, off);
+}
+
 static off_t pl_ino_size(struct pl_inode *ino)
 {
 	off_t size = 0;
@@ -96,61 +174,167 @@ static off_t pl_ino_size(struct pl_inode *ino)
 }
 
 /*
- * Reserve @n bytes at the end of the file for an append: ufvm's end of
- * file, or the end of the appends still in flight (append_end), whichever
- * is further.  Context: L not held.  Return: the start of the append.
+ * Appends (O_APPEND, RWF_APPEND) are made as the kernel makes them under
+ * its inode lock: ino->append_lock is held from finding the end of the
+ * file until the write is done, so an append starts where the one before
+ * it ended, and a failed or short append leaves nothing behind (no room
+ * reserved past what was written).  Truncates take the lock too.  It is
+ * held while the application's buffer is read (by ufvm_pwrite, whose
+ * faults on a managed page are served by ufvm's threads or its fault
+ * handler, which never enter the preload) and with pl_guard raised (a
+ * signal handler of this thread goes to libc instead of waiting for it).
  */
-static off_t pl_append_reserve(struct pl_inode *ino, size_t n)
-{
-	off_t pos, size;
 
-	pl_lock_acquire();
-	size = pl_ino_size(ino);
-	pos = ino->append_end > size ? ino->append_end : size;
-	ino->append_end = pos + (off_t)n;
-	pl_lock_release();
+/*
+ * The end of the file, for an append.  Another process may have appended
+ * through the kernel since ufvm learnt the size: the store is then longer
+ * than ufvm's view, and an append at ufvm's end would overwrite those
+ * bytes.  ufvm cannot be told a larger size without zeroing what lies
+ * between (ufvm_truncate, or a write past its end, zero the range), so
+ * the bytes between ufvm's end and the store's are read from the file and
+ * written through ufvm at the same offsets: ufvm then has them, and its
+ * end is the store's.  Context: the append lock held, pl_guard raised.
+ * Return: the end of the file, or -errno.
+ */
+static off_t pl_append_adopt(struct pl_inode *ino)
+{
+	off_t size = pl_ino_size(ino), pos;
+	struct stat st;
+	ssize_t n, w;
+	char *buf;
+
+	if (REAL(fstat)(ino->priv_fd, &st) || st.st_size <= size)
+		return size;
+	buf = malloc(PL_COPY_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	for (pos = size; pos < st.st_size; pos += w) {
+		n = REAL(pread64)(ino->priv_fd, buf, PL_MIN(PL_COPY_CHUNK, (size_t)(st.st_size - pos)),
+				  pos);
+		if (n <= 0)
+			break;	/* shortened meanwhile */
+		w = ufvm_pwrite(ino->uf, buf, (size_t)n, pos);
+		if (w <= 0) {
+			free(buf);
+			return w < 0 ? w : -EIO;
+		}
+	}
+	free(buf);
+	return pl_ino_size(ino);
+}
+
+/*
+ * Take @ino's append lock and find where an append to it starts: the end
+ * of the file, as ufvm and the kernel see it (pl_append_adopt).
+ * Context: L not held.  Return: the position, the lock held; or -errno,
+ * the lock dropped.
+ */
+static off_t pl_append_begin(struct pl_inode *ino)
+{
+	off_t pos;
+
+	pl_guard++;
+	pthread_mutex_lock(&ino->append_lock);
+	pos = pl_append_adopt(ino);
+	if (pos < 0) {
+		pthread_mutex_unlock(&ino->append_lock);
+		pl_guard--;
+	}
 	return pos;
 }
 
-/* Does a write to @fd append (O_APPEND), or with @rwf (RWF_APPEND)?  Return: 1, 0 or -errno. */
-static int pl_appends(int fd, int rwf)
+static void pl_append_done(struct pl_inode *ino)
 {
-	int fl;
+	pthread_mutex_unlock(&ino->append_lock);
+	pl_guard--;
+}
 
-	if (rwf & RWF_APPEND)
-		return 1;
-	fl = REAL(fcntl)(fd, F_GETFL);
-	return fl < 0 ? -errno : !!(fl & O_APPEND);
+/*
+ * In a fork child: the position and append locks may have been held by
+ * threads the child does not have.  Context: L held, the only thread.
+ */
+static void pl_append_reinit(struct pl_inode *ino, void *arg)
+{
+	(void)arg;
+	pthread_mutex_init(&ino->append_lock, NULL);
+}
+
+void pl_io_atfork_child_locked(void)
+{
+	int i;
+
+	for (i = 0; i < PL_NPOSLOCKS; i++)
+		pthread_mutex_init(&pl_poslock[i], NULL);
+	pl_inode_for_each_locked(pl_append_reinit, NULL);
+}
+
+/* Truncate through ufvm, between two appends.  Return: 0 or -errno. */
+static int pl_ino_truncate(struct pl_inode *ino, off_t len)
+{
+	int err;
+
+	pl_guard++;
+	pthread_mutex_lock(&ino->append_lock);
+	err = ufvm_truncate(ino->uf, len);
+	pl_append_done(ino);
+	return err;
+}
+
+/* Set @fd's file position to @pos (after an append through it). */
+static void pl_pos_set(int fd, off_t pos)
+{
+	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+
+	pl_guard++;
+	pthread_mutex_lock(m);
+	REAL(lseek)(fd, pos, SEEK_SET);
+	pthread_mutex_unlock(m);
+	pl_guard--;
+}
+
+/*
+ * Append @n bytes at the end of @ino's file; with @setpos, @fd's position
+ * then moves to the end of what was written (write(2) on an O_APPEND fd;
+ * not pwrite).  @fl: @fd's status flags.  Return: bytes written or -errno.
+ */
+static ssize_t pl_ino_append(struct pl_inode *ino, int fd, int fl, const void *buf, size_t n,
+			     bool setpos)
+{
+	off_t pos;
+	ssize_t r;
+
+	if (!n)
+		return 0;
+	pos = pl_append_begin(ino);
+	if (pos < 0)
+		return pos;
+	r = pl_ino_pwrite_fl(ino, fl, buf, n, pos);
+	if (r > 0 && setpos)
+		pl_pos_set(fd, pos + r);
+	pl_append_done(ino);
+	return r;
 }
 
 /*
  * Reserve [pos, pos+n) of @fd's file position for a read (clipped to the
- * size) or a write (at the end of the file with O_APPEND, or @rwf's
- * RWF_APPEND).  Context: L not held.  Return: the start position, or
- * -errno; *n clipped.
+ * size) or a write that does not append.  Context: L not held.  Return:
+ * the start position, or -errno; *n clipped.
  */
-static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write, int rwf)
+static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
 {
 	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
-	int app = write ? pl_appends(fd, rwf) : 0;
 	off_t pos, size;
 
-	if (app < 0)
-		return app;
 	pl_guard++;	/* a signal handler must not wait for m: see pl_lock_acquire */
 	pthread_mutex_lock(m);
-	if (app) {
-		pos = pl_append_reserve(ino, *n);
-	} else {
-		pos = REAL(lseek)(fd, 0, SEEK_CUR);
-		if (pos < 0) {
-			pos = -errno;
-			goto out;
-		}
-		if (!write) {
-			size = pl_ino_size(ino);
-			*n = pos >= size ? 0 : PL_MIN(*n, (size_t)(size - pos));
-		}
+	pos = REAL(lseek)(fd, 0, SEEK_CUR);
+	if (pos < 0) {
+		pos = -errno;
+		goto out;
+	}
+	if (!write) {
+		size = pl_ino_size(ino);
+		*n = pos >= size ? 0 : PL_MIN(*n, (size_t)(size - pos));
 	}
 	if (REAL(lseek)(fd, pos + (off_t)*n, SEEK_SET) < 0)
 		pos = -errno;
@@ -177,7 +361,7 @@ static void pl_pos_settle(int fd, off_t pos, size_t want, ssize_t done)
 
 static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, false, 0);
+	off_t pos = pl_pos_reserve(ino, fd, &n, false);
 	ssize_t r;
 
 	if (pos < 0)
@@ -187,14 +371,23 @@ static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 	return r;
 }
 
+/* write(2) through ufvm: at the file position, or appending with O_APPEND. */
 static ssize_t pl_write_pos(struct pl_inode *ino, int fd, const void *buf, size_t n)
 {
-	off_t pos = pl_pos_reserve(ino, fd, &n, true, 0);
+	int fl = pl_fd_wflags(fd);
+	off_t pos;
 	ssize_t r;
 
+	if (fl < 0)
+		return fl;
+	if (fl & O_APPEND)
+		return pl_ino_append(ino, fd, fl, buf, n, true);
+	if (!n)
+		return 0;
+	pos = pl_pos_reserve(ino, fd, &n, true);
 	if (pos < 0)
 		return pos;
-	r = n ? pl_ino_pwrite(ino, fd, buf, n, pos) : 0;
+	r = pl_ino_pwrite_fl(ino, fl, buf, n, pos);
 	pl_pos_settle(fd, pos, n, r);
 	return r;
 }
@@ -331,57 +524,114 @@ static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, of
 }
 
 /*
- * Vector I/O on a managed file at @off (-1: the file position), segment
- * by segment, stopping at the first short transfer.  A write to an
- * O_APPEND fd or with RWF_APPEND appends; it moves the file position
- * only with @off -1 (as Linux).
+ * Read (@fl < 0) or write (@fl: @fd's status flags) @n bytes of
+ * @iov[0..cnt) at @off, segment by segment, stopping at the first short
+ * transfer.  Return: bytes transferred, or -errno if none.
  */
-static ssize_t pl_ino_rwv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
-			  off_t off, bool write, int rwf)
+static ssize_t pl_ino_segs(struct pl_inode *ino, int fd, int fl, const struct iovec *iov,
+			   int cnt, size_t n, off_t off)
 {
-	size_t n = pl_iov_len(iov, cnt), done = 0;
-	bool usepos = off == -1;
+	size_t done = 0;
 	ssize_t r = 0;
-	int i, app;
+	int i;
 
-	if (cnt < 0)
-		return -EINVAL;
-	if (!write && (r = pl_fd_readable(fd)) < 0)
-		return r;	/* even when nothing is left to read */
-	if (usepos) {
-		off = pl_pos_reserve(ino, fd, &n, write, rwf);
-	} else if (write) {
-		app = pl_appends(fd, rwf);
-		if (app)
-			off = app < 0 ? app : pl_append_reserve(ino, n);
-	}
-	if (off < 0)
-		return off;
 	for (i = 0; i < cnt && done < n; i++) {
 		size_t c = PL_MIN(iov[i].iov_len, n - done);
 
 		if (!c)
 			continue;
-		r = write ? pl_ino_pwrite(ino, fd, iov[i].iov_base, c, off + (off_t)done) :
-			    pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done);
+		r = fl < 0 ? pl_ino_pread(ino, fd, iov[i].iov_base, c, off + (off_t)done) :
+			     pl_ino_pwrite_fl(ino, fl, iov[i].iov_base, c, off + (off_t)done);
 		if (r <= 0)
 			break;
 		done += (size_t)r;
 		if ((size_t)r < c)
 			break;
 	}
+	return done ? (ssize_t)done : r;
+}
+
+/*
+ * Vector read of a managed file at @off (-1: the file position), segment
+ * by segment, stopping at the first short read; the kernel's refusals
+ * first, in its order.
+ */
+static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
+			    off_t off, int rwf)
+{
+	size_t n = pl_iov_len(iov, cnt);
+	bool usepos = off == -1;
+	ssize_t r;
+
+	if (cnt < 0 || off < -1)
+		return -EINVAL;
+	if ((r = pl_fd_readable(fd)) < 0)
+		return r;	/* even when nothing is left to read */
+	if (!n)
+		return 0;
+	if (rwf & ~PL_RWF_KNOWN)
+		return -EOPNOTSUPP;
 	if (usepos)
-		pl_pos_settle(fd, off, n, done ? (ssize_t)done : r);
-	if (!done && r < 0)
-		return r;
-	if (write && done && (rwf & (RWF_DSYNC | RWF_SYNC))) {
-		pl_guard++;
-		r = ufvm_fsync(ino->uf);
-		pl_guard--;
-		if (r < 0)
-			return r;
+		off = pl_pos_reserve(ino, fd, &n, false);
+	if (off < 0)
+		return off;
+	r = pl_ino_segs(ino, fd, -1, iov, cnt, n, off);
+	if (usepos)
+		pl_pos_settle(fd, off, n, r);
+	return r;
+}
+
+/*
+ * Vector write to a managed file at @off (-1: the file position), the
+ * kernel's refusals first, in its order.  A write to an O_APPEND fd
+ * without RWF_NOAPPEND, or with RWF_APPEND, appends; it moves the file
+ * position only with @off -1 (as Linux).
+ */
+static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *iov, int cnt,
+			     off_t off, int rwf)
+{
+	size_t n = pl_iov_len(iov, cnt);
+	bool usepos = off == -1;
+	off_t pos;
+	ssize_t r;
+	int fl;
+
+	if (cnt < 0 || off < -1)
+		return -EINVAL;
+	fl = pl_fd_wflags(fd);
+	if (fl < 0)
+		return fl;
+	if (!n)
+		return 0;
+	if (rwf & ~PL_RWF_KNOWN)
+		return -EOPNOTSUPP;
+	if (((fl & O_APPEND) || (rwf & RWF_APPEND)) && !(rwf & PL_RWF_NOAPPEND)) {
+		pos = pl_append_begin(ino);
+		if (pos < 0)
+			return pos;
+		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, pos);
+		if (r > 0 && usepos)
+			pl_pos_set(fd, pos + r);
+		pl_append_done(ino);
+	} else if (usepos) {
+		pos = pl_pos_reserve(ino, fd, &n, true);
+		if (pos < 0)
+			return pos;
+		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, pos);
+		pl_pos_settle(fd, pos, n, r);
+	} else {
+		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, off);
 	}
-	return (ssize_t)done;
+	if (r > 0 && (rwf & (RWF_DSYNC | RWF_SYNC))) {
+		int err;
+
+		pl_guard++;
+		err = ufvm_fsync(ino->uf);
+		pl_guard--;
+		if (err)
+			return err;
+	}
+	return r;
 }
 
 /* ---- open, close, dup ---- */
@@ -425,15 +675,8 @@ static int pl_opened(int fd, int flags)
 	ino = pl_fd_get(fd);
 	if (ino) {
 		err = rdonly ? pl_reopen_write(fd, false) : 0;
-		pl_guard++;
 		if (!err)
-			err = ufvm_truncate(ino->uf, 0);
-		pl_guard--;
-		if (!err) {
-			pl_lock_acquire();
-			ino->append_end = 0;
-			pl_lock_release();
-		}
+			err = pl_ino_truncate(ino, 0);
 		pl_inode_put(ino);
 	} else {
 		struct stat st;
@@ -645,14 +888,18 @@ static ssize_t pl_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	struct pl_inode *ino = pl_fd_get(fd);
 	ssize_t r;
-	int app;
+	int fl;
 
 	if (!ino)
 		return pl_sys_rw(3, fd, (void *)buf, n, off);
-	app = off < 0 ? 0 : pl_appends(fd, 0);
-	if (app > 0)
-		off = pl_append_reserve(ino, n);
-	r = app < 0 ? app : pl_ino_pwrite(ino, fd, buf, n, off);
+	if (off < 0)
+		r = -EINVAL;
+	else if ((fl = pl_fd_wflags(fd)) < 0)
+		r = fl;
+	else if (fl & O_APPEND)
+		r = pl_ino_append(ino, fd, fl, buf, n, false);
+	else
+		r = pl_ino_pwrite_fl(ino, fl, buf, n, off);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -665,7 +912,8 @@ static ssize_t pl_rwv(int kind, int fd, const struct iovec *iov, int cnt, off_t 
 
 	if (!ino)
 		return pl_sys_rwv(kind, fd, iov, cnt, off, flags);
-	r = pl_ino_rwv(ino, fd, iov, cnt, off, kind >= 2, flags);
+	r = kind >= 2 ? pl_ino_writev(ino, fd, iov, cnt, off, flags) :
+			pl_ino_readv(ino, fd, iov, cnt, off, flags);
 	pl_inode_put(ino);
 	return pl_ret(r);
 }
@@ -802,12 +1050,7 @@ static int pl_ftruncate(int fd, off_t len)
 	if (len < 0 || fl < 0 || (fl & O_ACCMODE) == O_RDONLY) {
 		err = len < 0 || fl >= 0 ? -EINVAL : -errno;
 	} else {
-		pl_guard++;
-		err = ufvm_truncate(ino->uf, len);
-		pl_guard--;
-		pl_lock_acquire();
-		ino->append_end = 0;
-		pl_lock_release();
+		err = pl_ino_truncate(ino, len);
 	}
 	pl_inode_put(ino);
 	return (int)pl_ret(err);
@@ -840,14 +1083,7 @@ static int pl_truncate_path(const char *path, off_t len, bool *done)
 	if (!ino)
 		return 0;
 	*done = true;
-	pl_guard++;
-	err = len < 0 ? -EINVAL : ufvm_truncate(ino->uf, len);
-	pl_guard--;
-	if (!err) {
-		pl_lock_acquire();
-		ino->append_end = 0;	/* appends start from the new end */
-		pl_lock_release();
-	}
+	err = len < 0 ? -EINVAL : pl_ino_truncate(ino, len);
 	pl_inode_put(ino);
 	return err;
 }
@@ -1204,27 +1440,31 @@ out:
 }
 
 /*
- * The kernel's own refusals of a copy_file_range (generic_copy_file_checks)
- * that the copy through ufvm would not make: EBADF into an O_APPEND fd,
- * EINVAL for overlapping ranges of one file (@len clipped to the end of
- * the file first).  Return: 0 or -errno.
+ * The kernel's own refusals of a copy_file_range (generic_file_rw_checks,
+ * generic_copy_file_checks) that the copy through ufvm would not make, in
+ * its order: EBADF for an @in not open for reading, an @out not open for
+ * writing or opened O_APPEND; EOVERFLOW for an offset that wraps with
+ * @len, EINVAL for a negative one; EINVAL for overlapping ranges of one
+ * file (@len clipped to the end of the file first).  Return: 0 or -errno.
  */
 static int pl_copy_checks(struct pl_inode *ii, int in, const off64_t *pin,
 			  struct pl_inode *io, int out, const off64_t *pout, size_t len)
 {
-	int fl = REAL(fcntl)(out, F_GETFL);
+	int fi = REAL(fcntl)(in, F_GETFL), fo = fi < 0 ? -1 : REAL(fcntl)(out, F_GETFL);
 	off_t pi, po, size;
 
-	if (fl < 0)
+	if (fi < 0 || fo < 0)
 		return -errno;
-	if (fl & O_APPEND)
+	if ((fi & O_ACCMODE) == O_WRONLY || (fo & O_ACCMODE) == O_RDONLY || (fo & O_APPEND))
 		return -EBADF;
-	if (!ii || ii != io)
-		return 0;
 	pi = pin ? *pin : REAL(lseek)(in, 0, SEEK_CUR);
 	po = pout ? *pout : REAL(lseek)(out, 0, SEEK_CUR);
+	if (len && ((uint64_t)pi + len < (uint64_t)pi || (uint64_t)po + len < (uint64_t)po))
+		return -EOVERFLOW;
 	if (pi < 0 || po < 0)
 		return -EINVAL;
+	if (!ii || ii != io)
+		return 0;
 	size = pl_ino_size(ii);
 	len = pi >= size ? 0 : PL_MIN(len, (size_t)(size - pi));
 	if (po + (off_t)len > pi && po < pi + (off_t)len)

@@ -29,6 +29,7 @@ bool pl_verbose;
 pid_t pl_pid;
 __thread int pl_guard __attribute__((tls_model("initial-exec")));
 __thread int pl_vforking __attribute__((tls_model("initial-exec")));
+int pl_clones;
 
 /* Code whose calls bypass the preload: ours (with ufvm's), liburcu, libsigsegv. */
 #define PL_MAX_RANGES 16

@@ -137,12 +137,14 @@ extern bool pl_verbose;			/* (c) */
 extern pid_t pl_pid;			/* (a) the process this state belongs to */
 extern __thread int pl_guard __attribute__((tls_model("initial-exec")));
 extern __thread int pl_vforking __attribute__((tls_model("initial-exec")));
+extern int pl_clones;		/* (a) a clone(CLONE_VM) child may run beside us */
 
 bool pl_internal_caller(const void *ra);
 
 /* Go straight to libc?  Must be used in the interposed function itself. */
 #define PL_BYPASS()							\
-	(pl_off() || pl_guard || pl_internal_caller(__builtin_return_address(0)))
+	(pl_off() || pl_guard || pl_internal_caller(__builtin_return_address(0)) || \
+	 pl_borrowed())
 
 /* Before the constructor, or after ufvm failed: everything goes to libc. */
 static inline bool pl_off(void)
@@ -154,14 +156,30 @@ static inline bool pl_off(void)
 
 /*
  * A process that shares this state without owning it: a child of vfork()
- * or clone(CLONE_VM) that the preload did not see being made (one made
- * through its vfork/clone runs with pl_guard raised instead).  It must not
- * change the preload's tables nor use ufvm: they are its parent's.  One
- * system call; used where the state is about to change, not on every call.
+ * or clone(CLONE_VM).  It must not change the preload's tables nor use
+ * ufvm: they are its parent's.  One system call; used where the state is
+ * about to change, not on every call.
  */
 static inline bool pl_foreign(void)
 {
 	return getpid() != __atomic_load_n(&pl_pid, __ATOMIC_RELAXED);
+}
+
+/*
+ * Is this a child that shares its parent's memory: of our vfork() or
+ * clone(CLONE_VM | CLONE_VFORK) without CLONE_SETTLS (pl_vforking, raised
+ * in the parent thread's TLS, which the child runs on, for the child's
+ * lifetime), or of another clone(CLONE_VM) that is not a thread
+ * (pl_clones, set for good: such a child runs beside its parent)?  It goes
+ * straight to libc for everything and never writes the state it shares,
+ * pl_guard included.  The parent, and a signal handler that runs in the
+ * parent while pl_vforking is up, are told apart by their pid and served
+ * as usual.  No system call unless such a child may exist.
+ */
+static inline bool pl_borrowed(void)
+{
+	return (pl_vforking || __atomic_load_n(&pl_clones, __ATOMIC_RELAXED)) &&
+	       pl_foreign();
 }
 
 /* Set the errno of a 0/-errno result; return @ok on success, -1 on failure. */
@@ -195,7 +213,7 @@ struct pl_inode {
 	struct ufvm_file *uf;		/* (L) set while active */
 	bool writable;			/* (L) uf was opened read-write */
 	int priv_fd;			/* (L) our CLOEXEC duplicate while active */
-	off_t append_end;		/* (L) end of the last O_APPEND reservation */
+	pthread_mutex_t append_lock;	/* appends and truncates, one at a time (io.c) */
 	struct pl_inode *next;		/* (L) hash chain, reap list or free list */
 	char path[256];			/* (L) for messages */
 };
@@ -246,6 +264,7 @@ void pl_region_drop_all_locked(void);
 
 ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t off);
 ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off);
+void pl_io_atfork_child_locked(void);
 
 /* ---- processes and reports (proc.c, report.c) ---- */
 

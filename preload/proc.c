@@ -25,12 +25,18 @@
  * closed ufvm's.  It must not touch that state: not write back at exec,
  * not untrack the fds it closes.  Our vfork() writes every managed file
  * back in the parent first (the new program reads the files through the
- * kernel) and returns to the child with pl_guard raised, so the child
- * goes straight to libc for everything; its exec only completes the
- * environment, without allocating.  clone(CLONE_VM | CLONE_VFORK) without
- * CLONE_SETTLS (the child runs on the parent thread's TLS) does the same.
- * A child made some other way (a raw system call, clone() without
- * CLONE_VFORK) is recognised by its pid (pl_foreign) where it would change
+ * kernel) and raises pl_vforking in the TLS that parent and child share;
+ * a caller that finds it raised and whose pid is not ours is the child
+ * (pl_borrowed), and goes straight to libc for everything; its exec only
+ * completes the environment, without allocating.  The guard is not what
+ * marks the child: the parent lowers what it raised only after the system
+ * call, and a signal that arrived meanwhile is handled in between, in the
+ * parent, which must then be served (its handler's I/O on a managed file
+ * must go through ufvm).  clone(CLONE_VM | CLONE_VFORK) without
+ * CLONE_SETTLS (the child runs on the parent thread's TLS) does the same;
+ * any other clone(CLONE_VM) that is not a thread sets pl_clones for good,
+ * and from then on every call checks its pid.  A child made by a raw
+ * system call is recognised by its pid (pl_foreign) where it would change
  * the state: exec, exit, the fd table.  posix_spawn, system and popen
  * write back first; glibc's child never enters the preload.
  *
@@ -114,6 +120,7 @@ static void pl_atfork_child(void)
 	int err;
 
 	__atomic_store_n(&pl_pid, getpid(), __ATOMIC_RELAXED);
+	pl_io_atfork_child_locked();
 	if (!old) {
 		pthread_mutex_unlock(&pl_lock);
 		pl_guard--;
@@ -240,8 +247,7 @@ static int pl_exec(int (*fn)(const void *what, char *const argv[], char *const e
 	char **env = alloca((n + pl_n_env_ufvm + 2) * sizeof(*env));
 	char *pre = alloca((pl_self_path ? strlen(pl_self_path) : 0) + (old ? strlen(old) : 0) + 13);
 
-	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) == PL_RUNNING && !pl_vforking &&
-	    !pl_foreign()) {
+	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) == PL_RUNNING && !pl_foreign()) {
 		pl_inode_writeback_all();
 		pl_report_write("exec");
 	}
@@ -265,12 +271,12 @@ static int pl_do_fexecve(const void *fdp, char *const argv[], char *const envp[]
 }
 
 /*
- * exec's bypass: as PL_BYPASS(), but a vfork child (pl_guard raised by our
- * vfork only) still gets the environment completed.
+ * exec's bypass: as PL_BYPASS(), but a child that shares our memory
+ * (pl_borrowed) still gets the environment completed (pl_exec writes
+ * nothing back for it).
  */
 #define PL_EXEC_BYPASS()						\
-	(pl_off() || pl_guard > pl_vforking ||				\
-	 pl_internal_caller(__builtin_return_address(0)))
+	(pl_off() || pl_guard || pl_internal_caller(__builtin_return_address(0)))
 
 PL_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
@@ -371,7 +377,8 @@ PL_EXPORT int execle(const char *path, const char *arg, ...)
 
 /*
  * posix_spawn, system, popen: the new program reads the files through the
- * kernel while this process keeps running, so write back first.
+ * kernel while this process keeps running, so write back first.  system
+ * and popen pass environ as it is: there is no environment to complete.
  */
 static void pl_before_spawn(void)
 {
@@ -379,20 +386,47 @@ static void pl_before_spawn(void)
 		pl_inode_writeback_all();
 }
 
+/*
+ * posix_spawn(p): write back, and complete @envp as exec does (the new
+ * program loads the preload again, whatever environment it was given).
+ * Return: posix_spawn's (an error number), ENOMEM if the environment
+ * cannot be built.
+ */
+static int pl_spawn(bool search, pid_t *pid, const char *what,
+		    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		    char *const argv[], char *const envp[])
+{
+	const char *old;
+	size_t n = pl_env_scan(envp, &old);
+	char **env = malloc((n + pl_n_env_ufvm + 2) * sizeof(*env));
+	char *pre = malloc((pl_self_path ? strlen(pl_self_path) : 0) + (old ? strlen(old) : 0) + 13);
+	int r = ENOMEM;
+
+	if (env && pre) {
+		pl_before_spawn();
+		pl_exec_env(envp, n, old, env, pre);
+		r = search ? REAL(posix_spawnp)(pid, what, fa, attr, argv, env) :
+			     REAL(posix_spawn)(pid, what, fa, attr, argv, env);
+	}
+	free(env);
+	free(pre);
+	return r;
+}
+
 PL_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 			  const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (!PL_BYPASS())
-		pl_before_spawn();
-	return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	if (PL_BYPASS())
+		return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+	return pl_spawn(false, pid, path, fa, attr, argv, envp);
 }
 
 PL_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (!PL_BYPASS())
-		pl_before_spawn();
-	return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	if (PL_BYPASS())
+		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+	return pl_spawn(true, pid, file, fa, attr, argv, envp);
 }
 
 PL_EXPORT int system(const char *cmd)
@@ -413,9 +447,10 @@ PL_EXPORT FILE *popen(const char *cmd, const char *type)
 
 /*
  * Before a vfork: write back (the new program reads the files through the
- * kernel), then raise the guard that the child, running on this thread's
- * memory and TLS, finds raised: it never enters the preload.  @ra is
- * vfork's caller.  Context: the parent, L not held.
+ * kernel), then raise pl_vforking, which the child, running on this
+ * thread's memory and TLS, finds raised: with its own pid, it never
+ * enters the preload (pl_borrowed).  @ra is vfork's caller.  Context: the
+ * parent, L not held.
  */
 __attribute__((visibility("hidden"), used)) void pl_vfork_prepare(const void *ra)
 {
@@ -424,15 +459,18 @@ __attribute__((visibility("hidden"), used)) void pl_vfork_prepare(const void *ra
 	if (!pl_off() && !pl_guard && !pl_internal_caller(ra) && !pl_foreign())
 		pl_before_spawn();
 	errno = e;
-	pl_guard++;
 	pl_vforking++;
 }
 
-/* After a vfork, in the parent: the child has exec'd or exited.  Return: vfork's. */
+/*
+ * After a vfork, in the parent: the child has exec'd or exited.  Signals
+ * that arrived meanwhile have been handled already, just after the system
+ * call, with pl_vforking still raised: by pid, as the parent.  Return:
+ * vfork's.
+ */
 __attribute__((visibility("hidden"), used)) pid_t pl_vfork_parent(long r)
 {
 	pl_vforking--;
-	pl_guard--;
 	return (pid_t)pl_ret(r);
 }
 
@@ -441,7 +479,8 @@ __attribute__((visibility("hidden"), used)) pid_t pl_vfork_parent(long r)
  * vfork() itself, as glibc's: the child returns on the parent's stack and
  * may overwrite it before the parent resumes, so nothing is kept there
  * across the system call; the return address waits in %rdi.  The child
- * returns 0 with pl_guard raised; the parent lowers it (pl_vfork_parent).
+ * returns 0 with pl_vforking raised; the parent lowers it
+ * (pl_vfork_parent).
  */
 __asm__(".text\n"
 	".globl vfork\n"
@@ -467,9 +506,12 @@ __asm__(".text\n"
 
 /*
  * clone() of a process that shares this memory (CLONE_VM, not a thread):
- * write back first, as for posix_spawn; with CLONE_VFORK and no
+ * write back first, as for posix_spawn.  With CLONE_VFORK and no
  * CLONE_SETTLS the child runs on this thread's TLS while this thread
- * waits, and finds the guard raised, as after vfork.
+ * waits, and finds pl_vforking raised, as after vfork.  Any other such
+ * child runs beside us, on this thread's TLS (a plain pl_guard++ of both
+ * would lose updates) or its own: pl_clones makes every call check its
+ * pid from now on.
  */
 PL_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 {
@@ -488,16 +530,15 @@ PL_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 		if (!pl_foreign())
 			pl_before_spawn();
 		vf = (flags & CLONE_VFORK) && !(flags & CLONE_SETTLS);
+		if (!vf)
+			__atomic_store_n(&pl_clones, 1, __ATOMIC_SEQ_CST);
 	}
-	if (vf) {
-		pl_guard++;
+	if (vf)
 		pl_vforking++;
-	}
 	r = REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
 	if (vf) {
 		e = errno;
 		pl_vforking--;
-		pl_guard--;
 		errno = e;
 	}
 	return r;
@@ -510,8 +551,7 @@ void pl_proc_exit(void)
 {
 	int err;
 
-	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) != PL_RUNNING || pl_vforking ||
-	    pl_foreign())
+	if (__atomic_load_n(&pl_state, __ATOMIC_ACQUIRE) != PL_RUNNING || pl_foreign())
 		return;	/* a vfork child: the state is its parent's */
 	err = pl_inode_writeback_all();	/* exit(2) does not fsync either */
 	if (err)

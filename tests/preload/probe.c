@@ -8,8 +8,8 @@
  *
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
- * Scenarios: coherence, append, fdcalls, remap, protect, fork, forkgaps,
- * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), exit
+ * Scenarios: coherence, append, appendfail, appendshared, fdcalls, remap, protect, fork, forkgaps,
+ * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
  * (exit, _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
@@ -344,6 +344,30 @@ static void sc_append(void)
 	CHECK(!memcmp(m, "0123456789XY", 12));
 	CHECK(lseek(fd, 0, SEEK_CUR) == 3);
 
+	/*
+	 * pwritev2 on an O_APPEND fd: RWF_NOAPPEND writes at the offset;
+	 * an offset below -1 is EINVAL, an unknown flag EOPNOTSUPP, even
+	 * with RWF_APPEND (nothing written)
+	 */
+	CHECK(pwritev2(fd, &v, 1, 4, 0x20 /* RWF_NOAPPEND */) == 2);
+	CHECK(!fstat(fd, &st) && st.st_size == 12);
+	CHECK(pread(fd, buf, 12, 0) == 12 && !memcmp(buf, "0123AB6789XY", 12));
+	errno = 0;
+	CHECK(pwritev2(fd, &v, 1, -2, 0) == -1 && errno == EINVAL);
+	errno = 0;
+	CHECK(pwritev2(fd, &v, 1, -2, RWF_APPEND) == -1 && errno == EINVAL);
+	errno = 0;
+	CHECK(pwritev2(fd, &v, 1, 0, 0x4000) == -1 && errno == EOPNOTSUPP);
+	errno = 0;
+	CHECK(preadv2(fd, &(struct iovec){ buf, 2 }, 1, 0, 0x4000) == -1 && errno == EOPNOTSUPP);
+	CHECK(!fstat(fd, &st) && st.st_size == 12 && lseek(fd, 0, SEEK_CUR) == 3);
+	CHECK(pwrite(fd, "45", 2, 4) == 2);	/* appends: "0123AB6789XY45" */
+	CHECK(!ftruncate(fd, 12) && pwritev2(fd, &v, 1, 4, 0x20) == 2);
+	CHECK(pread(fd, buf, 12, 0) == 12 && !memcmp(buf, "0123AB6789XY", 12));
+	v.iov_base = (void *)"45";
+	CHECK(pwritev2(fd, &v, 1, 4, 0x20) == 2 && !memcmp(m, "012345", 6));
+	v.iov_base = (void *)"AB";
+
 	/* RWF_APPEND on a plain fd: offset -1 moves the position, 0 does not */
 	fd2 = open(path_of("a"), O_RDWR);
 	CHECK(fd2 >= 0 && lseek(fd2, 2, SEEK_SET) == 2);
@@ -359,10 +383,125 @@ static void sc_append(void)
 }
 
 /*
+ * ---- appendfail: an append that fails (EBADF: the fd is read-only;
+ * EFAULT: the buffer is unreadable, which must not crash either) or
+ * writes less than asked leaves nothing behind: the next append starts at
+ * the end of the file, no hole of zeros before it ----
+ */
+
+static long kernel_size(const char *name);
+
+static void *volatile bad_buf = (void *)8;	/* never mapped */
+
+/* A file @name holding @s, and a managed mapping of its first page in *@m. */
+static int small_file_mapped(const char *name, const char *s, char **m)
+{
+	int fd = open(path_of(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0 && write(fd, s, strlen(s)) == (ssize_t)strlen(s));
+	*m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(*m != MAP_FAILED);
+	CHECK_MANAGED(*m);
+	return fd;
+}
+
+static void sc_appendfail(void)
+{
+	struct iovec v = { (void *)"VVVVV", 5 };
+	char *m, buf[64];
+	int fd = small_file_mapped("af", "0123456789", &m), ro, ap;
+	struct stat st;
+
+	ro = open(path_of("af"), O_RDONLY | O_APPEND);
+	CHECK(ro >= 0);
+	errno = 0;
+	CHECK(write(ro, "XXXXX", 5) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(pwrite(ro, "YYYYY", 5, 0) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(writev(ro, &v, 1) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(pwritev2(ro, &v, 1, 0, RWF_APPEND) == -1 && errno == EBADF);
+	CHECK(lseek(ro, 0, SEEK_CUR) == 0);
+	/* an unreadable buffer: EFAULT, as the kernel says, not a crash */
+	ap = open(path_of("af"), O_WRONLY | O_APPEND);
+	errno = 0;
+	CHECK(ap >= 0 && write(ap, bad_buf, 4) == -1 && errno == EFAULT);
+	errno = 0;
+	CHECK(pwrite(fd, bad_buf, 4, 0) == -1 && errno == EFAULT);
+	CHECK(lseek(ap, 0, SEEK_CUR) == 0);
+	CHECK(write(ap, "abc", 3) == 3 && lseek(ap, 0, SEEK_CUR) == 13);
+	CHECK(write(ap, "", 0) == 0 && lseek(ap, 0, SEEK_CUR) == 13);
+	CHECK(!fstat(fd, &st) && st.st_size == 13);
+	CHECK(pread(fd, buf, sizeof(buf), 0) == 13 && !memcmp(buf, "0123456789abc", 13));
+	CHECK(!memcmp(m, "0123456789abc", 13) && zeros(m + 13, PG - 13));
+	/* a buffer whose second page is unreadable: a short write */
+	{
+		char *g = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		CHECK(g != MAP_FAILED && !mprotect(g + PG, PG, PROT_NONE));
+		memcpy(g + PG - 2, "de", 2);
+		CHECK(write(ap, g + PG - 2, 4) == 2 && lseek(ap, 0, SEEK_CUR) == 15);
+		CHECK(!fstat(fd, &st) && st.st_size == 15 && !memcmp(m, "0123456789abcde", 15));
+		munmap(g, 2 * PG);
+	}
+	CHECK(!munmap(m, PG));
+	close(ap);
+	close(ro);
+	close(fd);
+	CHECK(kernel_size("af") == 15);
+}
+
+/*
+ * ---- appendshared: an append through a managed fd lands after what
+ * another process appended through the kernel meanwhile (here: raw
+ * system calls, past the preload), and ufvm then shows those bytes: a log
+ * file appended by several processes loses nothing ----
+ */
+
+static void kernel_append(const char *name, const char *s)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path_of(name), O_WRONLY | O_APPEND);
+
+	CHECK(fd >= 0 && syscall(SYS_write, fd, s, strlen(s)) == (long)strlen(s));
+	syscall(SYS_close, fd);
+}
+
+static void sc_appendshared(void)
+{
+	static const char want[] = "LINE0\nA1\nK1\nA2\nK2 a longer line\nA3\n";
+	char *m, buf[128];
+	int fd = small_file_mapped("as", "line0\n", &m), ap;
+	struct stat st;
+
+	memcpy(m, "LINE0", 5);		/* dirty in ufvm */
+	ap = open(path_of("as"), O_WRONLY | O_APPEND);
+	CHECK(ap >= 0 && write(ap, "A1\n", 3) == 3);
+	kernel_append("as", "K1\n");
+	CHECK(write(ap, "A2\n", 3) == 3);
+	kernel_append("as", "K2 a longer line\n");
+	CHECK(pwrite(ap, "A3\n", 3, 0) == 3);
+	CHECK(!fstat(fd, &st) && st.st_size == (off_t)strlen(want));
+	CHECK(pread(fd, buf, sizeof(buf), 0) == (ssize_t)strlen(want) &&
+	      !memcmp(buf, want, strlen(want)));
+	CHECK(!memcmp(m, want, strlen(want)));
+	CHECK(!munmap(m, PG));
+	close(ap);
+	close(fd);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path_of("as"), O_RDONLY);
+	CHECK(fd >= 0 && syscall(SYS_pread64, fd, buf, sizeof(buf), 0) == (long)strlen(want) &&
+	      !memcmp(buf, want, strlen(want)));
+	syscall(SYS_close, fd);
+}
+
+/*
  * ---- fdcalls: the fd calls on a managed file do and refuse what the
  * kernel does and refuses: reading an fd opened O_WRONLY (EBADF);
  * O_RDONLY|O_TRUNC truncates, through ufvm; copy_file_range between
- * overlapping ranges of one file (EINVAL) or into an O_APPEND fd (EBADF) ----
+ * overlapping ranges of one file (EINVAL) or into an O_APPEND fd (EBADF),
+ * and in the kernel's order: the fds' modes (EBADF) and negative offsets
+ * (EOVERFLOW) before the overlap ----
  */
 
 /* The size of @name as the kernel has it (raw system calls). */
@@ -421,6 +560,25 @@ static void sc_fdcalls(void)
 		i = 2 * PG - 8;
 		errno = 0;
 		CHECK(copy_file_range(fd, &i, fd, &o, 64, 0) == -1 && errno == EINVAL);
+		/* ... but first: the fds' modes (EBADF), negative offsets (EOVERFLOW) */
+		wfd = open(path_of("fc"), O_WRONLY);
+		i = 0;
+		o = 4;
+		errno = 0;
+		CHECK(copy_file_range(wfd, &i, fd, &o, 8, 0) == -1 && errno == EBADF);
+		close(wfd);
+		wfd = open(path_of("fc"), O_RDONLY);
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, wfd, &o, 8, 0) == -1 && errno == EBADF);
+		close(wfd);
+		i = -1;
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == -1 && errno == EOVERFLOW);
+		i = 0;
+		o = -1;
+		errno = 0;
+		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == -1 && errno == EOVERFLOW);
+		CHECK(same(m, 16, 0, 111));
 		i = 0;
 		o = PG;
 		CHECK(copy_file_range(fd, &i, fd, &o, 8, 0) == 8 && !memcmp(m + PG, m, 8));
@@ -653,12 +811,15 @@ static void sc_exec(char *self)
 	CHECK(m != MAP_FAILED);
 	CHECK_MANAGED(m);
 	fill(m + PG, PG, PG, 42);	/* dirty, not synced */
-	/* A spawned program reads the file while this one runs on. */
+	/*
+	 * A spawned program reads the file while this one runs on; given an
+	 * environment without LD_PRELOAD, it is managed again, as after exec.
+	 */
 	{
 		pid_t pid;
 		int st;
 
-		CHECK(!posix_spawn(&pid, self, NULL, NULL, argv, environ));
+		CHECK(!posix_spawn(&pid, self, NULL, NULL, argv, is_managed ? envp : environ));
 		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st));
 	}
 	if (failures)
@@ -748,6 +909,93 @@ static void sc_vfork_child(const char *seed)
 {
 	CHECK(kernel_same("v", 0, PG, (unsigned int)atoi(seed)));
 	CHECK(kernel_same("v", PG, PG, 91) && kernel_same("v", 3 * PG, PG, 91));
+}
+
+/*
+ * ---- vforksig: a signal that reaches the parent while its vfork child
+ * runs is handled as soon as vfork returns, in the parent, which must be
+ * served by the preload then: the handler's pwrite on a managed fd goes
+ * through ufvm, so the mapping and pread see it.  The same for
+ * clone(CLONE_VM | CLONE_VFORK); and a clone(CLONE_VM) child that runs
+ * beside its parent on the parent's TLS never leaves the parent's guard
+ * raised (which would send the parent's own I/O past ufvm) ----
+ */
+
+static int vs_fd;
+static char vs_byte;
+
+static void vs_handler(int sig)
+{
+	(void)sig;
+	if (pwrite(vs_fd, &vs_byte, 1, 0) != 1)
+		_exit(3);
+}
+
+static int vs_child(void *arg)
+{
+	(void)arg;
+	kill(getppid(), SIGUSR1);
+	_exit(0);
+}
+
+static int vs_beside(void *arg)
+{
+	char b;
+	int i;
+
+	for (i = 0; i < 200000; i++)
+		if (pread(*(int *)arg, &b, 1, PG) != 1)
+			_exit(3);
+	_exit(0);
+}
+
+static void sc_vforksig(void)
+{
+	int fd = make_file("vs", 2, 121), st, round, i;
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct sigaction sa = { .sa_handler = vs_handler };
+	char b;
+	pid_t pid;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	vs_fd = fd;
+	CHECK(!sigaction(SIGUSR1, &sa, NULL));
+	for (round = 0; round < 2; round++) {
+		m[0] = 'A';
+		vs_byte = (char)('B' + round);
+		if (round == 0) {
+			pid = vfork();
+			if (pid == 0)
+				vs_child(NULL);
+		} else {
+			pid = clone(vs_child, vf_stack + sizeof(vf_stack),
+				    CLONE_VM | CLONE_VFORK | SIGCHLD, NULL);
+		}
+		CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+		      WEXITSTATUS(st) == 0);
+		b = 0;
+		CHECK(m[0] == vs_byte && pread(fd, &b, 1, 0) == 1 && b == vs_byte);
+	}
+	/* a child beside us, on our TLS, doing I/O through the preload */
+	pid = clone(vs_beside, vf_stack + sizeof(vf_stack), CLONE_VM | SIGCHLD, &fd);
+	CHECK(pid > 0);
+	for (i = 0; i < 200000; i++)
+		if (pread(fd, &b, 1, PG) != 1)
+			failures++;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	for (i = 0; i < 16; i++) {
+		m[1] = (char)('a' + i);		/* dirty in ufvm only */
+		b = 0;
+		CHECK(pread(fd, &b, 1, 1) == 1 && b == m[1]);
+	}
+	CHECK(!munmap(m, 2 * PG));
+	CHECK(kernel_size("vs") == (long)(2 * PG));
+	close(fd);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path_of("vs"), O_RDONLY);
+	b = 0;
+	CHECK(fd >= 0 && syscall(SYS_pread64, fd, &b, 1, 0) == 1 && b == 'C');
+	syscall(SYS_close, fd);
 }
 
 /* ---- exit: dirty pages are written back on exit() and _exit() ---- */
@@ -1021,6 +1269,10 @@ int main(int argc, char **argv)
 		sc_coherence();
 	else if (!strcmp(scenario, "append"))
 		sc_append();
+	else if (!strcmp(scenario, "appendfail"))
+		sc_appendfail();
+	else if (!strcmp(scenario, "appendshared"))
+		sc_appendshared();
 	else if (!strcmp(scenario, "fdcalls"))
 		sc_fdcalls();
 	else if (!strcmp(scenario, "remap"))
@@ -1037,6 +1289,8 @@ int main(int argc, char **argv)
 		sc_exec_child();
 	else if (!strcmp(scenario, "vfork"))
 		sc_vfork(argv[0]);
+	else if (!strcmp(scenario, "vforksig"))
+		sc_vforksig();
 	else if (!strcmp(scenario, "vfork-child") && argc == 4)
 		sc_vfork_child(argv[3]);
 	else if (!strcmp(scenario, "exit"))
