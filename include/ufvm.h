@@ -144,10 +144,13 @@ UFVM_API int ufvm_open(const struct ufvm_config *cfg, struct ufvm **out);
  * its handle must not be used afterwards, not even by ufvm_file_close()
  * (close the files first, or not at all).  @vm itself is freed: a second
  * ufvm_close() is a use after free.
+ * In a fork()ed child, which has a copy of the parent's instance and not
+ * the instance (its regions and threads are the parent's), it does
+ * nothing and returns -ECHILD.
  * Return: 0, or the first write-back error (the data of that page is lost,
  * as it would be after a failed fsync of a closed file), or the error of
  * writing the statistics file (said on stderr); everything is freed even
- * then.
+ * then; -ECHILD in a fork()ed child.
  */
 UFVM_API int ufvm_close(struct ufvm *vm);
 

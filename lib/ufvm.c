@@ -41,6 +41,7 @@ struct ufvm {
 	struct cds_list_head objects;	/* (registry) */
 	struct cds_list_head files;	/* (registry) */
 	int late_err;			/* (a) first error of a final put inside ufvm */
+	struct vm_fork_id made_by;	/* (c) the process that opened it */
 	FILE *stats_file;		/* (c) cfg.stats_path, opened at ufvm_open */
 	char stats_name[PATH_MAX];	/* (c) its name, "%p" expanded */
 };
@@ -259,10 +260,13 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	err = vm_policy_from_config(&vm->cfg, &vm->pol);
 	if (err)
 		goto fail;
+	err = vm_fork_id_init(&vm->made_by);
+	if (err)
+		goto fail;
 	if (vm->cfg.stats_path[0]) {
 		err = stats_file_open(vm);
 		if (err)
-			goto fail;
+			goto fail_id;
 	}
 	vm_stats_set_init(&vm->stats);
 	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
@@ -311,6 +315,8 @@ fail_stats:
 	vm_stats_set_destroy(&vm->stats);
 	if (vm->stats_file)
 		fclose(vm->stats_file);
+fail_id:
+	vm_fork_id_destroy(&vm->made_by);
 fail:
 	free(vm);
 	return err;
@@ -1184,6 +1190,13 @@ int ufvm_close(struct ufvm *vm)
 
 	if (!vm)
 		return -EINVAL;
+	/*
+	 * A fork()ed child has a copy of the instance, not the instance: its
+	 * locks may have been held by the parent's threads at the fork, its
+	 * regions and handler threads are not there.  Leave it alone.
+	 */
+	if (vm_forked(&vm->made_by))
+		return -ECHILD;
 	for (;;) {
 		uintptr_t start = 0, end = 0;
 
@@ -1228,6 +1241,7 @@ int ufvm_close(struct ufvm *vm)
 	vm_aspace_destroy(&vm->as);
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
+	vm_fork_id_destroy(&vm->made_by);
 	free(vm);
 	return err;
 }

@@ -40,9 +40,9 @@
  * fork(): the child inherits the handler and the backend list but not the
  * regions (MADV_DONTFORK).  A fault in a process other than the one that
  * created the backend is passed on: the child gets SIGSEGV, as ufvm_map()
- * documents, never the parent's frames.  The pid a pthread_atfork() child
- * handler keeps up to date spares the fault a getpid() system call in the
- * process that created the backend.
+ * documents, never the parent's frames.  A child made any way (fork(),
+ * _Fork(), a raw system call) is told by a page of the backend's that it
+ * sees wiped (vm_fork_id): no system call per fault.
  *
  * Limit: a system call given a not-yet-mapped page of a region fails with
  * EFAULT instead of faulting (the kernel does not raise SIGSEGV for it).
@@ -53,6 +53,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sigsegv.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ struct sigsegv_backend {
 	int poison_fd;			/* (c) an empty memfd */
 	uint64_t maps;			/* (a) mappings made since the last coalesce */
 	uint64_t maps_limit;		/* (c) */
-	pid_t pid;			/* (c) the process that created it */
+	struct vm_fork_id made_by;	/* (c) the process that created it */
 	struct sigsegv_backend *next;	/* (backends_lock) */
 };
 
@@ -96,6 +97,18 @@ static __thread void *cur_uc;
  */
 static __thread uintptr_t last_retry;
 static __thread uint64_t last_retry_seq;
+static __thread uint64_t last_retry_since;	/* vm_now_ns() of its first retry */
+
+/*
+ * A fault on a page the shadow says is mapped writable can also come from
+ * a change of the region in progress on another thread (a split or
+ * reprotect under mmap_lock, which is seen through another region's
+ * bits): it is retried until it has repeated, with no change to the
+ * mapping, for this long; only then is it genuine (a call into the
+ * mapping: ufvm never maps PROT_EXEC).  Legitimate races are over in
+ * microseconds.
+ */
+#define GENUINE_AFTER_NS	(200ull * 1000 * 1000)
 
 static off_t file_off(struct vm_region *r, uintptr_t addr)
 {
@@ -223,34 +236,6 @@ static void fatal(const char *msg)
 }
 
 /*
- * This process's pid, as of the last fork() (getpid() is a system call,
- * not cached by the C library): updated in every fork()ed child.
- */
-static pid_t self_pid;
-
-static void fork_child(void)
-{
-	__atomic_store_n(&self_pid, getpid(), __ATOMIC_RELAXED);
-}
-
-__attribute__((constructor)) static void fork_register(void)
-{
-	self_pid = getpid();
-	pthread_atfork(NULL, NULL, fork_child);
-}
-
-/*
- * Did another process create @sb?  No system call while self_pid says it
- * is ours; otherwise ask, since an atfork handler that ran before ours in
- * a child may have made @sb there already.
- */
-static bool foreign(const struct sigsegv_backend *sb)
-{
-	return sb->pid != __atomic_load_n(&self_pid, __ATOMIC_RELAXED) &&
-	       sb->pid != getpid();
-}
-
-/*
  * The libsigsegv handler.  Context: signal handler of the faulting thread.
  * Return: 1 if the fault was ufvm's and is served (the access is retried),
  * 0 to decline (not a ufvm address, or a real protection fault).
@@ -271,7 +256,7 @@ static int segv_handler(void *fault_address, int serious)
 		if (r)
 			break;
 	}
-	if (r && foreign(sb)) {
+	if (r && vm_forked(&sb->made_by)) {
 		/*
 		 * A fork()ed child inherited this handler and the region list,
 		 * but not the regions (MADV_DONTFORK): it must get SIGSEGV, not
@@ -314,6 +299,12 @@ static int segv_handler(void *fault_address, int serious)
 		 * read-only region, an instruction fetch: PROT_EXEC is never
 		 * set).
 		 */
+		if (last_retry == addr && last_retry_seq == seq && wmapped &&
+		    vm_now_ns() - last_retry_since < GENUINE_AFTER_NS) {
+			sched_yield();	/* let the change in progress finish */
+			ret = 1;
+			goto out;
+		}
 		if (last_retry == addr && last_retry_seq == seq) {
 			/*
 			 * The same fault twice: a real protection fault.  Hand
@@ -328,6 +319,7 @@ static int segv_handler(void *fault_address, int serious)
 		}
 		last_retry = addr;
 		last_retry_seq = seq;
+		last_retry_since = vm_now_ns();
 		ret = 1;
 		goto out;
 	}
@@ -371,6 +363,7 @@ static void segv_entry(int sig, siginfo_t *si, void *uc)
 static int install_handler_locked(void)
 {
 	struct sigaction sa;
+	sigset_t async;
 
 	sigaction(SIGSEGV, NULL, &saved_segv);
 	if (sigsegv_install_handler(segv_handler) < 0 ||
@@ -379,6 +372,13 @@ static int install_handler_locked(void)
 	sa = libsigsegv_act;
 	sa.sa_sigaction = segv_entry;
 	sa.sa_flags |= SA_SIGINFO;
+	/*
+	 * No signal of the application's while a fault is served: its
+	 * handler could touch ufvm memory with this thread's locks held.
+	 * They are delivered when the fault is done, as after a kernel fault.
+	 */
+	vm_sigset_async(&async);
+	sigorset(&sa.sa_mask, &sa.sa_mask, &async);
 	if (sigaction(SIGSEGV, &sa, NULL))
 		return -ENOTSUP;
 	return 0;
@@ -399,6 +399,7 @@ static void sigsegv_destroy(struct pager_backend *be)
 	pthread_mutex_unlock(&backends_lock);
 	synchronize_rcu();	/* no handler still looks at it */
 	close(sb->poison_fd);
+	vm_fork_id_destroy(&sb->made_by);
 	free(sb);
 }
 
@@ -430,10 +431,15 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	sb->pol = pol;
 	sb->stats = stats;
 	sb->maps_limit = max_map_count() / 2;
-	sb->pid = getpid();
+	err = vm_fork_id_init(&sb->made_by);
+	if (err) {
+		free(sb);
+		return err;
+	}
 	sb->poison_fd = memfd_create("ufvm-poison", MFD_CLOEXEC);
 	if (sb->poison_fd < 0) {
 		err = -errno;
+		vm_fork_id_destroy(&sb->made_by);
 		free(sb);
 		return err;
 	}
@@ -453,6 +459,7 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	pthread_mutex_unlock(&backends_lock);
 	if (err) {
 		close(sb->poison_fd);
+		vm_fork_id_destroy(&sb->made_by);
 		free(sb);
 		return err;
 	}

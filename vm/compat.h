@@ -68,12 +68,34 @@ void vm__assert_fail(const char *expr, const char *file, int line,
 #define VM_ASSERT(cond)	do { (void)sizeof(cond); } while (0)
 #endif
 
+#include <pthread.h>
+#include <signal.h>
+#include <sys/types.h>
+
+/* @set = every signal but those a thread's own fault raises (the async ones). */
+void vm_sigset_async(sigset_t *set);
+
 /*
  * vm_thread_create - start a thread of ufvm's own, with the application's
- * signals blocked (all but those a fault of the thread raises).
- * Return: 0 or -errno.
+ * signals blocked (vm_sigset_async()).  Return: 0 or -errno.
  */
-#include <pthread.h>
 int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
+
+/*
+ * Which process made something: told by a page that reads as zero in any
+ * fork()ed child (MADV_WIPEONFORK), however the child was made (fork(),
+ * _Fork(), a raw system call: no atfork handler needed), at no system
+ * call per check; getpid() where the kernel lacks it.  A vfork() child
+ * shares the memory and counts as the parent.
+ */
+struct vm_fork_id {
+	pid_t pid;
+};
+
+/* Return: 0 or -errno.  Context: may sleep. */
+int vm_fork_id_init(struct vm_fork_id *id);
+void vm_fork_id_destroy(struct vm_fork_id *id);
+/* Is this a fork()ed child of the process that made @id?  Signal safe. */
+bool vm_forked(const struct vm_fork_id *id);
 
 #endif /* UFVM_VM_COMPAT_H */

@@ -1,12 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
- * vm/thread.c - ufvm's own threads (fault handlers, background and
- * readahead threads).
+ * vm/thread.c - ufvm's own threads, the signals they and ufvm's signal
+ * handlers block, and telling a fork()ed child from its parent.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "vm/compat.h"
+
+void vm_sigset_async(sigset_t *set)
+{
+	sigfillset(set);
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGFPE);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGTRAP);
+	sigdelset(set, SIGABRT);
+}
 
 int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
 {
@@ -20,15 +34,57 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
 	 * serve.  Those raised by a fault of the thread itself stay, so that
 	 * a bug still dies as it should.  The thread inherits the mask.
 	 */
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGFPE);
-	sigdelset(&all, SIGILL);
-	sigdelset(&all, SIGTRAP);
-	sigdelset(&all, SIGABRT);
+	vm_sigset_async(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = pthread_create(th, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -err;
+}
+
+/*
+ * One page for the whole process, made when the library loads (before any
+ * region: a page made later could land in a range a fork()ed child keeps
+ * for its regions): it holds this process's pid, and reads as zero in a
+ * fork()ed child (MADV_WIPEONFORK) until the child makes an instance.
+ */
+static volatile pid_t *fork_page;
+
+__attribute__((constructor)) static void fork_page_init(void)
+{
+	void *p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, PAGE_SIZE, MADV_WIPEONFORK)) {
+		munmap(p, PAGE_SIZE);	/* older kernels: ask getpid() */
+		return;
+	}
+	fork_page = p;
+	*fork_page = getpid();
+}
+
+int vm_fork_id_init(struct vm_fork_id *id)
+{
+	id->pid = getpid();
+	if (fork_page) {
+		/* Wiped: a child of a fork; its instances carry its pid. */
+		pid_t zero = 0;
+
+		__atomic_compare_exchange_n(fork_page, &zero, id->pid, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	return 0;
+}
+
+void vm_fork_id_destroy(struct vm_fork_id *id)
+{
+	(void)id;
+}
+
+bool vm_forked(const struct vm_fork_id *id)
+{
+	if (fork_page)
+		return __atomic_load_n(fork_page, __ATOMIC_RELAXED) != id->pid;
+	return getpid() != id->pid;
 }

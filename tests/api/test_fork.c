@@ -6,7 +6,10 @@
  * Invariant: regions are not inherited (MADV_DONTFORK), and nothing in
  * the child serves them.  With the sigsegv backend the child inherits
  * ufvm's SIGSEGV handler and its list of regions; it must decline faults
- * in a process other than the one that created the backend.  Teeth:
+ * in a process other than the one that created the backend, however the
+ * child was made (glibc's fork(), or a raw system call that runs no atfork
+ * handler).  And ufvm_close() in a child returns -ECHILD, touching
+ * nothing.  Teeth:
  * without that check the child reads the parent's cached page and writes
  * into the parent's frame (a write the parent never writes back), exits
  * 0, and the parent sees the child's byte.
@@ -15,6 +18,7 @@
  * saves it), so that the child dies of the signal rather than being
  * reported by a sanitizer's handler.
  */
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +27,15 @@
 #define FILE_SIZE	(32 * PAGE)
 #define SEED		0x5eed0c00
 
-Test(fork, child_touching_a_region_gets_sigsegv, .timeout = 30)
+/* How the child is made: glibc's fork() runs atfork handlers, these do not. */
+enum how { BY_FORK, BY_RAW_SYSCALL };
+
+static pid_t make_child(enum how how)
+{
+	return how == BY_FORK ? fork() : (pid_t)syscall(SYS_fork);
+}
+
+static void child_touches(enum how how)
 {
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm *vm;
@@ -38,7 +50,7 @@ Test(fork, child_touching_a_region_gets_sigsegv, .timeout = 30)
 	for (int pg = 0; pg < 32; pg++)	/* every page cached in the parent */
 		cr_assert_eq(*(volatile uint8_t *)(m + pg * PAGE), pattern_byte(SEED, pg * PAGE));
 
-	pid = fork();
+	pid = make_child(how);
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		volatile uint8_t v = *(volatile uint8_t *)(m + 10 * PAGE);
@@ -54,6 +66,47 @@ Test(fork, child_touching_a_region_gets_sigsegv, .timeout = 30)
 		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	cr_assert_eq(*(volatile uint8_t *)(m + 20 * PAGE), pattern_byte(SEED, 20 * PAGE),
 		     "the child's write reached the parent's page");
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+}
+
+Test(fork, child_touching_a_region_gets_sigsegv, .timeout = 30)
+{
+	child_touches(BY_FORK);
+}
+
+/* A child made without atfork handlers (a raw fork system call, _Fork()). */
+Test(fork, raw_child_touching_a_region_gets_sigsegv, .timeout = 30)
+{
+	child_touches(BY_RAW_SYSCALL);
+}
+
+/*
+ * ufvm_close() in a child leaves the parent's instance alone: its locks
+ * may have been held by the parent's threads at the fork.
+ */
+Test(fork, close_in_a_child_is_echild, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	uint8_t *m;
+	int status;
+	pid_t pid;
+
+	ut_store("b", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(*(volatile uint8_t *)m, pattern_byte(SEED, 0));
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		_exit(ufvm_close(vm) == -ECHILD ? 0 : 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "ufvm_close in the child did not return -ECHILD (%s %d)",
+		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	cr_assert_eq(*(volatile uint8_t *)(m + 5 * PAGE), pattern_byte(SEED, 5 * PAGE));
 	ut_unmap(vm, m, FILE_SIZE);
 	ut_close(vm);
 }
