@@ -12,42 +12,51 @@
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <ucontext.h>
 
 #include "pager/pager.h"
 
-void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc)
+void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *ucv)
 {
+	void (*info)(int, siginfo_t *, void *) = NULL;
+	void (*plain)(int) = NULL;
+	ucontext_t *uc = ucv;
 	sigset_t mask, old;
 
-	if (!(sa->sa_flags & SA_SIGINFO) &&
-	    (sa->sa_handler == SIG_DFL || sa->sa_handler == SIG_IGN)) {
+	if (sa->sa_flags & SA_SIGINFO)
+		info = sa->sa_sigaction;
+	else if (sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN)
+		plain = sa->sa_handler;
+	if (!info && !plain) {
 		/*
-		 * The default action (a fault's signal cannot be ignored): the
-		 * access is retried once the handler returns and kills the
-		 * process with the kernel's own siginfo.
+		 * The default action (a fault's signal cannot be ignored; a
+		 * NULL SA_SIGINFO handler is the default too): the access is
+		 * retried once the handler returns and kills the process with
+		 * the kernel's own siginfo.
 		 */
 		signal(sig, SIG_DFL);
 		return;
 	}
-	/* What the kernel does on delivery: the action's mask, then the call. */
-	mask = sa->sa_mask;
+	/*
+	 * What the kernel does on delivery: the interrupted context's mask,
+	 * plus the action's, plus the signal; not the mask of ufvm's own
+	 * handler, which a handler that longjmp()s out would keep.
+	 */
+	if (uc)
+		mask = uc->uc_sigmask;
+	else
+		pthread_sigmask(SIG_SETMASK, NULL, &mask);
+	sigorset(&mask, &mask, &sa->sa_mask);
 	if (!(sa->sa_flags & SA_NODEFER))
 		sigaddset(&mask, sig);
-	pthread_sigmask(SIG_BLOCK, &mask, &old);
-	if (sa->sa_flags & SA_SIGINFO) {
-		void (*fn)(int, siginfo_t *, void *) = sa->sa_sigaction;
-
-		if (sa->sa_flags & SA_RESETHAND) {
-			sa->sa_handler = SIG_DFL;	/* one shot: the next one is fatal */
-			sa->sa_flags &= ~SA_SIGINFO;
-		}
-		fn(sig, si, uc);
-	} else {
-		void (*fn)(int) = sa->sa_handler;
-
-		if (sa->sa_flags & SA_RESETHAND)
-			sa->sa_handler = SIG_DFL;
-		fn(sig);
+	if (sa->sa_flags & SA_RESETHAND) {
+		sa->sa_handler = SIG_DFL;	/* one shot: the next one is fatal */
+		sa->sa_flags &= ~SA_SIGINFO;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);	/* unless it siglongjmp'd */
+	pthread_sigmask(SIG_SETMASK, &mask, &old);
+	if (info)
+		info(sig, si, ucv);
+	else
+		plain(sig);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);	/* unless it longjmp()ed */
 }

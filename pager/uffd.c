@@ -572,16 +572,25 @@ static int inthread_add(struct uffd_backend *ub)
 
 	pthread_mutex_lock(&inthread_lock);
 	if (!bus_installed) {
-		struct sigaction sa;
+		struct sigaction sa, prev;
 
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = bus_handler;
 		sa.sa_flags = SA_SIGINFO | SA_RESTART;
-		sigemptyset(&sa.sa_mask);
-		if (sigaction(SIGBUS, &sa, &saved_bus))
+		/*
+		 * No signal of the application's while a fault is served: its
+		 * handler could touch ufvm memory with this thread's locks
+		 * held.  They are delivered when the fault is done.
+		 */
+		vm_sigset_async(&sa.sa_mask);
+		if (sigaction(SIGBUS, &sa, &prev)) {
 			err = -errno;
-		else
+		} else {
+			/* Ours is never "the application's" (it forwards to it). */
+			if (!(prev.sa_flags & SA_SIGINFO) || prev.sa_sigaction != bus_handler)
+				saved_bus = prev;
 			bus_installed = true;
+		}
 	}
 	if (!err) {
 		ub->next = inthread_list;
@@ -606,14 +615,16 @@ static void inthread_del(struct uffd_backend *ub)
 		struct sigaction cur;
 
 		/*
-		 * The last one: give SIGBUS back, unless the application has
-		 * installed its own since.  The next inthread_add() installs
-		 * ours again in front of whatever is there then.
+		 * The last one: give SIGBUS back, and the next inthread_add()
+		 * installs ours again in front of whatever is there then.
+		 * Unless the application has installed its own since: that
+		 * one may hand on to ours, so ours stays where it is (with no
+		 * instance it forwards everything to what was there before).
 		 */
 		if (!sigaction(SIGBUS, NULL, &cur) && (cur.sa_flags & SA_SIGINFO) &&
-		    cur.sa_sigaction == bus_handler)
-			sigaction(SIGBUS, &saved_bus, NULL);
-		bus_installed = false;
+		    cur.sa_sigaction == bus_handler &&
+		    !sigaction(SIGBUS, &saved_bus, NULL))
+			bus_installed = false;
 	}
 	pthread_mutex_unlock(&inthread_lock);
 	synchronize_rcu();	/* no handler still looks at it */

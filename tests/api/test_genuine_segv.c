@@ -14,9 +14,15 @@
  * action back with sigaction(), the read of an untouched page goes to the
  * application's handler as a SIGSEGV instead of being served.
  *
+ * A handler that leaves with a plain longjmp() keeps the mask the kernel
+ * would have given it, not that of ufvm's handler.
+ *
  * With the userfaultfd backend the kernel sends the genuine SIGSEGV to the
- * application directly; the test runs there too.
+ * application directly; the tests run there too.
  */
+#include <setjmp.h>
+#include <signal.h>
+
 #include "check.h"
 
 #define FILE_SIZE	(16 * PAGE)
@@ -51,4 +57,56 @@ Test(genuine_segv, app_handler_recovers_and_ufvm_still_serves, .timeout = 30)
 	}
 	ut_unmap(vm, m, FILE_SIZE);
 	ut_close(vm);
+}
+
+/*
+ * The application's handler recovers with a plain longjmp(), which keeps
+ * the signal mask of the handler: that must be the mask the kernel would
+ * have given it (the interrupted one, plus its sa_mask; SA_NODEFER leaves
+ * SIGSEGV out), not the mask of ufvm's own handler, or SIGSEGV and the
+ * signals libsigsegv blocks would stay blocked, and the next fault on a
+ * ufvm page would kill the process.
+ */
+static jmp_buf plain_jb;
+
+static void plain_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	longjmp(plain_jb, 1);
+}
+
+Test(genuine_segv, plain_longjmp_keeps_the_kernels_mask, .timeout = 30)
+{
+	struct sigaction sa = { .sa_sigaction = plain_handler,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
+	char path[TMPSTORE_PATH_MAX];
+	volatile uint8_t *m;
+	struct ufvm *vm;
+	sigset_t none, cur;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	cr_assert(sigaction(SIGSEGV, &sa, NULL) == 0);
+	ut_store("plain", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(m[0], pattern_byte(SEED, 0));
+	if (!setjmp(plain_jb)) {
+		m[17] = 'x';	/* a read-only region: genuine */
+		cr_assert_fail("a write to a read-only region did not fault");
+	}
+	pthread_sigmask(SIG_SETMASK, NULL, &cur);
+	cr_assert(!sigismember(&cur, SIGSEGV) && !sigismember(&cur, SIGINT) &&
+		  !sigismember(&cur, SIGTERM) && !sigismember(&cur, SIGUSR1),
+		  "after longjmp out of the handler, SIGSEGV %d SIGINT %d SIGTERM %d "
+		  "SIGUSR1 %d are blocked", sigismember(&cur, SIGSEGV),
+		  sigismember(&cur, SIGINT), sigismember(&cur, SIGTERM),
+		  sigismember(&cur, SIGUSR1));
+	cr_assert_eq(m[9 * PAGE], pattern_byte(SEED, 9 * PAGE));	/* still served */
+	ut_unmap(vm, (void *)m, FILE_SIZE);
+	ut_close(vm);
+	signal(SIGSEGV, SIG_DFL);
 }

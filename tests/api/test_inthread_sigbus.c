@@ -139,3 +139,94 @@ Test(inthread_sigbus, forward_as_delivered, .timeout = 30)
 		  WIFSIGNALED(status) ? "signal" : "exit status",
 		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
+
+/*
+ * The application swaps its own SIGBUS action in around a ufvm_close()
+ * and then puts back what it replaced, which is ufvm's handler.  The
+ * next instance must not take its own handler for "the application's"
+ * (it would forward to itself for ever): a SIGBUS past the end of the
+ * file reaches the application's first action, once.
+ */
+static sigjmp_buf swap_jb;
+static volatile sig_atomic_t swap_calls;
+
+static void swap_first(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	swap_calls++;
+	siglongjmp(swap_jb, 1);
+}
+
+static void swap_second(int sig)
+{
+	(void)sig;
+}
+
+Test(inthread_sigbus, handler_swapped_around_close, .timeout = 30)
+{
+	struct sigaction first = { .sa_sigaction = swap_first, .sa_flags = SA_SIGINFO };
+	struct sigaction second = { .sa_handler = swap_second }, replaced;
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	uint8_t *m;
+
+	ut_store("swap", PAGE, SEED, path);
+	sigemptyset(&first.sa_mask);
+	sigemptyset(&second.sa_mask);
+	cr_assert(sigaction(SIGBUS, &first, NULL) == 0);
+	vm = open_inthread();
+	cr_assert(sigaction(SIGBUS, &second, &replaced) == 0);
+	ut_close(vm);
+	cr_assert(sigaction(SIGBUS, &replaced, NULL) == 0);
+	vm = open_inthread();
+	m = ut_map(vm, path, 0, 4 * PAGE, UFVM_PROT_READ);
+	cr_assert_eq(*(volatile uint8_t *)m, pattern_byte(SEED, 0));
+	if (!sigsetjmp(swap_jb, 1)) {
+		(void)*(volatile uint8_t *)(m + 2 * PAGE);	/* past the end */
+		cr_assert_fail("no SIGBUS past the end of the file");
+	}
+	cr_assert_eq(swap_calls, 1, "the application's action ran %d times", (int)swap_calls);
+	ut_unmap(vm, m, 4 * PAGE);
+	ut_close(vm);
+	signal(SIGBUS, SIG_DFL);
+}
+
+/*
+ * A saved action with SA_SIGINFO and a NULL handler is the default
+ * action: a SIGBUS ufvm does not serve kills the process with SIGBUS (a
+ * child runs it), not with a jump to address 0.
+ */
+static void null_child(const char *path)
+{
+	struct sigaction dfl = { .sa_flags = SA_SIGINFO };	/* sa_sigaction NULL */
+	struct ufvm *vm;
+	uint8_t *m;
+
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGBUS, &dfl, NULL);
+	vm = open_inthread();
+	m = ut_map(vm, path, 0, 4 * PAGE, UFVM_PROT_READ);
+	(void)*(volatile uint8_t *)(m + 2 * PAGE);	/* past the end */
+	_exit(0);
+}
+
+Test(inthread_sigbus, null_siginfo_action_is_the_default, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	int status;
+	pid_t pid;
+
+	ut_store("null", PAGE, SEED, path);
+	ut_close(open_inthread());	/* skips the test where it cannot run */
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		null_child(path);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+		  "the child ended with %s %d, not SIGBUS",
+		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}

@@ -10,12 +10,19 @@
  * application handler run on a ufvm thread could interrupt it holding a
  * page lock and, touching ufvm memory, wait for a fault only that thread
  * could serve.  /proc/self/task/N/status shows each thread's mask.
+ *
+ * And where faults are served in a signal handler of the faulting thread
+ * (sigsegv backend, in-thread delivery), an application signal whose
+ * handler touches ufvm memory waits until the fault is served.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 
 #include "check.h"
+#include "race.h"
 
 /* Thread @tid's name and blocked-signal mask, from /proc.  Return: found. */
 static bool thread_info(const char *tid, char *name, size_t len, unsigned long long *blk)
@@ -82,4 +89,86 @@ Test(threads, ufvm_threads_block_application_signals, .timeout = 30)
 	cr_assert(seen > 0, "no thread of ufvm's found by name");
 	ut_unmap(vm, (void *)map, 4 * MiB);
 	ut_close(vm);
+}
+
+/*
+ * A signal of the application whose handler touches ufvm memory, sent
+ * again and again while the thread takes faults.  With the sigsegv
+ * backend and in-thread delivery the faults are served in a signal
+ * handler of the faulting thread: the application's signal must wait
+ * until the fault is served (as after a kernel fault), not interrupt it
+ * and fault again inside, which the kernel answers by killing the process
+ * (the fault's own signal is blocked there).  Both a standard and a
+ * real-time signal (which libsigsegv's handler does not block).
+ */
+static volatile uint8_t *pest_map;
+static volatile long pest_page;
+static atomic_long pest_calls;
+static atomic_int pest_stop;
+
+static void pest_handler(int sig)
+{
+	(void)sig;
+	(void)pest_map[pest_page * PAGE];	/* the page being faulted, maybe */
+	atomic_fetch_add(&pest_calls, 1);
+}
+
+struct pest {
+	pthread_t target;
+	int sig;
+};
+
+static void *pest_main(void *arg)
+{
+	struct pest *p = arg;
+
+	while (!atomic_load(&pest_stop)) {
+		pthread_kill(p->target, p->sig);
+		race_sleep_us(20);
+	}
+	return NULL;
+}
+
+static void app_signal_during_faults(int sig)
+{
+	const size_t pages = 4096;
+	struct sigaction sa = { .sa_handler = pest_handler };
+	char path[TMPSTORE_PATH_MAX];
+	struct pest p = { pthread_self(), sig };
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	pthread_t th;
+	long sum = 0;
+
+	sigemptyset(&sa.sa_mask);
+	cr_assert(sigaction(sig, &sa, NULL) == 0);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.fault_around = 1;	/* a fault per page */
+	cfg.map_ahead = 0;
+	vm = ut_open(&cfg);
+	ut_store("pest", (off_t)(pages * PAGE), 2, path);
+	pest_map = ut_map(vm, path, 0, pages * PAGE, UFVM_PROT_READ);
+	atomic_store(&pest_stop, 0);
+	pthread_create(&th, NULL, pest_main, &p);
+	for (size_t i = 0; i < pages; i++) {
+		pest_page = (long)i;
+		sum += pest_map[i * PAGE];
+	}
+	atomic_store(&pest_stop, 1);
+	pthread_join(th, NULL);
+	cr_assert(atomic_load(&pest_calls) > 0, "no signal was handled");
+	cr_assert(sum >= 0);
+	ut_unmap(vm, (void *)pest_map, pages * PAGE);
+	ut_close(vm);
+	signal(sig, SIG_DFL);
+}
+
+Test(threads, app_signal_during_faults, .timeout = 60)
+{
+	app_signal_during_faults(SIGUSR1);
+}
+
+Test(threads, app_realtime_signal_during_faults, .timeout = 60)
+{
+	app_signal_during_faults(SIGRTMIN);
 }
