@@ -17,6 +17,11 @@
  * process with SIGBUS (a child process runs it).  Teeth: calling the action without its mask, or
  * again after SA_RESETHAND, fails the test.
  *
+ * handler_swapped_around_close: ufvm never takes its own handler for the
+ * application's (it would forward to itself for ever).
+ * null_siginfo_action_is_the_default: a SA_SIGINFO action with no
+ * function is the default action.
+ *
  * Only with the userfaultfd backend (in-thread delivery is one of its
  * modes); the tests ask for it whatever UFVM_DELIVERY says.
  */
