@@ -1407,9 +1407,12 @@ static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned
 			punch_frames(obj, pages[s]->index, i - s);
 	}
 	vm_rcu_read_lock();	/* see vm_object_evict_page() */
-	for (i = 0; i < n; i++)
-		if (res[i])
+	for (i = 0; i < n; i++) {
+		if (res[i]) {
 			delete_page(obj, pages[i]);
+			vm_hook(obj->pol, UFVM_HOOK_EVICT, pages[i]->index, 0);
+		}
+	}
 	vm_rcu_read_unlock();
 	for (i = 0; i < n; i++)
 		vm_page_unlock(pages[i]);
