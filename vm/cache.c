@@ -9,7 +9,8 @@
  *
  * Threads: one background thread (reclaim between the watermarks, and
  * write-back of pages dirty longer than dirty_expire, or of everything
- * past the dirty limit) and two readahead readers.  Both sleep on an
+ * past the dirty limit; after a failed write-back pass, not again before
+ * a flush interval) and two readahead readers.  Both sleep on an
  * eventfd, which signal handlers may write (the in-thread backends kick
  * them from a fault).
  */
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vm/cache.h"
@@ -265,21 +267,56 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
+/* One pass of the background flusher over every object. */
+struct flush_pass {
+	struct vm_cache *c;
+	int err;		/* a write-back of this pass failed */
+};
+
 static void flush_one(struct vm_object *obj, void *arg)
 {
-	struct vm_cache *c = arg;
+	struct flush_pass *fp = arg;
+	struct vm_cache *c = fp->c;
 	uint32_t now = vm_now_s(), age = (c->dirty_expire_ms + 999) / 1000;
 	bool over = __atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) > c->dirty_limit;
+	int err;
 
 	if (!__atomic_load_n(&obj->nr_dirty, __ATOMIC_RELAXED))
 		return;
-	vm_object_writeback_aged(obj, over ? UINT32_MAX : (now > age ? now - age : 0));
+	err = vm_object_writeback_aged(obj, over ? UINT32_MAX : (now > age ? now - age : 0));
+	if (err)
+		fp->err = err;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The background thread's write-back pass, unless one failed less than a
+ * flush interval ago (*@retry_at): pages whose store writes fail stay
+ * dirty, and retrying them on every kick would spin on the failing store.
+ * Context: the background thread; may sleep (I/O).
+ */
+static void flush_all(struct vm_cache *c, uint64_t *retry_at)
+{
+	struct flush_pass fp = { .c = c };
+
+	if (*retry_at && now_ms() + 10 < *retry_at)	/* 10 ms: a timed wake-up's slop */
+		return;
+	c->hooks.for_each_object(c->hooks.arg, flush_one, &fp);
+	*retry_at = fp.err ? now_ms() + c->flush_interval_ms : 0;
 }
 
 static void *bg_main(void *arg)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH_BG);	/* ~14 KiB of this thread's stack */
 	struct vm_cache *c = arg;
+	uint64_t retry_at = 0;
 
 	for (;;) {
 		efd_wait(c->bg_efd, (int)c->flush_interval_ms);
@@ -302,11 +339,11 @@ static void *bg_main(void *arg)
 				 * the loop to end, and reclaim never catches up.
 				 */
 				if (__atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) > c->dirty_limit)
-					c->hooks.for_each_object(c->hooks.arg, flush_one, c);
+					flush_all(c, &retry_at);
 				idle = vm_cache_reclaim(c, &sp, n, false) ? 0 : idle + 1;
 			}
 		}
-		c->hooks.for_each_object(c->hooks.arg, flush_one, c);
+		flush_all(c, &retry_at);
 	}
 	return NULL;
 }

@@ -434,12 +434,17 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 
 /* ---- removal ---- */
 
+/* A page stops counting as dirty (its write reached the store, or it is gone). */
+static void dirty_uncount(struct vm_object *obj)
+{
+	__atomic_fetch_sub(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+}
+
 static void clear_dirty(struct vm_object *obj, struct vm_page *p)
 {
-	if (vm_page_test_clear(p, PG_DIRTY)) {
-		__atomic_fetch_sub(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_sub(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED);
-	}
+	if (vm_page_test_clear(p, PG_DIRTY))
+		dirty_uncount(obj);
 }
 
 void vm_object_set_dirty(struct vm_object *obj, struct vm_page *p)
@@ -831,6 +836,18 @@ static void wait_writeback(struct vm_object *obj)
 	__atomic_fetch_sub(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Write the locked dirty pages run[0..n) (consecutive offsets) to the store.
+ * Their dirty bits are cleared before the write (after the write-protect),
+ * so that a write racing with it re-dirties the page; they stay counted in
+ * nr_dirty until the outcome is known.  On success they stop counting (a
+ * page dirtied again meanwhile was counted again by set_dirty()); on error
+ * the bits come back, the count and the pages' dirtied times do not change,
+ * and the error is recorded for the next sync.  A failing store therefore
+ * moves no dirty count: nothing crosses dirty_limit to kick the flusher
+ * again, and ufvm_stats() sees the dirty pages while they are being written.
+ * Context: the pages locked; may sleep (I/O).  Return: 0 or -errno.
+ */
 static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
 {
 	uint64_t off = run[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
@@ -842,7 +859,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 	wb_begin(obj);
 	wrprotect_run(obj, run, n);
 	for (i = 0; i < n; i++)
-		clear_dirty(obj, run[i]);
+		vm_page_clear(run[i], PG_DIRTY);
 	if (off < size) {
 		len = (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off);
 		err = store_write_frames(obj, off, len);
@@ -850,10 +867,11 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		vm_stat_inc(s, UFVM_CTR_STORE_WRITES);
 		vm_stat_add(s, UFVM_CTR_STORE_WRITE_PAGES, n);
 	}
+	for (i = 0; i < n; i++)
+		if (!err || (__atomic_fetch_or(&run[i]->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
+			dirty_uncount(obj);
 	if (err) {
 		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
-		for (i = 0; i < n; i++)
-			set_dirty(obj, run[i]);
 		record_wb_error(obj, err);
 	}
 	wb_end(obj);

@@ -9,11 +9,17 @@
  *   pages that cannot be written at the head of its list still reclaims
  *   the clean pages behind them: reads of clean pages stay within the
  *   budget and each needs about one direct reclaim round, not hundreds.
+ * - idle_flusher_backs_off: with more dirty pages than the dirty limit and
+ *   every store write failing, an idle instance retries them at the flush
+ *   interval, not in a loop (a failed write re-dirtied its pages, which
+ *   crossed the dirty limit again and kicked the flusher at once), and
+ *   ufvm_stats() reports them dirty all along.
  */
 #include <criterion/criterion.h>
 #include <string.h>
 
 #include "check.h"
+#include "race.h"
 
 #define SEED	0x7765
 
@@ -78,6 +84,44 @@ Test(write_errors, fifo_moves_past_pages_that_cannot_be_cleaned, .timeout = 30)
 		     "%llu direct reclaim rounds for %u reads",
 		     (unsigned long long)st.counters[UFVM_CTR_DIRECT_RECLAIM], nread);
 	heal_and_check(f, path, ndirty, 0xd1);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+Test(write_errors, idle_flusher_backs_off, .timeout = 30)
+{
+	const unsigned int ndirty = 48;	/* over the dirty limit (32) */
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint64_t errors, wrong = ndirty;
+	int i;
+
+	cr_assert(ufvm_config_init(&cfg) == 0);
+	cfg.cache_pages = 64;
+	cfg.dirty_expire_ms = 100;	/* flush interval 100 ms */
+	ut_store("idle", (off_t)(ndirty * PAGE), SEED, path);
+	vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(ndirty * PAGE)));
+	dirty_pages(f, ndirty, 0x1d);
+	race_sleep_us(100000);
+	errors = ut_counter(vm, UFVM_CTR_STORE_ERRORS);
+	for (i = 0; i < 20; i++) {	/* 1 s idle: about 10 flush passes */
+		race_sleep_us(50000);
+		assert_ok(ufvm_stats(vm, &st));
+		if (st.dirty_pages != ndirty)
+			wrong = st.dirty_pages;
+	}
+	errors = ut_counter(vm, UFVM_CTR_STORE_ERRORS) - errors;
+	cr_assert_gt(errors, 0, "the flusher never tried");
+	cr_assert_leq(errors, 40, "%llu failed store writes in 1 s of idle time, at a flush "
+		      "interval of 100 ms", (unsigned long long)errors);
+	cr_assert_eq(wrong, ndirty, "ufvm_stats: %llu dirty pages, want %u",
+		     (unsigned long long)wrong, ndirty);
+	heal_and_check(f, path, ndirty, 0x1d);
 	assert_ok(ufvm_file_close(f));
 	ut_close(vm);
 }
