@@ -330,7 +330,8 @@ enum ufvm_counter {
 	UFVM_CTR_EVICTIONS,		/* pages reclaimed */
 	UFVM_CTR_EVICT_WRITEBACK,	/* of which written back first */
 	UFVM_CTR_RECLAIM_ZAPS,		/* mapped pages zapped to sample use */
-	UFVM_CTR_DIRECT_RECLAIM,	/* fills that had to reclaim first */
+	UFVM_CTR_DIRECT_RECLAIM,	/* direct reclaim rounds of fills (a fill
+					   that finds no room may take several) */
 	UFVM_CTR_READAHEAD_PAGES,	/* pages read ahead asynchronously */
 	UFVM_CTR_READAHEAD_ASYNC,	/* asynchronous windows started */
 	UFVM_CTR_FLUSH_PAGES,		/* pages written by background write-back */

@@ -86,10 +86,13 @@ clamp:
 /*
  * Read-around only into free room: in a full cache under a budget it would
  * evict pages to make room for neighbours that random access rarely uses.
+ * Room promised to fills in flight is not free (a cache drained by fills
+ * waiting for room is not an empty one).
  */
 static bool read_around_fits(struct vm_cache *c)
 {
-	return !c->budget || __atomic_load_n(&c->nr, __ATOMIC_RELAXED) + RA_AROUND < c->low;
+	return !c->budget || __atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
+			     __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) + RA_AROUND < c->low;
 }
 
 /*

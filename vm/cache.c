@@ -106,10 +106,20 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, uns
 	return freed;
 }
 
+/*
+ * Direct reclaim's bounds (docs/architecture.md, "Budget"): after
+ * EMPTY_ROUNDS rounds that freed nothing, no more second chances, and a
+ * fill gives up its window for the pages it needs; a fill stops after
+ * MAX_ROUNDS rounds whatever they freed (pages it freed may have gone to
+ * other fills every time).
+ */
+#define EMPTY_ROUNDS	4
+#define MAX_ROUNDS	200
+
 unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
-	unsigned int tries = 0;
+	unsigned int rounds = 0, empty = 0;
 
 	if (!c->budget)
 		return n;
@@ -118,23 +128,46 @@ unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
 	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
-		/* After a few empty rounds, no second chances: the budget holds. */
-		if (vm_cache_reclaim(c, &sp, MAX(n, 8u), tries >= 4))
+		if (vm_cache_reclaim(c, &sp, MAX(n, 8u), empty >= EMPTY_ROUNDS))
+			empty = 0;
+		else
+			empty++;
+		if (++rounds >= MAX_ROUNDS)
+			break;
+		if (empty < EMPTY_ROUNDS) {
+			if (empty)
+				sched_yield();	/* let fills and evictions in flight finish */
 			continue;
+		}
 		/*
-		 * Nothing could go: every page is locked (being read, or being
-		 * evicted by someone else right now) or dirty with a failing
-		 * store.  Let the others finish; past a bound, go over budget
-		 * rather than hang, by @min pages only (the documented slack:
-		 * one page per faulting thread, none for readahead).
+		 * Nothing could go for a few rounds: the window does not fit
+		 * now (the reservations of fills waiting together may exceed
+		 * the budget, which no eviction helps).  Keep only what the
+		 * caller needs, at once.
 		 */
-		if (++tries > 200) {
+		if (n > min) {
 			if (c->overshoot_window)
 				return n;	/* the bug, for tests */
 			__atomic_sub_fetch(&c->reserved, n - min, __ATOMIC_RELAXED);
-			return min;
+			n = min;
+			if (!n)
+				return 0;	/* readahead: never over the budget */
+			continue;
 		}
 		sched_yield();
+	}
+	if (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
+	    __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) <= c->budget)
+		return n;
+	/*
+	 * Over the budget: every resident page locked for I/O or by another
+	 * thread's eviction, or dirty with a failing store.  A readahead
+	 * window is dropped; a fill goes over with the pages it needs, @min
+	 * (the documented slack: one page per filling thread).
+	 */
+	if (n > min && !c->overshoot_window) {
+		__atomic_sub_fetch(&c->reserved, n - min, __ATOMIC_RELAXED);
+		n = min;
 	}
 	return n;
 }

@@ -142,9 +142,10 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p);
  * vm_cache_make_room - before filling up to @n pages: reserve room for
  * them, reclaiming directly if the budget would be exceeded.  Reservations
  * count against the budget until vm_cache_unreserve(), so concurrent fills
- * cannot together overshoot it.  If nothing can be evicted for a bounded
- * time, the caller gets @min pages (1 for the page a fault needs, 0 for
- * readahead), over the budget.  Context: no page lock, no invalidate
+ * cannot together overshoot it.  A fill that finds nothing to evict for a
+ * few rounds keeps only @min pages (1 for the page a fault needs, 0 for
+ * readahead), and after a bounded number of rounds goes over the budget
+ * with them.  Context: no page lock, no invalidate
  * lock; may sleep (write-back of dirty victims); signal safe.
  * Return: how many pages the caller may fill and must unreserve
  * (@min <= ret <= @n; @n clamped to a quarter of the budget).

@@ -15,6 +15,14 @@
  * no room goes over by its own page only (teeth:
  * UFVM_DEBUG_OVERSHOOT_WINDOW goes over with the whole window, and the
  * bound breaks where the application threads fill: sigsegv, in-thread).
+ *
+ * waiting_fills_shrink_to_what_they_need: fills whose readahead windows
+ * together reserve more than the budget (8 sequential readers, filling on
+ * their own threads, budget 128) get their pages after a few direct
+ * reclaim rounds each: one that finds no room shrinks its reservation to
+ * the page it needs at once, instead of reclaiming (and draining the cache)
+ * for up to 200 rounds while reservations no eviction can lower keep it
+ * over the budget.  Counted in rounds per fill, not in seconds.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -253,4 +261,66 @@ Test(budget, teeth_overshoot_with_the_window, .timeout = 60)
 			     "bound (%llu pages cached at most)", (unsigned long long)max);
 	cr_assert_gt(max, 8 + FILLERS, "the whole-window overshoot was not caught (%llu pages)",
 		     (unsigned long long)max);
+}
+
+struct seq_reader {
+	const uint8_t *map;
+	uint64_t first, n;
+	atomic_ulong *errors;
+};
+
+static void *seq_reader_main(void *arg)
+{
+	struct seq_reader *r = arg;
+	uint64_t p, word;
+
+	for (p = 0; p < r->n; p++) {
+		memcpy(&word, r->map + (r->first + p) * PAGE + 8, sizeof(word));
+		if (word != pattern_word(SEED, (r->first + p) * PAGE / 8 + 1))
+			atomic_fetch_add(r->errors, 1);
+	}
+	return NULL;
+}
+
+Test(budget, waiting_fills_shrink_to_what_they_need, .timeout = 60)
+{
+	enum { READERS = 8, STRIPE_PAGES = 1024 };
+	const uint64_t npages = READERS * STRIPE_PAGES;
+	char path[TMPSTORE_PATH_MAX];
+	struct seq_reader r[READERS];
+	pthread_t th[READERS];
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	atomic_ulong errors = 0;
+	uint64_t fills, rounds;
+	struct ufvm *vm;
+	uint8_t *map;
+	int i;
+
+	cr_assert(ufvm_config_init(&cfg) == 0);
+	cfg.cache_pages = 128;	/* readahead windows of up to 32 pages */
+	cfg.delivery = UFVM_DELIVERY_INTHREAD;	/* each reader fills its own faults */
+	ut_store("w", (off_t)(npages * PAGE), SEED, path);
+	vm = ut_open(&cfg);
+	map = ut_map(vm, path, 0, npages * PAGE, UFVM_PROT_READ);
+	for (i = 0; i < READERS; i++) {
+		r[i] = (struct seq_reader){ .map = map, .first = (uint64_t)i * STRIPE_PAGES,
+					    .n = STRIPE_PAGES, .errors = &errors };
+		cr_assert(pthread_create(&th[i], NULL, seq_reader_main, &r[i]) == 0);
+	}
+	for (i = 0; i < READERS; i++)
+		pthread_join(th[i], NULL);
+	assert_ok(ufvm_stats(vm, &st));
+	cr_assert_eq(atomic_load(&errors), 0, "%lu reads saw wrong data", atomic_load(&errors));
+	fills = st.counters[UFVM_CTR_MAJOR] + st.counters[UFVM_CTR_READAHEAD_ASYNC];
+	rounds = st.counters[UFVM_CTR_DIRECT_RECLAIM];
+	cr_assert_leq(rounds, 8 * fills,
+		      "%llu direct reclaim rounds for %llu fills (%llu majors, %llu windows "
+		      "read ahead)", (unsigned long long)rounds, (unsigned long long)fills,
+		      (unsigned long long)st.counters[UFVM_CTR_MAJOR],
+		      (unsigned long long)st.counters[UFVM_CTR_READAHEAD_ASYNC]);
+	cr_assert_leq(st.cached_pages_max, 128 + READERS, "%llu pages cached, budget 128",
+		      (unsigned long long)st.cached_pages_max);
+	ut_unmap(vm, map, npages * PAGE);
+	ut_close(vm);
 }
