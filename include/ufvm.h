@@ -95,7 +95,9 @@ struct ufvm_config {
 	unsigned int store_latency_us;	/* injected latency of each store read */
 	unsigned int direct_io;		/* 0/1: store files opened with O_DIRECT,
 					   bypassing the host's page cache */
-	uint64_t cache_pages;		/* page-cache budget; 0 = unlimited */
+	uint64_t cache_pages;		/* page-cache budget; 0 = unlimited.  Dirty
+					   pages whose write-back fails may take
+					   it budget/16 (at least 4) pages over */
 	unsigned int reclaim;		/* enum ufvm_reclaim */
 	unsigned int readahead;		/* largest readahead window, pages; 0 = off */
 	unsigned int dirty_expire_ms;	/* background write-back of older dirty pages */
@@ -179,7 +181,10 @@ UFVM_API int ufvm_file_close(struct ufvm_file *f);
  * Bytes read or written, or -errno.  Both go through the page cache.
  * -EINVAL: a negative offset, or an end past the largest off_t (pwrite);
  * -EBADF: writing through a read-only handle; -EFBIG: the write would grow
- * the file past its limit (see "Limits" at the top).
+ * the file past its limit (see "Limits" at the top); -EIO, -ENOSPC (the
+ * failing store write's error): a page had to be cached, and the cache is
+ * at its budget plus slack with dirty pages the store refuses to take
+ * (docs/architecture.md, "Budget"; a fault gets SIGBUS then).
  */
 UFVM_API ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off);
 UFVM_API ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);
@@ -335,6 +340,9 @@ enum ufvm_counter {
 	UFVM_CTR_READAHEAD_PAGES,	/* pages read ahead asynchronously */
 	UFVM_CTR_READAHEAD_ASYNC,	/* asynchronous windows started */
 	UFVM_CTR_FLUSH_PAGES,		/* pages written by background write-back */
+	UFVM_CTR_NOROOM,		/* fills refused: the cache is at its budget
+					   plus slack with pages whose write-back
+					   fails (docs/architecture.md, "Budget") */
 	UFVM_CTR__COUNT
 };
 

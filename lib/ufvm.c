@@ -89,6 +89,7 @@ static const char *const counter_names[UFVM_CTR__COUNT] = {
 	[UFVM_CTR_READAHEAD_PAGES] = "readahead_pages",
 	[UFVM_CTR_READAHEAD_ASYNC] = "readahead_async",
 	[UFVM_CTR_FLUSH_PAGES] = "flush_pages",
+	[UFVM_CTR_NOROOM] = "noroom",
 };
 
 static const char *const path_names[UFVM_PATH__COUNT] = {

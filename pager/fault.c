@@ -397,6 +397,7 @@ static int fault_locked(struct pager_fault *vmf)
 	bool allow_retry = vmf->flags & PF_ALLOW_RETRY;
 	struct vm_page *run[VM_RA_MAX];
 	unsigned int n, got, i;
+	int room;
 	struct vm_object *obj;
 	struct vm_region *r;
 	struct vm_page *p;
@@ -457,7 +458,12 @@ again:
 	 * Major fault: fill the page, and a readahead window after it if the
 	 * faults look sequential, under the invalidate lock.
 	 */
-	n = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around), 1);
+	room = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around), 1);
+	if (room < 0) {	/* full of pages the store does not take back */
+		ret = sigbus(vmf, r, false);
+		goto out_unlock;
+	}
+	n = (unsigned int)room;
 	vm_object_fill_begin(obj);
 	err = vm_object_grab_run(obj, idx, n, run, &got);
 	if (err || !got) {

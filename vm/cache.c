@@ -77,7 +77,7 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p)
 }
 
 unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, unsigned int n,
-			      bool force)
+			      bool force, int *wb_err)
 {
 	struct vm_stats_shard *s = vm_stats_shard_get(c->stats);
 	unsigned int k, nz, i, freed = 0;
@@ -100,6 +100,8 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, uns
 			vm_stat_inc(s, UFVM_CTR_EVICTIONS);
 			if (r > 1)
 				vm_stat_inc(s, UFVM_CTR_EVICT_WRITEBACK);
+		} else if (r < 0 && wb_err) {
+			*wb_err = r;
 		}
 		vm_page_put(sp->victims[i]);
 	}
@@ -116,19 +118,20 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, uns
 #define EMPTY_ROUNDS	4
 #define MAX_ROUNDS	200
 
-unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min)
+int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
 	unsigned int rounds = 0, empty = 0;
+	int wb_err = 0;
 
 	if (!c->budget)
-		return n;
+		return (int)n;
 	n = (unsigned int)MIN((uint64_t)n, MAX(c->budget / 4, 1));
 	__atomic_add_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
 	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
-		if (vm_cache_reclaim(c, &sp, MAX(n, 8u), empty >= EMPTY_ROUNDS))
+		if (vm_cache_reclaim(c, &sp, MAX(n, 8u), empty >= EMPTY_ROUNDS, &wb_err))
 			empty = 0;
 		else
 			empty++;
@@ -147,29 +150,41 @@ unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int
 		 */
 		if (n > min) {
 			if (c->overshoot_window)
-				return n;	/* the bug, for tests */
+				return (int)n;	/* the bug, for tests */
 			__atomic_sub_fetch(&c->reserved, n - min, __ATOMIC_RELAXED);
 			n = min;
 			if (!n)
 				return 0;	/* readahead: never over the budget */
 			continue;
 		}
+		/* Pages that cannot be cleaned fill it: waiting will not help. */
+		if (wb_err)
+			break;
 		sched_yield();
 	}
 	if (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
 	    __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) <= c->budget)
-		return n;
+		return (int)n;
 	/*
-	 * Over the budget: every resident page locked for I/O or by another
-	 * thread's eviction, or dirty with a failing store.  A readahead
-	 * window is dropped; a fill goes over with the pages it needs, @min
-	 * (the documented slack: one page per filling thread).
+	 * Over the budget.  A readahead window is dropped; a fill goes over
+	 * with the pages it needs, @min: by one page per filling thread while
+	 * pages are only locked for a moment, and by at most the slack for
+	 * pages that cannot be cleaned when write-backs fail; past that, the
+	 * fill fails with the write-back's error.
 	 */
 	if (n > min && !c->overshoot_window) {
 		__atomic_sub_fetch(&c->reserved, n - min, __ATOMIC_RELAXED);
 		n = min;
 	}
-	return n;
+	if (!n)
+		return 0;
+	if (wb_err && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
+		      __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget + c->slack) {
+		__atomic_sub_fetch(&c->reserved, n, __ATOMIC_RELAXED);
+		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_NOROOM);
+		return wb_err;
+	}
+	return (int)n;
 }
 
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n)
@@ -373,7 +388,7 @@ static void *bg_main(void *arg)
 				 */
 				if (__atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) > c->dirty_limit)
 					flush_all(c, &retry_at);
-				idle = vm_cache_reclaim(c, &sp, n, false) ? 0 : idle + 1;
+				idle = vm_cache_reclaim(c, &sp, n, false, NULL) ? 0 : idle + 1;
 			}
 		}
 		flush_all(c, &retry_at);
@@ -393,6 +408,7 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	c->overshoot_window = cfg->overshoot_window;
 	c->high = c->budget - c->budget / 16;
 	c->low = c->budget - c->budget / 8;
+	c->slack = MAX(c->budget / 16, VM_CACHE_SLACK_MIN);
 	c->ra_max = cfg->readahead;
 	if (c->budget && c->ra_max > MAX(c->budget / 4, 1))
 		c->ra_max = (unsigned int)MAX(c->budget / 4, 1);

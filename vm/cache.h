@@ -86,12 +86,20 @@ struct vm_ra_req {
  * the object's view and evicting it later punches it with no TLB
  * shootdown (vm/object.c, fill_frames()).
  */
+/*
+ * The budget's slack for pages that cannot be cleaned (their write-back
+ * fails): fills may take the cache this far past the budget, budget/16
+ * pages but at least this many (docs/architecture.md, "Budget").
+ */
+#define VM_CACHE_SLACK_MIN	4
+
 #define VM_FILL_BUFS		4	/* the handlers and readers of a 2-CPU host */
 #define VM_FILL_BUF_PAGES	256	/* the largest fill (VM_RA_MAX) */
 
 struct vm_cache {
 	const struct vm_reclaim_ops *ops;	/* (c) */
 	uint64_t budget, high, low;		/* (c) pages */
+	uint64_t slack;				/* (c) over budget for unclean pages */
 	unsigned int ra_max;			/* (c) */
 	bool overshoot_window;			/* (c) UFVM_DEBUG_OVERSHOOT_WINDOW */
 	uint32_t dirty_expire_ms;		/* (c) */
@@ -144,13 +152,15 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p);
  * count against the budget until vm_cache_unreserve(), so concurrent fills
  * cannot together overshoot it.  A fill that finds nothing to evict for a
  * few rounds keeps only @min pages (1 for the page a fault needs, 0 for
- * readahead), and after a bounded number of rounds goes over the budget
- * with them.  Context: no page lock, no invalidate
+ * readahead); after a bounded number of rounds it goes over the budget
+ * with them, unless the cache is at budget + slack with pages whose
+ * write-back fails: then it fails.  Context: no page lock, no invalidate
  * lock; may sleep (write-back of dirty victims); signal safe.
  * Return: how many pages the caller may fill and must unreserve
- * (@min <= ret <= @n; @n clamped to a quarter of the budget).
+ * (@min <= ret <= @n; @n clamped to a quarter of the budget), or the
+ * failing write-back's -errno (nothing reserved; only if @min > 0).
  */
-unsigned int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min);
+int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min);
 /* The fill is done (its pages are counted in ->nr now, or were not made). */
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n);
 
@@ -185,9 +195,10 @@ void vm_cache_readahead(struct vm_cache *c, struct vm_object *obj, uint64_t firs
  * Reclaim up to @n pages now (at most sp->cap), in the caller's working
  * space @sp (vm/object.h).  @force: no second chance (the clock's
  * referenced bit is ignored), for a fill that found nothing to evict.
+ * *@wb_err (if not NULL) gets the -errno of a victim's failed write-back.
  * Context: no page lock; may sleep (zaps, write-back).  Return: pages freed.
  */
 unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, unsigned int n,
-			      bool force);
+			      bool force, int *wb_err);
 
 #endif /* UFVM_VM_CACHE_H */

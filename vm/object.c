@@ -1022,7 +1022,9 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 		vm_page_unlock(p);
 		vm_page_put(p);
 	}
-	vm_cache_make_room(obj->cache, 1, 1);
+	err = vm_cache_make_room(obj->cache, 1, 1);
+	if (err < 0)
+		return err;	/* full of pages the store does not take back */
 	vm_object_fill_begin(obj);
 	for (;;) {
 		err = vm_object_grab_page(obj, idx, &p, &created);
@@ -1228,7 +1230,7 @@ void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 	unsigned int got, i;
 	int err;
 
-	n = vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX), 0);
+	n = (unsigned int)vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX), 0);
 	if (!n)
 		return;	/* no room: readahead never goes over the budget */
 	vm_object_fill_begin(obj);
@@ -1369,10 +1371,12 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 	unmap_page_all(obj, p);
 	if (vm_page_test(p, PG_DIRTY)) {
 		/* Write-protect, clean, write: a racing write re-dirties it. */
-		if (write_run(obj, &p, 1)) {
+		int err = write_run(obj, &p, 1);
+
+		if (err) {
 			vm_page_set(p, PG_REFERENCED);	/* not again at once */
 			vm_page_unlock(p);
-			return 0;
+			return err;
 		}
 		ret = 2;
 	}
@@ -1405,7 +1409,7 @@ static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
  * Evict the locked pages pages[0..n) of @obj (increasing offsets): one zap
  * per region for all of them, one punch per stretch of consecutive
  * offsets.  Pages that cannot go (a failing write-back) stay; res[i] says
- * (0, 1, 2).  Unlocks every page.
+ * (1, 2, or the write-back's -errno).  Unlocks every page.
  */
 static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned int n,
 			 int *res)
@@ -1416,9 +1420,11 @@ static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned
 	for (i = 0; i < n; i++) {
 		res[i] = 1;
 		if (vm_page_test(pages[i], PG_DIRTY)) {
-			if (write_run(obj, &pages[i], 1)) {
+			int err = write_run(obj, &pages[i], 1);
+
+			if (err) {
 				vm_page_set(pages[i], PG_REFERENCED);	/* not again at once */
-				res[i] = 0;
+				res[i] = err;
 			} else {
 				res[i] = 2;
 			}
@@ -1427,14 +1433,14 @@ static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned
 	/* Punch each stretch of pages that go, while they hold their slots. */
 	for (s = 0; s < n; s = i) {
 		for (i = s + 1; i < n && pages[i]->index == pages[i - 1]->index + 1 &&
-				!res[i] == !res[s]; i++)
+				(res[i] > 0) == (res[s] > 0); i++)
 			;
-		if (res[s])
+		if (res[s] > 0)
 			punch_frames(obj, pages[s]->index, i - s);
 	}
 	vm_rcu_read_lock();	/* see vm_object_evict_page() */
 	for (i = 0; i < n; i++) {
-		if (res[i]) {
+		if (res[i] > 0) {
 			delete_page(obj, pages[i]);
 			vm_hook(obj->pol, UFVM_HOOK_EVICT, pages[i]->index, 0);
 		}

@@ -194,7 +194,8 @@ void vm_object_get_ref(struct vm_object *obj);
  * Reclaim (vm/cache.c).  Context: the caller holds a page reference and
  * no page lock; may sleep (write-back).  evict: write back if dirty,
  * unmap, free its frame and drop it from the cache.
- * Return: evict 0 (kept), 1 (evicted), 2 (evicted after write-back).
+ * Return: evict 0 (kept), 1 (evicted), 2 (evicted after write-back), or
+ * the -errno of a failed write-back (kept, still dirty).
  */
 int vm_object_evict_page(struct vm_page *p, bool second_chance);
 /*
@@ -213,7 +214,8 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance);
 struct vm_evict_space {
 	unsigned int cap;
 	struct vm_page **victims, **zap;
-	int *res;		/* per victim: 0 kept, 1 evicted, 2 after write-back */
+	int *res;		/* per victim: 0 kept, 1 evicted, 2 after write-back,
+				   -errno kept: its write-back failed */
 	struct vm_object **objs;	/* the locked batch ... */
 	struct vm_page **pages;
 	int **where;		/* ... each page's slot in res */

@@ -9,6 +9,13 @@
  *   pages that cannot be written at the head of its list still reclaims
  *   the clean pages behind them: reads of clean pages stay within the
  *   budget and each needs about one direct reclaim round, not hundreds.
+ * - budget_slack_holds_with_unclean_pages: with every page dirty and every
+ *   store write failing, the cache grows past its budget by at most the
+ *   documented slack (budget/16, at least 4 pages); past that a write to a
+ *   new page fails with the write-back's error instead of adding a page
+ *   (each fill used to go over by the one page it needed, and that page
+ *   stayed: 256 cached with a budget of 16).  What was written stays
+ *   dirty and reaches the store once it works.
  * - idle_flusher_backs_off: with more dirty pages than the dirty limit and
  *   every store write failing, an idle instance retries them at the flush
  *   interval, not in a loop (a failed write re-dirtied its pages, which
@@ -122,6 +129,46 @@ Test(write_errors, idle_flusher_backs_off, .timeout = 30)
 	cr_assert_eq(wrong, ndirty, "ufvm_stats: %llu dirty pages, want %u",
 		     (unsigned long long)wrong, ndirty);
 	heal_and_check(f, path, ndirty, 0x1d);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+Test(write_errors, budget_slack_holds_with_unclean_pages, .timeout = 30)
+{
+	const unsigned int budget = 16, slack = 4, npages = 256;
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t buf[PAGE];
+	unsigned int i, written = 0;
+	ssize_t n;
+
+	cr_assert(ufvm_config_init(&cfg) == 0);
+	cfg.cache_pages = budget;
+	ut_store("slack", (off_t)(npages * PAGE), SEED, path);
+	vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	memset(buf, 0x5c, sizeof(buf));
+	for (i = 0; i < npages; i++) {
+		n = ufvm_pwrite(f, buf, PAGE, (off_t)(i * PAGE));
+		if (n == (ssize_t)PAGE)
+			written = i + 1;
+		else
+			cr_assert(n == -EIO, "ufvm_pwrite of page %u = %zd", i, n);
+		if (n != (ssize_t)PAGE && i < budget)
+			cr_assert_fail("ufvm_pwrite of page %u failed under the budget", i);
+	}
+	assert_ok(ufvm_stats(vm, &st));
+	cr_assert_leq(st.cached_pages_max, budget + slack,
+		      "%llu pages cached with a budget of %u (slack %u) and failing write-backs",
+		      (unsigned long long)st.cached_pages_max, budget, slack);
+	cr_assert_gt(st.counters[UFVM_CTR_NOROOM], 0, "no write was refused");
+	cr_assert_eq(st.dirty_pages, written, "%llu dirty pages, %u written",
+		     (unsigned long long)st.dirty_pages, written);
+	heal_and_check(f, path, written, 0x5c);
 	assert_ok(ufvm_file_close(f));
 	ut_close(vm);
 }
