@@ -23,6 +23,11 @@
  * the page it needs at once, instead of reclaiming (and draining the cache)
  * for up to 200 rounds while reservations no eviction can lower keep it
  * over the budget.  Counted in rounds per fill, not in seconds.
+ *
+ * small_budget_reclaims_in_the_background: under 16 pages the high
+ * watermark was the budget itself (and under 8 the low one too), so the
+ * background thread never started and every fill reclaimed directly.  A
+ * cache of 4 pages filled to its budget must shrink with no fill waiting.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -322,5 +327,36 @@ Test(budget, waiting_fills_shrink_to_what_they_need, .timeout = 60)
 	cr_assert_leq(st.cached_pages_max, 128 + READERS, "%llu pages cached, budget 128",
 		      (unsigned long long)st.cached_pages_max);
 	ut_unmap(vm, map, npages * PAGE);
+	ut_close(vm);
+}
+
+Test(budget, small_budget_reclaims_in_the_background, .timeout = 30)
+{
+	const unsigned int budget = 4;
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t buf[PAGE];
+	uint64_t deadline;
+	unsigned int i;
+
+	cr_assert(ufvm_config_init(&cfg) == 0);
+	cfg.cache_pages = budget;
+	ut_store("s", (off_t)(budget * PAGE), SEED, path);
+	vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	for (i = 0; i < budget; i++)
+		ut_pread(f, buf, PAGE, (off_t)(i * PAGE));
+	deadline = race_now_us() + 5 * 1000000ull;
+	do {
+		race_sleep_us(20000);
+		assert_ok(ufvm_stats(vm, &st));
+	} while (st.cached_pages >= budget && race_now_us() < deadline);
+	cr_assert_lt(st.cached_pages, budget, "a full cache of %u pages was never reclaimed "
+		     "in the background", budget);
+	cr_assert_eq(st.counters[UFVM_CTR_DIRECT_RECLAIM], 0);
+	assert_ok(ufvm_file_close(f));
 	ut_close(vm);
 }
