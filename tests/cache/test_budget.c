@@ -333,30 +333,24 @@ Test(budget, waiting_fills_shrink_to_what_they_need, .timeout = 60)
 Test(budget, small_budget_reclaims_in_the_background, .timeout = 30)
 {
 	const unsigned int budget = 4;
-	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
 	struct ufvm_stats st;
-	struct ufvm_file *f;
-	struct ufvm *vm;
+	struct ut_file u;
 	uint8_t buf[PAGE];
 	uint64_t deadline;
 	unsigned int i;
 
-	cr_assert(ufvm_config_init(&cfg) == 0);
-	cfg.cache_pages = budget;
-	ut_store("s", (off_t)(budget * PAGE), SEED, path);
-	vm = ut_open(&cfg);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	ut_config_budget(&cfg, budget);
+	ut_file_open(&u, &cfg, "s", budget, SEED, UFVM_RDONLY);
 	for (i = 0; i < budget; i++)
-		ut_pread(f, buf, PAGE, (off_t)(i * PAGE));
+		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
 	deadline = race_now_us() + 5 * 1000000ull;
 	do {
 		race_sleep_us(20000);
-		assert_ok(ufvm_stats(vm, &st));
+		assert_ok(ufvm_stats(u.vm, &st));
 	} while (st.cached_pages >= budget && race_now_us() < deadline);
 	cr_assert_lt(st.cached_pages, budget, "a full cache of %u pages was never reclaimed "
 		     "in the background", budget);
 	cr_assert_eq(st.counters[UFVM_CTR_DIRECT_RECLAIM], 0);
-	assert_ok(ufvm_file_close(f));
-	ut_close(vm);
+	ut_file_close(&u);
 }

@@ -44,32 +44,26 @@ Test(counters, evict_hook_fires_for_every_eviction, .timeout = 30)
 {
 	const unsigned int budget = 64, npages = 1024;
 	struct hook_count h = { .npages = npages };
-	char path[TMPSTORE_PATH_MAX];
-	struct ufvm_config cfg;
-	struct ufvm_stats st;
-	struct ufvm_file *f;
-	struct ufvm *vm;
 	uint8_t buf[PAGE];
 	unsigned int i;
+	struct ut_file u;
+	struct ufvm_stats st;
+	struct ufvm_config cfg;
 
-	cr_assert(ufvm_config_init(&cfg) == 0);
-	cfg.cache_pages = budget;
-	ut_store("ev", (off_t)(npages * PAGE), SEED, path);
-	vm = ut_open(&cfg);
-	assert_ok(ufvm_debug_hook(vm, count_evict, &h));
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	ut_config_budget(&cfg, budget);
+	ut_file_open(&u, &cfg, "ev", npages, SEED, UFVM_RDONLY);
+	assert_ok(ufvm_debug_hook(u.vm, count_evict, &h));
 	for (i = 0; i < npages; i++)
-		ut_pread(f, buf, PAGE, (off_t)(i * PAGE));
-	assert_ok(ufvm_stats(vm, &st));
+		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
+	assert_ok(ufvm_stats(u.vm, &st));
 	cr_assert_gt(st.counters[UFVM_CTR_EVICTIONS], npages / 2, "only %llu evictions",
 		     (unsigned long long)st.counters[UFVM_CTR_EVICTIONS]);
 	cr_assert_geq(atomic_load(&h.evicts), st.counters[UFVM_CTR_EVICTIONS],
 		      "the evict hook fired %lu times for %llu evictions",
 		      atomic_load(&h.evicts), (unsigned long long)st.counters[UFVM_CTR_EVICTIONS]);
 	cr_assert_eq(atomic_load(&h.bad), 0, "the hook was given offsets outside the file");
-	assert_ok(ufvm_file_close(f));
-	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
-	ut_close(vm);
+	assert_ok(ufvm_debug_hook(u.vm, NULL, NULL));
+	ut_file_close(&u);
 }
 
 struct redirtier {

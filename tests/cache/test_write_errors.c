@@ -63,97 +63,80 @@ static void heal_and_check(struct ufvm_file *f, const char *path, unsigned int n
 Test(write_errors, fifo_moves_past_pages_that_cannot_be_cleaned, .timeout = 30)
 {
 	const unsigned int budget = 64, ndirty = 32, nread = 2000;
-	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
 	struct ufvm_stats st;
-	struct ufvm_file *f;
-	struct ufvm *vm;
+	struct ut_file u;
 	uint8_t buf[PAGE];
 	unsigned int i;
 
-	cr_assert(ufvm_config_init(&cfg) == 0);
-	cfg.cache_pages = budget;
+	ut_config_budget(&cfg, budget);
 	cfg.reclaim = UFVM_RECLAIM_FIFO;
-	ut_store("fifo", (off_t)((ndirty + nread) * PAGE), SEED, path);
-	vm = ut_open(&cfg);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
-	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(ndirty * PAGE)));
-	dirty_pages(f, ndirty, 0xd1);
+	ut_file_open(&u, &cfg, "fifo", ndirty + nread, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(ndirty * PAGE)));
+	dirty_pages(u.f, ndirty, 0xd1);
 	for (i = ndirty; i < ndirty + nread; i++) {
-		ut_pread(f, buf, PAGE, (off_t)(i * PAGE));
+		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
 		assert_pattern(SEED, buf, (uint64_t)i * PAGE, PAGE, "clean page %u", i);
 	}
-	assert_ok(ufvm_stats(vm, &st));
+	assert_ok(ufvm_stats(u.vm, &st));
 	cr_assert_leq(st.cached_pages_max, budget + 1,
 		      "%llu pages cached with a budget of %u: clean pages were not reclaimed",
 		      (unsigned long long)st.cached_pages_max, budget);
 	cr_assert_lt(st.counters[UFVM_CTR_DIRECT_RECLAIM], 4ull * nread,
 		     "%llu direct reclaim rounds for %u reads",
 		     (unsigned long long)st.counters[UFVM_CTR_DIRECT_RECLAIM], nread);
-	heal_and_check(f, path, ndirty, 0xd1);
-	assert_ok(ufvm_file_close(f));
-	ut_close(vm);
+	heal_and_check(u.f, u.path, ndirty, 0xd1);
+	ut_file_close(&u);
 }
 
 Test(write_errors, idle_flusher_backs_off, .timeout = 30)
 {
 	const unsigned int ndirty = 48;	/* over the dirty limit (32) */
-	char path[TMPSTORE_PATH_MAX];
+	uint64_t errors, wrong = ndirty;
 	struct ufvm_config cfg;
 	struct ufvm_stats st;
-	struct ufvm_file *f;
-	struct ufvm *vm;
-	uint64_t errors, wrong = ndirty;
+	struct ut_file u;
 	int i;
 
-	cr_assert(ufvm_config_init(&cfg) == 0);
-	cfg.cache_pages = 64;
+	ut_config_budget(&cfg, 64);
 	cfg.dirty_expire_ms = 100;	/* flush interval 100 ms */
-	ut_store("idle", (off_t)(ndirty * PAGE), SEED, path);
-	vm = ut_open(&cfg);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
-	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(ndirty * PAGE)));
-	dirty_pages(f, ndirty, 0x1d);
+	ut_file_open(&u, &cfg, "idle", ndirty, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(ndirty * PAGE)));
+	dirty_pages(u.f, ndirty, 0x1d);
 	race_sleep_us(100000);
-	errors = ut_counter(vm, UFVM_CTR_STORE_ERRORS);
+	errors = ut_counter(u.vm, UFVM_CTR_STORE_ERRORS);
 	for (i = 0; i < 20; i++) {	/* 1 s idle: about 10 flush passes */
 		race_sleep_us(50000);
-		assert_ok(ufvm_stats(vm, &st));
+		assert_ok(ufvm_stats(u.vm, &st));
 		if (st.dirty_pages != ndirty)
 			wrong = st.dirty_pages;
 	}
-	errors = ut_counter(vm, UFVM_CTR_STORE_ERRORS) - errors;
+	errors = ut_counter(u.vm, UFVM_CTR_STORE_ERRORS) - errors;
 	cr_assert_gt(errors, 0, "the flusher never tried");
 	cr_assert_leq(errors, 40, "%llu failed store writes in 1 s of idle time, at a flush "
 		      "interval of 100 ms", (unsigned long long)errors);
 	cr_assert_eq(wrong, ndirty, "ufvm_stats: %llu dirty pages, want %u",
 		     (unsigned long long)wrong, ndirty);
-	heal_and_check(f, path, ndirty, 0x1d);
-	assert_ok(ufvm_file_close(f));
-	ut_close(vm);
+	heal_and_check(u.f, u.path, ndirty, 0x1d);
+	ut_file_close(&u);
 }
 
 Test(write_errors, budget_slack_holds_with_unclean_pages, .timeout = 30)
 {
 	const unsigned int budget = 16, slack = 4, npages = 256;
-	char path[TMPSTORE_PATH_MAX];
+	unsigned int i, written = 0;
 	struct ufvm_config cfg;
 	struct ufvm_stats st;
-	struct ufvm_file *f;
-	struct ufvm *vm;
+	struct ut_file u;
 	uint8_t buf[PAGE];
-	unsigned int i, written = 0;
 	ssize_t n;
 
-	cr_assert(ufvm_config_init(&cfg) == 0);
-	cfg.cache_pages = budget;
-	ut_store("slack", (off_t)(npages * PAGE), SEED, path);
-	vm = ut_open(&cfg);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
-	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	ut_config_budget(&cfg, budget);
+	ut_file_open(&u, &cfg, "slack", npages, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
 	memset(buf, 0x5c, sizeof(buf));
 	for (i = 0; i < npages; i++) {
-		n = ufvm_pwrite(f, buf, PAGE, (off_t)(i * PAGE));
+		n = ufvm_pwrite(u.f, buf, PAGE, (off_t)(i * PAGE));
 		if (n == (ssize_t)PAGE)
 			written = i + 1;
 		else
@@ -161,14 +144,13 @@ Test(write_errors, budget_slack_holds_with_unclean_pages, .timeout = 30)
 		if (n != (ssize_t)PAGE && i < budget)
 			cr_assert_fail("ufvm_pwrite of page %u failed under the budget", i);
 	}
-	assert_ok(ufvm_stats(vm, &st));
+	assert_ok(ufvm_stats(u.vm, &st));
 	cr_assert_leq(st.cached_pages_max, budget + slack,
 		      "%llu pages cached with a budget of %u (slack %u) and failing write-backs",
 		      (unsigned long long)st.cached_pages_max, budget, slack);
 	cr_assert_gt(st.counters[UFVM_CTR_NOROOM], 0, "no write was refused");
 	cr_assert_eq(st.dirty_pages, written, "%llu dirty pages, %u written",
 		     (unsigned long long)st.dirty_pages, written);
-	heal_and_check(f, path, written, 0x5c);
-	assert_ok(ufvm_file_close(f));
-	ut_close(vm);
+	heal_and_check(u.f, u.path, written, 0x5c);
+	ut_file_close(&u);
 }

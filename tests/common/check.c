@@ -88,3 +88,23 @@ void ut_about_to_die(int sig)
 	sigaddset(&set, sig);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
+
+void ut_file_open(struct ut_file *u, const struct ufvm_config *cfg, const char *name,
+		  uint64_t npages, uint64_t seed, int flags)
+{
+	ut_store(name, (off_t)(npages * PAGE), seed, u->path);
+	u->vm = ut_open(cfg);
+	assert_ok(ufvm_file_open(u->vm, u->path, flags, &u->f));
+}
+
+void ut_file_close(struct ut_file *u)
+{
+	assert_ok(ufvm_file_close(u->f));
+	ut_close(u->vm);
+}
+
+void ut_config_budget(struct ufvm_config *cfg, uint64_t budget)
+{
+	cr_assert(ufvm_config_init(cfg) == 0);
+	cfg->cache_pages = budget;
+}

@@ -98,6 +98,22 @@ void ut_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);
  * turn the expected death into something else.
  */
 void ut_about_to_die(int sig);
+/* A store file of the test and its handle in an instance of its own. */
+struct ut_file {
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	struct ufvm_file *f;
+};
+/*
+ * ut_file_open - make store @name of @npages pages holding the pattern of
+ * @seed, open an instance with @cfg, and the file in it with @flags;
+ * asserts.  ut_file_close() closes both.
+ */
+void ut_file_open(struct ut_file *u, const struct ufvm_config *cfg, const char *name,
+		  uint64_t npages, uint64_t seed, int flags);
+void ut_file_close(struct ut_file *u);
+/* ufvm_config_init() with a page-cache budget of @budget pages; asserts. */
+void ut_config_budget(struct ufvm_config *cfg, uint64_t budget);
 /* The value of one counter now. */
 uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c);
 
