@@ -406,11 +406,8 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	c->ops = cfg->reclaim ? cfg->reclaim : &vm_reclaim_clock;
 	c->budget = cfg->budget;
 	c->overshoot_window = cfg->overshoot_window;
-	/* Under 16 (8) pages the fractions are 0: keep the watermarks apart. */
-	c->high = c->budget - MAX(c->budget / 16, 1);
-	c->low = c->budget > 2 ? c->budget - MAX(c->budget / 8, 2) : c->high;
-	if (!c->budget)
-		c->high = c->low = 0;
+	c->high = c->budget - c->budget / 16;
+	c->low = c->budget - c->budget / 8;
 	c->slack = MAX(c->budget / 16, VM_CACHE_SLACK_MIN);
 	c->ra_max = cfg->readahead;
 	if (c->budget && c->ra_max > MAX(c->budget / 4, 1))

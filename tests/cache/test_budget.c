@@ -23,11 +23,6 @@
  * the page it needs at once, instead of reclaiming (and draining the cache)
  * for up to 200 rounds while reservations no eviction can lower keep it
  * over the budget.  Counted in rounds per fill, not in seconds.
- *
- * small_budget_reclaims_in_the_background: under 16 pages the high
- * watermark was the budget itself (and under 8 the low one too), so the
- * background thread never started and every fill reclaimed directly.  A
- * cache of 4 pages filled to its budget must shrink with no fill waiting.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -328,29 +323,4 @@ Test(budget, waiting_fills_shrink_to_what_they_need, .timeout = 60)
 		      (unsigned long long)st.cached_pages_max);
 	ut_unmap(vm, map, npages * PAGE);
 	ut_close(vm);
-}
-
-Test(budget, small_budget_reclaims_in_the_background, .timeout = 30)
-{
-	const unsigned int budget = 4;
-	struct ufvm_config cfg;
-	struct ufvm_stats st;
-	struct ut_file u;
-	uint8_t buf[PAGE];
-	uint64_t deadline;
-	unsigned int i;
-
-	ut_config_budget(&cfg, budget);
-	ut_file_open(&u, &cfg, "s", budget, SEED, UFVM_RDONLY);
-	for (i = 0; i < budget; i++)
-		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
-	deadline = race_now_us() + 5 * 1000000ull;
-	do {
-		race_sleep_us(20000);
-		assert_ok(ufvm_stats(u.vm, &st));
-	} while (st.cached_pages >= budget && race_now_us() < deadline);
-	cr_assert_lt(st.cached_pages, budget, "a full cache of %u pages was never reclaimed "
-		     "in the background", budget);
-	cr_assert_eq(st.counters[UFVM_CTR_DIRECT_RECLAIM], 0);
-	ut_file_close(&u);
 }
