@@ -182,9 +182,11 @@ UFVM_API int ufvm_file_close(struct ufvm_file *f);
  * -EINVAL: a negative offset, or an end past the largest off_t (pwrite);
  * -EBADF: writing through a read-only handle; -EFBIG: the write would grow
  * the file past its limit (see "Limits" at the top); -EIO, -ENOSPC (the
- * failing store write's error): a page had to be cached, and the cache is
- * at its budget plus slack with dirty pages the store refuses to take
- * (docs/architecture.md, "Budget"; a fault gets SIGBUS then).
+ * failing store write's error), ufvm_pwrite only: a page had to be cached
+ * to be written, and the cache is at its budget plus slack with dirty
+ * pages the store refuses to take (docs/architecture.md, "Budget").  A
+ * write fault gets SIGBUS then, and the address stays poisoned until its
+ * range is punched, truncated or unmapped; reads never fail for room.
  */
 UFVM_API ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off);
 UFVM_API ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);

@@ -458,7 +458,8 @@ again:
 	 * Major fault: fill the page, and a readahead window after it if the
 	 * faults look sequential, under the invalidate lock.
 	 */
-	room = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around), 1);
+	room = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around), 1,
+				  vmf->flags & PF_WRITE);
 	if (room < 0) {	/* full of pages the store does not take back */
 		ret = sigbus(vmf, r, false);
 		goto out_unlock;

@@ -118,7 +118,7 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, uns
 #define EMPTY_ROUNDS	4
 #define MAX_ROUNDS	200
 
-int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min)
+int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
 	unsigned int rounds = 0, empty = 0;
@@ -178,8 +178,14 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min)
 	}
 	if (!n)
 		return 0;
-	if (wb_err && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
-		      __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget + c->slack) {
+	/*
+	 * Only a fill that will dirty its page can add to what cannot be
+	 * cleaned; a read's page is clean, and the next fill may evict it.
+	 * Judged on the pages resident, not on what fills waiting together
+	 * reserved: one unwritable page must not fail the reads of others.
+	 */
+	if (dirtying && wb_err &&
+	    __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >= c->budget + c->slack) {
 		__atomic_sub_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_NOROOM);
 		return wb_err;

@@ -153,14 +153,16 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p);
  * cannot together overshoot it.  A fill that finds nothing to evict for a
  * few rounds keeps only @min pages (1 for the page a fault needs, 0 for
  * readahead); after a bounded number of rounds it goes over the budget
- * with them, unless the cache is at budget + slack with pages whose
- * write-back fails: then it fails.  Context: no page lock, no invalidate
- * lock; may sleep (write-back of dirty victims); signal safe.
+ * with them, unless the fill is @dirtying (a write) and budget + slack
+ * pages are resident with write-backs failing: then it fails.
+ * Context: no page lock, no invalidate lock; may sleep (write-back of
+ * dirty victims); signal safe.
  * Return: how many pages the caller may fill and must unreserve
  * (@min <= ret <= @n; @n clamped to a quarter of the budget), or the
- * failing write-back's -errno (nothing reserved; only if @min > 0).
+ * failing write-back's -errno (nothing reserved; only if @min > 0 and
+ * @dirtying).
  */
-int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min);
+int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying);
 /* The fill is done (its pages are counted in ->nr now, or were not made). */
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n);
 

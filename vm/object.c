@@ -998,12 +998,14 @@ int vm_object_check_errors(struct vm_object *obj)
 
 /*
  * Get page @idx locked and up to date, filling it if need be.
- * Context: no page lock held; may sleep (I/O).  @full: the caller will
+ * Context: no page lock held; may sleep (I/O).  @write: the caller will
+ * dirty it (it may then find no room, see vm_cache_make_room()).  @full:
+ * the caller will
  * overwrite the whole page, so a missing page need not be read.
  * Return: 0 with the page locked and referenced; PAST_EOF if @idx is past
  * the end of the file (a truncate raced with the caller); or -errno.
  */
-static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
+static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool write, bool full,
 			       struct vm_page **pagep)
 {
 	struct vm_page *p;
@@ -1022,7 +1024,7 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool full,
 		vm_page_unlock(p);
 		vm_page_put(p);
 	}
-	err = vm_cache_make_room(obj->cache, 1, 1);
+	err = vm_cache_make_room(obj->cache, 1, 1, write);
 	if (err < 0)
 		return err;	/* full of pages the store does not take back */
 	vm_object_fill_begin(obj);
@@ -1087,7 +1089,7 @@ ssize_t vm_object_pread(struct vm_object *obj, void *buf, size_t len, uint64_t o
 		uint64_t pos = off + done, idx = pos >> PAGE_SHIFT;
 		size_t in = pos & (PAGE_SIZE - 1), n = MIN(PAGE_SIZE - in, len - done);
 		struct vm_page *p;
-		int err = get_uptodate_locked(obj, idx, false, &p);
+		int err = get_uptodate_locked(obj, idx, false, false, &p);
 
 		if (err == PAST_EOF)
 			break;	/* truncated meanwhile: a short read */
@@ -1140,7 +1142,7 @@ again:
 		struct vm_page *p;
 
 		memcpy(bounce, (const char *)buf + done, n);	/* may fault */
-		err = get_uptodate_locked(obj, idx, n == PAGE_SIZE, &p);
+		err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
 		if (err == PAST_EOF)
 			goto again;	/* truncated meanwhile */
 		if (err)
@@ -1230,7 +1232,7 @@ void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 	unsigned int got, i;
 	int err;
 
-	n = (unsigned int)vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX), 0);
+	n = (unsigned int)vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX), 0, false);
 	if (!n)
 		return;	/* no room: readahead never goes over the budget */
 	vm_object_fill_begin(obj);
