@@ -175,6 +175,7 @@ int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 	vm_mutex_init(&obj->rmap_lock, VM_LC_RMAP);
 	vm_rwsem_init(&obj->invalidate_lock, VM_LC_INVALIDATE);
 	vm_mutex_init(&obj->inval_mutex, VM_LC_INVALIDATE);
+	pthread_mutex_init(&obj->wb_wait_mu, NULL);
 	pthread_mutex_init(&obj->addblock.mu, NULL);
 	pthread_cond_init(&obj->addblock.cv, NULL);
 	CDS_INIT_LIST_HEAD(&obj->regions);
@@ -256,6 +257,7 @@ int vm_object_destroy(struct vm_object *obj)
 	vm_store_destroy(obj->store);
 	vm_rwsem_destroy(&obj->invalidate_lock);
 	vm_mutex_destroy(&obj->inval_mutex);
+	pthread_mutex_destroy(&obj->wb_wait_mu);
 	vm_mutex_destroy(&obj->index_lock);
 	vm_mutex_destroy(&obj->rmap_lock);
 	pthread_mutex_destroy(&obj->addblock.mu);
@@ -804,59 +806,58 @@ static void futex_wait_u32(uint32_t *w, uint32_t val)
 	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
 
-/* A write-back run starts: flushes wait for it (wait_writeback()). */
-static void wb_begin(struct vm_object *obj)
+/*
+ * A write-back run starts: flushes wait for it (wait_writeback()).
+ * Return: the epoch it counts in, for wb_end().
+ */
+static unsigned int wb_begin(struct vm_object *obj)
 {
-	__atomic_fetch_add(&obj->wb_busy, 1, __ATOMIC_SEQ_CST);
+	unsigned int e = __atomic_load_n(&obj->wb_epoch, __ATOMIC_SEQ_CST) & 1;
+
+	__atomic_fetch_add(&obj->wb_busy[e], 1, __ATOMIC_SEQ_CST);
+	return e;
 }
 
-static void wb_end(struct vm_object *obj)
+static void wb_end(struct vm_object *obj, unsigned int e)
 {
-	if (__atomic_sub_fetch(&obj->wb_busy, 1, __ATOMIC_SEQ_CST) == 0 &&
+	if (__atomic_sub_fetch(&obj->wb_busy[e], 1, __ATOMIC_SEQ_CST) == 0 &&
 	    __atomic_load_n(&obj->wb_waiters, __ATOMIC_SEQ_CST))
-		syscall(SYS_futex, &obj->wb_busy, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+		syscall(SYS_futex, &obj->wb_busy[e], FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 /*
- * Wait until no write-back run of @obj is in flight: a run of another
- * thread (the background flusher, reclaim) cleared the dirty bits of its
- * pages before its write, so a flush that found them clean must still
- * wait for its outcome (and error) before it reports.
+ * Wait until the write-back runs of @obj in flight now are done: a run of
+ * another thread (the background flusher, reclaim) cleared the dirty bits
+ * of its pages before its write, so a flush that found them clean must
+ * still wait for its outcome (and error) before it reports.  Runs that
+ * start later count in the other epoch and are not waited for, so a
+ * steady stream of write-backs cannot hold a flush up.
  * Context: no page lock held; may sleep.
  */
 static void wait_writeback(struct vm_object *obj)
 {
+	unsigned int old;
 	uint32_t v;
 
-	if (!__atomic_load_n(&obj->wb_busy, __ATOMIC_SEQ_CST))
-		return;
-	__atomic_fetch_add(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
-	while ((v = __atomic_load_n(&obj->wb_busy, __ATOMIC_SEQ_CST)))
-		futex_wait_u32(&obj->wb_busy, v);
-	__atomic_fetch_sub(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&obj->wb_wait_mu);
+	old = __atomic_fetch_xor(&obj->wb_epoch, 1, __ATOMIC_SEQ_CST) & 1;
+	if (__atomic_load_n(&obj->wb_busy[old], __ATOMIC_SEQ_CST)) {
+		__atomic_fetch_add(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
+		while ((v = __atomic_load_n(&obj->wb_busy[old], __ATOMIC_SEQ_CST)))
+			futex_wait_u32(&obj->wb_busy[old], v);
+		__atomic_fetch_sub(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
+	}
+	pthread_mutex_unlock(&obj->wb_wait_mu);
 }
 
-/*
- * Write the locked dirty pages run[0..n) (consecutive offsets) to the store.
- * Their dirty bits are cleared before the write (after the write-protect),
- * so that a write racing with it re-dirties the page; they stay counted in
- * nr_dirty until the outcome is known.  On success they stop counting (a
- * page dirtied again meanwhile was counted again by set_dirty()); on error
- * the bits come back, the count and the pages' dirtied times do not change,
- * and the error is recorded for the next sync.  A failing store therefore
- * moves no dirty count: nothing crosses dirty_limit to kick the flusher
- * again, and ufvm_stats() sees the dirty pages while they are being written.
- * Context: the pages locked; may sleep (I/O).  Return: 0 or -errno.
- */
 static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
 {
 	uint64_t off = run[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
 	struct vm_stats_shard *s = shard(obj);
+	unsigned int i, epoch = wb_begin(obj);
 	size_t len;
-	unsigned int i;
 	int err = 0;
 
-	wb_begin(obj);
 	wrprotect_run(obj, run, n);
 	for (i = 0; i < n; i++)
 		vm_page_clear(run[i], PG_DIRTY);
@@ -874,7 +875,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
 		record_wb_error(obj, err);
 	}
-	wb_end(obj);
+	wb_end(obj, epoch);
 	return err;
 }
 

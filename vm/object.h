@@ -63,8 +63,11 @@ struct vm_object {
 	uint64_t nr_dirty;		/* (a) */
 	bool unsynced;			/* (a) written to the store since its last sync */
 	int wb_err;			/* (a) first unreported write-back error */
-	uint32_t wb_busy;		/* (a) write-back runs in flight (a futex) */
-	uint32_t wb_waiters;		/* (a) someone waits for wb_busy to drop */
+	uint32_t wb_busy[2];		/* (a) write-back runs in flight, per epoch
+					   (futexes) */
+	uint32_t wb_epoch;		/* (a) which of them new runs count in */
+	uint32_t wb_waiters;		/* (a) someone waits for a count to drop */
+	pthread_mutex_t wb_wait_mu;	/* waiters flip the epoch one at a time */
 	unsigned int refs;		/* (a) dropped to 0 under (L) */
 	unsigned int users;		/* (a) of refs: file handles and regions */
 	struct cds_list_head node;	/* (L) */
