@@ -157,8 +157,12 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 				return 0;	/* readahead: never over the budget */
 			continue;
 		}
-		/* Pages that cannot be cleaned fill it: waiting will not help. */
-		if (wb_err)
+		/*
+		 * Pages that cannot be cleaned: waiting will not help a fill
+		 * that would add one more; a read's fill goes on through the
+		 * list, where clean pages may lie past them.
+		 */
+		if (wb_err && dirtying)
 			break;
 		sched_yield();
 	}
