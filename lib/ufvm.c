@@ -267,7 +267,7 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	if (vm->cfg.stats_path[0]) {
 		err = stats_file_open(vm);
 		if (err)
-			goto fail_id;
+			goto fail;
 	}
 	vm_stats_set_init(&vm->stats);
 	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
@@ -316,8 +316,6 @@ fail_stats:
 	vm_stats_set_destroy(&vm->stats);
 	if (vm->stats_file)
 		fclose(vm->stats_file);
-fail_id:
-	vm_fork_id_destroy(&vm->made_by);
 fail:
 	free(vm);
 	return err;
@@ -1242,7 +1240,6 @@ int ufvm_close(struct ufvm *vm)
 	vm_aspace_destroy(&vm->as);
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
-	vm_fork_id_destroy(&vm->made_by);
 	free(vm);
 	return err;
 }

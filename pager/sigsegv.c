@@ -399,7 +399,6 @@ static void sigsegv_destroy(struct pager_backend *be)
 	pthread_mutex_unlock(&backends_lock);
 	synchronize_rcu();	/* no handler still looks at it */
 	close(sb->poison_fd);
-	vm_fork_id_destroy(&sb->made_by);
 	free(sb);
 }
 
@@ -439,7 +438,6 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	sb->poison_fd = memfd_create("ufvm-poison", MFD_CLOEXEC);
 	if (sb->poison_fd < 0) {
 		err = -errno;
-		vm_fork_id_destroy(&sb->made_by);
 		free(sb);
 		return err;
 	}
@@ -459,7 +457,6 @@ int pager_sigsegv_create(struct vm_aspace *as, const struct vm_policy *pol,
 	pthread_mutex_unlock(&backends_lock);
 	if (err) {
 		close(sb->poison_fd);
-		vm_fork_id_destroy(&sb->made_by);
 		free(sb);
 		return err;
 	}

@@ -94,7 +94,6 @@ struct vm_fork_id {
 
 /* Return: 0 or -errno.  Context: may sleep. */
 int vm_fork_id_init(struct vm_fork_id *id);
-void vm_fork_id_destroy(struct vm_fork_id *id);
 /* Is this a fork()ed child of the process that made @id?  Signal safe. */
 bool vm_forked(const struct vm_fork_id *id);
 

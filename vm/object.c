@@ -27,12 +27,9 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "vm/cache.h"
@@ -515,11 +512,18 @@ void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
 	vm_stat_inc(shard(obj), UFVM_CTR_PAGES_INVALIDATED);
 }
 
+/* Free the frames of [first, first+n) of @obj.  Context: the pages locked,
+ * or the range invalidated under the invalidate lock. */
+static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
+{
+	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(first << PAGE_SHIFT), (off_t)(n << PAGE_SHIFT));
+}
+
 /* Free the frame of the locked page @p.  Context: page locked, in the index. */
 static void punch_frame(struct vm_object *obj, struct vm_page *p)
 {
-	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		  (off_t)(p->index << PAGE_SHIFT), PAGE_SIZE);
+	punch_frames(obj, p->index, 1);
 }
 
 void vm_object_discard_page(struct vm_object *obj, struct vm_page *p)
@@ -606,9 +610,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 			remove_range(obj, first, last - 1);
 			vm_hook(obj->pol, UFVM_HOOK_INVALIDATED, first << PAGE_SHIFT,
 				(last - first) << PAGE_SHIFT);
-			fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				  (off_t)(first << PAGE_SHIFT),
-				  (off_t)((last - first) << PAGE_SHIFT));
+			punch_frames(obj, first, last - first);
 		}
 		if (off % PAGE_SIZE) {
 			uint64_t idx = off / PAGE_SIZE;
@@ -801,11 +803,6 @@ static int store_write_frames(struct vm_object *obj, uint64_t off, size_t len)
 	return err;
 }
 
-static void futex_wait_u32(uint32_t *w, uint32_t val)
-{
-	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
 /*
  * A write-back run starts: flushes wait for it (wait_writeback()).
  * Return: the epoch it counts in, for wb_end().
@@ -822,7 +819,7 @@ static void wb_end(struct vm_object *obj, unsigned int e)
 {
 	if (__atomic_sub_fetch(&obj->wb_busy[e], 1, __ATOMIC_SEQ_CST) == 0 &&
 	    __atomic_load_n(&obj->wb_waiters, __ATOMIC_SEQ_CST))
-		syscall(SYS_futex, &obj->wb_busy[e], FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+		vm_futex_wake_all(&obj->wb_busy[e]);
 }
 
 /*
@@ -844,7 +841,7 @@ static void wait_writeback(struct vm_object *obj)
 	if (__atomic_load_n(&obj->wb_busy[old], __ATOMIC_SEQ_CST)) {
 		__atomic_fetch_add(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
 		while ((v = __atomic_load_n(&obj->wb_busy[old], __ATOMIC_SEQ_CST)))
-			futex_wait_u32(&obj->wb_busy[old], v);
+			vm_futex_wait(&obj->wb_busy[old], v);
 		__atomic_fetch_sub(&obj->wb_waiters, 1, __ATOMIC_SEQ_CST);
 	}
 	pthread_mutex_unlock(&obj->wb_wait_mu);
@@ -1399,13 +1396,6 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 	vm_rcu_read_unlock();
 	vm_page_unlock(p);
 	return ret;
-}
-
-/* Free the frames of [first, first+n) of @obj.  Context: the pages locked. */
-static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
-{
-	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		  (off_t)(first << PAGE_SHIFT), (off_t)(n << PAGE_SHIFT));
 }
 
 /*

@@ -25,12 +25,12 @@ uint64_t vm_pages_live;
 __thread int vm__rcu_depth;
 #endif
 
-static void futex_wait(uint32_t *w, uint32_t val)
+void vm_futex_wait(uint32_t *w, uint32_t val)
 {
 	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
 
-static void futex_wake_all(uint32_t *w)
+void vm_futex_wake_all(uint32_t *w)
 {
 	syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
@@ -100,7 +100,7 @@ static void page_sleep(struct vm_page *p)
 				continue;
 			f |= PG_WAITERS;
 		}
-		futex_wait(&p->flags, f);
+		vm_futex_wait(&p->flags, f);
 		f = __atomic_load_n(&p->flags, __ATOMIC_RELAXED);
 	}
 }
@@ -121,7 +121,7 @@ void vm_page_unlock(struct vm_page *p)
 	old = __atomic_fetch_and(&p->flags, ~(PG_LOCKED | PG_WAITERS), __ATOMIC_RELEASE);
 	VM_BUG_ON(!(old & PG_LOCKED));
 	if (old & PG_WAITERS)
-		futex_wake_all(&p->flags);
+		vm_futex_wake_all(&p->flags);
 }
 
 void vm_page_wait_unlocked(struct vm_page *p)

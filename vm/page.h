@@ -153,4 +153,8 @@ static inline uint32_t vm_page_mapcount(struct vm_page *p)
 
 extern uint64_t vm_pages_live;	/* (a) page structs allocated, for stats */
 
+/* Sleep while *@w == @val (a private futex); wake every sleeper on @w. */
+void vm_futex_wait(uint32_t *w, uint32_t val);
+void vm_futex_wake_all(uint32_t *w);
+
 #endif /* UFVM_VM_PAGE_H */

@@ -77,11 +77,6 @@ int vm_fork_id_init(struct vm_fork_id *id)
 	return 0;
 }
 
-void vm_fork_id_destroy(struct vm_fork_id *id)
-{
-	(void)id;
-}
-
 bool vm_forked(const struct vm_fork_id *id)
 {
 	if (fork_page)
