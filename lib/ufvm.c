@@ -264,6 +264,7 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	err = vm_fork_id_init(&vm->made_by);
 	if (err)
 		goto fail;
+	vm_rcu_worker_init();
 	if (vm->cfg.stats_path[0]) {
 		err = stats_file_open(vm);
 		if (err)

@@ -82,6 +82,13 @@ void vm_sigset_async(sigset_t *set);
 int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /*
+ * Start liburcu's call_rcu() worker now, as a thread of ufvm's own: the
+ * application's signals blocked, named "ufvm-rcu".  Once per process; the
+ * first ufvm_open() calls it.  Context: may sleep.
+ */
+void vm_rcu_worker_init(void);
+
+/*
  * Which process made something: told by a page that reads as zero in any
  * fork()ed child (MADV_WIPEONFORK), however the child was made (fork(),
  * _Fork(), a raw system call: no atfork handler needed), at no system

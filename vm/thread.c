@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vm/compat.h"
+#include "vm/rcu.h"
 
 void vm_sigset_async(sigset_t *set)
 {
@@ -39,6 +40,35 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
 	err = pthread_create(th, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -err;
+}
+
+/*
+ * liburcu runs call_rcu() callbacks (ufvm frees its pages, regions, index
+ * nodes and objects that way) on a worker thread it starts the first time
+ * one is queued, from whichever thread queues it, inheriting that
+ * thread's signal mask: often an application thread's, which blocks
+ * nothing.  The application's signals would then be delivered to it too,
+ * and the handler run beside the thread that expects it.  Start it once,
+ * here, with the application's signals blocked, and name it.
+ */
+static void rcu_worker_start(void)
+{
+	struct call_rcu_data *crdp;
+	sigset_t all, old;
+
+	vm_sigset_async(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	crdp = get_default_call_rcu_data();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (crdp)
+		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");	/* best effort */
+}
+
+void vm_rcu_worker_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, rcu_worker_start);
 }
 
 /*
