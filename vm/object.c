@@ -1352,8 +1352,10 @@ unsigned int vm_object_sample_pages(struct vm_evict_space *sp, unsigned int n)
 		e = batch_group_end(sp, nb, s);
 		zap_pages_locked(sp->objs[s], sp->pages + s, e - s);
 	}
-	for (i = 0; i < nb; i++)
+	for (i = 0; i < nb; i++) {
+		vm_page_set(sp->pages[i], PG_SAMPLED);	/* a later mapping: in use */
 		vm_page_unlock(sp->pages[i]);
+	}
 	return nb;
 }
 

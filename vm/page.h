@@ -41,6 +41,7 @@ enum vm_page_flag {
 	PG_ERROR	= 1u << 4,	/* last store read failed */
 	PG_REFERENCED	= 1u << 5,	/* used since the clock hand last passed */
 	PG_READAHEAD	= 1u << 6,	/* mapping it starts the next async window */
+	PG_SAMPLED	= 1u << 7,	/* the clock zapped it to learn if it is used */
 };
 
 struct vm_page {
