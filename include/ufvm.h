@@ -148,7 +148,10 @@ UFVM_API int ufvm_open(const struct ufvm_config *cfg, struct ufvm **out);
  * ufvm_close() is a use after free.
  * In a fork()ed child, which has a copy of the parent's instance and not
  * the instance (its regions and threads are the parent's), it does
- * nothing and returns -ECHILD.
+ * nothing and returns -ECHILD.  A child of fork() may open and close
+ * instances of its own; one made without fork()'s atfork handlers
+ * (_Fork(), a raw system call) must not (its ufvm_close() could wait for
+ * ever: docs/architecture.md, "fork()").
  * Return: 0, or the first write-back error (the data of that page is lost,
  * as it would be after a failed fsync of a closed file), or the error of
  * writing the statistics file (said on stderr); everything is freed even

@@ -5,9 +5,10 @@
  * fork.  ufvm's regions are not inherited (MADV_DONTFORK), and a child
  * must not use the parent's instance: its locks may be held by threads
  * that do not exist in the child.  So, from pthread_atfork handlers:
- *   prepare  take pl_lock (the tables stay consistent), write every managed
- *            file's dirty pages back (the child's cache starts from the
- *            file), and quiesce liburcu (its fork hooks);
+ *   prepare  take pl_lock (the tables stay consistent) and write every
+ *            managed file's dirty pages back (the child's cache starts
+ *            from the file); libufvm's own handlers, which run after this
+ *            one (and before the child's below), quiesce liburcu;
  *   child    reserve the ranges of the managed regions (PROT_NONE), so
  *            that nothing of the new instance lands there, start a fresh
  *            ufvm instance and map every managed region again at the same
@@ -54,7 +55,6 @@
 #include <alloca.h>
 #include <dlfcn.h>
 #include <spawn.h>
-#include <urcu-bp.h>
 
 #include "preload/preload.h"
 
@@ -74,17 +74,11 @@ static void pl_atfork_prepare(void)
 		pl_inode_for_each_locked(pl_inode_writeback_one, &err);
 		if (err)
 			pl_warn_once("write-back before fork failed: %s", ufvm_strerror(err));
-		urcu_bp_call_rcu_before_fork();
-		urcu_bp_before_fork();
 	}
 }
 
 static void pl_atfork_parent(void)
 {
-	if (pl_vm) {
-		urcu_bp_after_fork_parent();
-		urcu_bp_call_rcu_after_fork_parent();
-	}
 	pthread_mutex_unlock(&pl_lock);
 	pl_guard--;
 }
@@ -126,8 +120,6 @@ static void pl_atfork_child(void)
 		pl_guard--;
 		return;
 	}
-	urcu_bp_after_fork_child();
-	urcu_bp_call_rcu_after_fork_child();
 	/*
 	 * The regions were not inherited: their ranges are free in the child.
 	 * Reserve them before the new instance starts, or its own mappings

@@ -51,6 +51,34 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
  * and the handler run beside the thread that expects it.  Start it once,
  * here, with the application's signals blocked, and name it.
  */
+static void rcu_worker_made(struct call_rcu_data *crdp)
+{
+	if (crdp)
+		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");	/* best effort */
+}
+
+/*
+ * fork() copies only the forking thread: in the child the worker is gone,
+ * callbacks queued there would never run (and ufvm_close()'s rcu_barrier()
+ * would wait for them for ever), and urcu-bp's registry still lists the
+ * parent's threads, some maybe inside a read-side section that will never
+ * end.  liburcu's fork handlers pause the worker and hold the registry
+ * across the fork; in the child they prune the registry and start a new
+ * worker, here with the application's signals blocked.  A child made by
+ * a raw fork system call runs no handler: it must not use ufvm's RCU
+ * (docs/architecture.md, "Fork").
+ */
+static void rcu_fork_child(void)
+{
+	sigset_t all, old;
+
+	vm_sigset_async(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	call_rcu_after_fork_child();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rcu_worker_made(get_default_call_rcu_data());
+}
+
 static void rcu_worker_start(void)
 {
 	struct call_rcu_data *crdp;
@@ -60,8 +88,25 @@ static void rcu_worker_start(void)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	crdp = get_default_call_rcu_data();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (crdp)
-		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");	/* best effort */
+	rcu_worker_made(crdp);
+}
+
+/*
+ * Registered when the library loads, before any handler of the code that
+ * uses it (the preload's among them), because prepare handlers run in the
+ * reverse order of registration and the others in order: ufvm's RCU is
+ * quiesced after every other prepare handler has run (one may still use
+ * ufvm: the preload writes its files back there), and is usable again in
+ * the child before any other child handler runs (the preload's starts a
+ * new instance).  Between the two: the worker is paused before the
+ * registry is held (the worker waits for grace periods, which take the
+ * registry), and in the child the registry is pruned and free before the
+ * new worker starts.
+ */
+__attribute__((constructor(101))) static void rcu_fork_handlers_init(void)
+{
+	pthread_atfork(rcu_bp_before_fork, rcu_bp_after_fork_parent, rcu_bp_after_fork_child);
+	pthread_atfork(call_rcu_before_fork, call_rcu_after_fork_parent, rcu_fork_child);
 }
 
 void vm_rcu_worker_init(void)

@@ -110,3 +110,61 @@ Test(fork, close_in_a_child_is_echild, .timeout = 30)
 	ut_unmap(vm, m, FILE_SIZE);
 	ut_close(vm);
 }
+
+/*
+ * A child of fork() that makes its own instance: maps, unmaps (which frees
+ * the region after a grace period, by call_rcu()) and closes, and its
+ * close returns.  liburcu's call_rcu() worker is a thread of the parent,
+ * so not in the child: without fork handlers that make the child one, the
+ * callbacks queued in the child never run and ufvm_close()'s rcu_barrier()
+ * waits for them for ever.  The parent has used ufvm first, so that the
+ * worker exists when it forks.
+ */
+static int child_instance(const char *path)
+{
+	struct ufvm *vm;
+	uint8_t *m;
+	int k;
+
+	alarm(20);	/* a hang dies of SIGALRM, reported below */
+	if (ufvm_open(NULL, &vm))
+		return 2;
+	for (k = 0; k < 3; k++) {
+		if (ufvm_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ, 0, (void **)&m))
+			return 3;
+		if (*(volatile uint8_t *)(m + 7 * PAGE) != pattern_byte(SEED, 7 * PAGE))
+			return 4;
+		if (ufvm_unmap(vm, m, FILE_SIZE))
+			return 5;
+	}
+	return ufvm_close(vm) ? 6 : 0;
+}
+
+Test(fork, child_makes_and_closes_its_own_instance, .timeout = 60)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	uint8_t *m;
+	int status;
+	pid_t pid;
+
+	ut_store("c", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(*(volatile uint8_t *)m, pattern_byte(SEED, 0));
+	ut_unmap(vm, m, FILE_SIZE);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		_exit(child_instance(path));
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the child's own instance failed (%s %d%s)",
+		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+		  WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? ": it hung" : "");
+	cr_assert_eq(*(volatile uint8_t *)(m + 5 * PAGE), pattern_byte(SEED, 5 * PAGE));
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+}
