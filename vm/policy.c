@@ -11,6 +11,8 @@
 
 #include "vm/policy.h"
 
+extern char **environ;
+
 #define HANDLERS_MAX	256
 
 #define CACHE_PAGES_MIN	2
@@ -144,12 +146,87 @@ static const char *policy_check(const struct ufvm_config *cfg)
 	return why;
 }
 
+/*
+ * Every UFVM_* variable anything of ufvm reads: the parsers below, and
+ * those of the preload and `ufvm run` (docs/configuration.md,
+ * docs/preload.md).  Keep it in step with them.
+ */
+static const char *const env_known[] = {
+	"UFVM_BACKEND", "UFVM_CACHE_PAGES", "UFVM_DELIVERY", "UFVM_DIRECT_IO",
+	"UFVM_DIRTY_EXPIRE_MS", "UFVM_FAULT_AROUND", "UFVM_HANDLERS", "UFVM_HANDLER_BATCH",
+	"UFVM_HANDLER_SPIN_US", "UFVM_INVALIDATE", "UFVM_MAP_AHEAD", "UFVM_READAHEAD",
+	"UFVM_RECLAIM", "UFVM_RETRY", "UFVM_SPECULATIVE", "UFVM_STATS",
+	"UFVM_STORE_LATENCY_US",
+	"UFVM_MATCH", "UFVM_PRELOAD_LIB", "UFVM_PRELOAD_VERBOSE", "UFVM_REPORT",
+};
+
+/* Edit distance of @a and @b (letters, lengths below 64), capped at 9. */
+static unsigned int env_distance(const char *a, const char *b)
+{
+	unsigned int row[64], i, j, la = (unsigned int)strlen(a), lb = (unsigned int)strlen(b);
+
+	if (la >= 64 || lb >= 64)
+		return 9;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		unsigned int diag = row[0], up;
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			up = row[j];
+			row[j] = MIN(MIN(row[j] + 1, row[j - 1] + 1),
+				     diag + (a[i - 1] != b[j - 1]));
+			diag = up;
+		}
+	}
+	return MIN(row[lb], 9u);
+}
+
+/*
+ * A UFVM_* variable that nothing reads is most often a misspelt one, which
+ * would leave the setting it meant at its default without a word: say so
+ * on stderr, with the nearest known name, once per process.
+ */
+static void env_warn_unknown(void)
+{
+	static bool warned;
+	char name[64];
+	size_t i, k;
+
+	if (__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+		return;
+	for (i = 0; environ && environ[i]; i++) {
+		const char *e = environ[i], *eq = strchr(e, '='), *best = NULL;
+		unsigned int d, bestd = 4;	/* suggest within 3 edits */
+
+		if (strncmp(e, "UFVM_", 5) || !eq || (size_t)(eq - e) >= sizeof(name))
+			continue;
+		memcpy(name, e, (size_t)(eq - e));
+		name[eq - e] = 0;
+		for (k = 0; k < ARRAY_SIZE(env_known) && strcmp(name, env_known[k]); k++)
+			;
+		if (k < ARRAY_SIZE(env_known))
+			continue;
+		for (k = 0; k < ARRAY_SIZE(env_known); k++) {
+			d = env_distance(name, env_known[k]);
+			if (d < bestd) {
+				bestd = d;
+				best = env_known[k];
+			}
+		}
+		fprintf(stderr, "ufvm: %s is not a variable of ufvm's: ignored%s%s%s\n", name,
+			best ? " (did you mean " : "", best ? best : "", best ? "?)" : "");
+	}
+}
+
 int vm_policy_config_init(struct ufvm_config *cfg)
 {
 	unsigned long x;
 	const char *v, *why;
 	int err;
 
+	env_warn_unknown();
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->backend = UFVM_BACKEND_AUTO;
 	cfg->handler_threads = 0;

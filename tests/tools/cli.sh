@@ -102,6 +102,14 @@ expect 2 "^ufvm: --report=x: read by the preload alone" "$u" --report=x demo
 expect 2 "^ufvm: --match: read by the preload alone" "$u" --match '*' demo
 expect 2 "^ufvm: --cache: needs a value" "$u" --cache
 expect 2 "UFVM_FAULT_AROUND= 4: expected a number" env UFVM_FAULT_AROUND=" 4" "$demo"
+# A UFVM_* variable nothing reads is named on stderr, with the nearest known
+# one; known ones, the preload's among them, are not.
+expect 0 "^ufvm: UFVM_FAULTAROUND is not a variable of ufvm's: ignored \(did you mean UFVM_FAULT_AROUND\?\)$" \
+	env UFVM_FAULTAROUND=4 "$demo" --size 1M --quiet
+expect 0 "^ufvm: UFVM_XYZZY is not a variable of ufvm's: ignored$" env UFVM_XYZZY=1 "$demo" --size 1M --quiet
+expect 0 "^ufvm demo: 1 MiB store file" \
+	env UFVM_FAULT_AROUND=4 UFVM_MATCH='*' UFVM_REPORT=1 UFVM_PRELOAD_VERBOSE=0 "$demo" --size 1M --quiet
+lacks "is not a variable"
 expect 0 "^  --report .*only as --report=FILE" "$u" help run
 expect 0 "^  --reclaim +clock\|fifo" "$u" --help
 expect 0 "^\(--match and --report are read by the preload alone" "$u" --help
