@@ -113,6 +113,8 @@ struct ufvm_config {
 						   page's index slot */
 #define UFVM_DEBUG_OVERSHOOT_WINDOW	0x8u	/* a fill that finds no room goes over the
 						   budget with its whole window */
+#define UFVM_DEBUG_NO_ACTIVE		0x10u	/* the clock clears every bit it passes:
+						   no active pages */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 

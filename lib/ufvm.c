@@ -279,6 +279,7 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	hooks.arg = vm;
 	ccfg.budget = vm->cfg.cache_pages;
 	ccfg.overshoot_window = vm->cfg.debug_flags & UFVM_DEBUG_OVERSHOOT_WINDOW;
+	ccfg.no_active = vm->cfg.debug_flags & UFVM_DEBUG_NO_ACTIVE;
 	ccfg.reclaim = vm->cfg.reclaim == UFVM_RECLAIM_FIFO ? &vm_reclaim_fifo : &vm_reclaim_clock;
 	ccfg.readahead = vm->cfg.readahead;
 	ccfg.dirty_expire_ms = vm->cfg.dirty_expire_ms;

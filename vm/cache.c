@@ -416,6 +416,7 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	c->ops = cfg->reclaim ? cfg->reclaim : &vm_reclaim_clock;
 	c->budget = cfg->budget;
 	c->overshoot_window = cfg->overshoot_window;
+	c->no_active = cfg->no_active;
 	c->high = c->budget - c->budget / 16;
 	c->low = c->budget - c->budget / 8;
 	c->slack = MAX(c->budget / 16, VM_CACHE_SLACK_MIN);

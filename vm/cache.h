@@ -69,6 +69,7 @@ struct vm_cache_config {
 	unsigned int dirty_expire_ms;	/* write back pages dirty this long */
 	unsigned int flush_interval_ms;
 	bool overshoot_window;		/* test switch: the bug make_room avoids */
+	bool no_active;			/* test switch: the clock without active pages */
 };
 
 /* A queued asynchronous readahead. */
@@ -102,6 +103,7 @@ struct vm_cache {
 	uint64_t slack;				/* (c) over budget for unclean pages */
 	unsigned int ra_max;			/* (c) */
 	bool overshoot_window;			/* (c) UFVM_DEBUG_OVERSHOOT_WINDOW */
+	bool no_active;				/* (c) UFVM_DEBUG_NO_ACTIVE */
 	uint32_t dirty_expire_ms;		/* (c) */
 	uint32_t flush_interval_ms;		/* (c) */
 	uint64_t dirty_limit;			/* (c) write back past this */

@@ -55,7 +55,7 @@ static unsigned int clock_scan(struct vm_cache *c, struct vm_page **victims, uns
 		c->hand = c->hand->next;
 		if (vm_page_test(p, PG_REFERENCED) && !force) {
 			bool mapped = vm_page_mapcount(p);
-			bool active = mapped && vm_page_test(p, PG_SAMPLED);
+			bool active = mapped && vm_page_test(p, PG_SAMPLED) && !c->no_active;
 
 			if (active && z >= nz)
 				continue;	/* wait for a batch with room */
