@@ -424,6 +424,8 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_PAST_EOF	7	/* a fault found byte offset a past the end
 					   of the file (size b) and has not answered
 					   SIGBUS; mmap_lock held shared */
+#define UFVM_HOOK_WRITEBACK	8	/* before a write-back's store write of
+					   [a, a+b) bytes; the run's pages locked */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -160,8 +160,12 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 		/*
 		 * Pages that cannot be cleaned: waiting will not help a fill
 		 * that would add one more; a read's fill goes on through the
-		 * list, where clean pages may lie past them.
+		 * list, where clean pages may lie past them.  The failure may
+		 * be another thread's (the flusher's, holding the pages this
+		 * reclaim found locked).
 		 */
+		if (!wb_err)
+			wb_err = __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
 		if (wb_err && dirtying)
 			break;
 		sched_yield();
@@ -188,6 +192,8 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 	 * Judged on the pages resident, not on what fills waiting together
 	 * reserved: one unwritable page must not fail the reads of others.
 	 */
+	if (!wb_err)
+		wb_err = __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
 	if (dirtying && wb_err &&
 	    __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >= c->budget + c->slack) {
 		__atomic_sub_fetch(&c->reserved, n, __ATOMIC_RELAXED);

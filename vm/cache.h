@@ -117,6 +117,8 @@ struct vm_cache {
 	uint64_t reserved;			/* (a) slots promised to fills */
 	uint64_t nr_dirty;			/* (a) */
 	uint64_t max_nr;			/* (a) high-water mark seen */
+	int wb_failing;				/* (a) the last write-back's store
+						   error; 0 once one succeeds */
 
 	bool bg_stop;				/* (a) */
 	int bg_efd;				/* kicks the background thread */
@@ -165,6 +167,17 @@ void vm_cache_del(struct vm_cache *c, struct vm_page *p);
  * @dirtying).
  */
 int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying);
+/*
+ * A write-back's store write ended with @err (0 or -errno): while they
+ * fail, dirtying fills stop at the budget's slack (vm_cache_make_room()),
+ * whichever thread saw the failure.  Context: any.
+ */
+static inline void vm_cache_writeback_result(struct vm_cache *c, int err)
+{
+	if (__atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED) != err)
+		__atomic_store_n(&c->wb_failing, err, __ATOMIC_RELAXED);
+}
+
 /* The fill is done (its pages are counted in ->nr now, or were not made). */
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n);
 

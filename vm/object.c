@@ -860,7 +860,9 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		vm_page_clear(run[i], PG_DIRTY);
 	if (off < size) {
 		len = (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off);
+		vm_hook(obj->pol, UFVM_HOOK_WRITEBACK, off, len);
 		err = store_write_frames(obj, off, len);
+		vm_cache_writeback_result(obj->cache, err);
 		__atomic_store_n(&obj->unsynced, true, __ATOMIC_RELAXED);
 		vm_stat_inc(s, UFVM_CTR_STORE_WRITES);
 		vm_stat_add(s, UFVM_CTR_STORE_WRITE_PAGES, n);
