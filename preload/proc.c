@@ -5,10 +5,11 @@
  * fork.  ufvm's regions are not inherited (MADV_DONTFORK), and a child
  * must not use the parent's instance: its locks may be held by threads
  * that do not exist in the child.  So, from pthread_atfork handlers:
- *   prepare  take pl_lock (the tables stay consistent) and write every
+ *   prepare  take pl_lock (the tables stay consistent), write every
  *            managed file's dirty pages back (the child's cache starts
- *            from the file); libufvm's own handlers, which run after this
- *            one (and before the child's below), quiesce liburcu;
+ *            from the file), and quiesce liburcu (vm_rcu_fork_prepare():
+ *            libufvm leaves its fork hooks to us in a preloaded process,
+ *            whose program may hold a copy of libufvm of its own);
  *   child    reserve the ranges of the managed regions (PROT_NONE), so
  *            that nothing of the new instance lands there, start a fresh
  *            ufvm instance and map every managed region again at the same
@@ -57,6 +58,7 @@
 #include <spawn.h>
 
 #include "preload/preload.h"
+#include "vm/compat.h"
 
 static const char *pl_self_path;	/* (c) this library, for LD_PRELOAD */
 static char **pl_env_ufvm;		/* (c) our UFVM_* variables */
@@ -75,10 +77,12 @@ static void pl_atfork_prepare(void)
 		if (err)
 			pl_warn_once("write-back before fork failed: %s", ufvm_strerror(err));
 	}
+	vm_rcu_fork_prepare();	/* whoever used ufvm's RCU: this copy or the program's */
 }
 
 static void pl_atfork_parent(void)
 {
+	vm_rcu_fork_parent();
 	pthread_mutex_unlock(&pl_lock);
 	pl_guard--;
 }
@@ -114,6 +118,7 @@ static void pl_atfork_child(void)
 	int err;
 
 	__atomic_store_n(&pl_pid, getpid(), __ATOMIC_RELAXED);
+	vm_rcu_fork_child();
 	pl_io_atfork_child_locked();
 	if (!old) {
 		pthread_mutex_unlock(&pl_lock);

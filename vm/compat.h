@@ -89,6 +89,15 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
 void vm_rcu_worker_init(void);
 
 /*
+ * liburcu's fork hooks, once per fork: registered with pthread_atfork()
+ * when the library loads, or, under the preload, called by its own fork
+ * handlers (vm/thread.c).
+ */
+void vm_rcu_fork_prepare(void);
+void vm_rcu_fork_parent(void);
+void vm_rcu_fork_child(void);
+
+/*
  * Which process made something: told by a page that reads as zero in any
  * fork()ed child (MADV_WIPEONFORK), however the child was made (fork(),
  * _Fork(), a raw system call: no atfork handler needed), at no system

@@ -4,6 +4,7 @@
  * handlers block, and telling a fork()ed child from its parent.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -48,36 +49,12 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
  * one is queued, from whichever thread queues it, inheriting that
  * thread's signal mask: often an application thread's, which blocks
  * nothing.  The application's signals would then be delivered to it too,
- * and the handler run beside the thread that expects it.  Start it once,
- * here, with the application's signals blocked, and name it.
+ * and the handler run beside the thread that expects it.  The first
+ * ufvm_open() starts it, with the application's signals blocked, and
+ * names it.  (If the application queued callbacks of liburcu-bp's before,
+ * the worker is there already, with the mask it was given then.)
  */
-static void rcu_worker_made(struct call_rcu_data *crdp)
-{
-	if (crdp)
-		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");	/* best effort */
-}
-
-/*
- * fork() copies only the forking thread: in the child the worker is gone,
- * callbacks queued there would never run (and ufvm_close()'s rcu_barrier()
- * would wait for them for ever), and urcu-bp's registry still lists the
- * parent's threads, some maybe inside a read-side section that will never
- * end.  liburcu's fork handlers pause the worker and hold the registry
- * across the fork; in the child they prune the registry and start a new
- * worker, here with the application's signals blocked.  A child made by
- * a raw fork system call runs no handler: it must not use ufvm's RCU
- * (docs/architecture.md, "Fork").
- */
-static void rcu_fork_child(void)
-{
-	sigset_t all, old;
-
-	vm_sigset_async(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	call_rcu_after_fork_child();
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	rcu_worker_made(get_default_call_rcu_data());
-}
+static bool rcu_worker_ours;	/* this copy of the library started it */
 
 static void rcu_worker_start(void)
 {
@@ -88,25 +65,10 @@ static void rcu_worker_start(void)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	crdp = get_default_call_rcu_data();
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	rcu_worker_made(crdp);
-}
-
-/*
- * Registered when the library loads, before any handler of the code that
- * uses it (the preload's among them), because prepare handlers run in the
- * reverse order of registration and the others in order: ufvm's RCU is
- * quiesced after every other prepare handler has run (one may still use
- * ufvm: the preload writes its files back there), and is usable again in
- * the child before any other child handler runs (the preload's starts a
- * new instance).  Between the two: the worker is paused before the
- * registry is held (the worker waits for grace periods, which take the
- * registry), and in the child the registry is pruned and free before the
- * new worker starts.
- */
-__attribute__((constructor(101))) static void rcu_fork_handlers_init(void)
-{
-	pthread_atfork(rcu_bp_before_fork, rcu_bp_after_fork_parent, rcu_bp_after_fork_child);
-	pthread_atfork(call_rcu_before_fork, call_rcu_after_fork_parent, rcu_fork_child);
+	if (crdp) {
+		rcu_worker_ours = true;
+		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");	/* best effort */
+	}
 }
 
 void vm_rcu_worker_init(void)
@@ -114,6 +76,60 @@ void vm_rcu_worker_init(void)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	pthread_once(&once, rcu_worker_start);
+}
+
+/*
+ * fork() copies only the forking thread: in the child the worker is gone,
+ * callbacks queued there would never run (and ufvm_close()'s rcu_barrier()
+ * would wait for them for ever), and urcu-bp's registry still lists the
+ * parent's threads, some maybe inside a read-side section that will never
+ * end.  liburcu's fork hooks pause the worker and hold the registry across
+ * the fork (the worker first: it waits for grace periods, which take the
+ * registry); in the child they prune the registry and start a new worker
+ * if there was one, here with the application's signals blocked.
+ */
+void vm_rcu_fork_prepare(void)
+{
+	call_rcu_before_fork();
+	rcu_bp_before_fork();
+}
+
+void vm_rcu_fork_parent(void)
+{
+	rcu_bp_after_fork_parent();
+	call_rcu_after_fork_parent();
+}
+
+void vm_rcu_fork_child(void)
+{
+	struct call_rcu_data *crdp = NULL;
+	sigset_t all, old;
+
+	rcu_bp_after_fork_child();
+	vm_sigset_async(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	call_rcu_after_fork_child();
+	if (rcu_worker_ours)	/* restarted above: this only finds it */
+		crdp = get_default_call_rcu_data();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (crdp)
+		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");
+}
+
+/*
+ * The hooks must run once per fork, however many copies of the library
+ * the process holds (they share one liburcu-bp: a second
+ * call_rcu_before_fork() waits for ever on the mutex the first took).
+ * Under the preload, whose copy is linked into it (and a program it runs
+ * may link its own), the preload's fork handlers call them, at the right
+ * points of their own work; any other process registers them here, when
+ * the library loads, so that they run after the prepare handlers and
+ * before the child handlers that the program registers later.
+ */
+__attribute__((constructor)) static void rcu_fork_handlers_init(void)
+{
+	if (!dlsym(RTLD_DEFAULT, "ufvm_preload_managed"))
+		pthread_atfork(vm_rcu_fork_prepare, vm_rcu_fork_parent, vm_rcu_fork_child);
 }
 
 /*

@@ -21,6 +21,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "race.h"
@@ -93,8 +95,10 @@ Test(threads, ufvm_threads_block_application_signals, .timeout = 30)
 		 */
 		for (tries = 0; tries < 1000 && (blk & keep); tries++) {
 			race_sleep_us(1000);
-			if (!thread_info(de->d_name, name, sizeof(name), &blk))
+			if (!thread_info(de->d_name, name, sizeof(name), &blk)) {
+				blk = want;	/* it has exited meanwhile */
 				break;
+			}
 			cr_assert((blk & want) == want, "thread %s (%s) blocks %#llx: not all of "
 				  "%#llx", de->d_name, name, blk, want);
 		}
@@ -109,6 +113,71 @@ Test(threads, ufvm_threads_block_application_signals, .timeout = 30)
 		  "call_rcu() callbacks, is not ufvm's (it takes the application's signals)", rcu);
 	ut_unmap(vm, (void *)map, 4 * MiB);
 	ut_close(vm);
+}
+
+/* Threads of this process; *@ufvm_unblocked: ufvm-* threads that do not block SIGUSR1. */
+static int count_threads(int *ufvm_unblocked)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir("/proc/self/task");
+
+	*ufvm_unblocked = 0;
+	while (d && (de = readdir(d))) {
+		unsigned long long blk = 0;
+		char name[32] = "";
+
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		if (thread_info(de->d_name, name, sizeof(name), &blk) && !strncmp(name, "ufvm-", 5) &&
+		    !(blk & SIGBIT(SIGUSR1)))
+			(*ufvm_unblocked)++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * A fork()ed child of a process that has not used ufvm: the fork hooks
+ * start no worker there (one started by them took the application's
+ * signals: they started it after restoring the child's mask), and the
+ * child's own ufvm_open() starts ufvm's threads with the signals blocked.
+ */
+Test(threads, fork_child_starts_no_worker_of_its_own, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	int status, unblocked;
+	sigset_t none;
+	pid_t pid;
+
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	ut_store("forkt", 1 * MiB, 1, path);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		struct ufvm *vm;
+		void *m;
+
+		alarm(20);
+		if (count_threads(&unblocked) != 1)
+			_exit(1);	/* the fork hooks started a thread */
+		if (ufvm_open(NULL, &vm) ||
+		    ufvm_map(vm, path, 0, 1 * MiB, UFVM_PROT_READ, 0, &m) ||
+		    *(volatile uint8_t *)m != pattern_byte(1, 0) || ufvm_unmap(vm, m, 1 * MiB))
+			_exit(2);
+		race_sleep_us(10000);	/* liburcu's moments with every signal blocked */
+		count_threads(&unblocked);
+		_exit(unblocked ? 3 : ufvm_close(vm) ? 4 : 0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the child: %s %d (1: a thread right after fork, 2: ufvm failed, 3: a thread of "
+		  "ufvm's takes SIGUSR1, 4: close failed)",
+		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 /*
