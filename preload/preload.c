@@ -289,6 +289,8 @@ __attribute__((constructor)) static void pl_init(void)
 	PL_REAL_FUNCS(PL_X)
 #undef PL_X
 	pl_pid = getpid();
+	if (pl_proc_atfork())
+		pl_warn_once("cannot register the fork handlers: a fork()ed child must not use ufvm");
 	if (dladdr((void *)pl_init, &di))
 		dl_iterate_phdr(pl_range_cb, (void *)pl_init);
 	v = getenv("UFVM_PRELOAD_VERBOSE");

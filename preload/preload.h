@@ -269,6 +269,7 @@ void pl_io_atfork_child_locked(void);
 /* ---- processes and reports (proc.c, report.c) ---- */
 
 int pl_proc_init(void);
+int pl_proc_atfork(void);
 void pl_proc_exit(void);
 void pl_report_write(const char *why);
 

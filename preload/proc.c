@@ -119,6 +119,11 @@ static void pl_atfork_child(void)
 
 	__atomic_store_n(&pl_pid, getpid(), __ATOMIC_RELAXED);
 	vm_rcu_fork_child();
+	if (pl_off()) {		/* the preload did not start: nothing of ours to redo */
+		pthread_mutex_unlock(&pl_lock);
+		pl_guard--;
+		return;
+	}
 	pl_io_atfork_child_locked();
 	if (!old) {
 		pthread_mutex_unlock(&pl_lock);
@@ -585,7 +590,16 @@ int pl_proc_init(void)
 		if (!strncmp(environ[i], "UFVM_", 5) &&
 		    (pl_env_ufvm[pl_n_env_ufvm] = strdup(environ[i])))
 			pl_n_env_ufvm++;
-	if (pthread_atfork(pl_atfork_prepare, pl_atfork_parent, pl_atfork_child))
-		return -ENOMEM;
 	return 0;
+}
+
+/*
+ * Register the fork handlers.  First thing when the preload loads, before
+ * anything that can fail: they also run liburcu's fork hooks for every
+ * copy of libufvm in the process, the program's own included, which
+ * leaves them to the preload (vm/thread.c).  Return: 0 or -ENOMEM.
+ */
+int pl_proc_atfork(void)
+{
+	return pthread_atfork(pl_atfork_prepare, pl_atfork_parent, pl_atfork_child) ? -ENOMEM : 0;
 }
