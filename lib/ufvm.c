@@ -43,6 +43,7 @@ struct ufvm {
 	int late_err;			/* (a) first error of a final put inside ufvm */
 	struct vm_fork_id made_by;	/* (c) the process that opened it */
 	FILE *stats_file;		/* (c) cfg.stats_path, opened at ufvm_open */
+	bool stats_made;		/* (c) ufvm_open created it */
 	char stats_name[PATH_MAX];	/* (c) its name, "%p" expanded */
 };
 
@@ -227,7 +228,11 @@ static int stats_file_open(struct ufvm *vm)
 	int err = ufvm__expand_pid(vm->cfg.stats_path, vm->stats_name, sizeof(vm->stats_name));
 
 	if (!err) {
-		vm->stats_file = fopen(vm->stats_name, "we");
+		/* Made here, or there before?  A failing ufvm_open removes only its own. */
+		vm->stats_file = fopen(vm->stats_name, "wxe");
+		vm->stats_made = vm->stats_file != NULL;
+		if (!vm->stats_file && errno == EEXIST)
+			vm->stats_file = fopen(vm->stats_name, "we");
 		err = vm->stats_file ? 0 : -errno;
 	}
 	if (err)
@@ -316,8 +321,11 @@ fail_cache:
 fail_stats:
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
-	if (vm->stats_file)
+	if (vm->stats_file) {
 		fclose(vm->stats_file);
+		if (vm->stats_made)
+			unlink(vm->stats_name);
+	}
 fail:
 	free(vm);
 	return err;

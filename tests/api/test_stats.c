@@ -16,7 +16,9 @@
  * exists from ufvm_open() on, and a failed write makes ufvm_close() fail.
  */
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -312,4 +314,64 @@ Test(stats, stats_write_error_fails_close, .timeout = 20)
 	snprintf(cfg.stats_path, sizeof(cfg.stats_path), "/dev/full");
 	vm = ut_open(&cfg);
 	assert_err(ufvm_close(vm), ENOSPC);
+}
+
+/*
+ * A ufvm_open() that fails after it made the statistics file removes it
+ * (it used to be left behind, empty); a file that was there before stays.
+ * The failure: no file descriptor left for the cache's eventfd, in a
+ * child whose limit leaves exactly one for the statistics file.
+ */
+static int open_with_one_fd_left(const char *json)
+{
+	struct ufvm_config cfg;
+	struct rlimit rl;
+	struct ufvm *vm;
+	int fd, r;
+
+	if (ufvm_config_init(&cfg))
+		return 100;
+	snprintf(cfg.stats_path, sizeof(cfg.stats_path), "%s", json);
+	fd = dup(0);		/* the lowest free descriptor */
+	if (fd < 0)
+		return 101;
+	close(fd);
+	rl.rlim_cur = rl.rlim_max = (rlim_t)fd + 1;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return 102;
+	r = ufvm_open(&cfg, &vm);
+	if (!r) {
+		ufvm_close(vm);
+		return 103;	/* nothing failed: the test proves nothing */
+	}
+	return r == -EMFILE ? 0 : 104;
+}
+
+Test(stats, failed_open_removes_the_file_it_made, .timeout = 20)
+{
+	char made[TMPSTORE_PATH_MAX], there[TMPSTORE_PATH_MAX];
+	struct stat st;
+	int status;
+	FILE *f;
+	pid_t pid;
+
+	tmpstore_path("made.json", made);
+	tmpstore_path("there.json", there);
+	unlink(made);
+	f = fopen(there, "w");
+	cr_assert(f && fputs("old", f) >= 0 && fclose(f) == 0);
+	for (int k = 0; k < 2; k++) {
+		pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0)
+			_exit(open_with_one_fd_left(k ? there : made));
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "the child: %s %d (0 wanted: ufvm_open failed with -EMFILE)",
+			  WIFSIGNALED(status) ? "signal" : "exit status",
+			  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	}
+	cr_assert(stat(made, &st) != 0 && errno == ENOENT,
+		  "%s, made by a ufvm_open that failed, is still there", made);
+	cr_assert(stat(there, &st) == 0, "%s, there before, was removed", there);
 }
