@@ -47,7 +47,8 @@ static void evict_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 
 struct reader {
 	const uint8_t *map;
-	uint64_t first, n, until_us;
+	uint64_t first, n;
+	atomic_bool *stop;
 	atomic_ulong passes;
 	unsigned long errors;
 	struct reader *hot;	/* the stream: wait for this one every 256 pages */
@@ -66,7 +67,7 @@ static void read_pass(struct reader *r)
 			/* A whole pass of the hot reader, whatever the scheduler gives it. */
 			unsigned long want = atomic_load(&r->hot->passes) + 2;
 
-			while (atomic_load(&r->hot->passes) < want && race_now_us() < r->until_us)
+			while (atomic_load(&r->hot->passes) < want && !atomic_load(r->stop))
 				race_sleep_us(20);
 		}
 	}
@@ -77,7 +78,7 @@ static void *reader_main(void *arg)
 {
 	struct reader *r = arg;
 
-	while (race_now_us() < r->until_us)
+	while (!atomic_load(r->stop))
 		read_pass(r);
 	return NULL;
 }
@@ -92,7 +93,8 @@ static void run_hot_and_stream(unsigned int debug, unsigned long *hot_ev, unsign
 	struct counts c = { 0 };
 	struct ufvm *vm;
 	uint8_t *map;
-	uint64_t until;
+	atomic_bool stop = false;
+	uint64_t t0;
 
 	cr_assert(ufvm_config_init(&cfg) == 0);
 	cfg.cache_pages = BUDGET;
@@ -102,12 +104,17 @@ static void run_hot_and_stream(unsigned int debug, unsigned long *hot_ev, unsign
 	vm = ut_open(&cfg);
 	assert_ok(ufvm_debug_hook(vm, evict_hook, &c));
 	map = ut_map(vm, path, 0, NPAGES * PAGE, UFVM_PROT_READ);
-	until = race_now_us() + RUN_MS * 1000;
-	hot = (struct reader){ .map = map, .first = 0, .n = HOT, .until_us = until };
-	cold = (struct reader){ .map = map, .first = HOT, .n = NPAGES - HOT, .until_us = until,
+	hot = (struct reader){ .map = map, .first = 0, .n = HOT, .stop = &stop };
+	cold = (struct reader){ .map = map, .first = HOT, .n = NPAGES - HOT, .stop = &stop,
 				.hot = &hot };
 	cr_assert(pthread_create(&th[0], NULL, reader_main, &hot) == 0);
 	cr_assert(pthread_create(&th[1], NULL, reader_main, &cold) == 0);
+	/* RUN_MS, and on until the stream made 3 passes (a slow tree), 20 s at most. */
+	t0 = race_now_us();
+	while (race_now_us() - t0 < RUN_MS * 1000 ||
+	       (atomic_load(&cold.passes) < 3 && race_now_us() - t0 < 20000000))
+		race_sleep_us(10000);
+	atomic_store(&stop, true);
 	pthread_join(th[0], NULL);
 	pthread_join(th[1], NULL);
 	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
