@@ -14,7 +14,7 @@
  * same run with UFVM_DEBUG_NO_ACTIVE (every page past a full zap batch
  * loses its bit unsampled and is a victim at the hand's next pass however
  * hot, as before active pages) must evict them at least a tenth as often:
- * 19-27% there, 0.2-3.2% with active pages, in every delivery, under ASan
+ * 19-27% there, 0.2-6.6% with active pages, in every delivery, under ASan
  * and a loaded machine too.  Every 256 pages the stream waits for a whole
  * pass of the hot reader, so that a hot reader starved of CPU by the load
  * (ctest -j2, in-thread delivery: 13% once) does not decide the count.
