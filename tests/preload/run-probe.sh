@@ -14,7 +14,9 @@ pl_init "probe-$SC"
 
 case "${4:-}" in
 "")
-	exec "$UFVM" run -- "$PROBE" "$SC" "$DIR"
+	# Not exec: the EXIT trap must remove $DIR (set -e passes a failure on).
+	"$UFVM" run -- "$PROBE" "$SC" "$DIR"
+	exit 0
 	;;
 excluded)
 	out=$(PROBE_EXPECT=unmanaged "$UFVM" run --match "*:!$(realpath "$DIR")/*" -- "$PROBE" "$SC" "$DIR" 2>&1) ||
