@@ -118,6 +118,12 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, uns
 #define EMPTY_ROUNDS	4
 #define MAX_ROUNDS	200
 
+/* The write-back error of this fill's rounds, else the last one of anyone's. */
+static int unclean_err(struct vm_cache *c, int wb_err)
+{
+	return wb_err ? wb_err : __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+}
+
 int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
@@ -164,8 +170,7 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 		 * be another thread's (the flusher's, holding the pages this
 		 * reclaim found locked).
 		 */
-		if (!wb_err)
-			wb_err = __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+		wb_err = unclean_err(c, wb_err);
 		if (wb_err && dirtying)
 			break;
 		sched_yield();
@@ -192,8 +197,7 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 	 * Judged on the pages resident, not on what fills waiting together
 	 * reserved: one unwritable page must not fail the reads of others.
 	 */
-	if (!wb_err)
-		wb_err = __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+	wb_err = unclean_err(c, wb_err);
 	if (dirtying && wb_err &&
 	    __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >= c->budget + c->slack) {
 		__atomic_sub_fetch(&c->reserved, n, __ATOMIC_RELAXED);

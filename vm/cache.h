@@ -82,18 +82,18 @@ struct vm_ra_req {
 };
 
 /*
- * Bounce buffers for fills: the store is read into one and the frames are
- * written with pwrite() on the memfd, so that a filled frame has no PTE in
- * the object's view and evicting it later punches it with no TLB
- * shootdown (vm/object.c, fill_frames()).
- */
-/*
  * The budget's slack for pages that cannot be cleaned (their write-back
  * fails): fills may take the cache this far past the budget, budget/16
  * pages but at least this many (docs/architecture.md, "Budget").
  */
 #define VM_CACHE_SLACK_MIN	4
 
+/*
+ * Bounce buffers for fills: the store is read into one and the frames are
+ * written with pwrite() on the memfd, so that a filled frame has no PTE in
+ * the object's view and evicting it later punches it with no TLB
+ * shootdown (vm/object.c, fill_frames()).
+ */
 #define VM_FILL_BUFS		4	/* the handlers and readers of a 2-CPU host */
 #define VM_FILL_BUF_PAGES	256	/* the largest fill (VM_RA_MAX) */
 

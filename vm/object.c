@@ -1000,8 +1000,8 @@ int vm_object_check_errors(struct vm_object *obj)
  * Get page @idx locked and up to date, filling it if need be.
  * Context: no page lock held; may sleep (I/O).  @write: the caller will
  * dirty it (it may then find no room, see vm_cache_make_room()).  @full:
- * the caller will
- * overwrite the whole page, so a missing page need not be read.
+ * the caller will overwrite the whole page, so a missing page need not be
+ * read.
  * Return: 0 with the page locked and referenced; PAST_EOF if @idx is past
  * the end of the file (a truncate raced with the caller); or -errno.
  */

@@ -24,9 +24,23 @@ void vm_sigset_async(sigset_t *set)
 	sigdelset(set, SIGABRT);
 }
 
+/* Block the application's signals in this thread; *@old gets the mask to restore. */
+static void async_block(sigset_t *old)
+{
+	sigset_t all;
+
+	vm_sigset_async(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void async_restore(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
 {
-	sigset_t all, old;
+	sigset_t old;
 	int err;
 
 	/*
@@ -36,10 +50,9 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
 	 * serve.  Those raised by a fault of the thread itself stay, so that
 	 * a bug still dies as it should.  The thread inherits the mask.
 	 */
-	vm_sigset_async(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	async_block(&old);
 	err = pthread_create(th, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	async_restore(&old);
 	return -err;
 }
 
@@ -56,19 +69,22 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
  */
 static bool rcu_worker_ours;	/* this copy of the library started it */
 
+static void rcu_worker_name(struct call_rcu_data *crdp)
+{
+	if (crdp)
+		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");	/* best effort */
+}
+
 static void rcu_worker_start(void)
 {
 	struct call_rcu_data *crdp;
-	sigset_t all, old;
+	sigset_t old;
 
-	vm_sigset_async(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	async_block(&old);
 	crdp = get_default_call_rcu_data();
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (crdp) {
-		rcu_worker_ours = true;
-		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");	/* best effort */
-	}
+	async_restore(&old);
+	rcu_worker_ours = crdp != NULL;
+	rcu_worker_name(crdp);
 }
 
 void vm_rcu_worker_init(void)
@@ -106,17 +122,15 @@ void vm_rcu_fork_parent(void)
 void vm_rcu_fork_child(void)
 {
 	struct call_rcu_data *crdp = NULL;
-	sigset_t all, old;
+	sigset_t old;
 
 	rcu_bp_after_fork_child();
-	vm_sigset_async(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	async_block(&old);
 	call_rcu_after_fork_child();
 	if (rcu_worker_ours)	/* restarted above: this only finds it */
 		crdp = get_default_call_rcu_data();
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (crdp)
-		pthread_setname_np(get_call_rcu_thread(crdp), "ufvm-rcu");
+	async_restore(&old);
+	rcu_worker_name(crdp);
 }
 
 /*
