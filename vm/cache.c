@@ -136,6 +136,23 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 	__atomic_add_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
 	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
+		if (n > min && (empty >= EMPTY_ROUNDS ||
+				__atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget)) {
+			/*
+			 * The window does not fit now: nothing could go for a
+			 * few rounds, or the reservations alone exceed the
+			 * budget (those of fills waiting together may), which
+			 * no eviction helps.  Keep only what the caller needs,
+			 * at once.
+			 */
+			if (c->overshoot_window)
+				return (int)n;	/* the bug, for tests */
+			__atomic_sub_fetch(&c->reserved, n - min, __ATOMIC_RELAXED);
+			n = min;
+			if (!n)
+				return 0;	/* readahead: never over the budget */
+			continue;
+		}
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
 		if (vm_cache_reclaim(c, &sp, MAX(n, 8u), empty >= EMPTY_ROUNDS, &wb_err))
 			empty = 0;
@@ -148,21 +165,8 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 				sched_yield();	/* let fills and evictions in flight finish */
 			continue;
 		}
-		/*
-		 * Nothing could go for a few rounds: the window does not fit
-		 * now (the reservations of fills waiting together may exceed
-		 * the budget, which no eviction helps).  Keep only what the
-		 * caller needs, at once.
-		 */
-		if (n > min) {
-			if (c->overshoot_window)
-				return (int)n;	/* the bug, for tests */
-			__atomic_sub_fetch(&c->reserved, n - min, __ATOMIC_RELAXED);
-			n = min;
-			if (!n)
-				return 0;	/* readahead: never over the budget */
-			continue;
-		}
+		if (n > min)
+			continue;	/* shrinks first */
 		/*
 		 * Pages that cannot be cleaned: waiting will not help a fill
 		 * that would add one more; a read's fill goes on through the
