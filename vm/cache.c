@@ -137,13 +137,14 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
 	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
 		if (n > min && (empty >= EMPTY_ROUNDS ||
-				__atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget)) {
+				__atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget / 2)) {
 			/*
 			 * The window does not fit now: nothing could go for a
-			 * few rounds, or the reservations alone exceed the
-			 * budget (those of fills waiting together may), which
-			 * no eviction helps.  Keep only what the caller needs,
-			 * at once.
+			 * few rounds, or the reservations alone take more than
+			 * half the budget (those of fills waiting together
+			 * may).  No eviction helps the one, and in the other
+			 * the pages read ahead before would go before they are
+			 * used.  Keep only what the caller needs, at once.
 			 */
 			if (c->overshoot_window)
 				return (int)n;	/* the bug, for tests */
