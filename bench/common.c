@@ -679,15 +679,44 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 	return 0;
 }
 
+/*
+ * The CPU's model name from /proc/cpuinfo into @buf ("" if none): figures
+ * of runs on different hosts of one machine kind differ by that much.
+ */
+static void bench_cpu_model(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, ':');
+
+		if (strncmp(line, "model name", 10) || !v)
+			continue;
+		v += strspn(v + 1, " \t") + 1;
+		v[strcspn(v, "\n")] = '\0';
+		snprintf(buf, len, "%s", v);
+		break;
+	}
+	fclose(f);
+}
+
 static void bench_host(struct jw *w)
 {
 	struct utsname u;
+	char model[128];
 
 	jw_obj(w, "host");
 	if (!uname(&u)) {
 		jw_str(w, "kernel", u.release);
 		jw_str(w, "machine", u.machine);
 	}
+	bench_cpu_model(model, sizeof(model));
+	if (model[0])
+		jw_str(w, "cpu_model", model);
 	jw_u64(w, "cpus", (uint64_t)bench_ncpus());
 	jw_u64(w, "time", (uint64_t)time(NULL));
 	jw_end(w, '}');
