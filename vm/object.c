@@ -39,6 +39,7 @@
 
 #define VIEW_MIN_PAGES	((16ull << 30) >> PAGE_SHIFT)	/* 16 GiB of VA */
 #define WB_RUN_MAX	64				/* pages per store write */
+#define WB_KEPT		1				/* write_run(): pages stay dirty */
 
 /* ---- the add/block lock (seed 000) ---- */
 
@@ -655,7 +656,8 @@ static void wait_page_locks(struct vm_object *obj, uint64_t first)
 
 /*
  * Change the size to @nsize.  Shrinking: the new size first (faults past
- * it answer SIGBUS, write-back stops there); then every cached page from
+ * it answer SIGBUS, write-back stops there but keeps what it did not write
+ * dirty until the outcome is known: shrinks odd); then every cached page from
  * the new last one on is locked once, so that a write-back in flight on
  * them, which read the old size, has finished; then the store is cut,
  * and nothing writes past its new end afterwards.  Only once the store
@@ -673,17 +675,20 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 	int err = 0;
 
 	if (nsize < osize) {
+		__atomic_fetch_add(&obj->shrinks, 1, __ATOMIC_SEQ_CST);	/* odd */
 		__atomic_store_n(&obj->size, nsize, __ATOMIC_SEQ_CST);
-		__atomic_fetch_add(&obj->shrinks, 1, __ATOMIC_SEQ_CST);
 		wait_page_locks(obj, nsize / PAGE_SIZE);
 		err = vm_store_truncate(obj->store, nsize);
+		if (err)
+			__atomic_store_n(&obj->size, osize, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&obj->shrinks, 1, __ATOMIC_SEQ_CST);	/* decided */
 		if (err) {
 			/*
-			 * Every page is still cached, dirty ones included: go
-			 * back to the old size, and clear what faults past
-			 * the new one left (SIGBUS mappings).
+			 * Every page is still cached, dirty ones included
+			 * (write-back kept those it did not write meanwhile):
+			 * back at the old size, clear what faults past the
+			 * new one left (SIGBUS mappings).
 			 */
-			__atomic_store_n(&obj->size, osize, __ATOMIC_RELEASE);
 			zap_regions(obj, npages, opages - 1);
 			return err;
 		}
@@ -847,17 +852,43 @@ static void wait_writeback(struct vm_object *obj)
 	pthread_mutex_unlock(&obj->wb_wait_mu);
 }
 
+/*
+ * The size write-back goes up to, and whether it must keep the pages it
+ * does not write whole: while a shrinking truncate's outcome is pending
+ * (shrinks odd, or changed while the size was read), the size read may be
+ * the new one of a truncate that will fail and restore the old size, so
+ * the bytes past it are not to be dropped.
+ */
+static uint64_t wb_size(struct vm_object *obj, bool *keep)
+{
+	unsigned int g = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
+	uint64_t size = __atomic_load_n(&obj->size, __ATOMIC_SEQ_CST);
+
+	*keep = (g & 1) || __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != g;
+	return size;
+}
+
+/*
+ * Write back the locked dirty pages run[0..n) (consecutive): write-protect
+ * them, clear their dirty bits, write them up to the end of the file.  A
+ * page whose write fails is dirty again; so is one past the size, or cut
+ * by it, while a shrinking truncate is pending (WB_KEPT).
+ * Context: the run's pages locked; may sleep (I/O).
+ * Return: 0, WB_KEPT (nothing failed, some pages stay dirty) or -errno.
+ */
 static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
 {
-	uint64_t off = run[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
+	uint64_t off = run[0]->index << PAGE_SHIFT, size;
 	struct vm_stats_shard *s = shard(obj);
 	unsigned int i, epoch = wb_begin(obj);
+	bool keep, kept = false;
 	size_t len;
 	int err = 0;
 
 	wrprotect_run(obj, run, n);
 	for (i = 0; i < n; i++)
 		vm_page_clear(run[i], PG_DIRTY);
+	size = wb_size(obj, &keep);
 	if (off < size) {
 		len = (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off);
 		vm_hook(obj->pol, UFVM_HOOK_WRITEBACK, off, len);
@@ -867,15 +898,19 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		vm_stat_inc(s, UFVM_CTR_STORE_WRITES);
 		vm_stat_add(s, UFVM_CTR_STORE_WRITE_PAGES, n);
 	}
-	for (i = 0; i < n; i++)
-		if (!err || (__atomic_fetch_or(&run[i]->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
+	for (i = 0; i < n; i++) {
+		bool again = err || (keep && (run[i]->index + 1) << PAGE_SHIFT > size);
+
+		kept |= again;
+		if (!again || (__atomic_fetch_or(&run[i]->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
 			dirty_uncount(obj);
+	}
 	if (err) {
 		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
 		record_wb_error(obj, err);
 	}
 	wb_end(obj, epoch);
-	return err;
+	return err ? err : kept ? WB_KEPT : 0;
 }
 
 /* Dirty, and dirtied no later than @older_than (UINT32_MAX: any age)? */
@@ -941,7 +976,7 @@ static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
 			run[n] = q;
 		}
 		e = write_run(obj, run, n);
-		if (e && !err)
+		if (e < 0 && !err)
 			err = e;
 		if (!e && written)
 			*written += n;
@@ -1380,7 +1415,7 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 		if (err) {
 			vm_page_set(p, PG_REFERENCED);	/* not again at once */
 			vm_page_unlock(p);
-			return err;
+			return err < 0 ? err : 0;	/* WB_KEPT: it stays */
 		}
 		ret = 2;
 	}
@@ -1405,8 +1440,8 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 /*
  * Evict the locked pages pages[0..n) of @obj (increasing offsets): one zap
  * per region for all of them, one punch per stretch of consecutive
- * offsets.  Pages that cannot go (a failing write-back) stay; res[i] says
- * (1, 2, or the write-back's -errno).  Unlocks every page.
+ * offsets.  Pages that cannot go (a failing write-back, or one kept by a
+ * pending truncate) stay; res[i] says (1, 2, 0, or the write-back's -errno).  Unlocks every page.
  */
 static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned int n,
 			 int *res)
@@ -1421,7 +1456,7 @@ static void evict_locked(struct vm_object *obj, struct vm_page **pages, unsigned
 
 			if (err) {
 				vm_page_set(pages[i], PG_REFERENCED);	/* not again at once */
-				res[i] = err;
+				res[i] = err < 0 ? err : 0;	/* WB_KEPT: it stays */
 			} else {
 				res[i] = 2;
 			}

@@ -55,7 +55,9 @@ struct vm_object {
 	struct vm_addblock addblock;
 	struct vm_mutex inval_mutex;	/* add/block mode: one invalidation at a
 					   time (blocks share their side) */
-	unsigned int shrinks;		/* (a) bumped by each shrinking truncate */
+	unsigned int shrinks;		/* (a) bumped as a shrinking truncate starts
+					   (odd) and once its store truncate is
+					   done or failed (even) */
 
 	struct vm_mutex rmap_lock;
 	struct cds_list_head regions;	/* (r) regions mapping this object */

@@ -5,7 +5,8 @@
  *
  * Checks: a shrinking ufvm_truncate() whose store truncate fails returns
  * the error and loses nothing (the size stays, a dirty page still reaches
- * the store); and the last user's ufvm_file_close() reports the error of a
+ * the store), also when a write-back ran while the truncate waited for its
+ * store; and the last user's ufvm_file_close() reports the error of a
  * background write-back that was in flight when it looked (its page was
  * no longer marked dirty, but not yet written either).
  *
@@ -23,6 +24,8 @@
 #include "race.h"
 
 static atomic_llong fail_truncate_to = -1;	/* ftruncate(fd, this) fails: EIO */
+static atomic_int hold_truncate, in_truncate;	/* ... after waiting for */
+static atomic_int release_truncate;		/* this */
 static atomic_llong bg_write_at = -1;		/* the background thread's pwrite here: */
 static atomic_int bg_in_write, bg_release;	/* held until released, then EIO */
 
@@ -33,6 +36,10 @@ int ftruncate(int fd, off_t len)
 	if (!real)
 		real = (int (*)(int, off_t))dlsym(RTLD_NEXT, "ftruncate");
 	if (len == atomic_load(&fail_truncate_to)) {
+		if (atomic_load(&hold_truncate)) {
+			atomic_store(&in_truncate, 1);
+			race_wait(&release_truncate, 1, 5000000);	/* a slow store */
+		}
 		errno = EIO;
 		return -1;
 	}
@@ -92,6 +99,58 @@ Test(resize_errors, failed_store_truncate_loses_nothing, .timeout = 30)
 	cr_assert(back[0] == 'N' && back[PAGE - 1] == 'N',
 		  "the store holds %#x: the dirty page was lost", back[0]);
 	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+static struct ufvm_file *trunc_file;
+
+static void *truncate_to_100(void *arg)
+{
+	(void)arg;
+	return (void *)(long)ufvm_truncate(trunc_file, 100);
+}
+
+/*
+ * A write-back while a shrinking truncate waits for its store: it sees the
+ * new size, so it writes nothing past it, but the truncate may still fail
+ * and restore the old size.  The pages it did not write (the one the new
+ * end cuts, the ones past it) must stay dirty until then.
+ */
+Test(resize_errors, writeback_during_a_failing_truncate_keeps_the_pages, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX], page[PAGE], back[PAGE];
+	struct ufvm *vm = ut_open(NULL);
+	pthread_t th;
+	void *ret;
+	int r;
+
+	ut_store("ftrunc2", 3 * PAGE, 5, path);
+	trunc_file = ut_file(vm, path);
+	memset(page, 'N', PAGE);
+	ut_pwrite(trunc_file, page, PAGE, 2 * PAGE);	/* past the new end */
+	ut_pwrite(trunc_file, page, PAGE, 0);		/* cut by it */
+	atomic_store(&fail_truncate_to, 100);
+	atomic_store(&hold_truncate, 1);
+	pthread_create(&th, NULL, truncate_to_100, NULL);
+	cr_assert(race_wait(&in_truncate, 1, 5000000), "the truncate never reached the store");
+	r = ufvm_fsync(trunc_file);			/* meanwhile */
+	atomic_store(&release_truncate, 1);
+	pthread_join(th, &ret);
+	atomic_store(&fail_truncate_to, -1);
+	atomic_store(&hold_truncate, 0);
+	cr_assert((long)ret == -EIO, "ufvm_truncate with a failing store = %ld", (long)ret);
+	cr_assert(r == 0, "ufvm_fsync beside the truncate = %d", r);
+	assert_ok(ufvm_fsync(trunc_file));
+	assert_ok(tmpstore_read(path, back, PAGE, 2 * PAGE));
+	cr_assert(back[0] == 'N' && back[PAGE - 1] == 'N',
+		  "page 2 in the store reads %#x: its write-back beside the failed truncate "
+		  "dropped it", back[0]);
+	assert_ok(tmpstore_read(path, back, PAGE, 0));
+	cr_assert(back[100] == 'N' && back[PAGE - 1] == 'N',
+		  "page 0 in the store reads %#x past byte 100: the write-back beside the "
+		  "failed truncate wrote only up to the new end and cleaned the page",
+		  back[PAGE - 1]);
+	assert_ok(ufvm_file_close(trunc_file));
 	ut_close(vm);
 }
 
