@@ -115,6 +115,9 @@ struct ufvm_config {
 						   budget with its whole window */
 #define UFVM_DEBUG_NO_ACTIVE		0x10u	/* the clock clears every bit it passes:
 						   no active pages */
+#define UFVM_DEBUG_FILL_END_LATE	0x20u	/* a major fault ends its fill after it
+						   unlocks its pages, when an unmap may
+						   have freed the file's object */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -426,6 +429,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   SIGBUS; mmap_lock held shared */
 #define UFVM_HOOK_WRITEBACK	8	/* before a write-back's store write of
 					   [a, a+b) bytes; the run's pages locked */
+#define UFVM_HOOK_FILLED	9	/* a major fault unlocked the b pages from
+					   byte offset a it filled; with retry on
+					   it holds no lock (mmap_lock dropped) */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -496,13 +496,24 @@ again:
 	}
 	if (err)
 		vm_object_discard_page(obj, p);
+	/*
+	 * End the fill while the page locks still pin the object: with
+	 * mmap_lock dropped (retry), an unmap may free it once they go.
+	 */
+	if (!(vmf->pol->debug & UFVM_DEBUG_FILL_END_LATE)) {
+		vm_object_fill_end(obj);
+		vm_cache_unreserve(obj->cache, n);
+	}
 	for (i = 0; i < got; i++) {
 		vm_page_unlock(run[i]);
 		if (i)
 			vm_page_put(run[i]);
 	}
-	vm_object_fill_end(obj);
-	vm_cache_unreserve(obj->cache, n);
+	vm_hook(vmf->pol, UFVM_HOOK_FILLED, idx << PAGE_SHIFT, got);
+	if (vmf->pol->debug & UFVM_DEBUG_FILL_END_LATE) {	/* the bug, for tests */
+		vm_object_fill_end(obj);
+		vm_cache_unreserve(obj->cache, n);
+	}
 	if (!err)
 		vm_stat_inc(vmf->stats, UFVM_CTR_MAJOR);
 	if (allow_retry) {

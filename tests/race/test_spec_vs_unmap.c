@@ -25,6 +25,10 @@
  * Teeth: with UFVM_DEBUG_NO_DEAD_CHECK it must install into the unmapped
  * range instead, which the kernel refuses and the counter shows.
  *
+ * major_fault_outlives_its_file: a major fault that dropped mmap_lock for
+ * its read is done with the file's object before it unlocks its pages, the
+ * object's last pins (below).
+ *
  * Only with the userfaultfd backend: with the sigsegv backend a touch of a
  * region that is gone is a SIGSEGV that ufvm's handler declines, and the
  * process dies of it, so the race cannot be run there.
@@ -293,6 +297,61 @@ static void run_dead_region(unsigned int debug_flags)
 	assert_ok(ufvm_file_close(f));
 	ut_close(vm);
 }
+
+/*
+ * ---- a major fault outlives its file ----
+ *
+ * With retry on, a major fault drops mmap_lock for its store read; once
+ * it unlocks the pages it filled, nothing holds the file's object, and
+ * ufvm_unmap() of the only region mapping the file frees it.  The fault
+ * must be done with the object by then (it ends its fill first).  The
+ * fill hook holds the fault right after the unlock while the region is
+ * unmapped and a grace period passes.  Teeth: UFVM_DEBUG_FILL_END_LATE
+ * ends the fill after the hook, on freed memory, which AddressSanitizer
+ * reports (exit code 1); a release build cannot see it, so the teeth run
+ * only in the ASan tree.
+ */
+static void outlive_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct dead *o = arg;
+
+	(void)b;
+	if (point != UFVM_HOOK_FILLED || a > TARGET_PG * PAGE || !atomic_exchange(&o->armed, 0))
+		return;
+	atomic_store(&o->hooked, 1);
+	race_wait(&o->unmapped, 1, WAIT_US);	/* and freed */
+}
+
+static void run_outlive(unsigned int debug_flags)
+{
+	char path[TMPSTORE_PATH_MAX];
+	static struct dead o;
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	pthread_t th;
+
+	ut_store("o", FILE_SIZE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.retry = 1;
+	cfg.debug_flags = debug_flags;
+	sigcatch_install();	/* before ufvm, as above */
+	vm = open_uffd(&cfg);
+	memset(&o, 0, sizeof(o));
+	o.m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);	/* the file's only user */
+	assert_ok(ufvm_debug_hook(vm, outlive_hook, &o));
+	atomic_store(&o.armed, 1);
+	cr_assert(pthread_create(&th, NULL, dead_toucher, &o) == 0);
+	cr_assert(race_wait(&o.hooked, 1, WAIT_US), "the major fault never reached "
+		  "UFVM_HOOK_FILLED");
+	ut_unmap(vm, o.m, FILE_SIZE);	/* the object goes, after a grace period */
+	race_sleep_us(200000);
+	atomic_store(&o.unmapped, 1);
+	assert_back(th, o.tid, "the toucher");
+	cr_assert(o.sig == SIGSEGV || (!o.sig && o.v == pattern_byte(SEED, TARGET_PG * PAGE + 3)),
+		  "signal %d, byte %#x", o.sig, o.v);
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	ut_close(vm);
+}
 #endif
 
 Test(spec_vs_unmap, dead_region_not_mapped, .timeout = 30)
@@ -314,3 +373,21 @@ Test(spec_vs_unmap, teeth_no_dead_check_maps_dead_region, .timeout = 30)
 		     "lookups and its ptl) to hold the fault while the region is unmapped");
 #endif
 }
+
+Test(spec_vs_unmap, major_fault_outlives_its_file, .timeout = 30)
+{
+	run_outlive(0);
+}
+
+#ifdef __SANITIZE_ADDRESS__
+Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30, .exit_code = 1)
+{
+	run_outlive(UFVM_DEBUG_FILL_END_LATE);
+	cr_log_error("the fault ended its fill on the freed object and ASan saw nothing");
+}
+#else
+Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30)
+{
+	cr_skip_test("a use after free shows only under AddressSanitizer (the ASan tree runs it)");
+}
+#endif
