@@ -118,6 +118,8 @@ struct ufvm_config {
 #define UFVM_DEBUG_FILL_END_LATE	0x20u	/* a major fault ends its fill after it
 						   unlocks its pages, when an unmap may
 						   have freed the file's object */
+#define UFVM_DEBUG_KILL_NO_ZAP		0x40u	/* an unmap drops its region's
+						   mapcounts before it unmaps the pages */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -432,6 +434,10 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_FILLED	9	/* a major fault unlocked the b pages from
 					   byte offset a it filled; with retry on
 					   it holds no lock (mmap_lock dropped) */
+#define UFVM_HOOK_TAKEN_OUT	10	/* ufvm_unmap: the regions of [a, a+b) are
+					   out of the address space and the rmap,
+					   not yet unmapped from the process;
+					   mmap_lock held for writing */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

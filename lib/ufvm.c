@@ -925,6 +925,8 @@ static int unmap_range(struct ufvm *vm, uintptr_t start, uintptr_t end, bool res
 
 	vm_rwsem_write(&vm->as.mmap_lock);
 	err = take_out_range_locked(vm, start, end, &rs, &g, &n);
+	if (n)
+		vm_hook(&vm->pol, UFVM_HOOK_TAKEN_OUT, start, end - start);
 	for (i = 0; i < n; i++) {
 		vm->as.pmap->ops->detach(vm->as.pmap, rs[i], reserve);
 		vm_region_free_rcu(rs[i]);
@@ -938,6 +940,7 @@ static int unmap_range(struct ufvm *vm, uintptr_t start, uintptr_t end, bool res
 
 int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
 {
+	uint64_t npages = DIV_ROUND_UP(length, PAGE_SIZE);
 	struct vm_region *r;
 	bool exact;
 
@@ -945,13 +948,11 @@ int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
 		return -EINVAL;
 	vm_rwsem_read(&vm->as.mmap_lock);
 	r = vm_aspace_find_locked(&vm->as, (uintptr_t)addr);
-	exact = r && r->start == (uintptr_t)addr &&
-		DIV_ROUND_UP(length, PAGE_SIZE) == r->npages;
-	vm_rwsem_read_unlock(&vm->as.mmap_lock);
+	exact = r && r->start == (uintptr_t)addr && npages == r->npages;
+	vm_rwsem_read_unlock(&vm->as.mmap_lock);	/* @r may go now */
 	if (!exact)
 		return -EINVAL;
-	return unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (r->npages << PAGE_SHIFT),
-			   false);
+	return unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (npages << PAGE_SHIFT), false);
 }
 
 static int unmap_range_checked(struct ufvm *vm, void *addr, size_t length, bool reserve)

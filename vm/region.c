@@ -395,9 +395,20 @@ int vm_region_replace(struct vm_region *r, struct vm_region **by, size_t n)
 
 void vm_region_kill(struct vm_region *r)
 {
+	struct vm_pmap *pm = r->as->pmap;
+
 	vm_mutex_lock(&r->ptl);
 	r->dead = true;
-	if (r->npages)
+	if (r->npages) {
+		/*
+		 * Unmap the pages before their mapcounts drop: from then on a
+		 * write-back no longer write-protects them here, so a write
+		 * through an entry left writable until the region is detached
+		 * would land in a page that write-back has cleaned.
+		 */
+		if (!(r->object->pol->debug & UFVM_DEBUG_KILL_NO_ZAP))
+			pm->ops->zap(pm, r, r->start, (size_t)r->npages << PAGE_SHIFT);
 		drop_mapped_locked(r, 0, r->npages - 1);
+	}
 	vm_mutex_unlock(&r->ptl);
 }
