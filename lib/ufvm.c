@@ -865,12 +865,17 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	err = vm->as.pmap->ops->attach(vm->as.pmap, r, hint);
 	if (err)
 		goto fail_unlock;
+	/*
+	 * On the rmap before speculative faults can find it: a page one of
+	 * them maps writable must be write-protected by write-back.
+	 */
+	vm_object_rmap_add(f->obj, r);
 	err = vm_aspace_insert_locked(&vm->as, r);
 	if (err) {
+		vm_object_rmap_del(f->obj, r);
 		vm->as.pmap->ops->detach(vm->as.pmap, r, false);
 		goto fail_unlock;
 	}
-	vm_object_rmap_add(f->obj, r);
 	for (i = 0; i < nold; i++)
 		vm_region_free_rcu(old[i]);
 	vm_rwsem_write_unlock(&vm->as.mmap_lock);
