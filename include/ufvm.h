@@ -120,6 +120,8 @@ struct ufvm_config {
 						   have freed the file's object */
 #define UFVM_DEBUG_KILL_NO_ZAP		0x40u	/* an unmap drops its region's
 						   mapcounts before it unmaps the pages */
+#define UFVM_DEBUG_WB_EPOCH_ONCE	0x80u	/* a write-back counts in the flush epoch
+						   it read, though a flush flipped it */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -438,6 +440,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   out of the address space and the rmap,
 					   not yet unmapped from the process;
 					   mmap_lock held for writing */
+#define UFVM_HOOK_WB_EPOCH	11	/* a write-back run from byte offset a read
+					   the flush epoch b and has not counted
+					   itself in it; the run's pages locked */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

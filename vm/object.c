@@ -808,23 +808,32 @@ static int store_write_frames(struct vm_object *obj, uint64_t off, size_t len)
 	return err;
 }
 
-/*
- * A write-back run starts: flushes wait for it (wait_writeback()).
- * Return: the epoch it counts in, for wb_end().
- */
-static unsigned int wb_begin(struct vm_object *obj)
-{
-	unsigned int e = __atomic_load_n(&obj->wb_epoch, __ATOMIC_SEQ_CST) & 1;
-
-	__atomic_fetch_add(&obj->wb_busy[e], 1, __ATOMIC_SEQ_CST);
-	return e;
-}
-
 static void wb_end(struct vm_object *obj, unsigned int e)
 {
 	if (__atomic_sub_fetch(&obj->wb_busy[e], 1, __ATOMIC_SEQ_CST) == 0 &&
 	    __atomic_load_n(&obj->wb_waiters, __ATOMIC_SEQ_CST))
 		vm_futex_wake_all(&obj->wb_busy[e]);
+}
+
+/*
+ * A write-back run (of byte offset @off on) starts: flushes wait for it
+ * (wait_writeback()).  A flush that flips the epoch between this run's
+ * load of it and its count has looked at that epoch's count already, so
+ * the run checks the epoch again once counted, and moves to the new one
+ * if it changed.  Return: the epoch it counts in, for wb_end().
+ */
+static unsigned int wb_begin(struct vm_object *obj, uint64_t off)
+{
+	for (;;) {
+		unsigned int e = __atomic_load_n(&obj->wb_epoch, __ATOMIC_SEQ_CST) & 1;
+
+		vm_hook(obj->pol, UFVM_HOOK_WB_EPOCH, off, e);
+		__atomic_fetch_add(&obj->wb_busy[e], 1, __ATOMIC_SEQ_CST);
+		if ((__atomic_load_n(&obj->wb_epoch, __ATOMIC_SEQ_CST) & 1) == e ||
+		    (obj->pol->debug & UFVM_DEBUG_WB_EPOCH_ONCE))	/* the bug, for tests */
+			return e;
+		wb_end(obj, e);
+	}
 }
 
 /*
@@ -880,7 +889,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 {
 	uint64_t off = run[0]->index << PAGE_SHIFT, size;
 	struct vm_stats_shard *s = shard(obj);
-	unsigned int i, epoch = wb_begin(obj);
+	unsigned int i, epoch = wb_begin(obj, off);
 	bool keep, kept = false;
 	size_t len;
 	int err = 0;

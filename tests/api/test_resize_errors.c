@@ -6,9 +6,11 @@
  * Checks: a shrinking ufvm_truncate() whose store truncate fails returns
  * the error and loses nothing (the size stays, a dirty page still reaches
  * the store), also when a write-back ran while the truncate waited for its
- * store; and the last user's ufvm_file_close() reports the error of a
- * background write-back that was in flight when it looked (its page was
- * no longer marked dirty, but not yet written either).
+ * store; a sync waits for another thread's write-back that counted itself
+ * in the flush epoch just as a sync flipped it; and the last user's
+ * ufvm_file_close() reports the error of a background write-back that was
+ * in flight when it looked (its page was no longer marked dirty, but not
+ * yet written either).
  *
  * The store's ftruncate() and pwrite() are interposed here (the library is
  * linked statically into this test) to fail on demand.
@@ -28,6 +30,8 @@ static atomic_int hold_truncate, in_truncate;	/* ... after waiting for */
 static atomic_int release_truncate;		/* this */
 static atomic_llong bg_write_at = -1;		/* the background thread's pwrite here: */
 static atomic_int bg_in_write, bg_release;	/* held until released, then EIO */
+static atomic_llong any_write_at = -1;		/* any thread's pwrite here: the same */
+static atomic_int any_in_write, any_release, any_done;
 
 int ftruncate(int fd, off_t len)
 {
@@ -53,6 +57,14 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 
 	if (!real)
 		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	if (off == atomic_load(&any_write_at)) {
+		atomic_store(&any_write_at, -1);
+		atomic_store(&any_in_write, 1);
+		race_wait(&any_release, 1, 5000000);
+		atomic_store(&any_done, 1);
+		errno = EIO;
+		return -1;
+	}
 	if (off == atomic_load(&bg_write_at) && !prctl(PR_GET_NAME, name) &&
 	    !strcmp(name, "ufvm-bg")) {
 		atomic_store(&bg_write_at, -1);
@@ -187,4 +199,110 @@ Test(resize_errors, last_user_waits_for_writeback_in_flight, .timeout = 30)
 	cr_assert(r == -EIO, "ufvm_file_close of the last user = %d, want the "
 		  "in-flight write-back's -EIO", r);
 	ufvm_close(vm);
+}
+
+/*
+ * A sync waits for the write-backs of other threads in flight: they count
+ * in a flush epoch, which each sync flips before it waits for the old one.
+ * A run that read the epoch just before another sync flipped it, and only
+ * then counted itself, is in the epoch that sync has looked at already;
+ * it must move to the new one, or the next sync does not wait for it and
+ * may miss its error.  UFVM_HOOK_WB_EPOCH holds the run there while a
+ * sync of another page flips the epoch; then the run's store write is
+ * held for 100 ms, and fails.  A sync made meanwhile must return after
+ * the write (whichever of the two syncs then reports its error).  Teeth:
+ * UFVM_DEBUG_WB_EPOCH_ONCE keeps the run in the epoch it read, and the
+ * sync returns while the write is still in flight.
+ */
+struct epoch_race {
+	struct ufvm_file *f;
+	atomic_int armed, in_begin, go_on;
+	int fsync_err;
+};
+
+static void epoch_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct epoch_race *t = arg;
+
+	(void)b;
+	if (point != UFVM_HOOK_WB_EPOCH || a != 3 * PAGE || !atomic_exchange(&t->armed, 0))
+		return;
+	atomic_store(&t->in_begin, 1);
+	race_wait(&t->go_on, 1, 5000000);
+}
+
+static void *epoch_fsync(void *arg)
+{
+	struct epoch_race *t = arg;
+
+	t->fsync_err = ufvm_fsync(t->f);
+	return NULL;
+}
+
+static void *release_any_later(void *arg)
+{
+	(void)arg;
+	race_sleep_us(100000);
+	atomic_store(&any_release, 1);
+	return NULL;
+}
+
+/* Return: whether the sync made while the write was held returned after it. */
+static bool run_epoch(unsigned int debug_flags)
+{
+	char path[TMPSTORE_PATH_MAX], page[PAGE];
+	static struct epoch_race t;
+	struct ufvm_config cfg;
+	pthread_t th, rel;
+	struct ufvm *vm;
+	void *addr = NULL;
+	bool after;
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	atomic_store(&any_release, 0);
+	atomic_store(&any_in_write, 0);
+	atomic_store(&any_done, 0);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.debug_flags = debug_flags;
+	vm = ut_open(&cfg);
+	ut_store("epoch", 4 * PAGE, 11, path);
+	t.f = ut_file(vm, path);
+	assert_ok(ufvm_map_file(t.f, 0, 4 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE,
+				UFVM_MAP_SHARED, &addr));
+	memset(page, 'E', PAGE);
+	ut_pwrite(t.f, page, PAGE, 3 * PAGE);		/* page 3 dirty */
+	assert_ok(ufvm_debug_hook(vm, epoch_hook, &t));
+	atomic_store(&any_write_at, 3 * PAGE);
+	atomic_store(&t.armed, 1);
+	cr_assert(pthread_create(&th, NULL, epoch_fsync, &t) == 0);	/* writes page 3 */
+	cr_assert(race_wait(&t.in_begin, 1, 5000000), "no write-back of page 3 began");
+	assert_ok(ufvm_sync(vm, addr, PAGE));		/* page 0 only: flips the epoch */
+	atomic_store(&t.go_on, 1);
+	cr_assert(race_wait(&any_in_write, 1, 5000000), "page 3's store write never came");
+	/* Page 3 is clean now, its write in flight; it fails in 100 ms. */
+	cr_assert(pthread_create(&rel, NULL, release_any_later, NULL) == 0);
+	r = ufvm_fsync(t.f);
+	after = atomic_load(&any_done);
+	pthread_join(rel, NULL);
+	pthread_join(th, NULL);
+	cr_assert(t.fsync_err == -EIO, "the fsync that wrote page 3 got %d", t.fsync_err);
+	cr_assert(!after || r == 0 || r == -EIO, "the other fsync got %d", r);
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	assert_ok(ufvm_unmap(vm, addr, 4 * PAGE));
+	ufvm_file_close(t.f);	/* what it reports depends on the run */
+	ut_close(vm);
+	return after;
+}
+
+Test(resize_errors, sync_waits_for_a_writeback_that_counted_late, .timeout = 30)
+{
+	cr_assert(run_epoch(0), "ufvm_fsync returned while another thread's write-back "
+		  "was in flight");
+}
+
+Test(resize_errors, teeth_epoch_once_misses_the_writeback, .timeout = 30)
+{
+	cr_assert(!run_epoch(UFVM_DEBUG_WB_EPOCH_ONCE), "counting in the epoch it read, the "
+		  "write-back should be missed by the sync, which returns at once");
 }
