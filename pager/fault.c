@@ -494,16 +494,17 @@ again:
 		got = 1;
 		err = vm_object_read_page(obj, p);
 	}
-	if (err)
-		vm_object_discard_page(obj, p);
 	/*
-	 * End the fill while the page locks still pin the object: with
-	 * mmap_lock dropped (retry), an unmap may free it once they go.
+	 * End the fill while the locked pages, still in the index, pin the
+	 * object: with mmap_lock dropped (retry), an unmap may free it once
+	 * they are unlocked, or once a failed one is discarded.
 	 */
 	if (!(vmf->pol->debug & UFVM_DEBUG_FILL_END_LATE)) {
 		vm_object_fill_end(obj);
 		vm_cache_unreserve(obj->cache, n);
 	}
+	if (err)
+		vm_object_discard_page(obj, p);
 	for (i = 0; i < got; i++) {
 		vm_page_unlock(run[i]);
 		if (i)

@@ -542,7 +542,9 @@ void vm_object_discard_page(struct vm_object *obj, struct vm_page *p)
 	 * this offset can be filled meanwhile and lose its frame to the punch.
 	 */
 	punch_frame(obj, p);
+	vm_rcu_read_lock();	/* out of the index, @p no longer pins @obj */
 	delete_page(obj, p);
+	vm_rcu_read_unlock();
 }
 
 /* Unmap [first, last] (page offsets) from every region.  Context: rmap free. */

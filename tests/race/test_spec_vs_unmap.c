@@ -25,9 +25,9 @@
  * Teeth: with UFVM_DEBUG_NO_DEAD_CHECK it must install into the unmapped
  * range instead, which the kernel refuses and the counter shows.
  *
- * major_fault_outlives_its_file: a major fault that dropped mmap_lock for
- * its read is done with the file's object before it unlocks its pages, the
- * object's last pins (below).
+ * major_fault_outlives_its_file (and failed_...: its read fails): a major
+ * fault that dropped mmap_lock for its read is done with the file's object
+ * before it unlocks or discards its pages, the object's last pins (below).
  *
  * Only with the userfaultfd backend: with the sigsegv backend a touch of a
  * region that is gone is a SIGSEGV that ufvm's handler declines, and the
@@ -326,11 +326,13 @@ static void outlive_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 	race_wait(&o->unmapped, 1, WAIT_US);	/* and freed */
 }
 
-static void run_outlive(unsigned int debug_flags)
+/* @read_error: the store read fails, and the fault discards its page. */
+static void run_outlive(unsigned int debug_flags, bool read_error)
 {
 	char path[TMPSTORE_PATH_MAX];
 	static struct dead o;
 	struct ufvm_config cfg;
+	struct ufvm_file *f;
 	struct ufvm *vm;
 	pthread_t th;
 
@@ -341,7 +343,11 @@ static void run_outlive(unsigned int debug_flags)
 	sigcatch_install();	/* before ufvm, as above */
 	vm = open_uffd(&cfg);
 	memset(&o, 0, sizeof(o));
-	o.m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);	/* the file's only user */
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	if (read_error)
+		assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, FILE_SIZE));
+	o.m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	assert_ok(ufvm_file_close(f));	/* the region is the file's only user */
 	assert_ok(ufvm_debug_hook(vm, outlive_hook, &o));
 	atomic_store(&o.armed, 1);
 	cr_assert(pthread_create(&th, NULL, dead_toucher, &o) == 0);
@@ -351,7 +357,8 @@ static void run_outlive(unsigned int debug_flags)
 	race_sleep_us(200000);
 	atomic_store(&o.unmapped, 1);
 	assert_back(th, o.tid, "the toucher");
-	cr_assert(o.sig == SIGSEGV || (!o.sig && o.v == pattern_byte(SEED, TARGET_PG * PAGE + 3)),
+	cr_assert(o.sig == SIGSEGV || (read_error && o.sig == SIGBUS) ||
+		  (!o.sig && !read_error && o.v == pattern_byte(SEED, TARGET_PG * PAGE + 3)),
 		  "signal %d, byte %#x", o.sig, o.v);
 	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
 	ut_close(vm);
@@ -380,13 +387,18 @@ Test(spec_vs_unmap, teeth_no_dead_check_maps_dead_region, .timeout = 30)
 
 Test(spec_vs_unmap, major_fault_outlives_its_file, .timeout = 30)
 {
-	run_outlive(0);
+	run_outlive(0, false);
 }
 
-/* The teeth run in a child whose stderr is kept: ASan's report ends it. */
-Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30)
+Test(spec_vs_unmap, failed_major_fault_outlives_its_file, .timeout = 30)
 {
+	run_outlive(0, true);
+}
+
 #ifdef __SANITIZE_ADDRESS__
+/* The teeth run in a child whose stderr is kept: ASan's report ends it. */
+static void teeth_outlive(bool read_error)
+{
 	char log[] = "/tmp/ufvm-teeth-XXXXXX", text[8192];
 	struct ufvm_config cfg;
 	int fd, status;
@@ -404,7 +416,7 @@ Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30)
 	cr_assert(pid >= 0);
 	if (!pid) {
 		dup2(fd, 2);
-		run_outlive(UFVM_DEBUG_FILL_END_LATE);
+		run_outlive(UFVM_DEBUG_FILL_END_LATE, read_error);
 		_exit(0);
 	}
 	cr_assert(waitpid(pid, &status, 0) == pid);
@@ -414,7 +426,21 @@ Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30)
 	cr_assert(strstr(text, "heap-use-after-free") && strstr(text, "vm_object_fill_end"),
 		  "the fault ended its fill on the freed object and ASan saw nothing (status "
 		  "%#x): %.300s", status, text);
+}
 #else
+static void teeth_outlive(bool read_error)
+{
+	(void)read_error;
 	cr_skip_test("a use after free shows only under AddressSanitizer (the ASan tree runs it)");
+}
 #endif
+
+Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30)
+{
+	teeth_outlive(false);
+}
+
+Test(spec_vs_unmap, teeth_failed_fill_end_late_touches_freed_file, .timeout = 30)
+{
+	teeth_outlive(true);
 }
