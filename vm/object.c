@@ -945,7 +945,7 @@ static bool wb_wanted(struct vm_page *p, uint32_t older_than)
  * Return: 0 or the first error.
  */
 static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
-			   uint32_t older_than, uint64_t *written)
+			   uint32_t older_than, uint64_t *written, bool *kept)
 {
 	struct vm_page *run[WB_RUN_MAX];
 	uint64_t idx = first;
@@ -995,6 +995,8 @@ static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
 		e = write_run(obj, run, n);
 		if (e < 0 && !err)
 			err = e;
+		if (e == WB_KEPT && kept)
+			*kept = true;
 		if (!e && written)
 			*written += n;
 		for (i = 0; i < n; i++) {
@@ -1010,13 +1012,28 @@ static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
 
 int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 {
-	return writeback_range(obj, first, last, UINT32_MAX, NULL);
+	bool kept = false;
+	int err = writeback_range(obj, first, last, UINT32_MAX, NULL, &kept), e;
+
+	if (kept) {
+		/*
+		 * A shrinking truncate was pending: wait for its outcome, then
+		 * write what it kept dirty (if it failed, its pages are the
+		 * file's again, and this write-back must not report them
+		 * done).
+		 */
+		fill_sync(obj);
+		e = writeback_range(obj, first, last, UINT32_MAX, NULL, NULL);
+		if (!err)
+			err = e;
+	}
+	return err;
 }
 
 int vm_object_writeback_aged(struct vm_object *obj, uint32_t older_than)
 {
 	uint64_t written = 0;
-	int err = writeback_range(obj, 0, UINT64_MAX, older_than, &written);
+	int err = writeback_range(obj, 0, UINT64_MAX, older_than, &written, NULL);
 
 	/* Pages written, not the drop in nr_dirty: others clean and dirty too. */
 	if (written)
