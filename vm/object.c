@@ -434,17 +434,11 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 
 /* ---- removal ---- */
 
-/*
- * A page stops counting as dirty (its write reached the store, or it is
- * gone).  With no dirty page left in the cache, none is left that cannot
- * be cleaned either: a write-back failure of pages since punched,
- * truncated or dropped no longer stops dirtying fills at the slack.
- */
+/* A page stops counting as dirty (its write reached the store, or it is gone). */
 static void dirty_uncount(struct vm_object *obj)
 {
 	__atomic_fetch_sub(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
-	if (!__atomic_sub_fetch(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED))
-		vm_cache_writeback_result(obj->cache, 0);
+	__atomic_fetch_sub(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED);
 }
 
 static void clear_dirty(struct vm_object *obj, struct vm_page *p)
