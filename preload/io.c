@@ -486,7 +486,11 @@ static ssize_t pl_sys_rw(int kind, int fd, void *buf, size_t n, off_t off)
 	return r;
 }
 
-/* Vector form of pl_sys_rw.  @kind: 0 readv, 1 preadv2, 2 writev, 3 pwritev2. */
+/*
+ * Vector form of pl_sys_rw.  @kind: 0 readv, 1 preadv2, 2 writev, 3
+ * pwritev2.  Kinds 0 and 2 with @flags are preadv2/pwritev2 at the file
+ * position (offset -1): the flags go to the kernel as they came.
+ */
 static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, off_t off,
 			  int flags)
 {
@@ -494,6 +498,13 @@ static ssize_t pl_sys_rwv(int kind, int fd, const struct iovec *iov, int cnt, of
 	ssize_t r;
 	char *b;
 
+	if (kind == 0 && flags) {
+		kind = 1;
+		off = -1;
+	} else if (kind == 2 && flags) {
+		kind = 3;
+		off = -1;
+	}
 	if (!pl_iov_needs_bounce(iov, cnt)) {
 		switch (kind) {
 		case 0: return REAL(readv)(fd, iov, cnt);
@@ -1113,6 +1124,10 @@ static int pl_ino_fallocate(struct pl_inode *ino, int fd, int mode, off_t off, o
 		return -EINVAL;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;	/* collapse, insert, unshare: not through ufvm */
+	err = pl_fd_wflags(fd);		/* ufvm's own handle may write; @fd may not */
+	if (err < 0)
+		return err;
+	err = 0;
 	pl_guard++;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))

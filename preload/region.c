@@ -662,7 +662,8 @@ PL_EXPORT int mprotect(void *addr, size_t len, int prot)
 	int np, err = 0;
 	size_t i;
 
-	if (PL_BYPASS() || a % PL_PAGE || !pl_overlaps_managed(addr, len))
+	/* An empty range changes nothing: the kernel says what it says. */
+	if (PL_BYPASS() || !len || a % PL_PAGE || !pl_overlaps_managed(addr, len))
 		return REAL(mprotect)(addr, len, prot);
 	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
 		return REAL(mprotect)(addr, len, prot);
@@ -748,7 +749,7 @@ PL_EXPORT int msync(void *addr, size_t len, int flags)
 	long n, i;
 	int err;
 
-	if (PL_BYPASS() || a % PL_PAGE || !pl_overlaps_managed(addr, len))
+	if (PL_BYPASS() || !len || a % PL_PAGE || !pl_overlaps_managed(addr, len))
 		return REAL(msync)(addr, len, flags);
 	if ((flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE)) ||
 	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
@@ -867,14 +868,14 @@ static int pl_madvise(void *addr, size_t len, int advice)
 
 PL_EXPORT int madvise(void *addr, size_t len, int advice)
 {
-	if (PL_BYPASS() || !pl_overlaps_managed(addr, len))
+	if (PL_BYPASS() || !len || !pl_overlaps_managed(addr, len))
 		return REAL(madvise)(addr, len, advice);
 	return (int)pl_ret(pl_madvise(addr, len, advice));
 }
 
 PL_EXPORT int posix_madvise(void *addr, size_t len, int advice)
 {
-	if (PL_BYPASS() || !pl_overlaps_managed(addr, len))
+	if (PL_BYPASS() || !len || !pl_overlaps_managed(addr, len))
 		return REAL(posix_madvise)(addr, len, advice);
 	if (advice == POSIX_MADV_DONTNEED)
 		return 0;	/* glibc ignores it too: it would discard data */

@@ -260,6 +260,21 @@ static void sc_coherence(void)
 	CHECK(!fallocate(fd, FALLOC_FL_ZERO_RANGE, 9 * PG, PG));
 	CHECK(zeros(m + 9 * PG, PG));
 
+	/* ... not through a read-only fd (EBADF), which changes nothing */
+	fd2 = open(path_of("c"), O_RDONLY);
+	CHECK(fd2 >= 0);
+	errno = 0;
+	CHECK(fallocate(fd2, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * PG, PG) == -1 &&
+	      errno == EBADF);
+	errno = 0;
+	CHECK(fallocate(fd2, FALLOC_FL_ZERO_RANGE, 10 * PG, PG) == -1 && errno == EBADF);
+	CHECK(same(m + 10 * PG, PG, 10 * PG, 1));
+	close(fd2);
+
+	/* empty ranges inside the mapping: nothing to do, 0 */
+	CHECK(!mprotect(m + PG, 0, PROT_READ) && !msync(m + PG, 0, MS_SYNC) &&
+	      !madvise(m + PG, 0, MADV_DONTNEED));
+
 	/* ftruncate down then up: the tail reads zeros */
 	CHECK(!ftruncate(fd, 12 * PG));
 	CHECK(!fstat(fd, &st) && st.st_size == (off_t)(12 * PG));
@@ -380,6 +395,28 @@ static void sc_append(void)
 	CHECK(!munmap(m, PG));
 	close(fd2);
 	close(fd);
+
+	/*
+	 * preadv2/pwritev2 at the position (-1) of fds ufvm does not manage
+	 * keep their flags: RWF_APPEND appends to a plain file, RWF_NOWAIT
+	 * on an empty pipe is EAGAIN
+	 */
+	fd = open(path_of("a.plain"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0 && write(fd, "0123456789", 10) == 10 && lseek(fd, 0, SEEK_SET) == 0);
+	v.iov_base = (void *)"AP";
+	CHECK(pwritev2(fd, &v, 1, -1, RWF_APPEND) == 2);
+	CHECK(pread(fd, buf, 12, 0) == 12 && !memcmp(buf, "0123456789AP", 12));
+	close(fd);
+	{
+		int pfd[2];
+
+		CHECK(!pipe(pfd));
+		errno = 0;
+		CHECK(preadv2(pfd[0], &(struct iovec){ buf, 2 }, 1, -1, 0x8 /* RWF_NOWAIT */) ==
+		      -1 && errno == EAGAIN);
+		close(pfd[0]);
+		close(pfd[1]);
+	}
 }
 
 /*
