@@ -105,6 +105,7 @@ int fcntl64(int fd, int cmd, ...);
 	X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64) X(__fxstatat) \
 	X(__fxstatat64)							\
 	X(fork) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve)	\
+	X(execveat)							\
 	X(_exit) X(_Exit) X(posix_spawn) X(posix_spawnp) X(system) X(popen)	\
 	X(clone)
 

@@ -272,6 +272,18 @@ static int pl_do_fexecve(const void *fdp, char *const argv[], char *const envp[]
 	return REAL(fexecve)(*(const int *)fdp, argv, envp);
 }
 
+struct pl_execveat {
+	int dirfd, flags;
+	const char *path;
+};
+
+static int pl_do_execveat(const void *what, char *const argv[], char *const envp[])
+{
+	const struct pl_execveat *x = what;
+
+	return REAL(execveat)(x->dirfd, x->path, argv, envp, x->flags);
+}
+
 /*
  * exec's bypass: as PL_BYPASS(), but a child that shares our memory
  * (pl_borrowed) still gets the environment completed (pl_exec writes
@@ -313,6 +325,16 @@ PL_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 	if (PL_EXEC_BYPASS())
 		return REAL(fexecve)(fd, argv, envp);
 	return pl_exec(pl_do_fexecve, &fd, argv, envp);
+}
+
+PL_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+		       int flags)
+{
+	struct pl_execveat x = { .dirfd = dirfd, .flags = flags, .path = path };
+
+	if (PL_EXEC_BYPASS())
+		return REAL(execveat)(dirfd, path, argv, envp, flags);
+	return pl_exec(pl_do_execveat, &x, argv, envp);
 }
 
 /*
@@ -572,6 +594,16 @@ PL_EXPORT void _exit(int status)
 
 PL_ALIAS(_Exit, _exit);
 
+/*
+ * quick_exit() runs the at_quick_exit() handlers, then glibc's internal
+ * _exit, which no interposition sees: the write-back is a handler of its
+ * own, registered when the preload loads, so it runs after the program's.
+ */
+static void pl_quick_exit(void)
+{
+	pl_proc_exit();	/* called from libc: no bypass test, which would see libc */
+}
+
 /* ---- set-up ---- */
 
 int pl_proc_init(void)
@@ -584,7 +616,7 @@ int pl_proc_init(void)
 	for (i = 0; environ && environ[i]; i++)
 		n += !strncmp(environ[i], "UFVM_", 5);
 	pl_env_ufvm = calloc(n + 1, sizeof(*pl_env_ufvm));
-	if (!pl_env_ufvm)
+	if (!pl_env_ufvm || at_quick_exit(pl_quick_exit))
 		return -ENOMEM;
 	for (i = 0; environ && environ[i]; i++)
 		if (!strncmp(environ[i], "UFVM_", 5) &&

@@ -9,8 +9,8 @@
  *   probe SCENARIO DIR     run one scenario with its files in DIR
  *
  * Scenarios: coherence, append, appendfail, appendshared, fdcalls, remap, protect, fork, forkgaps,
- * exec (and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
- * (exit, _exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
+ * exec (execveat, and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
+ * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -843,7 +843,7 @@ static void sc_exec(char *self)
 	int fd = make_file("e", 4, 41);
 	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	char *argv[] = { self, (char *)"exec-child", (char *)dir, NULL };
-	char *envp[] = { (char *)"PROBE_EXEC=1", NULL };
+	char *envp[] = { (char *)"PROBE_EXEC=1", NULL, NULL };
 
 	CHECK(m != MAP_FAILED);
 	CHECK_MANAGED(m);
@@ -861,9 +861,16 @@ static void sc_exec(char *self)
 	}
 	if (failures)
 		return;
-	/* An environment without LD_PRELOAD: the preload puts itself back. */
-	execve(self, argv, is_managed ? envp : environ);
-	CHECK(!"execve");
+	/*
+	 * An environment without LD_PRELOAD: the preload puts itself back.
+	 * By execveat, which glibc does not route through execve; a page
+	 * dirtied since the spawn is in the file for the new image.
+	 */
+	fill(m + 2 * PG, PG, 2 * PG, 43);
+	envp[1] = (char *)"PROBE_EXEC_DIRTY=1";
+	setenv("PROBE_EXEC_DIRTY", "1", 1);
+	execveat(AT_FDCWD, self, argv, is_managed ? envp : environ, 0);
+	CHECK(!"execveat");
 }
 
 static void sc_exec_child(void)
@@ -873,6 +880,8 @@ static void sc_exec_child(void)
 
 	CHECK(fd >= 0);
 	CHECK(kernel_same("e", PG, PG, 42));
+	if (getenv("PROBE_EXEC_DIRTY"))
+		CHECK(kernel_same("e", 2 * PG, PG, 43));
 	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fd, 0);
 	CHECK(m != MAP_FAILED && same(m + PG, PG, PG, 42) && same(m, PG, 0, 41));
 	if (getenv("PROBE_EXEC"))
@@ -1045,6 +1054,8 @@ static void exit_child(void *arg)
 	if (m == MAP_FAILED)
 		_exit(2);
 	fill(m + 2 * PG, PG, 2 * PG, 52);
+	if (arg == (void *)2)
+		quick_exit(0);
 	if (arg)
 		_exit(0);
 	exit(0);
@@ -1072,6 +1083,9 @@ static void sc_exit(void)
 	CHECK(kernel_same("x", 2 * PG, PG, 52));
 	close(make_file("x", 4, 51));
 	CHECK(in_child(exit_child, (void *)1) == 0);
+	CHECK(kernel_same("x", 2 * PG, PG, 52));
+	close(make_file("x", 4, 51));
+	CHECK(in_child(exit_child, (void *)2) == 0);	/* quick_exit */
 	CHECK(kernel_same("x", 2 * PG, PG, 52));
 	CHECK(in_child(crash_child, NULL) == 128 + SIGKILL);
 	CHECK(kernel_same("x", PG, PG, 53));
