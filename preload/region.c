@@ -457,8 +457,21 @@ static void *pl_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		pl_inode_put(ino);
 	}
 	if ((flags & MAP_FIXED) && pl_overlaps_managed(addr, len)) {
+		void *probe;
 		int err;
 
+		/*
+		 * What the kernel would refuse (the fd's access mode, the
+		 * flags, the offset) must leave the managed mapping there:
+		 * try the same mapping anywhere first.
+		 */
+		if ((uintptr_t)addr % PL_PAGE)
+			return (void *)(intptr_t)pl_ret(-EINVAL);
+		probe = REAL(mmap)(NULL, len, prot, flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE |
+							      MAP_POPULATE | MAP_LOCKED), fd, off);
+		if (probe == MAP_FAILED)
+			return MAP_FAILED;
+		REAL(munmap)(probe, len);
 		pl_lock_acquire();
 		err = pl_change_locked((uintptr_t)addr & ~(PL_PAGE - 1),
 				       PL_ROUND_UP((uintptr_t)addr + len), -1, false);

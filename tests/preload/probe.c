@@ -696,6 +696,24 @@ static void sc_remap(void)
 	CHECK(!is_managed || !is_managed(a));
 	CHECK(same(m + 10 * PG, 6 * PG, 10 * PG, 11) && m[7 * PG] == 'z');
 
+	/* a MAP_FIXED mapping the kernel refuses leaves the managed one there */
+	{
+		char shm[64];
+		int ro;
+
+		snprintf(shm, sizeof(shm), "/dev/shm/ufvm-probe-%d", (int)getpid());
+		ro = open(shm, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		CHECK(ro >= 0 && !ftruncate(ro, PG));
+		close(ro);
+		ro = open(shm, O_RDONLY);	/* not writable: EACCES */
+		unlink(shm);
+		errno = 0;
+		CHECK(mmap(m + 14 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, ro, 0) ==
+		      MAP_FAILED && errno == EACCES);
+		CHECK(same(m + 14 * PG, PG, 14 * PG, 11));
+		close(ro);
+	}
+
 	/* MAP_FIXED of the file over its own mapping, at another offset */
 	a = mmap(m + 12 * PG, 2 * PG, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 40 * PG);
 	CHECK(a == m + 12 * PG && same(a, 2 * PG, 40 * PG, 11));
