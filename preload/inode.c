@@ -22,6 +22,7 @@
  * fclose() of an fdopen()ed stream, which calls close inside libc).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <sys/resource.h>
 
 #include "preload/preload.h"
@@ -235,6 +236,29 @@ void pl_fd_track(int fd)
 		ino = pl_inode_get_or_create_locked(&st, path);
 	pl_fd_set_locked(fd, ino);
 	pl_lock_release();
+}
+
+/*
+ * pl_fd_track_inherited - track the fds open before the preload started
+ * (inherited across exec: a shell's redirections, a parent's fds), which
+ * no open() of ours saw, so that their I/O goes through ufvm once their
+ * file is managed.  Context: the constructor, L not held.
+ */
+void pl_fd_track_inherited(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && !*end && fd != dirfd(d))
+			pl_fd_track((int)fd);
+	}
+	closedir(d);
 }
 
 void pl_fd_untrack(int fd)

@@ -314,6 +314,7 @@ __attribute__((constructor)) static void pl_init(void)
 		return;
 	}
 	__atomic_store_n(&pl_state, PL_READY, __ATOMIC_RELEASE);
+	pl_fd_track_inherited();
 }
 
 __attribute__((destructor)) static void pl_fini(void)

@@ -223,6 +223,7 @@ extern int pl_fd_max;			/* (c) size of the fd table */
 
 int pl_inode_init(void);
 void pl_fd_track(int fd);
+void pl_fd_track_inherited(void);
 void pl_fd_untrack(int fd);
 void pl_fd_dup(int oldfd, int newfd);
 bool pl_fd_is_priv(int fd);

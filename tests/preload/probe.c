@@ -861,7 +861,8 @@ static void sc_exec(char *self)
 	int fd = make_file("e", 4, 41);
 	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	char *argv[] = { self, (char *)"exec-child", (char *)dir, NULL };
-	char *envp[] = { (char *)"PROBE_EXEC=1", NULL, NULL };
+	char *envp[] = { (char *)"PROBE_EXEC=1", NULL, NULL, NULL };
+	static char fdvar[32];
 
 	CHECK(m != MAP_FAILED);
 	CHECK_MANAGED(m);
@@ -887,6 +888,10 @@ static void sc_exec(char *self)
 	fill(m + 2 * PG, PG, 2 * PG, 43);
 	envp[1] = (char *)"PROBE_EXEC_DIRTY=1";
 	setenv("PROBE_EXEC_DIRTY", "1", 1);
+	/* @fd stays open in the new image, which no open() of its own made */
+	snprintf(fdvar, sizeof(fdvar), "PROBE_EXEC_FD=%d", fd);
+	envp[2] = fdvar;
+	setenv("PROBE_EXEC_FD", fdvar + 14, 1);
 	execveat(AT_FDCWD, self, argv, is_managed ? envp : environ, 0);
 	CHECK(!"execveat");
 }
@@ -904,6 +909,21 @@ static void sc_exec_child(void)
 	CHECK(m != MAP_FAILED && same(m + PG, PG, PG, 42) && same(m, PG, 0, 41));
 	if (getenv("PROBE_EXEC"))
 		CHECK(is_managed && is_managed(m));
+	if (getenv("PROBE_EXEC_FD")) {
+		/* The inherited fd and the mapping see each other's writes. */
+		int in = atoi(getenv("PROBE_EXEC_FD"));
+		char *w = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		char c = 0;
+
+		CHECK(w != MAP_FAILED);
+		w[3 * PG] = 'M';
+		CHECK(pread(in, &c, 1, 3 * PG) == 1 && c == 'M');
+		CHECK(pwrite(in, "W", 1, 3 * PG + 1) == 1 && w[3 * PG + 1] == 'W');
+		CHECK(!munmap(w, 4 * PG));	/* writes the range back */
+		c = 0;
+		CHECK(syscall(SYS_pread64, in, &c, 1, 3 * PG + 1) == 1 && c == 'W');
+		CHECK(syscall(SYS_pread64, in, &c, 1, 3 * PG) == 1 && c == 'M');
+	}
 	CHECK(!munmap(m, 4 * PG));
 	close(fd);
 }
