@@ -110,6 +110,27 @@ static void pl_child_reopen(struct pl_inode *ino, void *arg)
 	}
 }
 
+/* The regions [0, @n) of a fork child, mapped through ufvm: the kernel's. */
+static void pl_child_all_to_kernel(size_t n)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		struct pl_region *r = &pl_regions[i];
+
+		if (r->prot == PROT_NONE)
+			continue;
+		pl_guard++;
+		ufvm_unmap(pl_vm, (void *)r->start, r->end - r->start);	/* nothing dirty yet */
+		pl_guard--;
+		err = pl_region_map_kernel_locked(r);	/* over it, if that failed */
+		if (err)
+			pl_warn_once("child: %s at %p is lost: %s", r->ino->path,
+				     (void *)r->start, strerror(-err));
+	}
+}
+
 static void pl_atfork_child(void)
 {
 	struct ufvm *old = pl_vm;
@@ -156,11 +177,20 @@ static void pl_atfork_child(void)
 	for (i = 0; i < pl_nregions; i++) {
 		struct pl_region *r = &pl_regions[i];
 
-		err = r->ino->uf ? pl_region_remap_locked(r) : -ENODEV;
+		err = !kernel && r->ino->uf ? pl_region_remap_locked(r) : -ENODEV;
+		if (err && !kernel) {
+			/*
+			 * Mixed ufvm and kernel mappings of one file would not
+			 * be coherent, and once off the preload writes nothing
+			 * back: the regions mapped through ufvm so far go to
+			 * the kernel too (only this thread runs here).
+			 */
+			pl_child_all_to_kernel(i);
+			kernel = true;
+		}
 		if (err) {
 			/* Never leave a hole that would read as zeros or fault. */
 			err = pl_region_map_kernel_locked(r);
-			kernel = true;
 			if (err)
 				pl_warn_once("child: %s at %p is lost: %s", r->ino->path,
 					     (void *)r->start, strerror(-err));
