@@ -74,6 +74,27 @@ struct pl_inode *pl_inode_lookup_locked(dev_t dev, ino_t ino)
 	return NULL;
 }
 
+/*
+ * More free inodes, from a chunk of anonymous memory, not malloc: open()
+ * tracks its fd, and open() may be called from a signal handler that
+ * interrupted malloc.  Inodes are recycled, never unmapped.
+ * Context: L held.
+ */
+static void pl_inode_refill_locked(void)
+{
+	enum { CHUNK = 64 << 10 };
+	struct pl_inode *c = REAL(mmap)(NULL, CHUNK, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (c == MAP_FAILED)
+		return;
+	for (i = 0; i < CHUNK / sizeof(*c); i++) {
+		c[i].next = pl_free;
+		pl_free = &c[i];
+	}
+}
+
 /* Context: L held.  Return: the inode of (dev, ino) with a new reference, or NULL. */
 static struct pl_inode *pl_inode_get_or_create_locked(const struct stat *st,
 						      const char *path)
@@ -85,13 +106,12 @@ static struct pl_inode *pl_inode_get_or_create_locked(const struct stat *st,
 		p->refs++;
 		return p;
 	}
+	if (!pl_free)
+		pl_inode_refill_locked();
 	p = pl_free;
-	if (p)
-		pl_free = p->next;
-	else
-		p = malloc(sizeof(*p));
 	if (!p)
 		return NULL;
+	pl_free = p->next;
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->append_lock, NULL);
 	p->dev = st->st_dev;
