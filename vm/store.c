@@ -198,8 +198,14 @@ static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t le
 
 static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len)
 {
-	if (fallocate(to_sf(s)->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)off, (off_t)len) == 0)
+	int r;
+
+	/* Application threads call this with their signals unblocked. */
+	do
+		r = fallocate(to_sf(s)->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)off, (off_t)len);
+	while (r && errno == EINTR);
+	if (!r)
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -errno;
@@ -222,12 +228,22 @@ static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len)
 
 static int sf_truncate(struct vm_store *s, uint64_t size)
 {
-	return ftruncate(to_sf(s)->fd, (off_t)size) ? -errno : 0;
+	int r;
+
+	do
+		r = ftruncate(to_sf(s)->fd, (off_t)size);
+	while (r && errno == EINTR);
+	return r ? -errno : 0;
 }
 
 static int sf_sync(struct vm_store *s)
 {
-	return fdatasync(to_sf(s)->fd) ? -errno : 0;
+	int r;
+
+	do
+		r = fdatasync(to_sf(s)->fd);
+	while (r && errno == EINTR);
+	return r ? -errno : 0;
 }
 
 static int sf_size(struct vm_store *s, uint64_t *size)
