@@ -219,7 +219,10 @@ static bool pl_fd_qualifies(int fd, struct stat *st, char *path, size_t len)
 	char link[64];
 	ssize_t n;
 
-	if (REAL(fstat)(fd, st) || !S_ISREG(st->st_mode))
+	int fl = REAL(fcntl)(fd, F_GETFL);
+
+	/* An O_PATH fd reads and maps nothing (EBADF): not ours to serve. */
+	if (fl < 0 || (fl & O_PATH) || REAL(fstat)(fd, st) || !S_ISREG(st->st_mode))
 		return false;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, path, len - 1);

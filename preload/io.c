@@ -1120,19 +1120,23 @@ static int pl_ino_fallocate(struct pl_inode *ino, int fd, int mode, off_t off, o
 	off_t size = pl_ino_size(ino), end = off + len;
 	int err = 0;
 
-	if (off < 0 || len <= 0 || end < off)
+	/* The kernel's checks, in its order (vfs_fallocate). */
+	if (off < 0 || len <= 0)
 		return -EINVAL;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;	/* collapse, insert, unshare: not through ufvm */
+	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+		return -EOPNOTSUPP;
 	err = pl_fd_wflags(fd);		/* ufvm's own handle may write; @fd may not */
 	if (err < 0)
 		return err;
+	if (end < off)
+		return -EFBIG;
 	err = 0;
 	pl_guard++;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
-		if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
-			err = -EOPNOTSUPP;
-		else if (off < size)
+		if (off < size)
 			err = ufvm_punch(ino->uf, off, (end < size ? end : size) - off);
 	} else if (REAL(fallocate)(fd, mode, off, len)) {
 		err = -errno;

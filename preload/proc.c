@@ -119,11 +119,11 @@ static void pl_child_all_to_kernel(size_t n)
 	for (i = 0; i < n; i++) {
 		struct pl_region *r = &pl_regions[i];
 
-		if (r->prot == PROT_NONE)
-			continue;
-		pl_guard++;
-		ufvm_unmap(pl_vm, (void *)r->start, r->end - r->start);	/* nothing dirty yet */
-		pl_guard--;
+		if (r->prot != PROT_NONE) {
+			pl_guard++;
+			ufvm_unmap(pl_vm, (void *)r->start, r->end - r->start);	/* nothing dirty */
+			pl_guard--;
+		}
 		err = pl_region_map_kernel_locked(r);	/* over it, if that failed */
 		if (err)
 			pl_warn_once("child: %s at %p is lost: %s", r->ino->path,
@@ -631,7 +631,13 @@ PL_ALIAS(_Exit, _exit);
  */
 static void pl_quick_exit(void)
 {
-	pl_proc_exit();	/* called from libc: no bypass test, which would see libc */
+	/*
+	 * Called from libc: not PL_BYPASS(), which would see libc as the
+	 * caller.  quick_exit() may be called from a signal handler: not
+	 * inside the preload, whose lock this thread may hold.
+	 */
+	if (!pl_guard)
+		pl_proc_exit();
 }
 
 /* ---- set-up ---- */

@@ -338,11 +338,13 @@ int pl_region_remap_locked(struct pl_region *r)
 	return err;
 }
 
-/* For fork children that cannot run ufvm: the kernel's mapping instead. */
+/*
+ * For fork children that cannot run ufvm: the kernel's mapping instead (a
+ * placeholder too, so that a later mprotect, which then goes to the
+ * kernel, shows the file and not anonymous zeros).
+ */
 int pl_region_map_kernel_locked(struct pl_region *r)
 {
-	if (r->prot == PROT_NONE)
-		return 0;
 	if (REAL(mmap)((void *)r->start, r->end - r->start, r->prot, MAP_SHARED | MAP_FIXED,
 		       r->ino->priv_fd, r->off) == MAP_FAILED)
 		return -errno;
@@ -392,7 +394,7 @@ static void *pl_mmap_managed(struct pl_inode *ino, void *addr, size_t len, int p
 		*fallback = true;
 		return MAP_FAILED;
 	}
-	if (flags & MAP_FIXED) {
+	if ((flags & MAP_FIXED) && !(flags & MAP_FIXED_NOREPLACE)) {
 		if (a % PL_PAGE) {
 			err = -EINVAL;
 			goto out;
@@ -457,21 +459,32 @@ static void *pl_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		pl_inode_put(ino);
 	}
 	if ((flags & MAP_FIXED) && pl_overlaps_managed(addr, len)) {
-		void *probe;
 		int err;
 
 		/*
-		 * What the kernel would refuse (the fd's access mode, the
-		 * flags, the offset) must leave the managed mapping there:
-		 * try the same mapping anywhere first.
+		 * What the kernel would refuse must leave the managed mapping
+		 * there.  Its checks, in its order, as far as they do not
+		 * depend on the range: the fd, the address, NOREPLACE; then
+		 * what the file allows (access mode, offset, flags), tried
+		 * with the same mapping anywhere.  Not tried: anonymous and
+		 * huge-page mappings (their refusals, such as MAP_LOCKED past
+		 * RLIMIT_MEMLOCK, still cost the managed range).
 		 */
+		if (!(flags & MAP_ANONYMOUS) && REAL(fcntl)(fd, F_GETFL) < 0)
+			return MAP_FAILED;	/* EBADF */
 		if ((uintptr_t)addr % PL_PAGE)
 			return (void *)(intptr_t)pl_ret(-EINVAL);
-		probe = REAL(mmap)(NULL, len, prot, flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE |
-							      MAP_POPULATE | MAP_LOCKED), fd, off);
-		if (probe == MAP_FAILED)
-			return MAP_FAILED;
-		REAL(munmap)(probe, len);
+		if (flags & MAP_FIXED_NOREPLACE)
+			return (void *)(intptr_t)pl_ret(-EEXIST);
+		if (!(flags & (MAP_ANONYMOUS | MAP_HUGETLB))) {
+			void *probe = REAL(mmap)(NULL, len, prot,
+						 (flags & ~(MAP_FIXED | MAP_POPULATE)) | MAP_NORESERVE,
+						 fd, off);
+
+			if (probe == MAP_FAILED)
+				return MAP_FAILED;
+			REAL(munmap)(probe, len);
+		}
 		pl_lock_acquire();
 		err = pl_change_locked((uintptr_t)addr & ~(PL_PAGE - 1),
 				       PL_ROUND_UP((uintptr_t)addr + len), -1, false);

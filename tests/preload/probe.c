@@ -268,6 +268,8 @@ static void sc_coherence(void)
 	      errno == EBADF);
 	errno = 0;
 	CHECK(fallocate(fd2, FALLOC_FL_ZERO_RANGE, 10 * PG, PG) == -1 && errno == EBADF);
+	errno = 0;	/* a mode the kernel refuses first */
+	CHECK(fallocate(fd2, FALLOC_FL_PUNCH_HOLE, 10 * PG, PG) == -1 && errno == EOPNOTSUPP);
 	CHECK(same(m + 10 * PG, PG, 10 * PG, 1));
 	close(fd2);
 
@@ -712,6 +714,11 @@ static void sc_remap(void)
 		      MAP_FAILED && errno == EACCES);
 		CHECK(same(m + 14 * PG, PG, 14 * PG, 11));
 		close(ro);
+		/* MAP_FIXED with MAP_FIXED_NOREPLACE over it: EEXIST, kept */
+		errno = 0;
+		CHECK(mmap(m + 14 * PG, PG, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_FIXED_NOREPLACE,
+			   fd, 0) == MAP_FAILED && errno == EEXIST);
+		CHECK(same(m + 14 * PG, PG, 14 * PG, 11));
 	}
 
 	/* MAP_FIXED of the file over its own mapping, at another offset */
@@ -861,8 +868,8 @@ static void sc_exec(char *self)
 	int fd = make_file("e", 4, 41);
 	char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	char *argv[] = { self, (char *)"exec-child", (char *)dir, NULL };
-	char *envp[] = { (char *)"PROBE_EXEC=1", NULL, NULL, NULL };
-	static char fdvar[32];
+	char *envp[] = { (char *)"PROBE_EXEC=1", NULL, NULL, NULL, NULL };
+	static char fdvar[32], pathvar[40];
 
 	CHECK(m != MAP_FAILED);
 	CHECK_MANAGED(m);
@@ -892,6 +899,10 @@ static void sc_exec(char *self)
 	snprintf(fdvar, sizeof(fdvar), "PROBE_EXEC_FD=%d", fd);
 	envp[2] = fdvar;
 	setenv("PROBE_EXEC_FD", fdvar + 14, 1);
+	/* and an O_PATH fd of it, which reads nothing (EBADF) there either */
+	snprintf(pathvar, sizeof(pathvar), "PROBE_EXEC_PATHFD=%d", open(path_of("e"), O_PATH));
+	envp[3] = pathvar;
+	setenv("PROBE_EXEC_PATHFD", pathvar + 18, 1);
 	execveat(AT_FDCWD, self, argv, is_managed ? envp : environ, 0);
 	CHECK(!"execveat");
 }
@@ -923,6 +934,8 @@ static void sc_exec_child(void)
 		c = 0;
 		CHECK(syscall(SYS_pread64, in, &c, 1, 3 * PG + 1) == 1 && c == 'W');
 		CHECK(syscall(SYS_pread64, in, &c, 1, 3 * PG) == 1 && c == 'M');
+		errno = 0;
+		CHECK(pread(atoi(getenv("PROBE_EXEC_PATHFD")), &c, 1, 0) == -1 && errno == EBADF);
 	}
 	CHECK(!munmap(m, 4 * PG));
 	close(fd);
