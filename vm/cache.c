@@ -122,13 +122,13 @@ unsigned int vm_cache_reclaim(struct vm_cache *c, struct vm_evict_space *sp, uns
  * The write-back error of this fill's rounds, else the last one of
  * anyone's while dirty pages are left (with none, none is left that cannot
  * be cleaned: the failing pages went another way, punched, truncated or
- * dropped at a last close).
+ * dropped at a last close; vm_cache_dirty_gone() forgets it then).
  */
 static int unclean_err(struct vm_cache *c, int wb_err)
 {
 	if (wb_err || !__atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED))
 		return wb_err;
-	return __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+	return vm_cache_wb_failing(c);
 }
 
 int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying)

@@ -117,8 +117,11 @@ struct vm_cache {
 	uint64_t reserved;			/* (a) slots promised to fills */
 	uint64_t nr_dirty;			/* (a) */
 	uint64_t max_nr;			/* (a) high-water mark seen */
-	int wb_failing;				/* (a) the last write-back's store
-						   error; 0 once one succeeds */
+	uint64_t wb_failing;			/* (a) the last write-back's store
+						   error (-errno, low half; 0 once
+						   one succeeds, or once no dirty
+						   page is left) and a count of the
+						   failures (high half) */
 
 	bool bg_stop;				/* (a) */
 	int bg_efd;				/* kicks the background thread */
@@ -174,8 +177,33 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
  */
 static inline void vm_cache_writeback_result(struct vm_cache *c, int err)
 {
-	if (__atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED) != err)
-		__atomic_store_n(&c->wb_failing, err, __ATOMIC_RELAXED);
+	uint64_t v = __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+
+	if (err)	/* a new failure: the count changes, see vm_cache_dirty_gone() */
+		__atomic_store_n(&c->wb_failing, ((v >> 32) + 1) << 32 | (uint32_t)-err,
+				 __ATOMIC_RELAXED);
+	else if ((uint32_t)v)
+		__atomic_store_n(&c->wb_failing, v >> 32 << 32, __ATOMIC_RELAXED);
+}
+
+/* The last write-back's store error, or 0. */
+static inline int vm_cache_wb_failing(struct vm_cache *c)
+{
+	return -(int)(uint32_t)__atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+}
+
+/*
+ * A dirty page stops counting (written, or gone).  With none left, none is
+ * left that cannot be cleaned: the last failure is forgotten, unless a
+ * newer one came meanwhile (the count tells).  Context: any.
+ */
+static inline void vm_cache_dirty_gone(struct vm_cache *c)
+{
+	uint64_t v = __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+
+	if (!__atomic_sub_fetch(&c->nr_dirty, 1, __ATOMIC_SEQ_CST) && (uint32_t)v)
+		__atomic_compare_exchange_n(&c->wb_failing, &v, v >> 32 << 32, false,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* The fill is done (its pages are counted in ->nr now, or were not made). */

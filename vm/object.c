@@ -438,7 +438,7 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 static void dirty_uncount(struct vm_object *obj)
 {
 	__atomic_fetch_sub(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED);
+	vm_cache_dirty_gone(obj->cache);
 }
 
 static void clear_dirty(struct vm_object *obj, struct vm_page *p)
