@@ -122,6 +122,8 @@ struct ufvm_config {
 						   mapcounts before it unmaps the pages */
 #define UFVM_DEBUG_WB_EPOCH_ONCE	0x80u	/* a write-back counts in the flush epoch
 						   it read, though a flush flipped it */
+#define UFVM_DEBUG_CLOSE_NO_WAIT	0x100u	/* ufvm_close does not wait for faults
+						   served in application threads */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -443,6 +445,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_WB_EPOCH	11	/* a write-back run from byte offset a read
 					   the flush epoch b and has not counted
 					   itself in it; the run's pages locked */
+#define UFVM_HOOK_DISCARDED	12	/* a major fault whose store read failed
+					   discarded its page (byte offset a); with
+					   retry on it holds no lock */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -503,8 +503,10 @@ again:
 		vm_object_fill_end(obj);
 		vm_cache_unreserve(obj->cache, n);
 	}
-	if (err)
+	if (err) {
 		vm_object_discard_page(obj, p);
+		vm_hook(vmf->pol, UFVM_HOOK_DISCARDED, idx << PAGE_SHIFT, 0);
+	}
 	for (i = 0; i < got; i++) {
 		vm_page_unlock(run[i]);
 		if (i)

@@ -56,6 +56,29 @@ static inline void pager_detach(struct vm_pmap *pm, struct vm_region *r, bool re
  */
 void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc);
 
+/*
+ * Faults a signal delivery serves in application threads, counted so that
+ * destroying the backend waits for them: the handler counts one in its RCU
+ * section, having found its backend there, and uncounts it before it
+ * returns or forwards the signal (a forwarded action may not return).
+ */
+static inline void pager_busy_enter(uint32_t *busy)
+{
+	__atomic_add_fetch(busy, 1, __ATOMIC_SEQ_CST);
+}
+
+static inline void pager_busy_exit(uint32_t *busy)
+{
+	__atomic_sub_fetch(busy, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Wait until no fault counted in @busy is being served.  Context: after
+ * the backend left the handler's list and a grace period passed; may
+ * sleep.
+ */
+void pager_busy_wait(uint32_t *busy);
+
 /* Fault flags. */
 #define PF_WRITE	0x1u	/* write access */
 #define PF_WP		0x2u	/* write to a write-protected page (mkwrite) */

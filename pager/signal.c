@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "pager/pager.h"
 
@@ -59,4 +60,10 @@ void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc
 	else
 		plain(sig);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);	/* unless it longjmp()ed */
+}
+
+void pager_busy_wait(uint32_t *busy)
+{
+	while (__atomic_load_n(busy, __ATOMIC_SEQ_CST))
+		usleep(100);	/* a fault may wait for the store: no hurry */
 }

@@ -74,6 +74,7 @@ struct sigsegv_backend {
 	uint64_t maps;			/* (a) mappings made since the last coalesce */
 	uint64_t maps_limit;		/* (c) */
 	struct vm_fork_id made_by;	/* (c) the process that created it */
+	uint32_t busy;			/* (a) faults being served */
 	struct sigsegv_backend *next;	/* (backends_lock) */
 };
 
@@ -247,7 +248,7 @@ static int segv_handler(void *fault_address, int serious)
 	struct pager_fault vmf;
 	struct vm_region *r = NULL;
 	int saved = errno, ret = 0;
-	bool mapped = false, wmapped = false, writable = false;
+	bool mapped = false, wmapped = false, writable = false, busy = false;
 	uint64_t seq = 0;
 
 	vm_rcu_read_lock();
@@ -272,6 +273,9 @@ static int segv_handler(void *fault_address, int serious)
 		fatal("ufvm: BUG: a fault on ufvm memory inside a ufvm locked section\n");
 	if (r) {
 		uint64_t b = vm_region_pgidx(r, addr) - r->pgoff;
+
+		pager_busy_enter(&sb->busy);	/* ufvm_close waits for it */
+		busy = true;
 
 		/*
 		 * Read the shadow under the ptl: every change of a page's
@@ -313,6 +317,8 @@ static int segv_handler(void *fault_address, int serious)
 			 * without ufvm; ufvm's handler stays installed.
 			 */
 			last_retry = 0;
+			pager_busy_exit(&sb->busy);
+			busy = false;
 			pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
 			ret = 1;
 			goto out;
@@ -332,6 +338,8 @@ static int segv_handler(void *fault_address, int serious)
 	pager_fault(&vmf);
 	ret = 1;
 out:
+	if (busy)
+		pager_busy_exit(&sb->busy);
 	errno = saved;
 	return ret;
 }
@@ -398,6 +406,8 @@ static void sigsegv_destroy(struct pager_backend *be)
 	}
 	pthread_mutex_unlock(&backends_lock);
 	synchronize_rcu();	/* no handler still looks at it */
+	if (!(sb->pol->debug & UFVM_DEBUG_CLOSE_NO_WAIT))	/* else: the bug, for tests */
+		pager_busy_wait(&sb->busy);	/* nor serves a fault of it */
 	close(sb->poison_fd);
 	free(sb);
 }

@@ -96,6 +96,7 @@ struct uffd_backend {
 	unsigned int nthreads;
 	unsigned int live;		/* (a) handlers not yet stopped */
 	bool inthread;			/* UFFD_FEATURE_SIGBUS: no handler threads */
+	uint32_t busy;			/* (a) in-thread faults being served */
 	int zapv_pidfd;			/* process_madvise() target (ourselves), or -1 */
 	struct uffd_backend *next;	/* (inthread_lock) in-thread backends */
 	unsigned int spin_us;
@@ -539,6 +540,8 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 		past = idx >= vm_object_npages(r->object);
 		mapped = bit_test(r->mapped, idx - r->pgoff);
 		wmapped = bit_test(r->wmapped, idx - r->pgoff);
+		if (!past && si->si_code == BUS_ADRERR)
+			pager_busy_enter(&ub->busy);	/* ufvm_close waits for it */
 	}
 	vm_rcu_read_unlock();
 	if (!r || past || si->si_code != BUS_ADRERR)
@@ -557,8 +560,11 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	vmf.flags = is_write ? PF_WRITE : 0;
 	if (is_write && mapped && !wmapped)
 		vmf.flags |= PF_WP;
-	if (pager_fault(&vmf) == PAGER_SIGBUS)
+	if (pager_fault(&vmf) == PAGER_SIGBUS) {
+		pager_busy_exit(&ub->busy);
 		goto forward;
+	}
+	pager_busy_exit(&ub->busy);
 	errno = saved;
 	return;
 forward:
@@ -640,6 +646,8 @@ static void uffd_destroy(struct pager_backend *be)
 		close(ub->zapv_pidfd);
 	if (ub->inthread) {
 		inthread_del(ub);
+		if (!(ub->pol->debug & UFVM_DEBUG_CLOSE_NO_WAIT))	/* else: the bug, for tests */
+			pager_busy_wait(&ub->busy);	/* faults in application threads */
 		close(ub->uffd);
 		free(ub);
 		return;

@@ -320,7 +320,8 @@ static void outlive_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 	struct dead *o = arg;
 
 	(void)b;
-	if (point != UFVM_HOOK_FILLED || a > TARGET_PG * PAGE || !atomic_exchange(&o->armed, 0))
+	if ((point != UFVM_HOOK_FILLED && point != UFVM_HOOK_DISCARDED) ||
+	    a > TARGET_PG * PAGE || !atomic_exchange(&o->armed, 0))
 		return;
 	atomic_store(&o->hooked, 1);
 	race_wait(&o->unmapped, 1, WAIT_US);	/* and freed */
@@ -348,7 +349,7 @@ static void run_outlive(unsigned int debug_flags, bool read_error)
 		assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, FILE_SIZE));
 	o.m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
 	assert_ok(ufvm_file_close(f));	/* the region is the file's only user */
-	assert_ok(ufvm_debug_hook(vm, outlive_hook, &o));
+	assert_ok(ufvm_debug_hook(vm, outlive_hook, &o));	/* DISCARDED comes first */
 	atomic_store(&o.armed, 1);
 	cr_assert(pthread_create(&th, NULL, dead_toucher, &o) == 0);
 	cr_assert(race_wait(&o.hooked, 1, WAIT_US), "the major fault never reached "
@@ -395,9 +396,84 @@ Test(spec_vs_unmap, failed_major_fault_outlives_its_file, .timeout = 30)
 	run_outlive(0, true);
 }
 
+/*
+ * ---- ufvm_close while a fault is served in an application thread ----
+ *
+ * With in-thread delivery (and the sigsegv backend) the faulting thread
+ * serves its own fault, not a handler thread that close joins.  Held in
+ * the fill hook after its store read (retry on: no lock held), the fault
+ * must still find the instance there when it goes on: ufvm_close waits
+ * for the faults its signal handlers are serving.  Teeth:
+ * UFVM_DEBUG_CLOSE_NO_WAIT, and the fault goes on in freed memory (ASan).
+ * In-thread delivery only: after the close, the toucher's access faults
+ * again, and with the sigsegv backend that kills the process.
+ */
+static void close_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct dead *o = arg;
+
+	(void)b;
+	if (point != UFVM_HOOK_FILLED || a > TARGET_PG * PAGE || !atomic_exchange(&o->armed, 0))
+		return;
+	atomic_store(&o->hooked, 1);
+	race_sleep_us(300000);	/* ufvm_close runs meanwhile */
+}
+
+static void run_close_inthread(unsigned int debug_flags)
+{
+	char path[TMPSTORE_PATH_MAX];
+	static struct dead o;
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	pthread_t th;
+
+	ut_store("ci", FILE_SIZE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.retry = 1;
+	cfg.delivery = UFVM_DELIVERY_INTHREAD;
+	cfg.debug_flags = debug_flags;
+	sigcatch_install();	/* before ufvm, as above */
+	vm = open_uffd(&cfg);
+	memset(&o, 0, sizeof(o));
+	o.m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	assert_ok(ufvm_debug_hook(vm, close_hook, &o));
+	atomic_store(&o.armed, 1);
+	cr_assert(pthread_create(&th, NULL, dead_toucher, &o) == 0);
+	cr_assert(race_wait(&o.hooked, 1, WAIT_US), "the major fault never reached "
+		  "UFVM_HOOK_FILLED");
+	ut_close(vm);
+	assert_back(th, o.tid, "the toucher");
+	cr_assert(o.sig == SIGSEGV || o.sig == SIGBUS ||
+		  (!o.sig && o.v == pattern_byte(SEED, TARGET_PG * PAGE + 3)),
+		  "signal %d, byte %#x", o.sig, o.v);
+}
+
+Test(spec_vs_unmap, close_waits_for_an_inthread_fault, .timeout = 30)
+{
+	run_close_inthread(0);
+}
+
+static void teeth_fill_late(void)
+{
+	run_outlive(UFVM_DEBUG_FILL_END_LATE, false);
+}
+
+static void teeth_failed_fill_late(void)
+{
+	run_outlive(UFVM_DEBUG_FILL_END_LATE, true);
+}
+
+static void teeth_close_no_wait(void)
+{
+	run_close_inthread(UFVM_DEBUG_CLOSE_NO_WAIT);
+}
+
 #ifdef __SANITIZE_ADDRESS__
-/* The teeth run in a child whose stderr is kept: ASan's report ends it. */
-static void teeth_outlive(bool read_error)
+/*
+ * The teeth run @run in a child whose stderr is kept: ASan's report of a
+ * use after free in @where ends it.
+ */
+static void teeth_asan(void (*run)(void), const char *where)
 {
 	char log[] = "/tmp/ufvm-teeth-XXXXXX", text[8192];
 	struct ufvm_config cfg;
@@ -416,31 +492,37 @@ static void teeth_outlive(bool read_error)
 	cr_assert(pid >= 0);
 	if (!pid) {
 		dup2(fd, 2);
-		run_outlive(UFVM_DEBUG_FILL_END_LATE, read_error);
+		run();
 		_exit(0);
 	}
 	cr_assert(waitpid(pid, &status, 0) == pid);
 	n = pread(fd, text, sizeof(text) - 1, 0);
 	close(fd);
 	text[n > 0 ? n : 0] = '\0';
-	cr_assert(strstr(text, "heap-use-after-free") && strstr(text, "vm_object_fill_end"),
-		  "the fault ended its fill on the freed object and ASan saw nothing (status "
-		  "%#x): %.300s", status, text);
+	cr_assert(strstr(text, "heap-use-after-free") && strstr(text, where),
+		  "the use after free in %s was not seen (status %#x): %.300s", where, status,
+		  text);
 }
 #else
-static void teeth_outlive(bool read_error)
+static void teeth_asan(void (*run)(void), const char *where)
 {
-	(void)read_error;
+	(void)run;
+	(void)where;
 	cr_skip_test("a use after free shows only under AddressSanitizer (the ASan tree runs it)");
 }
 #endif
 
 Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30)
 {
-	teeth_outlive(false);
+	teeth_asan(teeth_fill_late, "vm_object_fill_end");
 }
 
 Test(spec_vs_unmap, teeth_failed_fill_end_late_touches_freed_file, .timeout = 30)
 {
-	teeth_outlive(true);
+	teeth_asan(teeth_failed_fill_late, "vm_object_fill_end");
+}
+
+Test(spec_vs_unmap, teeth_close_no_wait_faults_in_freed_instance, .timeout = 30)
+{
+	teeth_asan(teeth_close_no_wait, "fault_locked");
 }
