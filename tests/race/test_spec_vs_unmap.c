@@ -327,22 +327,32 @@ static void outlive_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 	race_wait(&o->unmapped, 1, WAIT_US);	/* and freed */
 }
 
+/* A store file @name in @path, and an instance with retry on (in-thread delivery). */
+static struct ufvm *open_retry(const char *name, char *path, unsigned int debug_flags,
+			       bool inthread)
+{
+	struct ufvm_config cfg;
+
+	ut_store(name, FILE_SIZE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.retry = 1;
+	if (inthread)
+		cfg.delivery = UFVM_DELIVERY_INTHREAD;
+	cfg.debug_flags = debug_flags;
+	sigcatch_install();	/* before ufvm, as above */
+	return open_uffd(&cfg);
+}
+
 /* @read_error: the store read fails, and the fault discards its page. */
 static void run_outlive(unsigned int debug_flags, bool read_error)
 {
 	char path[TMPSTORE_PATH_MAX];
 	static struct dead o;
-	struct ufvm_config cfg;
 	struct ufvm_file *f;
 	struct ufvm *vm;
 	pthread_t th;
 
-	ut_store("o", FILE_SIZE, SEED, path);
-	assert_ok(ufvm_config_init(&cfg));
-	cfg.retry = 1;
-	cfg.debug_flags = debug_flags;
-	sigcatch_install();	/* before ufvm, as above */
-	vm = open_uffd(&cfg);
+	vm = open_retry("o", path, debug_flags, false);
 	memset(&o, 0, sizeof(o));
 	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
 	if (read_error)
@@ -423,17 +433,10 @@ static void run_close_inthread(unsigned int debug_flags)
 {
 	char path[TMPSTORE_PATH_MAX];
 	static struct dead o;
-	struct ufvm_config cfg;
 	struct ufvm *vm;
 	pthread_t th;
 
-	ut_store("ci", FILE_SIZE, SEED, path);
-	assert_ok(ufvm_config_init(&cfg));
-	cfg.retry = 1;
-	cfg.delivery = UFVM_DELIVERY_INTHREAD;
-	cfg.debug_flags = debug_flags;
-	sigcatch_install();	/* before ufvm, as above */
-	vm = open_uffd(&cfg);
+	vm = open_retry("ci", path, debug_flags, true);
 	memset(&o, 0, sizeof(o));
 	o.m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
 	assert_ok(ufvm_debug_hook(vm, close_hook, &o));
