@@ -303,10 +303,18 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	err = -ENOENT;
 	if (vm->cfg.backend != UFVM_BACKEND_SIGSEGV)
 		err = pager_uffd_create(&vm->as, &vm->pol, &vm->stats, &ucf, &vm->be);
-	if (err && vm->cfg.backend == UFVM_BACKEND_AUTO &&
-	    (err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP))
+	if (err && vm->cfg.backend == UFVM_BACKEND_AUTO) {
+		/*
+		 * Only userfaultfd missing or refused is a reason to change
+		 * the delivery's semantics; a lack of resources (memory,
+		 * fds, threads) is reported as it is.
+		 */
+		if (err != -EPERM && err != -EACCES && err != -ENOSYS && err != -EOPNOTSUPP &&
+		    err != -EINVAL)
+			goto fail_as;
 		fprintf(stderr, "ufvm: userfaultfd unavailable (%s): using the sigsegv backend\n",
 			ufvm_strerror(err));
+	}
 	if (err && vm->cfg.backend != UFVM_BACKEND_UFFD)
 		err = pager_sigsegv_create(&vm->as, &vm->pol, &vm->stats, &vm->be);
 	if (err)

@@ -404,6 +404,19 @@ static void sigsegv_destroy(struct pager_backend *be)
 			break;
 		}
 	}
+	if (!backends && handler_installed) {
+		struct sigaction cur;
+
+		/*
+		 * The last one: give SIGSEGV back, and the next instance puts
+		 * ours in front of whatever is there then.  Unless the
+		 * application has installed its own since (it may hand on to
+		 * ours): ours stays, and forwards everything.
+		 */
+		if (!sigaction(SIGSEGV, NULL, &cur) && (cur.sa_flags & SA_SIGINFO) &&
+		    cur.sa_sigaction == segv_entry && !sigaction(SIGSEGV, &saved_segv, NULL))
+			handler_installed = false;
+	}
 	pthread_mutex_unlock(&backends_lock);
 	synchronize_rcu();	/* no handler still looks at it */
 	if (!(sb->pol->debug & UFVM_DEBUG_CLOSE_NO_WAIT))	/* else: the bug, for tests */

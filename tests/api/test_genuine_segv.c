@@ -110,3 +110,32 @@ Test(genuine_segv, plain_longjmp_keeps_the_kernels_mask, .timeout = 30)
 	ut_close(vm);
 	signal(SIGSEGV, SIG_DFL);
 }
+
+/*
+ * The last ufvm_close() gives SIGSEGV back, and the next ufvm_open() puts
+ * ufvm's handler in front of the action the application installed in
+ * between: a page of the new instance is served, not passed to it.
+ */
+Test(genuine_segv, reopen_after_app_handler, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct sigbus_info info;
+	struct ufvm *vm;
+	uint8_t *m, v = 0;
+
+	ut_store("r", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(*(volatile uint8_t *)(m + 2 * PAGE), pattern_byte(SEED, 2 * PAGE));
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+
+	sigcatch_install();	/* the application's action, between the instances */
+	vm = ut_open(NULL);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(sigcatch_read(m + 5 * PAGE, &v, &info), 0,
+		     "the application's handler got ufvm's fault (signal %d)", info.sig);
+	cr_assert_eq(v, pattern_byte(SEED, 5 * PAGE));
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+}
