@@ -373,7 +373,16 @@ static int install_handler_locked(void)
 	struct sigaction sa;
 	sigset_t async;
 
-	sigaction(SIGSEGV, NULL, &saved_segv);
+	struct sigaction prev;
+
+	/*
+	 * What is there now is the application's, unless it is ours: put
+	 * back by a program that saved the action while ufvm ran.  Ours is
+	 * never saved (ufvm would forward genuine faults to itself).
+	 */
+	sigaction(SIGSEGV, NULL, &prev);
+	if (!(prev.sa_flags & SA_SIGINFO) || prev.sa_sigaction != segv_entry)
+		saved_segv = prev;
 	if (sigsegv_install_handler(segv_handler) < 0 ||
 	    sigaction(SIGSEGV, NULL, &libsigsegv_act))
 		return -ENOTSUP;

@@ -1117,7 +1117,7 @@ PL_EXPORT int truncate(const char *path, off_t len)
  */
 static int pl_ino_fallocate(struct pl_inode *ino, int fd, int mode, off_t off, off_t len)
 {
-	off_t size = pl_ino_size(ino), end = off + len;
+	off_t size = pl_ino_size(ino), end;
 	int err = 0;
 
 	/* The kernel's checks, in its order (vfs_fallocate). */
@@ -1131,7 +1131,7 @@ static int pl_ino_fallocate(struct pl_inode *ino, int fd, int mode, off_t off, o
 	err = pl_fd_wflags(fd);		/* ufvm's own handle may write; @fd may not */
 	if (err < 0)
 		return err;
-	if (end < off)
+	if (__builtin_add_overflow(off, len, &end))
 		return -EFBIG;
 	err = 0;
 	pl_guard++;

@@ -470,8 +470,12 @@ static void *pl_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		 * huge-page mappings (their refusals, such as MAP_LOCKED past
 		 * RLIMIT_MEMLOCK, still cost the managed range).
 		 */
-		if (!(flags & MAP_ANONYMOUS) && REAL(fcntl)(fd, F_GETFL) < 0)
-			return MAP_FAILED;	/* EBADF */
+		if (!(flags & MAP_ANONYMOUS)) {
+			int fl = REAL(fcntl)(fd, F_GETFL);
+
+			if (fl < 0 || (fl & O_PATH))	/* O_PATH maps nothing */
+				return (void *)(intptr_t)pl_ret(-EBADF);
+		}
 		if ((uintptr_t)addr % PL_PAGE)
 			return (void *)(intptr_t)pl_ret(-EINVAL);
 		if (flags & MAP_FIXED_NOREPLACE)

@@ -199,11 +199,15 @@ static inline int vm_cache_wb_failing(struct vm_cache *c)
  */
 static inline void vm_cache_dirty_gone(struct vm_cache *c)
 {
-	uint64_t v = __atomic_load_n(&c->wb_failing, __ATOMIC_RELAXED);
+	uint64_t v;
 
-	if (!__atomic_sub_fetch(&c->nr_dirty, 1, __ATOMIC_SEQ_CST) && (uint32_t)v)
-		__atomic_compare_exchange_n(&c->wb_failing, &v, v >> 32 << 32, false,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	if (__atomic_sub_fetch(&c->nr_dirty, 1, __ATOMIC_SEQ_CST))
+		return;
+	v = __atomic_load_n(&c->wb_failing, __ATOMIC_SEQ_CST);
+	while ((uint32_t)v && !__atomic_load_n(&c->nr_dirty, __ATOMIC_SEQ_CST) &&
+	       !__atomic_compare_exchange_n(&c->wb_failing, &v, v >> 32 << 32, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;	/* a failure stored meanwhile: its pages count, or went too */
 }
 
 /* The fill is done (its pages are counted in ->nr now, or were not made). */

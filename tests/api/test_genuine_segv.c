@@ -139,3 +139,32 @@ Test(genuine_segv, reopen_after_app_handler, .timeout = 30)
 	ut_unmap(vm, m, FILE_SIZE);
 	ut_close(vm);
 }
+
+/*
+ * A program that saved the SIGSEGV action while ufvm ran (ufvm's) and puts
+ * it back after ufvm_close(): the next instance must not take its own
+ * handler for the application's, or a genuine fault is forwarded to ufvm
+ * for ever (with the sigsegv backend the write below spun until killed).
+ */
+Test(genuine_segv, reopen_after_restoring_a_saved_action, .timeout = 10)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct sigbus_info info;
+	struct sigaction saved;
+	struct ufvm *vm;
+	uint8_t *m, v = 0;
+
+	sigcatch_install();	/* the application's handler, before ufvm_open */
+	ut_store("s", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	cr_assert(!sigaction(SIGSEGV, NULL, &saved));	/* ufvm's, with the sigsegv backend */
+	ut_close(vm);
+	cr_assert(!sigaction(SIGSEGV, &saved, NULL));
+	vm = ut_open(NULL);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(sigcatch_read(m + 3 * PAGE, &v, &info), 0);
+	cr_assert_eq(sigcatch_write(m + 3 * PAGE, 'x', &info), SIGSEGV,
+		     "a write to a read-only region did not reach the application's handler");
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+}

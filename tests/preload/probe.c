@@ -270,6 +270,9 @@ static void sc_coherence(void)
 	CHECK(fallocate(fd2, FALLOC_FL_ZERO_RANGE, 10 * PG, PG) == -1 && errno == EBADF);
 	errno = 0;	/* a mode the kernel refuses first */
 	CHECK(fallocate(fd2, FALLOC_FL_PUNCH_HOLE, 10 * PG, PG) == -1 && errno == EOPNOTSUPP);
+	errno = 0;	/* offset + length past the largest off_t */
+	CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, PG, INT64_MAX) == -1 &&
+	      errno == EFBIG);
 	CHECK(same(m + 10 * PG, PG, 10 * PG, 1));
 	close(fd2);
 
@@ -713,6 +716,12 @@ static void sc_remap(void)
 		CHECK(mmap(m + 14 * PG, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, ro, 0) ==
 		      MAP_FAILED && errno == EACCES);
 		CHECK(same(m + 14 * PG, PG, 14 * PG, 11));
+		close(ro);
+		/* an O_PATH fd maps nothing: EBADF first */
+		ro = open(path_of("r"), O_PATH);
+		errno = 0;
+		CHECK(mmap(m + 14 * PG, PG, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_FIXED_NOREPLACE,
+			   ro, 0) == MAP_FAILED && errno == EBADF);
 		close(ro);
 		/* MAP_FIXED with MAP_FIXED_NOREPLACE over it: EEXIST, kept */
 		errno = 0;
