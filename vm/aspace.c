@@ -7,23 +7,48 @@
  * even, and free the old array after a grace period.  Readers binary-search
  * whichever array they loaded.
  */
+#include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vm/aspace.h"
 #include "vm/region.h"
+
+static struct vm_aspace *all_aspaces;		/* (fork_lock) */
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int vm_aspace_init(struct vm_aspace *as, struct vm_pmap *pmap)
 {
 	memset(as, 0, sizeof(*as));
 	as->pmap = pmap;
+	int err;
+
 	as->regions = calloc(1, sizeof(*as->regions));
 	if (!as->regions)
 		return -ENOMEM;
-	return vm_rwsem_init(&as->mmap_lock, VM_LC_MMAP);
+	err = vm_rwsem_init(&as->mmap_lock, VM_LC_MMAP);
+	if (err)
+		return err;
+	pthread_mutex_lock(&fork_lock);
+	as->fork_next = all_aspaces;
+	if (all_aspaces)
+		all_aspaces->fork_prev = as;
+	all_aspaces = as;
+	pthread_mutex_unlock(&fork_lock);
+	return 0;
 }
 
 void vm_aspace_destroy(struct vm_aspace *as)
 {
+	pthread_mutex_lock(&fork_lock);
+	if (as->fork_prev)
+		as->fork_prev->fork_next = as->fork_next;
+	else if (all_aspaces == as)
+		all_aspaces = as->fork_next;
+	if (as->fork_next)
+		as->fork_next->fork_prev = as->fork_prev;
+	as->fork_next = as->fork_prev = NULL;
+	pthread_mutex_unlock(&fork_lock);
 	free(as->regions);
 	as->regions = NULL;
 	vm_rwsem_destroy(&as->mmap_lock);
@@ -133,4 +158,36 @@ int vm_aspace_remove_locked(struct vm_aspace *as, struct vm_region *r)
 		return -ENOMEM;
 	publish(as, na);
 	return 0;
+}
+
+void vm_aspace_fork_prepare(void)
+{
+	pthread_mutex_lock(&fork_lock);
+}
+
+void vm_aspace_fork_parent(void)
+{
+	pthread_mutex_unlock(&fork_lock);
+}
+
+void vm_aspace_fork_child(void)
+{
+	struct vm_aspace *as;
+	size_t i;
+
+	/* One thread here: the arrays are the parent's as of the fork. */
+	for (as = all_aspaces; as; as = as->fork_next) {
+		struct vm_region_array *a = as->regions;
+
+		for (i = 0; a && i < a->n; i++) {
+			size_t len = a->r[i]->end - a->r[i]->start;
+			void *p = mmap((void *)a->r[i]->start, len, PROT_NONE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+				       MAP_FIXED_NOREPLACE, -1, 0);
+
+			if (p != MAP_FAILED && p != (void *)a->r[i]->start)
+				munmap(p, len);	/* a kernel without NOREPLACE */
+		}
+	}
+	pthread_mutex_unlock(&fork_lock);
 }

@@ -29,10 +29,22 @@ struct vm_aspace {
 	struct vm_region_array *regions;	/* rcu; changed under mmap_lock (w) */
 	uint64_t seq;				/* (a) */
 	struct vm_pmap *pmap;			/* (c) */
+	struct vm_aspace *fork_next, *fork_prev;	/* every aspace (fork lock) */
 };
 
 int vm_aspace_init(struct vm_aspace *as, struct vm_pmap *pmap);
 void vm_aspace_destroy(struct vm_aspace *as);
+
+/*
+ * fork(): the regions are not inherited (MADV_DONTFORK).  In the child,
+ * before anything of it can map memory (a thread's stack, an allocator's
+ * chunk), vm_aspace_fork_child() reserves their ranges PROT_NONE: a touch
+ * of a region gets SIGSEGV, never memory that landed there meanwhile.  The
+ * list of aspaces is held across the fork.  Context: the fork handlers.
+ */
+void vm_aspace_fork_prepare(void);
+void vm_aspace_fork_parent(void);
+void vm_aspace_fork_child(void);
 
 /* Context: RCU read section.  Return: the region covering @addr or NULL. */
 struct vm_region *vm_aspace_find_rcu(struct vm_aspace *as, uintptr_t addr);

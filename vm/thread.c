@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vm/aspace.h"
 #include "vm/compat.h"
 #include "vm/rcu.h"
 
@@ -111,6 +112,7 @@ void vm_rcu_worker_init(void)
  */
 void vm_rcu_fork_prepare(void)
 {
+	vm_aspace_fork_prepare();	/* the regions' ranges, for the child */
 #ifdef __SANITIZE_ADDRESS__
 	/*
 	 * The sanitizer's allocator (GCC 12's) takes no lock around fork():
@@ -130,6 +132,7 @@ void vm_rcu_fork_parent(void)
 #ifdef __SANITIZE_ADDRESS__
 	call_rcu_after_fork_parent();
 #endif
+	vm_aspace_fork_parent();
 }
 
 void vm_rcu_fork_child(void)
@@ -137,6 +140,7 @@ void vm_rcu_fork_child(void)
 	struct call_rcu_data *crdp = NULL;
 	sigset_t old;
 
+	vm_aspace_fork_child();	/* first: before the worker's stack is mapped */
 	rcu_bp_after_fork_child();
 	async_block(&old);
 	call_rcu_after_fork_child();
