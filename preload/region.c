@@ -345,10 +345,27 @@ int pl_region_remap_locked(struct pl_region *r)
  */
 int pl_region_map_kernel_locked(struct pl_region *r)
 {
-	if (REAL(mmap)((void *)r->start, r->end - r->start, r->prot, MAP_SHARED | MAP_FIXED,
-		       r->ino->priv_fd, r->off) == MAP_FAILED)
-		return -errno;
-	return 0;
+	int fd = r->ino->priv_fd, ro = -1, err = 0;
+
+	if (!r->maywrite) {
+		/*
+		 * Our duplicate may be read-write where the program's fd was
+		 * not: through a read-only one, a later mprotect(PROT_WRITE)
+		 * is EACCES, as it was.
+		 */
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ro = REAL(open)(path, O_RDONLY | O_CLOEXEC);
+		if (ro >= 0)
+			fd = ro;
+	}
+	if (REAL(mmap)((void *)r->start, r->end - r->start, r->prot, MAP_SHARED | MAP_FIXED, fd,
+		       r->off) == MAP_FAILED)
+		err = -errno;
+	if (ro >= 0)
+		REAL(close)(ro);
+	return err;
 }
 
 /* ---- mmap ---- */
