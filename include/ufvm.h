@@ -124,6 +124,8 @@ struct ufvm_config {
 						   it read, though a flush flipped it */
 #define UFVM_DEBUG_CLOSE_NO_WAIT	0x100u	/* ufvm_close does not wait for faults
 						   served in application threads */
+#define UFVM_DEBUG_AROUND_REREAD	0x200u	/* fault-around reads a run's first page's
+						   dirty bit again for each page */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -448,6 +450,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_DISCARDED	12	/* a major fault whose store read failed
 					   discarded its page (byte offset a); with
 					   retry on it holds no lock */
+#define UFVM_HOOK_AROUND_RUNS	13	/* fault-around groups its pages into dirty
+					   and clean runs and is at page offset a;
+					   the region's ptl held, no page lock */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

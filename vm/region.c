@@ -130,17 +130,28 @@ int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 	if (write)
 		for (i = 0; i < n; i++)
 			vm_object_set_dirty(r->object, pages[i]);
-	/* Dirty pages go in writable, clean ones write-protected (mkwrite). */
-	for (i = 1; i <= n; i++) {
-		bool wi = i < n && vm_page_test(pages[i], PG_DIRTY);
-		bool ws = vm_page_test(pages[s], PG_DIRTY);
+	/*
+	 * Dirty pages go in writable, clean ones write-protected (mkwrite).
+	 * Each page's bit is read once: another thread may dirty a page
+	 * meanwhile (ufvm_pwrite, a fault in another region), and a run read
+	 * clean then installed writable would take stores unseen.  A page read
+	 * dirty stays so: cleaning it needs this ptl first.
+	 */
+	bool ws = vm_page_test(pages[0], PG_DIRTY), wi;
 
+	for (i = 1; i <= n; i++) {
+		if (i < n)
+			vm_hook(r->object->pol, UFVM_HOOK_AROUND_RUNS, first + i, 0);
+		wi = i < n && vm_page_test(pages[i], PG_DIRTY);
+		if (unlikely(r->object->pol->debug & UFVM_DEBUG_AROUND_REREAD))
+			ws = vm_page_test(pages[s], PG_DIRTY);	/* the bug, for tests */
 		if (i < n && wi == ws)
 			continue;
 		e = install_run(r, pages + s, first + s, i - s, ws);
 		if (e && !err)
 			err = e;
 		s = i;
+		ws = wi;
 	}
 	return err;
 }
