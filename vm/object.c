@@ -104,12 +104,14 @@ void vm_object_inval_begin(struct vm_object *obj)
 		vm_rwsem_write(&obj->invalidate_lock);
 		break;
 	case UFVM_INVALIDATE_ADDBLOCK:
-		addblock_get(&obj->addblock, -1);
 		/*
-		 * Blocks share their side of the lock; invalidations still
-		 * go one at a time (two truncates must not interleave).
+		 * Invalidations go one at a time (two truncates must not
+		 * interleave), queued outside "block": one waiting inside it
+		 * kept the count from reaching zero as each handed over to the
+		 * next, and fills waited for as long as punches kept coming.
 		 */
 		vm_mutex_lock(&obj->inval_mutex);
+		addblock_get(&obj->addblock, -1);
 		block_owner = obj;
 		break;
 	}
@@ -123,8 +125,8 @@ void vm_object_inval_end(struct vm_object *obj)
 		break;
 	case UFVM_INVALIDATE_ADDBLOCK:
 		block_owner = NULL;
-		vm_mutex_unlock(&obj->inval_mutex);
 		addblock_put(&obj->addblock, -1);
+		vm_mutex_unlock(&obj->inval_mutex);
 		break;
 	}
 }
@@ -603,6 +605,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 		return -EBADF;
 	UFVM_TRACE2(inval_start, off, len);
 	vm_object_inval_begin(obj);
+	__atomic_fetch_add(&obj->punches, 1, __ATOMIC_SEQ_CST);	/* odd */
 	size = vm_object_size(obj);
 	if (end > size)
 		end = size;
@@ -626,6 +629,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 	}
 	/* Nothing past the end: a store without hole punching writes zeros. */
 	err = off < end ? vm_store_punch(obj->store, off, end - off) : 0;
+	__atomic_fetch_add(&obj->punches, 1, __ATOMIC_SEQ_CST);
 	vm_object_inval_end(obj);
 	UFVM_TRACE3(inval_done, off, len, err);
 	return err;
@@ -1181,24 +1185,30 @@ static int extend(struct vm_object *obj, uint64_t nsize)
 
 /*
  * The write goes page by page, each page locked on its own, so a shrinking
- * truncate may land between two of its pages and remove those written
- * already.  The write then starts over, after the truncate: the result is
+ * truncate or a punch may land between two of its pages and remove those
+ * written already.  The write then starts over, after it: the result is
  * always one of the two orders, never a mix.
  */
 ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uint64_t off)
 {
 	char bounce[PAGE_SIZE];
-	unsigned int shrinks;
+	unsigned int shrinks, punches;
 	size_t done;
 	int err;
 
 	if (!obj->store->writable)
 		return -EBADF;
 again:
+	/*
+	 * Before extend(): a truncate that ran whole between it and this
+	 * read would go unseen, its size cutting bytes this write then puts
+	 * back past the end.
+	 */
+	shrinks = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
+	punches = __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST);
 	err = extend(obj, off + len);
 	if (err)
 		return err;
-	shrinks = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
 	for (done = 0; done < len;) {
 		uint64_t pos = off + done, idx = pos >> PAGE_SHIFT;
 		size_t in = pos & (PAGE_SIZE - 1), n = MIN(PAGE_SIZE - in, len - done);
@@ -1216,9 +1226,10 @@ again:
 		vm_page_put(p);
 		done += n;
 	}
-	/* A truncate in progress is done after this, and its count seen. */
+	/* A truncate or punch in progress is done after this, and its count seen. */
 	fill_sync(obj);
-	if (__atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != shrinks)
+	if (__atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != shrinks ||
+	    __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST) != punches)
 		goto again;
 	return (ssize_t)done;
 }

@@ -58,6 +58,8 @@ struct vm_object {
 	unsigned int shrinks;		/* (a) bumped as a shrinking truncate starts
 					   (odd) and once its store truncate is
 					   done or failed (even) */
+	unsigned int punches;		/* (a) bumped as a punch starts (odd) and
+					   ends (even) */
 
 	struct vm_mutex rmap_lock;
 	struct cds_list_head regions;	/* (r) regions mapping this object */

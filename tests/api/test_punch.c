@@ -12,7 +12,11 @@
  * zeros there; an unaligned punch zeroes exactly the requested bytes; the
  * range can be written again afterwards and the new data persists.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "check.h"
+#include "race.h"
 
 #define FILE_SIZE	(4 * MiB)
 #define SEED		0x5eed0020
@@ -193,5 +197,76 @@ Test(punch, write_after_punch, .timeout = 20)
 	assert_zeros(buf, P_OFF, PAGE, "store: punched page not rewritten");
 	ut_unmap(vm, map, FILE_SIZE);
 	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/*
+ * A ufvm_pwrite() that a punch lands in the middle of (its user buffer is
+ * a ufvm mapping whose second page faults, held in the fill hook while
+ * the punch runs) ends as one order or the other, never a mix: it starts
+ * over after the punch, so both pages hold the write.  Without the restart
+ * the first page was punched after it was written and read zeros.
+ */
+struct mid {
+	uint64_t hold_off;
+	atomic_int held, go;
+};
+
+static void mid_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct mid *t = arg;
+
+	(void)b;
+	if (point != UFVM_HOOK_FILL || a != t->hold_off || atomic_exchange(&t->held, 1))
+		return;
+	race_wait(&t->go, 1, 5000000);
+}
+
+static struct ufvm_file *mid_f;
+
+static void *mid_punch(void *arg)
+{
+	struct mid *t = arg;
+
+	race_wait(&t->held, 1, 5000000);
+	assert_ok(ufvm_punch(mid_f, PAGE, 2 * PAGE));
+	atomic_store(&t->go, 1);
+	return NULL;
+}
+
+Test(punch, pwrite_beside_a_punch_is_not_a_mix, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX], src[TMPSTORE_PATH_MAX], got[2];
+	static struct mid t;
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	pthread_t th;
+	uint8_t *buf;
+
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.fault_around = 1;	/* the buffer's second page faults on its own */
+	cfg.readahead = 0;
+	vm = ut_open(&cfg);
+	ut_store("mid", 4 * PAGE, SEED, path);
+	ut_store("src", 16 * PAGE, SEED + 1, src);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &mid_f));
+	buf = ut_map(vm, src, 0, 16 * PAGE, UFVM_PROT_READ);
+	(void)*(volatile uint8_t *)(buf + 6 * PAGE);	/* the first source page: mapped */
+	memset(&t, 0, sizeof(t));
+	t.hold_off = 7 * PAGE;				/* the second: held in its fill */
+	assert_ok(ufvm_debug_hook(vm, mid_hook, &t));
+	cr_assert(pthread_create(&th, NULL, mid_punch, &t) == 0);
+	cr_assert_eq(ufvm_pwrite(mid_f, buf + 6 * PAGE, 2 * PAGE, PAGE), (ssize_t)(2 * PAGE));
+	pthread_join(th, NULL);
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	cr_assert(atomic_load(&t.held), "the pwrite's source never faulted in its fill");
+	ut_pread(mid_f, &got[0], 1, PAGE);
+	ut_pread(mid_f, &got[1], 1, 2 * PAGE);
+	cr_assert(got[0] == (char)pattern_byte(SEED + 1, 6 * PAGE) &&
+		  got[1] == (char)pattern_byte(SEED + 1, 7 * PAGE),
+		  "after the pwrite and the punch, page 1 reads %#x and page 2 %#x: a mix",
+		  (uint8_t)got[0], (uint8_t)got[1]);
+	ut_unmap(vm, buf, 16 * PAGE);
+	assert_ok(ufvm_file_close(mid_f));
 	ut_close(vm);
 }
