@@ -371,9 +371,12 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 	if (p->object == obj && !r->dead && r->writable && bit_test(r->mapped, b) &&
 	    !bit_test(r->wmapped, b)) {
 		vm_object_set_dirty(obj, p);
-		pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false);	/* wakes */
-		bit_set(r->wmapped, b);
-		vm_stat_inc(vmf->stats, UFVM_CTR_MKWRITE);
+		if (!pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false)) {	/* wakes */
+			bit_set(r->wmapped, b);
+			vm_stat_inc(vmf->stats, UFVM_CTR_MKWRITE);
+		} else {
+			wake(vmf, r);	/* still read-only: the write faults again */
+		}
 	} else {
 		wake(vmf, r);
 	}

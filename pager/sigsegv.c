@@ -145,7 +145,16 @@ static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		     size_t len, bool wp)
 {
 	r->pmap_seq++;	/* under the ptl, like every pmap op */
-	return mprotect((void *)addr, len, PROT_READ | (wp ? 0 : PROT_WRITE)) ? -errno : 0;
+	if (mprotect((void *)addr, len, PROT_READ | (wp ? 0 : PROT_WRITE)))
+		return -errno;
+	/*
+	 * A page's protection apart from its neighbours' splits the mapping:
+	 * counted like the zaps' splits, so that the regions are coalesced
+	 * before vm.max_map_count makes mprotect fail (ENOMEM).
+	 */
+	if (len < r->end - r->start)
+		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
+	return 0;
 }
 
 static int s_set_prot(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,

@@ -253,7 +253,15 @@ void vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p)
 	b = p->index - r->pgoff;
 	if (!bit_test(r->wmapped, b))
 		return;
-	pm->ops->protect(pm, r, vm_region_addr(r, p->index), PAGE_SIZE, true);
+	if (pm->ops->protect(pm, r, vm_region_addr(r, p->index), PAGE_SIZE, true)) {
+		/*
+		 * Still writable: a store would go unseen once write-back has
+		 * cleaned the page.  Unmap it instead; it faults back in.
+		 */
+		pm->ops->zap(pm, r, vm_region_addr(r, p->index), PAGE_SIZE);
+		vm_page_map_drop(p);
+		bit_clear(r->mapped, b);
+	}
 	bit_clear(r->wmapped, b);
 }
 
