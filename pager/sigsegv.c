@@ -136,17 +136,28 @@ static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t
 {
 	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	vm_stat_inc(vm_stats_shard_get(to_sb(pm)->stats), UFVM_CTR_ZAPS);
+	int err;
+
 	if (len < ((r->end - r->start)))	/* a hole inside a mapping splits it */
 		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
-	return pager_reserve(addr, len);
+	err = pager_reserve(addr, len);
+	if (err == -ENOMEM)	/* the map limit: coalesce at the next fault */
+		__atomic_store_n(&to_sb(pm)->maps, to_sb(pm)->maps_limit + 1, __ATOMIC_RELAXED);
+	return err;
 }
 
 static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		     size_t len, bool wp)
 {
 	r->pmap_seq++;	/* under the ptl, like every pmap op */
-	if (mprotect((void *)addr, len, PROT_READ | (wp ? 0 : PROT_WRITE)))
-		return -errno;
+	if (mprotect((void *)addr, len, PROT_READ | (wp ? 0 : PROT_WRITE))) {
+		int err = -errno;
+
+		if (err == -ENOMEM)	/* the map limit: coalesce at the next fault */
+			__atomic_store_n(&to_sb(pm)->maps, to_sb(pm)->maps_limit + 1,
+					 __ATOMIC_RELAXED);
+		return err;
+	}
 	/*
 	 * A page's protection apart from its neighbours' splits the mapping:
 	 * counted like the zaps' splits, so that the regions are coalesced

@@ -599,13 +599,19 @@ static void zero_partial(struct vm_object *obj, uint64_t idx, size_t from, size_
 int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len, size, first, last;
+	unsigned int id, slot;
 	int err;
 
 	if (!obj->store->writable)
 		return -EBADF;
 	UFVM_TRACE2(inval_start, off, len);
 	vm_object_inval_begin(obj);
-	__atomic_fetch_add(&obj->punches, 1, __ATOMIC_SEQ_CST);	/* odd */
+	id = __atomic_add_fetch(&obj->punches, 1, __ATOMIC_SEQ_CST);	/* odd */
+	slot = (id / 2) % ARRAY_SIZE(obj->punch_log);
+	__atomic_store_n(&obj->punch_log[slot].id, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&obj->punch_log[slot].off, off, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&obj->punch_log[slot].end, end, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&obj->punch_log[slot].id, id, __ATOMIC_SEQ_CST);
 	size = vm_object_size(obj);
 	if (end > size)
 		end = size;
@@ -759,26 +765,30 @@ static void record_wb_error(struct vm_object *obj, int err)
 }
 
 /* Write-protect every writable mapping of the locked pages run[0..n). */
-static void wrprotect_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
+/* Return: a bit per page of the run (n <= 64) still writable somewhere. */
+static uint64_t wrprotect_run(struct vm_object *obj, struct vm_page **run, unsigned int n)
 {
 	struct vm_region *r;
 	unsigned int i;
 	bool mapped = false;
+	uint64_t stuck = 0;
 
 	for (i = 0; i < n && !mapped; i++)
 		mapped = vm_page_mapcount(run[i]) > 0;
 	if (!mapped)
-		return;
+		return 0;
 	vm_mutex_lock(&obj->rmap_lock);
 	cds_list_for_each_entry(r, &obj->regions, rmap) {
 		if (!r->writable)
 			continue;
 		vm_mutex_lock(&r->ptl);
 		for (i = 0; i < n; i++)
-			vm_region_wrprotect_page_locked(r, run[i]);
+			if (!vm_region_wrprotect_page_locked(r, run[i]))
+				stuck |= 1ull << i;
 		vm_mutex_unlock(&r->ptl);
 	}
 	vm_mutex_unlock(&obj->rmap_lock);
+	return stuck;
 }
 
 /* Write back the locked, dirty run[0..n) (consecutive offsets). */
@@ -897,10 +907,11 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 	struct vm_stats_shard *s = shard(obj);
 	unsigned int i, epoch = wb_begin(obj, off);
 	bool keep, kept = false;
+	uint64_t stuck;
 	size_t len;
 	int err = 0;
 
-	wrprotect_run(obj, run, n);
+	stuck = wrprotect_run(obj, run, n);
 	for (i = 0; i < n; i++)
 		vm_page_clear(run[i], PG_DIRTY);
 	size = wb_size(obj, &keep);
@@ -914,7 +925,8 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		vm_stat_add(s, UFVM_CTR_STORE_WRITE_PAGES, n);
 	}
 	for (i = 0; i < n; i++) {
-		bool again = err || (keep && (run[i]->index + 1) << PAGE_SHIFT > size);
+		bool again = err || (keep && (run[i]->index + 1) << PAGE_SHIFT > size) ||
+			     (stuck >> i & 1);	/* still writable: not clean */
 
 		kept |= again;
 		if (!again || (__atomic_fetch_or(&run[i]->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
@@ -1184,6 +1196,34 @@ static int extend(struct vm_object *obj, uint64_t nsize)
 }
 
 /*
+ * Did a punch that started at or after the count @from, up to @to, cut
+ * [@off, @end)?  The log keeps the last ones; with more, or an entry
+ * overwritten meanwhile, the answer is yes (start over, to be sure).
+ */
+static bool punched_into(struct vm_object *obj, unsigned int from, unsigned int to,
+			 uint64_t off, uint64_t end)
+{
+	unsigned int id, n = ARRAY_SIZE(obj->punch_log);
+
+	if ((to - from) / 2 + 1 >= n)
+		return true;
+	for (id = from | 1; (int)(to - id) >= 0; id += 2) {
+		unsigned int slot = (id / 2) % n;
+		uint64_t po, pe;
+
+		if (__atomic_load_n(&obj->punch_log[slot].id, __ATOMIC_SEQ_CST) != id)
+			return true;
+		po = __atomic_load_n(&obj->punch_log[slot].off, __ATOMIC_SEQ_CST);
+		pe = __atomic_load_n(&obj->punch_log[slot].end, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&obj->punch_log[slot].id, __ATOMIC_SEQ_CST) != id)
+			return true;
+		if (po < end && off < pe)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The write goes page by page, each page locked on its own, so a shrinking
  * truncate or a punch may land between two of its pages and remove those
  * written already.  The write then starts over, after it: the result is
@@ -1192,7 +1232,7 @@ static int extend(struct vm_object *obj, uint64_t nsize)
 ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uint64_t off)
 {
 	char bounce[PAGE_SIZE];
-	unsigned int shrinks, punches;
+	unsigned int shrinks, punches, now;
 	size_t done;
 	int err;
 
@@ -1228,9 +1268,11 @@ again:
 	}
 	/* A truncate or punch in progress is done after this, and its count seen. */
 	fill_sync(obj);
-	if (__atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != shrinks ||
-	    __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST) != punches)
+	if (__atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != shrinks)
 		goto again;
+	now = __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST);
+	if (now != punches && punched_into(obj, punches, now, off, off + len))
+		goto again;	/* only a punch that cut this write's range */
 	return (ssize_t)done;
 }
 

@@ -60,6 +60,11 @@ struct vm_object {
 					   done or failed (even) */
 	unsigned int punches;		/* (a) bumped as a punch starts (odd) and
 					   ends (even) */
+	struct {
+		unsigned int id;	/* (a) the punch's odd count; 0: none */
+		uint64_t off, end;	/* (a) its byte range */
+	} punch_log[32];		/* the last punches, by (id / 2) % 32;
+					   written under the invalidate side */
 
 	struct vm_mutex rmap_lock;
 	struct cds_list_head regions;	/* (r) regions mapping this object */

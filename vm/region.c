@@ -242,27 +242,31 @@ unsigned int vm_region_zap_pages(struct vm_region *r, struct vm_page **pages, un
 	return zapped;
 }
 
-void vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p)
+bool vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p)
 {
 	struct vm_pmap *pm = r->as->pmap;
 	uint64_t b;
 
 	VM_ASSERT_HELD(&r->ptl);
 	if (!vm_region_covers_idx(r, p->index))
-		return;
+		return true;
 	b = p->index - r->pgoff;
 	if (!bit_test(r->wmapped, b))
-		return;
+		return true;
 	if (pm->ops->protect(pm, r, vm_region_addr(r, p->index), PAGE_SIZE, true)) {
 		/*
 		 * Still writable: a store would go unseen once write-back has
-		 * cleaned the page.  Unmap it instead; it faults back in.
+		 * cleaned the page.  Unmap it instead (it faults back in); if
+		 * that fails too, it stays as it is, and the caller keeps the
+		 * page dirty.
 		 */
-		pm->ops->zap(pm, r, vm_region_addr(r, p->index), PAGE_SIZE);
+		if (pm->ops->zap(pm, r, vm_region_addr(r, p->index), PAGE_SIZE))
+			return false;
 		vm_page_map_drop(p);
 		bit_clear(r->mapped, b);
 	}
 	bit_clear(r->wmapped, b);
+	return true;
 }
 
 /* Drop the mapcount of every page mapped in [lo, hi] (region-relative

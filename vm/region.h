@@ -156,9 +156,11 @@ void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last);
 
 /*
  * vm_region_wrprotect_page_locked - write-protect @p in @r if it is mapped
- * writable here.  Context: ptl held, page locked.
+ * writable here (unmap it if that fails).  Context: ptl held, page locked.
+ * Return: false if it stays mapped writable (both failed: the caller must
+ * not take the page for clean).
  */
-void vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p);
+bool vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p);
 
 /*
  * vm_region_kill - mark @r dead and drop the mapcount of every page it
