@@ -137,13 +137,17 @@ int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 	 * clean then installed writable would take stores unseen.  A page read
 	 * dirty stays so: cleaning it needs this ptl first.
 	 */
+	const struct vm_policy *pol = r->object->pol;
 	bool ws = vm_page_test(pages[0], PG_DIRTY), wi;
+	/* Tests only: looked up once, not per page of the window. */
+	bool hooked = __atomic_load_n(&pol->hook, __ATOMIC_RELAXED) != NULL;
+	bool reread = pol->debug & UFVM_DEBUG_AROUND_REREAD;
 
 	for (i = 1; i <= n; i++) {
-		if (i < n)
-			vm_hook(r->object->pol, UFVM_HOOK_AROUND_RUNS, first + i, 0);
+		if (unlikely(hooked) && i < n)
+			vm_hook(pol, UFVM_HOOK_AROUND_RUNS, first + i, 0);
 		wi = i < n && vm_page_test(pages[i], PG_DIRTY);
-		if (unlikely(r->object->pol->debug & UFVM_DEBUG_AROUND_REREAD))
+		if (unlikely(reread))
 			ws = vm_page_test(pages[s], PG_DIRTY);	/* the bug, for tests */
 		if (i < n && wi == ws)
 			continue;
