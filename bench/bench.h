@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sched.h>
+#include <linux/userfaultfd.h>
 
 #include "ufvm.h"
 
@@ -171,6 +172,45 @@ static inline uint8_t bench_touch(const void *p)
 {
 	return *(const volatile uint8_t *)p;
 }
+
+/* ---- raw userfaultfd (bench/minor.c) ---- */
+
+/* Older kernel headers than the 6.1 one lack these. */
+#ifndef UFFD_FEATURE_MINOR_SHMEM
+#define UFFD_FEATURE_MINOR_SHMEM	(1 << 10)
+#endif
+#ifndef UFFD_FEATURE_SIGBUS
+#define UFFD_FEATURE_SIGBUS		(1 << 7)
+#endif
+#ifndef UFFDIO_REGISTER_MODE_MINOR
+#define UFFDIO_REGISTER_MODE_MINOR	((__u64)1 << 2)
+#endif
+
+/* A memfd of @pages pages, every one written (so all exist). */
+int bench_memfd(uint64_t pages, int *out);
+
+/* A memfd mapped MAP_SHARED, read-only, with one page more (a stop page). */
+struct bench_minor {
+	int memfd;
+	int uffd;		/* -1 without userfaultfd */
+	char *map;
+	uint64_t pages;		/* scanned; page @pages is the stop page */
+};
+/*
+ * Map @memfd's first @pages + 1 pages; with @features != 0, register the
+ * mapping MINOR on a new userfaultfd that has @features.
+ * Return: 0, or -errno (-EOPNOTSUPP: a feature is missing).
+ */
+int bench_minor_open(struct bench_minor *a, int memfd, uint64_t pages, uint64_t features);
+void bench_minor_close(struct bench_minor *a);
+/*
+ * The mechanism's floor: @reps passes touching every page of @a (in
+ * @order, or sequentially), each aligned @window-page run mapped by one
+ * UFFDIO_CONTINUE issued before its first touch, so no fault happens;
+ * *@nspp is the median pass's ns per page.
+ */
+int bench_minor_scan(struct bench_minor *a, const uint64_t *order, uint64_t window,
+		     unsigned int reps, double *nspp);
 
 /* Sorts @v in place; returns the value at quantile @q (nearest rank). */
 uint64_t bench_pctl(uint64_t *v, size_t n, double q);

@@ -3,7 +3,8 @@
  * bench/floor.c - `ufvm bench floor`: what a fault costs at the bottom, and
  * ufvm's fault path next to it, in one run on one machine.
  *
- * The floor is built here from raw userfaultfd, with nothing of ufvm:
+ * The floor is built from raw userfaultfd (bench/minor.c), with nothing of
+ * ufvm:
  *  - a memfd whose pages all exist (written once), mapped MAP_SHARED and
  *    registered MINOR, so every first touch after MADV_DONTNEED is a minor
  *    userfault;
@@ -47,17 +48,6 @@
 
 #include "bench/bench.h"
 
-/* Older kernel headers than the 6.1 one lack these. */
-#ifndef UFFD_FEATURE_MINOR_SHMEM
-#define UFFD_FEATURE_MINOR_SHMEM	(1 << 10)
-#endif
-#ifndef UFFD_FEATURE_SIGBUS
-#define UFFD_FEATURE_SIGBUS		(1 << 7)
-#endif
-#ifndef UFFDIO_REGISTER_MODE_MINOR
-#define UFFDIO_REGISTER_MODE_MINOR	((__u64)1 << 2)
-#endif
-
 static uint64_t fl_pages = 2048;	/* 1-page samples per pass */
 static uint64_t fl_scan_pages = 16384;	/* sequential scans */
 static uint64_t fl_window = 16;		/* the multi-page CONTINUE */
@@ -75,82 +65,6 @@ static const struct bench_opt fl_opts[] = {
 };
 
 /* ---- the bare userfaultfd ---- */
-
-struct fl_area {
-	int memfd;
-	int uffd;
-	char *map;
-	uint64_t pages;		/* scanned; page @pages is the handler's stop page */
-};
-
-static int fl_memfd(uint64_t pages, int *out)
-{
-	static uint64_t buf[BENCH_PAGE / sizeof(uint64_t)];
-	uint64_t i;
-	int fd = memfd_create("ufvm-floor", MFD_CLOEXEC), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)(pages * BENCH_PAGE)))
-		err = -errno;
-	for (i = 0; !err && i < pages; i++) {
-		buf[0] = bench_word(i);
-		if (pwrite(fd, buf, sizeof(buf), (off_t)(i * BENCH_PAGE)) != sizeof(buf))
-			err = -EIO;
-	}
-	if (err) {
-		close(fd);
-		return err;
-	}
-	*out = fd;
-	return 0;
-}
-
-/* Map @memfd and, with @features != 0, register it MINOR on a new uffd. */
-static int fl_area_open(struct fl_area *a, int memfd, uint64_t pages, uint64_t features)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MINOR };
-
-	a->memfd = memfd;
-	a->pages = pages;
-	a->uffd = -1;
-	a->map = mmap(NULL, (pages + 1) * BENCH_PAGE, PROT_READ, MAP_SHARED, memfd, 0);
-	if (a->map == MAP_FAILED)
-		return -errno;
-	if (!features)
-		return 0;
-	a->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (a->uffd < 0)
-		goto fail;
-	if (ioctl(a->uffd, UFFDIO_API, &api))
-		goto fail;
-	if ((api.features & features) != features) {
-		errno = EOPNOTSUPP;
-		goto fail;
-	}
-	reg.range.start = (uintptr_t)a->map;
-	reg.range.len = (pages + 1) * BENCH_PAGE;
-	if (ioctl(a->uffd, UFFDIO_REGISTER, &reg))
-		goto fail;
-	return 0;
-fail:
-	{
-		int err = -errno;
-
-		if (a->uffd >= 0)
-			close(a->uffd);
-		munmap(a->map, (pages + 1) * BENCH_PAGE);
-		return err;
-	}
-}
-
-static void fl_area_close(struct fl_area *a)
-{
-	munmap(a->map, (a->pages + 1) * BENCH_PAGE);
-	if (a->uffd >= 0)
-		close(a->uffd);
-}
 
 /* CONTINUE the aligned @window-page run around @addr; EEXIST wakes. */
 static int fl_continue(int uffd, char *base, uint64_t pages, uintptr_t addr,
@@ -182,7 +96,7 @@ static int fl_continue(int uffd, char *base, uint64_t pages, uintptr_t addr,
  * The bare UFFDIO_CONTINUE, with no fault waiting on it (so no wake-up):
  * the median time of one call mapping @window pages, over the area.
  */
-static int fl_ioctl_cost(struct fl_area *a, uint64_t window, double *ns)
+static int fl_ioctl_cost(struct bench_minor *a, uint64_t window, double *ns)
 {
 	uint64_t n = a->pages / window, i, *t = malloc((n ? n : 1) * sizeof(uint64_t));
 	int err = 0;
@@ -207,7 +121,7 @@ static int fl_ioctl_cost(struct fl_area *a, uint64_t window, double *ns)
 }
 
 struct fl_handler {
-	struct fl_area *a;
+	struct bench_minor *a;
 	uint64_t window;
 	int cpu;
 	uint64_t *ioctl_ns;		/* time of each CONTINUE */
@@ -251,7 +165,7 @@ static void *fl_handler_main(void *arg)
 	return NULL;
 }
 
-static int fl_handler_start(struct fl_handler *h, struct fl_area *a, uint64_t window,
+static int fl_handler_start(struct fl_handler *h, struct bench_minor *a, uint64_t window,
 			    int cpu, uint64_t cap)
 {
 	memset(h, 0, sizeof(*h));
@@ -279,13 +193,13 @@ static int fl_handler_stop(struct fl_handler *h)
 
 /* ---- in-thread: SIGBUS ---- */
 
-static struct fl_area *fl_sig_area;
+static struct bench_minor *fl_sig_area;
 static uint64_t fl_sig_window;
 static int fl_sig_err;
 
 static void fl_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	struct fl_area *a = fl_sig_area;
+	struct bench_minor *a = fl_sig_area;
 	uintptr_t addr = (uintptr_t)si->si_addr;
 	int saved = errno, err;
 
@@ -312,7 +226,7 @@ struct fl_result {
 };
 
 /* Scan @a with @window-page CONTINUEs from a handler on @hcpu. */
-static int fl_handler_scan(struct bench_ctx *bx, struct fl_area *a, const uint64_t *order,
+static int fl_handler_scan(struct bench_ctx *bx, struct bench_minor *a, const uint64_t *order,
 			   uint64_t n, uint64_t window, int hcpu, struct bench_scan *s,
 			   double *ioctl_p50)
 {
@@ -335,11 +249,11 @@ static int fl_sigbus_scan(struct bench_ctx *bx, int memfd, uint64_t pages,
 			  struct bench_scan *s)
 {
 	struct sigaction sa = { .sa_sigaction = fl_sigbus, .sa_flags = SA_SIGINFO }, old;
-	struct fl_area a;
+	struct bench_minor a;
 	struct bench_vm bv;
 	int err;
 
-	err = fl_area_open(&a, memfd, pages, UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_SIGBUS);
+	err = bench_minor_open(&a, memfd, pages, UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_SIGBUS);
 	if (err)
 		return err;
 	fl_sig_area = &a;
@@ -351,7 +265,7 @@ static int fl_sigbus_scan(struct bench_ctx *bx, int memfd, uint64_t pages,
 	err = bench_scan_reps(&bv, order, n, bx->reps, order != NULL, s);
 	sigaction(SIGBUS, &old, NULL);
 	fl_sig_area = NULL;
-	fl_area_close(&a);
+	bench_minor_close(&a);
 	return err ? err : fl_sig_err;
 }
 
@@ -359,7 +273,7 @@ static int fl_measure(struct bench_ctx *bx, struct fl_result *res)
 {
 	uint64_t npg = fl_pages, spg = fl_scan_pages, *order = NULL;
 	struct bench_scan s;
-	struct fl_area a;
+	struct bench_minor a;
 	struct bench_vm kv;
 	cpu_set_t old;
 	int memfd = -1, err;
@@ -368,7 +282,7 @@ static int fl_measure(struct bench_ctx *bx, struct fl_result *res)
 		fprintf(stderr, "ufvm bench floor: needs 2 CPUs (the other-CPU handler)\n");
 		return -EOPNOTSUPP;
 	}
-	err = fl_memfd((spg > npg ? spg : npg) + 1, &memfd);	/* + the stop page */
+	err = bench_memfd((spg > npg ? spg : npg) + 1, &memfd);	/* + the stop page */
 	if (err)
 		return err;
 	order = bench_perm(npg, 1, 42);
@@ -378,7 +292,7 @@ static int fl_measure(struct bench_ctx *bx, struct fl_result *res)
 	}
 	bench_pin_self(0, &old);
 
-	err = fl_area_open(&a, memfd, npg, UFFD_FEATURE_MINOR_SHMEM);
+	err = bench_minor_open(&a, memfd, npg, UFFD_FEATURE_MINOR_SHMEM);
 	if (err)
 		goto out_unpin;
 	err = fl_ioctl_cost(&a, 1, &res->ioctl_p50);
@@ -392,16 +306,16 @@ static int fl_measure(struct bench_ctx *bx, struct fl_result *res)
 		err = fl_handler_scan(bx, &a, order, npg, 1, 1, &s, NULL);
 	res->other_p50 = s.p50_ns;
 	res->other_p99 = s.p99_ns;
-	fl_area_close(&a);
+	bench_minor_close(&a);
 	if (err)
 		goto out_unpin;
 
-	err = fl_area_open(&a, memfd, spg, UFFD_FEATURE_MINOR_SHMEM);
+	err = bench_minor_open(&a, memfd, spg, UFFD_FEATURE_MINOR_SHMEM);
 	if (err)
 		goto out_unpin;
 	err = fl_handler_scan(bx, &a, NULL, spg, fl_window, 0, &s, NULL);
 	res->win_nspp = s.ns_per_page;
-	fl_area_close(&a);
+	bench_minor_close(&a);
 	if (err)
 		goto out_unpin;
 

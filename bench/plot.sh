@@ -51,7 +51,10 @@ GP
 "$ufvm" stats --rows random.windows window,ns_per_page "$res/faultaround.json" > "$tmp/fa-rnd.dat"
 kseq=$(get faultaround kernel_ns_per_page)
 krnd=$(get faultaround random.kernel_ns_per_page)
-kmemfd=$(get floor kernel_ns_per_page)
+kmemfd=$(get faultaround kernel_memfd_ns_per_page)
+kcont=$(get faultaround continue16_ns_per_page 2>/dev/null) || kcont=
+fa_cont=
+[ -z "$kcont" ] || fa_cont=", $kcont with lines lw 2 dt 1 lc rgb \"#777777\" title \"bare 16-page UFFDIO_CONTINUE, no fault, sequential\""
 echo "$(get faultaround default.window) $(get faultaround default.ns_per_page)" > "$tmp/fa-def.dat"
 fa_sig=
 if [ -f "$res/faultaround-sigsegv.json" ]; then
@@ -75,7 +78,7 @@ plot "$tmp/fa-seq.dat" using 1:2 with linespoints lw 2 pt 7 title "ufvm (uffd), 
      "$tmp/fa-def.dat" using 1:2 with points pt 9 ps 2.5 title "ufvm (uffd) default (with map-ahead), sequential", \
      $kseq with lines lw 2 dt 2 title "kernel mmap of the same file, sequential", \
      $krnd with lines lw 2 dt 3 title "kernel mmap of the same file, random", \
-     $kmemfd with lines lw 2 dt 4 title "kernel mmap of a memfd, sequential (floor)"
+     $kmemfd with lines lw 2 dt 4 title "kernel mmap of a memfd, sequential"$fa_cont
 GP
 
 # Retry.
