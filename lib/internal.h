@@ -8,7 +8,7 @@
 #include "vm/hist.h"
 
 /* Sum the latency histograms of every path into @hist[UFVM_PATH__COUNT]. */
-void ufvm__hist_snapshot(struct ufvm *vm, struct vm_hist *hist);
+void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_hist *hist);
 
 /*
  * Copy @tmpl to @out[len] with each "%p" replaced by this process's pid

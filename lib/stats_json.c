@@ -14,18 +14,15 @@ int ufvm_stats_write_json(struct ufvm *vm, FILE *out)
 {
 	struct vm_hist *hist;
 	struct ufvm_stats st;
+	uint64_t tenths;
 	unsigned int i, b;
-	int err;
 
 	if (!vm || !out)
 		return -EINVAL;
-	err = ufvm_stats(vm, &st);
-	if (err)
-		return err;
 	hist = calloc(UFVM_PATH__COUNT, sizeof(*hist));
 	if (!hist)
 		return -ENOMEM;
-	ufvm__hist_snapshot(vm, hist);
+	ufvm__stats_snapshot(vm, &st, hist);	/* one sum: counts match buckets */
 	fprintf(out, "{\"schema\":\"ufvm-stats-1\",\"counters\":{");
 	for (i = 0; i < UFVM_CTR__COUNT; i++)
 		fprintf(out, "%s\"%s\":%llu", i ? "," : "", ufvm_counter_name(i),
@@ -54,11 +51,13 @@ int ufvm_stats_write_json(struct ufvm *vm, FILE *out)
 		}
 		fprintf(out, "]}");
 	}
+	/* Tenths by integer arithmetic: "%.1f" would follow LC_NUMERIC (a comma). */
+	tenths = st.cached_pages ? (st.meta_bytes * 10 + st.cached_pages / 2) / st.cached_pages : 0;
 	fprintf(out, "},\"cached_pages\":%llu,\"dirty_pages\":%llu,\"regions\":%llu,"
-		"\"meta_bytes\":%llu,\"meta_bytes_per_cached_page\":%.1f}\n",
+		"\"meta_bytes\":%llu,\"meta_bytes_per_cached_page\":%llu.%llu}\n",
 		(unsigned long long)st.cached_pages, (unsigned long long)st.dirty_pages,
 		(unsigned long long)st.regions, (unsigned long long)st.meta_bytes,
-		st.cached_pages ? (double)st.meta_bytes / (double)st.cached_pages : 0.0);
+		(unsigned long long)(tenths / 10), (unsigned long long)(tenths % 10));
 	free(hist);
 	return ferror(out) ? -EIO : 0;
 }

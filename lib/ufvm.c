@@ -1124,24 +1124,26 @@ int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
 
 /* ---- statistics ---- */
 
-int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
+/*
+ * The snapshot into @out, and the histograms it was computed from into
+ * @hist (UFVM_PATH__COUNT of them), from one sum of the shards.  A path's
+ * count is its buckets' sum: a reader racing with a writer can see a
+ * bucket raised before the count is.
+ */
+void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_hist *hist)
 {
-	struct vm_hist *hist;
 	struct vm_object *obj;
-	unsigned int i;
+	unsigned int i, b;
 	uint64_t nodes = 0;
 
-	if (!vm || !out)
-		return -EINVAL;
-	hist = calloc(UFVM_PATH__COUNT, sizeof(*hist));
-	if (!hist)
-		return -ENOMEM;
 	memset(out, 0, sizeof(*out));
 	vm_stats_sum(&vm->stats, out->counters, hist);
 	for (i = 0; i < UFVM_PATH__COUNT; i++) {
 		struct ufvm_latency *l = &out->latency[i];
 
-		l->count = hist[i].count;
+		for (b = 0; b < HIST_BUCKETS; b++)
+			l->count += hist[i].b[b];
+		hist[i].count = l->count;
 		l->sum_ns = hist[i].sum;
 		l->max_ns = hist[i].max;
 		l->p50_ns = vm_hist_quantile(&hist[i], 0.50);
@@ -1149,7 +1151,6 @@ int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
 		l->p99_ns = vm_hist_quantile(&hist[i], 0.99);
 		l->p999_ns = vm_hist_quantile(&hist[i], 0.999);
 	}
-	free(hist);
 	vm_mutex_lock(&vm->registry);
 	cds_list_for_each_entry(obj, &vm->objects, node) {
 		out->cached_pages += READ_ONCE(obj->index.nr);
@@ -1164,14 +1165,20 @@ int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
 			  sizeof(struct vm_page) + nodes * vm_pindex_node_size();
 	out->budget_pages = vm->cache.budget;
 	out->cached_pages_max = __atomic_load_n(&vm->cache.max_nr, __ATOMIC_RELAXED);
-	return 0;
 }
 
-void ufvm__hist_snapshot(struct ufvm *vm, struct vm_hist *hist)
+int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
 {
-	uint64_t ctr[UFVM_CTR__COUNT] = { 0 };
+	struct vm_hist *hist;
 
-	vm_stats_sum(&vm->stats, ctr, hist);
+	if (!vm || !out)
+		return -EINVAL;
+	hist = calloc(UFVM_PATH__COUNT, sizeof(*hist));
+	if (!hist)
+		return -ENOMEM;
+	ufvm__stats_snapshot(vm, out, hist);
+	free(hist);
+	return 0;
 }
 
 /*

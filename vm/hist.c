@@ -42,12 +42,13 @@ uint64_t vm_hist_quantile(const struct vm_hist *h, double q)
 		total += h->b[i];
 	if (!total)
 		return 0;
-	rank = (uint64_t)(q * (double)total);
-	if (rank >= total)
-		rank = total - 1;
+	rank = (uint64_t)(q * (double)total);	/* 1-based: ceil(q * total) */
+	if ((double)rank < q * (double)total)
+		rank++;
+	rank = MIN(MAX(rank, 1u), total);
 	for (i = 0; i < HIST_BUCKETS; i++) {
 		seen += h->b[i];
-		if (seen > rank) {
+		if (seen >= rank) {
 			uint64_t v = vm_hist_bucket_low(i) + vm_hist_bucket_width(i) / 2;
 
 			return MIN(v, h->max ? h->max : v);

@@ -48,9 +48,26 @@ static inline void vm_hist_add(struct vm_hist *h, uint64_t v)
 		__atomic_store_n(&h->max, v, __ATOMIC_RELAXED);
 }
 
+/* Record @v in a histogram several threads write (atomic adds). */
+static inline void vm_hist_add_shared(struct vm_hist *h, uint64_t v)
+{
+	uint64_t m = __atomic_load_n(&h->max, __ATOMIC_RELAXED);
+
+	__atomic_fetch_add(&h->b[vm_hist_bucket(v)], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->sum, v, __ATOMIC_RELAXED);
+	while (v > m && !__atomic_compare_exchange_n(&h->max, &m, v, true, __ATOMIC_RELAXED,
+						     __ATOMIC_RELAXED))
+		;
+}
+
 /* Add @src into @dst (readers: relaxed loads of a live histogram). */
 void vm_hist_merge(struct vm_hist *dst, const struct vm_hist *src);
-/* Return: the value at quantile @q (0..1): the midpoint of its bucket. */
+/*
+ * Return: the value at quantile @q (0..1), nearest rank (the ceil(q * n)-th
+ * smallest value, the smallest for q = 0): the midpoint of its bucket,
+ * capped at the maximum.
+ */
 uint64_t vm_hist_quantile(const struct vm_hist *h, double q);
 /* Return: the smallest value that lands in bucket @b, and the width. */
 uint64_t vm_hist_bucket_low(unsigned int b);

@@ -41,7 +41,8 @@ void vm_stats_set_destroy(struct vm_stats_set *set);
 /*
  * vm_stats_shard_get - the calling thread's shard for @set, made or
  * reclaimed on first use.  Context: signal safe; never sleeps.
- * Return: the shard (the shared common one if no memory).
+ * Return: the shard; the instance's shared one (atomic adds) if there is
+ * no memory or the thread already has shards of TLS_SHARDS (4) others.
  */
 struct vm_stats_shard *vm_stats_shard_get(struct vm_stats_set *set);
 
@@ -72,10 +73,12 @@ static inline void vm_stat_busy(struct vm_stats_shard *s)
 		__atomic_store_n(&s->busy, s->busy + 1, __ATOMIC_RELEASE);
 }
 
-/* Context: owner thread of @s; shared shards take no histogram. */
+/* Context: owner thread of @s, or any thread for the shared one. */
 static inline void vm_stat_lat(struct vm_stats_shard *s, unsigned int path, uint64_t ns)
 {
-	if (!s->shared)
+	if (s->shared)
+		vm_hist_add_shared(&s->hist[path], ns);
+	else
 		vm_hist_add(&s->hist[path], ns);
 }
 

@@ -13,9 +13,13 @@
  * counter and path has a distinct name; stats_path gets a JSON object at
  * ufvm_close(), "%p" in it being the pid; a stats_path that cannot be
  * created fails ufvm_open() (not only a message after the run), the file
- * exists from ufvm_open() on, and a failed write makes ufvm_close() fail.
+ * exists from ufvm_open() on, and a failed write makes ufvm_close() fail;
+ * the JSON's numbers do not follow the program's locale (a decimal comma
+ * would make it invalid).
  */
+#include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -374,4 +378,59 @@ Test(stats, failed_open_removes_the_file_it_made, .timeout = 20)
 	cr_assert(stat(made, &st) != 0 && errno == ENOENT,
 		  "%s, made by a ufvm_open that failed, is still there", made);
 	cr_assert(stat(there, &st) == 0, "%s, there before, was removed", there);
+}
+
+/*
+ * A locale whose decimal point is a comma, built with localedef into the
+ * test's directory (no locale but C is installed on a fresh machine).
+ * Return: whether it is now LC_NUMERIC.
+ */
+static bool comma_locale(void)
+{
+	char dir[TMPSTORE_PATH_MAX], cmd[3 * TMPSTORE_PATH_MAX], num[16];
+
+	if (access("/usr/share/i18n/locales/de_DE", R_OK))
+		return false;
+	tmpstore_path("locale", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 "
+		 ">/dev/null 2>&1", dir, dir);
+	if (system(cmd))
+		return false;
+	setenv("LOCPATH", dir, 1);
+	if (!setlocale(LC_NUMERIC, "de_DE.UTF-8"))
+		return false;
+	snprintf(num, sizeof(num), "%.1f", 0.5);
+	return !strcmp(num, "0,5");
+}
+
+Test(stats, json_numbers_ignore_the_locale, .timeout = 60)
+{
+	char path[TMPSTORE_PATH_MAX], *text = NULL, *p;
+	struct ufvm *vm;
+	uint8_t *map;
+	size_t len = 0;
+	unsigned int whole, tenth;
+	char end;
+	FILE *m;
+
+	if (!comma_locale())
+		cr_skip_test("no locale with a decimal comma could be made (localedef, de_DE)");
+	ut_store("s", SIZE, SEED, path);
+	vm = ut_open(NULL);
+	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
+	assert_pattern(SEED, map, 0, 4 * PAGE, "a few cached pages");
+	m = open_memstream(&text, &len);
+	cr_assert(m);
+	assert_ok(ufvm_stats_write_json(vm, m));
+	fclose(m);
+	p = strstr(text, "\"meta_bytes_per_cached_page\":");
+	cr_assert(p, "no meta_bytes_per_cached_page in %.200s", text);
+	p += strlen("\"meta_bytes_per_cached_page\":");
+	cr_assert(sscanf(p, "%u.%u%c", &whole, &tenth, &end) == 3 && end == '}' && tenth < 10,
+		  "not a JSON number with a decimal point: %.20s", p);
+	cr_assert_gt(whole, 0);
+	free(text);
+	ut_unmap(vm, map, SIZE);
+	ut_close(vm);
+	setlocale(LC_NUMERIC, "C");
 }
