@@ -557,7 +557,7 @@ int pager_fault(struct pager_fault *vmf)
 	VM_ASSERT_NO_LOCKS();
 	UFVM_TRACE2(fault_entry, vmf->addr, vmf->flags);
 	vm_stat_busy(vmf->stats);
-	vmf->path = UFVM_PATH_MINOR;
+	vmf->path = UFVM_PATH__COUNT;	/* none yet: a fault that serves nothing keeps it */
 	vm_stat_inc(vmf->stats, UFVM_CTR_FAULTS);
 	if (vmf->pol->retry)
 		vmf->flags |= PF_ALLOW_RETRY;
@@ -581,7 +581,8 @@ done:
 	VM_ASSERT_NO_LOCKS();
 	t0 = vm_now_ns() - t0;
 	UFVM_TRACE4(fault_exit, vmf->addr, vmf->path, t0, ret);
-	vm_stat_lat(vmf->stats, vmf->path, t0);
+	if (vmf->path < UFVM_PATH__COUNT)
+		vm_stat_lat(vmf->stats, vmf->path, t0);
 	vm_stat_busy(vmf->stats);
 	return ret;
 }

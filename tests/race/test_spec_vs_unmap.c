@@ -17,7 +17,8 @@
  * and the thread's next touch gets SIGSEGV, which it catches.  Every read
  * made while the region stayed mapped must return the file's bytes, and a
  * thread whose fault lost its region must not be left asleep in the kernel
- * (it is back within JOIN_US, or the test names where it sleeps).
+ * (it is back within JOIN_US, or the test names where it sleeps).  Such a
+ * fault served nothing, so no latency histogram counts it.
  *
  * dead_region: with UFVM_HOOK_SPEC_FOUND (a speculative fault found its
  * region and page, holds no lock yet) the fault waits until ufvm_unmap()
@@ -201,6 +202,12 @@ Test(spec_vs_unmap, stress, .timeout = 40)
 	cr_assert_gt(st.counters[UFVM_CTR_SPEC_HIT], 0, "no speculative fault");
 	cr_assert_gt(atomic_load(&s.reads), 0);
 	cr_assert_gt(atomic_load(&s.segvs), 0, "no touch outlived its region: no race");
+	/* A fault that found its region gone served nothing: no path's sample. */
+	cr_assert_leq(st.latency[UFVM_PATH_MINOR].count, st.counters[UFVM_CTR_MINOR],
+		      "%llu minor-path samples for %llu minor faults (%llu found no region)",
+		      (unsigned long long)st.latency[UFVM_PATH_MINOR].count,
+		      (unsigned long long)st.counters[UFVM_CTR_MINOR],
+		      (unsigned long long)st.counters[UFVM_CTR_NOREGION]);
 	assert_ok(ufvm_file_close(s.f));
 	ut_close(vm);
 	free(buf);
