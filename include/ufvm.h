@@ -126,6 +126,9 @@ struct ufvm_config {
 						   served in application threads */
 #define UFVM_DEBUG_AROUND_REREAD	0x200u	/* fault-around reads a run's first page's
 						   dirty bit again for each page */
+#define UFVM_DEBUG_DROP_GET_LATE	0x400u	/* a file's last close pins each page it
+						   drops after leaving the RCU section
+						   that found it */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 
@@ -453,6 +456,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_AROUND_RUNS	13	/* fault-around groups its pages into dirty
 					   and clean runs and is at page offset a;
 					   the region's ptl held, no page lock */
+#define UFVM_HOOK_DROP_FOUND	14	/* a file's last close found the page at
+					   byte offset a to drop from the cache;
+					   no lock held */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

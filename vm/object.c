@@ -196,17 +196,30 @@ static void drop_all_pages(struct vm_object *obj)
 	uint64_t idx = 0;
 	struct vm_page *p;
 
+	bool late = obj->pol->debug & UFVM_DEBUG_DROP_GET_LATE;	/* the bug, for tests */
+
 	for (;;) {
+		bool got = false;
+
 		vm_rcu_read_lock();
 		p = vm_pindex_next_rcu(&obj->index, &idx, UINT64_MAX);
+		/*
+		 * Pin it inside the section: out of it, reclaim (a fill of
+		 * another file) may evict and free the page at any moment.
+		 */
+		if (p && !late)
+			got = vm_page_get_unless_zero(p);
 		vm_rcu_read_unlock();
 		if (!p)
 			break;
-		/* No region maps it; reclaim may hold it locked: wait for it. */
-		if (!vm_page_get_unless_zero(p)) {
+		vm_hook(obj->pol, UFVM_HOOK_DROP_FOUND, idx << PAGE_SHIFT, 0);
+		if (late)
+			got = vm_page_get_unless_zero(p);
+		if (!got) {	/* being freed: already out of the index */
 			idx++;
 			continue;
 		}
+		/* No region maps it; reclaim may hold it locked: wait for it. */
 		vm_page_lock(p);
 		if (p->object == obj) {
 			VM_BUG_ON(vm_page_mapcount(p) != 0);

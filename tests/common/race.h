@@ -50,4 +50,12 @@ void race_wchan(pid_t tid, char *buf, size_t len);
  */
 bool race_wait_wchan(atomic_int *tid, const char *where, uint64_t timeout_us);
 
+/*
+ * race_teeth_asan - run @run in a child whose stderr is kept, and assert
+ * that AddressSanitizer ended it with a report of @kind (e.g.
+ * "heap-use-after-free") that names @where.  Without ASan the test is
+ * skipped: the use after free it shows is silent there.
+ */
+void race_teeth_asan(void (*run)(void), const char *kind, const char *where);
+
 #endif /* TESTS_RACE_H */

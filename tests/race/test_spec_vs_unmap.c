@@ -478,49 +478,17 @@ static void teeth_close_no_wait(void)
 	run_close_inthread(UFVM_DEBUG_CLOSE_NO_WAIT);
 }
 
-#ifdef __SANITIZE_ADDRESS__
-/*
- * The teeth run @run in a child whose stderr is kept: ASan's report of a
- * use after free in @where ends it.
- */
+/* Teeth under ASan; a touch of an unmapped region kills a sigsegv child. */
 static void teeth_asan(void (*run)(void), const char *where)
 {
-	char log[] = "/tmp/ufvm-teeth-XXXXXX", text[8192];
 	struct ufvm_config cfg;
-	int fd, status;
-	ssize_t n;
-	pid_t pid;
 
 	assert_ok(ufvm_config_init(&cfg));
 	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
 		cr_skip_test("UFVM_BACKEND=sigsegv: a touch of an unmapped region kills the "
 			     "process there; this race needs the userfaultfd backend");
-	fd = mkstemp(log);
-	cr_assert(fd >= 0);
-	unlink(log);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (!pid) {
-		dup2(fd, 2);
-		run();
-		_exit(0);
-	}
-	cr_assert(waitpid(pid, &status, 0) == pid);
-	n = pread(fd, text, sizeof(text) - 1, 0);
-	close(fd);
-	text[n > 0 ? n : 0] = '\0';
-	cr_assert(strstr(text, "heap-use-after-free") && strstr(text, where),
-		  "the use after free in %s was not seen (status %#x): %.300s", where, status,
-		  text);
+	race_teeth_asan(run, "heap-use-after-free", where);
 }
-#else
-static void teeth_asan(void (*run)(void), const char *where)
-{
-	(void)run;
-	(void)where;
-	cr_skip_test("a use after free shows only under AddressSanitizer (the ASan tree runs it)");
-}
-#endif
 
 Test(spec_vs_unmap, teeth_fill_end_late_touches_freed_file, .timeout = 30)
 {
