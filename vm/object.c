@@ -46,8 +46,17 @@
 /* The object whose block side this thread holds: its own fills pass. */
 static __thread struct vm_object *block_owner;
 
+/*
+ * Take the add (@dir 1) or block (-1) side.  The add side is checked by the
+ * lock-order checker as the invalidate class, shared: a fill that takes it
+ * holding a page lock could deadlock against an invalidation that holds
+ * block and waits for that page.  The block side is inval_mutex's, held
+ * around it.  Context: may sleep.
+ */
 static void addblock_get(struct vm_addblock *l, long dir)
 {
+	if (dir > 0)
+		vm__lockdep_acquire(l, VM_LC_INVALIDATE, false, 1);
 	pthread_mutex_lock(&l->mu);
 	while (dir > 0 ? l->v < 0 : l->v > 0)
 		pthread_cond_wait(&l->cv, &l->mu);
@@ -62,6 +71,8 @@ static void addblock_put(struct vm_addblock *l, long dir)
 	if (l->v == 0)
 		pthread_cond_broadcast(&l->cv);
 	pthread_mutex_unlock(&l->mu);
+	if (dir > 0)
+		vm__lockdep_release(l);
 }
 
 void vm_object_fill_begin(struct vm_object *obj)
@@ -316,17 +327,20 @@ static int grab_page(struct vm_object *obj, uint64_t idx, bool add,
 			*created = false;
 			return 0;
 		}
-		np = vm_page_alloc(idx);	/* locked, one reference */
-		if (!np)
-			return -ENOMEM;
-		np->object = obj;
+		/* Add before the page lock, in the documented order. */
 		if (add)
 			addblock_get(&obj->addblock, 1);
-		vm_mutex_lock(&obj->index_lock);
-		err = vm_pindex_insert(&obj->index, idx, np);
-		vm_mutex_unlock(&obj->index_lock);
+		np = vm_page_alloc(idx);	/* locked, one reference */
+		if (np) {
+			np->object = obj;
+			vm_mutex_lock(&obj->index_lock);
+			err = vm_pindex_insert(&obj->index, idx, np);
+			vm_mutex_unlock(&obj->index_lock);
+		}
 		if (add)
 			addblock_put(&obj->addblock, 1);
+		if (!np)
+			return -ENOMEM;
 		if (!err) {
 			vm_page_get(np);	/* the index's reference */
 			vm_cache_add(obj->cache, np);
