@@ -632,15 +632,24 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 				bench_usage(stdout);
 			return 1;
 		}
-		if (!strcmp(name, "json")) {
-			bx->json = true;
-			continue;
-		}
 		for (o = d ? d->opts : NULL; o && o->name; o++)
 			if (!strcmp(o->name, name))
 				break;
 		if (o && !o->name)
 			o = NULL;
+		/*
+		 * A flag is on when named: --json=no must not turn it on, and
+		 * cannot turn it off either, so a value is refused.
+		 */
+		if (val && (!strcmp(name, "json") || (o && o->type == BOPT_FLAG))) {
+			fprintf(stderr, "ufvm bench: --%s: takes no value (--%s=%s)\n", name,
+				name, val);
+			return -EINVAL;
+		}
+		if (!strcmp(name, "json")) {
+			bx->json = true;
+			continue;
+		}
 		if (o && o->type == BOPT_FLAG) {
 			bench_set(o, NULL);
 			continue;

@@ -81,6 +81,11 @@ expect 2 "pf: --cache 2/1: expected" "$u" bench pf --cache 2/1
 expect 2 "pf: --reps 65: expected 1\.\.64" "$u" bench pf --reps 65
 expect 2 "pf: --reps 100: expected 1\.\.64" "$u" bench all --reps 100
 lacks "^== ufvm bench"
+# A flag takes no value: --json=no or --shuffle=no must not turn it on.
+# (--pages 1 stops a run that took the value as an "on" at the check.)
+expect 2 "^ufvm bench: --json: takes no value \(--json=no\)" "$u" bench pf --json=no --pages 1
+expect 2 "^ufvm bench: --shuffle: takes no value \(--shuffle=no\)" \
+	"$u" bench pf --shuffle=no --pages 1
 # --zipf-s is read when it is parsed, whatever the workload.
 expect 2 "sweep: --zipf-s abc: expected a number above 0" "$u" bench sweep --zipf-s abc
 expect 2 "sweep: --zipf-s 1\.5x: expected a number above 0" \
