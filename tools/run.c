@@ -234,6 +234,13 @@ int ufvm_run_main(int argc, char **argv)
 			fprintf(stderr, "ufvm run: %s needs a value\n", a);
 			return 2;
 		}
+		/* The preload takes an empty UFVM_* variable as unset: the
+		 * option would quietly leave the default it was meant to change. */
+		if (!*val) {
+			fprintf(stderr, "ufvm run: --%.*s: an empty value (leave the option out "
+				"for the default)\n", (int)nlen, name);
+			return 2;
+		}
 		if (nlen == 7 && !strncmp(name, "preload", 7)) {
 			snprintf(lib, sizeof(lib), "%s", val);
 			continue;

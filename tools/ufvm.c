@@ -158,6 +158,10 @@ static int policy_options(int argc, char **argv)
 			why = "needs a value before the command (--NAME=VALUE)";
 		else
 			val = argv[++i];
+		/* An empty UFVM_* variable means unset: an empty value would
+		 * quietly give the default the option was meant to change. */
+		if (!why && !*val)
+			why = "an empty value (leave the option out for the default)";
 		if (!why && ufvm_policy_option(name, len, val))
 			why = strerror(errno);
 		if (why) {
@@ -173,10 +177,21 @@ static int policy_options(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const struct tool_cmd *c;
+	struct ufvm_config cfg;
 	int first = policy_options(argc, argv);
 
 	if (first < 0)
 		return 2;
+	/*
+	 * The values are read by the first ufvm_open() of the command, and
+	 * a command that opens none (stats, help) would take a bad one
+	 * without a word: read them now, as that open would.
+	 */
+	if (first > 1 && ufvm_config_init(&cfg)) {
+		fprintf(stderr, "ufvm: the policy options before the command give an invalid "
+			"configuration\n");
+		return 2;
+	}
 	argc -= first - 1;
 	argv += first - 1;
 	if (argc < 2) {

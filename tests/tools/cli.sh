@@ -107,6 +107,21 @@ expect 2 "^ufvm: --report=x: read by the preload alone" "$u" --report=x demo
 expect 2 "^ufvm: --match: read by the preload alone" "$u" --match '*' demo
 expect 2 "^ufvm: --cache: needs a value" "$u" --cache
 expect 2 "UFVM_FAULT_AROUND= 4: expected a number" env UFVM_FAULT_AROUND=" 4" "$demo"
+# An empty option value is refused (the empty variable it would set means
+# the default); an empty variable itself is taken as unset
+# (docs/configuration.md).
+expect 2 "^ufvm: --fault-around=: an empty value" "$u" --fault-around= demo --size 1M --quiet
+expect 2 "^ufvm: --cache=: an empty value" "$u" --cache= demo --size 1M --quiet
+expect 2 "^ufvm: --cache: an empty value" "$u" --cache "" demo --size 1M --quiet
+expect 2 "^ufvm run: --cache: an empty value" "$u" run --cache= -- true
+expect 2 "^ufvm run: --fault-around: an empty value" "$u" run --fault-around "" -- true
+expect 0 "^ufvm demo: 1 MiB store file" env UFVM_FAULT_AROUND= "$demo" --size 1M --quiet
+# Policy options are read before the command runs, whether or not it
+# opens an instance.
+printf '{"a":1}\n' > "$t/a.json"
+expect 2 "UFVM_FAULT_AROUND=abc: expected a number" "$u" --fault-around=abc stats --get a "$t/a.json"
+lacks "^1$"
+expect 2 "UFVM_CACHE_PAGES=1: the budget must be" "$u" --cache=1 help
 # A UFVM_* variable nothing reads is named on stderr, with the nearest known
 # one; known ones, the preload's among them, are not.
 expect 0 "^ufvm: UFVM_FAULTAROUND is not a variable of ufvm's: ignored \(did you mean UFVM_FAULT_AROUND\?\)$" \
