@@ -90,15 +90,28 @@ static int cmp_dbl(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Nearest rank: the smallest sample with at least a share @q of the
+ * samples at or below it, the ceil(q * n)-th (1-based).  q * n is a
+ * product of doubles: 0.07 * 100 is 7.000000000000001, so a rank that
+ * is whole but for the rounding is not moved up one.
+ */
 uint64_t bench_pctl(uint64_t *v, size_t n, double q)
 {
-	size_t i;
+	double x = q * (double)n;
+	size_t rank;
 
 	if (!n)
 		return 0;
 	qsort(v, n, sizeof(*v), cmp_u64);
-	i = (size_t)(q * (double)n);
-	return v[i < n ? i : n - 1];
+	if (!(x > 0))
+		return v[0];
+	if (x >= (double)n)
+		return v[n - 1];
+	rank = (size_t)x;
+	if ((double)rank < x - x * 1e-12)
+		rank++;
+	return v[rank ? rank - 1 : 0];
 }
 
 double bench_median(double *v, size_t n)

@@ -21,7 +21,8 @@
 #define ST_MAX_ROWS	32	/* histogram rows per path */
 
 struct st_opts {
-	const char *file, *at, *get, *rows, *fields;
+	const char *file, *at, *get, *rows, *fields, *pctl;
+	double q;		/* --pctl's quantile */
 	bool all, cdf;
 };
 
@@ -32,6 +33,7 @@ static void st_usage(FILE *f)
 		"       ufvm stats --cdf [--at PATH] FILE.json\n"
 		"       ufvm stats --get PATH FILE.json\n"
 		"       ufvm stats --rows PATH FIELD,FIELD,... FILE.json\n"
+		"       ufvm stats --pctl Q PATH FILE.json\n"
 		"\n"
 		"Prints a ufvm-stats-1 snapshot (UFVM_STATS=FILE.json, docs/stats.md): the\n"
 		"non-zero counters (--all: every counter), the latency percentiles per\n"
@@ -46,7 +48,11 @@ static void st_usage(FILE *f)
 		"  --get PATH   print the value at PATH of any JSON file\n"
 		"  --rows PATH FIELDS\n"
 		"               print the array at PATH one element per line, the given\n"
-		"               fields (dotted paths inside each element) as columns\n");
+		"               fields (dotted paths inside each element) as columns\n"
+		"  --pctl Q PATH\n"
+		"               print the quantile Q (0 < Q <= 1; nearest rank, as the\n"
+		"               benchmarks compute theirs) of the array of non-negative\n"
+		"               integers at PATH\n");
 }
 
 static void st_fmt_ns(char *buf, size_t len, double ns)
@@ -265,6 +271,36 @@ static int st_rows(const struct jv *root, const char *path, const char *fields)
 	return 0;
 }
 
+/* --pctl: the nearest-rank quantile of an array of non-negative integers. */
+static int st_pctl(const struct jv *root, const char *path, double q)
+{
+	const struct jv *a = jv_path(root, path);
+	uint64_t *v;
+	size_t i;
+
+	if (!a || a->type != JV_ARR || !a->n) {
+		fprintf(stderr, "ufvm stats: %s is not a non-empty array\n", path);
+		return 1;
+	}
+	v = malloc(a->n * sizeof(*v));
+	if (!v) {
+		fprintf(stderr, "ufvm stats: %s\n", strerror(ENOMEM));
+		return 1;
+	}
+	for (i = 0; i < a->n; i++) {
+		if (a->v[i].type != JV_NUM || !a->v[i].is_u) {
+			fprintf(stderr, "ufvm stats: %s.%zu is not a non-negative integer\n",
+				path, i);
+			free(v);
+			return 1;
+		}
+		v[i] = a->v[i].u;
+	}
+	printf("%llu\n", (unsigned long long)bench_pctl(v, a->n, q));
+	free(v);
+	return 0;
+}
+
 static int st_parse_args(int argc, char **argv, struct st_opts *o)
 {
 	int i;
@@ -286,6 +322,16 @@ static int st_parse_args(int argc, char **argv, struct st_opts *o)
 		} else if (!strcmp(a, "--rows") && i + 2 < argc) {
 			o->rows = argv[++i];
 			o->fields = argv[++i];
+		} else if (!strcmp(a, "--pctl") && i + 2 < argc) {
+			char *end;
+
+			o->q = strtod(argv[++i], &end);
+			if (end == argv[i] || *end || !(o->q > 0 && o->q <= 1)) {
+				fprintf(stderr, "ufvm stats: --pctl %s: expected a quantile, "
+					"0 < Q <= 1\n", argv[i]);
+				return -EINVAL;
+			}
+			o->pctl = argv[++i];
 		} else if ((a[0] != '-' || !strcmp(a, "-")) && !o->file) {
 			o->file = a;
 		} else {
@@ -342,6 +388,10 @@ int ufvm_stats_main(int argc, char **argv)
 	}
 	if (o.rows) {
 		r = st_rows(&doc, o.rows, o.fields);
+		goto out;
+	}
+	if (o.pctl) {
+		r = st_pctl(&doc, o.pctl, o.q);
 		goto out;
 	}
 	root = o.at ? jv_path(&doc, o.at) : &doc;

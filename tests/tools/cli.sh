@@ -134,6 +134,16 @@ expect 0 "^  --report .*only as --report=FILE" "$u" help run
 expect 0 "^  --reclaim +clock\|fifo" "$u" --help
 expect 0 "^\(--match and --report are read by the preload alone" "$u" --help
 
+# Percentiles are nearest rank: the ceil(q*n)-th smallest sample.
+printf '{"v":[10,9,8,7,6,5,4,3,2,1],"h":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,58,59,60,61,62,63,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95,96,97,98,99,100]}\n' > "$t/p.json"
+for qv in 0.5:5 0.9:9 0.1:1 0.01:1 1:10 0.05:1 0.11:2; do
+	expect 0 "^${qv#*:}\$" "$u" stats --pctl "${qv%:*}" v "$t/p.json"
+done
+for qv in 0.07:7 0.29:29 0.57:57 0.99:99 0.999:100 0.001:1; do
+	expect 0 "^${qv#*:}\$" "$u" stats --pctl "${qv%:*}" h "$t/p.json"
+done
+expect 2 "--pctl 0: expected a quantile" "$u" stats --pctl 0 v "$t/p.json"
+
 # ufvm stats names what is wrong with its file.
 expect 1 "Is a directory" "$u" stats "$t"
 
