@@ -55,10 +55,23 @@ static void st_usage(FILE *f)
 		"               integers at PATH\n");
 }
 
+/*
+ * @ns with 3 significant digits in the largest unit that keeps it at 1 or
+ * more.  The unit is chosen after the rounding: 999999 ns is "1 ms", not
+ * "1e+03 us".
+ */
 static void st_fmt_ns(char *buf, size_t len, double ns)
 {
+	char r[32];
+
+	if (!isfinite(ns)) {
+		snprintf(buf, len, "%s", isnan(ns) ? "?" : "inf");
+		return;
+	}
+	snprintf(r, sizeof(r), "%.3g", ns);
+	ns = strtod(r, NULL);
 	if (ns < 1000)
-		snprintf(buf, len, "%.0f ns", ns);
+		snprintf(buf, len, "%.3g ns", ns);
 	else if (ns < 1e6)
 		snprintf(buf, len, "%.3g us", ns / 1e3);
 	else if (ns < 1e9)
@@ -67,7 +80,11 @@ static void st_fmt_ns(char *buf, size_t len, double ns)
 		snprintf(buf, len, "%.3g s", ns / 1e9);
 }
 
-/* A bucket triple [low_ns, width_ns, count], or false. */
+/*
+ * A bucket triple [low_ns, width_ns, count], or false.  A bucket whose
+ * bounds are not finite (low + width can overflow) has no place on the
+ * histogram's scale.
+ */
 static bool st_bucket(const struct jv *b, double *low, double *width, double *count)
 {
 	if (!b || b->type != JV_ARR || b->n != 3)
@@ -75,7 +92,8 @@ static bool st_bucket(const struct jv *b, double *low, double *width, double *co
 	*low = jv_num(&b->v[0], -1);
 	*width = jv_num(&b->v[1], -1);
 	*count = jv_num(&b->v[2], -1);
-	return *low >= 0 && *width > 0 && *count >= 0;
+	return *low >= 0 && *width > 0 && *count >= 0 && isfinite(*low + *width) &&
+	       isfinite(*count);
 }
 
 static void st_counters(const struct jv *root, bool all)
@@ -147,6 +165,10 @@ static void st_table(const struct jv *lat)
 /*
  * Re-bin the fine buckets into rows of equal ratio: @per_octave rows per
  * power of two, fewer when that would make more than ST_MAX_ROWS rows.
+ * The scale starts at 1 ns (log2 of less is far below any row) and spans
+ * at most ST_MAX_ROWS rows: a bucket below the first row or above the last
+ * is counted in that row, which then says so ("< X", ">= Y") rather than
+ * show a range its values are not in.
  */
 static void st_histogram(const char *name, const struct jv *p)
 {
@@ -154,6 +176,7 @@ static void st_histogram(const char *name, const struct jv *p)
 	double total = 0, lo = INFINITY, hi = 0, low, width, count, cum = 0, top = 0;
 	double rows[ST_MAX_ROWS] = { 0 };
 	int per_octave = 8, first, last, r, i;
+	bool below = false, above = false;
 	size_t j;
 
 	if (!bk || bk->type != JV_ARR || !bk->n)
@@ -167,21 +190,29 @@ static void st_histogram(const char *name, const struct jv *p)
 		if (low + width > hi)
 			hi = low + width;
 	}
-	if (total <= 0)
+	if (!(total > 0) || !isfinite(total))
 		return;
 	lo = lo < 1 ? 1 : lo;
+	hi = hi < lo ? lo : hi;
 	while (per_octave > 1 &&
-	       (int)floor(log2(hi) * per_octave) - (int)floor(log2(lo) * per_octave) >= ST_MAX_ROWS)
+	       floor(log2(hi) * per_octave) - floor(log2(lo) * per_octave) >= ST_MAX_ROWS)
 		per_octave /= 2;
+	/* below 2^1024 ns, so these fit an int even at 8 rows per octave */
 	first = (int)floor(log2(lo) * per_octave);
 	last = (int)floor(log2(hi) * per_octave);
-	while (last - first >= ST_MAX_ROWS)	/* wider than 32 octaves: clip the top */
-		last--;
+	if (last - first >= ST_MAX_ROWS)	/* wider than 32 octaves: clip the top */
+		last = first + ST_MAX_ROWS - 1;
 	for (j = 0; j < bk->n; j++) {
+		double f;
+
 		if (!st_bucket(&bk->v[j], &low, &width, &count))
 			continue;
-		r = (int)floor(log2(low < 1 ? 1 : low) * per_octave) - first;
-		r = r < 0 ? 0 : r > last - first ? last - first : r;
+		f = floor(log2(low < 1 ? 1 : low) * per_octave) - first;
+		if (low < exp2((double)first / per_octave))
+			below |= count > 0;
+		if (f > last - first)
+			above |= count > 0;
+		r = f < 0 ? 0 : f > last - first ? last - first : (int)f;
 		rows[r] += count;
 	}
 	for (r = 0; r <= last - first; r++)
@@ -189,18 +220,24 @@ static void st_histogram(const char *name, const struct jv *p)
 			top = rows[r];
 	printf("\n%s: %.0f faults\n", name, total);
 	for (r = 0; r <= last - first; r++) {
-		char a[16], b[16], bar[ST_BAR + 1];
+		char a[16], b[16], range[48], bar[ST_BAR + 1];
 		int n = (int)lround(rows[r] / top * ST_BAR);
 
 		cum += rows[r];
 		st_fmt_ns(a, sizeof(a), exp2((double)(first + r) / per_octave));
 		st_fmt_ns(b, sizeof(b), exp2((double)(first + r + 1) / per_octave));
+		if (!r && below)
+			snprintf(range, sizeof(range), "%11s %-9s", "<", b);
+		else if (r == last - first && above)
+			snprintf(range, sizeof(range), "%11s %-9s", ">=", a);
+		else
+			snprintf(range, sizeof(range), "%9s - %-9s", a, b);
 		for (i = 0; i < ST_BAR; i++)
 			bar[i] = i < n ? '#' : ' ';
 		if (!n && rows[r] > 0)
 			bar[0] = '.';
 		bar[ST_BAR] = 0;
-		printf("  %9s - %-9s |%s| %9.0f %5.1f%% %6.2f%%\n", a, b, bar, rows[r],
+		printf("  %s |%s| %9.0f %5.1f%% %6.2f%%\n", range, bar, rows[r],
 		       100 * rows[r] / total, 100 * cum / total);
 	}
 }

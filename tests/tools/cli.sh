@@ -144,6 +144,30 @@ for qv in 0.07:7 0.29:29 0.57:57 0.99:99 0.999:100 0.001:1; do
 done
 expect 2 "--pctl 0: expected a quantile" "$u" stats --pctl 0 v "$t/p.json"
 
+# ufvm stats: buckets off the histogram's scale (below 1 ns, beyond 32
+# octaves, or not finite) are counted in the first or last row, which says
+# so; one whose end is not finite is left out.
+hist() {	# BUCKETS: a snapshot with one path, spec, of those buckets
+	printf '{"schema":"ufvm-stats-1","latency":{"spec":{"count":1,"p50_ns":999999,"buckets":%s}}}\n' \
+		"$1" > "$t/h.json"
+}
+hist '[[0,0.5,1]]'
+expect 0 "^ +< 1\.09 ns +\|#+\| +1 100\.0% 100\.00%$" "$u" stats "$t/h.json"
+hist '[[0,1e-300,1]]'
+expect 0 "^ +< 1\.09 ns +\|#+\| +1 100\.0% 100\.00%$" "$u" stats "$t/h.json"
+hist '[[0,1,1],[1,1,1],[3,1,2]]'
+expect 0 "^ +< 1\.09 ns +\|#+\| +2 +50\.0% +50\.00%$" "$u" stats "$t/h.json"
+hist '[[1,1,1],[1e308,1e308,1]]'
+expect 0 "^spec: 1 faults$" "$u" stats "$t/h.json"
+hist '[[1,1,1],[34e9,1,1]]'
+expect 0 "^ +>= 2\.15 s +\|#+\| +1 +50\.0% 100\.00%$" "$u" stats "$t/h.json"
+lacks " - 4\.29 s"
+hist '[[1,1,1],[1e300,1,1]]'
+expect 0 "^ +>= 2\.15 s +\|#+\| +1 +50\.0% 100\.00%$" "$u" stats "$t/h.json"
+# Three significant digits, the unit chosen after rounding: 999999 ns is 1 ms.
+expect 0 "^  spec +1 +0 ns +1 ms " "$u" stats "$t/h.json"
+lacks "e\+"
+
 # ufvm stats names what is wrong with its file.
 expect 1 "Is a directory" "$u" stats "$t"
 
