@@ -60,6 +60,8 @@ struct jv {
 	double num;
 	uint64_t u;		/* JV_NUM: the value if it is a non-negative integer */
 	bool is_u;
+	int64_t i;		/* JV_NUM: the value if it is a negative integer */
+	bool is_i;
 	char *str;
 	size_t n;		/* JV_ARR, JV_OBJ: elements */
 	struct jv *v;		/* elements */
@@ -67,20 +69,23 @@ struct jv {
 };
 
 /*
- * jv_parse - parse @text (NUL-terminated) into *@out.
+ * jv_parse - parse the @len bytes of @text (NUL-terminated at @len) into
+ * *@out; a NUL byte before @len is an error, not the end of the text.
  * Return: 0, or -EINVAL with a message naming the byte offset in @err.
  */
-int jv_parse(const char *text, struct jv *out, char *err, size_t errlen);
+int jv_parse(const char *text, size_t len, struct jv *out, char *err, size_t errlen);
 void jv_free(struct jv *v);
 /* The member @key of an object, or NULL. */
 const struct jv *jv_get(const struct jv *o, const char *key);
 /* Dotted path: "modes.uffd.p50_ns", array elements by index: "windows.0". */
 const struct jv *jv_path(const struct jv *root, const char *path);
 double jv_num(const struct jv *v, double dflt);
-/* Print @v as compact JSON. */
+/* Print @v as compact JSON: integers exactly, other numbers in the fewest
+ * digits that read back as the same double. */
 void jv_print(FILE *f, const struct jv *v);
-/* Read a whole file (or "-" for stdin).  Return: 0 and *out (malloc'd). */
-int bench_read_file(const char *path, char **out);
+/* Read a whole file (or "-" for stdin).  Return: 0, *out (malloc'd and
+ * NUL-terminated) and its length *len. */
+int bench_read_file(const char *path, char **out, size_t *len);
 
 /* ---- the harness (bench/common.c) ---- */
 

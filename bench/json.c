@@ -5,7 +5,10 @@
  *
  * The reader builds a tree (objects keep their members in file order) and
  * accepts RFC 8259 JSON; \u escapes outside ASCII are kept as UTF-8.
- * Nesting is limited to 64 levels.
+ * Nesting is limited to 64 levels.  Strings are C strings, so one that
+ * holds \u0000 is refused rather than cut short; a \u escape of half a
+ * surrogate pair, which has no UTF-8, becomes U+FFFD.  A number too large
+ * for a double is refused; one too small reads as 0 (or a denormal).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -228,11 +231,18 @@ static int jp_string(struct jp *j, char **out)
 		case 'u':
 			if (hex4(p + 1, &cp))
 				goto bad;
+			if (!cp) {
+				j->p = p - 1;
+				free(buf);
+				return jp_fail(j, "\\u0000 in a string (not supported)");
+			}
 			p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00 && p[1] == '\\' && p[2] == 'u' &&
 			    !hex4(p + 3, &lo) && lo >= 0xdc00 && lo < 0xe000) {
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				p += 6;
+			} else if (cp >= 0xd800 && cp < 0xe000) {
+				cp = 0xfffd;	/* a lone surrogate: no UTF-8 for it */
 			}
 			utf8_put(&o, cp);
 			break;
@@ -251,26 +261,63 @@ bad:
 	return jp_fail(j, "bad escape");
 }
 
+static size_t jp_digits(const char *p)
+{
+	return strspn(p, "0123456789");
+}
+
+/*
+ * A number as RFC 8259 writes it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+ * strtod() alone would take 0x10, 01, "1." and inf too.  Integers keep
+ * their exact value beside the double (is_u, is_i), for jv_print().
+ */
 static int jp_number(struct jp *j, struct jv *v)
 {
 	const char *p = j->p;
+	bool neg = *p == '-', integer = true;
 	char *end;
+	size_t n;
 
-	if (*p == '-')
-		p++;
-	if (!isdigit((unsigned char)*p))
-		return jp_fail(j, "unexpected character");
+	p += neg;
+	n = jp_digits(p);
+	if (!n)
+		return jp_fail(j, *p ? "unexpected character" : "unexpected end");
+	if (*p == '0' && n > 1)
+		return jp_fail(j, "bad number (a leading zero)");
+	p += n;
+	if (*p == '.') {
+		integer = false;
+		n = jp_digits(p + 1);
+		if (!n)
+			return jp_fail(j, "bad number (no digit after '.')");
+		p += 1 + n;
+	}
+	if (*p == 'e' || *p == 'E') {
+		integer = false;
+		p += 1 + (p[1] == '+' || p[1] == '-');
+		n = jp_digits(p);
+		if (!n)
+			return jp_fail(j, "bad number (no digit in the exponent)");
+		p += n;
+	}
 	v->type = JV_NUM;
 	errno = 0;
 	v->num = strtod(j->p, &end);
-	if (end == j->p || errno == ERANGE)
+	if (end != p)
 		return jp_fail(j, "bad number");
-	if (*j->p != '-' && strspn(j->p, "0123456789") == (size_t)(end - j->p)) {
+	if (errno == ERANGE && isinf(v->num))
+		return jp_fail(j, "number out of range");
+	if (integer) {
 		errno = 0;
-		v->u = strtoull(j->p, NULL, 10);
-		v->is_u = errno == 0;
+		if (neg) {
+			v->i = strtoll(j->p, NULL, 10);
+			v->is_i = errno == 0;
+		} else {
+			v->u = strtoull(j->p, NULL, 10);
+			v->is_u = errno == 0;
+		}
 	}
-	j->p = end;
+	j->p = p;
 	return 0;
 }
 
@@ -392,7 +439,7 @@ static int jp_value(struct jp *j, struct jv *v)
 	}
 }
 
-int jv_parse(const char *text, struct jv *out, char *err, size_t errlen)
+int jv_parse(const char *text, size_t len, struct jv *out, char *err, size_t errlen)
 {
 	struct jp j = { .s = text, .p = text, .err = err, .errlen = errlen };
 	int e;
@@ -403,6 +450,8 @@ int jv_parse(const char *text, struct jv *out, char *err, size_t errlen)
 		jp_ws(&j);
 		if (*j.p)
 			e = jp_fail(&j, "trailing characters");
+		else if ((size_t)(j.p - text) != len)	/* the text went on past a NUL */
+			e = jp_fail(&j, "a NUL byte");
 	}
 	if (e) {
 		if (e == -ENOMEM && err && errlen)
@@ -471,6 +520,20 @@ double jv_num(const struct jv *v, double dflt)
 	return v && v->type == JV_NUM ? v->num : dflt;
 }
 
+/* The fewest digits that read back as @x: 0.1 is "0.1", not 0.10000000000000001. */
+static void jv_print_double(FILE *f, double x)
+{
+	char buf[32];
+	int prec;
+
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	fprintf(f, "%.*g", prec, x);
+}
+
 void jv_print(FILE *f, const struct jv *v)
 {
 	size_t i;
@@ -485,8 +548,10 @@ void jv_print(FILE *f, const struct jv *v)
 	case JV_NUM:
 		if (v->is_u)
 			fprintf(f, "%llu", (unsigned long long)v->u);
+		else if (v->is_i)
+			fprintf(f, "%lld", (long long)v->i);
 		else
-			fprintf(f, "%.10g", v->num);
+			jv_print_double(f, v->num);
 		break;
 	case JV_STR:
 		jw_quote(f, v->str);
@@ -508,7 +573,7 @@ void jv_print(FILE *f, const struct jv *v)
 	}
 }
 
-int bench_read_file(const char *path, char **out)
+int bench_read_file(const char *path, char **out, size_t *len)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
 	size_t n = 0, cap = 1 << 16, r;
@@ -548,5 +613,6 @@ int bench_read_file(const char *path, char **out)
 	}
 	buf[n] = 0;
 	*out = buf;
+	*len = n;
 	return 0;
 }

@@ -390,18 +390,18 @@ int ufvm_stats_main(int argc, char **argv)
 	const struct jv *root, *lat, *schema;
 	char *text = NULL, err[128];
 	struct jv doc;
-	size_t i;
+	size_t i, len;
 	int r;
 
 	r = st_parse_args(argc, argv, &o);
 	if (r)
 		return r > 0 ? 0 : 2;
-	r = bench_read_file(o.file, &text);
+	r = bench_read_file(o.file, &text, &len);
 	if (r) {
 		fprintf(stderr, "ufvm stats: %s: %s\n", o.file, strerror(-r));
 		return 1;
 	}
-	r = jv_parse(text, &doc, err, sizeof(err));
+	r = jv_parse(text, len, &doc, err, sizeof(err));
 	free(text);
 	if (r) {
 		fprintf(stderr, "ufvm stats: %s: not JSON: %s\n", o.file, err);

@@ -168,6 +168,37 @@ expect 0 "^ +>= 2\.15 s +\|#+\| +1 +50\.0% 100\.00%$" "$u" stats "$t/h.json"
 expect 0 "^  spec +1 +0 ns +1 ms " "$u" stats "$t/h.json"
 lacks "e\+"
 
+# The JSON reader: numbers as RFC 8259 writes them, printed back exactly
+# (integers) or in the fewest digits that read back the same; strings it
+# cannot hold as C strings refused; nothing after a NUL byte ignored.
+getj() {	# VALUE: a file {"a":VALUE}
+	printf '{"a":%s}' "$1" > "$t/g.json"
+}
+for x in 0x10 -0x8 01 1. -01 .5 1e 1e+ -; do
+	getj "$x"
+	expect 1 "^ufvm stats: .*g\.json: not JSON: .*at byte 5$" "$u" stats --get a "$t/g.json"
+done
+getj 1e-400
+expect 0 "^0$" "$u" stats --get a "$t/g.json"
+getj -12345678901
+expect 0 "^-12345678901$" "$u" stats --get a "$t/g.json"
+getj -9223372036854775808
+expect 0 "^-9223372036854775808$" "$u" stats --get a "$t/g.json"
+getj 0.1
+expect 0 "^0\.1$" "$u" stats --get a "$t/g.json"
+getj 0.30000000000000004
+expect 0 "^0\.30000000000000004$" "$u" stats --get a "$t/g.json"
+getj '[1.25,-3,18446744073709551615]'
+expect 0 "^\[1\.25,-3,18446744073709551615\]$" "$u" stats --get a "$t/g.json"
+getj '"x\u0000y"'
+expect 1 "not JSON: .u0000 in a string" "$u" stats --get a "$t/g.json"
+getj '"\ud800"'
+expect 0 "^$(printf '\357\277\275')$" "$u" stats --get a "$t/g.json"
+getj '"\udc00x\ud83d\ude00"'
+expect 0 "^$(printf '\357\277\275x\360\237\230\200')$" "$u" stats --get a "$t/g.json"
+printf '{"a":1}\0garbage' > "$t/g.json"
+expect 1 "not JSON: a NUL byte at byte 7" "$u" stats --get a "$t/g.json"
+
 # ufvm stats names what is wrong with its file.
 expect 1 "Is a directory" "$u" stats "$t"
 
