@@ -6,8 +6,10 @@
 # bench/results/FILE.json (the tables go to the terminal), floor and
 # faultaround once per delivery backend, pf in several configurations; a
 # demo run with UFVM_STATS for the per-path latency CDF; then the plots
-# (bench/plot.sh).  A benchmark that fails leaves its previous result
-# alone and makes the run fail at the end.  Starts with the host's load.
+# (bench/plot.sh).  A benchmark that fails, or whose output does not read
+# back as its result (an empty or cut-short file after a failed write),
+# leaves its previous result alone and makes the run fail at the end.
+# Starts with the host's load.
 set -uo pipefail
 
 build=${1:-build}
@@ -20,12 +22,18 @@ failed=()
 mkdir -p "$res"
 echo "bench: $ufvm; load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 
+# readback FILE PATH VALUE: FILE is JSON whose member PATH is VALUE.
+readback() {
+	[ "$("$ufvm" stats --get "$2" "$1" 2>/dev/null)" = "$3" ]
+}
+
 # bench FILE NAME [OPTIONS...]: ufvm bench NAME OPTIONS --json > FILE.json
 bench() {
 	local file=$1 name=$2
 	shift 2
 	echo "bench: $file: ufvm bench $name $* (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-	if "$ufvm" bench "$name" "$@" --json > "$res/$file.json.new"; then
+	if "$ufvm" bench "$name" "$@" --json > "$res/$file.json.new" &&
+	   readback "$res/$file.json.new" bench "$name"; then
 		mv "$res/$file.json.new" "$res/$file.json"
 	else
 		echo "bench: $file (ufvm bench $name $*) failed" >&2
@@ -58,7 +66,8 @@ bench pf-direct-seq              pf --backend uffd --store direct
 bench pf-direct-shuffle          pf --backend uffd --store direct --shuffle
 bench pf-file-shuffle-cache8-rmw pf --backend uffd --shuffle --cache 1/8 --rmw
 
-if UFVM_STATS="$res/stats-demo.json.new" "$build/demos/ufvm-demo" --size 64M >/dev/null; then
+if UFVM_STATS="$res/stats-demo.json.new" "$build/demos/ufvm-demo" --size 64M >/dev/null &&
+   readback "$res/stats-demo.json.new" schema ufvm-stats-1; then
 	mv "$res/stats-demo.json.new" "$res/stats-demo.json"
 	"$ufvm" stats "$res/stats-demo.json" | head -40
 else

@@ -174,6 +174,26 @@ static int policy_options(int argc, char **argv)
 	return i;
 }
 
+/*
+ * A command's output is what a script keeps (ufvm bench --json > r.json):
+ * a write that failed (a full disk, /dev/full) must fail the command, not
+ * leave a short or empty file behind a status of 0.  stdout is buffered,
+ * so most failures show only here, at the last flush.
+ * Return: @status, or 1 after a message if stdout could not be written.
+ */
+static int tool_flush_stdout(int status)
+{
+	int err = fflush(stdout) ? errno : 0;
+
+	if (!err && !ferror(stdout))
+		return status;
+	if (err)
+		fprintf(stderr, "ufvm: cannot write standard output: %s\n", strerror(err));
+	else
+		fprintf(stderr, "ufvm: cannot write standard output: a write failed\n");
+	return status ? status : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const struct tool_cmd *c;
@@ -199,9 +219,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-		return cmd_help(1, argv + 1);
+		return tool_flush_stdout(cmd_help(1, argv + 1));
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))
-		return cmd_version(1, argv + 1);
+		return tool_flush_stdout(cmd_version(1, argv + 1));
 
 	c = tool_find(argv[1]);
 	if (!c) {
@@ -209,5 +229,5 @@ int main(int argc, char **argv)
 		tool_usage(stderr);
 		return 2;
 	}
-	return c->run(argc - 1, argv + 1);
+	return tool_flush_stdout(c->run(argc - 1, argv + 1));
 }

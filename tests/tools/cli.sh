@@ -199,6 +199,23 @@ expect 0 "^$(printf '\357\277\275x\360\237\230\200')$" "$u" stats --get a "$t/g.
 printf '{"a":1}\0garbage' > "$t/g.json"
 expect 1 "not JSON: a NUL byte at byte 7" "$u" stats --get a "$t/g.json"
 
+# Output that cannot be written fails the command (status 1, and why).
+if [ -w /dev/full ]; then
+	getj 1
+	expect 1 "^ufvm: cannot write standard output: No space left on device$" \
+		sh -c '"$0" stats --get a "$1" > /dev/full' "$u" "$t/g.json"
+	hist '[[1,1,1],[3000,100,7]]'
+	expect 1 "^ufvm: cannot write standard output: " \
+		sh -c '"$0" stats "$1" > /dev/full' "$u" "$t/h.json"
+	expect 1 "^ufvm: cannot write standard output: " \
+		sh -c '"$0" --help > /dev/full' "$u"
+	# a benchmark only where one can run here
+	if "$u" bench pf --pages 64 --threads 1 --reps 1 --json > /dev/null 2>&1; then
+		expect 1 "^ufvm: cannot write standard output: No space left on device$" \
+			sh -c '"$0" bench pf --pages 64 --threads 1 --reps 1 --json > /dev/full' "$u"
+	fi
+fi
+
 # ufvm stats names what is wrong with its file.
 expect 1 "Is a directory" "$u" stats "$t"
 
