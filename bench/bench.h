@@ -28,6 +28,16 @@
 
 #define BENCH_PAGE	4096ul
 
+/*
+ * Upper bounds of the benchmarks' options, checked before anything runs:
+ * far above any useful run, and low enough that no product the harness
+ * forms with them (pages * BENCH_PAGE, counts * sizeof an element, ms *
+ * 1000 as a useconds_t) can wrap.
+ */
+#define BENCH_PAGES_MAX		(1ull << 28)	/* 1 TiB of pages */
+#define BENCH_COUNT_MAX		(1ull << 32)	/* accesses, samples */
+#define BENCH_MS_MAX		3600000ull	/* durations: one hour */
+
 /* ---- JSON writer (bench/json.c) ---- */
 
 #define JW_DEPTH 16
@@ -239,11 +249,36 @@ int bench_set_backend(struct ufvm_config *cfg, const char *name, const char *ben
 int bench_check_backend(const char *name, const char *bench);
 /*
  * bench_check_range - is @v, the value of --@opt of @bench, in [@lo, @hi]?
- * For the benchmarks' check functions; @hi UINT64_MAX: no upper bound.
+ * For the benchmarks' check functions.
  * Return: 0, or -EINVAL after a message naming the option and the range.
  */
 int bench_check_range(const char *bench, const char *opt, uint64_t v, uint64_t lo,
 		      uint64_t hi);
+/*
+ * bench_check_config - would ufvm_open() take @cfg, which --@opt @val of
+ * @bench has set?  The same check, so that a value ufvm would refuse is a
+ * usage error before the run rather than a failed open after its setup.
+ * Return: 0, or -EINVAL after a message naming the option and the limit.
+ */
+int bench_check_config(const char *bench, const char *opt, const char *val,
+		       const struct ufvm_config *cfg);
+/* The same for a number: --@opt @v. */
+int bench_check_config_u64(const char *bench, const char *opt, uint64_t v,
+			   const struct ufvm_config *cfg);
+/*
+ * @v for an unsigned int field of struct ufvm_config: clamped, not cast,
+ * so that 2^32 + 1 reaches the check as too large, not as 1.
+ */
+static inline unsigned int bench_clamp_uint(uint64_t v)
+{
+	return v > UINT32_MAX ? UINT32_MAX : (unsigned int)v;
+}
+/* What ufvm_open() would refuse in @cfg (vm/policy.c), or NULL. */
+const char *vm_policy_check(const struct ufvm_config *cfg);
+/* The bytes of @pages pages, or -EOVERFLOW. */
+int bench_pages_bytes(uint64_t pages, size_t *bytes);
+/* malloc() of @n elements of @size, or NULL (also when n * size wraps). */
+void *bench_alloc_array(uint64_t n, size_t size);
 /* "uffd", "uffd-inthread", "sigsegv" or "auto": what @cfg asks for. */
 const char *bench_backend_name(const struct ufvm_config *cfg);
 /* Does @cfg serve faults in the faulting thread (sigsegv, uffd in-thread)? */

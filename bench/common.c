@@ -122,9 +122,23 @@ double bench_median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+int bench_pages_bytes(uint64_t pages, size_t *bytes)
+{
+	return __builtin_mul_overflow(pages, BENCH_PAGE, bytes) ? -EOVERFLOW : 0;
+}
+
+void *bench_alloc_array(uint64_t n, size_t size)
+{
+	size_t bytes;
+
+	if (__builtin_mul_overflow(n ? n : 1, size, &bytes))
+		return NULL;
+	return malloc(bytes);
+}
+
 uint64_t *bench_perm(uint64_t n, uint64_t stride, uint64_t seed)
 {
-	uint64_t *p = malloc((n ? n : 1) * sizeof(*p)), i, s = seed;
+	uint64_t *p = bench_alloc_array(n, sizeof(*p)), i, s = seed;
 
 	if (!p)
 		return NULL;
@@ -202,10 +216,14 @@ int bench_file_create(struct bench_ctx *bx, const char *tag, uint64_t pages,
 		      bool sparse, char *path, size_t pathlen)
 {
 	static uint64_t buf[(1u << 20) / sizeof(uint64_t)];
-	uint64_t size = pages * BENCH_PAGE, off = 0;
+	uint64_t off = 0;
 	unsigned int slot;
-	int fd, err = 0;
+	size_t size;
+	int fd, err;
 
+	err = bench_pages_bytes(pages, &size);
+	if (err || size > (uint64_t)INT64_MAX)
+		return -EFBIG;
 	for (slot = 0; slot < BENCH_MAX_FILES && bench_files[slot][0]; slot++)
 		;
 	if (slot == BENCH_MAX_FILES)
@@ -391,16 +409,19 @@ void bench_embed_stats(struct bench_ctx *bx, const char *key, struct ufvm *vm)
 int bench_vm_open(struct bench_vm *b, const struct ufvm_config *cfg, const char *path,
 		  uint64_t pages)
 {
+	size_t len;
 	void *addr;
 	int err;
 
 	memset(b, 0, sizeof(*b));
+	if (bench_pages_bytes(pages, &len))
+		return -EFBIG;
 	err = bench_open(cfg, &b->vm);
 	if (err)
 		return err;
 	err = ufvm_file_open(b->vm, path, UFVM_RDONLY, &b->f);
 	if (!err)
-		err = ufvm_map_file(b->f, 0, pages * BENCH_PAGE, UFVM_PROT_READ, 0, &addr);
+		err = ufvm_map_file(b->f, 0, len, UFVM_PROT_READ, 0, &addr);
 	if (err) {
 		fprintf(stderr, "ufvm bench: mapping %s: %s\n", path, ufvm_strerror(err));
 		ufvm_close(b->vm);
@@ -426,9 +447,13 @@ int bench_vm_open_cached(struct bench_vm *b, const struct ufvm_config *cfg,
 
 int bench_vm_kernel(struct bench_vm *b, int fd, uint64_t pages)
 {
-	void *p = mmap(NULL, pages * BENCH_PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	size_t len;
+	void *p;
 
 	memset(b, 0, sizeof(*b));
+	if (bench_pages_bytes(pages, &len))
+		return -EFBIG;
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	b->base = p;
@@ -470,7 +495,7 @@ int bench_scan_reps(struct bench_vm *b, const uint64_t *order, uint64_t n,
 	double *nspp = calloc(reps, sizeof(double)), *fpp = calloc(reps, sizeof(double));
 	double *p50 = calloc(reps, sizeof(double)), *p90 = calloc(reps, sizeof(double));
 	double *p99 = calloc(reps, sizeof(double));
-	uint64_t *lat = timed ? malloc(n * sizeof(uint64_t)) : NULL;
+	uint64_t *lat = timed ? bench_alloc_array(n, sizeof(uint64_t)) : NULL;
 	unsigned int r;
 	int err = 0;
 
@@ -532,13 +557,29 @@ int bench_check_range(const char *bench, const char *opt, uint64_t v, uint64_t l
 {
 	if (v >= lo && v <= hi)
 		return 0;
-	if (hi == UINT64_MAX)
-		fprintf(stderr, "ufvm bench %s: --%s %llu: expected at least %llu\n", bench, opt,
-			(unsigned long long)v, (unsigned long long)lo);
-	else
-		fprintf(stderr, "ufvm bench %s: --%s %llu: expected %llu..%llu\n", bench, opt,
-			(unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+	fprintf(stderr, "ufvm bench %s: --%s %llu: expected %llu..%llu\n", bench, opt,
+		(unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
 	return -EINVAL;
+}
+
+int bench_check_config(const char *bench, const char *opt, const char *val,
+		       const struct ufvm_config *cfg)
+{
+	const char *why = vm_policy_check(cfg);
+
+	if (!why)
+		return 0;
+	fprintf(stderr, "ufvm bench %s: --%s %s: ufvm would refuse %s\n", bench, opt, val, why);
+	return -EINVAL;
+}
+
+int bench_check_config_u64(const char *bench, const char *opt, uint64_t v,
+			   const struct ufvm_config *cfg)
+{
+	char val[24];
+
+	snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
+	return bench_check_config(bench, opt, val, cfg);
 }
 
 static const struct bench_def *bench_find(const char *name)

@@ -194,6 +194,7 @@ static void fa_json_refs(struct jw *w, const struct fa_ref *ref, bool rnd)
 static int fa_check(const struct bench_ctx *bx)
 {
 	const char *p = fa_windows;
+	struct ufvm_config cfg;
 
 	(void)bx;
 	fa_nwindows = 0;
@@ -212,7 +213,11 @@ static int fa_check(const struct bench_ctx *bx)
 			"in 1..256, comma-separated\n", fa_windows, FA_MAX_WINDOWS);
 		return -EINVAL;
 	}
-	if (bench_check_range("faultaround", "pages", fa_pages, 64, UINT64_MAX))
+	if (bench_config(&cfg))
+		return -EINVAL;
+	cfg.map_ahead = bench_clamp_uint(fa_map_ahead);
+	if (bench_check_config_u64("faultaround", "map-ahead", fa_map_ahead, &cfg) ||
+	    bench_check_range("faultaround", "pages", fa_pages, 64, BENCH_PAGES_MAX))
 		return -EINVAL;
 	return bench_check_backend(fa_backend, "faultaround");
 }
@@ -231,7 +236,7 @@ static int fa_run(struct bench_ctx *bx)
 
 	for (n = 0; n < fa_nwindows; n++) {
 		memset(&rows[n], 0, sizeof(rows[n]));
-		rows[n].map_ahead = (unsigned int)fa_map_ahead;
+		rows[n].map_ahead = bench_clamp_uint(fa_map_ahead);	/* checked */
 		rows[n].window = fa_window_list[n];
 	}
 	err = bench_config(&cfg);

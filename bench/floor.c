@@ -98,7 +98,7 @@ static int fl_continue(int uffd, char *base, uint64_t pages, uintptr_t addr,
  */
 static int fl_ioctl_cost(struct bench_minor *a, uint64_t window, double *ns)
 {
-	uint64_t n = a->pages / window, i, *t = malloc((n ? n : 1) * sizeof(uint64_t));
+	uint64_t n = a->pages / window, i, *t = bench_alloc_array(n, sizeof(uint64_t));
 	int err = 0;
 
 	if (!t)
@@ -173,7 +173,7 @@ static int fl_handler_start(struct fl_handler *h, struct bench_minor *a, uint64_
 	h->window = window;
 	h->cpu = cpu;
 	h->cap = cap;
-	h->ioctl_ns = malloc((cap ? cap : 1) * sizeof(uint64_t));
+	h->ioctl_ns = bench_alloc_array(cap, sizeof(uint64_t));
 	if (!h->ioctl_ns)
 		return -ENOMEM;
 	return -pthread_create(&h->th, NULL, fl_handler_main, h);
@@ -465,8 +465,8 @@ static void fl_median_fields(double *out, const double *in, size_t nf, unsigned 
 static int fl_check(const struct bench_ctx *bx)
 {
 	(void)bx;
-	if (bench_check_range("floor", "pages", fl_pages, 16, UINT64_MAX) ||
-	    bench_check_range("floor", "scan-pages", fl_scan_pages, 256, UINT64_MAX) ||
+	if (bench_check_range("floor", "pages", fl_pages, 16, BENCH_PAGES_MAX) ||
+	    bench_check_range("floor", "scan-pages", fl_scan_pages, 256, BENCH_PAGES_MAX) ||
 	    bench_check_range("floor", "window", fl_window, 1, 256))
 		return -EINVAL;
 	return bench_check_backend(fl_backend, "floor");

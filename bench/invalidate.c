@@ -219,10 +219,13 @@ out:
 static int iv_check(const struct bench_ctx *bx)
 {
 	(void)bx;
-	if (bench_check_range("invalidate", "hot-pages", iv_hot, 1, UINT64_MAX) ||
-	    bench_check_range("invalidate", "chunk", iv_chunk, 1, UINT64_MAX) ||
+	/* --window-us is a struct timespec's tv_nsec: under a second */
+	if (bench_check_range("invalidate", "hot-pages", iv_hot, 1, BENCH_PAGES_MAX) ||
+	    bench_check_range("invalidate", "punch-pages", iv_punch, 1, BENCH_PAGES_MAX) ||
+	    bench_check_range("invalidate", "chunk", iv_chunk, 1, BENCH_PAGES_MAX) ||
 	    bench_check_range("invalidate", "fault-around", iv_fa, 1, 256) ||
-	    bench_check_range("invalidate", "ms", iv_ms, 100, UINT64_MAX))
+	    bench_check_range("invalidate", "window-us", iv_window_us, 0, 999999) ||
+	    bench_check_range("invalidate", "ms", iv_ms, 100, BENCH_MS_MAX))
 		return -EINVAL;
 	if (iv_punch < iv_chunk || iv_punch % iv_chunk) {
 		fprintf(stderr, "ufvm bench invalidate: --punch-pages %llu: expected a multiple "

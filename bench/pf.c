@@ -449,10 +449,15 @@ static int pf_kernel_pass(int fd, struct pf_pass *p, unsigned int nthreads, uint
 
 /* ---- options, figures, output ---- */
 
+/*
+ * --cache: pages, a size, or a share of the file's @pages.  A share must
+ * come to at least one page: 0/8 or 1/64 of 32 pages is no budget at
+ * all, which is not what was asked (0 pages, "--cache 0", says so).
+ */
 static int pf_parse_cache(const char *s, uint64_t pages, uint64_t *out)
 {
 	const char *slash = strchr(s, '/');
-	uint64_t v, d;
+	uint64_t v, d, share;
 	char num[32];
 
 	if (slash) {
@@ -461,9 +466,9 @@ static int pf_parse_cache(const char *s, uint64_t pages, uint64_t *out)
 		memcpy(num, s, (size_t)(slash - s));
 		num[slash - s] = 0;
 		if (ufvm_parse_size(num, 1, &v) || ufvm_parse_size(slash + 1, 1, &d) || !d ||
-		    v > d)
+		    v > d || __builtin_mul_overflow(pages, v, &share) || !(share / d))
 			return -EINVAL;
-		*out = pages * v / d;
+		*out = share / d;
 		return 0;
 	}
 	if (ufvm_parse_size(s, BENCH_PAGE, &v))	/* pages, or a size in bytes */
@@ -550,6 +555,8 @@ static int pf_check_options(const struct bench_ctx *bx)
 	if (bench_check_range("pf", "threads", pf_threads, 1, PF_MAX_THREADS) ||
 	    bench_check_range("pf", "reps", bx->reps, 1, PF_MAX_REPS))
 		return -EINVAL;
+	if (bench_check_range("pf", "pages", pf_pages, 1, BENCH_PAGES_MAX))
+		return -EINVAL;
 	if (pf_pages < pf_threads) {
 		fprintf(stderr, "ufvm bench pf: --pages %llu: expected at least --threads "
 			"(%llu)\n", (unsigned long long)pf_pages, (unsigned long long)pf_threads);
@@ -561,8 +568,21 @@ static int pf_check_options(const struct bench_ctx *bx)
 	}
 	if (pf_cache && pf_parse_cache(pf_cache, pf_pages, &budget)) {
 		fprintf(stderr, "ufvm bench pf: --cache %s: expected pages, a size with K/M/G, "
-			"or a share of the file such as 1/8\n", pf_cache);
+			"or a share of the file such as 1/8 that comes to a page or more\n",
+			pf_cache);
 		return -EINVAL;
+	}
+	if (pf_cache) {
+		struct ufvm_config cfg;
+		char val[64];
+
+		if (bench_config(&cfg))
+			return -EINVAL;
+		cfg.cache_pages = budget;
+		snprintf(val, sizeof(val), "%s (%llu pages)", pf_cache,
+			 (unsigned long long)budget);
+		if (bench_check_config("pf", "cache", val, &cfg))
+			return -EINVAL;
 	}
 	return bench_check_backend(pf_backend, "pf");
 }

@@ -106,7 +106,7 @@ static int rt_once(const struct ufvm_config *base, unsigned int retry, const cha
 	if (!order)
 		return -ENOMEM;
 	cfg.retry = retry;
-	cfg.store_latency_us = (unsigned int)rt_latency_us;
+	cfg.store_latency_us = bench_clamp_uint(rt_latency_us);	/* checked */
 	cfg.cache_pages = rt_cache;
 	err = bench_vm_open(&bv, &cfg, big, rt_pages);
 	if (err)
@@ -153,10 +153,19 @@ out:
 
 static int rt_check(const struct bench_ctx *bx)
 {
+	struct ufvm_config cfg;
+
 	(void)bx;
-	if (bench_check_range("retry", "pages", rt_pages, 16, UINT64_MAX) ||
-	    bench_check_range("retry", "small-pages", rt_small_pages, 1, UINT64_MAX) ||
-	    bench_check_range("retry", "ms", rt_ms, 100, UINT64_MAX))
+	if (bench_config(&cfg))
+		return -EINVAL;
+	cfg.store_latency_us = bench_clamp_uint(rt_latency_us);
+	if (bench_check_config_u64("retry", "latency-us", rt_latency_us, &cfg))
+		return -EINVAL;
+	cfg.cache_pages = rt_cache;
+	if (bench_check_config_u64("retry", "cache", rt_cache, &cfg) ||
+	    bench_check_range("retry", "ms", rt_ms, 100, BENCH_MS_MAX) ||
+	    bench_check_range("retry", "pages", rt_pages, 16, BENCH_PAGES_MAX) ||
+	    bench_check_range("retry", "small-pages", rt_small_pages, 1, BENCH_PAGES_MAX))
 		return -EINVAL;
 	return 0;
 }

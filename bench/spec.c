@@ -200,9 +200,10 @@ static const char *sp_fb_name(unsigned int i)
 static int sp_check(const struct bench_ctx *bx)
 {
 	(void)bx;
-	if (bench_check_range("spec", "threads", sp_threads, 1, SP_MAX_THREADS) ||
+	if (bench_check_range("spec", "pages", sp_pages, 1, BENCH_PAGES_MAX) ||
+	    bench_check_range("spec", "threads", sp_threads, 1, SP_MAX_THREADS) ||
 	    bench_check_range("spec", "fault-around", sp_window, 1, 256) ||
-	    bench_check_range("spec", "ms", sp_ms, 100, UINT64_MAX))
+	    bench_check_range("spec", "ms", sp_ms, 100, BENCH_MS_MAX))
 		return -EINVAL;
 	if (sp_pages < sp_threads) {
 		fprintf(stderr, "ufvm bench spec: --pages %llu: expected at least --threads "

@@ -212,7 +212,7 @@ static int sw_make(const char *workload, uint64_t **out, uint64_t *n)
 			*out = bench_perm(sw_pages, 1, sw_seed);
 			return *out ? 0 : -ENOMEM;
 		}
-		acc = malloc(sw_pages * sizeof(*acc));
+		acc = bench_alloc_array(sw_pages, sizeof(*acc));
 		if (!acc)
 			return -ENOMEM;
 		for (i = 0; i < sw_pages; i++)
@@ -225,8 +225,8 @@ static int sw_make(const char *workload, uint64_t **out, uint64_t *n)
 		uint64_t *rank = bench_perm(sw_pages, 1, sw_seed + 1);
 
 		*n = sw_accesses ? sw_accesses : sw_pages;
-		cdf = malloc(sw_pages * sizeof(*cdf));
-		acc = malloc(*n * sizeof(*acc));
+		cdf = bench_alloc_array(sw_pages, sizeof(*cdf));
+		acc = bench_alloc_array(*n, sizeof(*acc));
 		if (!cdf || !acc || !rank) {
 			free(cdf);
 			free(acc);
@@ -303,7 +303,7 @@ static int sw_combo(struct bench_ctx *bx, const struct ufvm_config *cfg, const c
 {
 	double v[5][64];
 	uint8_t *seen = malloc(sw_pages);
-	uint64_t *lat = malloc(sw_pages * sizeof(*lat));
+	uint64_t *lat = bench_alloc_array(sw_pages, sizeof(*lat));
 	unsigned int r, k, reps = bx->reps > 64 ? 64 : bx->reps;
 	struct bench_vm bv = { 0 };
 	int err = 0;
@@ -358,6 +358,27 @@ static unsigned int sw_split(const char *list, char items[][16], unsigned int ma
 	return n;
 }
 
+/* Every --policy value: one that ufvm_open() would refuse is a usage error. */
+static int sw_check_policy(void)
+{
+	struct ufvm_config base, cfg;
+	unsigned int i, v;
+	char val[64];
+
+	if (bench_config(&base))
+		return -EINVAL;
+	for (i = 0; i < sw_nkeys; i++) {
+		for (v = 0; v < sw_keys[i].nvals; v++) {
+			cfg = base;
+			sw_apply(&cfg, sw_keys[i].name, sw_keys[i].num[v]);
+			snprintf(val, sizeof(val), "%s=%s", sw_keys[i].name, sw_keys[i].vals[v]);
+			if (bench_check_config("sweep", "policy", val, &cfg))
+				return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int sw_check(const struct bench_ctx *bx)
 {
 	unsigned int i;
@@ -382,7 +403,10 @@ static int sw_check(const struct bench_ctx *bx)
 			"warm,cold\n", sw_cache);
 		return -EINVAL;
 	}
-	return bench_check_range("sweep", "pages", sw_pages, 16, UINT64_MAX);
+	if (sw_check_policy() ||
+	    bench_check_range("sweep", "accesses", sw_accesses, 0, BENCH_COUNT_MAX))
+		return -EINVAL;
+	return bench_check_range("sweep", "pages", sw_pages, 16, BENCH_PAGES_MAX);
 }
 
 static int sw_run(struct bench_ctx *bx)

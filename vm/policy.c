@@ -101,8 +101,12 @@ static int env_cache_pages(const char *name, uint64_t *out)
 	return 0;
 }
 
-/* What is wrong with @cfg, or NULL.  Context: any. */
-static const char *policy_check(const struct ufvm_config *cfg)
+/*
+ * What is wrong with @cfg, or NULL.  Also the ufvm tool's check of the
+ * values its benchmarks set (bench/bench.h), so that it refuses what
+ * ufvm_open() would.  Context: any.
+ */
+const char *vm_policy_check(const struct ufvm_config *cfg)
 {
 	const char *why = NULL;
 
@@ -327,7 +331,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	}
 	/* Whatever ufvm_open() would refuse is refused here, where the
 	 * variables are known (each parser above checks its own range). */
-	why = policy_check(cfg);
+	why = vm_policy_check(cfg);
 	if (why) {
 		fprintf(stderr, "ufvm: the UFVM_* variables give an invalid configuration: %s\n",
 			why);
@@ -338,7 +342,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 
 int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 {
-	const char *why = policy_check(cfg);
+	const char *why = vm_policy_check(cfg);
 
 	if (why) {
 		fprintf(stderr, "ufvm: invalid configuration: %s\n", why);
