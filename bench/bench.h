@@ -273,8 +273,6 @@ static inline unsigned int bench_clamp_uint(uint64_t v)
 {
 	return v > UINT32_MAX ? UINT32_MAX : (unsigned int)v;
 }
-/* What ufvm_open() would refuse in @cfg (vm/policy.c), or NULL. */
-const char *vm_policy_check(const struct ufvm_config *cfg);
 /* The bytes of @pages pages, or -EOVERFLOW. */
 int bench_pages_bytes(uint64_t pages, size_t *bytes);
 /* malloc() of @n elements of @size, or NULL (also when n * size wraps). */

@@ -565,9 +565,9 @@ int bench_check_range(const char *bench, const char *opt, uint64_t v, uint64_t l
 int bench_check_config(const char *bench, const char *opt, const char *val,
 		       const struct ufvm_config *cfg)
 {
-	const char *why = vm_policy_check(cfg);
+	const char *why;
 
-	if (!why)
+	if (!ufvm_config_check(cfg, &why))
 		return 0;
 	fprintf(stderr, "ufvm bench %s: --%s %s: ufvm would refuse %s\n", bench, opt, val, why);
 	return -EINVAL;

@@ -131,6 +131,12 @@ struct ufvm_config {
 						   that found it */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
+/*
+ * ufvm_config_check - would ufvm_open() accept @cfg?  Prints nothing.
+ * Return: 0, or -EINVAL with *@why (when @why is not NULL) a static string
+ * naming the first setting out of range and its range.
+ */
+UFVM_API int ufvm_config_check(const struct ufvm_config *cfg, const char **why);
 
 /*
  * ufvm_parse_size - parse a size the way UFVM_CACHE_PAGES is read: decimal

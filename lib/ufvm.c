@@ -133,6 +133,15 @@ int ufvm_config_init(struct ufvm_config *cfg)
 	return vm_policy_config_init(cfg);
 }
 
+int ufvm_config_check(const struct ufvm_config *cfg, const char **why)
+{
+	const char *bad = cfg ? vm_policy_check(cfg) : "no configuration";
+
+	if (why)
+		*why = bad;
+	return bad ? -EINVAL : 0;
+}
+
 int ufvm_parse_size(const char *s, uint64_t unit, uint64_t *out)
 {
 	return vm_policy_parse_size(s, unit, out);

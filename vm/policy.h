@@ -41,6 +41,8 @@ static inline void vm_hook(const struct vm_policy *pol, unsigned int point,
 int vm_policy_parse_size(const char *s, uint64_t unit, uint64_t *out);
 /* Fill @cfg with defaults and the UFVM_* environment.  Return: 0 or -EINVAL. */
 int vm_policy_config_init(struct ufvm_config *cfg);
+/* What ufvm_open() would refuse in @cfg, or NULL.  Prints nothing. */
+const char *vm_policy_check(const struct ufvm_config *cfg);
 /* Check @cfg and derive @pol.  Return: 0 or -EINVAL (message on stderr). */
 int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol);
 

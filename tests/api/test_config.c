@@ -366,3 +366,19 @@ Test(config, handlers_run_sched_batch, .timeout = 20)
 	cr_assert_eq(handlers_policy(1, unpinned, false), (int)unpinned,
 		     "unpinned handlers stay SCHED_OTHER");
 }
+
+/* ufvm_config_check() refuses what ufvm_open() refuses, naming the field. */
+Test(config, check_names_what_open_refuses, .timeout = 5)
+{
+	struct ufvm_config cfg;
+	const char *why = "unset";
+
+	assert_ok(ufvm_config_init(&cfg));
+	cr_assert_eq(ufvm_config_check(&cfg, &why), 0);
+	cr_assert_null(why);
+	cfg.map_ahead = 100000;
+	cr_assert_eq(ufvm_config_check(&cfg, &why), -EINVAL);
+	cr_assert(why && strstr(why, "map_ahead"), "why: %s", why ? why : "(null)");
+	cr_assert_eq(ufvm_open(&cfg, &(struct ufvm *){ NULL }), -EINVAL);
+	cr_assert_eq(ufvm_config_check(NULL, NULL), -EINVAL);
+}
