@@ -258,7 +258,6 @@ int vm_object_flush(struct vm_object *obj)
 {
 	int err = vm_object_writeback(obj, 0, UINT64_MAX), e;
 
-	wait_writeback(obj);
 	/* fdatasync only if ufvm wrote since the last sync. */
 	if (__atomic_exchange_n(&obj->unsynced, false, __ATOMIC_RELAXED)) {
 		e = vm_store_sync(obj->store);
@@ -1047,6 +1046,13 @@ static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
 	return err;
 }
 
+/*
+ * Write back the dirty pages of [@first, @last] and wait for the runs of
+ * other threads (flusher, reclaim) in flight, which cleaned their pages
+ * before writing them: when it returns, what was dirty is in the store or
+ * has failed.  Return: 0 or the first error, its own or one not yet
+ * reported (left for the next sync to report too).
+ */
 int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 {
 	bool kept = false;
@@ -1064,6 +1070,9 @@ int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 		if (!err)
 			err = e;
 	}
+	wait_writeback(obj);
+	if (!err)
+		err = __atomic_load_n(&obj->wb_err, __ATOMIC_RELAXED);
 	return err;
 }
 
@@ -1082,7 +1091,6 @@ int vm_object_sync(struct vm_object *obj, uint64_t first, uint64_t last)
 {
 	int err = vm_object_writeback(obj, first, last), e;
 
-	wait_writeback(obj);
 	__atomic_store_n(&obj->unsynced, false, __ATOMIC_RELAXED);
 	e = vm_store_sync(obj->store);
 	if (!err)

@@ -165,9 +165,11 @@ void vm_object_discard_page(struct vm_object *obj, struct vm_page *page);
  * vm_object_writeback - write back dirty pages in [first, last] (page
  * offsets): write-protect every mapping, clear dirty, write.  Pages locked
  * one at a time; pages a pending shrinking truncate kept dirty are written
- * once it is decided.  Context: may sleep; no page lock and no side of the
- * invalidate lock held on entry.  Return: 0 or the first error (the page
- * stays dirty).
+ * once it is decided; then waits for the write-back runs of other threads
+ * in flight (they cleaned their pages before writing).  Context: may
+ * sleep; no page lock and no side of the invalidate lock held on entry.
+ * Return: 0 or the first error (the page stays dirty), or an error recorded
+ * and not yet reported (it stays recorded).
  */
 int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last);
 /* Write back the pages dirtied no later than @older_than (vm_now_s()). */
