@@ -766,12 +766,18 @@ static int resize(struct vm_object *obj, uint64_t nsize, bool grow_only)
 		return -EBADF;
 	if (DIV_ROUND_UP(nsize, PAGE_SIZE) > obj->view_pages)
 		return -EFBIG;
-	UFVM_TRACE2(inval_start, nsize, UINT64_MAX);
+	/*
+	 * A truncate invalidates [nsize, end): len UINT64_MAX, passed in a
+	 * register, so that this site's arguments have the same kinds as the
+	 * punch's (perf refuses a probe whose sites differ: a constant is
+	 * noted as an immediate).
+	 */
+	UFVM_TRACE2(inval_start, nsize, vm_trace_reg(UINT64_MAX));
 	vm_object_inval_begin(obj);
 	if (!grow_only || nsize > vm_object_size(obj))
 		err = resize_locked(obj, nsize);
 	vm_object_inval_end(obj);
-	UFVM_TRACE3(inval_done, nsize, UINT64_MAX, err);
+	UFVM_TRACE3(inval_done, nsize, vm_trace_reg(UINT64_MAX), err);
 	return err;
 }
 

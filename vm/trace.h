@@ -10,6 +10,16 @@
 #ifndef UFVM_VM_TRACE_H
 #define UFVM_VM_TRACE_H
 
+#include <stdint.h>
+
+/* @v in a register: a probe argument that is a constant would be noted as
+ * an immediate, which some tracers (perf) do not take. */
+static inline uint64_t vm_trace_reg(uint64_t v)
+{
+	__asm__("" : "+r"(v));
+	return v;
+}
+
 #ifdef UFVM_HAVE_SDT
 #include <sys/sdt.h>
 #define UFVM_TRACE1(n, a)		DTRACE_PROBE1(ufvm, n, a)
