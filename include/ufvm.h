@@ -153,8 +153,8 @@ UFVM_API int ufvm_parse_size(const char *s, uint64_t unit, uint64_t *out);
  * ufvm_open - start an instance of ufvm (an address space and its pager).
  * @cfg: configuration, or NULL for ufvm_config_init()'s.
  * With cfg.stats_path (UFVM_STATS) set, the statistics file is created
- * (or emptied) here, "%p" in its name replaced by the pid, and written at
- * ufvm_close().
+ * (or opened for writing, its content kept until then) here, "%p" in its
+ * name replaced by the pid, and its content replaced at ufvm_close().
  * Return: 0 and *out, or -EINVAL (bad configuration), -EPERM (userfaultfd
  * not permitted: see the message on stderr), -ENOSYS, -ENOMEM, or the
  * -errno of creating the statistics file (-ENOENT, -EACCES, ...: said on

@@ -228,9 +228,12 @@ int ufvm__expand_pid(const char *tmpl, char *out, size_t len)
 }
 
 /*
- * UFVM_STATS / cfg.stats_path: make (or empty) the file now, so that a
- * path that cannot be written stops ufvm before the work, not after it;
- * write_stats_file() fills it at close.  Return: 0 or -errno (said why).
+ * UFVM_STATS / cfg.stats_path: make (or open for writing) the file now, so
+ * that a path that cannot be written stops ufvm before the work, not after
+ * it; write_stats_file() replaces its content at close.  A file that was
+ * there keeps its content until then: a failed ufvm_open() or a process
+ * that dies before ufvm_close() leaves the previous result whole.
+ * Return: 0 or -errno (said why).
  */
 static int stats_file_open(struct ufvm *vm)
 {
@@ -241,7 +244,7 @@ static int stats_file_open(struct ufvm *vm)
 		vm->stats_file = fopen(vm->stats_name, "wxe");
 		vm->stats_made = vm->stats_file != NULL;
 		if (!vm->stats_file && errno == EEXIST)
-			vm->stats_file = fopen(vm->stats_name, "we");
+			vm->stats_file = fopen(vm->stats_name, "r+e");	/* not emptied yet */
 		err = vm->stats_file ? 0 : -errno;
 	}
 	if (err)
@@ -1195,6 +1198,16 @@ int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
  * file stats_file_open() made; the file is closed whatever happens.
  * Return: 0 or -errno (said why on stderr).
  */
+/* Empty @f if it is a regular file (not /dev/stderr, a pipe, ...). */
+static int stats_file_empty(FILE *f)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st))
+		return -1;
+	return S_ISREG(st.st_mode) ? ftruncate(fileno(f), 0) : 0;
+}
+
 static int write_stats_file(struct ufvm *vm)
 {
 	FILE *f = vm->stats_file;
@@ -1210,7 +1223,7 @@ static int write_stats_file(struct ufvm *vm)
 	if (m && fclose(m) && !err)
 		err = -ENOMEM;
 	errno = 0;
-	if (!err && (fwrite(text, 1, len, f) != len || fflush(f)))
+	if (!err && (stats_file_empty(f) || fwrite(text, 1, len, f) != len || fflush(f)))
 		err = errno ? -errno : -EIO;
 	if (fclose(f) && !err)
 		err = -errno;

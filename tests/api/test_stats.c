@@ -322,7 +322,8 @@ Test(stats, stats_write_error_fails_close, .timeout = 20)
 
 /*
  * A ufvm_open() that fails after it made the statistics file removes it
- * (it used to be left behind, empty); a file that was there before stays.
+ * (it used to be left behind, empty); a file that was there before stays,
+ * its content whole.
  * The failure: no file descriptor left for the cache's eventfd, in a
  * child whose limit leaves exactly one for the statistics file.
  */
@@ -378,6 +379,8 @@ Test(stats, failed_open_removes_the_file_it_made, .timeout = 20)
 	cr_assert(stat(made, &st) != 0 && errno == ENOENT,
 		  "%s, made by a ufvm_open that failed, is still there", made);
 	cr_assert(stat(there, &st) == 0, "%s, there before, was removed", there);
+	cr_assert_eq(st.st_size, 3, "%s, there before, lost its content (%lld bytes left)",
+		     there, (long long)st.st_size);
 }
 
 /*
