@@ -1265,6 +1265,31 @@ static bool punched_into(struct vm_object *obj, unsigned int from, unsigned int 
 }
 
 /*
+ * A write that extended the file to @ours and then failed, having written
+ * up to @target, takes the extension back: POSIX extends a file only by
+ * the bytes written.  Only while nothing else can have used the extension:
+ * the size is still @ours, no other pwrite is under way, and no page past
+ * @target's is cached (a mapping's or a reader's).  Otherwise it stays, as
+ * zeros.  Context: may sleep; takes the invalidate lock exclusive.
+ */
+static void unextend(struct vm_object *obj, uint64_t ours, uint64_t target)
+{
+	uint64_t idx = DIV_ROUND_UP(target, PAGE_SIZE);
+	struct vm_page *p;
+
+	vm_object_inval_begin(obj);
+	if (vm_object_size(obj) == ours &&
+	    __atomic_load_n(&obj->pwriters, __ATOMIC_SEQ_CST) == 1) {
+		vm_rcu_read_lock();
+		p = vm_pindex_next_rcu(&obj->index, &idx, UINT64_MAX);
+		vm_rcu_read_unlock();
+		if (!p)
+			(void)resize_locked(obj, target);	/* refused: it stays */
+	}
+	vm_object_inval_end(obj);
+}
+
+/*
  * The write goes page by page, each page locked on its own, so a shrinking
  * truncate or a punch may land between two of its pages and remove those
  * written already.  The write then starts over, after it: the result is
@@ -1274,11 +1299,13 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 {
 	char bounce[PAGE_SIZE];
 	unsigned int shrinks, punches, now;
+	uint64_t before;
 	size_t done;
 	int err;
 
 	if (!obj->store->writable)
 		return -EBADF;
+	__atomic_fetch_add(&obj->pwriters, 1, __ATOMIC_SEQ_CST);
 again:
 	/*
 	 * Before extend(): a truncate that ran whole between it and this
@@ -1287,10 +1314,12 @@ again:
 	 */
 	shrinks = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
 	punches = __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST);
+	before = vm_object_size(obj);
+	done = 0;
 	err = extend(obj, off + len);
 	if (err)
-		return err;
-	for (done = 0; done < len;) {
+		goto out;
+	while (done < len) {
 		uint64_t pos = off + done, idx = pos >> PAGE_SHIFT;
 		size_t in = pos & (PAGE_SIZE - 1), n = MIN(PAGE_SIZE - in, len - done);
 		struct vm_page *p;
@@ -1299,8 +1328,11 @@ again:
 		err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
 		if (err == PAST_EOF)
 			goto again;	/* truncated meanwhile */
-		if (err)
-			return done ? (ssize_t)done : err;
+		if (err) {
+			if (off + len > before)
+				unextend(obj, off + len, MAX(before, off + done));
+			goto out;	/* short (done bytes) or failed */
+		}
 		memcpy(vm_object_frame(obj, idx) + in, bounce, n);
 		set_dirty(obj, p);
 		vm_page_unlock(p);
@@ -1314,7 +1346,11 @@ again:
 	now = __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST);
 	if (now != punches && punched_into(obj, punches, now, off, off + len))
 		goto again;	/* only a punch that cut this write's range */
+	__atomic_fetch_sub(&obj->pwriters, 1, __ATOMIC_SEQ_CST);
 	return (ssize_t)done;
+out:
+	__atomic_fetch_sub(&obj->pwriters, 1, __ATOMIC_SEQ_CST);
+	return done ? (ssize_t)done : err;
 }
 
 /* ---- runs of pages: fault readahead and async readahead ---- */

@@ -60,6 +60,7 @@ struct vm_object {
 					   done or failed (even) */
 	unsigned int punches;		/* (a) bumped as a punch starts (odd) and
 					   ends (even) */
+	unsigned int pwriters;		/* (a) vm_object_pwrite()s under way */
 	struct {
 		unsigned int id;	/* (a) the punch's odd count; 0: none */
 		uint64_t off, end;	/* (a) its byte range */

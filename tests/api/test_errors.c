@@ -14,6 +14,8 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 
@@ -230,4 +232,60 @@ Test(errors, write_eio_close_reports_it, .timeout = 20)
 	memset(map + 3 * PAGE, 0x10, PAGE);
 	assert_ok(ufvm_inject(f, UFVM_INJECT_WRITE_EIO, 0, 1 * MiB));
 	assert_err(ufvm_close(vm), EIO);
+}
+
+/*
+ * A write that extends the file and fails (here: the partial last page it
+ * must read first cannot be read) leaves the size as it was, in ufvm and
+ * in the store; one that fails after some pages takes back only what it
+ * did not write.
+ */
+Test(errors, failed_extending_write_keeps_the_size, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t buf[3 * PAGE];
+	struct ufvm_file *f;
+	struct stat st;
+	struct ufvm *vm;
+	off_t size;
+
+	ut_store("x", 5000, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	memset(buf, 0x77, sizeof(buf));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, PAGE, PAGE));
+	assert_err(ufvm_pwrite(f, buf, 100, 4990), EIO);
+	assert_ok(ufvm_file_size(f, &size));
+	cr_assert_eq(size, 5000, "a failed write left the size at %lld", (long long)size);
+	cr_assert(stat(path, &st) == 0 && st.st_size == 5000,
+		  "a failed write left the store at %lld bytes", (long long)st.st_size);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
+	cr_assert_eq(ufvm_pwrite(f, buf, 100, 4990), 100, "the write, once it can be read");
+	assert_ok(ufvm_file_size(f, &size));
+	cr_assert_eq(size, 5090);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/* Short: page 0 is written (96 bytes), page 1 cannot be read. */
+Test(errors, short_extending_write_keeps_only_what_it_wrote, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t buf[1000];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	off_t size;
+
+	ut_store("y", 4500, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	memset(buf, 0x77, sizeof(buf));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, PAGE, PAGE));
+	cr_assert_eq(ufvm_pwrite(f, buf, sizeof(buf), 4000), PAGE - 4000);
+	assert_ok(ufvm_file_size(f, &size));
+	cr_assert_eq(size, 4500, "a short write left the size at %lld", (long long)size);
+	cr_assert_eq(tmpstore_size(path), 4500);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
 }
