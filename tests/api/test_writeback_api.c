@@ -5,10 +5,11 @@
  *
  * waits_for_the_flusher (and ..._and_reports_its_error): the background
  * flusher cleans its pages before it writes them; while its write is held
- * (UFVM_HOOK_WRITEBACK in a thread that is not the test's), ufvm_writeback()
+ * (UFVM_HOOK_WRITEBACK in the background thread), ufvm_writeback()
  * and ufvm_unmap() must not return: when they do, the bytes are in the
  * store, or the write's error is their result.
  */
+#define _GNU_SOURCE	/* pthread_getname_np */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,14 +50,20 @@ struct held {
 	atomic_int armed, holding, release;
 };
 
-/* Hold the first background write-back until the test releases it. */
+/*
+ * Hold the first write-back of the background thread ("ufvm-bg": not a
+ * fault handler's direct reclaim, which would hold the test's own write)
+ * until the test releases it.
+ */
 static void hold_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 {
 	struct held *h = arg;
+	char name[16] = "";
 
 	(void)a;
 	(void)b;
 	if (point != UFVM_HOOK_WRITEBACK || pthread_equal(pthread_self(), h->main) ||
+	    pthread_getname_np(pthread_self(), name, sizeof(name)) || strcmp(name, "ufvm-bg") ||
 	    !atomic_exchange(&h->armed, 0))
 		return;
 	atomic_store(&h->holding, 1);
@@ -82,8 +89,9 @@ static void *writeback_main(void *arg)
 
 /*
  * Three pages dirtied through @how (0: ufvm_pwrite and ufvm_writeback; 1: a
- * mapping and ufvm_unmap, a second handle keeping the file open) under a
- * budget whose dirty limit is 2, so the flusher starts at once; with
+ * mapping and ufvm_unmap, a second handle keeping the file open); the
+ * flusher writes them once they are 100 ms old (a budget's dirty limit
+ * would start it at once, but also hold the writer until it is done); with
  * @fail, every store write fails.
  */
 static void waits_for_flusher(int how, bool fail)
@@ -97,7 +105,8 @@ static void waits_for_flusher(int how, bool fail)
 	unsigned int i;
 
 	ut_store("wbw", 8 * PAGE, SEED, path);
-	ut_config_budget(&cfg, 4);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.dirty_expire_ms = 100;
 	c.vm = ut_open(&cfg);
 	assert_ok(ufvm_file_open(c.vm, path, UFVM_RDWR, &c.f));
 	assert_ok(ufvm_debug_hook(c.vm, hold_hook, &h));
