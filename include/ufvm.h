@@ -325,7 +325,11 @@ UFVM_API int ufvm_sync(struct ufvm *vm, void *addr, size_t length);
  * ufvm_zap - drop the mappings of [addr, addr+length) (madvise DONTNEED on a
  * shared file mapping): the pages stay cached, dirty ones stay dirty, and
  * the next access faults them back in (a minor or speculative fault).
- * The range must be page aligned and wholly mapped by ufvm.
+ * The range must be page aligned and wholly mapped by ufvm.  Pages the
+ * application mlock()ed are dropped too.
+ * Return: 0, -EINVAL, -ENOMEM (part of the range not mapped by ufvm), or
+ * the kernel's -errno for pages it could not unmap (they stay mapped, and
+ * a write to them is still seen).
  */
 UFVM_API int ufvm_zap(struct ufvm *vm, void *addr, size_t length);
 

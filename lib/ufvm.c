@@ -1127,7 +1127,7 @@ int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
 		struct vm_region *r = vm_aspace_find_locked(&vm->as, a);
 		uintptr_t stop = MIN(end, r->end);
 
-		vm_region_zap_range(r, vm_region_pgidx(r, a), vm_region_pgidx(r, stop - 1));
+		err = vm_region_unmap_range(r, vm_region_pgidx(r, a), vm_region_pgidx(r, stop - 1));
 		a = stop;
 	}
 	vm_rwsem_read_unlock(&vm->as.mmap_lock);

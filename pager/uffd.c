@@ -98,6 +98,7 @@ struct uffd_backend {
 	bool inthread;			/* UFFD_FEATURE_SIGBUS: no handler threads */
 	uint32_t busy;			/* (a) in-thread faults being served */
 	int zapv_pidfd;			/* process_madvise() target (ourselves), or -1 */
+	int zap_advice;			/* MADV_DONTNEED_LOCKED, or MADV_DONTNEED */
 	struct uffd_backend *next;	/* (inthread_lock) in-thread backends */
 	unsigned int spin_us;
 	bool batch;			/* handlers SCHED_BATCH */
@@ -168,7 +169,7 @@ static int u_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t
 	struct vm_stats_shard *s = vm_stats_shard_get(ub->stats);
 
 	vm_stat_inc(s, UFVM_CTR_ZAPS);
-	return madvise((void *)addr, len, MADV_DONTNEED) ? -errno : 0;
+	return madvise((void *)addr, len, ub->zap_advice) ? -errno : 0;
 }
 
 /* The calling process, for process_madvise() (Linux 6.15; older: a pidfd). */
@@ -210,15 +211,41 @@ static int u_zapv(struct vm_pmap *pm, struct vm_region *r, const struct vm_pmap_
 		}
 		vm_stat_inc(s, UFVM_CTR_ZAPS);
 		if (pidfd == -1 || k == 1 ||
-		    syscall(SYS_process_madvise, pidfd, iov, k, MADV_DONTNEED, 0) != (ssize_t)total) {
+		    syscall(SYS_process_madvise, pidfd, iov, k, ub->zap_advice, 0) !=
+			    (ssize_t)total) {
 			for (i = 0; i < k; i++)
-				if (madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED) && !err)
+				if (madvise(iov[i].iov_base, iov[i].iov_len, ub->zap_advice) && !err)
 					err = -errno;
 		}
 		v += k;
 		n -= k;
 	}
 	return err;
+}
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED	24
+#endif
+
+/*
+ * The advice that zaps: MADV_DONTNEED refuses (EINVAL) a range the
+ * application mlock()ed, and a page ufvm believes unmapped but is not
+ * takes writes that mkwrite never sees; MADV_DONTNEED_LOCKED (Linux 5.18)
+ * zaps it too.  Tried on a throw-away page of our own.
+ */
+static int probe_zap_advice(void)
+{
+	char *pg = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	int advice = MADV_DONTNEED;
+
+	if (pg == MAP_FAILED)
+		return advice;
+	pg[0] = 1;
+	if (!madvise(pg, PAGE_SIZE, MADV_DONTNEED_LOCKED))
+		advice = MADV_DONTNEED_LOCKED;
+	munmap(pg, PAGE_SIZE);
+	return advice;
 }
 
 /*
@@ -744,6 +771,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->spin_us = cfg->spin_us;
 	ub->batch = cfg->batch;
 	ub->inthread = cfg->inthread;
+	ub->zap_advice = probe_zap_advice();
 	ub->zapv_pidfd = probe_zapv();
 	ub->uffd = uffd_open(O_CLOEXEC | (cfg->spin_us ? O_NONBLOCK : 0));
 	if (ub->uffd < 0) {

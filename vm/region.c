@@ -294,22 +294,42 @@ static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi)
 	vm_rcu_read_unlock();
 }
 
-void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last)
+/*
+ * Zap [first, last] of @r.  If the backend fails, the pages may still be
+ * mapped: with @keep_on_error their bits and mapcounts stay (they are
+ * still write-protected by write-back, and a later zap finds them); else
+ * they are dropped, for callers whose next step (a punch of the frames)
+ * unmaps them in the kernel anyway.  Return: 0 or the backend's -errno.
+ */
+static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool keep_on_error)
 {
 	struct vm_pmap *pm = r->as->pmap;
 	uint64_t lo, hi;
+	int err = 0;
 
 	if (last < r->pgoff || first >= r->pgoff + r->npages)
-		return;
+		return 0;
 	lo = MAX(first, r->pgoff) - r->pgoff;
 	hi = MIN(last, r->pgoff + r->npages - 1) - r->pgoff;
 	vm_mutex_lock(&r->ptl);
 	if (!r->dead) {
-		pm->ops->zap(pm, r, r->start + (lo << PAGE_SHIFT),
-			     (size_t)(hi - lo + 1) << PAGE_SHIFT);
-		drop_mapped_locked(r, lo, hi);
+		err = pm->ops->zap(pm, r, r->start + (lo << PAGE_SHIFT),
+				   (size_t)(hi - lo + 1) << PAGE_SHIFT);
+		if (!err || !keep_on_error)
+			drop_mapped_locked(r, lo, hi);
 	}
 	vm_mutex_unlock(&r->ptl);
+	return err;
+}
+
+void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last)
+{
+	zap_range(r, first, last, false);
+}
+
+int vm_region_unmap_range(struct vm_region *r, uint64_t first, uint64_t last)
+{
+	return zap_range(r, first, last, true);
 }
 
 /* Move what @r maps in @n's part to @n (bitmaps and mapcounts).

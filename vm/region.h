@@ -150,9 +150,17 @@ bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p);
 unsigned int vm_region_zap_pages(struct vm_region *r, struct vm_page **pages, unsigned int n);
 /*
  * vm_region_zap_range - unmap [first, last] (file page offsets) from @r,
- * dropping the mapcounts.  Context: takes the ptl; RCU inside.
+ * dropping the mapcounts, even if the backend fails: for invalidations,
+ * whose punch of the frames then unmaps them in the kernel.  Context: takes
+ * the ptl; RCU inside.
  */
 void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last);
+/*
+ * vm_region_unmap_range - as vm_region_zap_range(), for a caller whose
+ * pages stay in the cache (ufvm_zap): if the backend fails, what it may
+ * have left mapped stays accounted as mapped.  Return: 0 or -errno.
+ */
+int vm_region_unmap_range(struct vm_region *r, uint64_t first, uint64_t last);
 
 /*
  * vm_region_wrprotect_page_locked - write-protect @p in @r if it is mapped
