@@ -129,6 +129,9 @@ struct ufvm_config {
 #define UFVM_DEBUG_DROP_GET_LATE	0x400u	/* a file's last close pins each page it
 						   drops after leaving the RCU section
 						   that found it */
+#define UFVM_DEBUG_KEEP_SHORT_FILLS	0x800u	/* a shrinking truncate whose store
+						   truncate fails keeps the clean pages
+						   filled against its size */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -469,6 +472,8 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_DROP_FOUND	14	/* a file's last close found the page at
 					   byte offset a to drop from the cache;
 					   no lock held */
+#define UFVM_HOOK_FILL_SIZE	15	/* a 1-page fill of byte offset a is about
+					   to read the file's size; page locked */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -438,12 +438,15 @@ static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size
 
 int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 {
-	uint64_t off = page->index << PAGE_SHIFT, size = vm_object_size(obj);
-	size_t len = off < size ? (size_t)MIN(PAGE_SIZE, size - off) : 0;
+	uint64_t off = page->index << PAGE_SHIFT, size;
 	struct vm_stats_shard *s = shard(obj);
+	size_t len;
 	int err;
 
 	VM_ASSERT_HELD(page);
+	vm_hook(obj->pol, UFVM_HOOK_FILL_SIZE, off, 0);
+	size = vm_object_size(obj);
+	len = off < size ? (size_t)MIN(PAGE_SIZE, size - off) : 0;
 	if (len) {
 		vm_hook(obj->pol, UFVM_HOOK_FILL, off, len);
 		vm_stat_inc(s, UFVM_CTR_STORE_READS);
@@ -581,31 +584,47 @@ static void zap_regions(struct vm_object *obj, uint64_t first, uint64_t last)
 }
 
 /* Remove every cached page in [first, last].  Context: inval side held. */
-static void remove_range(struct vm_object *obj, uint64_t first, uint64_t last)
+/*
+ * Remove the pages of [first, last] from the cache (with @clean_only, the
+ * clean ones, and free their frames).  A page whose pin fails is being
+ * freed, out of the index already: the walk goes on past it.
+ */
+static void remove_pages(struct vm_object *obj, uint64_t first, uint64_t last, bool clean_only)
 {
 	uint64_t idx = first;
 	struct vm_page *p;
 
-	if (first > last)
-		return;
-	zap_regions(obj, first, last);	/* one zap per region, not per page */
-
 	for (;;) {
+		bool got = false;
+
 		vm_rcu_read_lock();
 		p = vm_pindex_next_rcu(&obj->index, &idx, last);
-		if (p && !vm_page_get_unless_zero(p))
-			p = NULL;	/* being freed: already out of the index */
+		if (p)
+			got = vm_page_get_unless_zero(p);
 		vm_rcu_read_unlock();
 		if (!p)
 			break;
-		vm_page_lock(p);
-		if (p->object == obj)
-			vm_object_remove_page(obj, p);
-		vm_page_unlock(p);
-		vm_page_put(p);
+		if (got) {
+			vm_page_lock(p);
+			if (p->object == obj && !(clean_only && vm_page_test(p, PG_DIRTY))) {
+				vm_object_remove_page(obj, p);
+				if (clean_only)
+					punch_frames(obj, idx, 1);
+			}
+			vm_page_unlock(p);
+			vm_page_put(p);
+		}
 		if (idx++ == last)
 			break;
 	}
+}
+
+static void remove_range(struct vm_object *obj, uint64_t first, uint64_t last)
+{
+	if (first > last)
+		return;
+	zap_regions(obj, first, last);	/* one zap per region, not per page */
+	remove_pages(obj, first, last, false);
 }
 
 /* Zero [from, to) bytes of the cached page @idx, if cached. */
@@ -725,9 +744,15 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 			 * Every page is still cached, dirty ones included
 			 * (write-back kept those it did not write meanwhile):
 			 * back at the old size, clear what faults past the
-			 * new one left (SIGBUS mappings).
+			 * new one left (SIGBUS mappings).  A fill that read
+			 * while the new size was in force (add/block: a fill
+			 * holds "add" only to insert, and reads later) filled
+			 * its page short, with zeros past it: clean pages from
+			 * the new end on are dropped, to be read again.
 			 */
 			zap_regions(obj, npages, opages - 1);
+			if (!(obj->pol->debug & UFVM_DEBUG_KEEP_SHORT_FILLS))
+				remove_pages(obj, nsize / PAGE_SIZE, opages - 1, true);
 			return err;
 		}
 		remove_range(obj, npages, UINT64_MAX - 1);

@@ -12,6 +12,12 @@
  * in flight when it looked (its page was no longer marked dirty, but not
  * yet written either).
  *
+ * In the add/block mode a fill holds "add" only to insert its page and
+ * reads the file's size later: one that read while a shrinking truncate's
+ * new size was in force filled its page short (zeros past the new end);
+ * when the store truncate then fails, that page must not stay cached
+ * (teeth: UFVM_DEBUG_KEEP_SHORT_FILLS keeps it, and the zeros are read).
+ *
  * The store's ftruncate() and pwrite() are interposed here (the library is
  * linked statically into this test) to fail on demand.
  */
@@ -312,4 +318,96 @@ Test(resize_errors, teeth_epoch_once_misses_the_writeback, .timeout = 30)
 {
 	cr_assert(!run_epoch(UFVM_DEBUG_WB_EPOCH_ONCE), "counting in the epoch it read, the "
 		  "write-back should be missed by the sync, which returns at once");
+}
+
+struct short_fill {
+	struct ufvm_file *f;
+	atomic_int armed, at_size, go;
+	long trunc_err;
+};
+
+/* Hold the 1-page fill of page 12 just before it reads the size. */
+static void short_fill_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct short_fill *t = arg;
+
+	(void)b;
+	if (point != UFVM_HOOK_FILL_SIZE || a != 12 * PAGE || !atomic_exchange(&t->armed, 0))
+		return;
+	atomic_store(&t->at_size, 1);
+	race_wait(&t->go, 1, 5000000);
+}
+
+static void *read_page_12(void *arg)
+{
+	struct short_fill *t = arg;
+	char buf[PAGE];
+
+	ufvm_pread(t->f, buf, PAGE, 12 * PAGE);	/* whatever it returns */
+	return NULL;
+}
+
+static void *truncate_short(void *arg)
+{
+	struct short_fill *t = arg;
+
+	t->trunc_err = ufvm_truncate(t->f, 10 * PAGE + 1);
+	return NULL;
+}
+
+/* Return: whether page 12 reads right after the failed truncate. */
+static bool run_short_fill(unsigned int debug)
+{
+	char path[TMPSTORE_PATH_MAX], buf[PAGE];
+	struct short_fill t = { 0 };
+	struct ufvm_config cfg;
+	pthread_t rd, tr;
+	struct ufvm *vm;
+	off_t sz = 0;
+	bool ok;
+
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.invalidate = UFVM_INVALIDATE_ADDBLOCK;
+	cfg.readahead = 0;	/* a 1-page fill */
+	cfg.debug_flags |= debug;
+	ut_store("short", 16 * PAGE, 12, path);
+	vm = ut_open(&cfg);
+	t.f = ut_file(vm, path);
+	assert_ok(ufvm_debug_hook(vm, short_fill_hook, &t));
+	atomic_store(&fail_truncate_to, 10 * PAGE + 1);
+	atomic_store(&t.armed, 1);
+	cr_assert(pthread_create(&rd, NULL, read_page_12, &t) == 0);
+	cr_assert(race_wait(&t.at_size, 1, 5000000), "the fill of page 12 never came");
+	cr_assert(pthread_create(&tr, NULL, truncate_short, &t) == 0);
+	for (uint64_t until = race_now_us() + 5000000; sz != 10 * PAGE + 1;) {
+		assert_ok(ufvm_file_size(t.f, &sz));	/* the new size, in force */
+		cr_assert(race_now_us() < until, "the truncate never set its size");
+		race_sleep_us(1000);
+	}
+	atomic_store(&t.go, 1);
+	pthread_join(rd, NULL);
+	pthread_join(tr, NULL);
+	atomic_store(&fail_truncate_to, -1);
+	cr_assert_eq(t.trunc_err, -EIO, "the truncate with a failing store returned %ld",
+		     t.trunc_err);
+	assert_ok(ufvm_file_size(t.f, &sz));
+	cr_assert_eq(sz, 16 * PAGE);
+	ut_pread(t.f, buf, PAGE, 12 * PAGE);
+	ok = pattern_mismatch(12, buf, 12 * PAGE, PAGE) < 0;
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	assert_ok(ufvm_file_close(t.f));
+	ut_close(vm);
+	return ok;
+}
+
+Test(resize_errors, failed_truncate_drops_pages_filled_short, .timeout = 30)
+{
+	cr_assert(run_short_fill(0), "page 12 reads zeros: filled against the failed "
+		  "truncate's size, it stayed cached");
+}
+
+Test(resize_errors, teeth_keep_short_fills_reads_zeros, .timeout = 30)
+{
+	cr_assert(!run_short_fill(UFVM_DEBUG_KEEP_SHORT_FILLS), "page 12 should read the "
+		  "zeros it was filled with");
 }
