@@ -205,26 +205,56 @@ void pl_lock_release(void)
 /* ---- starting ufvm ---- */
 
 /*
+ * The configuration (UFVM_*), read and checked at the first managed
+ * mapping, not when the preload loads: every process under the preload
+ * (a shell, each program it runs) loads it, and one that never maps a
+ * managed file must cost nothing and say nothing, not even about a bad
+ * value or an unknown variable (ufvm_config_init() prints those).  Read
+ * once per process image: a fork child that starts ufvm again reuses it
+ * (no getenv, no stdio in an atfork handler), and says nothing again.
+ */
+static struct ufvm_config pl_cfg;	/* (L) valid once pl_cfg_state is 1 */
+static int pl_cfg_state;		/* (L) 0 not read, 1 good, -errno bad */
+
+/*
+ * pl_config_locked - the configuration, read the first time.
+ * Context: pl_lock held.  Return: 0, or the -errno of ufvm_config_init()
+ * (which said why on stderr, the first time only).
+ */
+static int pl_config_locked(void)
+{
+	if (!pl_cfg_state) {
+		int err = ufvm_config_init(&pl_cfg);
+
+		pl_cfg.stats_path[0] = '\0';	/* written by report.c, per process */
+		pl_cfg_state = err ? err : 1;
+	}
+	return pl_cfg_state < 0 ? pl_cfg_state : 0;
+}
+
+/*
  * pl_start_locked - start ufvm for this process, once.
  * Context: pl_lock held.  Return: 0, or -errno (and the process runs
  * unmanaged from now on, after one warning).
  */
 int pl_start_locked(void)
 {
-	struct ufvm_config cfg;
 	int err;
 
 	if (pl_vm)
 		return 0;
 	if (pl_state != PL_READY)
 		return -ENODEV;
-	err = ufvm_config_init(&cfg);
-	if (!err) {
-		cfg.stats_path[0] = '\0';	/* written by report.c, per process */
-		pl_guard++;
-		err = ufvm_open(&cfg, &pl_vm);
-		pl_guard--;
+	err = pl_config_locked();
+	if (err) {
+		__atomic_store_n(&pl_state, PL_OFF, __ATOMIC_RELEASE);
+		pl_warn_once("bad ufvm configuration: %s runs unmanaged",
+			     program_invocation_short_name);
+		return err;
 	}
+	pl_guard++;
+	err = ufvm_open(&pl_cfg, &pl_vm);
+	pl_guard--;
 	if (err) {
 		pl_vm = NULL;
 		__atomic_store_n(&pl_state, PL_OFF, __ATOMIC_RELEASE);
@@ -280,7 +310,6 @@ PL_EXPORT const char *ufvm_preload_backend(void)
 
 __attribute__((constructor)) static void pl_init(void)
 {
-	struct ufvm_config cfg;
 	const char *v;
 	Dl_info di;
 	int err;
@@ -305,14 +334,12 @@ __attribute__((constructor)) static void pl_init(void)
 		__atomic_store_n(&pl_state, PL_OFF, __ATOMIC_RELEASE);
 		return;
 	}
-	/* A bad UFVM_* value: ufvm_config_init() said which; run unmanaged. */
-	err = ufvm_config_init(&cfg);
-	if (err) {
-		pl_warn_once("bad ufvm configuration: %s runs unmanaged",
-			     program_invocation_short_name);
-		__atomic_store_n(&pl_state, PL_OFF, __ATOMIC_RELEASE);
-		return;
-	}
+	/*
+	 * The UFVM_* knobs are not read here but at the first managed
+	 * mapping (pl_config_locked).  What must be known before that stays
+	 * here: UFVM_MATCH (which fds to track), UFVM_PRELOAD_VERBOSE, and
+	 * the UFVM_* variables exec passes on (pl_proc_init); none prints.
+	 */
 	__atomic_store_n(&pl_state, PL_READY, __ATOMIC_RELEASE);
 	pl_fd_track_inherited();
 }
