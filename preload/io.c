@@ -3,7 +3,7 @@
  * preload/io.c - the fd calls that must stay coherent with the mappings:
  * open (tracking, O_TRUNC), close, dup, read/write and their vector and
  * positioned forms, lseek, ftruncate, fallocate, fsync, stat (size),
- * copy_file_range and sendfile.
+ * copy_file_range, sendfile and splice.
  *
  * On an fd whose file is managed (active inode, see inode.c) the data goes
  * through ufvm_pread()/ufvm_pwrite(), which see exactly what the mappings
@@ -22,6 +22,7 @@
  */
 #define _GNU_SOURCE
 #include <linux/falloc.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
@@ -1527,6 +1528,109 @@ PL_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 		r = REAL(sendfile)(out, in, offset, count);
 	else
 		r = pl_ret(pl_copy(ii, in, offset, io, out, NULL, count));
+	pl_inode_put(ii);
+	pl_inode_put(io);
+	return r;
+}
+
+/*
+ * ---- splice: the kernel's out of a managed file, ufvm's into one ----
+ *
+ * One side of a splice is a pipe.  Out of a managed file, the kernel reads
+ * the file, so ufvm writes the file back first (its dirty pages, which the
+ * mappings may have written since the last sync) and the kernel splices
+ * as usual: its offsets, file position, partial transfers into a full
+ * pipe and refusals are all its own.  Into a managed file the kernel's
+ * write would land behind ufvm's cache (and a later write-back of a page
+ * ufvm had dirty would undo it), so the bytes are read from the pipe and
+ * written through ufvm, after the kernel's refusals, in its order.
+ */
+#define PL_SPLICE_F_ALL	(SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE | SPLICE_F_GIFT)
+
+/*
+ * Splice up to @len bytes from the pipe @in into @ino's file (@out) at
+ * *@poff (moved), or at @out's file position if @poff is NULL.  As the
+ * kernel's, it waits for the pipe to hold something (not with
+ * SPLICE_F_NONBLOCK or an O_NONBLOCK pipe: -EAGAIN), returns 0 when it is
+ * empty and has no writer, and moves what the pipe holds, up to @len and
+ * 1 MiB.  Bytes read from the pipe that ufvm then fails to write are lost
+ * (the kernel's leave them in the pipe).  Return: bytes moved or -errno.
+ */
+static ssize_t pl_splice_into(struct pl_inode *ino, int in, const loff_t *off_in, int out,
+			      loff_t *poff, size_t len, unsigned int flags)
+{
+	int fi = REAL(fcntl)(in, F_GETFL), fo;
+	size_t done = 0;
+	struct stat st;
+	ssize_t n, w;
+	off_t pos;
+	char *buf;
+
+	if (!len)
+		return 0;
+	if (flags & ~PL_SPLICE_F_ALL)
+		return -EINVAL;
+	if (fi < 0 || REAL(fstat)(in, &st))
+		return -errno;
+	if (S_ISFIFO(st.st_mode) && off_in)
+		return -ESPIPE;
+	if ((fi & O_ACCMODE) == O_WRONLY)
+		return -EBADF;
+	fo = pl_fd_wflags(out);
+	if (fo < 0)
+		return fo;
+	if (!S_ISFIFO(st.st_mode) || (fo & O_APPEND) || (poff && *poff < 0))
+		return -EINVAL;	/* no pipe on either side; append; rw_verify_area */
+	if (((flags & SPLICE_F_NONBLOCK) || (fi & O_NONBLOCK)) &&
+	    !poll(&(struct pollfd){ .fd = in, .events = POLLIN }, 1, 0))
+		return -EAGAIN;	/* else read() returns at once (data, or no writer)
+				   unless another reader empties the pipe first */
+	buf = malloc(PL_MIN(len, PL_COPY_CHUNK));
+	if (!buf)
+		return -ENOMEM;
+	n = REAL(read)(in, buf, PL_MIN(len, PL_COPY_CHUNK));
+	if (n < 0)
+		n = -errno;
+	while (n > 0 && done < (size_t)n) {
+		if (poff) {
+			pos = *poff + (off_t)done;
+			w = pl_ino_pwrite_fl(ino, fo, buf + done, (size_t)n - done, pos);
+		} else {
+			w = pl_write_pos(ino, out, buf + done, (size_t)n - done);
+		}
+		if (w <= 0) {
+			n = done ? (ssize_t)done : w ? w : -EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	if (poff && done)
+		*poff += (loff_t)done;
+	free(buf);
+	return n > 0 ? (ssize_t)done : n;
+}
+
+PL_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len,
+			 unsigned int flags)
+{
+	struct pl_inode *ii, *io;
+	ssize_t r;
+	int err = 0;
+
+	if (PL_BYPASS())
+		return REAL(splice)(in, off_in, out, off_out, len, flags);
+	ii = pl_fd_get(in);
+	io = pl_fd_get(out);
+	if (io) {
+		r = pl_ret(pl_splice_into(io, in, off_in, out, off_out, len, flags));
+	} else {
+		if (ii) {
+			pl_guard++;
+			err = ufvm_writeback(ii->uf);
+			pl_guard--;
+		}
+		r = err ? pl_ret(err) : REAL(splice)(in, off_in, out, off_out, len, flags);
+	}
 	pl_inode_put(ii);
 	pl_inode_put(io);
 	return r;

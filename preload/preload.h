@@ -100,6 +100,7 @@ int fcntl64(int fd, int cmd, ...);
 	X(truncate64) X(fallocate) X(fallocate64) X(posix_fallocate)	\
 	X(posix_fallocate64) X(fsync) X(fdatasync) X(sync_file_range)	\
 	X(sync) X(syncfs) X(copy_file_range) X(sendfile) X(sendfile64)	\
+	X(splice)							\
 	X(fstat) X(fstat64) X(stat) X(stat64) X(lstat) X(lstat64)	\
 	X(fstatat) X(fstatat64) X(statx) X(__fxstat) X(__fxstat64)	\
 	X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64) X(__fxstatat) \

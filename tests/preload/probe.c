@@ -10,7 +10,7 @@
  *
  * Scenarios: coherence, append, appendfail, appendshared, fdcalls, remap, protect, fork, forkgaps,
  * exec (execveat, and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
- * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, unmanaged.  Exit
+ * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, splice, unmanaged.  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -1340,6 +1340,101 @@ static void sc_efault(void)
 	close(fd);
 }
 
+/*
+ * ---- splice: to and from a pipe, coherent with the mapping ----
+ *
+ * Out of a managed file into a pipe the pipe gets what the mapping shows,
+ * written there and not yet synced; from a pipe into a managed file the
+ * mapping, read and a later write-back show the pipe's bytes, over a page
+ * the mapping had dirtied.  The kernel's own semantics stay: the offsets
+ * and the file position move, a splice into a pipe stops where the pipe is
+ * full instead of waiting for a reader, and the refusals are the kernel's.
+ */
+static void sc_splice(void)
+{
+	int fd = make_file("s", 64, 81), pfd[2], wfd, afd;
+	char *m = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	static char buf[64 * PG];
+	loff_t off;
+	ssize_t r, got;
+	struct stat st;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	CHECK(!pipe(pfd));
+
+	/* file -> pipe at an offset: the mapping's unsynced bytes */
+	fill(m + 2 * PG, PG, 2 * PG, 82);
+	off = 2 * PG;
+	CHECK(splice(fd, &off, pfd[1], NULL, PG, 0) == (ssize_t)PG && off == (loff_t)(3 * PG));
+	CHECK(read(pfd[0], buf, PG) == (ssize_t)PG && same(buf, PG, 2 * PG, 82));
+
+	/* ... at the file position, which moves */
+	fill(m + 5 * PG, 2 * PG, 5 * PG, 83);
+	CHECK(lseek(fd, 5 * PG, SEEK_SET) == (off_t)(5 * PG));
+	CHECK(splice(fd, NULL, pfd[1], NULL, 2 * PG, 0) == (ssize_t)(2 * PG));
+	CHECK(lseek(fd, 0, SEEK_CUR) == (off_t)(7 * PG));
+	CHECK(read(pfd[0], buf, 2 * PG) == (ssize_t)(2 * PG) && same(buf, 2 * PG, 5 * PG, 83));
+
+	/* ... more than the pipe holds: a short splice, not a wait for a reader */
+	fill(m + 8 * PG, 48 * PG, 8 * PG, 84);
+	off = 8 * PG;
+	r = splice(fd, &off, pfd[1], NULL, 48 * PG, 0);
+	CHECK(r > 0 && r < (ssize_t)(48 * PG) && off == (loff_t)(8 * PG) + r);
+	for (got = 0; r > 0 && got < r; got += read(pfd[0], buf + got, (size_t)(r - got)))
+		;
+	CHECK(r > 0 && got == r && same(buf, (size_t)r, 8 * PG, 84));
+
+	/* pipe -> file at an offset, over a page the mapping dirtied */
+	fill(m + 3 * PG, PG, 3 * PG, 85);
+	fill(buf, PG + 100, 3 * PG + 50, 86);
+	CHECK(write(pfd[1], buf, PG + 100) == (ssize_t)(PG + 100));
+	off = 3 * PG + 50;
+	CHECK(splice(pfd[0], NULL, fd, &off, 2 * PG, 0) == (ssize_t)(PG + 100) &&
+	      off == (loff_t)(4 * PG + 150));
+	CHECK(same(m + 3 * PG, 50, 3 * PG, 85) && same(m + 3 * PG + 50, PG + 100, 3 * PG + 50, 86) &&
+	      same(m + 4 * PG + 150, PG - 150, 4 * PG + 150, 81));
+	CHECK(pread(fd, buf, PG + 100, 3 * PG + 50) == (ssize_t)(PG + 100) &&
+	      same(buf, PG + 100, 3 * PG + 50, 86));
+	CHECK(!msync(m, 64 * PG, MS_SYNC));
+	CHECK(kernel_same("s", 3 * PG, 50, 85) && kernel_same("s", 3 * PG + 50, PG + 100, 86));
+
+	/* ... at the file position, growing the file */
+	fill(buf, PG, 64 * PG, 87);
+	CHECK(write(pfd[1], buf, PG) == (ssize_t)PG);
+	CHECK(lseek(fd, 64 * PG, SEEK_SET) == (off_t)(64 * PG));
+	CHECK(splice(pfd[0], NULL, fd, NULL, PG, 0) == (ssize_t)PG);
+	CHECK(lseek(fd, 0, SEEK_CUR) == (off_t)(65 * PG));
+	CHECK(!fstat(fd, &st) && st.st_size == (off_t)(65 * PG));
+	CHECK(pread(fd, buf, PG, 64 * PG) == (ssize_t)PG && same(buf, PG, 64 * PG, 87));
+
+	/* the kernel's refusals and its empty, non-blocking pipe */
+	errno = 0;
+	CHECK(splice(pfd[0], NULL, fd, NULL, PG, SPLICE_F_NONBLOCK) == -1 && errno == EAGAIN);
+	errno = 0;
+	off = 0;
+	CHECK(splice(pfd[0], &off, fd, NULL, PG, 0) == -1 && errno == ESPIPE);
+	errno = 0;
+	off = -1;
+	CHECK(splice(pfd[0], NULL, fd, &off, PG, 0) == -1 && errno == EINVAL);
+	afd = open(path_of("s"), O_WRONLY | O_APPEND);
+	errno = 0;
+	CHECK(afd >= 0 && splice(pfd[0], NULL, afd, NULL, PG, 0) == -1 && errno == EINVAL);
+	close(afd);
+	wfd = open(path_of("s"), O_WRONLY);
+	errno = 0;
+	CHECK(wfd >= 0 && splice(wfd, NULL, pfd[1], NULL, PG, 0) == -1 && errno == EBADF);
+	close(wfd);
+	errno = 0;
+	CHECK(splice(fd, NULL, fd, NULL, PG, 0) == -1 && errno == EINVAL);
+	CHECK(splice(pfd[0], NULL, fd, NULL, 0, 0) == 0);
+	close(pfd[1]);
+	CHECK(splice(pfd[0], NULL, fd, NULL, PG, 0) == 0);	/* no writer left: end */
+	close(pfd[0]);
+	CHECK(!munmap(m, 64 * PG));
+	close(fd);
+}
+
 /* ---- unmanaged: private, executable and anonymous mappings still work ---- */
 
 static void sc_unmanaged(void)
@@ -1414,6 +1509,8 @@ int main(int argc, char **argv)
 		sc_signal();
 	else if (!strcmp(scenario, "efault"))
 		sc_efault();
+	else if (!strcmp(scenario, "splice"))
+		sc_splice();
 	else if (!strcmp(scenario, "unmanaged"))
 		sc_unmanaged();
 	else {
