@@ -31,6 +31,8 @@ int ufvm_run_main(int argc, char **argv);
  * One option: --NAME VALUE (or --NAME=VALUE) sets the variable VAR.
  * @run_only: read by the preload alone, so meaningless before another
  * command (`ufvm --report demo`).
+ * @dash: its value may start with '-' (a file "-", a glob); the values of
+ * the others cannot, so a word that does is the next option, not a value.
  */
 struct run_opt {
 	const char *name;
@@ -38,6 +40,7 @@ struct run_opt {
 	const char *arg;
 	const char *help;
 	bool run_only;
+	bool dash;
 };
 
 static const struct run_opt run_opts[] = {
@@ -57,8 +60,9 @@ static const struct run_opt run_opts[] = {
 	{ "cache", "UFVM_CACHE_PAGES", "PAGES|SIZE", "page-cache budget (e.g. 64M)" },
 	{ "reclaim", "UFVM_RECLAIM", "clock|fifo", "eviction policy" },
 	{ "dirty-expire-ms", "UFVM_DIRTY_EXPIRE_MS", "MS", "age at which dirty pages are written back" },
-	{ "stats", "UFVM_STATS", "FILE", "write the statistics as JSON at exit (%p: the pid)" },
-	{ "match", "UFVM_MATCH", "GLOBS", "which files are managed (docs/preload.md)", true },
+	{ "stats", "UFVM_STATS", "FILE", "write the statistics as JSON at exit (%p: the pid)",
+	  false, true },
+	{ "match", "UFVM_MATCH", "GLOBS", "which files are managed (docs/preload.md)", true, true },
 	{ "report", "UFVM_REPORT", "[=FILE]",
 	  "print a summary at exit on stderr; to FILE only as --report=FILE", true },
 };
@@ -75,7 +79,9 @@ static void run_usage(FILE *f)
 		"variable for the program; unset ones keep their value from the\n"
 		"environment.  --NAME VALUE and --NAME=VALUE are the same, except for\n"
 		"--report, whose file can only be given as --report=FILE (a bare\n"
-		"--report prints on stderr and takes no value).\n\noptions:\n");
+		"--report prints on stderr and takes no value).  A value that starts\n"
+		"with '-' is given as --NAME=VALUE (\"--\" is never one).\n"
+		"\noptions:\n");
 	for (i = 0; i < RUN_NOPTS; i++)
 		fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name, run_opts[i].arg,
 			run_opts[i].help, run_opts[i].var);
@@ -155,6 +161,32 @@ static const struct run_opt *run_find_opt(const char *name, size_t len)
 }
 
 /*
+ * May @word, the word after a --NAME that takes a value, be that value?
+ * "--" never is: it ends the options, and taking it would run the program
+ * with a setting nobody meant (`ufvm run --match -- prog`); nor is a word
+ * that starts with "--", or with "-" where the values cannot (!@dash):
+ * that is the next option.  --NAME=VALUE takes any value.
+ */
+static bool run_value_word(bool dash, const char *word)
+{
+	if (word[0] != '-')
+		return true;
+	return dash && word[1] != '-';
+}
+
+/*
+ * ufvm_policy_value_word - may @word, after the policy option --@name
+ * given to the ufvm tool itself, be its value (run_value_word())?
+ * Return: true if it may.
+ */
+bool ufvm_policy_value_word(const char *name, size_t len, const char *word)
+{
+	const struct run_opt *o = run_find_opt(name, len);
+
+	return run_value_word(o && o->dash, word);
+}
+
+/*
  * ufvm_policy_option - a policy option given to the ufvm tool itself
  * (`ufvm --fault-around=1 bench spec`): set its UFVM_* variable, which
  * every ufvm instance the command opens reads (docs/configuration.md).
@@ -228,7 +260,8 @@ int ufvm_run_main(int argc, char **argv)
 			goto bad;	/* before it could take a value that is not its own */
 		if (eq) {
 			val = eq + 1;
-		} else if (i + 1 < argc) {
+		} else if (i + 1 < argc &&	/* !o: --preload (a path) or --env */
+			   run_value_word(o ? o->dash : nlen == 7, argv[i + 1])) {
 			val = argv[++i];
 		} else {
 			fprintf(stderr, "ufvm run: %s needs a value\n", a);

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 int ufvm_run_main(int argc, char **argv);	/* tools/run.c */
 int ufvm_policy_option(const char *name, size_t len, const char *val);
+bool ufvm_policy_value_word(const char *name, size_t len, const char *word);
 void ufvm_policy_options_usage(FILE *f);
 
 static const struct tool_cmd tool_cmds[] = {
@@ -152,8 +154,8 @@ static int policy_options(int argc, char **argv)
 			why = "unknown option";
 		else if (eq)
 			val = eq + 1;
-		else if (i + 1 >= argc)
-			why = "needs a value (--NAME=VALUE)";
+		else if (i + 1 >= argc || !ufvm_policy_value_word(name, len, argv[i + 1]))
+			why = "needs a value (--NAME=VALUE)";	/* not "--" nor an option */
 		else if (tool_find(argv[i + 1]))
 			why = "needs a value before the command (--NAME=VALUE)";
 		else

@@ -131,6 +131,20 @@ expect 2 "sweep: --zipf-s 0: expected a number above 0" \
 expect 2 "UFVM_CACHE_PAGES=1: the budget must be at least 2 pages" "$u" run --cache 1 -- true
 expect 2 "UFVM_CACHE_PAGES=4K: the budget must be at least 2 pages" "$u" run --cache=4K -- true
 
+# A value-taking option does not take "--" (the end of the options), nor
+# a word starting with "-" where its values cannot: `ufvm run --match --
+# env` ran env with UFVM_MATCH=--, `ufvm --stats -- demo` wrote ./--.
+expect 2 "^ufvm run: --match needs a value$" "$u" run --match -- env
+lacks "^UFVM_MATCH="
+expect 2 "^ufvm run: --cache needs a value$" "$u" run --cache -v -- true
+expect 2 "^ufvm run: --stats needs a value$" "$u" run --stats -- true
+expect 2 "^ufvm run: --preload needs a value$" "$u" run --preload -- true
+expect 2 "^ufvm: --stats: needs a value" \
+	sh -c 'cd "$1" && exec "$0" --stats -- demo --size 1M --quiet' "$u" "$t"
+[ ! -e "$t/--" ] ||
+	{ echo "cli: FAIL: ufvm --stats -- demo made a file named --" >&2; fail=1; }
+expect 2 "^ufvm: --fault-around: needs a value" "$u" --fault-around -1 demo --size 1M --quiet
+
 # Options: looked up before they take a value; usage errors exit 2.
 expect 2 "unknown option '--bogus'" "$u" run --bogus -- true
 expect 2 "unknown option --bogus for floor" "$u" bench floor --bogus
