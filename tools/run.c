@@ -97,7 +97,11 @@ static bool run_readable(const char *path)
 	return path && path[0] && access(path, R_OK) == 0;
 }
 
-/* Find libufvm-preload.so.  Return: 0 and @out filled, or -ENOENT. */
+/*
+ * Find libufvm-preload.so into @out.  A UFVM_PRELOAD_LIB that cannot be
+ * read is named with its error, not taken for a library never built.
+ * Return: 0, or -ENOENT after a message.
+ */
 static int run_find_preload(char *out, size_t len)
 {
 	static const char *const rel[] = { "../preload/libufvm-preload.so",
@@ -109,8 +113,11 @@ static int run_find_preload(char *out, size_t len)
 	size_t i;
 
 	if (env && env[0]) {
-		if (!run_readable(env))
+		if (!run_readable(env)) {
+			fprintf(stderr, "ufvm run: UFVM_PRELOAD_LIB=%s: %s\n", env,
+				strerror(errno));
 			return -ENOENT;
+		}
 		snprintf(out, len, "%s", env);
 		return 0;
 	}
@@ -121,16 +128,35 @@ static int run_find_preload(char *out, size_t len)
 	}
 #endif
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -ENOENT;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-		snprintf(cand, sizeof(cand), "%s/%s", exe, rel[i]);
-		if (run_readable(cand) && realpath(cand, out))
-			return 0;
+	if (n > 0) {
+		exe[n] = '\0';
+		*strrchr(exe, '/') = '\0';
+		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			snprintf(cand, sizeof(cand), "%s/%s", exe, rel[i]);
+			if (run_readable(cand) && realpath(cand, out))
+				return 0;
+		}
 	}
+	fprintf(stderr, "ufvm run: libufvm-preload.so not found (set UFVM_PRELOAD_LIB "
+		"or --preload; it is not built in sanitizer trees)\n");
 	return -ENOENT;
+}
+
+/*
+ * ld.so splits LD_PRELOAD at spaces and colons and skips, with no more
+ * than a message, a piece it cannot load: the program would run with none
+ * of its mappings managed and exit with its own status as if all went
+ * well.  Such a path cannot be quoted, only refused.
+ * Return: 0, or -EINVAL after a message.
+ */
+static int run_check_preload_path(const char *lib)
+{
+	if (!strpbrk(lib, " :"))
+		return 0;
+	fprintf(stderr, "ufvm run: %s: a preload path cannot hold a space or a colon "
+		"(ld.so splits LD_PRELOAD at them); move or link the library elsewhere\n",
+		lib);
+	return -EINVAL;
 }
 
 /* Put @lib first in LD_PRELOAD.  Return: 0 or -errno. */
@@ -312,11 +338,10 @@ int ufvm_run_main(int argc, char **argv)
 		fprintf(stderr, "ufvm run: %s: %s\n", lib, strerror(errno));
 		return 2;
 	}
-	if (!lib[0] && run_find_preload(lib, sizeof(lib))) {
-		fprintf(stderr, "ufvm run: libufvm-preload.so not found (set UFVM_PRELOAD_LIB "
-			"or --preload; it is not built in sanitizer trees)\n");
+	if (!lib[0] && run_find_preload(lib, sizeof(lib)))
 		return 2;
-	}
+	if (run_check_preload_path(lib))
+		return 2;
 	err = run_set_preload(lib);
 	if (err) {
 		fprintf(stderr, "ufvm run: LD_PRELOAD: %s\n", strerror(-err));

@@ -145,6 +145,20 @@ expect 2 "^ufvm: --stats: needs a value" \
 	{ echo "cli: FAIL: ufvm --stats -- demo made a file named --" >&2; fail=1; }
 expect 2 "^ufvm: --fault-around: needs a value" "$u" --fault-around -1 demo --size 1M --quiet
 
+# ufvm run: a preload path with a space or a colon would be split by ld.so,
+# which skips the pieces and runs the program unmanaged: refused.
+mkdir "$t/sp ace" "$t/co:lon"
+: > "$t/sp ace/libufvm-preload.so"
+: > "$t/co:lon/libufvm-preload.so"
+expect 2 "^ufvm run: $t/sp ace/libufvm-preload.so: a preload path cannot hold a space or a colon" \
+	"$u" run --preload "$t/sp ace/libufvm-preload.so" -- true
+lacks "cannot be preloaded"
+expect 2 "^ufvm run: $t/co:lon/libufvm-preload.so: a preload path cannot hold a space or a colon" \
+	env UFVM_PRELOAD_LIB="$t/co:lon/libufvm-preload.so" "$u" run -- true
+lacks "cannot be preloaded"
+# A UFVM_PRELOAD_LIB that cannot be read is named, with why.
+expect 2 "^ufvm run: UFVM_PRELOAD_LIB=$t/none\.so: No such file or directory$" \
+	env UFVM_PRELOAD_LIB="$t/none.so" "$u" run -- true
 # Options: looked up before they take a value; usage errors exit 2.
 expect 2 "unknown option '--bogus'" "$u" run --bogus -- true
 expect 2 "unknown option --bogus for floor" "$u" bench floor --bogus
