@@ -16,11 +16,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ufvm.h"
@@ -80,7 +82,10 @@ static void run_usage(FILE *f)
 		"environment.  --NAME VALUE and --NAME=VALUE are the same, except for\n"
 		"--report, whose file can only be given as --report=FILE (a bare\n"
 		"--report prints on stderr and takes no value).  A value that starts\n"
-		"with '-' is given as --NAME=VALUE (\"--\" is never one).\n"
+		"with '-' is given as --NAME=VALUE (\"--\" is never one).  A relative\n"
+		"--stats or --report file is taken from the directory `ufvm run` starts\n"
+		"in, whichever the program is in when it exits (\"-\" is stderr), and it\n"
+		"must be one that can be written (\"%%p\": its directory must).\n"
 		"\noptions:\n");
 	for (i = 0; i < RUN_NOPTS; i++)
 		fprintf(f, "  --%-16s %-20s %s (%s)\n", run_opts[i].name, run_opts[i].arg,
@@ -157,6 +162,99 @@ static int run_check_preload_path(const char *lib)
 		"(ld.so splits LD_PRELOAD at them); move or link the library elsewhere\n",
 		lib);
 	return -EINVAL;
+}
+
+/*
+ * The preload opens UFVM_STATS and UFVM_REPORT when the program exits,
+ * relative to the working directory the program has then: a relative
+ * path is made absolute here, against the directory `ufvm run` was
+ * started in, where the user meant it.  "-" (and an empty UFVM_REPORT:
+ * stderr) is left as it is; "%p" stays for the preload to expand.
+ * Return: 0, or -errno after a message.
+ */
+static int run_abs_out(const char *var)
+{
+	const char *v = getenv(var);
+	char cwd[PATH_MAX], *abs;
+	int err = 0;
+
+	if (!v || !v[0] || !strcmp(v, "-") || v[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd))) {
+		err = -errno;
+		fprintf(stderr, "ufvm run: %s=%s: the working directory: %s\n", var, v,
+			strerror(-err));
+		return err;
+	}
+	if (asprintf(&abs, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", v) < 0)
+		return -ENOMEM;
+	if (setenv(var, abs, 1)) {
+		err = -errno;
+		perror("ufvm run: setenv");
+	}
+	free(abs);
+	return err;
+}
+
+/*
+ * Can the preload write @var's file at exit?  It can say so only then,
+ * and only if the program mapped a managed file: a path that cannot be
+ * written would lose the statistics without a word.  Without "%p" the
+ * file is made and removed again (one that exists is opened, not
+ * emptied); with one, the name is known only in the program, so its
+ * directory is checked.  Call after run_abs_out().
+ * Return: 0, or -errno after a message.
+ */
+static int run_check_out(const char *var)
+{
+	const char *v = getenv(var);
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+	int fd;
+
+	if (!v || !v[0] || !strcmp(v, "-"))
+		return 0;
+	if (!strstr(v, "%p")) {
+		/* O_NONBLOCK: a FIFO with no reader must not hang the check. */
+		fd = open(v, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, 0666);
+		if (fd >= 0) {
+			close(fd);
+			unlink(v);
+			return 0;
+		}
+		if (errno == EEXIST)
+			fd = open(v, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 || errno == ENXIO) {	/* ENXIO: a FIFO, no reader yet */
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+		goto bad;
+	}
+	if (snprintf(dir, sizeof(dir), "%s", v) >= (int)sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		goto bad;
+	}
+	slash = strrchr(dir, '/');	/* there is one: the path is absolute */
+	if (slash == dir)
+		slash++;		/* "/%p.json": the directory is "/" */
+	*slash = '\0';
+	if (strstr(dir, "%p"))
+		return 0;	/* a directory per process: made by someone else */
+	if (stat(dir, &st))
+		goto bad;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		goto bad;
+	}
+	if (access(dir, W_OK | X_OK))
+		goto bad;
+	return 0;
+bad:
+	fd = errno;
+	fprintf(stderr, "ufvm run: %s=%s: %s\n", var, v, strerror(fd));
+	return -fd;
 }
 
 /* Put @lib first in LD_PRELOAD.  Return: 0 or -errno. */
@@ -328,12 +426,16 @@ int ufvm_run_main(int argc, char **argv)
 		run_usage(stderr);
 		return 2;
 	}
+	if (run_abs_out("UFVM_STATS") || run_abs_out("UFVM_REPORT"))
+		return 2;
 	/* The preload reads the same variables: refuse a configuration it would. */
 	err = ufvm_config_init(&cfg);
 	if (err) {
 		fprintf(stderr, "ufvm run: bad configuration (%s)\n", ufvm_strerror(err));
 		return 2;
 	}
+	if (run_check_out("UFVM_STATS") || run_check_out("UFVM_REPORT"))
+		return 2;
 	if (lib[0] && !run_readable(lib)) {
 		fprintf(stderr, "ufvm run: %s: %s\n", lib, strerror(errno));
 		return 2;

@@ -159,6 +159,35 @@ lacks "cannot be preloaded"
 # A UFVM_PRELOAD_LIB that cannot be read is named, with why.
 expect 2 "^ufvm run: UFVM_PRELOAD_LIB=$t/none\.so: No such file or directory$" \
 	env UFVM_PRELOAD_LIB="$t/none.so" "$u" run -- true
+# The statistics and report files are checked before the program runs (the
+# preload could only say at exit, and only if a file was mapped).
+expect 2 "^ufvm run: UFVM_STATS=$t/no/such/s\.json: No such file or directory$" \
+	"$u" run --stats "$t/no/such/s.json" -- true
+expect 2 "^ufvm run: UFVM_REPORT=$t/no/such/r%p\.txt: No such file or directory$" \
+	"$u" run --report="$t/no/such/r%p.txt" -- true
+: > "$t/file"
+expect 2 "^ufvm run: UFVM_STATS=$t/file/s%p\.json: Not a directory$" \
+	env UFVM_STATS="$t/file/s%p.json" "$u" run -- true
+
+# Cases that run a program under the preload (not built in sanitizer trees).
+if "$u" run -- true > /dev/null 2>&1; then
+	# The check makes no file, and "-" (stderr) and "%p" still work.
+	expect 0 "^ok$" "$u" run --stats "$t/probe.json" --report=- -- echo ok
+	[ ! -e "$t/probe.json" ] ||
+		{ echo "cli: FAIL: ufvm run --stats left its probe file" >&2; fail=1; }
+	expect 0 "^ok$" "$u" run --stats - --report="$t/r%p.txt" -- echo ok
+	# Relative files are where `ufvm run` started, wherever the program
+	# is when it exits.
+	mkdir "$t/run" "$t/run/sub"
+	expect 0 "all checks passed" sh -c 'cd "$0/run" && exec "$@"' "$t" \
+		"$u" run --stats s.json --report=r.txt -- \
+		sh -c 'cd sub && exec "$@"' sh "$demo" --size 1M --quiet
+	[ -s "$t/run/s.json" ] && [ -s "$t/run/r.txt" ] && [ ! -e "$t/run/sub/s.json" ] &&
+		[ ! -e "$t/run/sub/r.txt" ] ||
+		{ echo "cli: FAIL: ufvm run --stats/--report FILE: not in the starting directory" >&2
+		  ls -R "$t/run" | sed 's/^/    /' >&2; fail=1; }
+fi
+
 # Options: looked up before they take a value; usage errors exit 2.
 expect 2 "unknown option '--bogus'" "$u" run --bogus -- true
 expect 2 "unknown option --bogus for floor" "$u" bench floor --bogus
