@@ -608,7 +608,8 @@ static void bench_usage(FILE *f)
 		"\nufvm's own knobs (UFVM_* variables, docs/configuration.md) apply to every\n"
 		"run except where a benchmark sets them itself.\n"
 		"exit status: 0 success, 1 a benchmark failed, 2 a usage error (an\n"
-		"unknown option, a malformed value, a value out of its range).\n", BENCH_REPS_DEFAULT);
+		"unknown option, a malformed value, a value out of its range, a bad\n"
+		"UFVM_* variable).\n", BENCH_REPS_DEFAULT);
 }
 
 static void bench_help(const struct bench_def *d)
@@ -809,6 +810,7 @@ int ufvm_bench_main(int argc, char **argv)
 {
 	struct bench_ctx bx = { .reps = BENCH_REPS_DEFAULT };
 	const struct bench_def *d = NULL;
+	struct ufvm_config cfg;
 	const char *dirbase = NULL;
 	char *text = NULL;
 	size_t len = 0, i;
@@ -834,6 +836,13 @@ int ufvm_bench_main(int argc, char **argv)
 	r = bench_parse(d, argc - 1, argv + 1, &bx, &dirbase);
 	if (r)
 		return r > 0 ? 0 : 2;
+	/*
+	 * A bad UFVM_* variable is a usage error whichever benchmark reads
+	 * it, and whenever it does: read them once, here.  The library has
+	 * said what is wrong.
+	 */
+	if (ufvm_config_init(&cfg))
+		return 2;
 	/* every option value checked before anything runs: a usage error */
 	for (i = 0; i < BENCH_NDEFS; i++) {
 		const struct bench_def *c = bench_defs[i];

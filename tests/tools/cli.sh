@@ -120,6 +120,13 @@ expect 2 "spec: --pages 268435457: expected 1\.\.268435456" \
 expect 2 "^ufvm bench: --json: takes no value \(--json=no\)" "$u" bench pf --json=no --pages 1
 expect 2 "^ufvm bench: --shuffle: takes no value \(--shuffle=no\)" \
 	"$u" bench pf --shuffle=no --pages 1
+# A bad UFVM_* variable is a usage error for every benchmark, said once, by
+# the library, before any of them runs.
+for b in floor faultaround retry spec invalidate sweep pf all; do
+	expect 2 "^ufvm: UFVM_RETRY=5: expected a number from 0 to 1$" \
+		env UFVM_RETRY=5 "$u" bench "$b" --reps 1
+	lacks "ufvm_config_init|^== ufvm bench"
+done
 # --zipf-s is read when it is parsed, whatever the workload.
 expect 2 "sweep: --zipf-s abc: expected a number above 0" "$u" bench sweep --zipf-s abc
 expect 2 "sweep: --zipf-s 1\.5x: expected a number above 0" \
