@@ -51,6 +51,14 @@
 
 #define DEMO_DEFAULT_SIZE	(256ull << 20)
 #define DEMO_MIN_PAGES		64
+/*
+ * The demo writes the whole store file before it starts and keeps 9 bytes
+ * of its own per page (the random order, the generation written): 1 TiB
+ * of 4 KiB pages, the benchmarks' bound too, is already 2.25 GiB of it.
+ * A larger --size is refused up front, not found out of memory or disk
+ * after the setup.
+ */
+#define DEMO_MAX_PAGES		(1ull << 28)
 #define DEMO_FILL_CHUNK		(1u << 20)
 #define DEMO_WRITE_ONE_IN	8	/* the write pass writes ~1/8 of the pages */
 #define DEMO_MAX_ERRORS		8	/* mismatches described in full */
@@ -244,8 +252,10 @@ static void demo_usage(FILE *f, const char *prog)
 		"then runs the same scans through the kernel's mmap of the same file,\n"
 		"and prints one report.\n"
 		"\n"
-		"  --size SIZE    store size in bytes, K/M/G/T suffixes (default 256M)\n"
-		"  --touches N    pages touched by each random pass (default 1/8 of the pages)\n"
+		"  --size SIZE    store size in bytes, K/M/G/T suffixes (default 256M;\n"
+		"                 64 to 268435456 pages: 1T of 4 KiB pages)\n"
+		"  --touches N    pages touched by each random pass (default 1/8 of the\n"
+		"                 pages; an N above the number of pages touches every page)\n"
 		"  --seed N       seed of the random page order (default 1)\n"
 		"  --dir DIR      make the temporary directory in DIR\n"
 		"                 (default $TMPDIR, else /var/tmp)\n"
@@ -282,6 +292,12 @@ static int demo_parse_args(struct demo *d, int argc, char **argv)
 		case 's':
 			if (ufvm_parse_size(optarg, 1, &d->size) || !d->size) {
 				fprintf(stderr, "%s: bad --size '%s'\n", d->prog, optarg);
+				return -EINVAL;
+			}
+			if (d->size / (uint64_t)d->psize > DEMO_MAX_PAGES) {
+				fprintf(stderr, "%s: --size %s: at most %llu pages (%lluG of "
+					"%ld-byte pages)\n", d->prog, optarg, DEMO_MAX_PAGES,
+					(DEMO_MAX_PAGES * (uint64_t)d->psize) >> 30, d->psize);
 				return -EINVAL;
 			}
 			break;

@@ -49,6 +49,12 @@ expect 2 "--pages  -1: bad value" "$u" bench floor --pages " -1"
 expect 2 "--reps 0x2: expected" "$u" bench floor --reps 0x2
 expect 2 "UFVM_CACHE_PAGES=1K: the budget must be at least 2 pages" \
 	env UFVM_CACHE_PAGES=1K "$demo" --size 1M
+# A size the demo cannot hold is refused before the run, naming the limit;
+# --touches above the number of pages is every page, as --help says.
+expect 2 "^ufvm-demo: --size 16T: at most 268435456 pages" "$demo" --size 16T
+expect 2 "^ufvm demo: --size 2T: at most 268435456 pages" "$u" demo --size 2T
+expect 0 "an N above the number of pages touches every page" "$demo" --help
+expect 0 "^random passes: 256 distinct pages" "$demo" --size 1M --touches 1000 --quiet
 
 # A benchmark's checks of its option values are usage errors too, made
 # before anything runs (no "== ufvm bench" heading), naming the option;
