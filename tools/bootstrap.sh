@@ -21,7 +21,6 @@ PACKAGES=(
 	liburcu-dev		# RCU page index, call_rcu
 	libcriterion-dev	# test framework
 	libsigsegv-dev		# fallback fault-delivery backend
-	liburing-dev		# asynchronous store I/O
 	systemtap-sdt-dev	# <sys/sdt.h>: USDT trace points
 	gnuplot-nox		# bench plots
 	sqlite3 lmdb-utils fio	# real programs the preload tests run (tests/preload)

@@ -346,4 +346,18 @@ if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null &&
 		--regid=65534 --clear-groups "$demo" --size 1M --quiet
 fi
 
+# tools/bootstrap.sh installs only what is used: each lib*-dev it lists is
+# a library the build looks for.
+src=$(cd "$(dirname "$0")/../.." && pwd)
+if [ -f "$src/tools/bootstrap.sh" ]; then
+	for pkg in $(sed -n 's/^[[:space:]]*\(lib[a-z0-9]*\)-dev[[:space:]].*/\1/p' \
+		     "$src/tools/bootstrap.sh"); do
+		[ "$pkg" = libc6 ] && continue	# the C library's headers
+		name=${pkg#lib}
+		grep -qi "$name" "$src/CMakeLists.txt" "$src"/*/CMakeLists.txt ||
+			{ echo "cli: FAIL: bootstrap.sh installs $pkg-dev, which the build does not use" >&2
+			  fail=1; }
+	done
+fi
+
 exit $fail
