@@ -543,6 +543,37 @@ static void bus_forward(int sig, siginfo_t *si, void *uc)
  * are the same).  A SIGBUS that is not a fault ufvm serves (past the end of
  * the file, a store read error, not a ufvm address) is forwarded.
  */
+/* The address of this thread's last fault that found no region (below). */
+static __thread uintptr_t bus_nowhere;
+
+/*
+ * A fault that found no region may have raced with an unmap: the region
+ * is out of the tree, its range still registered until the unmap detaches
+ * it under mmap_lock.  Wait for every in-thread instance's writers to be
+ * done; then the access, run again, meets what is there now (nothing:
+ * SIGSEGV, as with handler threads; or a new region).  No RCU section is
+ * held while waiting: the unmap may wait for a grace period.
+ * Context: signal handler, no ufvm lock held; may sleep.
+ */
+static void bus_wait_unmaps(void)
+{
+	struct uffd_backend *ub, *held[8];
+	unsigned int n = 0, i;
+
+	vm_rcu_read_lock();
+	for (ub = vm_rcu_dereference(inthread_list); ub && n < ARRAY_SIZE(held);
+	     ub = vm_rcu_dereference(ub->next)) {
+		pager_busy_enter(&ub->busy);	/* ufvm_close waits for it */
+		held[n++] = ub;
+	}
+	vm_rcu_read_unlock();
+	for (i = 0; i < n; i++) {
+		vm_rwsem_read(&held[i]->as->mmap_lock);
+		vm_rwsem_read_unlock(&held[i]->as->mmap_lock);
+		pager_busy_exit(&held[i]->busy);
+	}
+}
+
 static void bus_handler(int sig, siginfo_t *si, void *ucv)
 {
 	uintptr_t addr = (uintptr_t)si->si_addr & PAGE_MASK;
@@ -571,6 +602,14 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 			pager_busy_enter(&ub->busy);	/* ufvm_close waits for it */
 	}
 	vm_rcu_read_unlock();
+	if (!r && si->si_code == BUS_ADRERR && !vm_locks_held() && bus_nowhere != addr) {
+		/* Once per address: a SIGBUS of the application's own comes back. */
+		bus_nowhere = addr;
+		bus_wait_unmaps();
+		errno = saved;
+		return;
+	}
+	bus_nowhere = 0;
 	if (!r || past || si->si_code != BUS_ADRERR)
 		goto forward;
 	if (vm_locks_held()) {

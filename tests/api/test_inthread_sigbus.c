@@ -22,10 +22,18 @@
  * null_siginfo_action_is_the_default: a SA_SIGINFO action with no
  * function is the default action.
  *
+ * touch_during_unmap_is_sigsegv: a thread touching a page of a region
+ * while ufvm_unmap() has taken the region out but not yet detached its
+ * range (UFVM_HOOK_TAKEN_OUT holds it there) must get SIGSEGV once the
+ * unmap is done, as with handler threads, not the SIGBUS userfaultfd
+ * raised for the still-registered range (a child process runs it).
+ *
  * Only with the userfaultfd backend (in-thread delivery is one of its
  * modes); the tests ask for it whatever UFVM_DELIVERY says.
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -233,5 +241,79 @@ Test(inthread_sigbus, null_siginfo_action_is_the_default, .timeout = 30)
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
 		  "the child ended with %s %d, not SIGBUS",
 		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+struct taken {
+	uint8_t *m;
+	atomic_int go;
+};
+
+static void *touch_when_taken_out(void *arg)
+{
+	struct taken *t = arg;
+
+	while (!atomic_load(&t->go))
+		sched_yield();
+	(void)*(volatile uint8_t *)(t->m + 5 * PAGE);	/* never mapped: a fault */
+	_exit(5);	/* the access went through after the unmap */
+}
+
+/* The unmap holds mmap_lock, its region out of the tree: let the toucher go. */
+static void taken_out_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct taken *t = arg;
+
+	(void)a;
+	(void)b;
+	if (point != UFVM_HOOK_TAKEN_OUT)
+		return;
+	atomic_store(&t->go, 1);
+	usleep(100000);	/* its fault is raised while the range is still registered */
+}
+
+static void taken_out_child(const char *path)
+{
+	static struct taken t;
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	pthread_t th;
+	void *a;
+
+	if (ufvm_config_init(&cfg))
+		_exit(10);
+	cfg.backend = UFVM_BACKEND_UFFD;
+	cfg.delivery = UFVM_DELIVERY_INTHREAD;
+	if (ufvm_open(&cfg, &vm) || ufvm_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ, 0, &a))
+		_exit(11);
+	t.m = a;
+	if (ufvm_debug_hook(vm, taken_out_hook, &t) ||
+	    pthread_create(&th, NULL, touch_when_taken_out, &t))
+		_exit(12);
+	if (ufvm_unmap(vm, a, FILE_SIZE))
+		_exit(13);
+	pthread_join(th, NULL);
+	_exit(14);
+}
+
+Test(inthread_sigbus, touch_during_unmap_is_sigsegv, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	int status;
+	pid_t pid;
+
+	assert_ok(ufvm_config_init(&cfg));
+	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
+		cr_skip_test("UFVM_BACKEND=sigsegv: in-thread delivery is a userfaultfd mode");
+	ut_store("t", FILE_SIZE, SEED, path);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		taken_out_child(path);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+		  "the toucher's child %s %d (SIGSEGV wanted)",
+		  WIFSIGNALED(status) ? "died of signal" : "exited with",
 		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
