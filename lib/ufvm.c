@@ -1022,6 +1022,19 @@ int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot)
 			goto out;
 		}
 	}
+	/*
+	 * Split only what changes: an end in a region that has the protection
+	 * already moves to that region's edge.  A no-op leaves the regions
+	 * whole, so the range ufvm_map() returned still unmaps as one.
+	 */
+	r = vm_aspace_find_locked(&vm->as, a);
+	if (r->writable == writable)
+		a = MIN(end, r->end);
+	r = a < end ? vm_aspace_find_locked(&vm->as, end - 1) : NULL;
+	if (r && r->writable == writable)
+		end = MAX(a, r->start);
+	if (a >= end)
+		goto out;
 	err = split_range_locked(vm, a, end);
 	if (err)
 		goto out;

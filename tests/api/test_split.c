@@ -156,6 +156,42 @@ Test(split, protect_read_only_and_back, .timeout = 30)
 	ut_close(vm);
 }
 
+/*
+ * A protection change that changes nothing splits nothing: the range
+ * ufvm_map() returned still unmaps as one (ufvm_unmap() takes only a
+ * whole region), and a change inside a region that has it already leaves
+ * that region whole too.
+ */
+Test(split, protect_to_the_same_splits_nothing, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_stats st;
+	struct ufvm *vm;
+	uint8_t *a;
+
+	ut_store("s", NPG * PAGE, SEED_A, path);
+	vm = ut_open(NULL);
+	a = ut_map(vm, path, 0, NPG * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	assert_ok(ufvm_protect(vm, a + 4 * PAGE, 4 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE));
+	assert_ok(ufvm_stats(vm, &st));
+	cr_assert_eq(st.regions, 1, "a no-op protect left %llu regions",
+		     (unsigned long long)st.regions);
+	assert_ok(ufvm_protect(vm, a + 4 * PAGE, 4 * PAGE, UFVM_PROT_READ));	/* 3 regions */
+	assert_ok(ufvm_protect(vm, a + 5 * PAGE, 2 * PAGE, UFVM_PROT_READ));
+	assert_ok(ufvm_stats(vm, &st));
+	cr_assert_eq(st.regions, 3, "pages 5..7, read-only already, made %llu regions",
+		     (unsigned long long)st.regions);
+	assert_ok(ufvm_protect(vm, a + 6 * PAGE, 6 * PAGE, UFVM_PROT_READ));	/* 4..8 is */
+	assert_ok(ufvm_stats(vm, &st));
+	cr_assert_eq(st.regions, 4, "pages 6..12 read-only: %llu regions, 4 wanted",
+		     (unsigned long long)st.regions);
+	assert_ok(ufvm_unmap_range(vm, a, NPG * PAGE));
+	a = ut_map(vm, path, 0, NPG * PAGE, UFVM_PROT_READ);
+	assert_ok(ufvm_protect(vm, a, NPG * PAGE, UFVM_PROT_READ));
+	assert_ok(ufvm_unmap(vm, a, NPG * PAGE));
+	ut_close(vm);
+}
+
 Test(split, protect_read_only_mapping_writable, .timeout = 30)
 {
 	char path[TMPSTORE_PATH_MAX];
