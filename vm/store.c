@@ -29,6 +29,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,15 +64,36 @@ static bool sf_aligned(const struct store_file *sf, const void *buf)
 	return (uintptr_t)buf % sf->mem_align == 0;
 }
 
-/* A bounce buffer for a call of @len bytes, in *@b (once).  Return: its size or 0. */
+/* The size of the bounce buffer for a call of @len bytes. */
+static size_t sf_bounce_size(const struct store_file *sf, size_t len)
+{
+	return ROUND_UP(MIN(ROUND_UP(len, sf->align) + sf->align, MAX(BOUNCE_MAX, sf->align)),
+			PAGE_SIZE);
+}
+
+/*
+ * A bounce buffer for a call of @len bytes, in *@b (once), mmap'd: reads
+ * run in the faulting thread's signal handler with the in-thread
+ * deliveries, where malloc may deadlock; a mapping is page aligned, which
+ * every O_DIRECT alignment divides.  Return: its size or 0.
+ */
 static size_t sf_bounce(const struct store_file *sf, size_t len, char **b)
 {
-	size_t size = MIN(ROUND_UP(len, sf->align) + sf->align, MAX(BOUNCE_MAX, sf->align));
+	size_t size = sf_bounce_size(sf, len);
 
-	if (!*b && posix_memalign((void **)b, MAX(MAX(sf->mem_align, sf->align), sizeof(void *)),
-				  size))
-		*b = NULL;
+	if (!*b) {
+		void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+
+		*b = m == MAP_FAILED ? NULL : m;
+	}
 	return *b ? size : 0;
+}
+
+static void sf_bounce_free(const struct store_file *sf, size_t len, char *b)
+{
+	if (b)
+		munmap(b, sf_bounce_size(sf, len));
 }
 
 static int sf_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
@@ -115,7 +137,7 @@ static int sf_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
 		memcpy(dst, bounce + head, got);
 		done += got;
 	}
-	free(bounce);
+	sf_bounce_free(sf, len, bounce);
 	if (!err && done < len)
 		memset((char *)buf + done, 0, len - done);
 	return err;
@@ -192,7 +214,7 @@ static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t le
 		}
 		done += (size_t)w;
 	}
-	free(bounce);
+	sf_bounce_free(sf, len, bounce);
 	return err;
 }
 
