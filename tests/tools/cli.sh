@@ -189,8 +189,12 @@ if "$u" run -- true > /dev/null 2>&1; then
 	[ ! -e "$t/probe.json" ] ||
 		{ echo "cli: FAIL: ufvm run --stats left its probe file" >&2; fail=1; }
 	expect 0 "^ok$" "$u" run --stats - --report="$t/r%p.txt" -- echo ok
-	# Relative files are where `ufvm run` started, wherever the program
-	# is when it exits.
+fi
+# Relative files are where `ufvm run` started, wherever the program is when
+# it exits.  The program is the demo, which links ufvm itself: under the
+# preload that is a second copy of the library, which the sigsegv backend
+# does not support (docs/preload.md), so not with that backend.
+if "$u" run -- true > /dev/null 2>&1 && [ "${UFVM_BACKEND:-}" != sigsegv ]; then
 	mkdir "$t/run" "$t/run/sub"
 	expect 0 "all checks passed" sh -c 'cd "$0/run" && exec "$@"' "$t" \
 		"$u" run --stats s.json --report=r.txt -- \
