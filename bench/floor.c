@@ -464,20 +464,26 @@ static void fl_median_fields(double *out, const double *in, size_t nf, unsigned 
 
 static int fl_check(const struct bench_ctx *bx)
 {
-	(void)bx;
-	if (bench_check_range("floor", "pages", fl_pages, 16, BENCH_PAGES_MAX) ||
+	if (bench_check_range("floor", "reps", bx->reps, 1, FL_MAX_REPS) ||
+	    bench_check_range("floor", "pages", fl_pages, 16, BENCH_PAGES_MAX) ||
 	    bench_check_range("floor", "scan-pages", fl_scan_pages, 256, BENCH_PAGES_MAX) ||
 	    bench_check_range("floor", "window", fl_window, 1, 256))
 		return -EINVAL;
+	if (fl_window > fl_pages) {	/* its ioctl cost is timed over --pages pages */
+		fprintf(stderr, "ufvm bench floor: --window %llu: at most --pages (%llu)\n",
+			(unsigned long long)fl_window, (unsigned long long)fl_pages);
+		return -EINVAL;
+	}
 	return bench_check_backend(fl_backend, "floor");
 }
 
 static int fl_run(struct bench_ctx *bx)
 {
-	unsigned int reps = bx->reps > FL_MAX_REPS ? FL_MAX_REPS : bx->reps;
+	unsigned int reps = bx->reps;	/* at most FL_MAX_REPS: fl_check() */
 	struct fl_result fr = { 0 }, frs[FL_MAX_REPS];
 	struct fl_ufvm u = { 0 }, us[FL_MAX_REPS];
-	double rc[FL_MAX_REPS], rs[FL_MAX_REPS], ratio_cached, ratio_seq;
+	double rc[FL_MAX_REPS], rcs[FL_MAX_REPS], rs[FL_MAX_REPS], ratio_cached, ratio_seq;
+	double ratio_cached_sig, ratio_mine;
 	struct bench_ctx one = *bx;
 	struct jw *w = bx->jw;
 	struct ufvm_config cfg;
@@ -509,14 +515,17 @@ static int fl_run(struct bench_ctx *bx)
 		err = fl_measure(&one, &frs[r]);
 		if (!err)
 			err = fl_ufvm_run(&one, &cfg, path, r == reps - 1 ? "stats" : NULL, &us[r]);
-		rc[r] = us[r].cached_p50 / (inthread ? frs[r].sigbus_p50 : frs[r].same_p50);
+		rc[r] = us[r].cached_p50 / frs[r].same_p50;
+		rcs[r] = us[r].cached_p50 / frs[r].sigbus_p50;
 		rs[r] = us[r].seq_nspp / frs[r].kernel_nspp;
 	}
 	if (err)
 		goto out;
 	fl_median_fields((double *)&fr, (const double *)frs, sizeof(fr) / sizeof(double), reps);
 	fl_median_fields((double *)&u, (const double *)us, sizeof(u) / sizeof(double), reps);
-	ratio_cached = bench_median(rc, reps);
+	ratio_cached = bench_median(rc, reps);		/* issue 4: the same-CPU floor */
+	ratio_cached_sig = bench_median(rcs, reps);
+	ratio_mine = inthread ? ratio_cached_sig : ratio_cached;	/* its delivery's floor */
 	ratio_seq = bench_median(rs, reps);
 	best = u.seq_nspp;
 	best_w = cfg.fault_around;
@@ -583,6 +592,7 @@ static int fl_run(struct bench_ctx *bx)
 	jw_num(w, "ufvm_seq_best_ns_per_page", best);
 	jw_num(w, "ufvm_meta_bytes_per_page", u.meta_per_page);
 	jw_num(w, "ratio_cached_to_floor", ratio_cached);
+	jw_num(w, "ratio_cached_to_sigbus_floor", ratio_cached_sig);
 	jw_num(w, "ratio_seq_to_kernel", ratio_seq);
 	jw_num(w, "ratio_best_seq_to_kernel", best / fr.kernel_nspp);
 
@@ -644,7 +654,8 @@ static int fl_run(struct bench_ctx *bx)
 	jw_end(w, '}');
 
 	jw_obj(w, "targets");
-	jw_bool(w, "cached_le_1.25x_floor", ratio_cached <= 1.25);
+	jw_num(w, "cached_ratio_to_its_floor", ratio_mine);	/* cached_floor names it */
+	jw_bool(w, "cached_le_1.25x_floor", ratio_mine <= 1.25);
 	jw_bool(w, "seq_le_2x_kernel", ratio_seq <= 2);
 	jw_bool(w, "best_seq_le_1x_kernel", best <= fr.kernel_nspp);
 	jw_bool(w, "overhead_le_1us", u.service_p50 - fr.ioctl_p50 <= 1000);
@@ -664,8 +675,8 @@ static int fl_run(struct bench_ctx *bx)
 		"  metadata per cached page <= 64 bytes:       %.1f  %s\n",
 		cfg.backend == UFVM_BACKEND_SIGSEGV ?
 		", set for userfaultfd; here on the sigsegv backend" : "",
-		floor_name, inthread ? 2 : 0, "", ratio_cached,
-		ratio_cached <= 1.25 ? "met" : "MISSED",
+		floor_name, inthread ? 2 : 0, "", ratio_mine,
+		ratio_mine <= 1.25 ? "met" : "MISSED",
 		ratio_seq, ratio_seq <= 2 ? "met" : "MISSED",
 		best / fr.kernel_nspp, best <= fr.kernel_nspp ? "met" : "MISSED",
 		u.service_p50 - fr.ioctl_p50,
