@@ -316,8 +316,17 @@ int bench_vm_kernel(struct bench_vm *b, int fd, uint64_t pages);
 void bench_vm_close(struct bench_vm *b);
 /* Drop every mapping of @b (ufvm_zap, or MADV_DONTNEED); keep the caches. */
 int bench_vm_drop(struct bench_vm *b);
-/* Faults so far: ufvm's fault counter, or this thread's kernel minor faults. */
+/* Faults this thread took so far: ufvm's fault counter (and its kernel
+ * faults, bench_kernel_faults_too()), or its kernel faults (no ufvm). */
 uint64_t bench_vm_faults(struct bench_vm *b);
+/*
+ * Do @vm's faults leave some to the kernel?  The sigsegv backend maps a run
+ * with mmap(), whose pages the kernel then faults in itself (its own
+ * fault-around, 16 at a time), unseen by ufvm: a thread's faults are ufvm's
+ * count plus its kernel faults.  With userfaultfd each fault is one of
+ * ufvm's, which the kernel counts too: ufvm's count alone.
+ */
+bool bench_kernel_faults_too(struct ufvm *vm);
 
 struct bench_scan {
 	double ns_per_page;	/* whole scan time / pages touched */

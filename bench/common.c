@@ -478,15 +478,21 @@ int bench_vm_drop(struct bench_vm *b)
 	return madvise(b->base, b->pages * BENCH_PAGE, MADV_DONTNEED) ? -errno : 0;
 }
 
+bool bench_kernel_faults_too(struct ufvm *vm)
+{
+	return !strcmp(ufvm_backend_name(vm), "sigsegv");
+}
+
 uint64_t bench_vm_faults(struct bench_vm *b)
 {
 	struct rusage ru;
+	uint64_t k = 0;
 
-	if (b->vm)
-		return bench_counter(b->vm, UFVM_CTR_FAULTS);
-	if (getrusage(RUSAGE_THREAD, &ru))
-		return 0;
-	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+	if (!getrusage(RUSAGE_THREAD, &ru))
+		k = (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+	if (!b->vm)
+		return k;
+	return bench_counter(b->vm, UFVM_CTR_FAULTS) + (bench_kernel_faults_too(b->vm) ? k : 0);
 }
 
 int bench_scan_reps(struct bench_vm *b, const uint64_t *order, uint64_t n,

@@ -29,6 +29,8 @@
 
 #include "bench/bench.h"
 
+#define IV_MAX_REPS	16	/* --reps at most (the per-pass figures are kept) */
+
 static uint64_t iv_hot = 4096;
 static uint64_t iv_punch = 1024;
 static uint64_t iv_chunk = 16;
@@ -218,9 +220,9 @@ out:
 
 static int iv_check(const struct bench_ctx *bx)
 {
-	(void)bx;
 	/* --window-us is a struct timespec's tv_nsec: under a second */
-	if (bench_check_range("invalidate", "hot-pages", iv_hot, 1, BENCH_PAGES_MAX) ||
+	if (bench_check_range("invalidate", "reps", bx->reps, 1, IV_MAX_REPS) ||
+	    bench_check_range("invalidate", "hot-pages", iv_hot, 1, BENCH_PAGES_MAX) ||
 	    bench_check_range("invalidate", "punch-pages", iv_punch, 1, BENCH_PAGES_MAX) ||
 	    bench_check_range("invalidate", "chunk", iv_chunk, 1, BENCH_PAGES_MAX) ||
 	    bench_check_range("invalidate", "fault-around", iv_fa, 1, 256) ||
@@ -238,13 +240,13 @@ static int iv_check(const struct bench_ctx *bx)
 
 static int iv_run(struct bench_ctx *bx)
 {
-	double v[IV_NMODES][3][16];
+	double v[IV_NMODES][3][IV_MAX_REPS];
 	uint64_t viol[IV_NMODES] = { 0 };
 	struct iv_result res;
 	struct ufvm_config cfg;
 	struct jw *w = bx->jw;
 	char path[4096];
-	unsigned int r, m, k, reps = bx->reps > 16 ? 16 : bx->reps;
+	unsigned int r, m, k, reps = bx->reps;
 	int err;
 
 	err = bench_config(&cfg);

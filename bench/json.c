@@ -91,10 +91,12 @@ void jw_u64(struct jw *w, const char *key, uint64_t v)
 void jw_num(struct jw *w, const char *key, double v)
 {
 	jw_key(w, key);
-	if (isfinite(v))
-		fprintf(w->f, "%.6g", v);
-	else
+	if (!isfinite(v))
 		fputs("null", w->f);
+	else if (v == nearbyint(v) && fabs(v) < 1e15)
+		fprintf(w->f, "%.0f", v);	/* a count: every digit */
+	else
+		fprintf(w->f, "%.6g", v);
 }
 
 void jw_str(struct jw *w, const char *key, const char *s)

@@ -387,7 +387,8 @@ static int pf_ufvm_pass(const struct ufvm_config *cfg, const char *path, int fd,
 		err = ufvm_stats(vm, &st);
 	if (!err) {
 		res->ns_per_page = (double)t.wall_ns / (double)p->pages;
-		res->faults = (double)st.counters[UFVM_CTR_FAULTS];
+		res->faults = (double)st.counters[UFVM_CTR_FAULTS] +
+			      (bench_kernel_faults_too(vm) ? (double)(t.minflt + t.majflt) : 0);
 		res->store_reads = (double)st.counters[UFVM_CTR_STORE_READS];
 		res->store_read_pages = (double)st.counters[UFVM_CTR_STORE_READ_PAGES];
 		res->evictions = (double)st.counters[UFVM_CTR_EVICTIONS];

@@ -24,6 +24,8 @@
 
 #include "bench/bench.h"
 
+#define RT_MAX_REPS	16	/* --reps at most (the per-pass figures are kept) */
+
 static uint64_t rt_latency_us = 2000;
 static uint64_t rt_pages = 65536;
 static uint64_t rt_small_pages = 16;
@@ -155,8 +157,7 @@ static int rt_check(const struct bench_ctx *bx)
 {
 	struct ufvm_config cfg;
 
-	(void)bx;
-	if (bench_config(&cfg))
+	if (bench_check_range("retry", "reps", bx->reps, 1, RT_MAX_REPS) || bench_config(&cfg))
 		return -EINVAL;
 	cfg.store_latency_us = bench_clamp_uint(rt_latency_us);
 	if (bench_check_config_u64("retry", "latency-us", rt_latency_us, &cfg))
@@ -172,13 +173,13 @@ static int rt_check(const struct bench_ctx *bx)
 
 static int rt_run(struct bench_ctx *bx)
 {
-	double m[2][3][16];
+	double m[2][3][RT_MAX_REPS];
 	struct rt_result res = { 0 };
 	struct ufvm_config cfg;
 	struct jw *w = bx->jw;
 	char big[4096], small[4096];
 	double med[2][3];
-	unsigned int r, on, reps = bx->reps > 16 ? 16 : bx->reps;
+	unsigned int r, on, reps = bx->reps;
 	int err;
 
 	err = bench_config(&cfg);

@@ -24,6 +24,8 @@
 
 #include "bench/bench.h"
 
+#define SP_MAX_REPS	16	/* --reps at most (the per-pass figures are kept) */
+
 static uint64_t sp_pages = 4096;
 static uint64_t sp_ms = 1000;
 static uint64_t sp_window = 1;
@@ -199,8 +201,8 @@ static const char *sp_fb_name(unsigned int i)
 
 static int sp_check(const struct bench_ctx *bx)
 {
-	(void)bx;
-	if (bench_check_range("spec", "pages", sp_pages, 1, BENCH_PAGES_MAX) ||
+	if (bench_check_range("spec", "reps", bx->reps, 1, SP_MAX_REPS) ||
+	    bench_check_range("spec", "pages", sp_pages, 1, BENCH_PAGES_MAX) ||
 	    bench_check_range("spec", "threads", sp_threads, 1, SP_MAX_THREADS) ||
 	    bench_check_range("spec", "fault-around", sp_window, 1, 256) ||
 	    bench_check_range("spec", "ms", sp_ms, 100, BENCH_MS_MAX))
@@ -215,13 +217,13 @@ static int sp_check(const struct bench_ctx *bx)
 
 static int sp_run(struct bench_ctx *bx)
 {
-	double v[2][2][2][16];	/* [writer][spec][faults, writer rate][rep] */
+	double v[2][2][2][SP_MAX_REPS];	/* [writer][spec][faults, writer rate][rep] */
 	struct sp_case cs[2];
 	struct sp_result res;
 	struct ufvm_config cfg;
 	struct jw *w = bx->jw;
 	char path[4096], other[4096];
-	unsigned int r, wr, on, i, reps = bx->reps > 16 ? 16 : bx->reps;
+	unsigned int r, wr, on, i, reps = bx->reps;
 	int err;
 
 	err = bench_config(&cfg);

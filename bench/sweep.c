@@ -35,6 +35,8 @@
 
 #include "bench/bench.h"
 
+#define SW_MAX_REPS	64	/* --reps at most (the per-pass figures are kept) */
+
 #define SW_MAX_KEYS	8
 #define SW_MAX_VALS	16
 
@@ -261,7 +263,8 @@ static int sw_make(const char *workload, uint64_t **out, uint64_t *n)
 
 struct sw_row {
 	double p50, p99, mean, fpp, aps;
-	char *stats;	/* the last run's ufvm_stats JSON, or NULL */
+	char *stats;	/* ufvm_stats JSON of the row's last instance (cold: the last
+			   run; warm: all runs and the cache fill), or NULL */
 };
 
 /* One run of @acc on @b: first-touch latencies, faults, throughput. */
@@ -301,10 +304,10 @@ static int sw_once(struct bench_vm *b, const uint64_t *acc, uint64_t n, uint8_t 
 static int sw_combo(struct bench_ctx *bx, const struct ufvm_config *cfg, const char *path,
 		    bool cold, const uint64_t *acc, uint64_t n, struct sw_row *row)
 {
-	double v[5][64];
+	double v[5][SW_MAX_REPS];
 	uint8_t *seen = malloc(sw_pages);
 	uint64_t *lat = bench_alloc_array(sw_pages, sizeof(*lat));
-	unsigned int r, k, reps = bx->reps > 64 ? 64 : bx->reps;
+	unsigned int r, k, reps = bx->reps;
 	struct bench_vm bv = { 0 };
 	int err = 0;
 
@@ -383,7 +386,8 @@ static int sw_check(const struct bench_ctx *bx)
 {
 	unsigned int i;
 
-	(void)bx;
+	if (bench_check_range("sweep", "reps", bx->reps, 1, SW_MAX_REPS))
+		return -EINVAL;
 	sw_nwl = sw_split(sw_workload, sw_wls, 4);
 	sw_nc = sw_split(sw_cache, sw_caches, 2);
 	for (i = 0; i < sw_nwl; i++)

@@ -85,8 +85,14 @@ expect 2 "pf: --write and --rmw: expected at most one" "$u" bench pf --write --r
 expect 2 "pf: --store nosuch: expected tmpfs, file or direct" "$u" bench pf --store nosuch
 expect 2 "pf: --cache 2/1: expected" "$u" bench pf --cache 2/1
 expect 2 "pf: --reps 65: expected 1\.\.64" "$u" bench pf --reps 65
-expect 2 "pf: --reps 100: expected 1\.\.64" "$u" bench all --reps 100
+expect 2 "floor: --reps 100: expected 1\.\.16" "$u" bench all --reps 100
 lacks "^== ufvm bench"
+expect 2 "pf: --reps 100: expected 1\.\.64" "$u" bench pf --reps 100
+for b in retry spec invalidate; do
+	expect 2 "$b: --reps 17: expected 1\.\.16" "$u" bench "$b" --reps 17
+done
+expect 2 "sweep: --reps 65: expected 1\.\.64" "$u" bench sweep --reps 65
+expect 2 "floor: --window 32: at most --pages \(16\)" "$u" bench floor --pages 16 --window 32
 # Every size and count has an upper bound, and a value that ufvm_open()
 # would refuse (a budget, a policy setting) is refused before the run: no
 # wrapped product, no truncating cast, no failed open after the setup.
