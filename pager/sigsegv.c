@@ -38,11 +38,13 @@
  * to one mapping (the pages stay cached; later accesses refault cheaply).
  *
  * fork(): the child inherits the handler and the backend list but not the
- * regions (MADV_DONTFORK).  A fault in a process other than the one that
- * created the backend is passed on: the child gets SIGSEGV, as ufvm_map()
- * documents, never the parent's frames.  A child made any way (fork(),
- * _Fork(), a raw system call) is told by a page of the backend's that it
- * sees wiped (vm_fork_id): no system call per fault.
+ * regions (MADV_DONTFORK, on the reservation and on every install, zap
+ * and poison mapped over it since: a new mapping does not inherit it).  A
+ * fault in a process other than the one that created the backend is
+ * passed on: the child gets SIGSEGV, as ufvm_map() documents, never the
+ * parent's frames.  A child made any way (fork(), _Fork(), a raw system
+ * call) is told by a page of the backend's that it sees wiped
+ * (vm_fork_id): no system call per fault.
  *
  * Limit: a system call given a not-yet-mapped page of a region fails with
  * EFAULT instead of faulting (the kernel does not raise SIGSEGV for it).
@@ -116,6 +118,21 @@ static off_t file_off(struct vm_region *r, uintptr_t addr)
 	return (off_t)(vm_region_pgidx(r, addr) << PAGE_SHIFT);
 }
 
+/*
+ * Keep a mapping just made over a region out of fork() children: a new
+ * mmap() does not inherit the reservation's MADV_DONTFORK, and a child
+ * that inherited an install would read (and, mapped writable, write) the
+ * parent's frames without faulting; the fork hook's MAP_FIXED_NOREPLACE
+ * reservation of the range would fail there too.  The madvise() merges
+ * the mapping with its neighbours of the same kind instead of splitting
+ * anything.  (A fork() by another thread between the mmap() and this call
+ * still inherits the range.)
+ */
+static int nofork(uintptr_t addr, size_t len)
+{
+	return madvise((void *)addr, len, MADV_DONTFORK) ? -errno : 0;
+}
+
 static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		     size_t len, bool wp)
 {
@@ -129,7 +146,7 @@ static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		return -errno;
 	}
 	__atomic_fetch_add(&sb->maps, 2, __ATOMIC_RELAXED);
-	return 0;
+	return nofork(addr, len);	/* on error the caller zaps the run */
 }
 
 static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
@@ -143,7 +160,11 @@ static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t
 	err = pager_reserve(addr, len);
 	if (err == -ENOMEM)	/* the map limit: coalesce at the next fault */
 		__atomic_store_n(&to_sb(pm)->maps, to_sb(pm)->maps_limit + 1, __ATOMIC_RELAXED);
-	return err;
+	/*
+	 * Not inherited either: with nothing of the region in a child, the
+	 * fork hook can reserve the whole range there.
+	 */
+	return err ? err : nofork(addr, len);
 }
 
 static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
@@ -205,7 +226,7 @@ static int s_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, siz
 		 to_sb(pm)->poison_fd, 0) == MAP_FAILED)
 		return -errno;
 	__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
-	return 0;
+	return nofork(addr, len);
 }
 
 static int s_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
