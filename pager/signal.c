@@ -8,7 +8,9 @@
  * installed for good: putting the application's action back with
  * sigaction() would take every later fault away from ufvm if that action
  * recovers (siglongjmp).  So the saved action is called directly, the way
- * the kernel would have delivered the signal to it.
+ * the kernel would have delivered the signal to it.  The default action
+ * of a fault's signal is taken when the faulting access runs again; a
+ * signal sent with kill() has no such access, so it is raised again.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -28,6 +30,21 @@ void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc
 		info = sa->sa_sigaction;
 	else if (sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN)
 		plain = sa->sa_handler;
+	if (!info && !plain && si && si->si_code <= 0) {
+		/*
+		 * Sent, not raised by a fault (kill(), sigqueue(), tgkill()):
+		 * no instruction runs again to raise it anew.  Ignored, it
+		 * stays so, and ufvm's handler with it.  The default action is
+		 * taken now: raised again with the default in place, it is
+		 * delivered as this handler returns (it is blocked in here
+		 * unless SA_NODEFER, then at once).
+		 */
+		if (!(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_IGN)
+			return;
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	if (!info && !plain) {
 		/*
 		 * The default action (a fault's signal cannot be ignored; a
