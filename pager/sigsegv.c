@@ -33,6 +33,11 @@
  * and context; ufvm's handler stays, so a handler that recovers does not
  * take later faults away from ufvm).
  *
+ * A SIGSEGV that no fault raised (kill(), sigqueue()) never reaches
+ * libsigsegv, which would decline it and reset the action, losing it: it
+ * goes to the action installed before ufvm's, the default one taken at
+ * once (segv_entry()).
+ *
  * vm.max_map_count: every install may split the region's mapping.  The
  * backend counts installs and, past half the limit, zaps every region back
  * to one mapping (the pages stay cached; later accesses refault cheaply).
@@ -395,6 +400,18 @@ static void segv_entry(int sig, siginfo_t *si, void *uc)
 	siginfo_t *psi = cur_si;
 	void *puc = cur_uc;
 
+	if (si && si->si_code <= 0) {
+		/*
+		 * Sent, not a fault (kill(), sigqueue(), tgkill()): never
+		 * ufvm's.  libsigsegv would take it for one at the sender's
+		 * pid, decline it and put the default action back for the
+		 * access to raise it again, which nothing does: the signal
+		 * was lost and ufvm's handler with it.  It goes to the
+		 * application's action instead, as without ufvm.
+		 */
+		pager_signal_forward(&saved_segv, sig, si, uc);
+		return;
+	}
 	cur_si = si;
 	cur_uc = uc;
 	if (libsigsegv_act.sa_flags & SA_SIGINFO)

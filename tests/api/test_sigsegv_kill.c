@@ -98,6 +98,9 @@ struct kill_case {
 ParameterizedTestParameters(sigsegv_kill, kill_self)
 {
 	static struct kill_case cases[] = {
+		{ SIGSEGV, DEFAULT, "segv_default" },
+		{ SIGSEGV, IGNORED, "segv_ignored" },
+		{ SIGSEGV, HANDLED, "segv_handled" },
 		{ SIGBUS, DEFAULT, "bus_default" },
 		{ SIGBUS, IGNORED, "bus_ignored" },
 		{ SIGBUS, HANDLED, "bus_handled" },
