@@ -194,26 +194,129 @@ static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	return 0;
 }
 
+static uintptr_t bit_addr(struct vm_region *r, uint64_t b)
+{
+	return r->start + (b << PAGE_SHIFT);
+}
+
+/*
+ * Find the next run of set bits of @map from *@b, short of @end: its first
+ * bit in *@s, *@b just past it.  Return: false if there is none.
+ */
+static bool next_run(const uint64_t *map, uint64_t *b, uint64_t end, uint64_t *s)
+{
+	while (*b < end && !bit_test(map, *b))
+		(*b)++;
+	if (*b == end)
+		return false;
+	for (*s = *b; *b < end && bit_test(map, *b); (*b)++)
+		;
+	return true;
+}
+
+/*
+ * Give the pages of the mapped run [s, e) of @r (region-relative bits)
+ * back the protection their shadow bits say: writable where r->wmapped is
+ * set (a page mapped read-only stays so).  Context: ptl held.
+ * Return: 0 or -errno (the run is then partly restored).
+ */
+static int restore_run_locked(struct vm_region *r, uint64_t s, uint64_t e)
+{
+	uint64_t b = s, w;
+
+	while (next_run(r->wmapped, &b, e, &w)) {
+		if (mprotect((void *)bit_addr(r, w), (b - w) << PAGE_SHIFT,
+			     PROT_READ | PROT_WRITE))
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Unmap the mapped run [s, e) of @r and forget it: clear its bits and
+ * drop its pages' mapcounts, as a zap by vm/ does.  One mapping over the
+ * whole run: its ends are those of its mappings (holes are separate
+ * reservations), so nothing is split unless the range being changed ended
+ * inside the run.  Context: ptl held.
+ * Return: 0 or -errno (nothing changed).
+ */
+static int forget_run_locked(struct sigsegv_backend *sb, struct vm_region *r, uint64_t s,
+			     uint64_t e)
+{
+	uintptr_t a = bit_addr(r, s);
+	size_t len = (e - s) << PAGE_SHIFT;
+	uint64_t b;
+	int err;
+
+	err = pager_reserve(a, len);
+	if (err)
+		return err;
+	nofork(a, len);	/* a PROT_NONE range, if inherited: no frames */
+	vm_stat_inc(vm_stats_shard_get(sb->stats), UFVM_CTR_ZAPS);
+	vm_rcu_read_lock();
+	for (b = s; b < e; b++) {
+		struct vm_page *p = vm_object_lookup_rcu(r->object, r->pgoff + b);
+
+		VM_BUG_ON(!p);	/* mapped => in the index */
+		vm_page_map_drop(p);
+		bit_clear(r->mapped, b);
+		bit_clear(r->wmapped, b);
+	}
+	vm_rcu_read_unlock();
+	return 0;
+}
+
+/*
+ * A change of bits [lo, hi) of @r to read-only failed part-way (ENOMEM
+ * from a split at vm.max_map_count, or anything else): the runs before
+ * the failing one are read-only, the failing one partly, and the shadow
+ * still says "mapped writable" of their dirty pages, in a region that
+ * stays writable.  A write there would be taken for a genuine protection
+ * fault.  Put each run back as it was; one that cannot be put back (its
+ * pages may be in either state) is unmapped, so that a later access
+ * faults and is served again.  Restoring mostly reuses the mapping slots
+ * the change freed by merging a run's read-only and writable mappings.
+ * Context: ptl held.
+ */
+static void undo_read_only_locked(struct sigsegv_backend *sb, struct vm_region *r,
+				  uint64_t lo, uint64_t hi)
+{
+	uint64_t b = lo, s;
+
+	while (next_run(r->mapped, &b, hi, &s)) {
+		if (restore_run_locked(r, s, b) && forget_run_locked(sb, r, s, b)) {
+			/*
+			 * Neither: the shadow may be wrong about this run.  The
+			 * next fault coalesces the backend's regions, zapping
+			 * it with the rest.
+			 */
+			__atomic_store_n(&sb->maps, sb->maps_limit + 1, __ATOMIC_RELAXED);
+		}
+	}
+}
+
 static int s_set_prot(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		      size_t len, bool writable)
 {
-	uint64_t b = (addr - r->start) >> PAGE_SHIFT, end = b + (len >> PAGE_SHIFT), s;
+	struct sigsegv_backend *sb = to_sb(pm);
+	uint64_t lo = (addr - r->start) >> PAGE_SHIFT, end = lo + (len >> PAGE_SHIFT);
+	uint64_t b = lo, s;
+	int err;
 
 	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	if (writable)
 		return 0;	/* mapped pages are read-only until mkwrite */
 	/* Holes are PROT_NONE reservations: only mapped runs change. */
-	while (b < end) {
-		if (!bit_test(r->mapped, b)) {
-			b++;
-			continue;
+	while (next_run(r->mapped, &b, end, &s)) {
+		if (mprotect((void *)bit_addr(r, s), (b - s) << PAGE_SHIFT, PROT_READ)) {
+			err = -errno;
+			/* The region stays writable: so must the pages be. */
+			undo_read_only_locked(sb, r, lo, b);
+			if (err == -ENOMEM)	/* the map limit: coalesce at the next fault */
+				__atomic_store_n(&sb->maps, sb->maps_limit + 1, __ATOMIC_RELAXED);
+			return err;
 		}
-		for (s = b; b < end && bit_test(r->mapped, b); b++)
-			;
-		if (mprotect((void *)(r->start + (s << PAGE_SHIFT)), (b - s) << PAGE_SHIFT,
-			     PROT_READ))
-			return -errno;
-		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);	/* splits */
+		__atomic_fetch_add(&sb->maps, 2, __ATOMIC_RELAXED);	/* splits */
 	}
 	return 0;
 }
