@@ -49,8 +49,11 @@ static inline void pager_detach(struct vm_pmap *pm, struct vm_region *r, bool re
  * application's action @sa (saved when ufvm installed its own handler),
  * as the kernel would: @sa's mask (and @sig unless SA_NODEFER) blocked
  * during the call; SA_RESETHAND turns @sa into SIG_DFL.  For SIG_DFL and
- * SIG_IGN the default action is restored: the caller returns and the
- * faulting access, retried, kills the process.
+ * SIG_IGN of a signal a fault raised, the default action is restored: the
+ * caller returns and the faulting access, retried, kills the process.  A
+ * sent one (si_code <= 0: kill, sigqueue) stays ignored if ignored; with
+ * the default action it is raised again under SIG_DFL, delivered as the
+ * handler returns.
  * Context: signal handler of the faulting thread; async-signal-safe; may
  * not return (the action may siglongjmp).
  */
