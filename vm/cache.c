@@ -162,7 +162,9 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 			continue;
 		}
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
-		if (vm_cache_reclaim(c, &sp, MAX(n, 8u), empty >= EMPTY_ROUNDS, &wb_err))
+		if (vm_cache_reclaim(c, &sp,
+				     (unsigned int)MAX((uint64_t)n, MIN(8u, MAX(c->budget / 16, 1))),
+				     empty >= EMPTY_ROUNDS, &wb_err))
 			empty = 0;
 		else
 			empty++;
@@ -176,14 +178,15 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 		if (n > min)
 			continue;	/* shrinks first */
 		/*
-		 * Pages that cannot be cleaned: waiting will not help a fill
-		 * that would add one more; a read's fill goes on through the
-		 * list, where clean pages may lie past them.  The failure may
-		 * be another thread's (the flusher's, holding the pages this
-		 * reclaim found locked).
+		 * Pages that cannot be cleaned: waiting will not help.  A read's
+		 * fill goes over with its clean page (the next fill may evict
+		 * it); rounds that found nothing but failing write-backs, each
+		 * retried, would go on to MAX_ROUNDS for every read.  The
+		 * failure may be another thread's (the flusher's, holding the
+		 * pages this reclaim found locked).
 		 */
 		wb_err = unclean_err(c, wb_err);
-		if (wb_err && dirtying)
+		if (wb_err)
 			break;
 		sched_yield();
 	}
@@ -217,6 +220,19 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 		return wb_err;
 	}
 	return (int)n;
+}
+
+int vm_cache_dirty_full(struct vm_cache *c)
+{
+	int err;
+
+	if (!c->budget ||
+	    __atomic_load_n(&c->nr, __ATOMIC_RELAXED) < c->budget + c->slack)
+		return 0;
+	err = unclean_err(c, 0);
+	if (err)
+		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_NOROOM);
+	return err;
 }
 
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n)
@@ -407,9 +423,15 @@ static void *bg_main(void *arg)
 			uint64_t nr;
 
 			while ((nr = __atomic_load_n(&c->nr, __ATOMIC_RELAXED)) > c->low && idle < 4) {
-				/* Down to the low watermark, not far below it. */
-				unsigned int n = (unsigned int)MIN(MAX(nr - c->low,
-								       (uint64_t)VM_EVICT_BATCH),
+				/*
+				 * Down to the low watermark, not far below it:
+				 * a batch of at least VM_EVICT_BATCH pages (one
+				 * zap, one TLB flush for many), but no more than
+				 * 1/16 of a small budget.
+				 */
+				uint64_t batch = MIN((uint64_t)VM_EVICT_BATCH,
+						     MAX(c->budget / 16, 1));
+				unsigned int n = (unsigned int)MIN(MAX(nr - c->low, batch),
 								   (uint64_t)sp.cap);
 
 				/*

@@ -193,6 +193,16 @@ static inline int vm_cache_wb_failing(struct vm_cache *c)
 }
 
 /*
+ * vm_cache_dirty_full - may one more clean page become dirty (mkwrite, a
+ * write fault or a pwrite on a cached page)?  Not while write-backs fail
+ * and the resident pages fill the budget and its slack: it could not be
+ * cleaned, and a cache that only grows would follow (as for a dirtying
+ * fill in vm_cache_make_room()).  Counts a refusal.  Context: any.
+ * Return: 0, or the write-back's error.
+ */
+int vm_cache_dirty_full(struct vm_cache *c);
+
+/*
  * A dirty page stops counting (written, or gone).  With none left, none is
  * left that cannot be cleaned: the last failure is forgotten, unless a
  * newer one came meanwhile (the count tells).  Context: any.

@@ -1353,6 +1353,10 @@ again:
 		err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
 		if (err == PAST_EOF)
 			goto again;	/* truncated meanwhile */
+		if (!err && !vm_page_test(p, PG_DIRTY) && (err = vm_cache_dirty_full(obj->cache))) {
+			vm_page_unlock(p);	/* it stays clean: no room for one more */
+			vm_page_put(p);
+		}
 		if (err) {
 			if (off + len > before)
 				unextend(obj, off + len, MAX(before, off + done));

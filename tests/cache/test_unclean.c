@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_unclean.c - the budget when pages cannot be cleaned (every store
+ * write fails), and the background thread's stopping point.
+ *
+ * - rmw_pwrite_stays_within_slack, rmw_mapped_stays_within_slack: a
+ *   program that reads a page and then writes it (ufvm_pread + ufvm_pwrite
+ *   of one page; or through a mapping, a read fault then mkwrite) dirties a
+ *   page that was filled clean: the read fill may go over the budget (a
+ *   clean page goes again at the next fill), so the write must meet the
+ *   same limit as a dirtying fill, budget + slack, and fail past it
+ *   (an error, SIGBUS through a mapping): the cache must not grow with each.
+ * - read_over_unclean_pages_is_cheap: with unwritable dirty pages filling
+ *   the cache, a read of a new page gives up reclaim after a few rounds
+ *   that found nothing to free, instead of retrying their failed
+ *   write-backs for hundreds of rounds.
+ * - background_reclaim_stops_at_low_watermark: past the high watermark, the
+ *   background thread reclaims down to the low one (budget - budget/8), not
+ *   a fixed batch below it (which evicts the hot pages of a small cache).
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "sigbus.h"
+
+#define SEED	0x7265
+#define BUDGET	16
+#define SLACK	4	/* MAX(budget / 16, VM_CACHE_SLACK_MIN) */
+
+static void stop_failing(struct ut_file *u)
+{
+	assert_ok(ufvm_inject(u->f, UFVM_INJECT_WRITE_EIO, 0, 0));
+	(void)ufvm_fsync(u->f);		/* reports the failures once */
+	assert_ok(ufvm_fsync(u->f));
+}
+
+Test(unclean, rmw_pwrite_stays_within_slack, .timeout = 30)
+{
+	const unsigned int npages = 128;
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ut_file u;
+	uint8_t buf[PAGE];
+	unsigned int i;
+	ssize_t w = 0;
+
+	ut_config_budget(&cfg, BUDGET);
+	ut_file_open(&u, &cfg, "rmw", npages, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	for (i = 0; i < npages; i++) {
+		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
+		buf[0] ^= 1;
+		w = ufvm_pwrite(u.f, buf, PAGE, (off_t)(i * PAGE));
+		if (w != (ssize_t)PAGE)
+			break;
+	}
+	assert_ok(ufvm_stats(u.vm, &st));
+	cr_assert_eq(w, -EIO, "the write past the slack: %zd (-EIO wanted)", w);
+	cr_assert_leq(st.cached_pages_max, BUDGET + SLACK + 1,
+		      "%llu pages cached (%llu dirty), budget %u + slack %u, after %u "
+		      "read-modify-writes", (unsigned long long)st.cached_pages_max,
+		      (unsigned long long)st.dirty_pages, BUDGET, SLACK, i);
+	stop_failing(&u);
+	ut_file_close(&u);
+}
+
+Test(unclean, rmw_mapped_stays_within_slack, .timeout = 30)
+{
+	const unsigned int npages = 128;
+	struct sigbus_info info;
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ut_file u;
+	uint8_t *m;
+	unsigned int i;
+	int sig = 0;
+
+	sigcatch_install();
+	ut_config_budget(&cfg, BUDGET);
+	ut_file_open(&u, &cfg, "rmwm", npages, SEED, UFVM_RDWR);
+	m = ut_map(u.vm, u.path, 0, npages * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	for (i = 0; i < npages && !sig; i++) {
+		uint8_t v = *(volatile uint8_t *)(m + i * PAGE);	/* read fault */
+
+		sig = sigcatch_write(m + i * PAGE, (uint8_t)(v ^ 1), &info);	/* mkwrite */
+	}
+	assert_ok(ufvm_stats(u.vm, &st));
+	cr_assert(sig, "%u read-modify-writes through the mapping, none refused", i);
+	cr_assert_leq(st.cached_pages_max, BUDGET + SLACK + 1,
+		      "%llu pages cached (%llu dirty), budget %u + slack %u, after %u "
+		      "read-modify-writes", (unsigned long long)st.cached_pages_max,
+		      (unsigned long long)st.dirty_pages, BUDGET, SLACK, i);
+	stop_failing(&u);
+	ut_unmap(u.vm, m, npages * PAGE);
+	ut_file_close(&u);
+}
+
+Test(unclean, read_over_unclean_pages_is_cheap, .timeout = 30)
+{
+	const unsigned int npages = 256, nread = 20;
+	struct ufvm_config cfg;
+	struct ut_file u;
+	uint8_t buf[PAGE];
+	uint64_t errs;
+	unsigned int i, ndirty = 0;
+
+	ut_config_budget(&cfg, BUDGET);
+	ut_file_open(&u, &cfg, "rd", npages, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	memset(buf, 7, sizeof(buf));
+	while (ndirty < npages &&
+	       ufvm_pwrite(u.f, buf, PAGE, (off_t)(ndirty * PAGE)) == (ssize_t)PAGE)
+		ndirty++;
+	errs = ut_counter(u.vm, UFVM_CTR_STORE_ERRORS);
+	for (i = 0; i < nread; i++)
+		ut_pread(u.f, buf, PAGE, (off_t)((128 + i) * PAGE));
+	errs = ut_counter(u.vm, UFVM_CTR_STORE_ERRORS) - errs;
+	cr_assert_leq(errs, 100ull * nread, "%u reads over %u unwritable dirty pages retried "
+		      "%llu failed store writes", nread, ndirty, (unsigned long long)errs);
+	stop_failing(&u);
+	ut_file_close(&u);
+}
+
+Test(unclean, background_reclaim_stops_at_low_watermark, .timeout = 30)
+{
+	const unsigned int budget = 64, low = budget - budget / 8;
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ut_file u;
+	uint8_t buf[PAGE];
+	unsigned int i;
+
+	ut_config_budget(&cfg, budget);
+	cfg.readahead = 0;
+	ut_file_open(&u, &cfg, "lw", 4 * budget, SEED, UFVM_RDWR);
+	for (i = 0; i < budget + 1; i++)
+		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
+	usleep(300000);
+	assert_ok(ufvm_stats(u.vm, &st));
+	cr_assert_geq(st.cached_pages, low - budget / 16,
+		      "%llu pages cached after the background reclaim (low watermark %u)",
+		      (unsigned long long)st.cached_pages, low);
+	ut_file_close(&u);
+}
