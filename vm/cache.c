@@ -134,12 +134,14 @@ static int unclean_err(struct vm_cache *c, int wb_err)
 int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
-	unsigned int rounds = 0, empty = 0;
+	unsigned int rounds = 0, empty = 0, batch;
 	int wb_err = 0;
 
 	if (!c->budget)
 		return (int)n;
 	n = (unsigned int)MIN((uint64_t)n, MAX(c->budget / 4, 1));
+	/* Victims per round: the pages wanted, at least 8 (1/16 of a small budget). */
+	batch = (unsigned int)MAX((uint64_t)n, MIN(8u, MAX(c->budget / 16, 1)));
 	__atomic_add_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
 	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
@@ -162,9 +164,7 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 			continue;
 		}
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_DIRECT_RECLAIM);
-		if (vm_cache_reclaim(c, &sp,
-				     (unsigned int)MAX((uint64_t)n, MIN(8u, MAX(c->budget / 16, 1))),
-				     empty >= EMPTY_ROUNDS, &wb_err))
+		if (vm_cache_reclaim(c, &sp, batch, empty >= EMPTY_ROUNDS, &wb_err))
 			empty = 0;
 		else
 			empty++;
@@ -178,15 +178,18 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 		if (n > min)
 			continue;	/* shrinks first */
 		/*
-		 * Pages that cannot be cleaned: waiting will not help.  A read's
-		 * fill goes over with its clean page (the next fill may evict
-		 * it); rounds that found nothing but failing write-backs, each
-		 * retried, would go on to MAX_ROUNDS for every read.  The
-		 * failure may be another thread's (the flusher's, holding the
-		 * pages this reclaim found locked).
+		 * Pages that cannot be cleaned: waiting will not help a fill
+		 * that would add one more.  A read's fill goes on through the
+		 * list, where clean pages may lie past the unwritable ones, for
+		 * one lap of it; then it goes over with its clean page (the
+		 * next fill may evict it): rounds that found nothing but
+		 * failing write-backs, each retried, would go on to MAX_ROUNDS
+		 * for every read.  The failure may be another thread's (the
+		 * flusher's, holding the pages this reclaim found locked).
 		 */
 		wb_err = unclean_err(c, wb_err);
-		if (wb_err)
+		if (wb_err && (dirtying || empty >= EMPTY_ROUNDS +
+				DIV_ROUND_UP(__atomic_load_n(&c->nr, __ATOMIC_RELAXED), batch)))
 			break;
 		sched_yield();
 	}

@@ -15,8 +15,9 @@
  *   that found nothing to free, instead of retrying their failed
  *   write-backs for hundreds of rounds.
  * - background_reclaim_stops_at_low_watermark: past the high watermark, the
- *   background thread reclaims down to the low one (budget - budget/8), not
- *   a fixed batch below it (which evicts the hot pages of a small cache).
+ *   background thread reclaims down to the low one (budget - budget/8), or
+ *   a batch or two below it, not a fixed 32 pages below (which evicted the
+ *   hot pages of a small cache: a budget of 64 went down to 25-33).
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -140,7 +141,8 @@ Test(unclean, background_reclaim_stops_at_low_watermark, .timeout = 30)
 		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
 	usleep(300000);
 	assert_ok(ufvm_stats(u.vm, &st));
-	cr_assert_geq(st.cached_pages, low - budget / 16,
+	/* A batch of budget/16 each from the last fill's direct reclaim and the thread. */
+	cr_assert_geq(st.cached_pages, low - budget / 8,
 		      "%llu pages cached after the background reclaim (low watermark %u)",
 		      (unsigned long long)st.cached_pages, low);
 	ut_file_close(&u);
