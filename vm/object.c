@@ -783,10 +783,18 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 }
 
 /* Truncate (@grow_only false) or extend to @nsize under the inval side. */
-static int resize(struct vm_object *obj, uint64_t nsize, bool grow_only)
+/*
+ * Truncate (@grow_only false) or extend to @nsize under the inval side.
+ * With @from, *@from is the size it grew from, read under the lock, or
+ * UINT64_MAX if it did not grow the file.
+ */
+static int resize(struct vm_object *obj, uint64_t nsize, bool grow_only, uint64_t *from)
 {
+	uint64_t osize;
 	int err = 0;
 
+	if (from)
+		*from = UINT64_MAX;
 	if (!obj->store->writable)
 		return -EBADF;
 	if (DIV_ROUND_UP(nsize, PAGE_SIZE) > obj->view_pages)
@@ -799,8 +807,12 @@ static int resize(struct vm_object *obj, uint64_t nsize, bool grow_only)
 	 */
 	UFVM_TRACE2(inval_start, nsize, vm_trace_reg(UINT64_MAX));
 	vm_object_inval_begin(obj);
-	if (!grow_only || nsize > vm_object_size(obj))
+	osize = vm_object_size(obj);
+	if (!grow_only || nsize > osize) {
 		err = resize_locked(obj, nsize);
+		if (!err && from && nsize > osize)
+			*from = osize;
+	}
 	vm_object_inval_end(obj);
 	UFVM_TRACE3(inval_done, nsize, vm_trace_reg(UINT64_MAX), err);
 	return err;
@@ -808,7 +820,7 @@ static int resize(struct vm_object *obj, uint64_t nsize, bool grow_only)
 
 int vm_object_truncate(struct vm_object *obj, uint64_t nsize)
 {
-	return resize(obj, nsize, false);
+	return resize(obj, nsize, false, NULL);
 }
 
 /* ---- write-back ---- */
@@ -1252,13 +1264,15 @@ ssize_t vm_object_pread(struct vm_object *obj, void *buf, size_t len, uint64_t o
 /*
  * Grow the file to @nsize if it is smaller; never shrinks it (two extending
  * writers, or a writer and a truncate, each see the size under the lock).
+ * *@from: the size it grew from, or UINT64_MAX if this call did not grow it.
  * Context: may sleep; takes the invalidate lock exclusive.  Return: 0/-errno.
  */
-static int extend(struct vm_object *obj, uint64_t nsize)
+static int extend(struct vm_object *obj, uint64_t nsize, uint64_t *from)
 {
+	*from = UINT64_MAX;
 	if (nsize <= vm_object_size(obj))
 		return 0;
-	return resize(obj, nsize, true);
+	return resize(obj, nsize, true, from);
 }
 
 /*
@@ -1287,6 +1301,19 @@ static bool punched_into(struct vm_object *obj, unsigned int from, unsigned int 
 			return true;
 	}
 	return false;
+}
+
+/* Is page @idx cached and dirty?  (A hint: it may change at once.) */
+static bool page_is_dirty(struct vm_object *obj, uint64_t idx)
+{
+	struct vm_page *p;
+	bool dirty;
+
+	vm_rcu_read_lock();
+	p = vm_pindex_lookup_rcu(&obj->index, idx);
+	dirty = p && vm_page_test(p, PG_DIRTY);
+	vm_rcu_read_unlock();
+	return dirty;
 }
 
 /*
@@ -1324,7 +1351,7 @@ ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uin
 {
 	char bounce[PAGE_SIZE];
 	unsigned int shrinks, punches, now;
-	uint64_t before;
+	uint64_t from;
 	size_t done;
 	int err;
 
@@ -1339,9 +1366,8 @@ again:
 	 */
 	shrinks = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
 	punches = __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST);
-	before = vm_object_size(obj);
 	done = 0;
-	err = extend(obj, off + len);
+	err = extend(obj, off + len, &from);
 	if (err)
 		goto out;
 	while (done < len) {
@@ -1350,16 +1376,19 @@ again:
 		struct vm_page *p;
 
 		memcpy(bounce, (const char *)buf + done, n);	/* may fault */
-		err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
+		/*
+		 * No room for one more page that cannot be cleaned: refused
+		 * before the page is looked up, as a full overwrite would make
+		 * it up to date unread (and leave it so, holding zeros).
+		 */
+		err = page_is_dirty(obj, idx) ? 0 : vm_cache_dirty_full(obj->cache);
+		if (!err)
+			err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
 		if (err == PAST_EOF)
 			goto again;	/* truncated meanwhile */
-		if (!err && !vm_page_test(p, PG_DIRTY) && (err = vm_cache_dirty_full(obj->cache))) {
-			vm_page_unlock(p);	/* it stays clean: no room for one more */
-			vm_page_put(p);
-		}
 		if (err) {
-			if (off + len > before)
-				unextend(obj, off + len, MAX(before, off + done));
+			if (from != UINT64_MAX)	/* this write grew it from there */
+				unextend(obj, off + len, done ? MAX(from, off + done) : from);
 			goto out;	/* short (done bytes) or failed */
 		}
 		memcpy(vm_object_frame(obj, idx) + in, bounce, n);

@@ -267,6 +267,29 @@ Test(errors, failed_extending_write_keeps_the_size, .timeout = 20)
 	ut_close(vm);
 }
 
+/* A failed write at an offset past the end leaves no hole behind it. */
+Test(errors, failed_write_past_the_end_keeps_the_size, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t buf[100];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	off_t size;
+
+	ut_store("z", 5000, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	memset(buf, 0x77, sizeof(buf));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, PAGE, PAGE));	/* page 1: 4096..5000 */
+	assert_err(ufvm_pwrite(f, buf, sizeof(buf), 6000), EIO);
+	assert_ok(ufvm_file_size(f, &size));
+	cr_assert_eq(size, 5000, "a failed write at 6000 left the size at %lld", (long long)size);
+	cr_assert_eq(tmpstore_size(path), 5000);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
 /* Short: page 0 is written (96 bytes), page 1 cannot be read. */
 Test(errors, short_extending_write_keeps_only_what_it_wrote, .timeout = 20)
 {

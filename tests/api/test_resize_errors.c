@@ -18,6 +18,10 @@
  * when the store truncate then fails, that page must not stay cached
  * (teeth: UFVM_DEBUG_KEEP_SHORT_FILLS keeps it, and the zeros are read).
  *
+ * A pwrite that extended the file and then failed takes back only its own
+ * extension, from the size it grew from under the lock: not past another
+ * thread's truncate that grew the file while it waited for that lock.
+ *
  * The store's ftruncate() and pwrite() are interposed here (the library is
  * linked statically into this test) to fail on demand.
  */
@@ -31,6 +35,8 @@
 #include "check.h"
 #include "race.h"
 
+static atomic_llong slow_truncate_to = -1;	/* ftruncate(fd, this) waits, succeeds */
+static atomic_int in_slow_truncate, release_slow_truncate;
 static atomic_llong fail_truncate_to = -1;	/* ftruncate(fd, this) fails: EIO */
 static atomic_int hold_truncate, in_truncate;	/* ... after waiting for */
 static atomic_int release_truncate;		/* this */
@@ -45,6 +51,11 @@ int ftruncate(int fd, off_t len)
 
 	if (!real)
 		real = (int (*)(int, off_t))dlsym(RTLD_NEXT, "ftruncate");
+	if (len == atomic_load(&slow_truncate_to)) {
+		atomic_store(&in_slow_truncate, 1);
+		race_wait(&release_slow_truncate, 1, 5000000);
+		return real(fd, len);
+	}
 	if (len == atomic_load(&fail_truncate_to)) {
 		if (atomic_load(&hold_truncate)) {
 			atomic_store(&in_truncate, 1);
@@ -410,4 +421,58 @@ Test(resize_errors, teeth_keep_short_fills_reads_zeros, .timeout = 30)
 {
 	cr_assert(!run_short_fill(UFVM_DEBUG_KEEP_SHORT_FILLS), "page 12 should read the "
 		  "zeros it was filled with");
+}
+
+struct grow {
+	struct ufvm_file *f;
+	long r;
+};
+
+static void *grow_to_5000(void *arg)
+{
+	struct grow *g = arg;
+
+	g->r = ufvm_truncate(g->f, 5000);
+	return NULL;
+}
+
+static void *write_8000_at_10(void *arg)
+{
+	struct grow *g = arg;
+	char buf[8000];
+
+	memset(buf, 0x77, sizeof(buf));
+	g->r = ufvm_pwrite(g->f, buf, sizeof(buf), 10);	/* page 0 cannot be read */
+	return NULL;
+}
+
+Test(resize_errors, failed_pwrite_keeps_a_truncate_that_grew_the_file, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct grow c = { 0 }, a = { 0 };
+	pthread_t tc, ta;
+	struct ufvm *vm;
+	off_t sz;
+
+	ut_store("unext", 100, 7, path);
+	vm = ut_open(NULL);
+	c.f = a.f = ut_file(vm, path);
+	assert_ok(ufvm_inject(c.f, UFVM_INJECT_READ_EIO, 0, PAGE));
+	atomic_store(&slow_truncate_to, 5000);
+	cr_assert(pthread_create(&tc, NULL, grow_to_5000, &c) == 0);
+	cr_assert(race_wait(&in_slow_truncate, 1, 5000000), "the truncate never reached the store");
+	cr_assert(pthread_create(&ta, NULL, write_8000_at_10, &a) == 0);	/* waits for the lock */
+	race_sleep_us(100000);
+	atomic_store(&release_slow_truncate, 1);
+	pthread_join(tc, NULL);
+	pthread_join(ta, NULL);
+	atomic_store(&slow_truncate_to, -1);
+	cr_assert_eq(c.r, 0, "ufvm_truncate(5000) = %ld", c.r);
+	cr_assert_eq(a.r, -EIO, "ufvm_pwrite = %ld", a.r);
+	assert_ok(ufvm_file_size(c.f, &sz));
+	assert_ok(ufvm_inject(c.f, UFVM_INJECT_READ_EIO, 0, 0));
+	assert_ok(ufvm_file_close(c.f));
+	ut_close(vm);
+	cr_assert_eq(sz, 5000, "the truncate to 5000 succeeded and the pwrite wrote nothing, "
+		     "yet the size is %lld", (long long)sz);
 }

@@ -10,6 +10,10 @@
  *   clean page goes again at the next fill), so the write must meet the
  *   same limit as a dirtying fill, budget + slack, and fail past it
  *   (an error, SIGBUS through a mapping): the cache must not grow with each.
+ * - refused_full_page_write_leaves_no_zeros: a whole-page write refused
+ *   so is refused before its page is made: not left cached, up to date
+ *   and never read, holding zeros that reads return and a later write
+ *   puts in the store.
  * - read_over_unclean_pages_is_cheap: with unwritable dirty pages filling
  *   the cache, a read of a new page gives up reclaim after a few rounds
  *   that found nothing to free, instead of retrying their failed
@@ -145,5 +149,30 @@ Test(unclean, background_reclaim_stops_at_low_watermark, .timeout = 30)
 	cr_assert_geq(st.cached_pages, low - budget / 8,
 		      "%llu pages cached after the background reclaim (low watermark %u)",
 		      (unsigned long long)st.cached_pages, low);
+	ut_file_close(&u);
+}
+
+Test(unclean, refused_full_page_write_leaves_no_zeros, .timeout = 30)
+{
+	const unsigned int npages = 64;
+	struct ufvm_config cfg;
+	struct ut_file u;
+	uint8_t buf[PAGE];
+	unsigned int i;
+	ssize_t w = 0;
+
+	ut_config_budget(&cfg, BUDGET);
+	ut_file_open(&u, &cfg, "zero", npages, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	memset(buf, 0x5c, sizeof(buf));
+	for (i = 0; i < npages; i++) {
+		w = ufvm_pwrite(u.f, buf, PAGE, (off_t)(i * PAGE));
+		if (w != (ssize_t)PAGE)
+			break;
+	}
+	cr_assert_eq(w, -EIO, "the write past the slack: %zd (-EIO wanted)", w);
+	ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
+	assert_pattern(SEED, buf, (uint64_t)i * PAGE, PAGE, "page %u after its refused write", i);
+	stop_failing(&u);
 	ut_file_close(&u);
 }
