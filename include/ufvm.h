@@ -135,7 +135,9 @@ struct ufvm_config {
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
- * ufvm_config_check - would ufvm_open() accept @cfg?  Prints nothing.
+ * ufvm_config_check - would ufvm_open() accept @cfg (NULL: the defaults
+ * and the environment, as for ufvm_open())?  Prints nothing (but for a
+ * malformed environment, which ufvm_config_init() reports).
  * Return: 0, or -EINVAL with *@why (when @why is not NULL) a static string
  * naming the first setting out of range and its range.
  */

@@ -135,8 +135,18 @@ int ufvm_config_init(struct ufvm_config *cfg)
 
 int ufvm_config_check(const struct ufvm_config *cfg, const char **why)
 {
-	const char *bad = cfg ? vm_policy_check(cfg) : "no configuration";
+	struct ufvm_config dcfg;
+	const char *bad;
 
+	if (!cfg) {	/* ufvm_open(NULL)'s: the defaults and the environment */
+		if (ufvm_config_init(&dcfg)) {
+			if (why)
+				*why = "the UFVM_* environment (see the message on stderr)";
+			return -EINVAL;
+		}
+		cfg = &dcfg;
+	}
+	bad = vm_policy_check(cfg);
 	if (why)
 		*why = bad;
 	return bad ? -EINVAL : 0;
@@ -243,8 +253,18 @@ static int stats_file_open(struct ufvm *vm)
 		/* Made here, or there before?  A failing ufvm_open removes only its own. */
 		vm->stats_file = fopen(vm->stats_name, "wxe");
 		vm->stats_made = vm->stats_file != NULL;
-		if (!vm->stats_file && errno == EEXIST)
-			vm->stats_file = fopen(vm->stats_name, "r+e");	/* not emptied yet */
+		if (!vm->stats_file && errno == EEXIST) {
+			/* Write-only, not emptied yet ("w" would truncate, "r+" read). */
+			int fd = open(vm->stats_name, O_WRONLY | O_CLOEXEC);
+
+			vm->stats_file = fd >= 0 ? fdopen(fd, "w") : NULL;
+			if (fd >= 0 && !vm->stats_file) {
+				int e = errno;
+
+				close(fd);
+				errno = e;
+			}
+		}
 		err = vm->stats_file ? 0 : -errno;
 	}
 	if (err)

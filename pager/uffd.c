@@ -558,20 +558,33 @@ static __thread uintptr_t bus_nowhere;
 static void bus_wait_unmaps(void)
 {
 	struct uffd_backend *ub, *held[8];
-	unsigned int n = 0, i;
+	unsigned int n, i, skip = 0;
 
-	vm_rcu_read_lock();
-	for (ub = vm_rcu_dereference(inthread_list); ub && n < ARRAY_SIZE(held);
-	     ub = vm_rcu_dereference(ub->next)) {
-		pager_busy_enter(&ub->busy);	/* ufvm_close waits for it */
-		held[n++] = ub;
-	}
-	vm_rcu_read_unlock();
-	for (i = 0; i < n; i++) {
-		vm_rwsem_read(&held[i]->as->mmap_lock);
-		vm_rwsem_read_unlock(&held[i]->as->mmap_lock);
-		pager_busy_exit(&held[i]->busy);
-	}
+	/*
+	 * Up to 8 instances per pass, each pinned by its busy count (so its
+	 * address space stays) while no RCU section is held; the list is
+	 * walked again from the start, past those done, until its end.
+	 */
+	do {
+		unsigned int k = 0;
+
+		n = 0;
+		vm_rcu_read_lock();
+		for (ub = vm_rcu_dereference(inthread_list); ub && n < ARRAY_SIZE(held);
+		     ub = vm_rcu_dereference(ub->next)) {
+			if (k++ < skip)
+				continue;
+			pager_busy_enter(&ub->busy);	/* ufvm_close waits for it */
+			held[n++] = ub;
+		}
+		vm_rcu_read_unlock();
+		for (i = 0; i < n; i++) {
+			vm_rwsem_read(&held[i]->as->mmap_lock);
+			vm_rwsem_read_unlock(&held[i]->as->mmap_lock);
+			pager_busy_exit(&held[i]->busy);
+		}
+		skip += n;
+	} while (n == ARRAY_SIZE(held));
 }
 
 static void bus_handler(int sig, siginfo_t *si, void *ucv)
