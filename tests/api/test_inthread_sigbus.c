@@ -125,7 +125,12 @@ static void forward_child(const char *path)
 	_exit(4);
 }
 
-Test(inthread_sigbus, forward_as_delivered, .timeout = 30)
+/*
+ * Run @child on a store file named @name in a child process (in-thread
+ * delivery needs the userfaultfd backend: skipped under UFVM_BACKEND=sigsegv).
+ * Return: its wait status.
+ */
+static int in_child(void (*child)(const char *path), const char *name)
 {
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
@@ -135,12 +140,19 @@ Test(inthread_sigbus, forward_as_delivered, .timeout = 30)
 	assert_ok(ufvm_config_init(&cfg));
 	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
 		cr_skip_test("UFVM_BACKEND=sigsegv: in-thread delivery is a userfaultfd mode");
-	ut_store("a", FILE_SIZE, SEED, path);
+	ut_store(name, FILE_SIZE, SEED, path);
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0)
-		forward_child(path);
+		child(path);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+Test(inthread_sigbus, forward_as_delivered, .timeout = 30)
+{
+	int status = in_child(forward_child, "a");
+
 	cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) != 2,
 		  "the application's action did not get SIGBUS past the end");
 	cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) != 3,
@@ -306,20 +318,8 @@ static void taken_out_child(const char *path)
 
 Test(inthread_sigbus, touch_during_unmap_is_sigsegv, .timeout = 30)
 {
-	char path[TMPSTORE_PATH_MAX];
-	struct ufvm_config cfg;
-	int status;
-	pid_t pid;
+	int status = in_child(taken_out_child, "t");
 
-	assert_ok(ufvm_config_init(&cfg));
-	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
-		cr_skip_test("UFVM_BACKEND=sigsegv: in-thread delivery is a userfaultfd mode");
-	ut_store("t", FILE_SIZE, SEED, path);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0)
-		taken_out_child(path);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42,
 		  "the toucher's child %s %d (SIGSEGV wanted: exit status 42)",
 		  WIFSIGNALED(status) ? "died of signal" : "exited with",
