@@ -96,7 +96,7 @@ static void publish(struct vm_aspace *as, struct vm_region_array *na)
 	__atomic_fetch_add(&as->seq, 1, __ATOMIC_SEQ_CST);
 	rcu_assign_pointer(as->regions, na);
 	__atomic_fetch_add(&as->seq, 1, __ATOMIC_SEQ_CST);
-	call_rcu(&old->rcu, array_free_cb);
+	vm_call_rcu(&old->rcu, array_free_cb);
 }
 
 int vm_aspace_insert_locked(struct vm_aspace *as, struct vm_region *r)

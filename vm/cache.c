@@ -357,7 +357,7 @@ static void *reader_main(void *arg)
 			    __atomic_load_n(&rq->obj->refs, __ATOMIC_RELAXED) > 1)
 				vm_object_readahead(rq->obj, rq->first, rq->n);
 			c->hooks.put_object(c->hooks.arg, rq->obj);
-			call_rcu(&rq->rcu, ra_req_free);
+			vm_call_rcu(&rq->rcu, ra_req_free);
 		}
 		if (__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE))
 			break;

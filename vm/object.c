@@ -285,7 +285,7 @@ int vm_object_destroy(struct vm_object *obj)
 	vm_mutex_destroy(&obj->rmap_lock);
 	pthread_mutex_destroy(&obj->addblock.mu);
 	pthread_cond_destroy(&obj->addblock.cv);
-	call_rcu(&obj->rcu, object_free_cb);
+	vm_call_rcu(&obj->rcu, object_free_cb);
 	return err;
 }
 

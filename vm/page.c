@@ -85,7 +85,7 @@ void vm_page_put(struct vm_page *p)
 
 	VM_BUG_ON(old == 0);
 	if (old == 1)
-		call_rcu(&p->rcu, page_free_rcu);
+		vm_call_rcu(&p->rcu, page_free_rcu);
 }
 
 static void page_sleep(struct vm_page *p)

@@ -218,7 +218,7 @@ struct vm_page *vm_pindex_delete(struct vm_pindex *t, uint64_t idx)
 	/* Unhook emptied nodes bottom-up; the root stays. */
 	while (d >= 0 && --path[d]->count == 0 && d > 0) {
 		rcu_assign_pointer(path[d - 1]->slots[slot[d - 1]], NULL);
-		call_rcu(&path[d]->rcu, node_free_rcu);
+		vm_call_rcu(&path[d]->rcu, node_free_rcu);
 		t->nodes--;
 		d--;
 	}

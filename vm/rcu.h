@@ -13,6 +13,7 @@
  * reader registry at an address UBSan flags as misaligned, and a call
  * costs a few ns against a fault's microseconds.
  */
+#include <sched.h>
 #include <urcu-bp.h>
 
 /*
@@ -34,5 +35,36 @@ extern __thread int vm__rcu_depth;
 #define vm_rcu_read_unlock() rcu_read_unlock()
 #define VM_ASSERT_RCU()      do { } while (0)
 #endif
+
+/*
+ * vm_call_rcu - call_rcu(), kept out of fork().  A fork() while another
+ * thread is inside call_rcu() gives the child the worker's queue with a
+ * node half linked (the tail swapped, the previous node's next not yet
+ * set); the child's new worker, which takes that queue over, then waits
+ * for the link for ever, and the child's ufvm_close() with it.
+ * vm_rcu_fork_prepare() closes the gate (low bit) and waits for the calls
+ * in flight (counted in twos); a call meeting the closed gate waits for
+ * the fork to be done.  Context: any, signal handlers included; never
+ * sleeps but while a fork() is being prepared.
+ */
+extern unsigned int vm_rcu_gate;
+
+static inline void vm_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *))
+{
+	unsigned int v = __atomic_load_n(&vm_rcu_gate, __ATOMIC_RELAXED);
+
+	for (;;) {
+		if (v & 1) {
+			sched_yield();
+			v = __atomic_load_n(&vm_rcu_gate, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&vm_rcu_gate, &v, v + 2, true, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED))
+			break;
+	}
+	call_rcu(head, fn);
+	__atomic_fetch_sub(&vm_rcu_gate, 2, __ATOMIC_RELEASE);
+}
 
 #endif /* UFVM_VM_RCU_H */

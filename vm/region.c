@@ -57,7 +57,7 @@ static void region_free_cb(struct rcu_head *h)
 
 void vm_region_free_rcu(struct vm_region *r)
 {
-	call_rcu(&r->rcu, region_free_cb);
+	vm_call_rcu(&r->rcu, region_free_cb);
 }
 
 bool vm_region_map_try_locked(struct vm_region *r, struct vm_page *p)

@@ -110,9 +110,15 @@ void vm_rcu_worker_init(void)
  * go to the new one) and starts a new worker if there was one, here with
  * the application's signals blocked.
  */
+unsigned int vm_rcu_gate;	/* vm_call_rcu() */
+
 void vm_rcu_fork_prepare(void)
 {
 	vm_aspace_fork_prepare();	/* the regions' ranges, for the child */
+	/* After fork_lock: a caller of vm_call_rcu() may hold it meanwhile. */
+	__atomic_fetch_or(&vm_rcu_gate, 1, __ATOMIC_ACQUIRE);
+	while (__atomic_load_n(&vm_rcu_gate, __ATOMIC_ACQUIRE) != 1)
+		sched_yield();	/* calls in flight */
 #ifdef __SANITIZE_ADDRESS__
 	/*
 	 * The sanitizer's allocator (GCC 12's) takes no lock around fork():
@@ -132,6 +138,7 @@ void vm_rcu_fork_parent(void)
 #ifdef __SANITIZE_ADDRESS__
 	call_rcu_after_fork_parent();
 #endif
+	__atomic_fetch_and(&vm_rcu_gate, ~1u, __ATOMIC_RELEASE);
 	vm_aspace_fork_parent();
 }
 
@@ -144,6 +151,7 @@ void vm_rcu_fork_child(void)
 	rcu_bp_after_fork_child();
 	async_block(&old);
 	call_rcu_after_fork_child();
+	__atomic_store_n(&vm_rcu_gate, 0, __ATOMIC_RELEASE);	/* no call was in flight */
 	if (rcu_worker_ours)	/* restarted above: this only finds it */
 		crdp = get_default_call_rcu_data();
 	async_restore(&old);
