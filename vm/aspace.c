@@ -175,19 +175,20 @@ void vm_aspace_fork_child(void)
 	struct vm_aspace *as;
 	size_t i;
 
-	/* One thread here: the arrays are the parent's as of the fork. */
+	/*
+	 * One thread here: the arrays are the parent's as of the fork.  A
+	 * region enters its array after its range is mapped and leaves it
+	 * before the range is unmapped, so whatever the child holds in a
+	 * range of the array is ufvm's: a sigsegv install a fork() caught
+	 * between its mmap() and its MADV_DONTFORK, which would share the
+	 * parent's frames.  MAP_FIXED replaces it.
+	 */
 	for (as = all_aspaces; as; as = as->fork_next) {
 		struct vm_region_array *a = as->regions;
 
-		for (i = 0; a && i < a->n; i++) {
-			size_t len = a->r[i]->end - a->r[i]->start;
-			void *p = mmap((void *)a->r[i]->start, len, PROT_NONE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-				       MAP_FIXED_NOREPLACE, -1, 0);
-
-			if (p != MAP_FAILED && p != (void *)a->r[i]->start)
-				munmap(p, len);	/* a kernel without NOREPLACE */
-		}
+		for (i = 0; a && i < a->n; i++)
+			mmap((void *)a->r[i]->start, a->r[i]->end - a->r[i]->start, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	}
 	pthread_mutex_unlock(&fork_lock);
 }
