@@ -123,7 +123,11 @@ static int run_find_preload(char *out, size_t len)
 				strerror(errno));
 			return -ENOENT;
 		}
-		snprintf(out, len, "%s", env);
+		if (len < PATH_MAX || !realpath(env, out)) {	/* see ufvm_run_main() */
+			fprintf(stderr, "ufvm run: UFVM_PRELOAD_LIB=%s: %s\n", env,
+				strerror(errno));
+			return -ENOENT;
+		}
 		return 0;
 	}
 #ifdef UFVM_PRELOAD_PATH
@@ -346,7 +350,7 @@ void ufvm_policy_options_usage(FILE *f)
 
 int ufvm_run_main(int argc, char **argv)
 {
-	char lib[PATH_MAX] = "";
+	char lib[PATH_MAX] = "", abs[PATH_MAX];
 	struct ufvm_config cfg;
 	int i, err;
 
@@ -436,10 +440,18 @@ int ufvm_run_main(int argc, char **argv)
 	}
 	if (run_check_out("UFVM_STATS") || run_check_out("UFVM_REPORT"))
 		return 2;
-	if (lib[0] && !run_readable(lib)) {
+	/*
+	 * Absolute: ld.so looks a name without a slash up in the library
+	 * path, not here where it was found readable, and skips it (the
+	 * program then runs unmanaged); a relative path would also follow the
+	 * program's children into other directories.
+	 */
+	if (lib[0] && (!run_readable(lib) || !realpath(lib, abs))) {
 		fprintf(stderr, "ufvm run: %s: %s\n", lib, strerror(errno));
 		return 2;
 	}
+	if (lib[0])
+		snprintf(lib, sizeof(lib), "%s", abs);
 	if (!lib[0] && run_find_preload(lib, sizeof(lib)))
 		return 2;
 	if (run_check_preload_path(lib))

@@ -195,6 +195,15 @@ if "$u" run -- true > /dev/null 2>&1; then
 	[ ! -e "$t/probe.json" ] ||
 		{ echo "cli: FAIL: ufvm run --stats left its probe file" >&2; fail=1; }
 	expect 0 "^ok$" "$u" run --stats - --report="$t/r%p.txt" -- echo ok
+	# A preload named without a slash goes to ld.so as an absolute path
+	# (ld.so would look the bare name up in the library path and skip it).
+	pdir=$(dirname "$u")/../preload
+	if [ -r "$pdir/libufvm-preload.so" ]; then
+		expect 0 "^/.*/libufvm-preload\.so$" sh -c 'cd "$0" && exec "$@"' "$pdir" \
+			"$u" run --preload libufvm-preload.so -- sh -c 'echo "$LD_PRELOAD"'
+		expect 0 "^/.*/libufvm-preload\.so$" sh -c 'cd "$0" && exec "$@"' "$pdir" \
+			env UFVM_PRELOAD_LIB=libufvm-preload.so "$u" run -- sh -c 'echo "$LD_PRELOAD"'
+	fi
 fi
 # Relative files are where `ufvm run` started, wherever the program is when
 # it exits.  The program is the demo, which links ufvm itself: under the
