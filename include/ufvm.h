@@ -132,6 +132,8 @@ struct ufvm_config {
 #define UFVM_DEBUG_KEEP_SHORT_FILLS	0x800u	/* a shrinking truncate whose store
 						   truncate fails keeps the clean pages
 						   filled against its size */
+#define UFVM_DEBUG_FORK_NOREPLACE	0x1000u	/* a fork child reserves region ranges
+						   only where nothing was inherited */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -476,6 +478,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   no lock held */
 #define UFVM_HOOK_FILL_SIZE	15	/* a 1-page fill of byte offset a is about
 					   to read the file's size; page locked */
+#define UFVM_HOOK_SEGV_INSTALLED 16	/* the sigsegv backend mapped [a, a+b) and
+					   has not yet kept it out of fork()
+					   children; the region's ptl held */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -151,6 +151,7 @@ static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 		return -errno;
 	}
 	__atomic_fetch_add(&sb->maps, 2, __ATOMIC_RELAXED);
+	vm_hook(r->object->pol, UFVM_HOOK_SEGV_INSTALLED, addr, len);
 	return nofork(addr, len);	/* on error the caller zaps the run */
 }
 

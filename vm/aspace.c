@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "vm/aspace.h"
+#include "vm/object.h"
 #include "vm/region.h"
 
 static struct vm_aspace *all_aspaces;		/* (fork_lock) */
@@ -186,9 +187,17 @@ void vm_aspace_fork_child(void)
 	for (as = all_aspaces; as; as = as->fork_next) {
 		struct vm_region_array *a = as->regions;
 
-		for (i = 0; a && i < a->n; i++)
-			mmap((void *)a->r[i]->start, a->r[i]->end - a->r[i]->start, PROT_NONE,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		for (i = 0; a && i < a->n; i++) {
+			struct vm_region *r = a->r[i];
+			bool bug = r->object->pol->debug & UFVM_DEBUG_FORK_NOREPLACE;	/* tests */
+			size_t len = r->end - r->start;
+			void *p = mmap((void *)r->start, len, PROT_NONE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+				       (bug ? MAP_FIXED_NOREPLACE : MAP_FIXED), -1, 0);
+
+			if (bug && p != MAP_FAILED && p != (void *)r->start)
+				munmap(p, len);	/* a kernel without NOREPLACE */
+		}
 	}
 	pthread_mutex_unlock(&fork_lock);
 }

@@ -17,15 +17,25 @@
  * first child reads 'p' and exits, and the second one's byte reaches the
  * parent's page.
  *
+ * install_window_fork: a fork() that lands between a sigsegv install's
+ * mmap() and its MADV_DONTFORK (UFVM_HOOK_SEGV_INSTALLED holds the
+ * faulting thread there while the main thread forks) still leaves the
+ * child nothing of the region: the child hook replaces what it inherited
+ * over the region's range.  Teeth: with UFVM_DEBUG_FORK_NOREPLACE it
+ * reserves only what is free, and the child reads the parent's page.
+ *
  * The SIGSEGV action is the default (set before ufvm_open, which saves
  * it), so that a child dies of the signal rather than being reported by
  * a sanitizer's handler.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "race.h"
 
 #define FILE_SIZE	(32 * PAGE)
 #define SEED		0x5eed1a00
@@ -104,4 +114,85 @@ Test(sigsegv_fork_cached, child_of_fork_gets_sigsegv, .timeout = 30)
 Test(sigsegv_fork_cached, child_of_raw_fork_gets_sigsegv, .timeout = 30)
 {
 	cached_pages_not_inherited(BY_RAW_SYSCALL, "b");
+}
+
+struct window {
+	uint8_t *m;
+	atomic_int armed, in, forked;
+};
+
+/* Hold the first install in the window until the main thread has forked. */
+static void window_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct window *w = arg;
+
+	(void)a;
+	(void)b;
+	if (point != UFVM_HOOK_SEGV_INSTALLED || !atomic_exchange(&w->armed, 0))
+		return;
+	atomic_store(&w->in, 1);
+	race_wait(&w->forked, 1, 5000000);
+}
+
+static void *touch_page(void *arg)
+{
+	struct window *w = arg;
+
+	(void)*(volatile uint8_t *)(w->m + READ_PAGE * PAGE);	/* installs it */
+	return NULL;
+}
+
+/* Return: the wait status of a child forked inside the install's window. */
+static int fork_in_window(unsigned int debug)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct window w = { 0 };
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	pthread_t th;
+	int status;
+	pid_t pid;
+
+	signal(SIGSEGV, SIG_DFL);
+	ut_store("w", FILE_SIZE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.backend = UFVM_BACKEND_SIGSEGV;	/* the backend whose installs are mmap()s */
+	cfg.fault_around = 1;
+	cfg.debug_flags |= debug;
+	vm = ut_open(&cfg);
+	w.m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	assert_ok(ufvm_debug_hook(vm, window_hook, &w));
+	atomic_store(&w.armed, 1);
+	cr_assert_eq(pthread_create(&th, NULL, touch_page, &w), 0);
+	cr_assert(race_wait(&w.in, 1, 5000000), "no install came");
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		(void)*(volatile uint8_t *)(w.m + READ_PAGE * PAGE);
+		_exit(7);	/* it read the parent's page */
+	}
+	atomic_store(&w.forked, 1);
+	pthread_join(th, NULL);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	ut_unmap(vm, w.m, FILE_SIZE);
+	ut_close(vm);
+	return status;
+}
+
+Test(sigsegv_fork_cached, install_window_fork_gets_sigsegv, .timeout = 30)
+{
+	int status = fork_in_window(0);
+
+	assert_killed_by_segv(status, "was forked inside an install's window");
+}
+
+Test(sigsegv_fork_cached, teeth_fork_noreplace_inherits_the_install, .timeout = 30)
+{
+	int status = fork_in_window(UFVM_DEBUG_FORK_NOREPLACE);
+
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 7,
+		  "the child should have read the parent's page it inherited (%s %d)",
+		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
