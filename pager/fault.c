@@ -312,9 +312,7 @@ static int fault_spec(struct pager_fault *vmf)
 		why = UFVM_CTR_SPEC_FALLBACK_NOTUPTODATE;
 		goto fallback;
 	}
-	if ((vmf->flags & PF_WRITE) && !(f & PG_DIRTY) && r->object->cache->budget &&
-	    __atomic_load_n(&r->object->cache->nr, __ATOMIC_RELAXED) >=
-		    r->object->cache->budget + r->object->cache->slack) {
+	if ((vmf->flags & PF_WRITE) && !(f & PG_DIRTY) && vm_cache_over_slack(r->object->cache)) {
 		why = UFVM_CTR_SPEC_FALLBACK_WRITE;	/* the locked path decides */
 		goto fallback;
 	}
@@ -361,6 +359,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 	struct vm_object *obj = r->object;
 	uint64_t idx = vm_region_pgidx(r, vmf->addr), b = idx - r->pgoff;
 	struct vm_page *p = vm_object_find_get(obj, idx);
+	bool ro;
 	int ret;
 
 	vmf->path = UFVM_PATH_MKWRITE;
@@ -375,9 +374,9 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 		return PAGER_RETRY;
 	}
 	vm_mutex_lock(&r->ptl);
-	if (p->object == obj && !r->dead && r->writable && bit_test(r->mapped, b) &&
-	    !bit_test(r->wmapped, b) && !vm_page_test(p, PG_DIRTY) &&
-	    vm_cache_dirty_full(obj->cache)) {
+	ro = p->object == obj && !r->dead && r->writable && bit_test(r->mapped, b) &&
+	     !bit_test(r->wmapped, b);	/* mapped read-only here: the write is ours */
+	if (ro && !vm_page_test(p, PG_DIRTY) && vm_cache_dirty_full(obj->cache)) {
 		/*
 		 * Write-backs fail and the cache is full: this page could not
 		 * be cleaned either.  The write gets SIGBUS, as a dirtying
@@ -391,8 +390,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 		vm_rwsem_read_unlock(&as->mmap_lock);
 		return ret;
 	}
-	if (p->object == obj && !r->dead && r->writable && bit_test(r->mapped, b) &&
-	    !bit_test(r->wmapped, b)) {
+	if (ro) {
 		vm_object_set_dirty(obj, p);
 		if (!pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false)) {	/* wakes */
 			bit_set(r->wmapped, b);
@@ -456,14 +454,15 @@ again:
 	}
 	p = vm_object_find_get(obj, idx);
 	if (p) {
-		if ((load_acquire(&p->flags) & (PG_LOCKED | PG_UPTODATE | PG_DIRTY)) ==
-			    PG_UPTODATE && (vmf->flags & PF_WRITE) &&
-		    vm_cache_dirty_full(obj->cache)) {
+		uint32_t f = load_acquire(&p->flags);
+
+		if ((f & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE && (vmf->flags & PF_WRITE) &&
+		    !(f & PG_DIRTY) && vm_cache_dirty_full(obj->cache)) {
 			vm_page_put(p);	/* a write would dirty it: no room (do_mkwrite) */
 			ret = sigbus(vmf, r, false);
 			goto out_unlock;
 		}
-		if ((load_acquire(&p->flags) & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE) {
+		if ((f & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE) {
 			ret = map_cached(vmf, r, idx, p);
 			vm_page_put(p);
 			if (ret == PAGER_FALLBACK)

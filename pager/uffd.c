@@ -622,7 +622,8 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 		errno = saved;
 		return;
 	}
-	bus_nowhere = 0;
+	if (unlikely(bus_nowhere))
+		bus_nowhere = 0;	/* (a store per fault otherwise) */
 	if (!r || past || si->si_code != BUS_ADRERR)
 		goto forward;
 	if (vm_locks_held()) {

@@ -225,14 +225,11 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 	return (int)n;
 }
 
-int vm_cache_dirty_full(struct vm_cache *c)
+/* vm_cache_dirty_full() past its inline test: over the slack. */
+int vm__cache_dirty_refuse(struct vm_cache *c)
 {
-	int err;
+	int err = unclean_err(c, 0);
 
-	if (!c->budget ||
-	    __atomic_load_n(&c->nr, __ATOMIC_RELAXED) < c->budget + c->slack)
-		return 0;
-	err = unclean_err(c, 0);
 	if (err)
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_NOROOM);
 	return err;

@@ -200,7 +200,18 @@ static inline int vm_cache_wb_failing(struct vm_cache *c)
  * fill in vm_cache_make_room()).  Counts a refusal.  Context: any.
  * Return: 0, or the write-back's error.
  */
-int vm_cache_dirty_full(struct vm_cache *c);
+int vm__cache_dirty_refuse(struct vm_cache *c);
+
+/* Are the resident pages at the budget plus its slack?  (One load.) */
+static inline bool vm_cache_over_slack(struct vm_cache *c)
+{
+	return c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >= c->budget + c->slack;
+}
+
+static inline int vm_cache_dirty_full(struct vm_cache *c)
+{
+	return vm_cache_over_slack(c) ? vm__cache_dirty_refuse(c) : 0;
+}
 
 /*
  * A dirty page stops counting (written, or gone).  With none left, none is

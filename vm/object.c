@@ -1381,7 +1381,8 @@ again:
 		 * before the page is looked up, as a full overwrite would make
 		 * it up to date unread (and leave it so, holding zeros).
 		 */
-		err = page_is_dirty(obj, idx) ? 0 : vm_cache_dirty_full(obj->cache);
+		err = vm_cache_over_slack(obj->cache) && !page_is_dirty(obj, idx) ?
+		      vm_cache_dirty_full(obj->cache) : 0;
 		if (!err)
 			err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
 		if (err == PAST_EOF)
