@@ -15,7 +15,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "check.h"
 
@@ -240,75 +239,74 @@ Test(errors, write_eio_close_reports_it, .timeout = 20)
  * in the store; one that fails after some pages takes back only what it
  * did not write.
  */
+struct tail {
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	struct ufvm_file *f;
+};
+
+/*
+ * A store @name of @size bytes whose page 1 cannot be read, and a write of
+ * @len bytes of 0x77 at @off into it.  Afterwards the size must be @keep,
+ * in ufvm and in the store.  Return: the write's result.
+ */
+static ssize_t write_over_unreadable(struct tail *t, const char *name, off_t size, off_t off,
+				     size_t len, off_t keep)
+{
+	uint8_t buf[PAGE];
+	off_t now;
+	ssize_t r;
+
+	cr_assert(len <= sizeof(buf));
+	ut_store(name, size, SEED, t->path);
+	t->vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(t->vm, t->path, UFVM_RDWR, &t->f));
+	memset(buf, 0x77, len);
+	assert_ok(ufvm_inject(t->f, UFVM_INJECT_READ_EIO, PAGE, PAGE));
+	r = ufvm_pwrite(t->f, buf, len, off);
+	assert_ok(ufvm_file_size(t->f, &now));
+	cr_assert_eq(now, keep, "a write of %zu bytes at %lld (result %zd) left the size at "
+		     "%lld", len, (long long)off, r, (long long)now);
+	cr_assert_eq(tmpstore_size(t->path), keep, "the store is not %lld bytes",
+		     (long long)keep);
+	assert_ok(ufvm_inject(t->f, UFVM_INJECT_READ_EIO, 0, 0));
+	return r;
+}
+
+static void tail_close(struct tail *t)
+{
+	assert_ok(ufvm_file_close(t->f));
+	ut_close(t->vm);
+}
+
 Test(errors, failed_extending_write_keeps_the_size, .timeout = 20)
 {
-	char path[TMPSTORE_PATH_MAX];
-	uint8_t buf[3 * PAGE];
-	struct ufvm_file *f;
-	struct stat st;
-	struct ufvm *vm;
+	uint8_t buf[100];
+	struct tail t;
 	off_t size;
 
-	ut_store("x", 5000, SEED, path);
-	vm = ut_open(NULL);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	cr_assert_eq(write_over_unreadable(&t, "x", 5000, 4990, 100, 5000), -EIO);
 	memset(buf, 0x77, sizeof(buf));
-	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, PAGE, PAGE));
-	assert_err(ufvm_pwrite(f, buf, 100, 4990), EIO);
-	assert_ok(ufvm_file_size(f, &size));
-	cr_assert_eq(size, 5000, "a failed write left the size at %lld", (long long)size);
-	cr_assert(stat(path, &st) == 0 && st.st_size == 5000,
-		  "a failed write left the store at %lld bytes", (long long)st.st_size);
-	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
-	cr_assert_eq(ufvm_pwrite(f, buf, 100, 4990), 100, "the write, once it can be read");
-	assert_ok(ufvm_file_size(f, &size));
+	cr_assert_eq(ufvm_pwrite(t.f, buf, 100, 4990), 100, "the write, once it can be read");
+	assert_ok(ufvm_file_size(t.f, &size));
 	cr_assert_eq(size, 5090);
-	assert_ok(ufvm_file_close(f));
-	ut_close(vm);
+	tail_close(&t);
 }
 
 /* A failed write at an offset past the end leaves no hole behind it. */
 Test(errors, failed_write_past_the_end_keeps_the_size, .timeout = 20)
 {
-	char path[TMPSTORE_PATH_MAX];
-	uint8_t buf[100];
-	struct ufvm_file *f;
-	struct ufvm *vm;
-	off_t size;
+	struct tail t;
 
-	ut_store("z", 5000, SEED, path);
-	vm = ut_open(NULL);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
-	memset(buf, 0x77, sizeof(buf));
-	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, PAGE, PAGE));	/* page 1: 4096..5000 */
-	assert_err(ufvm_pwrite(f, buf, sizeof(buf), 6000), EIO);
-	assert_ok(ufvm_file_size(f, &size));
-	cr_assert_eq(size, 5000, "a failed write at 6000 left the size at %lld", (long long)size);
-	cr_assert_eq(tmpstore_size(path), 5000);
-	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
-	assert_ok(ufvm_file_close(f));
-	ut_close(vm);
+	cr_assert_eq(write_over_unreadable(&t, "z", 5000, 6000, 100, 5000), -EIO);
+	tail_close(&t);
 }
 
 /* Short: page 0 is written (96 bytes), page 1 cannot be read. */
 Test(errors, short_extending_write_keeps_only_what_it_wrote, .timeout = 20)
 {
-	char path[TMPSTORE_PATH_MAX];
-	uint8_t buf[1000];
-	struct ufvm_file *f;
-	struct ufvm *vm;
-	off_t size;
+	struct tail t;
 
-	ut_store("y", 4500, SEED, path);
-	vm = ut_open(NULL);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
-	memset(buf, 0x77, sizeof(buf));
-	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, PAGE, PAGE));
-	cr_assert_eq(ufvm_pwrite(f, buf, sizeof(buf), 4000), PAGE - 4000);
-	assert_ok(ufvm_file_size(f, &size));
-	cr_assert_eq(size, 4500, "a short write left the size at %lld", (long long)size);
-	cr_assert_eq(tmpstore_size(path), 4500);
-	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
-	assert_ok(ufvm_file_close(f));
-	ut_close(vm);
+	cr_assert_eq(write_over_unreadable(&t, "y", 4500, 4000, 1000, 4500), PAGE - 4000);
+	tail_close(&t);
 }
