@@ -135,31 +135,42 @@ static void st_cache(const struct jv *root)
 		printf("  %-28s %14.1f\n", "meta_bytes_per_cached_page", jv_num(per, 0));
 }
 
-static void st_table(const struct jv *lat)
+/* One row of the latency table: @name, then @p's count and times. */
+static void st_row(const char *name, const struct jv *p)
 {
 	static const char *const q[] = { "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns" };
-	size_t i, k;
+	char b[16];
+	size_t k;
+
+	printf("  %-10s %10.0f", name, jv_num(jv_get(p, "count"), 0));
+	if (jv_num(jv_get(p, "count"), 0) == 0) {
+		printf("\n");
+		return;
+	}
+	st_fmt_ns(b, sizeof(b), jv_num(jv_get(p, "mean_ns"), 0));
+	printf(" %10s", b);
+	for (k = 0; k < sizeof(q) / sizeof(q[0]); k++) {
+		st_fmt_ns(b, sizeof(b), jv_num(jv_get(p, q[k]), 0));
+		printf(" %10s", b);
+	}
+	printf("\n");
+}
+
+/* The paths' rows, then ufvm's own time (@own, NULL in older files). */
+static void st_table(const struct jv *lat, const struct jv *own)
+{
+	size_t i;
 
 	printf("\nlatency by path (pager-side service time):\n");
 	printf("  %-10s %10s %10s %10s %10s %10s %10s %10s\n", "path", "count", "mean",
 	       "p50", "p90", "p99", "p99.9", "max");
-	for (i = 0; i < lat->n; i++) {
-		const struct jv *p = &lat->v[i];
-		char b[16];
-
-		printf("  %-10s %10.0f", lat->k[i], jv_num(jv_get(p, "count"), 0));
-		if (jv_num(jv_get(p, "count"), 0) == 0) {
-			printf("\n");
-			continue;
-		}
-		st_fmt_ns(b, sizeof(b), jv_num(jv_get(p, "mean_ns"), 0));
-		printf(" %10s", b);
-		for (k = 0; k < sizeof(q) / sizeof(q[0]); k++) {
-			st_fmt_ns(b, sizeof(b), jv_num(jv_get(p, q[k]), 0));
-			printf(" %10s", b);
-		}
-		printf("\n");
-	}
+	for (i = 0; i < lat->n; i++)
+		st_row(lat->k[i], &lat->v[i]);
+	if (!own || own->type != JV_OBJ)
+		return;
+	printf("\nufvm's own time in faults served from the cache (service time minus the\n"
+	       "backend's install call):\n");
+	st_row("own", own);
 }
 
 /*
@@ -387,7 +398,7 @@ static int st_parse_args(int argc, char **argv, struct st_opts *o)
 int ufvm_stats_main(int argc, char **argv)
 {
 	struct st_opts o = { 0 };
-	const struct jv *root, *lat, *schema;
+	const struct jv *root, *lat, *own, *schema;
 	char *text = NULL, err[128];
 	struct jv doc;
 	size_t i, len;
@@ -452,10 +463,13 @@ int ufvm_stats_main(int argc, char **argv)
 	printf("ufvm statistics: %s%s%s\n\n", o.file, o.at ? " at " : "", o.at ? o.at : "");
 	st_counters(root, o.all);
 	st_cache(root);
-	st_table(lat);
+	own = jv_get(root, "own");
+	st_table(lat, own);
 	printf("\nhistograms (rows of equal ratio; count, share, cumulative share):\n");
 	for (i = 0; i < lat->n; i++)
 		st_histogram(lat->k[i], &lat->v[i]);
+	if (own && own->type == JV_OBJ)
+		st_histogram("own (service time minus the install call)", own);
 out:
 	jv_free(&doc);
 	return r;

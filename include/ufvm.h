@@ -410,6 +410,14 @@ struct ufvm_stats {
 	uint64_t meta_bytes;		/* ufvm's metadata for the cached pages */
 	uint64_t budget_pages;		/* 0 = unlimited */
 	uint64_t cached_pages_max;	/* the most ever cached at once */
+	/*
+	 * ufvm's own time in the faults served from the cache (paths spec
+	 * and minor): each one's service time minus the time spent in the
+	 * backend's call that maps the pages (UFFDIO_CONTINUE; mmap on the
+	 * sigsegv backend), which includes the kernel's wake-up of the
+	 * faulting thread.  Its count is those faults'.
+	 */
+	struct ufvm_latency own;
 };
 
 UFVM_API int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out);

@@ -7,7 +7,10 @@
 
 #include "vm/hist.h"
 
-/* Sum the latency histograms of every path into @hist[UFVM_PATH__COUNT]. */
+/*
+ * The snapshot into @out, and the histograms it was computed from into
+ * @hist[VM_HIST__COUNT] (every path's, then ufvm's own time).
+ */
 void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_hist *hist);
 
 /*

@@ -1171,9 +1171,9 @@ int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
 
 /*
  * The snapshot into @out, and the histograms it was computed from into
- * @hist (UFVM_PATH__COUNT of them), from one sum of the shards.  A path's
- * count is its buckets' sum: a reader racing with a writer can see a
- * bucket raised before the count is.
+ * @hist (VM_HIST__COUNT of them), from one sum of the shards.  A
+ * histogram's count is its buckets' sum: a reader racing with a writer can
+ * see a bucket raised before the count is.
  */
 void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_hist *hist)
 {
@@ -1183,8 +1183,8 @@ void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_his
 
 	memset(out, 0, sizeof(*out));
 	vm_stats_sum(&vm->stats, out->counters, hist);
-	for (i = 0; i < UFVM_PATH__COUNT; i++) {
-		struct ufvm_latency *l = &out->latency[i];
+	for (i = 0; i < VM_HIST__COUNT; i++) {
+		struct ufvm_latency *l = i == VM_HIST_OWN ? &out->own : &out->latency[i];
 
 		for (b = 0; b < HIST_BUCKETS; b++)
 			l->count += hist[i].b[b];
@@ -1218,7 +1218,7 @@ int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
 
 	if (!vm || !out)
 		return -EINVAL;
-	hist = calloc(UFVM_PATH__COUNT, sizeof(*hist));
+	hist = calloc(VM_HIST__COUNT, sizeof(*hist));
 	if (!hist)
 		return -ENOMEM;
 	ufvm__stats_snapshot(vm, out, hist);

@@ -110,6 +110,7 @@ struct pager_fault {
 	uintptr_t addr;		/* page aligned */
 	unsigned int flags;	/* PF_* */
 	unsigned int path;	/* enum ufvm_path that served it */
+	uint64_t install_ns;	/* time in the backend's install calls */
 };
 
 /*

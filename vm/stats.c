@@ -141,7 +141,7 @@ static void add_shard(const struct vm_stats_shard *s, uint64_t *ctr,
 
 	for (i = 0; i < UFVM_CTR__COUNT; i++)
 		ctr[i] += __atomic_load_n(&s->ctr[i], __ATOMIC_RELAXED);
-	for (i = 0; i < UFVM_PATH__COUNT; i++)
+	for (i = 0; i < VM_HIST__COUNT; i++)
 		vm_hist_merge(&hist[i], &s->hist[i]);
 }
 

@@ -20,9 +20,16 @@
 #include "vm/hist.h"
 #include "vm/lock.h"
 
+/*
+ * The histograms of a shard: one per fault path, then ufvm's own time of
+ * the faults served from the cache (struct ufvm_stats.own).
+ */
+#define VM_HIST_OWN	UFVM_PATH__COUNT
+#define VM_HIST__COUNT	(UFVM_PATH__COUNT + 1)
+
 struct vm_stats_shard {
 	uint64_t ctr[UFVM_CTR__COUNT];
-	struct vm_hist hist[UFVM_PATH__COUNT];
+	struct vm_hist hist[VM_HIST__COUNT];
 	uint64_t busy;			/* (a) odd while a fault is served */
 	uint64_t set_id;		/* (a) instance it counts for; 0 = none */
 	int owned;			/* (a) a live thread writes it */
@@ -47,7 +54,7 @@ void vm_stats_set_destroy(struct vm_stats_set *set);
 struct vm_stats_shard *vm_stats_shard_get(struct vm_stats_set *set);
 
 /*
- * Sum every shard into @ctr and @hist (arrays of the enum sizes).  Waits
+ * Sum every shard into @ctr and @hist (UFVM_CTR__COUNT and VM_HIST__COUNT).  Waits
  * (up to 100 ms) for the faults being served to finish, so that a fault
  * whose thread has already resumed is in the sum.  Context: may sleep.
  */

@@ -3,9 +3,13 @@
  * test_stats.c - ufvm_stats() counters move with what happened.
  *
  * Checks: a cold read counts a fault, a major fault, a store read and a
- * major-path latency sample, and caches a page; a refault of a cached page
- * through a second region counts a minor fault (speculation off) or a
- * speculative hit or minor fault (default), and no store read; the first
+ * major-path latency sample, and caches a page, and no sample of ufvm's own
+ * time (only faults served from the cache have one); a refault of a cached
+ * page through a second region counts a minor fault (speculation off) or a
+ * speculative hit or minor fault (default), and no store read, and one
+ * sample of ufvm's own time per such fault, at least 100 ns (a system
+ * call) below the fault's service time (it leaves out the install call);
+ * the first
  * write to a read page counts mkwrite and a dirty page, which ufvm_sync()
  * writes back (store write counters up, dirty pages back to 0); a store read
  * error answered with SIGBUS counts SIGBUS and a store error; a punch counts
@@ -61,6 +65,7 @@ Test(stats, cold_read_counts_major, .timeout = 20)
 	cr_assert_geq(b.latency[UFVM_PATH_MAJOR].count - a.latency[UFVM_PATH_MAJOR].count, 1,
 		      "no major-path latency sample");
 	cr_assert_gt(b.latency[UFVM_PATH_MAJOR].max_ns, 0);
+	cr_assert_eq(b.own.count, a.own.count, "a major fault counted a sample of ufvm's own time");
 	cr_assert_geq(b.cached_pages, 1, "nothing cached after a cold read");
 	ut_unmap(vm, map, SIZE);
 	ut_close(vm);
@@ -71,6 +76,7 @@ static void refault(int speculative)
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
 	struct ufvm_stats a, b;
+	uint64_t served;
 	struct ufvm *vm;
 	uint8_t *m1, *m2;
 
@@ -93,6 +99,17 @@ static void refault(int speculative)
 		cr_assert_geq(DELTA(b, a, UFVM_CTR_MINOR), 1, "a refault did not count minor");
 	if (!speculative)
 		cr_assert_eq(DELTA(b, a, UFVM_CTR_SPEC_HIT), 0, "speculation is off but counted");
+	served = b.latency[UFVM_PATH_SPEC].count - a.latency[UFVM_PATH_SPEC].count +
+		 b.latency[UFVM_PATH_MINOR].count - a.latency[UFVM_PATH_MINOR].count;
+	cr_assert_geq(served, 1);
+	cr_assert_eq(b.own.count - a.own.count, served,
+		     "%llu samples of ufvm's own time for %llu faults served from the cache",
+		     (unsigned long long)(b.own.count - a.own.count), (unsigned long long)served);
+	/* The install call is a system call: surely 100 ns or more. */
+	cr_assert_leq(b.own.sum_ns - a.own.sum_ns + served * 100,
+		      b.latency[UFVM_PATH_SPEC].sum_ns - a.latency[UFVM_PATH_SPEC].sum_ns +
+		      b.latency[UFVM_PATH_MINOR].sum_ns - a.latency[UFVM_PATH_MINOR].sum_ns,
+		      "ufvm's own time does not leave out the install call");
 	ut_unmap(vm, m1, SIZE);
 	ut_unmap(vm, m2, SIZE);
 	ut_close(vm);
@@ -267,6 +284,8 @@ Test(stats, stats_path_json_at_close, .timeout = 20)
 		  "stats file is not a JSON object: %.200s", text);
 	cr_assert(strstr(text, ufvm_counter_name(UFVM_CTR_MAJOR)),
 		  "stats file does not name the counter %s", ufvm_counter_name(UFVM_CTR_MAJOR));
+	cr_assert(strstr(text, "},\"own\":{\"count\":"),
+		  "stats file has no \"own\" summary after the paths: %.200s", text);
 }
 
 /* Invariant: a stats file that cannot be written is refused when ufvm starts. */

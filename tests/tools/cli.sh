@@ -290,6 +290,13 @@ expect 0 "^ +>= 2\.15 s +\|#+\| +1 +50\.0% 100\.00%$" "$u" stats "$t/h.json"
 # Three significant digits, the unit chosen after rounding: 999999 ns is 1 ms.
 expect 0 "^  spec +1 +0 ns +1 ms " "$u" stats "$t/h.json"
 lacks "e\+"
+lacks "^ *own[ :(]"	# an older snapshot: no "own" summary, no row for it
+
+# ufvm's own time (service time minus the install call) gets its row and
+# its histogram after the paths'.
+printf '{"schema":"ufvm-stats-1","latency":{"spec":{"count":2,"buckets":[[2000,16,2]]}},"own":{"count":2,"mean_ns":300,"p50_ns":300,"p90_ns":300,"p99_ns":300,"p999_ns":300,"max_ns":310,"buckets":[[296,4,2]]}}\n' > "$t/o.json"
+expect 0 "^  own +2 +300 ns +300 ns +300 ns +300 ns +300 ns +310 ns$" "$u" stats "$t/o.json"
+expect 0 "^own \(service time minus the install call\): 2 faults$" "$u" stats "$t/o.json"
 
 # The JSON reader: numbers as RFC 8259 writes them, printed back exactly
 # (integers) or in the fewest digits that read back the same; strings it
