@@ -170,13 +170,15 @@ static void install_timed(struct pager_fault *vmf, struct vm_region *r, struct v
 }
 
 /*
- * map_pages_locked - map page @fp (at @idx) and its cached neighbours.
+ * map_pages_locked - map page @fp (at @idx) and its cached neighbours;
+ * with @fp_mapped, @fp was mapped by its fill (vm_object_fill_map_page()):
+ * only the neighbours.
  * Context: ptl held, RCU read section; @fp stays valid for the section.
  * Return: PAGER_DONE, or PAGER_FALLBACK if @fp itself may not be mapped
  * (locked, not up to date, removed): the caller must look again.
  */
 static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
-			    uint64_t idx, struct vm_page *fp)
+			    uint64_t idx, struct vm_page *fp, bool fp_mapped)
 {
 	struct vm_page *run[VM_FAULT_AROUND_MAX];
 	struct vm_pindex_cursor cur;
@@ -184,7 +186,9 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	unsigned int n = 0, extra = 0;
 	bool write = vmf->flags & PF_WRITE;	/* then the window is 1 page */
 
-	if (bit_test(r->mapped, idx - r->pgoff)) {
+	if (fp_mapped) {
+		/* The window's pages around it, if cached. */
+	} else if (bit_test(r->mapped, idx - r->pgoff)) {
 		/*
 		 * A duplicate message: someone mapped it already.  A write
 		 * to it, if write-protected, comes back as a WP fault.
@@ -192,15 +196,15 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 		vm_stat_inc(vmf->stats, UFVM_CTR_DUP);
 		wake(vmf, r);
 		return PAGER_DONE;
-	}
-	if (!vm_region_map_try_locked(r, fp))
+	} else if (!vm_region_map_try_locked(r, fp)) {
 		return PAGER_FALLBACK;
+	}
 
 	fa_window(vmf, r, idx, &lo, &hi);
 	vm_pindex_cursor_init(&cur, &r->object->index);
 	for (j = lo; j <= hi; j++) {
 		struct vm_page *p = j == idx ? fp : vm_pindex_cursor_get(&cur, j);
-		bool ok = j == idx || (p && vm_region_map_try_locked(r, p));
+		bool ok = j == idx ? !fp_mapped : p && vm_region_map_try_locked(r, p);
 
 		if (ok) {
 			if (j != idx && !(vmf->pol->debug & UFVM_DEBUG_CHECK_THEN_RAISE))
@@ -234,7 +238,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 
 /* Map the cached page @p.  Context: as map_pages_locked, minus the ptl. */
 static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx,
-		      struct vm_page *p)
+		      struct vm_page *p, bool p_mapped)
 {
 	int ret;
 
@@ -244,7 +248,7 @@ static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 		return PAGER_DONE;	/* unmapped under us: nothing to map */
 	}
 	vm_rcu_read_lock();
-	ret = map_pages_locked(vmf, r, idx, p);
+	ret = map_pages_locked(vmf, r, idx, p, p_mapped);
 	vm_rcu_read_unlock();
 	vm_mutex_unlock(&r->ptl);
 	return ret;
@@ -338,7 +342,7 @@ static int fault_spec(struct pager_fault *vmf)
 		why = UFVM_CTR_SPEC_FALLBACK_SEQ;
 		goto fallback;
 	}
-	ret = map_pages_locked(vmf, r, idx, p);
+	ret = map_pages_locked(vmf, r, idx, p, false);
 	vm_mutex_unlock(&r->ptl);
 	if (ret == PAGER_FALLBACK) {
 		why = (vmf->flags & PF_WRITE) ? UFVM_CTR_SPEC_FALLBACK_WRITE
@@ -477,7 +481,7 @@ again:
 			goto out_unlock;
 		}
 		if ((f & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE) {
-			ret = map_cached(vmf, r, idx, p);
+			ret = map_cached(vmf, r, idx, p, false);
 			vm_page_put(p);
 			if (ret == PAGER_FALLBACK)
 				goto again;	/* locked or removed meanwhile */
@@ -525,6 +529,26 @@ again:
 	if (got > 1)
 		vm_page_set(run[got / 2], PG_READAHEAD);
 	vmf->path = UFVM_PATH_MAJOR;
+	if (got == 1) {
+		/*
+		 * The store has the bytes in memory: no I/O to drop mmap_lock
+		 * for (seed 003 drops it to wait for I/O), and one call makes
+		 * and maps the frame.
+		 */
+		int c = vm_object_fill_map_page(obj, p, r, vmf->flags & PF_WRITE);
+
+		if (c >= 0) {
+			vm_object_fill_end(obj);
+			vm_cache_unreserve(obj->cache, n);
+			vm_page_unlock(p);
+			vm_stat_inc(vmf->stats, UFVM_CTR_MAJOR);
+			ret = map_cached(vmf, r, idx, p, c == 1);	/* and the neighbours */
+			vm_page_put(p);
+			if (ret == PAGER_FALLBACK)
+				goto again;	/* removed meanwhile */
+			goto out_unlock;
+		}
+	}
 	if (allow_retry) {
 		/* Seed 003: do not hold mmap_lock across the store read. */
 		vm_rwsem_read_unlock(&as->mmap_lock);
@@ -582,7 +606,7 @@ again:
 		ret = sigbus(vmf, r, false);
 		goto out_unlock;
 	}
-	ret = map_cached(vmf, r, idx, p);
+	ret = map_cached(vmf, r, idx, p, false);
 	vm_page_put(p);
 	if (ret == PAGER_FALLBACK)
 		goto again;

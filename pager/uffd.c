@@ -367,8 +367,25 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	return 0;
 }
 
+static int u_fill(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, const void *src,
+		  bool wp)
+{
+	struct uffd_backend *ub = to_ub(pm);
+	struct uffdio_copy c = {
+		.dst = addr,
+		.src = (uintptr_t)src,
+		.len = PAGE_SIZE,
+		.mode = (wp ? UFFDIO_COPY_MODE_WP : 0) |
+			(ub->inthread ? UFFDIO_COPY_MODE_DONTWAKE : 0),
+	};
+
+	/* EAGAIN: the address space is changing (fork, mremap); nothing mapped. */
+	return ioctl(ub->uffd, UFFDIO_COPY, &c) ? -errno : 0;
+}
+
 static const struct vm_pmap_ops uffd_pmap_ops = {
 	.install = u_install,
+	.fill = u_fill,
 	.zap = u_zap,
 	.protect = u_protect,
 	.set_prot = u_set_prot,

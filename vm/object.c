@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vm/aspace.h"
 #include "vm/cache.h"
 #include "vm/object.h"
 #include "vm/region.h"
@@ -461,6 +462,51 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 	vm_page_clear(page, PG_ERROR);
 	vm_page_set(page, PG_UPTODATE);
 	return 0;
+}
+
+int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct vm_region *r,
+			    bool write)
+{
+	uint64_t off = page->index << PAGE_SHIFT, size;
+	struct vm_stats_shard *s = shard(obj);
+	int mapped = 0;
+	size_t len;
+	char *buf;
+
+	VM_ASSERT_HELD(page);
+	if (__atomic_load_n(&obj->pol->hook, __ATOMIC_RELAXED))
+		return -EAGAIN;
+	buf = vm_cache_fill_buf_try(obj->cache);
+	if (!buf)
+		return -EAGAIN;
+	size = vm_object_size(obj);
+	len = off < size ? (size_t)MIN(PAGE_SIZE, size - off) : 0;
+	if (len && vm_store_read_nowait(obj->store, buf, off, len)) {
+		vm_cache_fill_buf_put(obj->cache, buf);
+		return -EAGAIN;	/* an error is read again, and reported, the slow way */
+	}
+	if (len) {
+		vm_stat_inc(s, UFVM_CTR_STORE_READS);
+		vm_stat_inc(s, UFVM_CTR_STORE_READ_PAGES);
+	}
+	memset(buf + len, 0, PAGE_SIZE - len);
+	if (r->as->pmap->ops->fill) {
+		vm_mutex_lock(&r->ptl);
+		mapped = !vm_region_fill_locked(r, page, buf, write);
+		vm_mutex_unlock(&r->ptl);
+	}
+	/*
+	 * Not mapped: the backend cannot, the region is dying, or the memfd
+	 * has a frame there (EEXIST: one left by a failed fill).  Write it.
+	 */
+	if (!mapped && pwrite_all(obj->memfd, buf, PAGE_SIZE, off)) {
+		vm_cache_fill_buf_put(obj->cache, buf);
+		return -EAGAIN;
+	}
+	vm_cache_fill_buf_put(obj->cache, buf);
+	vm_page_clear(page, PG_ERROR);
+	vm_page_set(page, PG_UPTODATE);
+	return mapped;
 }
 
 /* ---- removal ---- */

@@ -143,6 +143,25 @@ int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
 			struct vm_page **pagep, bool *created);
 
 /*
+ * vm_object_fill_map_page - vm_object_read_page() for a fault that holds
+ * mmap_lock and will not drop it, when the store has the bytes in memory:
+ * read them into a fill buffer, then create the frame from it and map it
+ * into @r in one backend call (vm_region_fill_locked(), UFFDIO_COPY: no
+ * write through the memfd, whose inode lock evictions' punches take too),
+ * or, where the backend has no such call or it fails, write the frame
+ * with pwrite() for the caller to map.  Not with a test hook installed (one may wait for what mmap_lock
+ * held would block), injected latency or errors, or a store that must do
+ * I/O: -EAGAIN then, and the caller reads with vm_object_read_page().
+ * @write: the fault was a write (vm_region_fill_locked()).
+ * Context: page locked, fill side held, mmap_lock held (@r stays); takes
+ * @r's ptl; does not wait for the store's device.
+ * Return: 1 (up to date and mapped in @r), 0 (up to date, not mapped), or
+ * -EAGAIN (nothing done: the page is as it was).
+ */
+int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct vm_region *r,
+			    bool write);
+
+/*
  * vm_object_read_page - read a locked, not up-to-date page from the store.
  * Context: page locked, fill side held, may sleep (I/O).  On failure the
  * page is marked PG_ERROR and stays not up to date.  Return: 0 or -errno.

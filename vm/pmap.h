@@ -71,6 +71,17 @@ struct vm_pmap_ops {
 	 */
 	int (*zapv)(struct vm_pmap *pm, struct vm_region *r, const struct vm_pmap_range *v,
 		    unsigned int n);
+	/*
+	 * Optional: create the frame of the page at @addr of @r (it has
+	 * none: no page in the object's memfd there) from the page of bytes
+	 * at @src, and map it, write-protected if @wp, waking threads
+	 * faulting there: one call for what a write into the memfd and
+	 * ->install do in two (UFFDIO_COPY).  Return: 0, -EEXIST (the memfd
+	 * has a page there, or the address is mapped), or -errno; on failure
+	 * nothing was mapped.
+	 */
+	int (*fill)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, const void *src,
+		    bool wp);
 };
 
 struct vm_pmap {

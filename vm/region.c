@@ -118,6 +118,39 @@ static int install_run(struct vm_region *r, struct vm_page **pages,
 	return 0;
 }
 
+int vm_region_fill_locked(struct vm_region *r, struct vm_page *p, const void *src, bool write)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	uint64_t b = p->index - r->pgoff;
+	int err;
+
+	VM_ASSERT_HELD(&r->ptl);
+	VM_ASSERT_HELD(p);
+	if (!pm->ops->fill)
+		return -EOPNOTSUPP;
+	if (r->dead || bit_test(r->mapped, b))
+		return -EEXIST;
+	/*
+	 * Mapcount first, as vm_region_map_try_locked(); the checks it makes
+	 * after the raise hold already: the page is ours, locked, and an
+	 * invalidation must lock it before it looks at the mapcount.
+	 */
+	vm_page_map_raise(p);
+	err = pm->ops->fill(pm, r, vm_region_addr(r, p->index), src, r->writable && !write);
+	if (err) {
+		vm_page_map_drop(p);
+		return err;
+	}
+	bit_set(r->mapped, b);
+	if (write && r->writable) {
+		/* Mapped writable already, but write-back needs the page lock. */
+		vm_object_set_dirty(r->object, p);
+		bit_set(r->wmapped, b);
+	}
+	vm_page_set(p, PG_REFERENCED);	/* for the clock */
+	return 0;
+}
+
 int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 			     uint64_t first, unsigned int n, bool write)
 {

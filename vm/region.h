@@ -121,6 +121,17 @@ int vm_region_reprotect_locked(struct vm_region *r, uint64_t first, uint64_t las
  * @write: the fault was a write: the pages are dirty, map them writable.
  * Context: ptl held; may sleep briefly (ioctl).  Return: 0 or -errno.
  */
+/*
+ * vm_region_fill_locked - create the frame of the locked, not up-to-date
+ * page @p from the page of bytes @src and map it, mapcount first, when the
+ * backend can do both in one call (->fill).  @write: the fault was a
+ * write: @p is dirtied and mapped writable.
+ * Context: @p locked by the caller, ptl held; may sleep briefly (ioctl).
+ * Return: 0 (mapped), -EOPNOTSUPP (no ->fill), or the backend's -errno;
+ * on failure nothing is mapped and @p has no frame made by this call.
+ */
+int vm_region_fill_locked(struct vm_region *r, struct vm_page *p, const void *src, bool write);
+
 int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 			     uint64_t first, unsigned int n, bool write);
 

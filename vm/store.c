@@ -28,9 +28,12 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "vm/store.h"
@@ -44,6 +47,7 @@ struct store_file {
 	int dfd;		/* (c) O_DIRECT; fd when direct I/O is off */
 	size_t align;		/* (c) dfd's offset and length unit (1: buffered) */
 	size_t mem_align;	/* (c) dfd's buffer alignment (1: buffered) */
+	bool in_memory;		/* (c) on tmpfs: a read never waits for a device */
 };
 
 #define to_sf(s) container_of(s, struct store_file, s)
@@ -179,6 +183,31 @@ static ssize_t sf_read_to_fd(struct vm_store *s, int fd, uint64_t off, size_t le
 	return (ssize_t)(out - (loff_t)off);
 }
 
+/*
+ * Buffered only.  RWF_NOWAIT reads what the host page cache holds and
+ * says EAGAIN where it would wait for the device; tmpfs refuses the flag
+ * (EOPNOTSUPP) but holds its pages in memory, so a plain pread there (with
+ * swap, one that was swapped out waits for it, as the kernel's own faults
+ * on tmpfs do under mmap_lock).  A short read is EAGAIN too: the rest may
+ * be on the device, or the file shrank under us (->read tells which).
+ */
+static int sf_read_nowait(struct vm_store *s, void *buf, uint64_t off, size_t len)
+{
+	struct store_file *sf = to_sf(s);
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	ssize_t n;
+
+	if (sf->dfd != sf->fd)
+		return -EAGAIN;	/* O_DIRECT: every read is I/O */
+	do {
+		n = sf->in_memory ? pread(sf->fd, buf, len, (off_t)off)
+				  : preadv2(sf->fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EOPNOTSUPP ? -EAGAIN : -errno;
+	return (size_t)n == len ? 0 : -EAGAIN;
+}
+
 static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t len)
 {
 	struct store_file *sf = to_sf(s);
@@ -292,6 +321,7 @@ static const struct vm_store_ops store_file_ops = {
 	.name = "file",
 	.read = sf_read,
 	.read_to_fd = sf_read_to_fd,
+	.read_nowait = sf_read_nowait,
 	.write = sf_write,
 	.punch = sf_punch,
 	.truncate = sf_truncate,
@@ -362,6 +392,13 @@ fail:
 	return err;
 }
 
+static bool on_tmpfs(int fd)
+{
+	struct statfs fs;
+
+	return !fstatfs(fd, &fs) && fs.f_type == TMPFS_MAGIC;
+}
+
 int vm_store_file_open(const char *path, unsigned int flags,
 		       struct vm_store **out, dev_t *dev, ino_t *ino)
 {
@@ -402,6 +439,7 @@ int vm_store_file_open(const char *path, unsigned int flags,
 		}
 	}
 	sf->s.read_to_fd = sf->dfd == sf->fd;	/* buffered: splice from the page cache */
+	sf->in_memory = on_tmpfs(fd);
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	*out = &sf->s;
@@ -439,6 +477,19 @@ int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len)
 		err = -EIO;
 	else
 		err = s->ops->read(s, buf, off, len);
+	UFVM_TRACE3(store_read_done, off, len, err);
+	return err;
+}
+
+int vm_store_read_nowait(struct vm_store *s, void *buf, uint64_t off, size_t len)
+{
+	int err;
+
+	if (!s->ops->read_nowait || READ_ONCE(s->latency_us) ||
+	    injected(READ_ONCE(s->rerr_off), READ_ONCE(s->rerr_len), off, len))
+		return -EAGAIN;
+	UFVM_TRACE2(store_read_start, off, len);
+	err = s->ops->read_nowait(s, buf, off, len);
 	UFVM_TRACE3(store_read_done, off, len, err);
 	return err;
 }

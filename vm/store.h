@@ -29,6 +29,13 @@ struct vm_store_ops {
 	 */
 	ssize_t (*read_to_fd)(struct vm_store *s, int fd, uint64_t off, size_t len,
 			      const int pipefd[2]);
+	/*
+	 * Optional: ->read, but only if it needs no I/O (the bytes are in
+	 * memory already); the caller holds locks it would rather not hold
+	 * across I/O.  Return: 0, -EAGAIN (it would wait: use ->read), or
+	 * -errno.
+	 */
+	int (*read_nowait)(struct vm_store *s, void *buf, uint64_t off, size_t len);
 	int (*write)(struct vm_store *s, const void *buf, uint64_t off, size_t len);
 	int (*punch)(struct vm_store *s, uint64_t off, uint64_t len);
 	int (*truncate)(struct vm_store *s, uint64_t size);
@@ -67,6 +74,12 @@ int vm_store_file_open(const char *path, unsigned int flags,
 
 /* Context: may sleep (I/O, injected latency). */
 int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len);
+/*
+ * ->read_nowait.  Injected latency or an injected error in the range make
+ * it -EAGAIN (vm_store_read() injects them), as does a store without the op.
+ * Context: does not sleep on I/O.  Return: 0, -EAGAIN, or -errno.
+ */
+int vm_store_read_nowait(struct vm_store *s, void *buf, uint64_t off, size_t len);
 /*
  * ->read_to_fd with the injected latency and errors.  Return: as the op,
  * or -EOPNOTSUPP (the store cannot: read into a buffer; the pipe untouched).
