@@ -37,6 +37,11 @@
  * Any store: UFVM_DIRECT_IO=1 (or --direct-io=1 before `bench`) opens
  * ufvm's store with O_DIRECT; the result records it (options.direct_io).
  *
+ * Shuffled reads under a budget (tmpfs and file stores) also time a bare
+ * pass after each round's kernel pass (pf_bare_worker(): the system calls
+ * of each miss, one page at a time, without a fault): what ufvm's fault
+ * path and reclaim add to, or save on, the kernel's part of a miss.
+ *
  * umap's figures are constants from issue 6 (measured there on this machine
  * kind), not measured here: 21-33 us/page from a tmpfs store, ~70 us/page
  * with O_DIRECT.  The targets (reads only): at least 10x faster than umap
@@ -46,12 +51,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bench/bench.h"
@@ -108,6 +116,9 @@ struct pf_pass {
 	uint64_t pages;
 	enum pf_mode mode;
 	uint64_t gen;			/* page i holds i * 512 + gen before the pass */
+	void *(*worker)(void *);	/* pf_worker, or pf_bare_worker */
+	int store_fd, memfd, uffd;	/* the bare pass's */
+	uint64_t keep;			/* the bare pass: pages a thread keeps */
 	pthread_mutex_t lock;		/* the start gate */
 	pthread_cond_t cond;
 	bool go, cancel;
@@ -120,7 +131,18 @@ struct pf_thread {
 	uint64_t end_ns;		/* when its loop ended */
 	uint64_t bad;			/* words that were not as expected */
 	uint64_t minflt, majflt;	/* this thread's kernel faults in the loop */
+	int err;			/* the bare pass: a system call failed */
 };
+
+/* Wait at the start gate.  Return: false if the pass was cancelled. */
+static bool pf_gate(struct pf_pass *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (!p->go && !p->cancel)
+		pthread_cond_wait(&p->cond, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	return !p->cancel;
+}
 
 static void *pf_worker(void *arg)
 {
@@ -130,11 +152,7 @@ static void *pf_worker(void *arg)
 	uint64_t k, bad = 0;
 
 	getrusage(RUSAGE_THREAD, &r0);
-	pthread_mutex_lock(&p->lock);
-	while (!p->go && !p->cancel)
-		pthread_cond_wait(&p->cond, &p->lock);
-	pthread_mutex_unlock(&p->lock);
-	if (p->cancel)
+	if (!pf_gate(p))
 		return NULL;
 	for (k = t->lo; k < t->hi; k++) {
 		uint64_t i = p->order ? p->order[k] : k;
@@ -160,6 +178,63 @@ static void *pf_worker(void *arg)
 	t->bad = bad;
 	t->minflt = (uint64_t)(r1.ru_minflt - r0.ru_minflt);
 	t->majflt = (uint64_t)(r1.ru_majflt - r0.ru_majflt);
+	return NULL;
+}
+
+/*
+ * The bare pass: each page of the thread's part by the system calls of a
+ * miss under a budget, with no fault and no bookkeeping: the store's bytes
+ * read into a buffer, UFFDIO_COPY into a MISSING-registered mapping of a
+ * memfd (the frame made and mapped in one call), the word checked; and
+ * once the thread holds its share of the budget, the MADV_DONTNEED and
+ * the punch of its oldest page.  Not a floor: it unmaps page by page, and
+ * with another thread running each unmap costs a TLB shootdown, which
+ * ufvm's batched zaps under a region's ptl mostly avoid.
+ */
+static void *pf_bare_worker(void *arg)
+{
+	struct pf_thread *t = arg;
+	struct pf_pass *p = t->p;
+	uint64_t *ring = calloc(p->keep ? p->keep : 1, sizeof(*ring));
+	char *buf = aligned_alloc(BENCH_PAGE, BENCH_PAGE);
+	uint64_t k, n = 0, bad = 0;
+
+	if (!ring || !buf)
+		t->err = -ENOMEM;
+	if (!pf_gate(p) || t->err)
+		goto out;
+	for (k = t->lo; k < t->hi; k++) {
+		uint64_t i = p->order ? p->order[k] : k, j;
+		char *a = p->base + i * BENCH_PAGE;
+		struct uffdio_copy c = {
+			.dst = (uintptr_t)a, .src = (uintptr_t)buf, .len = BENCH_PAGE,
+			.mode = UFFDIO_COPY_MODE_DONTWAKE,
+		};
+		ssize_t got = pread(p->store_fd, buf, BENCH_PAGE, (off_t)(i * BENCH_PAGE));
+
+		if (got != (ssize_t)BENCH_PAGE || ioctl(p->uffd, UFFDIO_COPY, &c)) {
+			t->err = got < 0 || got == (ssize_t)BENCH_PAGE ? -errno : -EIO;
+			break;
+		}
+		bad += *(volatile uint64_t *)a != i * PF_WORDS + p->gen;
+		if (!p->keep)
+			continue;
+		if (n >= p->keep) {
+			j = ring[n % p->keep];
+			if (madvise(p->base + j * BENCH_PAGE, BENCH_PAGE, MADV_DONTNEED) ||
+			    fallocate(p->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)(j * BENCH_PAGE), BENCH_PAGE)) {
+				t->err = -errno;
+				break;
+			}
+		}
+		ring[n++ % p->keep] = i;
+	}
+	t->end_ns = bench_now_ns();
+	t->bad = bad;
+out:
+	free(ring);
+	free(buf);
 	return NULL;
 }
 
@@ -190,7 +265,7 @@ static int pf_run_threads(struct pf_pass *p, unsigned int nthreads, struct pf_ti
 		th[i].p = p;
 		th[i].lo = p->pages * i / nthreads;
 		th[i].hi = p->pages * (i + 1) / nthreads;
-		err = -pthread_create(&th[i].th, NULL, pf_worker, &th[i]);
+		err = -pthread_create(&th[i].th, NULL, p->worker ? p->worker : pf_worker, &th[i]);
 		if (!err)
 			started++;
 	}
@@ -214,6 +289,8 @@ static int pf_run_threads(struct pf_pass *p, unsigned int nthreads, struct pf_ti
 	pthread_mutex_destroy(&p->lock);
 	if (err)
 		fprintf(stderr, "ufvm bench pf: pthread_create: %s\n", strerror(-err));
+	for (i = 0; i < started && !err; i++)
+		err = th[i].err;
 	return err;
 }
 
@@ -448,6 +525,63 @@ static int pf_kernel_pass(int fd, struct pf_pass *p, unsigned int nthreads, uint
 	return err;
 }
 
+/*
+ * The bare pass over @fd's pages (pf_bare_worker), each thread keeping
+ * @budget / threads pages.  Return: 0, or -errno (no userfaultfd here: the
+ * caller reports the pass as not available).
+ */
+static int pf_bare_pass(int fd, struct pf_pass *p, unsigned int nthreads, uint64_t budget,
+			struct pf_one *res)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM };
+	size_t len = p->pages * BENCH_PAGE;
+	struct uffdio_register reg;
+	struct pf_timing t;
+	void *base = MAP_FAILED;
+	int err = 0;
+
+	p->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	p->memfd = memfd_create("ufvm-bench-pf-bare", MFD_CLOEXEC);
+	if (p->uffd < 0 || p->memfd < 0 || ioctl(p->uffd, UFFDIO_API, &api) ||
+	    ftruncate(p->memfd, (off_t)len))
+		err = -errno;
+	if (!err) {
+		base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd, 0);
+		if (base == MAP_FAILED)
+			err = -errno;
+	}
+	if (!err) {
+		memset(&reg, 0, sizeof(reg));
+		reg.range.start = (uintptr_t)base;
+		reg.range.len = len;
+		reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+		if (ioctl(p->uffd, UFFDIO_REGISTER, &reg))
+			err = -errno;
+	}
+	if (!err) {
+		p->base = base;
+		p->store_fd = fd;
+		p->keep = budget / nthreads;
+		p->worker = pf_bare_worker;
+		err = pf_run_threads(p, nthreads, &t);
+		p->worker = NULL;
+		p->keep = 0;
+		res->ns_per_page = (double)t.wall_ns / (double)p->pages;
+		if (!err && t.bad) {
+			fprintf(stderr, "ufvm bench pf: bare pass: %llu words were not as "
+				"expected\n", (unsigned long long)t.bad);
+			err = -EIO;
+		}
+	}
+	if (base != MAP_FAILED)
+		munmap(base, len);
+	if (p->uffd >= 0)
+		close(p->uffd);
+	if (p->memfd >= 0)
+		close(p->memfd);
+	return err;
+}
+
 /* ---- options, figures, output ---- */
 
 /*
@@ -527,8 +661,11 @@ struct pf_run {
 	char path[4096];
 	const char *fs;
 	struct pf_one ur[PF_MAX_REPS], kr[PF_MAX_REPS];	/* per round */
-	struct pf_one u, k;				/* medians */
-	double ulo, uhi, klo, khi;			/* ns/page spread */
+	struct pf_one br[PF_MAX_REPS];			/* the bare pass's */
+	struct pf_one u, k, b;				/* medians */
+	double ulo, uhi, klo, khi, blo, bhi;		/* ns/page spread */
+	bool bare;					/* shuffled reads, a budget */
+	int bare_err;					/* the bare pass could not run */
 	double umap_ns, umap_hi, target, speedup;
 	char *stats;					/* the last ufvm instance's */
 };
@@ -613,6 +750,9 @@ static int pf_setup(struct pf_run *pr, unsigned int reps)
 		pr->umap_hi = PF_UMAP_TMPFS_HI_NS;
 	}
 	pr->target = pf_shuffle ? PF_TARGET_SHUFFLE : PF_TARGET_SEQ;
+	/* The bare pass: the system calls of misses one page at a time. */
+	pr->bare = pf_shuffle && pr->mode == PF_READ && pr->store != PF_DIRECT &&
+		   pr->cfg.cache_pages && pr->cfg.cache_pages < pf_pages;
 	return 0;
 }
 
@@ -654,7 +794,7 @@ static int pf_file(struct bench_ctx *bx, struct pf_run *pr, int *fd)
 static int pf_rounds(struct pf_run *pr, int fd, const uint64_t *order)
 {
 	struct pf_pass pass = { .order = order, .pages = pf_pages, .mode = pr->mode };
-	double uns[PF_MAX_REPS], kns[PF_MAX_REPS];
+	double uns[PF_MAX_REPS], kns[PF_MAX_REPS], bns[PF_MAX_REPS];
 	uint64_t gen = 0;
 	unsigned int r;
 	int err = 0;
@@ -671,9 +811,25 @@ static int pf_rounds(struct pf_run *pr, int fd, const uint64_t *order)
 		err = pf_kernel_pass(fd, &pass, pr->nthreads, &gen, &pr->kr[r]);
 		uns[r] = pr->ur[r].ns_per_page;
 		kns[r] = pr->kr[r].ns_per_page;
+		if (err || !pr->bare || pr->bare_err)
+			continue;
+		pf_prepare(pr->store, fd, pf_pages);
+		pass.gen = gen;
+		pr->bare_err = pf_bare_pass(fd, &pass, pr->nthreads, pr->cfg.cache_pages,
+					    &pr->br[r]);
+		if (pr->bare_err == -EIO)
+			err = -EIO;	/* wrong bytes: the bench is wrong */
+		else if (pr->bare_err)
+			fprintf(stderr, "ufvm bench pf: the bare pass is not available: %s\n",
+				strerror(-pr->bare_err));
+		bns[r] = pr->br[r].ns_per_page;
 	}
 	if (err)
 		return err;
+	if (pr->bare && !pr->bare_err) {
+		pf_medians(&pr->b, pr->br, pr->reps);
+		pf_median(bns, pr->reps, &pr->blo, &pr->bhi);
+	}
 	pf_medians(&pr->u, pr->ur, pr->reps);
 	pf_medians(&pr->k, pr->kr, pr->reps);
 	pf_median(uns, pr->reps, &pr->ulo, &pr->uhi);
@@ -723,11 +879,22 @@ static void pf_print(FILE *out, const struct pf_run *pr)
 		u->ns_per_page, pr->ulo, pr->uhi, u->faults, u->store_reads, u->store_read_pages);
 	fprintf(out, "%-8s %10.0f %10.0f %10.0f %10.0f %12s   (%.0f major)\n", "kernel",
 		k->ns_per_page, pr->klo, pr->khi, k->faults, "-", k->major);
+	if (pr->bare && !pr->bare_err)
+		fprintf(out, "%-8s %10.0f %10.0f %10.0f %10d %12.0f\n", "bare",
+			pr->b.ns_per_page, pr->blo, pr->bhi, 0, (double)pf_pages);
 	fprintf(out, "\nufvm / kernel: %.2fx", u->ns_per_page / k->ns_per_page);
 	if (budget)
 		fprintf(out, "; ufvm cache: at most %.0f pages cached, %.0f evictions "
 			"(the kernel's mapping has no budget)", u->cached_max, u->evictions);
 	fprintf(out, "\n");
+	if (pr->bare && !pr->bare_err)
+		fprintf(out, "bare: the same pages by bare system calls, no fault: pread and "
+			"UFFDIO_COPY into a memfd\n  mapping, and past the budget the "
+			"MADV_DONTNEED and punch of each thread's oldest page\n  (page by "
+			"page: not a floor, ufvm zaps in batches); ufvm / bare: %.2fx\n",
+			u->ns_per_page / pr->b.ns_per_page);
+	else if (pr->bare)
+		fprintf(out, "bare: not available here (%s)\n", strerror(-pr->bare_err));
 	if (pr->mode != PF_READ)
 		fprintf(out, "after the pass: ufvm_sync %.1f ms, msync %.1f ms; every pass's "
 			"writes read back with pread: all as expected\n", u->sync_ms, k->sync_ms);
@@ -745,6 +912,10 @@ static void pf_print(FILE *out, const struct pf_run *pr)
 			pr->target, pr->speedup >= pr->target ? "met" : "MISSED");
 	else
 		fprintf(out, " (the targets are for reads)\n");
+	if (pr->bare && !pr->bare_err)
+		fprintf(out, "  the bare system calls alone: %s, %.1fx faster than umap's %s\n",
+			bench_fmt_ns(b1, sizeof(b1), pr->b.ns_per_page),
+			pr->umap_ns / pr->b.ns_per_page, bench_fmt_ns(b2, sizeof(b2), pr->umap_ns));
 }
 
 static void pf_json(struct bench_ctx *bx, const struct pf_run *pr)
@@ -766,6 +937,17 @@ static void pf_json(struct bench_ctx *bx, const struct pf_run *pr)
 	jw_num(w, "kernel_ns_per_page_max", pr->khi);
 	pf_json_runs(w, "ufvm_runs", pr->ur, pr->reps);
 	pf_json_runs(w, "kernel_runs", pr->kr, pr->reps);
+	if (pr->bare && !pr->bare_err) {
+		jw_num(w, "bare_ns_per_page", pr->b.ns_per_page);
+		jw_num(w, "bare_ns_per_page_min", pr->blo);
+		jw_num(w, "bare_ns_per_page_max", pr->bhi);
+		pf_json_runs(w, "bare_runs", pr->br, pr->reps);
+		jw_num(w, "ratio_to_bare", u->ns_per_page / pr->b.ns_per_page);
+	} else {
+		jw_null(w, "bare_ns_per_page");
+		if (pr->bare)
+			jw_str(w, "bare_error", strerror(-pr->bare_err));
+	}
 	jw_num(w, "evictions", u->evictions);
 	jw_num(w, "cached_pages_max", u->cached_max);
 	if (pr->mode != PF_READ) {

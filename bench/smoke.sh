@@ -44,7 +44,12 @@ run pf --pages 512
 "$u" stats --at stats "$t/pf.json" > /dev/null
 "$u" stats --get ufvm_ns_per_page "$t/pf.json" > /dev/null
 "$u" stats --get kernel_ns_per_page "$t/pf.json" > /dev/null
+run pf --pages 512 --shuffle --cache 1/8
+# the bare pass ran (a number), or says why it could not
+[ "$("$u" stats --get bare_ns_per_page "$t/pf.json")" != null ] ||
+	"$u" stats --get bare_error "$t/pf.json" > /dev/null
 run pf --pages 512 --shuffle --cache 1/8 --rmw
+[ "$("$u" stats --get bare_ns_per_page "$t/pf.json")" = null ]
 [ "$("$u" stats --get options.cache_pages "$t/pf.json")" = 64 ]
 run pf --pages 512 --write --backend sigsegv
 [ "$("$u" stats --get options.backend "$t/pf.json")" = sigsegv ]
