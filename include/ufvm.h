@@ -106,7 +106,10 @@ struct ufvm_config {
 	unsigned int debug_flags;	/* UFVM_DEBUG_*: test switches */
 };
 
-/* Debug switches that disable a protection, so that tests can show the bug. */
+/*
+ * Debug switches for tests: most disable a protection, so that tests can
+ * show the bug; UFVM_DEBUG_FILL_HOOKED lets a path run under a hook.
+ */
 #define UFVM_DEBUG_CHECK_THEN_RAISE	0x1u	/* fault-around raises mapcount after its check */
 #define UFVM_DEBUG_NO_DEAD_CHECK	0x2u	/* speculative faults ignore unmapped regions */
 #define UFVM_DEBUG_EVICT_PUNCH_LATE	0x4u	/* reclaim frees a frame after it gives up the
@@ -134,6 +137,14 @@ struct ufvm_config {
 						   filled against its size */
 #define UFVM_DEBUG_FORK_NOREPLACE	0x1000u	/* a fork child reserves region ranges
 						   only where nothing was inherited */
+#define UFVM_DEBUG_FILL_HOOKED		0x2000u	/* a 1-page fill from a store in memory
+						   keeps mmap_lock (no retry) even with
+						   a debug hook installed, whose
+						   UFVM_HOOK_FILL_SIZE it calls: for a
+						   hook that needs no mmap_lock */
+#define UFVM_DEBUG_FILL_PAST_SHRINK	0x4000u	/* that fill maps its page even while
+						   a shrinking truncate is pending or
+						   has cut the page off */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -381,6 +392,8 @@ enum ufvm_counter {
 	UFVM_CTR_NOROOM,		/* fills refused: the cache is at its budget
 					   plus slack with pages whose write-back
 					   fails (docs/architecture.md, "Budget") */
+	UFVM_CTR_FILL_MAPPED,		/* 1-page fills that made and mapped their
+					   frame in one call (UFFDIO_COPY) */
 	UFVM_CTR__COUNT
 };
 

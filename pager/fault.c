@@ -5,8 +5,10 @@
  * Lock order on this path (docs/locking.md):
  *   mmap_lock (shared) -> invalidate lock (shared, fills only)
  *     -> page lock -> ptl
- * The ptl is taken with no page lock held and nothing sleeps under it but
- * the install ioctl.  RCU read sections nest inside the ptl.
+ * The ptl is taken with no page lock held, but for a 1-page fill from a
+ * store in memory, which maps its still locked page
+ * (vm_object_fill_map_page()); nothing sleeps under it but the install
+ * ioctl.  RCU read sections nest inside the ptl.
  *
  * One fault, in order (DESIGN.md "The fault path"):
  *  1. speculative (policy): no mmap_lock; RCU region and page lookups;
@@ -14,7 +16,8 @@
  *  2. locked: mmap_lock shared; cached and up to date -> map (with
  *     fault-around); cached but locked -> vm_page_lock_or_retry; missing ->
  *     fill under the invalidate lock, dropping mmap_lock for the read when
- *     retry is allowed;
+ *     retry is allowed and the read is I/O (one page already in memory is
+ *     filled and mapped at once);
  *  3. write to a write-protected page -> mkwrite.
  * A fault that finds nothing to do (page mapped by a duplicate message,
  * region gone) wakes the faulting thread, which faults again if it must.

@@ -470,16 +470,32 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 	uint64_t off = page->index << PAGE_SHIFT, size;
 	struct vm_stats_shard *s = shard(obj);
 	int mapped = 0;
+	unsigned int g;
 	size_t len;
 	char *buf;
 
 	VM_ASSERT_HELD(page);
-	if (__atomic_load_n(&obj->pol->hook, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&obj->pol->hook, __ATOMIC_RELAXED) &&
+	    !(obj->pol->debug & UFVM_DEBUG_FILL_HOOKED))
 		return -EAGAIN;
 	buf = vm_cache_fill_buf_try(obj->cache);
 	if (!buf)
 		return -EAGAIN;
+	vm_hook(obj->pol, UFVM_HOOK_FILL_SIZE, off, 0);
+	/*
+	 * A shrinking truncate in progress may fail and restore the size:
+	 * a page filled short against its new size must not be mapped and
+	 * dirtied (written back, its zeros would replace the file's bytes).
+	 * The retry path's fill leaves the page clean (the fault gets
+	 * SIGBUS), and a failed shrink drops such clean pages.
+	 */
+	g = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
 	size = vm_object_size(obj);
+	if (((g & 1) || __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != g) &&
+	    !(obj->pol->debug & UFVM_DEBUG_FILL_PAST_SHRINK)) {
+		vm_cache_fill_buf_put(obj->cache, buf);
+		return -EAGAIN;
+	}
 	len = off < size ? (size_t)MIN(PAGE_SIZE, size - off) : 0;
 	if (len && vm_store_read_nowait(obj->store, buf, off, len)) {
 		vm_cache_fill_buf_put(obj->cache, buf);
@@ -494,6 +510,8 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 		vm_mutex_lock(&r->ptl);
 		mapped = !vm_region_fill_locked(r, page, buf, write);
 		vm_mutex_unlock(&r->ptl);
+		if (mapped)
+			vm_stat_inc(s, UFVM_CTR_FILL_MAPPED);
 	}
 	/*
 	 * Not mapped: the backend cannot, the region is dying, or the memfd

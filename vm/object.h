@@ -149,9 +149,11 @@ int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
  * into @r in one backend call (vm_region_fill_locked(), UFFDIO_COPY: no
  * write through the memfd, whose inode lock evictions' punches take too),
  * or, where the backend has no such call or it fails, write the frame
- * with pwrite() for the caller to map.  Not with a test hook installed (one may wait for what mmap_lock
- * held would block), injected latency or errors, or a store that must do
- * I/O: -EAGAIN then, and the caller reads with vm_object_read_page().
+ * with pwrite() for the caller to map.  Not with a test hook installed
+ * (one may wait for what mmap_lock held would block; unless
+ * UFVM_DEBUG_FILL_HOOKED), injected latency or errors, a store that must do
+ * I/O, or a shrinking truncate pending: -EAGAIN then, and the caller reads
+ * with vm_object_read_page().
  * @write: the fault was a write (vm_region_fill_locked()).
  * Context: page locked, fill side held, mmap_lock held (@r stays); takes
  * @r's ptl; does not wait for the store's device.

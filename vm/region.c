@@ -3,8 +3,10 @@
  * vm/region.c - regions: what one mapped range maps, under its ptl.
  *
  * Lock order here: page lock -> ptl (invalidation and write-back lock the
- * page, then take each region's ptl); a fault takes the ptl without any
- * page lock and never sleeps on a page while holding it.
+ * page, then take each region's ptl; so does a 1-page fill that maps the
+ * page it made, vm_region_fill_locked()); a fault that maps cached pages
+ * takes the ptl without any page lock; nothing sleeps on a page while
+ * holding a ptl.
  *
  * Mapcount first (seed 004): a mapper raises the page's mapcount, issues a
  * full barrier, and only then checks the page (unlocked, up to date, still
@@ -136,17 +138,35 @@ int vm_region_fill_locked(struct vm_region *r, struct vm_page *p, const void *sr
 	 * invalidation must lock it before it looks at the mapcount.
 	 */
 	vm_page_map_raise(p);
+	/*
+	 * Past the end, the size checked after the raise (mapcount first): a
+	 * shrinking truncate that stored its size since the fill read it
+	 * zaps what it finds mapped only once this page is unlocked, and may
+	 * yet fail.  The caller writes the frame and maps the page the usual
+	 * way, which refuses too (the fault then gets SIGBUS).
+	 */
+	if (p->index >= vm_object_npages(r->object) &&
+	    !(r->object->pol->debug & UFVM_DEBUG_FILL_PAST_SHRINK)) {
+		vm_page_map_drop(p);
+		return -ERANGE;
+	}
+	/*
+	 * Dirty before the call that maps it writable: the call wakes the
+	 * writer, which may sync at once, and a sync skips a clean page (as
+	 * vm_region_install_locked()).  If the call fails, the page stays
+	 * dirty: the caller writes its frame and maps it for the write, or
+	 * discards it (which forgets the dirt).
+	 */
+	if (write && r->writable)
+		vm_object_set_dirty(r->object, p);
 	err = pm->ops->fill(pm, r, vm_region_addr(r, p->index), src, r->writable && !write);
 	if (err) {
 		vm_page_map_drop(p);
 		return err;
 	}
 	bit_set(r->mapped, b);
-	if (write && r->writable) {
-		/* Mapped writable already, but write-back needs the page lock. */
-		vm_object_set_dirty(r->object, p);
+	if (write && r->writable)
 		bit_set(r->wmapped, b);
-	}
 	vm_page_set(p, PG_REFERENCED);	/* for the clock */
 	return 0;
 }

@@ -115,23 +115,26 @@ int vm_region_reprotect_locked(struct vm_region *r, uint64_t first, uint64_t las
 			       bool writable);
 
 /*
+ * vm_region_fill_locked - create the frame of the locked, not up-to-date
+ * page @p from the page of bytes @src and map it, mapcount first, when the
+ * backend can do both in one call (->fill).  @write: the fault was a
+ * write: @p is dirtied and mapped writable.
+ * Context: @p locked by the caller, ptl held; may sleep briefly (ioctl).
+ * Return: 0 (mapped), -EOPNOTSUPP (no ->fill), -EEXIST (the region is
+ * dying), -ERANGE (@p is past the size: a shrinking truncate cut it off),
+ * or the backend's -errno; on failure nothing is mapped and @p has no
+ * frame made by this call (it may be left dirty: the caller maps it for
+ * the write, or discards it).
+ */
+int vm_region_fill_locked(struct vm_region *r, struct vm_page *p, const void *src, bool write);
+
+/*
  * vm_region_install_locked - map a run of cached pages, mapcount first.
  * @pages: the pages at file offsets @first .. @first+@n-1, each already
  * mapcount-raised and checked by the caller (vm_region_map_try_locked);
  * @write: the fault was a write: the pages are dirty, map them writable.
  * Context: ptl held; may sleep briefly (ioctl).  Return: 0 or -errno.
  */
-/*
- * vm_region_fill_locked - create the frame of the locked, not up-to-date
- * page @p from the page of bytes @src and map it, mapcount first, when the
- * backend can do both in one call (->fill).  @write: the fault was a
- * write: @p is dirtied and mapped writable.
- * Context: @p locked by the caller, ptl held; may sleep briefly (ioctl).
- * Return: 0 (mapped), -EOPNOTSUPP (no ->fill), or the backend's -errno;
- * on failure nothing is mapped and @p has no frame made by this call.
- */
-int vm_region_fill_locked(struct vm_region *r, struct vm_page *p, const void *src, bool write);
-
 int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 			     uint64_t first, unsigned int n, bool write);
 

@@ -12,10 +12,15 @@
  * with a debug hook installed, or (on a file system that has a device)
  * with the store dropped from the host page cache, retry: they drop
  * mmap_lock for the read.  The userfaultfd backend fills and maps in one
- * call (UFFDIO_COPY); the sigsegv backend writes the frame and maps it:
- * the bytes are the same.
+ * call (UFFDIO_COPY: every fill without a retry counts fill_mapped); the
+ * sigsegv backend writes the frame and maps it (none does): the bytes are
+ * the same.  A cold write synced at once reaches the store:
+ * the page is dirty before the thread that wrote it runs again (the fill's
+ * UFFDIO_COPY wakes it; a page dirtied only after that could be skipped by
+ * the sync that thread then issues).
  */
 #include <fcntl.h>
+#include <string.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -32,6 +37,7 @@ static struct ufvm *open_one_page(unsigned int latency_us)
 	assert_ok(ufvm_config_init(&cfg));
 	cfg.fault_around = 1;
 	cfg.readahead = 0;
+	cfg.retry = 1;	/* whatever UFVM_RETRY says */
 	cfg.store_latency_us = latency_us;
 	return ut_open(&cfg);
 }
@@ -52,12 +58,18 @@ static void no_op_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 {
 }
 
-/* Cold reads of the store at @path: return the retries they counted. */
+/*
+ * Cold reads of the store at @path: return the retries they counted, and
+ * in *@majors the major faults.  With the userfaultfd backend, a fill that
+ * did not retry must have mapped its page by UFFDIO_COPY (fill_mapped);
+ * with the sigsegv backend, none does.
+ */
 static uint64_t cold_reads(const char *path, unsigned int latency_us, bool hook,
 			   uint64_t *majors)
 {
 	struct ufvm *vm = open_one_page(latency_us);
-	uint64_t r0, m0, r;
+	bool copies = !strncmp(ufvm_backend_name(vm), "uffd", 4);
+	uint64_t r0, m0, c0, r, c;
 	uint8_t *map;
 
 	if (hook)
@@ -65,9 +77,15 @@ static uint64_t cold_reads(const char *path, unsigned int latency_us, bool hook,
 	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ);
 	r0 = ut_counter(vm, UFVM_CTR_RETRY);
 	m0 = ut_counter(vm, UFVM_CTR_MAJOR);
+	c0 = ut_counter(vm, UFVM_CTR_FILL_MAPPED);
 	read_scattered(map, path);
 	r = ut_counter(vm, UFVM_CTR_RETRY) - r0;
 	*majors = ut_counter(vm, UFVM_CTR_MAJOR) - m0;
+	c = ut_counter(vm, UFVM_CTR_FILL_MAPPED) - c0;
+	cr_assert_eq(c, copies ? *majors - r : 0,
+		     "%s: %llu fills mapped by UFFDIO_COPY of %llu major faults, %llu retried",
+		     ufvm_backend_name(vm), (unsigned long long)c, (unsigned long long)*majors,
+		     (unsigned long long)r);
 	ut_unmap(vm, map, SIZE);
 	ut_close(vm);
 	return r;
@@ -166,6 +184,28 @@ Test(fill, cold_write_fills_then_writes_back, .timeout = 30)
 			       (unsigned long long)i);
 		assert_pattern(SEED, page + 18, i * PAGE + 18, PAGE - 18, "page %llu after it",
 			       (unsigned long long)i);
+	}
+	ut_unmap(vm, map, SIZE);
+	ut_close(vm);
+}
+
+Test(fill, cold_write_synced_at_once_reaches_the_store, .timeout = 60)
+{
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, b;
+	struct ufvm *vm;
+	uint64_t i;
+
+	ut_store("s", SIZE, SEED, path);
+	vm = open_one_page(0);
+	map = ut_map(vm, path, 0, SIZE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	for (i = 0; i < PAGES; i++) {
+		map[i * PAGE + 9] = (uint8_t)(i * 7 + 1);
+		assert_ok(ufvm_sync(vm, map + i * PAGE, PAGE));
+		cr_assert(tmpstore_read(path, &b, 1, (off_t)(i * PAGE + 9)) == 0);
+		cr_assert_eq(b, (uint8_t)(i * 7 + 1),
+			     "page %llu: ufvm_sync() right after the write left the store's byte",
+			     (unsigned long long)i);
 	}
 	ut_unmap(vm, map, SIZE);
 	ut_close(vm);

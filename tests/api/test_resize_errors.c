@@ -17,6 +17,10 @@
  * new size was in force filled its page short (zeros past the new end);
  * when the store truncate then fails, that page must not stay cached
  * (teeth: UFVM_DEBUG_KEEP_SHORT_FILLS keeps it, and the zeros are read).
+ * A write fault's fill from a store in memory, which keeps mmap_lock and
+ * maps its page in the same call that makes it, must not map and dirty
+ * such a page either: written back after the failed truncate, its zeros
+ * would replace the file's bytes (teeth: UFVM_DEBUG_FILL_PAST_SHRINK).
  *
  * A pwrite that extended the file and then failed takes back only its own
  * extension, from the size it grew from under the lock: not past another
@@ -34,6 +38,7 @@
 
 #include "check.h"
 #include "race.h"
+#include "sigbus.h"
 
 static atomic_llong slow_truncate_to = -1;	/* ftruncate(fd, this) waits, succeeds */
 static atomic_int in_slow_truncate, release_slow_truncate;
@@ -366,46 +371,65 @@ static void *truncate_short(void *arg)
 	return NULL;
 }
 
+/* The add/block configuration of these races, with @debug. */
+static void short_fill_config(struct ufvm_config *cfg, unsigned int debug)
+{
+	assert_ok(ufvm_config_init(cfg));
+	cfg->invalidate = UFVM_INVALIDATE_ADDBLOCK;
+	cfg->readahead = 0;	/* a 1-page fill */
+	cfg->debug_flags |= debug;
+}
+
+/*
+ * Start @filler(@arg), whose 1-page fill of page 12 the hook holds at its
+ * size read, then a truncate to 10 pages and a byte whose store truncate
+ * fails; release the fill once the new size is in force; wait for both.
+ * The truncate must fail and leave the size at 16 pages.
+ */
+static void race_short_fill(struct short_fill *t, struct ufvm *vm, void *(*filler)(void *),
+			    void *arg)
+{
+	pthread_t fl, tr;
+	off_t sz = 0;
+
+	assert_ok(ufvm_debug_hook(vm, short_fill_hook, t));
+	atomic_store(&fail_truncate_to, 10 * PAGE + 1);
+	atomic_store(&t->armed, 1);
+	cr_assert(pthread_create(&fl, NULL, filler, arg) == 0);
+	cr_assert(race_wait(&t->at_size, 1, 5000000), "the fill of page 12 never came");
+	cr_assert(pthread_create(&tr, NULL, truncate_short, t) == 0);
+	for (uint64_t until = race_now_us() + 5000000; sz != 10 * PAGE + 1;) {
+		assert_ok(ufvm_file_size(t->f, &sz));	/* the new size, in force */
+		cr_assert(race_now_us() < until, "the truncate never set its size");
+		race_sleep_us(1000);
+	}
+	atomic_store(&t->go, 1);
+	pthread_join(fl, NULL);
+	pthread_join(tr, NULL);
+	atomic_store(&fail_truncate_to, -1);
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	cr_assert_eq(t->trunc_err, -EIO, "the truncate with a failing store returned %ld",
+		     t->trunc_err);
+	assert_ok(ufvm_file_size(t->f, &sz));
+	cr_assert_eq(sz, 16 * PAGE);
+}
+
 /* Return: whether page 12 reads right after the failed truncate. */
 static bool run_short_fill(unsigned int debug)
 {
 	char path[TMPSTORE_PATH_MAX], buf[PAGE];
 	struct short_fill t = { 0 };
 	struct ufvm_config cfg;
-	pthread_t rd, tr;
 	struct ufvm *vm;
-	off_t sz = 0;
 	bool ok;
 
-	assert_ok(ufvm_config_init(&cfg));
-	cfg.invalidate = UFVM_INVALIDATE_ADDBLOCK;
-	cfg.readahead = 0;	/* a 1-page fill */
-	cfg.debug_flags |= debug;
+	short_fill_config(&cfg, debug);
 	ut_store("short", 16 * PAGE, 12, path);
 	vm = ut_open(&cfg);
 	t.f = ut_file(vm, path);
-	assert_ok(ufvm_debug_hook(vm, short_fill_hook, &t));
-	atomic_store(&fail_truncate_to, 10 * PAGE + 1);
-	atomic_store(&t.armed, 1);
-	cr_assert(pthread_create(&rd, NULL, read_page_12, &t) == 0);
-	cr_assert(race_wait(&t.at_size, 1, 5000000), "the fill of page 12 never came");
-	cr_assert(pthread_create(&tr, NULL, truncate_short, &t) == 0);
-	for (uint64_t until = race_now_us() + 5000000; sz != 10 * PAGE + 1;) {
-		assert_ok(ufvm_file_size(t.f, &sz));	/* the new size, in force */
-		cr_assert(race_now_us() < until, "the truncate never set its size");
-		race_sleep_us(1000);
-	}
-	atomic_store(&t.go, 1);
-	pthread_join(rd, NULL);
-	pthread_join(tr, NULL);
-	atomic_store(&fail_truncate_to, -1);
-	cr_assert_eq(t.trunc_err, -EIO, "the truncate with a failing store returned %ld",
-		     t.trunc_err);
-	assert_ok(ufvm_file_size(t.f, &sz));
-	cr_assert_eq(sz, 16 * PAGE);
+	race_short_fill(&t, vm, read_page_12, &t);
 	ut_pread(t.f, buf, PAGE, 12 * PAGE);
 	ok = pattern_mismatch(12, buf, 12 * PAGE, PAGE) < 0;
-	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
 	assert_ok(ufvm_file_close(t.f));
 	ut_close(vm);
 	return ok;
@@ -421,6 +445,76 @@ Test(resize_errors, teeth_keep_short_fills_reads_zeros, .timeout = 30)
 {
 	cr_assert(!run_short_fill(UFVM_DEBUG_KEEP_SHORT_FILLS), "page 12 should read the "
 		  "zeros it was filled with");
+}
+
+struct fault_fill {
+	struct short_fill s;
+	uint8_t *map, byte;
+	int sig;
+};
+
+/* Write page 12's own byte back: the page's bytes do not change. */
+static void *write_page_12(void *arg)
+{
+	struct fault_fill *t = arg;
+	struct sigbus_info info;
+
+	t->sig = sigbus_write(t->map + 12 * PAGE + 5, t->byte, &info);
+	return NULL;
+}
+
+/*
+ * The in-memory fill of a write fault on page 12, held at its size read
+ * (UFVM_DEBUG_FILL_HOOKED) until a truncate to 10 pages and a byte has
+ * stored its size; the store's truncate then fails.  Return: whether
+ * page 12 of the store file holds its bytes after a sync; *@copies: the
+ * backend maps pages in its fill (the userfaultfd one).
+ */
+static bool run_fault_short_fill(unsigned int debug, bool *copies)
+{
+	char path[TMPSTORE_PATH_MAX], buf[PAGE];
+	struct fault_fill t = { 0 };
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	bool ok;
+
+	short_fill_config(&cfg, UFVM_DEBUG_FILL_HOOKED | debug);
+	cfg.fault_around = 1;
+	ut_store("short", 16 * PAGE, 12, path);
+	cr_assert(tmpstore_read(path, &t.byte, 1, 12 * PAGE + 5) == 0);
+	sigbus_install();	/* the application's, before ufvm_open: a SIGBUS
+				   ufvm does not serve in-thread comes here */
+	vm = ut_open(&cfg);
+	*copies = !strncmp(ufvm_backend_name(vm), "uffd", 4);
+	t.s.f = ut_file(vm, path);
+	assert_ok(ufvm_map_file(t.s.f, 0, 16 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE, 0,
+				(void **)&t.map));
+	race_short_fill(&t.s, vm, write_page_12, &t);
+	assert_ok(ufvm_sync(vm, t.map, 16 * PAGE));
+	cr_assert(tmpstore_read(path, buf, PAGE, 12 * PAGE) == 0);
+	ok = pattern_mismatch(12, buf, 12 * PAGE, PAGE) < 0;
+	assert_ok(ufvm_unmap(vm, t.map, 16 * PAGE));
+	assert_ok(ufvm_file_close(t.s.f));
+	ut_close(vm);
+	return ok;
+}
+
+Test(resize_errors, failed_truncate_leaves_a_faulted_page_s_bytes, .timeout = 30)
+{
+	bool copies;
+
+	cr_assert(run_fault_short_fill(0, &copies), "page 12 of the store lost its bytes: its "
+		  "fill against the failed truncate's size was mapped, dirtied and written back");
+}
+
+Test(resize_errors, teeth_fill_past_shrink_writes_zeros_back, .timeout = 30)
+{
+	bool copies, ok = run_fault_short_fill(UFVM_DEBUG_FILL_PAST_SHRINK, &copies);
+
+	if (!copies)
+		cr_skip_test("the sigsegv backend's fill maps nothing: the usual map refuses");
+	cr_assert(!ok, "page 12 of the store should hold the zeros its fill mapped and the "
+		  "sync wrote back");
 }
 
 struct grow {
