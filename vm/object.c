@@ -464,6 +464,8 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 	return 0;
 }
 
+static void clear_dirty(struct vm_object *obj, struct vm_page *p);
+
 int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct vm_region *r,
 			    bool write)
 {
@@ -512,6 +514,9 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 		vm_mutex_unlock(&r->ptl);
 		if (mapped)
 			vm_stat_inc(s, UFVM_CTR_FILL_MAPPED);
+		else
+			clear_dirty(obj, page);	/* new, locked, unmapped: the
+						   map of the write dirties it */
 	}
 	/*
 	 * Not mapped: the backend cannot, the region is dying, or the memfd

@@ -123,8 +123,7 @@ int vm_region_reprotect_locked(struct vm_region *r, uint64_t first, uint64_t las
  * Return: 0 (mapped), -EOPNOTSUPP (no ->fill), -EEXIST (the region is
  * dying), -ERANGE (@p is past the size: a shrinking truncate cut it off),
  * or the backend's -errno; on failure nothing is mapped and @p has no
- * frame made by this call (it may be left dirty: the caller maps it for
- * the write, or discards it).
+ * frame made by this call (it may be left dirty: the caller cleans it).
  */
 int vm_region_fill_locked(struct vm_region *r, struct vm_page *p, const void *src, bool write);
 
