@@ -805,23 +805,29 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 		__atomic_store_n(&obj->size, nsize, __ATOMIC_SEQ_CST);
 		wait_page_locks(obj, nsize / PAGE_SIZE);
 		err = vm_store_truncate(obj->store, nsize);
-		if (err)
-			__atomic_store_n(&obj->size, osize, __ATOMIC_SEQ_CST);
-		__atomic_fetch_add(&obj->shrinks, 1, __ATOMIC_SEQ_CST);	/* decided */
 		if (err) {
 			/*
 			 * Every page is still cached, dirty ones included
-			 * (write-back kept those it did not write meanwhile):
-			 * back at the old size, clear what faults past the
-			 * new one left (SIGBUS mappings).  A fill that read
-			 * while the new size was in force (add/block: a fill
-			 * holds "add" only to insert, and reads later) filled
-			 * its page short, with zeros past it: clean pages from
-			 * the new end on are dropped, to be read again.
+			 * (write-back kept those it did not write meanwhile).
+			 * A fill that read while the new size was in force
+			 * (add/block: a fill holds "add" only to insert, and
+			 * reads later) filled its page short, with zeros past
+			 * it: clean pages from the new end on are dropped, to
+			 * be read again, before the old size comes back (no
+			 * fault maps a page past the new end until then, so
+			 * none can dirty such a page once it is in the file
+			 * again; the new last page, inside both sizes, may
+			 * be: docs/locking.md).
 			 */
-			zap_regions(obj, npages, opages - 1);
 			if (!(obj->pol->debug & UFVM_DEBUG_KEEP_SHORT_FILLS))
 				remove_pages(obj, nsize / PAGE_SIZE, opages - 1, true);
+			__atomic_store_n(&obj->size, osize, __ATOMIC_SEQ_CST);
+		}
+		__atomic_fetch_add(&obj->shrinks, 1, __ATOMIC_SEQ_CST);	/* decided */
+		if (err) {
+			/* Back at the old size: clear what faults past the new
+			 * one left (SIGBUS mappings). */
+			zap_regions(obj, npages, opages - 1);
 			return err;
 		}
 		remove_range(obj, npages, UINT64_MAX - 1);
