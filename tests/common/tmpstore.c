@@ -29,7 +29,10 @@ static void tmpstore_atexit(void)
 		tmpstore_cleanup();
 }
 
-/* Remove directory @dir and the files in it (clearing immutable flags). */
+/*
+ * Remove directory @dir and everything in it (clearing immutable flags;
+ * subdirectories too: test_stats builds a locale tree in its directory).
+ */
 static void tmpstore_rmdir(const char *dir)
 {
 	char path[TMPSTORE_PATH_MAX + 256];
@@ -47,7 +50,7 @@ static void tmpstore_rmdir(const char *dir)
 				unlink(path);
 			}
 			if (de->d_type == DT_DIR)
-				rmdir(path);
+				tmpstore_rmdir(path);
 		}
 		closedir(d);
 	}
