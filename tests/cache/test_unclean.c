@@ -34,6 +34,16 @@
 #define BUDGET	16
 #define SLACK	4	/* MAX(budget / 16, VM_CACHE_SLACK_MIN) */
 
+/* @u: a new file of @npages under the budget, every store write failing. */
+static void start_failing(struct ut_file *u, const char *name, unsigned int npages)
+{
+	struct ufvm_config cfg;
+
+	ut_config_budget(&cfg, BUDGET);
+	ut_file_open(u, &cfg, name, npages, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u->f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+}
+
 static void stop_failing(struct ut_file *u)
 {
 	assert_ok(ufvm_inject(u->f, UFVM_INJECT_WRITE_EIO, 0, 0));
@@ -44,16 +54,13 @@ static void stop_failing(struct ut_file *u)
 Test(unclean, rmw_pwrite_stays_within_slack, .timeout = 30)
 {
 	const unsigned int npages = 128;
-	struct ufvm_config cfg;
 	struct ufvm_stats st;
 	struct ut_file u;
 	uint8_t buf[PAGE];
 	unsigned int i;
 	ssize_t w = 0;
 
-	ut_config_budget(&cfg, BUDGET);
-	ut_file_open(&u, &cfg, "rmw", npages, SEED, UFVM_RDWR);
-	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	start_failing(&u, "rmw", npages);
 	for (i = 0; i < npages; i++) {
 		ut_pread(u.f, buf, PAGE, (off_t)(i * PAGE));
 		buf[0] ^= 1;
@@ -75,7 +82,6 @@ Test(unclean, rmw_mapped_stays_within_slack, .timeout = 30)
 {
 	const unsigned int npages = 128;
 	struct sigbus_info info;
-	struct ufvm_config cfg;
 	struct ufvm_stats st;
 	struct ut_file u;
 	uint8_t *m;
@@ -83,10 +89,8 @@ Test(unclean, rmw_mapped_stays_within_slack, .timeout = 30)
 	int sig = 0;
 
 	sigcatch_install();
-	ut_config_budget(&cfg, BUDGET);
-	ut_file_open(&u, &cfg, "rmwm", npages, SEED, UFVM_RDWR);
+	start_failing(&u, "rmwm", npages);
 	m = ut_map(u.vm, u.path, 0, npages * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
-	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
 	for (i = 0; i < npages && !sig; i++) {
 		uint8_t v = *(volatile uint8_t *)(m + i * PAGE);	/* read fault */
 
@@ -106,15 +110,12 @@ Test(unclean, rmw_mapped_stays_within_slack, .timeout = 30)
 Test(unclean, read_over_unclean_pages_is_cheap, .timeout = 30)
 {
 	const unsigned int npages = 256, nread = 20;
-	struct ufvm_config cfg;
 	struct ut_file u;
 	uint8_t buf[PAGE];
 	uint64_t errs;
 	unsigned int i, ndirty = 0;
 
-	ut_config_budget(&cfg, BUDGET);
-	ut_file_open(&u, &cfg, "rd", npages, SEED, UFVM_RDWR);
-	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	start_failing(&u, "rd", npages);
 	memset(buf, 7, sizeof(buf));
 	while (ndirty < npages &&
 	       ufvm_pwrite(u.f, buf, PAGE, (off_t)(ndirty * PAGE)) == (ssize_t)PAGE)
@@ -155,15 +156,12 @@ Test(unclean, background_reclaim_stops_at_low_watermark, .timeout = 30)
 Test(unclean, refused_full_page_write_leaves_no_zeros, .timeout = 30)
 {
 	const unsigned int npages = 64;
-	struct ufvm_config cfg;
 	struct ut_file u;
 	uint8_t buf[PAGE];
 	unsigned int i;
 	ssize_t w = 0;
 
-	ut_config_budget(&cfg, BUDGET);
-	ut_file_open(&u, &cfg, "zero", npages, SEED, UFVM_RDWR);
-	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	start_failing(&u, "zero", npages);
 	memset(buf, 0x5c, sizeof(buf));
 	for (i = 0; i < npages; i++) {
 		w = ufvm_pwrite(u.f, buf, PAGE, (off_t)(i * PAGE));
