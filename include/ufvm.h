@@ -132,9 +132,6 @@ struct ufvm_config {
 #define UFVM_DEBUG_DROP_GET_LATE	0x400u	/* a file's last close pins each page it
 						   drops after leaving the RCU section
 						   that found it */
-#define UFVM_DEBUG_KEEP_SHORT_FILLS	0x800u	/* a shrinking truncate whose store
-						   truncate fails keeps the clean pages
-						   filled against its size */
 #define UFVM_DEBUG_FORK_NOREPLACE	0x1000u	/* a fork child reserves region ranges
 						   only where nothing was inherited */
 #define UFVM_DEBUG_FILL_HOOKED		0x2000u	/* a 1-page fill from a store in memory
@@ -142,9 +139,12 @@ struct ufvm_config {
 						   a debug hook installed, whose
 						   UFVM_HOOK_FILL_SIZE it calls: for a
 						   hook that needs no mmap_lock */
-#define UFVM_DEBUG_FILL_PAST_SHRINK	0x4000u	/* that fill maps its page even while
-						   a shrinking truncate is pending or
-						   has cut the page off */
+#define UFVM_DEBUG_FILL_PAST_SHRINK	0x4000u	/* fills go on while a shrinking
+						   truncate is pending: that fill maps
+						   its page (even one cut off), and an
+						   add/block fill of a page the new
+						   size cuts fills it short instead of
+						   waiting for the outcome */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

@@ -557,7 +557,7 @@ again:
 		vm_rwsem_read_unlock(&as->mmap_lock);
 	}
 	err = vm_object_read_run(obj, run, got);
-	if (err && got > 1) {
+	if (err < 0 && got > 1) {
 		/* Keep the error to the page that faulted: read it alone. */
 		for (i = 1; i < got; i++) {
 			vm_object_discard_page(obj, run[i]);
@@ -576,9 +576,11 @@ again:
 		vm_object_fill_end(obj);
 		vm_cache_unreserve(obj->cache, n);
 	}
-	if (err) {
-		vm_object_discard_page(obj, p);
-		vm_hook(vmf->pol, UFVM_HOOK_DISCARDED, idx << PAGE_SHIFT, 0);
+	if (err) {	/* the page that failed (the run was cut to it), or a run to wait */
+		for (i = 0; i < got; i++)
+			vm_object_discard_page(obj, run[i]);
+		if (err < 0)
+			vm_hook(vmf->pol, UFVM_HOOK_DISCARDED, idx << PAGE_SHIFT, 0);
 	}
 	for (i = 0; i < got; i++) {
 		vm_page_unlock(run[i]);
@@ -589,6 +591,20 @@ again:
 	if (vmf->pol->debug & UFVM_DEBUG_FILL_END_LATE) {	/* the bug, for tests */
 		vm_object_fill_end(obj);
 		vm_cache_unreserve(obj->cache, n);
+	}
+	if (err == VM_FILL_WAIT) {
+		/*
+		 * A shrinking truncate is pending and cuts the run: fill it
+		 * once the truncate is decided.  With mmap_lock dropped
+		 * (retry) the object may go: the next attempt, which keeps
+		 * mmap_lock, waits (mmap_lock -> invalidate, as the rwsem
+		 * mode's fills do).
+		 */
+		vm_page_put(p);
+		if (allow_retry)
+			return PAGER_RETRY;
+		vm_object_fill_wait(obj);
+		goto again;
 	}
 	if (!err)
 		vm_stat_inc(vmf->stats, UFVM_CTR_MAJOR);

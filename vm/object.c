@@ -364,6 +364,50 @@ int vm_object_grab_page(struct vm_object *obj, uint64_t idx,
 
 static struct vm_stats_shard *shard(struct vm_object *obj);
 
+/*
+ * The file's size, and in *@pending whether a shrinking truncate's outcome
+ * is pending (shrinks odd, or changed while the size was read): the size
+ * may then be the new one of a truncate that will fail and restore the old
+ * one, so no byte past it may be taken for gone.  Write-back keeps dirty
+ * what it does not write; a fill must not fill a page short against it.
+ */
+static uint64_t size_pending(struct vm_object *obj, bool *pending)
+{
+	unsigned int g = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
+	uint64_t size = __atomic_load_n(&obj->size, __ATOMIC_SEQ_CST);
+
+	*pending = (g & 1) || __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != g;
+	return size;
+}
+
+/*
+ * The size a fill of [@off, @off + @span) reads the store up to, or
+ * VM_FILL_WAIT.  In the add/block mode a fill holds "add" only to insert
+ * its pages, and reads later: a shrinking truncate may be pending then.  A
+ * page cut by its new size, filled short (zeros past it), mapped and
+ * written meanwhile, would be written back over the file's bytes if the
+ * store truncate failed and the old size came back.  Such a fill waits for
+ * the outcome instead (its caller lets its pages go and calls
+ * vm_object_fill_wait()).  In the rwsem mode the fill side held across the
+ * read keeps truncates out; in the none mode nothing does (by design); the
+ * invalidating thread's own fill cannot wait for itself.
+ */
+static int fill_size(struct vm_object *obj, uint64_t off, size_t span, uint64_t *sizep)
+{
+	bool pending;
+
+	*sizep = size_pending(obj, &pending);
+	if (pending && off + span > *sizep && fill_takes_add(obj) &&
+	    !(obj->pol->debug & UFVM_DEBUG_FILL_PAST_SHRINK))
+		return VM_FILL_WAIT;
+	return 0;
+}
+
+void vm_object_fill_wait(struct vm_object *obj)
+{
+	fill_sync(obj);
+}
+
 static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off)
 {
 	while (len) {
@@ -446,7 +490,9 @@ int vm_object_read_page(struct vm_object *obj, struct vm_page *page)
 
 	VM_ASSERT_HELD(page);
 	vm_hook(obj->pol, UFVM_HOOK_FILL_SIZE, off, 0);
-	size = vm_object_size(obj);
+	err = fill_size(obj, off, PAGE_SIZE, &size);
+	if (err)
+		return err;
 	len = off < size ? (size_t)MIN(PAGE_SIZE, size - off) : 0;
 	if (len) {
 		vm_hook(obj->pol, UFVM_HOOK_FILL, off, len);
@@ -471,8 +517,8 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 {
 	uint64_t off = page->index << PAGE_SHIFT, size;
 	struct vm_stats_shard *s = shard(obj);
+	bool pending;
 	int mapped = 0;
-	unsigned int g;
 	size_t len;
 	char *buf;
 
@@ -488,13 +534,10 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 	 * A shrinking truncate in progress may fail and restore the size:
 	 * a page filled short against its new size must not be mapped and
 	 * dirtied (written back, its zeros would replace the file's bytes).
-	 * The retry path's fill leaves the page clean (the fault gets
-	 * SIGBUS), and a failed shrink drops such clean pages.
+	 * The retry path's fill waits for the outcome (fill_size()).
 	 */
-	g = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
-	size = vm_object_size(obj);
-	if (((g & 1) || __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != g) &&
-	    !(obj->pol->debug & UFVM_DEBUG_FILL_PAST_SHRINK)) {
+	size = size_pending(obj, &pending);
+	if (pending && !(obj->pol->debug & UFVM_DEBUG_FILL_PAST_SHRINK)) {
 		vm_cache_fill_buf_put(obj->cache, buf);
 		return -EAGAIN;
 	}
@@ -652,13 +695,12 @@ static void zap_regions(struct vm_object *obj, uint64_t first, uint64_t last)
 	vm_mutex_unlock(&obj->rmap_lock);
 }
 
-/* Remove every cached page in [first, last].  Context: inval side held. */
 /*
- * Remove the pages of [first, last] from the cache (with @clean_only, the
- * clean ones, and free their frames).  A page whose pin fails is being
- * freed, out of the index already: the walk goes on past it.
+ * Remove the pages of [first, last] from the cache.  A page whose pin
+ * fails is being freed, out of the index already: the walk goes on past
+ * it.  Context: inval side held.
  */
-static void remove_pages(struct vm_object *obj, uint64_t first, uint64_t last, bool clean_only)
+static void remove_pages(struct vm_object *obj, uint64_t first, uint64_t last)
 {
 	uint64_t idx = first;
 	struct vm_page *p;
@@ -675,11 +717,8 @@ static void remove_pages(struct vm_object *obj, uint64_t first, uint64_t last, b
 			break;
 		if (got) {
 			vm_page_lock(p);
-			if (p->object == obj && !(clean_only && vm_page_test(p, PG_DIRTY))) {
+			if (p->object == obj)
 				vm_object_remove_page(obj, p);
-				if (clean_only)
-					punch_frames(obj, idx, 1);
-			}
 			vm_page_unlock(p);
 			vm_page_put(p);
 		}
@@ -693,7 +732,7 @@ static void remove_range(struct vm_object *obj, uint64_t first, uint64_t last)
 	if (first > last)
 		return;
 	zap_regions(obj, first, last);	/* one zap per region, not per page */
-	remove_pages(obj, first, last, false);
+	remove_pages(obj, first, last);
 }
 
 /* Zero [from, to) bytes of the cached page @idx, if cached. */
@@ -808,19 +847,10 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 		if (err) {
 			/*
 			 * Every page is still cached, dirty ones included
-			 * (write-back kept those it did not write meanwhile).
-			 * A fill that read while the new size was in force
-			 * (add/block: a fill holds "add" only to insert, and
-			 * reads later) filled its page short, with zeros past
-			 * it: clean pages from the new end on are dropped, to
-			 * be read again, before the old size comes back (no
-			 * fault maps a page past the new end until then, so
-			 * none can dirty such a page once it is in the file
-			 * again; the new last page, inside both sizes, may
-			 * be: docs/locking.md).
+			 * (write-back kept those it did not write meanwhile),
+			 * and none was filled short against the new size
+			 * (fill_size(): such a fill waits for this outcome).
 			 */
-			if (!(obj->pol->debug & UFVM_DEBUG_KEEP_SHORT_FILLS))
-				remove_pages(obj, nsize / PAGE_SIZE, opages - 1, true);
 			__atomic_store_n(&obj->size, osize, __ATOMIC_SEQ_CST);
 		}
 		__atomic_fetch_add(&obj->shrinks, 1, __ATOMIC_SEQ_CST);	/* decided */
@@ -1022,22 +1052,6 @@ static void wait_writeback(struct vm_object *obj)
 }
 
 /*
- * The size write-back goes up to, and whether it must keep the pages it
- * does not write whole: while a shrinking truncate's outcome is pending
- * (shrinks odd, or changed while the size was read), the size read may be
- * the new one of a truncate that will fail and restore the old size, so
- * the bytes past it are not to be dropped.
- */
-static uint64_t wb_size(struct vm_object *obj, bool *keep)
-{
-	unsigned int g = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
-	uint64_t size = __atomic_load_n(&obj->size, __ATOMIC_SEQ_CST);
-
-	*keep = (g & 1) || __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != g;
-	return size;
-}
-
-/*
  * Write back the locked dirty pages run[0..n) (consecutive): write-protect
  * them, clear their dirty bits, write them up to the end of the file.  A
  * page whose write fails is dirty again; so is one past the size, or cut
@@ -1058,7 +1072,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 	stuck = wrprotect_run(obj, run, n);
 	for (i = 0; i < n; i++)
 		vm_page_clear(run[i], PG_DIRTY);
-	size = wb_size(obj, &keep);
+	size = size_pending(obj, &keep);
 	if (off < size) {
 		len = (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off);
 		vm_hook(obj->pol, UFVM_HOOK_WRITEBACK, off, len);
@@ -1298,7 +1312,10 @@ static int get_uptodate_locked(struct vm_object *obj, uint64_t idx, bool write, 
 			vm_object_discard_page(obj, p);
 			vm_page_unlock(p);
 			vm_page_put(p);
-			break;
+			if (err != VM_FILL_WAIT)
+				break;
+			vm_object_fill_wait(obj);	/* the truncate's outcome */
+			continue;
 		}
 		*pagep = p;
 		break;
@@ -1528,14 +1545,18 @@ int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
 
 int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned int n)
 {
-	uint64_t off = pages[0]->index << PAGE_SHIFT, size = vm_object_size(obj);
-	size_t len = off < size ? (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off) : 0;
+	uint64_t off = pages[0]->index << PAGE_SHIFT, size;
 	struct vm_stats_shard *s = shard(obj);
 	unsigned int i;
+	size_t len;
 	int err;
 
 	if (n == 1)
 		return vm_object_read_page(obj, pages[0]);
+	err = fill_size(obj, off, (size_t)n << PAGE_SHIFT, &size);
+	if (err)
+		return err;
+	len = off < size ? (size_t)MIN((uint64_t)n << PAGE_SHIFT, size - off) : 0;
 	if (len) {
 		vm_hook(obj->pol, UFVM_HOOK_FILL, off, len);
 		vm_stat_inc(s, UFVM_CTR_STORE_READS);

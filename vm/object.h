@@ -166,9 +166,21 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 /*
  * vm_object_read_page - read a locked, not up-to-date page from the store.
  * Context: page locked, fill side held, may sleep (I/O).  On failure the
- * page is marked PG_ERROR and stays not up to date.  Return: 0 or -errno.
+ * page is marked PG_ERROR and stays not up to date.
+ * Return: 0, -errno, or VM_FILL_WAIT: nothing read, as a shrinking
+ * truncate whose outcome is pending cuts the page (add/block mode); the
+ * caller discards the page, unlocks it, calls vm_object_fill_wait() and
+ * looks the page up again.
  */
 int vm_object_read_page(struct vm_object *obj, struct vm_page *page);
+#define VM_FILL_WAIT	1
+
+/*
+ * vm_object_fill_wait - wait until no invalidation of @obj is in progress
+ * (after VM_FILL_WAIT: the truncate is decided).  Context: no page lock
+ * held (mmap_lock may be); may sleep.
+ */
+void vm_object_fill_wait(struct vm_object *obj);
 
 /*
  * vm_object_remove_page - unmap @page from every region and drop it from
@@ -220,8 +232,9 @@ void vm_object_set_dirty(struct vm_object *obj, struct vm_page *p);
  */
 int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
 		       struct vm_page **pages, unsigned int *got);
-/* Read a run from vm_object_grab_run with one store read.  Context: as
- * vm_object_read_page.  On failure the pages stay not up to date. */
+/* Read a run from vm_object_grab_run with one store read.  Context and
+ * return: as vm_object_read_page.  On failure the pages stay not up to
+ * date. */
 int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned int n);
 /* Asynchronous readahead of [first, first+n).  Context: may sleep. */
 void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n);

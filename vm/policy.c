@@ -147,7 +147,7 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 				      UFVM_DEBUG_NO_ACTIVE | UFVM_DEBUG_FILL_END_LATE |
 				      UFVM_DEBUG_KILL_NO_ZAP | UFVM_DEBUG_WB_EPOCH_ONCE |
 				      UFVM_DEBUG_CLOSE_NO_WAIT | UFVM_DEBUG_AROUND_REREAD |
-				      UFVM_DEBUG_DROP_GET_LATE | UFVM_DEBUG_KEEP_SHORT_FILLS |
+				      UFVM_DEBUG_DROP_GET_LATE |
 				      UFVM_DEBUG_FORK_NOREPLACE | UFVM_DEBUG_FILL_HOOKED |
 				      UFVM_DEBUG_FILL_PAST_SHRINK))
 		why = "debug_flags";

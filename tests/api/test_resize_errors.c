@@ -13,14 +13,16 @@
  * yet written either).
  *
  * In the add/block mode a fill holds "add" only to insert its page and
- * reads the file's size later: one that read while a shrinking truncate's
- * new size was in force filled its page short (zeros past the new end);
- * when the store truncate then fails, that page must not stay cached
- * (teeth: UFVM_DEBUG_KEEP_SHORT_FILLS keeps it, and the zeros are read).
- * A write fault's fill from a store in memory, which keeps mmap_lock and
- * maps its page in the same call that makes it, must not map and dirty
- * such a page either: written back after the failed truncate, its zeros
- * would replace the file's bytes (teeth: UFVM_DEBUG_FILL_PAST_SHRINK).
+ * reads the file's size later: one that reads while a shrinking truncate's
+ * new size is in force would fill its page short (zeros past the new end),
+ * and the store truncate may still fail.  Such a fill waits for the
+ * outcome: a pread of a page past the new end then reads the file's bytes,
+ * and so does the store after a write fault on the new last page (inside
+ * both sizes, mapped and dirtied: written back, a short fill's zeros
+ * would replace the file's bytes).  A write fault's fill from a store in
+ * memory, which keeps mmap_lock and maps its page in the same call that
+ * makes it, must not map and dirty a page past the new end either.
+ * Teeth for all three: UFVM_DEBUG_FILL_PAST_SHRINK (fills go on).
  *
  * A pwrite that extended the file and then failed takes back only its own
  * extension, from the size it grew from under the lock: not past another
@@ -338,17 +340,18 @@ Test(resize_errors, teeth_epoch_once_misses_the_writeback, .timeout = 30)
 
 struct short_fill {
 	struct ufvm_file *f;
+	uint64_t page;		/* whose fill the hook holds */
 	atomic_int armed, at_size, go;
 	long trunc_err;
 };
 
-/* Hold the 1-page fill of page 12 just before it reads the size. */
+/* Hold the 1-page fill of page t->page just before it reads the size. */
 static void short_fill_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 {
 	struct short_fill *t = arg;
 
 	(void)b;
-	if (point != UFVM_HOOK_FILL_SIZE || a != 12 * PAGE || !atomic_exchange(&t->armed, 0))
+	if (point != UFVM_HOOK_FILL_SIZE || a != t->page * PAGE || !atomic_exchange(&t->armed, 0))
 		return;
 	atomic_store(&t->at_size, 1);
 	race_wait(&t->go, 1, 5000000);
@@ -381,9 +384,10 @@ static void short_fill_config(struct ufvm_config *cfg, unsigned int debug)
 }
 
 /*
- * Start @filler(@arg), whose 1-page fill of page 12 the hook holds at its
- * size read, then a truncate to 10 pages and a byte whose store truncate
- * fails; release the fill once the new size is in force; wait for both.
+ * Start @filler(@arg), whose 1-page fill of page t->page the hook holds at
+ * its size read, then a truncate to 10 pages and a byte whose store
+ * truncate fails; release the fill once the new size is in force; wait for
+ * both.
  * The truncate must fail and leave the size at 16 pages.
  */
 static void race_short_fill(struct short_fill *t, struct ufvm *vm, void *(*filler)(void *),
@@ -396,7 +400,8 @@ static void race_short_fill(struct short_fill *t, struct ufvm *vm, void *(*fille
 	atomic_store(&fail_truncate_to, 10 * PAGE + 1);
 	atomic_store(&t->armed, 1);
 	cr_assert(pthread_create(&fl, NULL, filler, arg) == 0);
-	cr_assert(race_wait(&t->at_size, 1, 5000000), "the fill of page 12 never came");
+	cr_assert(race_wait(&t->at_size, 1, 5000000), "the fill of page %lu never came",
+		  (unsigned long)t->page);
 	cr_assert(pthread_create(&tr, NULL, truncate_short, t) == 0);
 	for (uint64_t until = race_now_us() + 5000000; sz != 10 * PAGE + 1;) {
 		assert_ok(ufvm_file_size(t->f, &sz));	/* the new size, in force */
@@ -427,6 +432,7 @@ static bool run_short_fill(unsigned int debug)
 	ut_store("short", 16 * PAGE, 12, path);
 	vm = ut_open(&cfg);
 	t.f = ut_file(vm, path);
+	t.page = 12;
 	race_short_fill(&t, vm, read_page_12, &t);
 	ut_pread(t.f, buf, PAGE, 12 * PAGE);
 	ok = pattern_mismatch(12, buf, 12 * PAGE, PAGE) < 0;
@@ -435,53 +441,56 @@ static bool run_short_fill(unsigned int debug)
 	return ok;
 }
 
-Test(resize_errors, failed_truncate_drops_pages_filled_short, .timeout = 30)
+Test(resize_errors, pread_past_a_failed_truncate_s_size_reads_the_file, .timeout = 30)
 {
 	cr_assert(run_short_fill(0), "page 12 reads zeros: filled against the failed "
 		  "truncate's size, it stayed cached");
 }
 
-Test(resize_errors, teeth_keep_short_fills_reads_zeros, .timeout = 30)
+Test(resize_errors, teeth_fill_past_shrink_preads_zeros, .timeout = 30)
 {
-	cr_assert(!run_short_fill(UFVM_DEBUG_KEEP_SHORT_FILLS), "page 12 should read the "
+	cr_assert(!run_short_fill(UFVM_DEBUG_FILL_PAST_SHRINK), "page 12 should read the "
 		  "zeros it was filled with");
 }
 
 struct fault_fill {
 	struct short_fill s;
 	uint8_t *map, byte;
+	size_t at;		/* the byte written */
 	int sig;
 };
 
-/* Write page 12's own byte back: the page's bytes do not change. */
-static void *write_page_12(void *arg)
+/* Write a byte of the page back: the page's bytes do not change. */
+static void *write_own_byte(void *arg)
 {
 	struct fault_fill *t = arg;
 	struct sigbus_info info;
 
-	t->sig = sigbus_write(t->map + 12 * PAGE + 5, t->byte, &info);
+	t->sig = sigbus_write(t->map + t->s.page * PAGE + t->at, t->byte, &info);
 	return NULL;
 }
 
 /*
- * The in-memory fill of a write fault on page 12, held at its size read
- * (UFVM_DEBUG_FILL_HOOKED) until a truncate to 10 pages and a byte has
- * stored its size; the store's truncate then fails.  Return: whether
- * page 12 of the store file holds its bytes after a sync; *@copies: the
- * backend maps pages in its fill (the userfaultfd one).
+ * The fill of a write fault on byte @at of page @page, held at its size
+ * read until a truncate to 10 pages and a byte has stored its size; the
+ * store's truncate then fails.  With UFVM_DEBUG_FILL_HOOKED in @debug the
+ * fill is the in-memory one that keeps mmap_lock; without, the retry
+ * path's.  Return: whether that page of the store file holds its bytes
+ * after a sync; *@copies: the backend maps pages in its fill (the
+ * userfaultfd one).
  */
-static bool run_fault_short_fill(unsigned int debug, bool *copies)
+static bool run_fault_short_fill(uint64_t page, size_t at, unsigned int debug, bool *copies)
 {
 	char path[TMPSTORE_PATH_MAX], buf[PAGE];
-	struct fault_fill t = { 0 };
+	struct fault_fill t = { .s.page = page, .at = at };
 	struct ufvm_config cfg;
 	struct ufvm *vm;
 	bool ok;
 
-	short_fill_config(&cfg, UFVM_DEBUG_FILL_HOOKED | debug);
+	short_fill_config(&cfg, debug);
 	cfg.fault_around = 1;
 	ut_store("short", 16 * PAGE, 12, path);
-	cr_assert(tmpstore_read(path, &t.byte, 1, 12 * PAGE + 5) == 0);
+	cr_assert(tmpstore_read(path, &t.byte, 1, page * PAGE + at) == 0);
 	sigbus_install();	/* the application's, before ufvm_open: a SIGBUS
 				   ufvm does not serve in-thread comes here */
 	vm = ut_open(&cfg);
@@ -489,10 +498,12 @@ static bool run_fault_short_fill(unsigned int debug, bool *copies)
 	t.s.f = ut_file(vm, path);
 	assert_ok(ufvm_map_file(t.s.f, 0, 16 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE, 0,
 				(void **)&t.map));
-	race_short_fill(&t.s, vm, write_page_12, &t);
+	race_short_fill(&t.s, vm, write_own_byte, &t);
+	if (page * PAGE + at < 10 * PAGE + 1)	/* inside both sizes */
+		cr_assert_eq(t.sig, 0, "the write to page %lu got a signal", (unsigned long)page);
 	assert_ok(ufvm_sync(vm, t.map, 16 * PAGE));
-	cr_assert(tmpstore_read(path, buf, PAGE, 12 * PAGE) == 0);
-	ok = pattern_mismatch(12, buf, 12 * PAGE, PAGE) < 0;
+	cr_assert(tmpstore_read(path, buf, PAGE, page * PAGE) == 0);
+	ok = pattern_mismatch(12, buf, page * PAGE, PAGE) < 0;
 	assert_ok(ufvm_unmap(vm, t.map, 16 * PAGE));
 	assert_ok(ufvm_file_close(t.s.f));
 	ut_close(vm);
@@ -503,18 +514,37 @@ Test(resize_errors, failed_truncate_leaves_a_faulted_page_s_bytes, .timeout = 30
 {
 	bool copies;
 
-	cr_assert(run_fault_short_fill(0, &copies), "page 12 of the store lost its bytes: its "
-		  "fill against the failed truncate's size was mapped, dirtied and written back");
+	cr_assert(run_fault_short_fill(12, 5, UFVM_DEBUG_FILL_HOOKED, &copies), "page 12 of "
+		  "the store lost its bytes: its fill against the failed truncate's size was "
+		  "mapped, dirtied and written back");
 }
 
 Test(resize_errors, teeth_fill_past_shrink_writes_zeros_back, .timeout = 30)
 {
-	bool copies, ok = run_fault_short_fill(UFVM_DEBUG_FILL_PAST_SHRINK, &copies);
+	bool copies, ok = run_fault_short_fill(12, 5, UFVM_DEBUG_FILL_HOOKED |
+					       UFVM_DEBUG_FILL_PAST_SHRINK, &copies);
 
 	if (!copies)
 		cr_skip_test("the sigsegv backend's fill maps nothing: the usual map refuses");
 	cr_assert(!ok, "page 12 of the store should hold the zeros its fill mapped and the "
 		  "sync wrote back");
+}
+
+/* Page 10 is the new last page: the truncate to 10 pages and a byte cuts it. */
+Test(resize_errors, failed_truncate_leaves_the_new_last_page_s_bytes, .timeout = 30)
+{
+	bool copies;
+
+	cr_assert(run_fault_short_fill(10, 0, 0, &copies), "page 10 of the store lost its "
+		  "bytes: filled short against the failed truncate's size, then written");
+}
+
+Test(resize_errors, teeth_fill_past_shrink_cuts_the_new_last_page, .timeout = 30)
+{
+	bool copies;
+
+	cr_assert(!run_fault_short_fill(10, 0, UFVM_DEBUG_FILL_PAST_SHRINK, &copies),
+		  "page 10 of the store should hold the zeros its short fill wrote back");
 }
 
 struct grow {
