@@ -12,8 +12,9 @@
  * A, no lock held), the close waits while another thread reads file B
  * through a full cache (budget 64 pages, FIFO reclaim: A's pages are the
  * oldest) until reclaim has evicted a page at offset 0 and its free has
- * had time to run; then the close goes on and must finish cleanly, with
- * B's bytes read right.
+ * had time to run (the reader fills nothing more until the close is done);
+ * then the close goes on and must finish cleanly, with B's bytes read
+ * right.
  * Teeth (ASan tree): UFVM_DEBUG_DROP_GET_LATE pins the page only after the
  * hook; ASan, which sees page structs of the pool as poisoned while they
  * are free, must report the close's use of the freed page.
@@ -34,7 +35,7 @@
 
 struct drop {
 	struct ufvm_file *b;
-	atomic_int go, evicted0, kicked, done;
+	atomic_int go, evicted0, kicked, closed, done;
 	atomic_ulong bad;
 };
 
@@ -60,6 +61,13 @@ static void *reader_main(void *arg)
 
 	race_wait(&d->go, 1, 30 * 1000000);
 	for (i = 0; i < PAGES_B; i++) {
+		/*
+		 * Once page 0 is evicted, no fill until the close is done: a
+		 * fill's new page could take the freed struct from the pool,
+		 * no longer poisoned, and hide the teeth's use of it.
+		 */
+		if (atomic_load(&d->evicted0))
+			race_wait(&d->closed, 1, 30 * 1000000);
 		if (ufvm_pread(d->b, buf, PAGE, (off_t)i * PAGE) != (ssize_t)PAGE ||
 		    pattern_mismatch(SEED_B, buf, (uint64_t)i * PAGE, PAGE) >= 0)
 			atomic_fetch_add(&d->bad, 1);
@@ -93,6 +101,7 @@ static void run_drop_vs_evict(unsigned int debug)
 	assert_ok(ufvm_debug_hook(vm, drop_hook, &d));
 	cr_assert_eq(pthread_create(&th, NULL, reader_main, &d), 0);
 	assert_ok(ufvm_file_close(a));	/* the last close: drops A's pages */
+	atomic_store(&d.closed, 1);
 	cr_assert_eq(race_join(th, 30 * 1000000), 0, "the reader of B is stuck");
 	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
 	cr_assert(atomic_load(&d.kicked), "the close never reported page 0");
