@@ -394,6 +394,8 @@ enum ufvm_counter {
 					   fails (docs/architecture.md, "Budget") */
 	UFVM_CTR_FILL_MAPPED,		/* 1-page fills that made and mapped their
 					   frame in one call (UFFDIO_COPY) */
+	UFVM_CTR_FILL_WAITS,		/* fills that waited for a pending shrinking
+					   truncate's outcome (add/block mode) */
 	UFVM_CTR__COUNT
 };
 

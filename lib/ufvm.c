@@ -92,6 +92,7 @@ static const char *const counter_names[UFVM_CTR__COUNT] = {
 	[UFVM_CTR_FLUSH_PAGES] = "flush_pages",
 	[UFVM_CTR_NOROOM] = "noroom",
 	[UFVM_CTR_FILL_MAPPED] = "fill_mapped",
+	[UFVM_CTR_FILL_WAITS] = "fill_waits",
 };
 
 static const char *const path_names[UFVM_PATH__COUNT] = {

@@ -398,8 +398,10 @@ static int fill_size(struct vm_object *obj, uint64_t off, size_t span, uint64_t 
 
 	*sizep = size_pending(obj, &pending);
 	if (pending && off + span > *sizep && fill_takes_add(obj) &&
-	    !(obj->pol->debug & UFVM_DEBUG_FILL_PAST_SHRINK))
+	    !(obj->pol->debug & UFVM_DEBUG_FILL_PAST_SHRINK)) {
+		vm_stat_inc(shard(obj), UFVM_CTR_FILL_WAITS);
 		return VM_FILL_WAIT;
+	}
 	return 0;
 }
 
