@@ -851,7 +851,10 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 			 * Every page is still cached, dirty ones included
 			 * (write-back kept those it did not write meanwhile),
 			 * and none was filled short against the new size
-			 * (fill_size(): such a fill waits for this outcome).
+			 * but in the none mode, which keeps fills out of
+			 * nothing (fill_size(): such a fill waits for this
+			 * outcome in the add/block mode; the rwsem mode's
+			 * fills wait for the whole truncate).
 			 */
 			__atomic_store_n(&obj->size, osize, __ATOMIC_SEQ_CST);
 		}
