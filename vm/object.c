@@ -525,9 +525,10 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 	char *buf;
 
 	VM_ASSERT_HELD(page);
-	if (__atomic_load_n(&obj->pol->hook, __ATOMIC_RELAXED) &&
-	    !(obj->pol->debug & UFVM_DEBUG_FILL_HOOKED))
-		return -EAGAIN;
+	if ((__atomic_load_n(&obj->pol->hook, __ATOMIC_RELAXED) &&
+	     !(obj->pol->debug & UFVM_DEBUG_FILL_HOOKED)) ||
+	    !vm_store_may_read_nowait(obj->store))
+		return -EAGAIN;	/* before a shared fill buffer is taken for nothing */
 	buf = vm_cache_fill_buf_try(obj->cache);
 	if (!buf)
 		return -EAGAIN;

@@ -197,8 +197,6 @@ static int sf_read_nowait(struct vm_store *s, void *buf, uint64_t off, size_t le
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	ssize_t n;
 
-	if (sf->dfd != sf->fd)
-		return -EAGAIN;	/* O_DIRECT: every read is I/O */
 	do {
 		n = sf->in_memory ? pread(sf->fd, buf, len, (off_t)off)
 				  : preadv2(sf->fd, &iov, 1, (off_t)off, RWF_NOWAIT);
@@ -439,6 +437,7 @@ int vm_store_file_open(const char *path, unsigned int flags,
 		}
 	}
 	sf->s.read_to_fd = sf->dfd == sf->fd;	/* buffered: splice from the page cache */
+	sf->s.read_nowait = sf->dfd == sf->fd;	/* with O_DIRECT every read is I/O */
 	sf->in_memory = on_tmpfs(fd);
 	*dev = st.st_dev;
 	*ino = st.st_ino;
@@ -485,7 +484,7 @@ int vm_store_read_nowait(struct vm_store *s, void *buf, uint64_t off, size_t len
 {
 	int err;
 
-	if (!s->ops->read_nowait || READ_ONCE(s->latency_us) ||
+	if (!vm_store_may_read_nowait(s) ||
 	    injected(READ_ONCE(s->rerr_off), READ_ONCE(s->rerr_len), off, len))
 		return -EAGAIN;
 	UFVM_TRACE2(store_read_start, off, len);

@@ -49,6 +49,7 @@ struct vm_store {
 	unsigned int latency_us;	/* (a) added to every read */
 	bool writable;			/* (c) */
 	bool read_to_fd;		/* (c) ops->read_to_fd may be used */
+	bool read_nowait;		/* (c) ops->read_nowait may be used */
 	/* injected errors: [off, off+len) fails with -EIO; len 0 = none (a) */
 	uint64_t rerr_off, rerr_len;
 	uint64_t werr_off, werr_len;
@@ -80,6 +81,11 @@ int vm_store_read(struct vm_store *s, void *buf, uint64_t off, size_t len);
  * Context: does not sleep on I/O.  Return: 0, -EAGAIN, or -errno.
  */
 int vm_store_read_nowait(struct vm_store *s, void *buf, uint64_t off, size_t len);
+/* Can vm_store_read_nowait() read at all (not O_DIRECT, no injected latency)? */
+static inline bool vm_store_may_read_nowait(struct vm_store *s)
+{
+	return s->read_nowait && !READ_ONCE(s->latency_us);
+}
 /*
  * ->read_to_fd with the injected latency and errors.  Return: as the op,
  * or -EOPNOTSUPP (the store cannot: read into a buffer; the pipe untouched).
