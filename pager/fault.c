@@ -85,6 +85,8 @@ clamp:
 
 #define RA_AROUND	32	/* read-around of a random miss, pages */
 #define RA_MISS_MAX	100	/* misses without hits before read-around stops */
+#define RA_TRAIL_MIN	8	/* cached pages before a miss that make it sequential */
+#define RA_TRAIL_FULL	64	/* the same in a cache full under its budget */
 
 /*
  * Read-around only into free room: in a full cache under a budget it would
@@ -99,13 +101,36 @@ static bool read_around_fits(struct vm_cache *c)
 }
 
 /*
+ * The pages cached (or being filled) right before @idx, counted back up to
+ * @max: the trail of a sequential reader.  It tells a reader's major fault
+ * apart from a random one when the region's last fault was another
+ * reader's (two threads scanning two parts of one region: the region's
+ * ra_prev and ra_next are then the other thread's).
+ */
+static unsigned int ra_trail(struct vm_object *obj, uint64_t idx, unsigned int max)
+{
+	struct vm_pindex_cursor cur;
+	unsigned int t = 0;
+
+	vm_rcu_read_lock();
+	vm_pindex_cursor_init(&cur, &obj->index);
+	while (t < max && t < idx && vm_pindex_cursor_get(&cur, idx - t - 1))
+		t++;
+	vm_rcu_read_unlock();
+	return t;
+}
+
+/*
  * The window to read on a major fault at @idx: a first window when the
  * fault follows the previous one; double the last window when it lands
- * right after it; otherwise a read-around of RA_AROUND pages from the
- * fault on, unless the region's recent misses went unused (the kernel's
+ * right after it; twice a reader's trail (ra_trail()) when that is
+ * RA_TRAIL_MIN pages or more (RA_TRAIL_FULL when the cache is full under
+ * its budget); otherwise a read-around of RA_AROUND pages from the fault
+ * on, unless the region's recent misses went unused (the kernel's
  * mmap_miss: each major fault counts one up, each page mapped from the
- * cache one down) or the cache is full under its budget; then the one page.  Racy per-region heuristics: a lost
- * update only changes a window size.
+ * cache one down) or the cache is full under its budget; then the one
+ * page.  Racy per-region heuristics: a lost update only changes a window
+ * size.
  */
 static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int around)
 {
@@ -122,6 +147,9 @@ static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int ar
 		n = MIN(2 * size, max);
 	else if (idx > prev && idx <= prev + MAX(around, 1u))
 		n = MIN(MAX(around, 4u), max);
+	else if ((n = ra_trail(r->object, idx, max)) >= RA_TRAIL_MIN &&
+		 (n >= RA_TRAIL_FULL || read_around_fits(r->object->cache)))
+		n = MIN(2 * n, max);
 	else if (miss < RA_MISS_MAX && read_around_fits(r->object->cache))
 		n = MIN(RA_AROUND, max);	/* read-around */
 	else
@@ -141,19 +169,30 @@ static inline void ra_hit(struct vm_region *r, unsigned int n)
 		WRITE_ONCE(r->ra_miss, miss > n ? miss - n : 0);
 }
 
-/* A page marked PG_READAHEAD was mapped: start the next window. */
-static void ra_async(struct vm_region *r)
+/*
+ * The page at @idx, marked PG_READAHEAD, was mapped: start the next
+ * window, at the first page not cached after it, twice as long as the
+ * cached run from @idx to there (the marker is a window's first page, or
+ * the middle of a fault's window).  Derived from the index, as the
+ * kernel's async readahead does, not from the region's last window, which
+ * another reader of the region may have set.  At most 2 * ra_max index
+ * loads, once per window.
+ * Context: RCU read section (the ptl held, from map_pages_locked()).
+ */
+static void ra_async(struct vm_region *r, uint64_t idx)
 {
 	struct vm_cache *c = r->object->cache;
-	uint64_t first = READ_ONCE(r->ra_next), end = r->pgoff + r->npages;
-	uint64_t n = MIN(2 * (uint64_t)MAX(READ_ONCE(r->ra_size), 1u), (uint64_t)c->ra_max);
+	struct vm_pindex_cursor cur;
+	uint64_t end = MIN(r->pgoff + r->npages, vm_object_npages(r->object));
+	uint64_t first = idx + 1, n;
 
-	end = MIN(end, vm_object_npages(r->object));
-	if (first < r->pgoff || first >= end)
-		return;
-	n = MIN(n, end - first);
-	WRITE_ONCE(r->ra_next, first + n);
-	WRITE_ONCE(r->ra_size, (uint32_t)n);
+	vm_pindex_cursor_init(&cur, &r->object->index);
+	while (first < end && first - idx < 2 * (uint64_t)c->ra_max &&
+	       vm_pindex_cursor_get(&cur, first))
+		first++;
+	if (first >= end || first - idx >= 2 * (uint64_t)c->ra_max)
+		return;	/* the end, or read far enough ahead already */
+	n = MIN(MIN(2 * (first - idx), (uint64_t)c->ra_max), end - first);
 	vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_READAHEAD_ASYNC);
 	vm_cache_readahead(c, r->object, first, (unsigned int)n);
 }
@@ -214,7 +253,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 				vm_hook(vmf->pol, UFVM_HOOK_AROUND_CHECKED, j, 0);
 			if (unlikely(vm_page_test(p, PG_READAHEAD)) &&
 			    vm_page_test_clear(p, PG_READAHEAD))
-				ra_async(r);
+				ra_async(r, j);
 			if (!n)
 				first = j;
 			run[n++] = p;

@@ -1580,19 +1580,43 @@ int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned i
 	return 0;
 }
 
+/*
+ * The pages at the head of [@first, @first + @n) that are cached already:
+ * a reader's fault may have filled the window's first pages before the
+ * request ran.
+ */
+static unsigned int cached_head(struct vm_object *obj, uint64_t first, unsigned int n)
+{
+	struct vm_pindex_cursor cur;
+	unsigned int i = 0;
+
+	vm_rcu_read_lock();
+	vm_pindex_cursor_init(&cur, &obj->index);
+	while (i < n && vm_pindex_cursor_get(&cur, first + i))
+		i++;
+	vm_rcu_read_unlock();
+	return i;
+}
+
 void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 {
 	struct vm_page *pages[VM_RA_MAX];
 	unsigned int got, i;
 	int err;
 
-	n = (unsigned int)vm_cache_make_room(obj->cache, MIN(n, (unsigned int)VM_RA_MAX), 0, false);
+	/* Read the rest of the window, marked at its first page read. */
+	i = cached_head(obj, first, MIN(n, (unsigned int)VM_RA_MAX));
+	first += i;
+	n = MIN(n, (unsigned int)VM_RA_MAX) - i;
+	if (!n)
+		return;
+	n = (unsigned int)vm_cache_make_room(obj->cache, n, 0, false);
 	if (!n)
 		return;	/* no room: readahead never goes over the budget */
 	vm_object_fill_begin(obj);
 	err = vm_object_grab_run(obj, first, n, pages, &got);
 	if (!err && got) {
-		/* Reaching the first page of this window starts the next one. */
+		/* Reaching the first page read starts the next window. */
 		vm_page_set(pages[0], PG_READAHEAD);
 		err = vm_object_read_run(obj, pages, got);
 		if (!err)

@@ -236,7 +236,11 @@ int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
  * return: as vm_object_read_page.  On failure the pages stay not up to
  * date. */
 int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned int n);
-/* Asynchronous readahead of [first, first+n).  Context: may sleep. */
+/*
+ * Asynchronous readahead of [first, first+n): from its first page not
+ * cached up to the next cached one, the first page read marked
+ * PG_READAHEAD.  Context: may sleep.
+ */
 void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n);
 /* Take one more reference; the caller already holds one (or a region). */
 void vm_object_get_ref(struct vm_object *obj);
