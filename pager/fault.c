@@ -129,31 +129,40 @@ static unsigned int ra_trail(struct vm_object *obj, uint64_t idx, unsigned int m
  * on, unless the region's recent misses went unused (the kernel's
  * mmap_miss: each major fault counts one up, each page mapped from the
  * cache one down) or the cache is full under its budget; then the one
- * page.  Racy per-region heuristics: a lost update only changes a window
- * size.
+ * page.  *@mark says whether the window gets a PG_READAHEAD page: not a
+ * read-around under a budget.  Racy per-region heuristics: a lost update
+ * only changes a window size.
  */
-static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int around)
+static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int around,
+			      bool *mark)
 {
 	unsigned int max = r->object->cache->ra_max, n;
 	uint64_t prev = READ_ONCE(r->ra_prev), next = READ_ONCE(r->ra_next);
 	uint32_t size = READ_ONCE(r->ra_size), miss = READ_ONCE(r->ra_miss);
 
+	*mark = true;
 	WRITE_ONCE(r->ra_prev, idx);
 	if (miss < UINT32_MAX)
 		WRITE_ONCE(r->ra_miss, miss + 1);
 	if (max <= 1)
 		return 1;
-	if (idx == next && size)
+	if (idx == next && size) {
 		n = MIN(2 * size, max);
-	else if (idx > prev && idx <= prev + MAX(around, 1u))
+	} else if (idx > prev && idx <= prev + MAX(around, 1u)) {
 		n = MIN(MAX(around, 4u), max);
-	else if ((n = ra_trail(r->object, idx, max)) >= RA_TRAIL_MIN &&
-		 (n >= RA_TRAIL_FULL || read_around_fits(r->object->cache)))
+	} else if ((n = ra_trail(r->object, idx, max)) >= RA_TRAIL_MIN &&
+		   (n >= RA_TRAIL_FULL || read_around_fits(r->object->cache))) {
 		n = MIN(2 * n, max);
-	else if (miss < RA_MISS_MAX && read_around_fits(r->object->cache))
+	} else if (miss < RA_MISS_MAX && read_around_fits(r->object->cache)) {
 		n = MIN(RA_AROUND, max);	/* read-around */
-	else
+		/*
+		 * Not marked under a budget: a random reader that maps its
+		 * middle would start a window after it, evicting for it.
+		 */
+		*mark = !r->object->cache->budget;
+	} else {
 		return 1;
+	}
 	n = (unsigned int)MIN((uint64_t)n, r->pgoff + r->npages - idx);
 	WRITE_ONCE(r->ra_next, idx + n);
 	WRITE_ONCE(r->ra_size, n);
@@ -186,6 +195,7 @@ static void ra_async(struct vm_region *r, uint64_t idx)
 	uint64_t end = MIN(r->pgoff + r->npages, vm_object_npages(r->object));
 	uint64_t first = idx + 1, n;
 
+	VM_ASSERT_RCU();
 	vm_pindex_cursor_init(&cur, &r->object->index);
 	while (first < end && first - idx < 2 * (uint64_t)c->ra_max &&
 	       vm_pindex_cursor_get(&cur, first))
@@ -478,7 +488,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 static int fault_locked(struct pager_fault *vmf)
 {
 	struct vm_aspace *as = vmf->as;
-	bool allow_retry = vmf->flags & PF_ALLOW_RETRY;
+	bool allow_retry = vmf->flags & PF_ALLOW_RETRY, mark;
 	struct vm_page *run[VM_RA_MAX];
 	unsigned int n, got, i;
 	int room;
@@ -550,7 +560,7 @@ again:
 	 * Major fault: fill the page, and a readahead window after it if the
 	 * faults look sequential, under the invalidate lock.
 	 */
-	room = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around), 1,
+	room = vm_cache_make_room(obj->cache, ra_window(r, idx, vmf->pol->fault_around, &mark), 1,
 				  vmf->flags & PF_WRITE);
 	if (room < 0) {	/* full of pages the store does not take back */
 		ret = sigbus(vmf, r, false);
@@ -568,7 +578,7 @@ again:
 		goto out_unlock;
 	}
 	p = run[0];
-	if (got > 1)
+	if (got > 1 && mark)
 		vm_page_set(run[got / 2], PG_READAHEAD);
 	vmf->path = UFVM_PATH_MAJOR;
 	if (got == 1) {
