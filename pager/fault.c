@@ -101,37 +101,19 @@ static bool read_around_fits(struct vm_cache *c)
 }
 
 /*
- * The pages cached (or being filled) right before @idx, counted back up to
- * @max: the trail of a sequential reader.  It tells a reader's major fault
- * apart from a random one when the region's last fault was another
- * reader's (two threads scanning two parts of one region: the region's
- * ra_prev and ra_next are then the other thread's).
- */
-static unsigned int ra_trail(struct vm_object *obj, uint64_t idx, unsigned int max)
-{
-	struct vm_pindex_cursor cur;
-	unsigned int t = 0;
-
-	vm_rcu_read_lock();
-	vm_pindex_cursor_init(&cur, &obj->index);
-	while (t < max && t < idx && vm_pindex_cursor_get(&cur, idx - t - 1))
-		t++;
-	vm_rcu_read_unlock();
-	return t;
-}
-
-/*
  * The window to read on a major fault at @idx: a first window when the
  * fault follows the previous one; double the last window when it lands
- * right after it; twice a reader's trail (ra_trail()) when that is
- * RA_TRAIL_MIN pages or more (RA_TRAIL_FULL when the cache is full under
- * its budget); otherwise a read-around of RA_AROUND pages from the fault
- * on, unless the region's recent misses went unused (the kernel's
- * mmap_miss: each major fault counts one up, each page mapped from the
- * cache one down) or the cache is full under its budget; then the one
- * page.  *@mark says whether the window gets a PG_READAHEAD page: not a
- * read-around under a budget.  Racy per-region heuristics: a lost update
- * only changes a window size.
+ * right after it; twice a reader's trail, the pages cached right before
+ * @idx, when that is RA_TRAIL_MIN pages or more (RA_TRAIL_FULL when the
+ * cache is full under its budget): it tells a reader's major fault from a
+ * random one when the region's last fault was another reader's (two
+ * threads scanning two parts of one region); otherwise a read-around of
+ * RA_AROUND pages from the fault on, unless the region's recent misses
+ * went unused (the kernel's mmap_miss: each major fault counts one up,
+ * each page mapped from the cache one down) or the cache is full under its
+ * budget; then the one page.  *@mark says whether the window gets a
+ * PG_READAHEAD page: not a read-around under a budget.  Racy per-region
+ * heuristics: a lost update only changes a window size.
  */
 static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int around,
 			      bool *mark)
@@ -150,7 +132,7 @@ static unsigned int ra_window(struct vm_region *r, uint64_t idx, unsigned int ar
 		n = MIN(2 * size, max);
 	} else if (idx > prev && idx <= prev + MAX(around, 1u)) {
 		n = MIN(MAX(around, 4u), max);
-	} else if ((n = ra_trail(r->object, idx, max)) >= RA_TRAIL_MIN &&
+	} else if ((n = vm_object_cached_run(r->object, idx, max, true)) >= RA_TRAIL_MIN &&
 		   (n >= RA_TRAIL_FULL || read_around_fits(r->object->cache))) {
 		n = MIN(2 * n, max);
 	} else if (miss < RA_MISS_MAX && read_around_fits(r->object->cache)) {
@@ -186,21 +168,19 @@ static inline void ra_hit(struct vm_region *r, unsigned int n)
  * kernel's async readahead does, not from the region's last window, which
  * another reader of the region may have set.  At most 2 * ra_max index
  * loads, once per window.
- * Context: RCU read section (the ptl held, from map_pages_locked()).
+ * Context: the ptl held (map_pages_locked()).
  */
 static void ra_async(struct vm_region *r, uint64_t idx)
 {
 	struct vm_cache *c = r->object->cache;
-	struct vm_pindex_cursor cur;
 	uint64_t end = MIN(r->pgoff + r->npages, vm_object_npages(r->object));
-	uint64_t first = idx + 1, n;
+	uint64_t ahead = 2 * (uint64_t)c->ra_max, first, n;
 
-	VM_ASSERT_RCU();
-	vm_pindex_cursor_init(&cur, &r->object->index);
-	while (first < end && first - idx < 2 * (uint64_t)c->ra_max &&
-	       vm_pindex_cursor_get(&cur, first))
-		first++;
-	if (first >= end || first - idx >= 2 * (uint64_t)c->ra_max)
+	if (idx + 1 >= end)
+		return;
+	first = idx + 1 + vm_object_cached_run(r->object, idx + 1,
+					       (unsigned int)MIN(end - idx - 1, ahead - 1), false);
+	if (first >= end || first - idx >= ahead)
 		return;	/* the end, or read far enough ahead already */
 	n = MIN(MIN(2 * (first - idx), (uint64_t)c->ra_max), end - first);
 	vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_READAHEAD_ASYNC);

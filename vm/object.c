@@ -1580,19 +1580,17 @@ int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned i
 	return 0;
 }
 
-/*
- * The pages at the head of [@first, @first + @n) that are cached already:
- * a reader's fault may have filled the window's first pages before the
- * request ran.
- */
-static unsigned int cached_head(struct vm_object *obj, uint64_t first, unsigned int n)
+unsigned int vm_object_cached_run(struct vm_object *obj, uint64_t idx, unsigned int max,
+				  bool back)
 {
 	struct vm_pindex_cursor cur;
 	unsigned int i = 0;
 
+	if (back)
+		max = (unsigned int)MIN((uint64_t)max, idx);
 	vm_rcu_read_lock();
 	vm_pindex_cursor_init(&cur, &obj->index);
-	while (i < n && vm_pindex_cursor_get(&cur, first + i))
+	while (i < max && vm_pindex_cursor_get(&cur, back ? idx - i - 1 : idx + i))
 		i++;
 	vm_rcu_read_unlock();
 	return i;
@@ -1604,8 +1602,11 @@ void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n)
 	unsigned int got, i;
 	int err;
 
-	/* Read the rest of the window, marked at its first page read. */
-	i = cached_head(obj, first, MIN(n, (unsigned int)VM_RA_MAX));
+	/*
+	 * Read the rest of the window, marked at its first page read: a
+	 * reader's fault may have filled its first pages before this ran.
+	 */
+	i = vm_object_cached_run(obj, first, MIN(n, (unsigned int)VM_RA_MAX), false);
 	first += i;
 	n = MIN(n, (unsigned int)VM_RA_MAX) - i;
 	if (!n)

@@ -242,6 +242,14 @@ int vm_object_read_run(struct vm_object *obj, struct vm_page **pages, unsigned i
  * PG_READAHEAD.  Context: may sleep.
  */
 void vm_object_readahead(struct vm_object *obj, uint64_t first, unsigned int n);
+/*
+ * vm_object_cached_run - the number of pages in a row cached (or being
+ * filled) from @idx on, or with @back the pages right before @idx counted
+ * down from @idx - 1; at most @max.  A lock-free snapshot.
+ * Context: any; takes its own RCU read section.
+ */
+unsigned int vm_object_cached_run(struct vm_object *obj, uint64_t idx, unsigned int max,
+				  bool back);
 /* Take one more reference; the caller already holds one (or a region). */
 void vm_object_get_ref(struct vm_object *obj);
 

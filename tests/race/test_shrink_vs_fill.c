@@ -46,17 +46,16 @@
 #define ROUND_MS	300
 #define MAX_ROUNDS	5
 
-static atomic_ullong clock_rng = 1;
+static atomic_ullong rng_seeds = 1;
 
-/* A cheap shared pseudo-random number (the threads' draws interleave). */
+/* Uniform in [0, below): each thread its own splitmix64 (pattern.h). */
 static uint64_t draw(uint64_t below)
 {
-	uint64_t x = atomic_fetch_add(&clock_rng, 0x9e3779b97f4a7c15ull);
+	static __thread struct rng r;
 
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 29;
-	return x % below;
+	if (!r.s)
+		r.s = atomic_fetch_add(&rng_seeds, 1);
+	return rng_below(&r, below);
 }
 
 int ftruncate(int fd, off_t len)
