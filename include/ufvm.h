@@ -86,6 +86,9 @@ struct ufvm_config {
 	unsigned int handler_batch;	/* 0/1: pinned handlers run SCHED_BATCH: a
 					   woken handler does not preempt a running
 					   thread */
+	unsigned int handler_park;	/* 0/1: a pinned handler whose CPU runs no
+					   faulting thread stops reading the uffd
+					   until one does */
 	unsigned int speculative;	/* 0/1: RCU fault before mmap_lock */
 	unsigned int fault_around;	/* pages mapped around a fault (1 = off) */
 	unsigned int map_ahead;		/* sequential readers: windows grow to this
@@ -145,6 +148,9 @@ struct ufvm_config {
 						   add/block fill of a page the new
 						   size cuts fills it short instead of
 						   waiting for the outcome */
+#define UFVM_DEBUG_PARK_PAST_STOP	0x8000u	/* a uffd handler that parks does not
+						   look whether ufvm_close() began
+						   (pager/uffd.c, park()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -396,6 +402,10 @@ enum ufvm_counter {
 					   frame in one call (UFFDIO_COPY) */
 	UFVM_CTR_FILL_WAITS,		/* fills that waited for a pending shrinking
 					   truncate's outcome (add/block mode) */
+	UFVM_CTR_HANDLER_PARKS,		/* handlers that stopped reading: no
+					   faulting thread on their CPU */
+	UFVM_CTR_HANDLER_UNPARKS,	/* handlers woken to read again: a
+					   thread on their CPU faulted */
 	UFVM_CTR__COUNT
 };
 
@@ -504,6 +514,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_SEGV_INSTALLED 16	/* the sigsegv backend mapped [a, a+b) and
 					   has not yet kept it out of fork()
 					   children; the region's ptl held */
+#define UFVM_HOOK_HANDLER_PARK	17	/* a uffd handler pinned to CPU a counted
+					   itself out of the reading handlers
+					   and is about to park; no lock held */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -132,6 +132,8 @@ struct pager_uffd_config {
 	unsigned int threads;	/* 0: one per CPU */
 	unsigned int spin_us;
 	bool batch;		/* handlers SCHED_BATCH (no wake-up preemption) */
+	bool park;		/* handlers with no faulting thread on their CPU
+				   park (pager/uffd.c) */
 	bool quiet;		/* no message when userfaultfd is unavailable */
 	bool inthread;		/* UFFD_FEATURE_SIGBUS: faulting threads serve
 				   their own faults from a SIGBUS handler */

@@ -39,14 +39,29 @@
  * application thread runs must not preempt it only to find the message
  * taken by the handler on the faulting thread's CPU, which is free then
  * (docs/architecture.md).
+ *
+ * Parking (handler_park): the wake-up of a handler on a CPU where no
+ * faulting thread runs costs the faulting CPU an IPI, and when that handler
+ * wins the message, a wake-up back across CPUs.  So a pinned handler that
+ * serves a fault of a thread on another CPU, and has served none for a
+ * thread on its own CPU for PARK_IDLE_NS, parks on a futex instead of
+ * reading; a handler that serves a fault of a thread on a parked handler's
+ * CPU unparks it.  The message names the thread (UFFD_FEATURE_THREAD_ID);
+ * its CPU comes from /proc/self/task/TID/stat, re-read at most every
+ * PARK_RECHECK_NS per thread and PARK_LOOKUP_GAP_NS per handler, so a
+ * thread that moved to a parked handler's CPU is served across CPUs until
+ * the next read shows the move.  One handler always reads (->nactive >= 1),
+ * and the stop unparks every handler before it starts.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -85,6 +100,27 @@ struct uffdio_poison {
 			   UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_POISON)
 #define MSG_BATCH 16
 
+#define PARK_TIDS		16			/* threads' CPUs a handler keeps */
+#define PARK_RECHECK_NS		(2000 * 1000ull)	/* a thread's CPU is re-read */
+#define PARK_LOOKUP_GAP_NS	(500 * 1000ull)		/* one read per handler */
+#define PARK_IDLE_NS		(20 * 1000 * 1000ull)	/* no local fault: may park */
+#define PARK_SEEN_NS		(1000 * 1000ull)	/* ->seen_ns resolution */
+
+/* A handler thread (one cache line or more each). */
+struct handler {
+	struct uffd_backend *ub;
+	unsigned int cpu;
+	bool pin;
+	uint32_t parked;		/* (a) futex word: 1 while parked */
+	uint64_t seen_ns;		/* (a) a thread on this CPU last faulted */
+	uint64_t lookup_ns;		/* the handler's own from here: last read */
+	struct park_tid {
+		pid_t tid;
+		int cpu;
+		uint64_t at;
+	} tids[PARK_TIDS];
+} __attribute__((aligned(64)));
+
 struct uffd_backend {
 	struct pager_backend be;
 	struct vm_aspace *as;
@@ -102,7 +138,11 @@ struct uffd_backend {
 	struct uffd_backend *next;	/* (inthread_lock) in-thread backends */
 	unsigned int spin_us;
 	bool batch;			/* handlers SCHED_BATCH */
+	bool park;			/* handler parking (top of file) */
+	uint32_t nactive;		/* (a) handlers not parked */
+	uint32_t stopping;		/* (a) no more parking */
 	pthread_t *threads;
+	struct handler *h;		/* [nthreads] */
 };
 
 #define to_ub(pm) container_of(pm, struct uffd_backend, be.pmap)
@@ -444,11 +484,141 @@ static bool handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 }
 
 /*
+ * The CPU thread @tid of this process last ran on (field 39 of its stat), or
+ * -1.  For a thread blocked in a fault, the CPU it faulted on.
+ * Context: handler thread; three system calls (procfs), no allocation.
+ */
+static int task_cpu(pid_t tid)
+{
+	char path[48], buf[1024], *p;
+	int fd, field = 2;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the end of field 2, the name */
+	if (!p)
+		return -1;
+	for (; *p && field < 39; p++)
+		if (*p == ' ')
+			field++;
+	return field == 39 && isdigit((unsigned char)*p) ? atoi(p) : -1;
+}
+
+/* The CPU of the thread that sent a message, as @h last read it, or -1. */
+static int faulter_cpu(struct handler *h, pid_t tid, uint64_t now)
+{
+	struct park_tid *t = &h->tids[(uint32_t)tid % PARK_TIDS];
+
+	if (tid <= 0)
+		return -1;
+	if (t->tid == tid && now - t->at < PARK_RECHECK_NS)
+		return t->cpu;
+	if (now - h->lookup_ns < PARK_LOOKUP_GAP_NS)
+		return t->tid == tid ? t->cpu : -1;
+	h->lookup_ns = now;
+	t->tid = tid;
+	t->cpu = task_cpu(tid);
+	t->at = now;
+	return t->cpu;
+}
+
+/* Is @t more than @ns before @now?  (@t may be another thread's "now", later.) */
+static bool older(uint64_t now, uint64_t t, uint64_t ns)
+{
+	return (int64_t)(now - t) > (int64_t)ns;
+}
+
+/* Return: true if @h was parked (and now reads again). */
+static bool unpark(struct handler *h)
+{
+	if (__atomic_exchange_n(&h->parked, 0, __ATOMIC_SEQ_CST) != 1)
+		return false;
+	__atomic_add_fetch(&h->ub->nactive, 1, __ATOMIC_RELAXED);
+	vm_futex_wake_all(&h->parked);
+	return true;
+}
+
+/*
+ * Park @h unless it is the last handler reading, the backend stops, or a
+ * thread on its CPU has faulted meanwhile (the seq_cst pair with
+ * park_after()'s store of ->seen_ns and load of ->parked).
+ * Context: handler thread, no lock held; blocks until unparked.
+ */
+static void park(struct handler *h)
+{
+	struct uffd_backend *ub = h->ub;
+	uint32_t n = __atomic_load_n(&ub->nactive, __ATOMIC_RELAXED);
+
+	do {
+		if (n <= 1)
+			return;
+	} while (!__atomic_compare_exchange_n(&ub->nactive, &n, n - 1, true,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	vm_hook(ub->pol, UFVM_HOOK_HANDLER_PARK, h->cpu, 0);
+	__atomic_store_n(&h->parked, 1, __ATOMIC_SEQ_CST);
+	if ((__atomic_load_n(&ub->stopping, __ATOMIC_SEQ_CST) &&
+	     !(ub->pol->debug & UFVM_DEBUG_PARK_PAST_STOP)) ||	/* else: the bug, for tests */
+	    !older(vm_now_ns(), __atomic_load_n(&h->seen_ns, __ATOMIC_SEQ_CST), PARK_IDLE_NS)) {
+		unpark(h);
+		return;
+	}
+	vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_HANDLER_PARKS);
+	while (__atomic_load_n(&h->parked, __ATOMIC_ACQUIRE))
+		vm_futex_wait(&h->parked, 1);
+}
+
+/*
+ * After @h served @msgs: note the CPUs their threads fault on, unpark the
+ * handlers of those CPUs, and park @h if it served only threads elsewhere
+ * for PARK_IDLE_NS.
+ * Context: handler thread, no lock held; may block (park()).
+ */
+static void park_after(struct handler *h, const struct uffd_msg *msgs, int n)
+{
+	struct uffd_backend *ub = h->ub;
+	uint64_t now = vm_now_ns();
+	bool remote = false;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct handler *o;
+		int cpu;
+
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		cpu = faulter_cpu(h, (pid_t)msgs[i].arg.pagefault.feat.ptid, now);
+		if (cpu < 0 || (unsigned int)cpu >= ub->nthreads ||
+		    ub->h[cpu].cpu != (unsigned int)cpu)
+			continue;
+		o = &ub->h[cpu];
+		if (older(now, __atomic_load_n(&o->seen_ns, __ATOMIC_RELAXED), PARK_SEEN_NS))
+			__atomic_store_n(&o->seen_ns, now, __ATOMIC_SEQ_CST);
+		if (o == h)
+			continue;
+		remote = true;
+		if (__atomic_load_n(&o->parked, __ATOMIC_SEQ_CST) && unpark(o))
+			vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_HANDLER_UNPARKS);
+	}
+	if (remote && older(now, __atomic_load_n(&h->seen_ns, __ATOMIC_RELAXED), PARK_IDLE_NS))
+		park(h);
+}
+
+/*
  * Read and serve a batch of messages (blocking unless the fd is not).
  * Return: messages handled, 0 if none was waiting, -1 to stop.
+ * Context: handler thread; may block in park().
  */
-static int drain(struct uffd_backend *ub)
+static int drain(struct handler *h)
 {
+	struct uffd_backend *ub = h->ub;
 	struct uffd_msg msgs[MSG_BATCH];
 	bool stop = false;
 	ssize_t n;
@@ -460,36 +630,33 @@ static int drain(struct uffd_backend *ub)
 	n /= (ssize_t)sizeof(msgs[0]);
 	for (i = 0; i < n; i++)
 		stop |= handle_msg(ub, &msgs[i]);
-	if (stop)
+	if (stop) {
 		handler_stop(ub);
-	return stop ? -1 : (int)n;
+		return -1;
+	}
+	if (ub->park && n > 0)
+		park_after(h, msgs, (int)n);
+	return (int)n;
 }
-
-struct handler_arg {
-	struct uffd_backend *ub;
-	unsigned int cpu;
-	bool pin;
-};
 
 static void *handler_main(void *arg)
 {
-	struct handler_arg ha = *(struct handler_arg *)arg;
-	struct uffd_backend *ub = ha.ub;
+	struct handler *h = arg;
+	struct uffd_backend *ub = h->ub;
 	struct pollfd pfd[2] = {
 		{ .fd = ub->uffd, .events = POLLIN },
 		{ .fd = ub->stopfd, .events = POLLIN },
 	};
 
-	free(arg);
-	if (ha.pin) {
+	if (h->pin) {
 		cpu_set_t set;
 
 		CPU_ZERO(&set);
-		CPU_SET(ha.cpu, &set);
+		CPU_SET(h->cpu, &set);
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
-	if (ub->batch && ha.pin) {
+	if (ub->batch && h->pin) {
 		struct sched_param sp = { .sched_priority = 0 };
 
 		/*
@@ -509,12 +676,12 @@ static void *handler_main(void *arg)
 	 */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), -5);
 	if (!ub->spin_us) {
-		while (drain(ub) >= 0)	/* blocks in read() */
+		while (drain(h) >= 0)	/* blocks in read() */
 			;
 		return NULL;
 	}
 	for (;;) {
-		int n = drain(ub);
+		int n = drain(h);
 
 		if (n < 0)
 			break;
@@ -524,7 +691,7 @@ static void *handler_main(void *arg)
 			uint64_t until = vm_now_ns() + ub->spin_us * 1000ull;
 
 			while (n == 0 && vm_now_ns() < until)
-				n = drain(ub);
+				n = drain(h);
 			if (n != 0)
 				continue;
 		}
@@ -750,6 +917,12 @@ static void uffd_destroy(struct pager_backend *be)
 		return;
 	}
 
+	if (ub->park) {
+		/* Every handler reads again before the stop passes among them. */
+		__atomic_store_n(&ub->stopping, 1, __ATOMIC_SEQ_CST);
+		for (i = 0; i < ub->nthreads; i++)
+			unpark(&ub->h[i]);
+	}
 	if (ub->spin_us) {
 		if (write(ub->stopfd, &one, sizeof(one)) != sizeof(one))
 			perror("ufvm: stopping handlers");
@@ -764,6 +937,7 @@ static void uffd_destroy(struct pager_backend *be)
 	close(ub->stopfd);
 	close(ub->uffd);
 	free(ub->threads);
+	free(ub->h);
 	free(ub);
 }
 
@@ -841,6 +1015,12 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->spin_us = cfg->spin_us;
 	ub->batch = cfg->batch;
 	ub->inthread = cfg->inthread;
+	/* Pinned, blocking handlers, one per CPU, and more than one. */
+	ub->park = cfg->park && !cfg->spin_us && !cfg->inthread && ncpu > 1 &&
+		   (!cfg->threads || cfg->threads == (unsigned int)ncpu) &&
+		   (have & UFFD_FEATURE_THREAD_ID);
+	if (ub->park)
+		api.features |= UFFD_FEATURE_THREAD_ID;
 	ub->zap_advice = probe_zap_advice();
 	ub->zapv_pidfd = probe_zapv();
 	ub->uffd = uffd_open(O_CLOEXEC | (cfg->spin_us ? O_NONBLOCK : 0));
@@ -887,25 +1067,24 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		ncpu = 1;
 	ub->nthreads = cfg->threads ? cfg->threads : (unsigned int)ncpu;
 	ub->threads = calloc(ub->nthreads, sizeof(pthread_t));
-	if (!ub->threads) {
+	ub->h = aligned_alloc(_Alignof(struct handler), ub->nthreads * sizeof(*ub->h));
+	if (!ub->threads || !ub->h) {
+		free(ub->threads);
+		free(ub->h);
 		err = -ENOMEM;
 		goto fail_stop;
 	}
+	memset(ub->h, 0, ub->nthreads * sizeof(*ub->h));
+	ub->nactive = ub->nthreads;
 	for (i = 0; i < ub->nthreads; i++) {
-		struct handler_arg *ha = malloc(sizeof(*ha));
+		struct handler *h = &ub->h[i];
 
-		if (!ha) {
-			err = -ENOMEM;
+		h->ub = ub;
+		h->cpu = i % (unsigned int)ncpu;
+		h->pin = !cfg->threads || cfg->threads == (unsigned int)ncpu;
+		err = vm_thread_create(&ub->threads[i], handler_main, h);
+		if (err)
 			break;
-		}
-		ha->ub = ub;
-		ha->cpu = i % (unsigned int)ncpu;
-		ha->pin = !cfg->threads || cfg->threads == (unsigned int)ncpu;
-		err = vm_thread_create(&ub->threads[i], handler_main, ha);
-		if (err) {
-			free(ha);
-			break;
-		}
 		snprintf(name, sizeof(name), "ufvm-uffd/%u", i);
 		name[15] = 0;
 		pthread_setname_np(ub->threads[i], name);	/* best effort */

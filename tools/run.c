@@ -52,6 +52,7 @@ static const struct run_opt run_opts[] = {
 	{ "handlers", "UFVM_HANDLERS", "N", "userfaultfd handler threads (0: one per CPU)" },
 	{ "spin-us", "UFVM_HANDLER_SPIN_US", "US", "handler polling before blocking" },
 	{ "handler-batch", "UFVM_HANDLER_BATCH", "0|1", "pinned handlers never preempt a running thread (SCHED_BATCH)" },
+	{ "handler-park", "UFVM_HANDLER_PARK", "0|1", "a pinned handler with no faulting thread on its CPU stops reading" },
 	{ "speculative", "UFVM_SPECULATIVE", "0|1", "speculative (RCU) faults" },
 	{ "fault-around", "UFVM_FAULT_AROUND", "PAGES", "fault-around window (1: off)" },
 	{ "retry", "UFVM_RETRY", "0|1", "drop the address-space lock while waiting for I/O" },

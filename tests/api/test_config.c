@@ -33,6 +33,7 @@ static const char *const vars[] = {
 	"UFVM_BACKEND", "UFVM_HANDLERS", "UFVM_HANDLER_SPIN_US", "UFVM_SPECULATIVE",
 	"UFVM_FAULT_AROUND", "UFVM_RETRY", "UFVM_INVALIDATE", "UFVM_STORE_LATENCY_US",
 	"UFVM_CACHE_PAGES", "UFVM_STATS", "UFVM_DIRECT_IO", "UFVM_HANDLER_BATCH",
+	"UFVM_HANDLER_PARK",
 };
 
 static void clear_env(void)
@@ -51,6 +52,7 @@ Test(config, defaults, .timeout = 5)
 	cr_assert_eq(cfg.backend, UFVM_BACKEND_AUTO);
 	cr_assert_eq(cfg.handler_threads, 0);
 	cr_assert_eq(cfg.handler_batch, 1);
+	cr_assert_eq(cfg.handler_park, 1);
 	cr_assert_eq(cfg.speculative, 1);
 	cr_assert_eq(cfg.fault_around, 16);
 	cr_assert_eq(cfg.retry, 1);
@@ -70,6 +72,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	setenv("UFVM_HANDLERS", "3", 1);
 	setenv("UFVM_HANDLER_SPIN_US", "50", 1);
 	setenv("UFVM_HANDLER_BATCH", "0", 1);
+	setenv("UFVM_HANDLER_PARK", "0", 1);
 	setenv("UFVM_SPECULATIVE", "0", 1);
 	setenv("UFVM_FAULT_AROUND", "4", 1);
 	setenv("UFVM_RETRY", "0", 1);
@@ -83,6 +86,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	cr_assert_eq(cfg.handler_threads, 3);
 	cr_assert_eq(cfg.handler_spin_us, 50);
 	cr_assert_eq(cfg.handler_batch, 0);
+	cr_assert_eq(cfg.handler_park, 0);
 	cr_assert_eq(cfg.speculative, 0);
 	cr_assert_eq(cfg.fault_around, 4);
 	cr_assert_eq(cfg.retry, 0);
@@ -194,6 +198,7 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_CACHE_PAGES", "lots" },	{ "UFVM_STORE_LATENCY_US", "1e9" },
 		{ "UFVM_DIRECT_IO", "2" },	{ "UFVM_DIRECT_IO", "on" },
 		{ "UFVM_HANDLER_BATCH", "2" },	{ "UFVM_FAULT_AROUND", " 4" },
+		{ "UFVM_HANDLER_PARK", "2" },	{ "UFVM_HANDLER_PARK", "on" },
 		{ "UFVM_FAULT_AROUND", "+4" },	{ "UFVM_HANDLERS", " -1" },
 		{ "UFVM_CACHE_PAGES", "1" },	{ "UFVM_CACHE_PAGES", "1K" },
 		{ "UFVM_CACHE_PAGES", "3K" },	{ "UFVM_CACHE_PAGES", "4095B" },

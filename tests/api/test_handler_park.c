@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_handler_park.c - uffd handlers park when no faulting thread runs on
+ * their CPU, and come back when one does (handler_park, pager/uffd.c).
+ *
+ * Checks, with the default handlers (one per CPU, pinned) on a machine of
+ * two CPUs or more: a thread faulting from CPU 0 only makes another CPU's
+ * handler park (handler_parks moves) and reads the right bytes throughout;
+ * the same thread moved to the CPU of a parked handler still has every
+ * fault served, and that handler is unparked (handler_unparks moves) within
+ * a few seconds; ufvm_close() returns with handlers parked; with
+ * handler_park = 0 no handler parks.  Skipped on one CPU, on the sigsegv
+ * backend and with in-thread delivery (no handler threads there), and when
+ * the environment sets a handler count or a spin budget (no parking then).
+ *
+ * Race: a handler decides to park while ufvm_close() runs.  The close marks
+ * the backend stopping, unparks every parked handler, and then passes the
+ * stop from handler to handler; each must read a stop message.  A handler
+ * that parks after the unpark pass would never read one, and the close
+ * would wait for ever.  UFVM_HOOK_HANDLER_PARK holds the parking handler
+ * (counted out of the readers, not yet parked) until another handler has
+ * read a stop message (UFVM_HOOK_HANDLER_STOP): past the unpark pass.
+ * ufvm_close() must return within JOIN_US.  Teeth: with
+ * UFVM_DEBUG_PARK_PAST_STOP the handler parks anyway and the close hangs.
+ * Each run is a child process, so that the teeth's hang ends with it.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "race.h"
+
+#define SEED	0x5eed0410
+#define NPAGES	512
+#define SIZE	(NPAGES * PAGE)
+#define WAIT_S	10
+#define HOLD_US	(5 * 1000000u)	/* the parking handler is held at most this */
+#define JOIN_US	(3 * 1000000u)	/* ufvm_close returns by then */
+
+static bool pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Defaults (and the environment), one page per fault; skips where no handler parks. */
+static void park_config(struct ufvm_config *cfg, unsigned int park)
+{
+	cr_assert(ufvm_config_init(cfg) == 0);
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("one CPU: one handler, nothing to park");
+	if (cfg->backend == UFVM_BACKEND_SIGSEGV || cfg->delivery == UFVM_DELIVERY_INTHREAD)
+		cr_skip_test("no handler threads in this mode");
+	if (cfg->handler_threads || cfg->handler_spin_us)
+		cr_skip_test("UFVM_HANDLERS or UFVM_HANDLER_SPIN_US set: handlers do not park");
+	cfg->fault_around = 1;
+	cfg->map_ahead = 0;
+	cfg->handler_park = park;
+}
+
+/*
+ * Fault every page of @map from CPU @cpu (zapping between passes) until
+ * counter @c moved past @base or @secs passed; checks every page read.
+ * Return: the counter's last value.
+ */
+static uint64_t fault_until(struct ufvm *vm, const uint8_t *map, int cpu,
+			    enum ufvm_counter c, uint64_t base, double secs)
+{
+	double end = now_s() + secs;
+	uint64_t v;
+
+	cr_assert(pin(cpu), "cannot run on CPU %d", cpu);
+	do {
+		for (size_t i = 0; i < NPAGES; i++)
+			assert_pattern(SEED, map + i * PAGE + 8, i * PAGE + 8, 8, "page %zu", i);
+		v = ut_counter(vm, c);
+		assert_ok(ufvm_zap(vm, (void *)map, SIZE));
+	} while (v <= base && now_s() < end);
+	return v;
+}
+
+/* An instance with handler_park = @park and a mapped store of NPAGES pages. */
+static uint8_t *open_mapped(unsigned int park, struct ufvm **vm)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+
+	park_config(&cfg, park);
+	ut_store("s", SIZE, SEED, path);
+	*vm = ut_open(&cfg);
+	if (strcmp(ufvm_backend_name(*vm), "uffd"))
+		cr_skip_test("backend %s has no handler threads", ufvm_backend_name(*vm));
+	return ut_map(*vm, path, 0, SIZE, UFVM_PROT_READ);
+}
+
+Test(handler_park, idle_cpu_handler_parks_and_comes_back, .timeout = 3 * WAIT_S + 10)
+{
+	uint64_t parks, unparks, faults;
+	struct ufvm *vm;
+	uint8_t *map = open_mapped(1, &vm);
+
+	parks = fault_until(vm, map, 0, UFVM_CTR_HANDLER_PARKS, 0, WAIT_S);
+	cr_assert_geq(parks, 1, "no handler parked in %d s of faults from CPU 0 only", WAIT_S);
+
+	faults = ut_counter(vm, UFVM_CTR_FAULTS);
+	unparks = fault_until(vm, map, 1, UFVM_CTR_HANDLER_UNPARKS, 0, WAIT_S);
+	cr_assert_geq(unparks, 1, "faults from CPU 1 for %d s unparked no handler", WAIT_S);
+	cr_assert_gt(ut_counter(vm, UFVM_CTR_FAULTS), faults, "no fault served from CPU 1");
+
+	/* And back: the handler of CPU 1 may park again; the faults are served. */
+	(void)fault_until(vm, map, 0, UFVM_CTR_HANDLER_PARKS, parks, WAIT_S);
+	ut_unmap(vm, map, SIZE);
+	ut_close(vm);	/* with a handler parked, most likely: must return */
+}
+
+Test(handler_park, off_no_handler_parks, .timeout = 20)
+{
+	struct ufvm *vm;
+	uint8_t *map = open_mapped(0, &vm);
+
+	cr_assert_eq(fault_until(vm, map, 0, UFVM_CTR_HANDLER_PARKS, 0, 1.0), 0,
+		     "a handler parked with handler_park = 0");
+	cr_assert_eq(ut_counter(vm, UFVM_CTR_HANDLER_UNPARKS), 0);
+	ut_unmap(vm, map, SIZE);
+	ut_close(vm);
+}
+
+/* ---- a handler parks while ufvm_close() runs ---- */
+
+enum { CHILD_CLOSED = 0, CHILD_HUNG = 3, CHILD_NO_WINDOW = 4, CHILD_SETUP = 5 };
+
+static struct {
+	atomic_int held;	/* a handler is in the park window */
+	atomic_int stopping;	/* a handler read a stop message */
+	struct ufvm *vm;
+	int rc;
+} pc;
+
+static void park_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg, (void)a, (void)b;
+	if (point == UFVM_HOOK_HANDLER_STOP) {
+		atomic_store(&pc.stopping, 1);
+	} else if (point == UFVM_HOOK_HANDLER_PARK && atomic_exchange(&pc.held, 1) == 0) {
+		/* Past the close's unpark pass, or give up. */
+		race_wait(&pc.stopping, 1, HOLD_US);
+	}
+}
+
+static void *closer(void *arg)
+{
+	(void)arg;
+	pc.rc = ufvm_close(pc.vm);
+	return NULL;
+}
+
+/* The child: fault from CPU 0 until a handler enters the window, then close. */
+static int park_vs_close(unsigned int debug)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	double end = now_s() + WAIT_S;
+	pthread_t th;
+	uint8_t *map;
+	void *addr;
+
+	if (ufvm_config_init(&cfg) || tmpstore_create("s", SIZE, SEED, path))
+		return CHILD_SETUP;
+	cfg.fault_around = 1;
+	cfg.map_ahead = 0;
+	cfg.handler_park = 1;
+	cfg.debug_flags |= debug;
+	if (ufvm_open(&cfg, &pc.vm) || ufvm_debug_hook(pc.vm, park_hook, NULL) ||
+	    ufvm_map(pc.vm, path, 0, SIZE, UFVM_PROT_READ, UFVM_MAP_SHARED, &addr) || !pin(0))
+		return CHILD_SETUP;
+	map = addr;
+	while (!atomic_load(&pc.held) && now_s() < end) {
+		for (size_t i = 0; i < NPAGES && !atomic_load(&pc.held); i++)
+			(void)*(volatile uint8_t *)(map + i * PAGE);
+		if (ufvm_zap(pc.vm, map, SIZE))
+			return CHILD_SETUP;
+	}
+	if (!atomic_load(&pc.held))
+		return CHILD_NO_WINDOW;
+	if (ufvm_unmap(pc.vm, map, SIZE) || pthread_create(&th, NULL, closer, NULL))
+		return CHILD_SETUP;
+	if (race_join(th, JOIN_US))
+		return CHILD_HUNG;
+	return pc.rc ? CHILD_SETUP : CHILD_CLOSED;
+}
+
+/* Run park_vs_close() in a child; its exit status. */
+static int run_child(unsigned int debug)
+{
+	struct ufvm_config cfg;
+	int status;
+	pid_t pid;
+
+	park_config(&cfg, 1);	/* skips where nothing parks */
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		_exit(park_vs_close(debug));	/* _exit: the hung threads die with it */
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+	cr_assert_neq(WEXITSTATUS(status), CHILD_SETUP, "the child's set-up failed");
+	cr_assert_neq(WEXITSTATUS(status), CHILD_NO_WINDOW,
+		      "no handler went to park in %d s: the race was not run", WAIT_S);
+	return WEXITSTATUS(status);
+}
+
+Test(handler_park, close_while_a_handler_parks_returns, .timeout = 40)
+{
+	cr_assert_eq(run_child(0), CHILD_CLOSED,
+		     "ufvm_close did not return within %u us of a handler parking", JOIN_US);
+}
+
+Test(handler_park, teeth_park_past_stop_hangs_close, .timeout = 40)
+{
+	cr_assert_eq(run_child(UFVM_DEBUG_PARK_PAST_STOP), CHILD_HUNG,
+		     "ufvm_close returned although a handler parked past its unpark pass");
+}
