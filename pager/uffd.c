@@ -103,7 +103,7 @@ struct uffdio_poison {
 #define PARK_TIDS		16			/* threads' CPUs a handler keeps */
 #define PARK_RECHECK_NS		(2000 * 1000ull)	/* a thread's CPU is re-read */
 #define PARK_LOOKUP_GAP_NS	(500 * 1000ull)		/* one read per handler */
-#define PARK_IDLE_NS		(20 * 1000 * 1000ull)	/* no local fault: may park */
+#define PARK_IDLE_NS		(5 * 1000 * 1000ull)	/* no local fault: may park */
 #define PARK_SEEN_NS		(1000 * 1000ull)	/* ->seen_ns resolution */
 
 /* A handler thread (one cache line or more each). */
