@@ -86,9 +86,6 @@ struct ufvm_config {
 	unsigned int handler_batch;	/* 0/1: pinned handlers run SCHED_BATCH: a
 					   woken handler does not preempt a running
 					   thread */
-	unsigned int handler_park;	/* 0/1: a pinned handler whose CPU runs no
-					   faulting thread stops reading the uffd
-					   until one does */
 	unsigned int speculative;	/* 0/1: RCU fault before mmap_lock */
 	unsigned int fault_around;	/* pages mapped around a fault (1 = off) */
 	unsigned int map_ahead;		/* sequential readers: windows grow to this
@@ -107,6 +104,9 @@ struct ufvm_config {
 	char stats_path[256];		/* JSON stats file, made at ufvm_open and
 					   written at ufvm_close; "%p": the pid */
 	unsigned int debug_flags;	/* UFVM_DEBUG_*: test switches */
+	unsigned int handler_park;	/* 0/1: a pinned handler whose CPU runs no
+					   faulting thread stops reading the uffd
+					   until one does */
 };
 
 /*
@@ -149,7 +149,8 @@ struct ufvm_config {
 						   size cuts fills it short instead of
 						   waiting for the outcome */
 #define UFVM_DEBUG_PARK_PAST_STOP	0x8000u	/* a uffd handler that parks does not
-						   look whether ufvm_close() began
+						   look whether ufvm_close() began,
+						   nor, once parked, for unread faults
 						   (pager/uffd.c, park()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);

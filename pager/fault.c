@@ -585,6 +585,8 @@ again:
 		/* Seed 003: do not hold mmap_lock across the store read. */
 		vm_rwsem_read_unlock(&as->mmap_lock);
 	}
+	if (vmf->will_wait)
+		vmf->will_wait(vmf->wait_arg);
 	err = vm_object_read_run(obj, run, got);
 	if (err < 0 && got > 1) {
 		/* Keep the error to the page that faulted: read it alone. */

@@ -111,6 +111,9 @@ struct pager_fault {
 	unsigned int flags;	/* PF_* */
 	unsigned int path;	/* enum ufvm_path that served it */
 	uint64_t install_ns;	/* time in the backend's install calls */
+	/* Called, if set, before the fault waits for the store's I/O. */
+	void (*will_wait)(void *arg);
+	void *wait_arg;
 };
 
 /*

@@ -485,6 +485,7 @@ static int segv_handler(void *fault_address, int serious)
 	vmf.stats = vm_stats_shard_get(sb->stats);
 	vmf.addr = addr;
 	vmf.flags = mapped ? (PF_WP | PF_WRITE) : 0;
+	vmf.will_wait = NULL;
 	pager_fault(&vmf);
 	ret = 1;
 out:

@@ -51,11 +51,15 @@
  * PARK_RECHECK_NS per thread and PARK_LOOKUP_GAP_NS per handler, so a
  * thread that moved to a parked handler's CPU is served across CPUs until
  * the next read shows the move.  One handler always reads (->nactive >= 1),
- * and the stop unparks every handler before it starts.
+ * and the stop unparks every handler before it starts.  The readers are
+ * pinned and may be unable to run, so a handler about to wait for the
+ * store unparks the parked ones (handler_will_wait()), and a parked one
+ * looks for unread faults every PARK_CHECK_NS (park_sleep()).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -102,7 +106,9 @@ struct uffdio_poison {
 
 #define PARK_TIDS		16			/* threads' CPUs a handler keeps */
 #define PARK_RECHECK_NS		(2000 * 1000ull)	/* a thread's CPU is re-read */
-#define PARK_LOOKUP_GAP_NS	(500 * 1000ull)		/* one read per handler */
+#define PARK_LOOKUP_GAP_NS	(500 * 1000ull)		/* reads per handler: one per */
+#define PARK_LOOKUP_BURST	4			/* ... gap, this many at once */
+#define PARK_CHECK_NS		(10 * 1000 * 1000ull)	/* a parked handler looks */
 #define PARK_IDLE_NS		(5 * 1000 * 1000ull)	/* no local fault: may park */
 #define PARK_SEEN_NS		(1000 * 1000ull)	/* ->seen_ns resolution */
 
@@ -112,8 +118,11 @@ struct handler {
 	unsigned int cpu;
 	bool pin;
 	uint32_t parked;		/* (a) futex word: 1 while parked */
+	bool reading;			/* (a) in read(), or about to be */
+	uint64_t reads;			/* (a) read() calls that returned */
 	uint64_t seen_ns;		/* (a) a thread on this CPU last faulted */
 	uint64_t lookup_ns;		/* the handler's own from here: last read */
+	uint64_t lookup_credit;		/* ns of reads allowed (PARK_LOOKUP_*) */
 	struct park_tid {
 		pid_t tid;
 		int cpu;
@@ -459,9 +468,12 @@ static void handler_stop(struct uffd_backend *ub)
 		u_wake(&ub->be.pmap, NULL, (uintptr_t)ub->sentinel, PAGE_SIZE);
 }
 
+static void handler_will_wait(void *arg);
+
 /* Return: true if @m was a sentinel message (the handler stops). */
-static bool handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
+static bool handle_msg(struct handler *h, const struct uffd_msg *m)
 {
+	struct uffd_backend *ub = h->ub;
 	struct pager_fault vmf;
 	uint64_t f;
 
@@ -475,12 +487,33 @@ static bool handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 	vmf.stats = vm_stats_shard_get(ub->stats);
 	vmf.addr = (uintptr_t)m->arg.pagefault.address & PAGE_MASK;
 	vmf.flags = 0;
+	vmf.will_wait = ub->park ? handler_will_wait : NULL;
+	vmf.wait_arg = h;
 	if (f & UFFD_PAGEFAULT_FLAG_WRITE)
 		vmf.flags |= PF_WRITE;
 	if (f & UFFD_PAGEFAULT_FLAG_WP)
 		vmf.flags |= PF_WP | PF_WRITE;
 	pager_fault(&vmf);
 	return false;
+}
+
+/*
+ * Read procfs file @path into @buf (NUL-terminated).  Return: success.
+ * Context: three system calls, no allocation.
+ */
+static bool read_proc(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return true;
 }
 
 /*
@@ -491,18 +524,11 @@ static bool handle_msg(struct uffd_backend *ub, const struct uffd_msg *m)
 static int task_cpu(pid_t tid)
 {
 	char path[48], buf[1024], *p;
-	int fd, field = 2;
-	ssize_t n;
+	int field = 2;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!read_proc(path, buf, sizeof(buf)))
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	p = strrchr(buf, ')');	/* the end of field 2, the name */
 	if (!p)
 		return -1;
@@ -516,14 +542,22 @@ static int task_cpu(pid_t tid)
 static int faulter_cpu(struct handler *h, pid_t tid, uint64_t now)
 {
 	struct park_tid *t = &h->tids[(uint32_t)tid % PARK_TIDS];
+	uint64_t credit;
 
 	if (tid <= 0)
 		return -1;
 	if (t->tid == tid && now - t->at < PARK_RECHECK_NS)
 		return t->cpu;
-	if (now - h->lookup_ns < PARK_LOOKUP_GAP_NS)
-		return t->tid == tid ? t->cpu : -1;
+	/* A budget of reads: one per gap on average, a few at once. */
+	credit = h->lookup_credit + (now - h->lookup_ns);
+	if (credit > PARK_LOOKUP_BURST * PARK_LOOKUP_GAP_NS)
+		credit = PARK_LOOKUP_BURST * PARK_LOOKUP_GAP_NS;
 	h->lookup_ns = now;
+	if (credit < PARK_LOOKUP_GAP_NS) {
+		h->lookup_credit = credit;
+		return -1;	/* unknown, or too old to act on */
+	}
+	h->lookup_credit = credit - PARK_LOOKUP_GAP_NS;
 	t->tid = tid;
 	t->cpu = task_cpu(tid);
 	t->at = now;
@@ -546,10 +580,95 @@ static bool unpark(struct handler *h)
 	return true;
 }
 
+/* Is a handler other than @h blocked in read() (or about to be)? */
+static bool other_reading(struct handler *h)
+{
+	struct uffd_backend *ub = h->ub;
+	unsigned int i;
+
+	for (i = 0; i < ub->nthreads; i++)
+		if (&ub->h[i] != h && __atomic_load_n(&ub->h[i].reading, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
 /*
- * Park @h unless it is the last handler reading, the backend stops, or a
- * thread on its CPU has faulted meanwhile (the seq_cst pair with
- * park_after()'s store of ->seen_ns and load of ->parked).
+ * Are fault messages waiting that no handler has read?  poll() cannot
+ * tell on a blocking userfaultfd (it answers POLLERR); the fd's fdinfo
+ * counts them ("pending:").
+ */
+static bool msgs_waiting(struct uffd_backend *ub)
+{
+	char path[48], buf[256], *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", ub->uffd);
+	if (!read_proc(path, buf, sizeof(buf)))
+		return false;
+	p = strstr(buf, "\npending:");
+	return p && strtoul(p + strlen("\npending:"), NULL, 10) > 0;
+}
+
+/* Messages read so far by all handlers of @ub (each counts its own). */
+static uint64_t all_reads(struct uffd_backend *ub)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < ub->nthreads; i++)
+		sum += __atomic_load_n(&ub->h[i].reads, __ATOMIC_RELAXED);
+	return sum;
+}
+
+/*
+ * Sleep while @h is parked.  Every PARK_CHECK_NS it looks whether the
+ * reading handlers read nothing since its last look while faults wait
+ * unread, and if so unparks itself: they may be unable to run (their CPUs
+ * busy with threads that do not fault, or they wait for something), and
+ * the faults must not wait for them for ever.
+ * Context: handler thread, no lock held; blocks.
+ */
+static void park_sleep(struct handler *h)
+{
+	const struct timespec ts = { .tv_sec = PARK_CHECK_NS / 1000000000ull,
+				     .tv_nsec = PARK_CHECK_NS % 1000000000ull };
+	bool look = !(h->ub->pol->debug & UFVM_DEBUG_PARK_PAST_STOP);	/* else: for tests */
+	uint64_t seen = all_reads(h->ub), now;
+
+	while (__atomic_load_n(&h->parked, __ATOMIC_ACQUIRE)) {
+		if (!syscall(SYS_futex, &h->parked, FUTEX_WAIT_PRIVATE, 1, look ? &ts : NULL,
+			     NULL, 0) || errno != ETIMEDOUT)
+			continue;
+		now = all_reads(h->ub);
+		if (now == seen && msgs_waiting(h->ub) && unpark(h))
+			vm_stat_inc(vm_stats_shard_get(h->ub->stats), UFVM_CTR_HANDLER_UNPARKS);
+		seen = now;
+	}
+}
+
+/*
+ * Unpark every parked handler of @h's backend: @h is about to wait for the
+ * store, and faults of other threads must not queue behind it.
+ * Context: handler thread serving a fault (pager_fault's wait hook); any
+ * lock; does not block.
+ */
+static void handler_will_wait(void *arg)
+{
+	struct handler *h = arg;
+	struct uffd_backend *ub = h->ub;
+	unsigned int i;
+
+	if (__atomic_load_n(&ub->nactive, __ATOMIC_RELAXED) == ub->nthreads)
+		return;
+	for (i = 0; i < ub->nthreads; i++)
+		if (__atomic_load_n(&ub->h[i].parked, __ATOMIC_RELAXED) && unpark(&ub->h[i]))
+			vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_HANDLER_UNPARKS);
+}
+
+/*
+ * Park @h unless it is the last handler reading, no other handler is in
+ * read() now (the others are busy serving), the backend stops, or a thread
+ * on its CPU has faulted meanwhile (the seq_cst pair with park_after()'s
+ * store of ->seen_ns and load of ->parked).
  * Context: handler thread, no lock held; blocks until unparked.
  */
 static void park(struct handler *h)
@@ -557,6 +676,8 @@ static void park(struct handler *h)
 	struct uffd_backend *ub = h->ub;
 	uint32_t n = __atomic_load_n(&ub->nactive, __ATOMIC_RELAXED);
 
+	if (!other_reading(h))
+		return;
 	do {
 		if (n <= 1)
 			return;
@@ -571,8 +692,7 @@ static void park(struct handler *h)
 		return;
 	}
 	vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_HANDLER_PARKS);
-	while (__atomic_load_n(&h->parked, __ATOMIC_ACQUIRE))
-		vm_futex_wait(&h->parked, 1);
+	park_sleep(h);
 }
 
 /*
@@ -624,12 +744,15 @@ static int drain(struct handler *h)
 	ssize_t n;
 	int i;
 
+	__atomic_store_n(&h->reading, true, __ATOMIC_RELAXED);
 	n = read(ub->uffd, msgs, sizeof(msgs));
+	__atomic_store_n(&h->reading, false, __ATOMIC_RELAXED);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+	__atomic_store_n(&h->reads, h->reads + 1, __ATOMIC_RELAXED);	/* h's own */
 	n /= (ssize_t)sizeof(msgs[0]);
 	for (i = 0; i < n; i++)
-		stop |= handle_msg(ub, &msgs[i]);
+		stop |= handle_msg(h, &msgs[i]);
 	if (stop) {
 		handler_stop(ub);
 		return -1;
@@ -822,6 +945,7 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	vmf.stats = vm_stats_shard_get(ub->stats);
 	vmf.addr = addr;
 	vmf.flags = is_write ? PF_WRITE : 0;
+	vmf.will_wait = NULL;
 	if (is_write && mapped && !wmapped)
 		vmf.flags |= PF_WP;
 	if (pager_fault(&vmf) == PAGER_SIGBUS) {
@@ -1076,6 +1200,8 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	}
 	memset(ub->h, 0, ub->nthreads * sizeof(*ub->h));
 	ub->nactive = ub->nthreads;
+	for (i = 0; i < ub->nthreads; i++)
+		ub->h[i].seen_ns = vm_now_ns();	/* no parking in the first PARK_IDLE_NS */
 	for (i = 0; i < ub->nthreads; i++) {
 		struct handler *h = &ub->h[i];
 
@@ -1091,6 +1217,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	}
 	if (err) {
 		ub->nthreads = i;
+		ub->nactive = i;
 		uffd_destroy(&ub->be);
 		return err;
 	}

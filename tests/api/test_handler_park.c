@@ -9,7 +9,8 @@
  * the same thread moved to the CPU of a parked handler still has every
  * fault served, and that handler is unparked (handler_unparks moves) within
  * a few seconds; ufvm_close() returns with handlers parked; with
- * handler_park = 0 no handler parks.  Skipped on one CPU, on the sigsegv
+ * handler_park = 0 no handler parks; a handler about to wait for a slow
+ * store read unparks the parked ones.  Skipped on one CPU, on the sigsegv
  * backend and with in-thread delivery (no handler threads there), and when
  * the environment sets a handler count or a spin budget (no parking then).
  *
@@ -21,7 +22,9 @@
  * (counted out of the readers, not yet parked) until another handler has
  * read a stop message (UFVM_HOOK_HANDLER_STOP): past the unpark pass.
  * ufvm_close() must return within JOIN_US.  Teeth: with
- * UFVM_DEBUG_PARK_PAST_STOP the handler parks anyway and the close hangs.
+ * UFVM_DEBUG_PARK_PAST_STOP the handler parks anyway, and without the
+ * parked handlers' periodic look for unread faults (which would find the
+ * stop message after PARK_CHECK_NS) the close hangs.
  * Each run is a child process, so that the teeth's hang ends with it.
  */
 #define _GNU_SOURCE
@@ -68,8 +71,10 @@ static void park_config(struct ufvm_config *cfg, unsigned int park)
 		cr_skip_test("one CPU: one handler, nothing to park");
 	if (cfg->backend == UFVM_BACKEND_SIGSEGV || cfg->delivery == UFVM_DELIVERY_INTHREAD)
 		cr_skip_test("no handler threads in this mode");
-	if (cfg->handler_threads || cfg->handler_spin_us)
-		cr_skip_test("UFVM_HANDLERS or UFVM_HANDLER_SPIN_US set: handlers do not park");
+	if ((cfg->handler_threads && cfg->handler_threads != sysconf(_SC_NPROCESSORS_ONLN)) ||
+	    cfg->handler_spin_us)
+		cr_skip_test("UFVM_HANDLERS (not the CPU count) or UFVM_HANDLER_SPIN_US set: "
+			     "handlers do not park");
 	cfg->fault_around = 1;
 	cfg->map_ahead = 0;
 	cfg->handler_park = park;
@@ -140,6 +145,79 @@ Test(handler_park, off_no_handler_parks, .timeout = 20)
 	cr_assert_eq(ut_counter(vm, UFVM_CTR_HANDLER_UNPARKS), 0);
 	ut_unmap(vm, map, SIZE);
 	ut_close(vm);
+}
+
+/* ---- a reader waiting for the store unparks the others ---- */
+
+#define SLOW_US		20000	/* each store read */
+#define WARM		32	/* pages cached before the parking */
+
+static struct {
+	struct ufvm *vm;
+	const uint8_t *map;
+	atomic_int stop;
+} sr;
+
+/* On CPU 0: fault uncached pages, each a slow store read. */
+static void *slow_reader(void *arg)
+{
+	(void)arg;
+	if (!pin(0))
+		return NULL;
+	for (size_t i = WARM; i < NPAGES && !atomic_load(&sr.stop); i++)
+		(void)*(volatile const uint8_t *)(sr.map + i * PAGE);
+	return NULL;
+}
+
+/*
+ * Handler 1 parked while a thread on CPU 0 faulted; then that thread
+ * faults pages the store takes SLOW_US to read.  Handler 0 waits for each
+ * read, and the parked handler must come back meanwhile, so that threads
+ * on its CPU are not served behind those reads: handler 0 unparks it
+ * before it waits (handler_will_wait()), and a parked handler that finds
+ * faults unread when it looks (every PARK_CHECK_NS) unparks itself.  With
+ * neither (checked by hand), no handler is unparked and the test fails.
+ */
+Test(handler_park, a_reader_waiting_for_the_store_unparks_the_others, .timeout = 40)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	double end = now_s() + WAIT_S;
+	uint64_t unparks;
+	pthread_t th;
+	void *addr;
+
+	park_config(&cfg, 1);
+	cfg.store_latency_us = SLOW_US;
+	cfg.readahead = 0;
+	ut_store("s", SIZE, SEED, path);
+	sr.vm = ut_open(&cfg);
+	if (strcmp(ufvm_backend_name(sr.vm), "uffd"))
+		cr_skip_test("backend %s has no handler threads", ufvm_backend_name(sr.vm));
+	assert_ok(ufvm_map(sr.vm, path, 0, SIZE, UFVM_PROT_READ, UFVM_MAP_SHARED, &addr));
+	sr.map = addr;
+	cr_assert(pin(0));
+	do {	/* until a handler is parked now */
+		for (size_t i = 0; i < WARM; i++)
+			assert_pattern(SEED, sr.map + i * PAGE, i * PAGE, 8, "page %zu", i);
+		assert_ok(ufvm_zap(sr.vm, addr, WARM * PAGE));
+	} while (ut_counter(sr.vm, UFVM_CTR_HANDLER_PARKS) <=
+		 ut_counter(sr.vm, UFVM_CTR_HANDLER_UNPARKS) && now_s() < end);
+	unparks = ut_counter(sr.vm, UFVM_CTR_HANDLER_UNPARKS);
+	cr_assert_gt(ut_counter(sr.vm, UFVM_CTR_HANDLER_PARKS), unparks,
+		     "no handler parked in %d s of faults from CPU 0 only", WAIT_S);
+
+	cr_assert(pin(1));	/* away from the slow reader */
+	cr_assert(pthread_create(&th, NULL, slow_reader, NULL) == 0);
+	end = now_s() + 5;
+	while (ut_counter(sr.vm, UFVM_CTR_HANDLER_UNPARKS) == unparks && now_s() < end)
+		usleep(1000);
+	cr_assert_gt(ut_counter(sr.vm, UFVM_CTR_HANDLER_UNPARKS), unparks,
+		     "a handler waiting for the store left the parked handler parked for 5 s");
+	atomic_store(&sr.stop, 1);
+	cr_assert(pthread_join(th, NULL) == 0);
+	ut_unmap(sr.vm, addr, SIZE);
+	ut_close(sr.vm);
 }
 
 /* ---- a handler parks while ufvm_close() runs ---- */
