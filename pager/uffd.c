@@ -59,7 +59,6 @@
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -580,6 +579,13 @@ static bool unpark(struct handler *h)
 	return true;
 }
 
+/* unpark() @h for a fault that needs it, counted (handler_unparks). */
+static void unpark_for_faults(struct handler *h)
+{
+	if (unpark(h))
+		vm_stat_inc(vm_stats_shard_get(h->ub->stats), UFVM_CTR_HANDLER_UNPARKS);
+}
+
 /* Is a handler other than @h blocked in read() (or about to be)? */
 static bool other_reading(struct handler *h)
 {
@@ -629,18 +635,19 @@ static uint64_t all_reads(struct uffd_backend *ub)
  */
 static void park_sleep(struct handler *h)
 {
-	const struct timespec ts = { .tv_sec = PARK_CHECK_NS / 1000000000ull,
-				     .tv_nsec = PARK_CHECK_NS % 1000000000ull };
 	bool look = !(h->ub->pol->debug & UFVM_DEBUG_PARK_PAST_STOP);	/* else: for tests */
 	uint64_t seen = all_reads(h->ub), now;
 
 	while (__atomic_load_n(&h->parked, __ATOMIC_ACQUIRE)) {
-		if (!syscall(SYS_futex, &h->parked, FUTEX_WAIT_PRIVATE, 1, look ? &ts : NULL,
-			     NULL, 0) || errno != ETIMEDOUT)
+		if (!look) {
+			vm_futex_wait(&h->parked, 1);
+			continue;
+		}
+		if (!vm_futex_wait_ns(&h->parked, 1, PARK_CHECK_NS))
 			continue;
 		now = all_reads(h->ub);
-		if (now == seen && msgs_waiting(h->ub) && unpark(h))
-			vm_stat_inc(vm_stats_shard_get(h->ub->stats), UFVM_CTR_HANDLER_UNPARKS);
+		if (now == seen && msgs_waiting(h->ub))
+			unpark_for_faults(h);
 		seen = now;
 	}
 }
@@ -660,8 +667,8 @@ static void handler_will_wait(void *arg)
 	if (__atomic_load_n(&ub->nactive, __ATOMIC_RELAXED) == ub->nthreads)
 		return;
 	for (i = 0; i < ub->nthreads; i++)
-		if (__atomic_load_n(&ub->h[i].parked, __ATOMIC_RELAXED) && unpark(&ub->h[i]))
-			vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_HANDLER_UNPARKS);
+		if (__atomic_load_n(&ub->h[i].parked, __ATOMIC_RELAXED))
+			unpark_for_faults(&ub->h[i]);
 }
 
 /*
@@ -724,8 +731,8 @@ static void park_after(struct handler *h, const struct uffd_msg *msgs, int n)
 		if (o == h)
 			continue;
 		remote = true;
-		if (__atomic_load_n(&o->parked, __ATOMIC_SEQ_CST) && unpark(o))
-			vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_HANDLER_UNPARKS);
+		if (__atomic_load_n(&o->parked, __ATOMIC_SEQ_CST))
+			unpark_for_faults(o);
 	}
 	if (remote && older(now, __atomic_load_n(&h->seen_ns, __ATOMIC_RELAXED), PARK_IDLE_NS))
 		park(h);
@@ -744,12 +751,16 @@ static int drain(struct handler *h)
 	ssize_t n;
 	int i;
 
-	__atomic_store_n(&h->reading, true, __ATOMIC_RELAXED);
+	if (ub->park)	/* other handlers look at these: park(), park_sleep() */
+		__atomic_store_n(&h->reading, true, __ATOMIC_RELAXED);
 	n = read(ub->uffd, msgs, sizeof(msgs));
-	__atomic_store_n(&h->reading, false, __ATOMIC_RELAXED);
+	if (ub->park) {
+		__atomic_store_n(&h->reading, false, __ATOMIC_RELAXED);
+		if (n > 0)	/* only h writes it */
+			__atomic_store_n(&h->reads, h->reads + 1, __ATOMIC_RELAXED);
+	}
 	if (n < 0)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-	__atomic_store_n(&h->reads, h->reads + 1, __ATOMIC_RELAXED);	/* h's own */
 	n /= (ssize_t)sizeof(msgs[0]);
 	for (i = 0; i < n; i++)
 		stop |= handle_msg(h, &msgs[i]);

@@ -8,9 +8,11 @@
  * all is simple and right: page locks are held across one store I/O or
  * one invalidation step, and there are rarely more than a few sleepers.
  */
+#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vm/lock.h"
@@ -28,6 +30,14 @@ __thread int vm__rcu_depth;
 void vm_futex_wait(uint32_t *w, uint32_t val)
 {
 	syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+bool vm_futex_wait_ns(uint32_t *w, uint32_t val, uint64_t ns)
+{
+	const struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+				     .tv_nsec = (long)(ns % 1000000000ull) };
+
+	return syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0) && errno == ETIMEDOUT;
 }
 
 void vm_futex_wake_all(uint32_t *w)

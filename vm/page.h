@@ -157,5 +157,7 @@ extern uint64_t vm_pages_live;	/* (a) page structs allocated, for stats */
 /* Sleep while *@w == @val (a private futex); wake every sleeper on @w. */
 void vm_futex_wait(uint32_t *w, uint32_t val);
 void vm_futex_wake_all(uint32_t *w);
+/* vm_futex_wait() for at most @ns.  Return: true if it timed out. */
+bool vm_futex_wait_ns(uint32_t *w, uint32_t val, uint64_t ns);
 
 #endif /* UFVM_VM_PAGE_H */
