@@ -7,7 +7,7 @@
  *                    --policy fault_around=1,16,64 --cache warm
  *
  * Keys: speculative, fault_around, retry, invalidate (rwsem, addblock,
- * none), store_latency_us, handlers, handler_park, readahead, map_ahead,
+ * none), store_latency_us, handlers, handler_park, install_split, readahead, map_ahead,
  * cache_pages (a page count), reclaim (clock, fifo), delivery (handler,
  * inthread): the struct ufvm_config fields of those names.
  * --workload and --cache take lists too and become dimensions of the
@@ -78,6 +78,7 @@ static const struct sw_keydef {
 	{ "store_latency_us", NULL },
 	{ "handlers", NULL },
 	{ "handler_park", NULL },
+	{ "install_split", NULL },
 	{ "readahead", NULL },
 	{ "map_ahead", NULL },
 	{ "cache_pages", NULL },
@@ -147,7 +148,8 @@ static int sw_policy(const char *arg)
 bad:
 	fprintf(stderr, "ufvm bench sweep: --policy %s: expected KEY=V1,V2,... with KEY one of "
 		"speculative, fault_around, retry, invalidate (rwsem|addblock|none), "
-		"store_latency_us, handlers, handler_park, readahead, map_ahead, cache_pages, reclaim (clock|fifo), "
+		"store_latency_us, handlers, handler_park, install_split, readahead, map_ahead, cache_pages, "
+		"reclaim (clock|fifo), "
 		"delivery (handler|inthread)\n", arg);
 	return -EINVAL;
 }
@@ -194,6 +196,8 @@ static void sw_apply(struct ufvm_config *cfg, const char *key, unsigned int v)
 		cfg->handler_threads = v;
 	else if (!strcmp(key, "handler_park"))
 		cfg->handler_park = v;
+	else if (!strcmp(key, "install_split"))
+		cfg->install_split = v;
 	else if (!strcmp(key, "readahead"))
 		cfg->readahead = v;
 	else if (!strcmp(key, "map_ahead"))

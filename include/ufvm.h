@@ -107,6 +107,9 @@ struct ufvm_config {
 	unsigned int handler_park;	/* 0/1: a pinned handler whose CPU runs no
 					   faulting thread stops reading the uffd
 					   until one does */
+	unsigned int install_split;	/* 0/1: uffd installs of 128 pages or more
+					   are shared with an installer thread
+					   on another CPU */
 };
 
 /*
@@ -152,6 +155,9 @@ struct ufvm_config {
 						   look whether ufvm_close() began,
 						   nor, once parked, for unread faults
 						   (pager/uffd.c, park()) */
+#define UFVM_DEBUG_SPLIT_NO_WAIT	0x10000u	/* a split install returns without
+						   waiting for the installer's chunks
+						   (pager/uffd.c, install_split()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -407,6 +413,9 @@ enum ufvm_counter {
 					   faulting thread on their CPU */
 	UFVM_CTR_HANDLER_UNPARKS,	/* handlers woken to read again: a
 					   thread on their CPU faulted */
+	UFVM_CTR_INSTALL_SPLITS,	/* installs offered to an installer thread
+					   (install_split) */
+	UFVM_CTR_INSTALLER_PAGES,	/* pages installer threads mapped */
 	UFVM_CTR__COUNT
 };
 
@@ -518,6 +527,14 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_HANDLER_PARK	17	/* a uffd handler pinned to CPU a counted
 					   itself out of the reading handlers
 					   and is about to park; no lock held */
+#define UFVM_HOOK_INSTALL_SPLIT	18	/* an installer thread took the chunk
+					   [a, a+b) of a split install and is
+					   about to map it; it holds no lock
+					   (the install's caller holds the
+					   region's ptl) */
+#define UFVM_HOOK_SPLIT_POSTED	19	/* a split install of [a, a+b) offered
+					   its chunks to an installer and takes
+					   none yet; the region's ptl held */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

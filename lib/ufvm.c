@@ -95,6 +95,8 @@ static const char *const counter_names[UFVM_CTR__COUNT] = {
 	[UFVM_CTR_FILL_WAITS] = "fill_waits",
 	[UFVM_CTR_HANDLER_PARKS] = "handler_parks",
 	[UFVM_CTR_HANDLER_UNPARKS] = "handler_unparks",
+	[UFVM_CTR_INSTALL_SPLITS] = "install_splits",
+	[UFVM_CTR_INSTALLER_PAGES] = "installer_pages",
 };
 
 static const char *const path_names[UFVM_PATH__COUNT] = {
@@ -335,6 +337,7 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	ucf.spin_us = vm->cfg.handler_spin_us;
 	ucf.batch = vm->cfg.handler_batch;
 	ucf.park = vm->cfg.handler_park;
+	ucf.split = vm->cfg.install_split;
 	ucf.quiet = vm->cfg.backend == UFVM_BACKEND_AUTO;
 	ucf.inthread = vm->cfg.delivery == UFVM_DELIVERY_INTHREAD;
 	err = -ENOENT;

@@ -137,6 +137,7 @@ struct pager_uffd_config {
 	bool batch;		/* handlers SCHED_BATCH (no wake-up preemption) */
 	bool park;		/* handlers with no faulting thread on their CPU
 				   park (pager/uffd.c) */
+	bool split;		/* large installs shared with installer threads */
 	bool quiet;		/* no message when userfaultfd is unavailable */
 	bool inthread;		/* UFFD_FEATURE_SIGBUS: faulting threads serve
 				   their own faults from a SIGBUS handler */

@@ -55,6 +55,19 @@
  * pinned and may be unable to run, so a handler about to wait for the
  * store unparks the parked ones (handler_will_wait()), and a parked one
  * looks for unread faults every PARK_CHECK_NS (park_sleep()).
+ *
+ * Split installs (install_split): UFFDIO_CONTINUE costs about as much a
+ * page as the kernel's whole fault of a page with fault-around, and a
+ * sequential reader's map-ahead window of 256 pages is one call of ~57 us.
+ * CONTINUEs of disjoint ranges run side by side on two CPUs.  So an
+ * install of SPLIT_MIN_PAGES or more is cut into chunks; the caller takes
+ * them from the front and the installer thread pinned to the next CPU from
+ * the back, and the caller returns when all are in (install_split()).  The
+ * installer's chunks belong to the caller's critical section: the caller
+ * holds the region's ptl until they are done, and the installer takes no
+ * lock of ufvm's.  An installer slow to start (its CPU halted or busy)
+ * costs nothing but the chunks it took; it runs SCHED_BATCH, so it does
+ * not preempt a thread running on its CPU.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -129,6 +142,29 @@ struct handler {
 	} tids[PARK_TIDS];
 } __attribute__((aligned(64)));
 
+#define SPLIT_MIN_PAGES		128	/* installs this long or longer are split */
+#define SPLIT_CHUNK_PAGES	32	/* ... into chunks of this many pages */
+
+/*
+ * An installer thread (split installs, top of file), and the job slot a
+ * caller of u_install() on another CPU owns while ->busy.
+ */
+struct installer {
+	struct uffd_backend *ub;
+	unsigned int cpu;
+	uint32_t busy;			/* (a) a caller owns the job slot */
+	uint32_t posted;		/* (a) futex word: bumped per job and at stop */
+	uint32_t done;			/* (a) futex word: chunks it finished, ever */
+	uint32_t waiting;		/* (a) the owner waits on ->done */
+	uint64_t claim;			/* (a) job generation << 32 | back << 16 | front */
+	/* The job; the owner's, read by the installer after it claimed a chunk. */
+	uintptr_t start;
+	size_t npages;
+	uint64_t mode;
+	int err;			/* the installer's first error in the job */
+	bool need_wake;			/* the installer owes a wake of its chunks */
+} __attribute__((aligned(64)));
+
 struct uffd_backend {
 	struct pager_backend be;
 	struct vm_aspace *as;
@@ -151,6 +187,10 @@ struct uffd_backend {
 	uint32_t stopping;		/* (a) no more parking */
 	pthread_t *threads;
 	struct handler *h;		/* [nthreads] */
+	struct installer *inst;		/* [ninst], or NULL: split installs */
+	pthread_t *inst_threads;	/* [ninst] */
+	unsigned int ninst;
+	uint32_t inst_stop;		/* (a) installers exit; no more splits */
 };
 
 #define to_ub(pm) container_of(pm, struct uffd_backend, be.pmap)
@@ -168,30 +208,30 @@ static int u_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_
 	return uffd_ioctl(to_ub(pm), UFFDIO_WAKE, &rg);
 }
 
-static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
-		     size_t len, bool wp)
+/*
+ * UFFDIO_CONTINUE [@a, @end) with @mode, skipping pages mapped already
+ * (EEXIST) and going on after a partial EAGAIN; sets *@need_wake when a
+ * skipped or partial range leaves the range's waiters unwoken.
+ * Return: 0 or -errno.  Context: any thread; the caller's locks.
+ */
+static int continue_range(struct uffd_backend *ub, uintptr_t a, uintptr_t end, uint64_t mode,
+			  bool *need_wake)
 {
-	struct uffd_backend *ub = to_ub(pm);
 	struct vm_stats_shard *s = vm_stats_shard_get(ub->stats);
-	uintptr_t a = addr, end = addr + len;
-	bool need_wake = false;
-	int err = 0;
 
 	while (a < end) {
 		struct uffdio_continue c = {
 			.range = { .start = a, .len = end - a },
-			/* In-thread delivery: nobody sleeps, nobody to wake. */
-			.mode = (wp ? UFFDIO_CONTINUE_MODE_WP : 0) |
-				(ub->inthread ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0),
+			.mode = mode,
 		};
 
 		if (ioctl(ub->uffd, UFFDIO_CONTINUE, &c) == 0)
-			break;
+			return 0;
 		if (errno == EAGAIN) {
 			vm_stat_inc(s, UFVM_CTR_EAGAIN);
 			if (c.mapped > 0) {
 				a += (uintptr_t)c.mapped;
-				need_wake = true;
+				*need_wake = true;
 			}
 			continue;
 		}
@@ -199,13 +239,233 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 			/* Mapped already (not by us): skip it, wake at the end. */
 			vm_stat_inc(s, UFVM_CTR_EEXIST);
 			a += PAGE_SIZE;
-			need_wake = true;
+			*need_wake = true;
 			continue;
 		}
-		err = -errno;
 		vm_stat_inc(s, UFVM_CTR_INSTALL_ERRORS);
-		break;
+		return -errno;
 	}
+	return 0;
+}
+
+#define CLAIM_FRONT(v)	((uint32_t)((v) & 0xffff))
+#define CLAIM_BACK(v)	((uint32_t)(((v) >> 16) & 0xffff))
+
+/* The first page's address and the end of chunk @c of @in's job. */
+static void chunk_range(const struct installer *in, uint32_t c, uintptr_t *a, uintptr_t *end)
+{
+	size_t first = (size_t)c * SPLIT_CHUNK_PAGES;
+
+	*a = in->start + (first << PAGE_SHIFT);
+	*end = in->start + (MIN(in->npages, first + SPLIT_CHUNK_PAGES) << PAGE_SHIFT);
+}
+
+/*
+ * The job slot of the installer of the CPU after the caller's, or NULL if
+ * there is none, it stops, or another caller owns it.
+ */
+static struct installer *claim_installer(struct uffd_backend *ub)
+{
+	struct installer *in;
+	uint32_t zero = 0;
+	int cpu;
+
+	if (!ub->ninst || __atomic_load_n(&ub->inst_stop, __ATOMIC_RELAXED))
+		return NULL;
+	cpu = sched_getcpu();
+	if (cpu < 0)
+		return NULL;
+	in = &ub->inst[((unsigned int)cpu + 1) % ub->ninst];
+	if (in->cpu == (unsigned int)cpu ||
+	    !__atomic_compare_exchange_n(&in->busy, &zero, 1, false, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		return NULL;
+	return in;
+}
+
+/*
+ * install_split - CONTINUE @npages pages at @addr, sharing the chunks with
+ * the installer @in (claimed), and release it.  Return: 0 or the first
+ * -errno of either side; *@need_wake as continue_range().
+ * Context: the caller's locks (the region's ptl); blocks until the
+ * installer's chunks are in, which the installer serves without a lock.
+ */
+static int install_split(struct uffd_backend *ub, struct installer *in, uintptr_t addr,
+			 size_t npages, uint64_t mode, bool *need_wake)
+{
+	uint32_t nchunks = (uint32_t)((npages + SPLIT_CHUNK_PAGES - 1) / SPLIT_CHUNK_PAGES);
+	uint32_t base = __atomic_load_n(&in->done, __ATOMIC_RELAXED), target, d;
+	uint64_t v = __atomic_load_n(&in->claim, __ATOMIC_RELAXED);
+	int err = 0, e;
+
+	in->start = addr;
+	in->npages = npages;
+	in->mode = mode;
+	in->err = 0;
+	in->need_wake = false;
+	v = ((v >> 32) + 1) << 32 | (uint64_t)nchunks << 16;	/* a new generation */
+	__atomic_store_n(&in->claim, v, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&in->posted, 1, __ATOMIC_RELEASE);
+	vm_futex_wake_all(&in->posted);
+	vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_INSTALL_SPLITS);
+	vm_hook(ub->pol, UFVM_HOOK_SPLIT_POSTED, addr, npages << PAGE_SHIFT);
+	for (;;) {
+		uintptr_t a, end;
+
+		v = __atomic_load_n(&in->claim, __ATOMIC_RELAXED);
+		if (CLAIM_FRONT(v) >= CLAIM_BACK(v))
+			break;	/* no chunk left: the rest is the installer's */
+		if (!__atomic_compare_exchange_n(&in->claim, &v, v + 1, false, __ATOMIC_RELAXED,
+						 __ATOMIC_RELAXED))
+			continue;
+		chunk_range(in, CLAIM_FRONT(v), &a, &end);
+		e = continue_range(ub, a, end, mode, need_wake);
+		if (e && !err)
+			err = e;
+	}
+	target = base + (nchunks - CLAIM_BACK(v));	/* the chunks it took */
+	if (!(ub->pol->debug & UFVM_DEBUG_SPLIT_NO_WAIT)) {	/* else: the bug, for tests */
+		__atomic_store_n(&in->waiting, 1, __ATOMIC_SEQ_CST);
+		while ((int32_t)((d = __atomic_load_n(&in->done, __ATOMIC_SEQ_CST)) - target) < 0)
+			vm_futex_wait(&in->done, d);
+		__atomic_store_n(&in->waiting, 0, __ATOMIC_RELAXED);
+		if (!err)
+			err = in->err;
+		*need_wake |= in->need_wake;
+	}
+	__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+	return err;
+}
+
+/*
+ * An installer thread: sleeps until a job is posted, then installs chunks
+ * from its back until none is left.
+ * Context: pinned to ->cpu; takes no lock (the job's owner holds them).
+ */
+static void *installer_main(void *arg)
+{
+	struct installer *in = arg;
+	struct uffd_backend *ub = in->ub;
+	struct sched_param sp = { .sched_priority = 0 };
+	uint32_t seen = 0;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(in->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);	/* best effort */
+	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
+	for (;;) {
+		uint32_t p;
+		uint64_t v;
+
+		if (__atomic_load_n(&ub->inst_stop, __ATOMIC_SEQ_CST))
+			break;
+		p = __atomic_load_n(&in->posted, __ATOMIC_ACQUIRE);
+		if (p == seen) {
+			vm_futex_wait(&in->posted, seen);
+			continue;
+		}
+		seen = p;
+		for (v = __atomic_load_n(&in->claim, __ATOMIC_ACQUIRE);
+		     CLAIM_FRONT(v) < CLAIM_BACK(v);
+		     v = __atomic_load_n(&in->claim, __ATOMIC_ACQUIRE)) {
+			uintptr_t a, end;
+			bool wake = false;
+			int e;
+
+			if (!__atomic_compare_exchange_n(&in->claim, &v, v - (1u << 16), false,
+							 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+				continue;
+			/* The job is ours to read until ->done counts this chunk. */
+			chunk_range(in, CLAIM_BACK(v) - 1, &a, &end);
+			vm_hook(ub->pol, UFVM_HOOK_INSTALL_SPLIT, a, end - a);
+			e = continue_range(ub, a, end, in->mode, &wake);
+			if (e && !in->err)
+				in->err = e;
+			if (wake)
+				in->need_wake = true;
+			vm_stat_add(vm_stats_shard_get(ub->stats), UFVM_CTR_INSTALLER_PAGES,
+				    (end - a) >> PAGE_SHIFT);
+			__atomic_add_fetch(&in->done, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&in->waiting, __ATOMIC_SEQ_CST))
+				vm_futex_wake_all(&in->done);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Stop the installers and free them.  A job posted and not taken is done
+ * by its owner.  Context: no install runs (the backend is being destroyed).
+ */
+static void installers_stop(struct uffd_backend *ub)
+{
+	unsigned int i;
+
+	__atomic_store_n(&ub->inst_stop, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < ub->ninst; i++) {
+		__atomic_add_fetch(&ub->inst[i].posted, 1, __ATOMIC_SEQ_CST);
+		vm_futex_wake_all(&ub->inst[i].posted);
+		pthread_join(ub->inst_threads[i], NULL);
+	}
+	free(ub->inst);
+	free(ub->inst_threads);
+	ub->inst = NULL;
+	ub->ninst = 0;
+}
+
+/* Start one installer per CPU (split installs).  Return: 0 or -errno. */
+static int installers_start(struct uffd_backend *ub, unsigned int ncpu)
+{
+	char name[24];
+	unsigned int i;
+	int err = 0;
+
+	ub->inst = aligned_alloc(_Alignof(struct installer), ncpu * sizeof(*ub->inst));
+	ub->inst_threads = calloc(ncpu, sizeof(pthread_t));
+	if (!ub->inst || !ub->inst_threads) {
+		free(ub->inst);
+		free(ub->inst_threads);
+		ub->inst = NULL;
+		ub->inst_threads = NULL;
+		return -ENOMEM;
+	}
+	memset(ub->inst, 0, ncpu * sizeof(*ub->inst));
+	for (i = 0; i < ncpu; i++) {
+		ub->inst[i].ub = ub;
+		ub->inst[i].cpu = i;
+		err = vm_thread_create(&ub->inst_threads[i], installer_main, &ub->inst[i]);
+		if (err)
+			break;
+		snprintf(name, sizeof(name), "ufvm-inst/%u", i);
+		name[15] = 0;
+		pthread_setname_np(ub->inst_threads[i], name);	/* best effort */
+	}
+	ub->ninst = i;
+	if (err)
+		installers_stop(ub);
+	return err;
+}
+
+static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
+		     size_t len, bool wp)
+{
+	struct uffd_backend *ub = to_ub(pm);
+	/* In-thread delivery: nobody sleeps, nobody to wake. */
+	uint64_t mode = (wp ? UFFDIO_CONTINUE_MODE_WP : 0) |
+			(ub->inthread ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0);
+	struct installer *in = NULL;
+	bool need_wake = false;
+	int err;
+
+	if (len >= SPLIT_MIN_PAGES * PAGE_SIZE &&
+	    len <= (size_t)0xffff * SPLIT_CHUNK_PAGES * PAGE_SIZE)	/* chunks fit the claim */
+		in = claim_installer(ub);
+	if (in)
+		err = install_split(ub, in, addr, len >> PAGE_SHIFT, mode, &need_wake);
+	else
+		err = continue_range(ub, addr, addr + len, mode, &need_wake);
 	if ((need_wake || err) && !ub->inthread)
 		u_wake(pm, r, addr, len);
 	return err;
@@ -1047,6 +1307,7 @@ static void uffd_destroy(struct pager_backend *be)
 		inthread_del(ub);
 		if (!(ub->pol->debug & UFVM_DEBUG_CLOSE_NO_WAIT))	/* else: the bug, for tests */
 			pager_busy_wait(&ub->busy);	/* faults in application threads */
+		installers_stop(ub);
 		close(ub->uffd);
 		free(ub);
 		return;
@@ -1068,6 +1329,7 @@ static void uffd_destroy(struct pager_backend *be)
 	}
 	for (i = 0; i < ub->nthreads; i++)
 		pthread_join(ub->threads[i], NULL);
+	installers_stop(ub);
 	munmap(ub->sentinel, PAGE_SIZE);
 	close(ub->stopfd);
 	close(ub->uffd);
@@ -1168,10 +1430,15 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		fprintf(stderr, "ufvm: UFFDIO_API: %s\n", strerror(-err));
 		goto fail_fd;
 	}
+	if (cfg->split && ncpu > 1) {
+		err = installers_start(ub, (unsigned int)ncpu);
+		if (err)
+			goto fail_fd;
+	}
 	if (ub->inthread) {
 		err = inthread_add(ub);
 		if (err)
-			goto fail_fd;
+			goto fail_inst;
 		*out = &ub->be;
 		return 0;
 	}
@@ -1179,7 +1446,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ub->sentinel == MAP_FAILED) {
 		err = -errno;
-		goto fail_fd;
+		goto fail_inst;
 	} else {
 		struct uffdio_register reg = {
 			.range = { .start = (uintptr_t)ub->sentinel, .len = PAGE_SIZE },
@@ -1189,14 +1456,14 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg)) {
 			err = -errno;
 			munmap(ub->sentinel, PAGE_SIZE);
-			goto fail_fd;
+			goto fail_inst;
 		}
 	}
 	ub->stopfd = eventfd(0, EFD_CLOEXEC);
 	if (ub->stopfd < 0) {
 		err = -errno;
 		munmap(ub->sentinel, PAGE_SIZE);
-		goto fail_fd;
+		goto fail_inst;
 	}
 	if (ncpu < 1)
 		ncpu = 1;
@@ -1237,6 +1504,8 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 fail_stop:
 	close(ub->stopfd);
 	munmap(ub->sentinel, PAGE_SIZE);
+fail_inst:
+	installers_stop(ub);
 fail_fd:
 	close(ub->uffd);
 fail:

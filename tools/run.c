@@ -53,6 +53,7 @@ static const struct run_opt run_opts[] = {
 	{ "spin-us", "UFVM_HANDLER_SPIN_US", "US", "handler polling before blocking" },
 	{ "handler-batch", "UFVM_HANDLER_BATCH", "0|1", "pinned handlers never preempt a running thread (SCHED_BATCH)" },
 	{ "handler-park", "UFVM_HANDLER_PARK", "0|1", "a pinned handler with no faulting thread on its CPU stops reading" },
+	{ "install-split", "UFVM_INSTALL_SPLIT", "0|1", "installs of 128 pages or more shared with a thread on another CPU" },
 	{ "speculative", "UFVM_SPECULATIVE", "0|1", "speculative (RCU) faults" },
 	{ "fault-around", "UFVM_FAULT_AROUND", "PAGES", "fault-around window (1: off)" },
 	{ "retry", "UFVM_RETRY", "0|1", "drop the address-space lock while waiting for I/O" },

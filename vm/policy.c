@@ -120,6 +120,8 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 		why = "handler_batch (0 or 1)";
 	else if (cfg->handler_park > 1)
 		why = "handler_park (0 or 1)";
+	else if (cfg->install_split > 1)
+		why = "install_split (0 or 1)";
 	else if (cfg->speculative > 1)
 		why = "speculative (0 or 1)";
 	else if (cfg->fault_around < 1 || cfg->fault_around > VM_FAULT_AROUND_MAX)
@@ -151,7 +153,8 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 				      UFVM_DEBUG_CLOSE_NO_WAIT | UFVM_DEBUG_AROUND_REREAD |
 				      UFVM_DEBUG_DROP_GET_LATE |
 				      UFVM_DEBUG_FORK_NOREPLACE | UFVM_DEBUG_FILL_HOOKED |
-				      UFVM_DEBUG_FILL_PAST_SHRINK | UFVM_DEBUG_PARK_PAST_STOP))
+				      UFVM_DEBUG_FILL_PAST_SHRINK | UFVM_DEBUG_PARK_PAST_STOP |
+				      UFVM_DEBUG_SPLIT_NO_WAIT))
 		why = "debug_flags";
 	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
 		why = "stats_path (not terminated)";
@@ -166,7 +169,8 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 static const char *const env_known[] = {
 	"UFVM_BACKEND", "UFVM_CACHE_PAGES", "UFVM_DELIVERY", "UFVM_DIRECT_IO",
 	"UFVM_DIRTY_EXPIRE_MS", "UFVM_FAULT_AROUND", "UFVM_HANDLERS", "UFVM_HANDLER_BATCH",
-	"UFVM_HANDLER_PARK", "UFVM_HANDLER_SPIN_US", "UFVM_INVALIDATE", "UFVM_MAP_AHEAD", "UFVM_READAHEAD",
+	"UFVM_HANDLER_PARK", "UFVM_HANDLER_SPIN_US", "UFVM_INSTALL_SPLIT", "UFVM_INVALIDATE",
+	"UFVM_MAP_AHEAD", "UFVM_READAHEAD",
 	"UFVM_RECLAIM", "UFVM_RETRY", "UFVM_SPECULATIVE", "UFVM_STATS",
 	"UFVM_STORE_LATENCY_US",
 	"UFVM_MATCH", "UFVM_PRELOAD_LIB", "UFVM_PRELOAD_VERBOSE", "UFVM_REPORT",
@@ -245,6 +249,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	cfg->handler_spin_us = 0;
 	cfg->handler_batch = 1;
 	cfg->handler_park = 1;
+	cfg->install_split = 1;
 	cfg->speculative = 1;
 	cfg->fault_around = 16;
 	cfg->retry = 1;
@@ -272,6 +277,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_HANDLER_SPIN_US", 0, 1000000, handler_spin_us);
 	ENV_UINT("UFVM_HANDLER_BATCH", 0, 1, handler_batch);
 	ENV_UINT("UFVM_HANDLER_PARK", 0, 1, handler_park);
+	ENV_UINT("UFVM_INSTALL_SPLIT", 0, 1, install_split);
 	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
 	ENV_UINT("UFVM_MAP_AHEAD", 0, VM_FAULT_AROUND_MAX, map_ahead);
 	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);

@@ -132,7 +132,9 @@ int vm_region_fill_locked(struct vm_region *r, struct vm_page *p, const void *sr
  * @pages: the pages at file offsets @first .. @first+@n-1, each already
  * mapcount-raised and checked by the caller (vm_region_map_try_locked);
  * @write: the fault was a write: the pages are dirty, map them writable.
- * Context: ptl held; may sleep briefly (ioctl).  Return: 0 or -errno.
+ * Context: ptl held; may sleep briefly (ioctl), and wait for an installer
+ * thread's chunks of a large install (pager/uffd.c, split installs).
+ * Return: 0 or -errno.
  */
 int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 			     uint64_t first, unsigned int n, bool write);

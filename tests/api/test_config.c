@@ -33,7 +33,7 @@ static const char *const vars[] = {
 	"UFVM_BACKEND", "UFVM_HANDLERS", "UFVM_HANDLER_SPIN_US", "UFVM_SPECULATIVE",
 	"UFVM_FAULT_AROUND", "UFVM_RETRY", "UFVM_INVALIDATE", "UFVM_STORE_LATENCY_US",
 	"UFVM_CACHE_PAGES", "UFVM_STATS", "UFVM_DIRECT_IO", "UFVM_HANDLER_BATCH",
-	"UFVM_HANDLER_PARK",
+	"UFVM_HANDLER_PARK", "UFVM_INSTALL_SPLIT",
 };
 
 static void clear_env(void)
@@ -53,6 +53,7 @@ Test(config, defaults, .timeout = 5)
 	cr_assert_eq(cfg.handler_threads, 0);
 	cr_assert_eq(cfg.handler_batch, 1);
 	cr_assert_eq(cfg.handler_park, 1);
+	cr_assert_eq(cfg.install_split, 1);
 	cr_assert_eq(cfg.speculative, 1);
 	cr_assert_eq(cfg.fault_around, 16);
 	cr_assert_eq(cfg.retry, 1);
@@ -73,6 +74,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	setenv("UFVM_HANDLER_SPIN_US", "50", 1);
 	setenv("UFVM_HANDLER_BATCH", "0", 1);
 	setenv("UFVM_HANDLER_PARK", "0", 1);
+	setenv("UFVM_INSTALL_SPLIT", "0", 1);
 	setenv("UFVM_SPECULATIVE", "0", 1);
 	setenv("UFVM_FAULT_AROUND", "4", 1);
 	setenv("UFVM_RETRY", "0", 1);
@@ -87,6 +89,7 @@ Test(config, environment_sets_fields, .timeout = 5)
 	cr_assert_eq(cfg.handler_spin_us, 50);
 	cr_assert_eq(cfg.handler_batch, 0);
 	cr_assert_eq(cfg.handler_park, 0);
+	cr_assert_eq(cfg.install_split, 0);
 	cr_assert_eq(cfg.speculative, 0);
 	cr_assert_eq(cfg.fault_around, 4);
 	cr_assert_eq(cfg.retry, 0);
@@ -199,6 +202,7 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_DIRECT_IO", "2" },	{ "UFVM_DIRECT_IO", "on" },
 		{ "UFVM_HANDLER_BATCH", "2" },	{ "UFVM_FAULT_AROUND", " 4" },
 		{ "UFVM_HANDLER_PARK", "2" },	{ "UFVM_HANDLER_PARK", "on" },
+		{ "UFVM_INSTALL_SPLIT", "2" },	{ "UFVM_INSTALL_SPLIT", "on" },
 		{ "UFVM_FAULT_AROUND", "+4" },	{ "UFVM_HANDLERS", " -1" },
 		{ "UFVM_CACHE_PAGES", "1" },	{ "UFVM_CACHE_PAGES", "1K" },
 		{ "UFVM_CACHE_PAGES", "3K" },	{ "UFVM_CACHE_PAGES", "4095B" },
