@@ -45,6 +45,8 @@ struct ufvm {
 	FILE *stats_file;		/* (c) cfg.stats_path, opened at ufvm_open */
 	bool stats_made;		/* (c) ufvm_open created it */
 	char stats_name[PATH_MAX];	/* (c) its name, "%p" expanded */
+	struct vm_object **bg_objs;	/* the background thread's: for_each_object() */
+	size_t bg_cap;
 };
 
 struct ufvm_file {
@@ -187,31 +189,37 @@ static void object_put_internal(struct ufvm *vm, struct vm_object *obj)
 		keep_late_error(vm, err);
 }
 
-/* For the cache's background thread: every open object, pinned. */
+/*
+ * For the cache's background thread: every open object, pinned.  The
+ * array is kept from pass to pass (only that thread calls this), so a
+ * pass allocates only when the objects outgrew every earlier one; if that
+ * fails, the objects past the array wait for the next pass.
+ */
 static void for_each_object(void *arg, void (*fn)(struct vm_object *, void *), void *fnarg)
 {
 	struct ufvm *vm = arg;
-	struct vm_object **objs = NULL, *obj;
-	size_t n = 0, cap = 0, i;
+	struct vm_object *obj;
+	size_t n = 0, i;
 
 	vm_mutex_lock(&vm->registry);
 	cds_list_for_each_entry(obj, &vm->objects, node) {
-		if (n == cap) {
-			struct vm_object **no = realloc(objs, (cap = cap * 2 + 8) * sizeof(*no));
+		if (n == vm->bg_cap) {
+			size_t cap = vm->bg_cap * 2 + 8;
+			struct vm_object **no = realloc(vm->bg_objs, cap * sizeof(*no));
 
 			if (!no)
 				break;
-			objs = no;
+			vm->bg_objs = no;
+			vm->bg_cap = cap;
 		}
 		vm_object_get_ref(obj);
-		objs[n++] = obj;
+		vm->bg_objs[n++] = obj;
 	}
 	vm_mutex_unlock(&vm->registry);
 	for (i = 0; i < n; i++) {
-		fn(objs[i], fnarg);
-		object_put_internal(vm, objs[i]);
+		fn(vm->bg_objs[i], fnarg);
+		object_put_internal(vm, vm->bg_objs[i]);
 	}
-	free(objs);
 }
 
 static void put_object_hook(void *arg, struct vm_object *obj)
@@ -366,6 +374,7 @@ fail_as:
 	vm_aspace_destroy(&vm->as);
 fail_cache:
 	vm_cache_destroy(&vm->cache);
+	free(vm->bg_objs);
 fail_stats:
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
@@ -1329,7 +1338,8 @@ int ufvm_close(struct ufvm *vm)
 			err = e;
 	}
 	vm->be->destroy(vm->be);
-	vm_cache_destroy(&vm->cache);
+	vm_cache_destroy(&vm->cache);	/* joins the background thread */
+	free(vm->bg_objs);
 	rcu_barrier();	/* every deferred free has run */
 	vm_aspace_destroy(&vm->as);
 	vm_mutex_destroy(&vm->registry);
