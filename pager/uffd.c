@@ -67,7 +67,9 @@
  * holds the region's ptl until they are done, and the installer takes no
  * lock of ufvm's.  An installer slow to start (its CPU halted or busy)
  * costs nothing but the chunks it took; it runs SCHED_BATCH, so it does
- * not preempt a thread running on its CPU.
+ * not preempt a thread running on its CPU.  A chunk it began is waited
+ * for, though: a real-time thread spinning on its CPU delays it until
+ * real-time throttling lets it run (docs/architecture.md).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -152,6 +154,7 @@ struct handler {
 struct installer {
 	struct uffd_backend *ub;
 	unsigned int cpu;
+	bool pinned;			/* (a) it runs on ->cpu: may take jobs */
 	uint32_t busy;			/* (a) a caller owns the job slot */
 	uint32_t posted;		/* (a) futex word: bumped per job and at stop */
 	uint32_t done;			/* (a) futex word: chunks it finished, ever */
@@ -276,7 +279,7 @@ static struct installer *claim_installer(struct uffd_backend *ub)
 	if (cpu < 0)
 		return NULL;
 	in = &ub->inst[((unsigned int)cpu + 1) % ub->ninst];
-	if (in->cpu == (unsigned int)cpu ||
+	if (in->cpu == (unsigned int)cpu || !__atomic_load_n(&in->pinned, __ATOMIC_RELAXED) ||
 	    !__atomic_compare_exchange_n(&in->busy, &zero, 1, false, __ATOMIC_ACQUIRE,
 					 __ATOMIC_RELAXED))
 		return NULL;
@@ -340,7 +343,8 @@ static int install_split(struct uffd_backend *ub, struct installer *in, uintptr_
 /*
  * An installer thread: sleeps until a job is posted, then installs chunks
  * from its back until none is left.
- * Context: pinned to ->cpu; takes no lock (the job's owner holds them).
+ * Context: pinned to ->cpu by installers_start(); takes no lock (the job's
+ * owner holds them).
  */
 static void *installer_main(void *arg)
 {
@@ -348,11 +352,7 @@ static void *installer_main(void *arg)
 	struct uffd_backend *ub = in->ub;
 	struct sched_param sp = { .sched_priority = 0 };
 	uint32_t seen = 0;
-	cpu_set_t set;
 
-	CPU_ZERO(&set);
-	CPU_SET(in->cpu, &set);
-	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);	/* best effort */
 	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
 	for (;;) {
@@ -385,8 +385,9 @@ static void *installer_main(void *arg)
 				in->err = e;
 			if (wake)
 				in->need_wake = true;
-			vm_stat_add(vm_stats_shard_get(ub->stats), UFVM_CTR_INSTALLER_PAGES,
-				    (end - a) >> PAGE_SHIFT);
+			if (!e)
+				vm_stat_add(vm_stats_shard_get(ub->stats), UFVM_CTR_INSTALLER_PAGES,
+					    (end - a) >> PAGE_SHIFT);
 			__atomic_add_fetch(&in->done, 1, __ATOMIC_SEQ_CST);
 			if (__atomic_load_n(&in->waiting, __ATOMIC_SEQ_CST))
 				vm_futex_wake_all(&in->done);
@@ -415,10 +416,14 @@ static void installers_stop(struct uffd_backend *ub)
 	ub->ninst = 0;
 }
 
-/* Start one installer per CPU (split installs).  Return: 0 or -errno. */
+/*
+ * Start one installer per CPU (split installs).  Return: 0, or -errno with
+ * none left running (no install is split then).
+ */
 static int installers_start(struct uffd_backend *ub, unsigned int ncpu)
 {
 	char name[24];
+	cpu_set_t set;
 	unsigned int i;
 	int err = 0;
 
@@ -438,6 +443,15 @@ static int installers_start(struct uffd_backend *ub, unsigned int ncpu)
 		err = vm_thread_create(&ub->inst_threads[i], installer_main, &ub->inst[i]);
 		if (err)
 			break;
+		/*
+		 * Pinned here, so that it takes jobs from the start; one that
+		 * cannot run on its CPU (a cpuset without it) would share the
+		 * caller's, and takes none.
+		 */
+		CPU_ZERO(&set);
+		CPU_SET(i, &set);
+		if (!pthread_setaffinity_np(ub->inst_threads[i], sizeof(set), &set))
+			__atomic_store_n(&ub->inst[i].pinned, true, __ATOMIC_RELAXED);
 		snprintf(name, sizeof(name), "ufvm-inst/%u", i);
 		name[15] = 0;
 		pthread_setname_np(ub->inst_threads[i], name);	/* best effort */
@@ -1430,11 +1444,12 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		fprintf(stderr, "ufvm: UFFDIO_API: %s\n", strerror(-err));
 		goto fail_fd;
 	}
-	if (cfg->split && ncpu > 1) {
-		err = installers_start(ub, (unsigned int)ncpu);
-		if (err)
-			goto fail_fd;
-	}
+	/*
+	 * Installers only where an install can be long enough to split; a
+	 * failure to start them costs the splits, not the instance.
+	 */
+	if (cfg->split && ncpu > 1 && MAX(pol->fault_around, pol->map_ahead) >= SPLIT_MIN_PAGES)
+		(void)installers_start(ub, (unsigned int)ncpu);
 	if (ub->inthread) {
 		err = inthread_add(ub);
 		if (err)

@@ -3,11 +3,12 @@
  * test_install_split.c - large uffd installs shared with an installer
  * thread on another CPU (install_split, pager/uffd.c).
  *
- * Checks, on a machine of two CPUs or more with the uffd backend (handler
- * or in-thread delivery): sequential scans of a cached file with 256-page
- * fault-around windows read the right bytes, their installs are split
- * (install_splits moves) and installer threads map pages (installer_pages
- * moves); with install_split = 0 nothing is split.
+ * Checks, on a machine of two CPUs or more with the uffd backend, with the
+ * delivery the environment picks and again with in-thread delivery:
+ * sequential scans of a cached file with 256-page fault-around windows
+ * read the right bytes through SPLITS split installs (install_splits), of
+ * which installer threads map pages (installer_pages moves); with
+ * install_split = 0 nothing is split.
  *
  * Race: the caller of a split install holds the region's ptl, and an
  * installer maps its chunks without taking it.  A zap of the range (which
@@ -24,7 +25,8 @@
  * runs while the installer is held, and the chunk is mapped after it.
  * Only the chunk is zapped: the faulting page stays mapped, so the faulting
  * thread does not fault again (in-thread delivery retries the access after
- * its handler returns) and map the chunk anew.
+ * its handler returns) and map the chunk anew.  The race and its teeth run
+ * with the environment's delivery and with in-thread delivery.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -40,11 +42,15 @@
 #define NPAGES	1024
 #define SIZE	(NPAGES * PAGE)
 #define WINDOW	256
-#define HOLD_US	(500 * 1000u)		/* the installer is held at most this */
+#define HOLD_US	(2 * 1000000u)		/* the installer is held at most this */
+#define SPLITS	1000			/* split installs the scans go through */
 #define WAIT_US	(10 * 1000000u)
 
-/* Defaults (and the environment) with 256-page windows; skips where nothing splits. */
-static void split_config(struct ufvm_config *cfg, unsigned int split)
+/*
+ * Defaults (and the environment) with 256-page windows, in-thread delivery
+ * if @inthread; skips where nothing splits.
+ */
+static void split_config(struct ufvm_config *cfg, unsigned int split, bool inthread)
 {
 	cr_assert(ufvm_config_init(cfg) == 0);
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -53,6 +59,8 @@ static void split_config(struct ufvm_config *cfg, unsigned int split)
 		cr_skip_test("the sigsegv backend does not split installs");
 	cfg->fault_around = WINDOW;
 	cfg->install_split = split;
+	if (inthread)
+		cfg->delivery = UFVM_DELIVERY_INTHREAD;
 }
 
 /* An instance and a read-only mapping of a store of NPAGES pages, all cached. */
@@ -80,23 +88,35 @@ static void scan(struct ufvm *vm, const uint8_t *map)
 	assert_ok(ufvm_zap(vm, (void *)map, SIZE));
 }
 
-Test(install_split, large_installs_are_split_and_read_right, .timeout = 30)
+/* Scan through SPLITS split installs, and until an installer mapped pages. */
+static void scans_split(bool inthread)
 {
 	struct ufvm_config cfg;
 	struct ufvm *vm;
 	uint64_t end = race_now_us() + WAIT_US;
 	uint8_t *map;
 
-	split_config(&cfg, 1);
+	split_config(&cfg, 1, inthread);
 	map = open_cached(&cfg, &vm);
 	do {
 		scan(vm, map);
-	} while (!ut_counter(vm, UFVM_CTR_INSTALLER_PAGES) && race_now_us() < end);
-	cr_assert_gt(ut_counter(vm, UFVM_CTR_INSTALL_SPLITS), 0, "no install was split");
+	} while ((ut_counter(vm, UFVM_CTR_INSTALL_SPLITS) < SPLITS ||
+		  !ut_counter(vm, UFVM_CTR_INSTALLER_PAGES)) && race_now_us() < end);
+	cr_assert_geq(ut_counter(vm, UFVM_CTR_INSTALL_SPLITS), SPLITS,
+		      "fewer than %u installs split in %u s", SPLITS, WAIT_US / 1000000);
 	cr_assert_gt(ut_counter(vm, UFVM_CTR_INSTALLER_PAGES), 0,
 		     "no installer thread mapped a page in %u s", WAIT_US / 1000000);
-	scan(vm, map);
 	ut_close(vm);
+}
+
+Test(install_split, large_installs_are_split_and_read_right, .timeout = 30)
+{
+	scans_split(false);
+}
+
+Test(install_split, in_thread_large_installs_are_split_and_read_right, .timeout = 30)
+{
+	scans_split(true);
 }
 
 Test(install_split, off_nothing_is_split, .timeout = 30)
@@ -105,7 +125,7 @@ Test(install_split, off_nothing_is_split, .timeout = 30)
 	struct ufvm *vm;
 	uint8_t *map;
 
-	split_config(&cfg, 0);
+	split_config(&cfg, 0, false);
 	map = open_cached(&cfg, &vm);
 	for (int pass = 0; pass < 3; pass++)
 		scan(vm, map);
@@ -162,7 +182,7 @@ static unsigned int present_pages(uint64_t a, uint64_t len)
 }
 
 /* Zap while an installer holds a chunk; return the chunk's pages left mapped. */
-static unsigned int zap_vs_installer(unsigned int debug)
+static unsigned int zap_vs_installer(unsigned int debug, bool inthread)
 {
 	struct ufvm_config cfg;
 	struct ufvm *vm;
@@ -171,7 +191,7 @@ static unsigned int zap_vs_installer(unsigned int debug)
 	uint8_t *map;
 	unsigned int left;
 
-	split_config(&cfg, 1);
+	split_config(&cfg, 1, inthread);
 	cfg.debug_flags |= debug;
 	map = open_cached(&cfg, &vm);
 	memset(&sc, 0, sizeof(sc));
@@ -208,14 +228,28 @@ static unsigned int zap_vs_installer(unsigned int debug)
 
 Test(install_split, zap_comes_after_the_installers_chunk, .timeout = 60)
 {
-	unsigned int left = zap_vs_installer(0);
+	unsigned int left = zap_vs_installer(0, false);
+
+	cr_assert_eq(left, 0, "%u pages of an installer's chunk stayed mapped after a zap", left);
+}
+
+Test(install_split, in_thread_zap_comes_after_the_installers_chunk, .timeout = 60)
+{
+	unsigned int left = zap_vs_installer(0, true);
 
 	cr_assert_eq(left, 0, "%u pages of an installer's chunk stayed mapped after a zap", left);
 }
 
 Test(install_split, teeth_no_wait_maps_after_the_zap, .timeout = 60)
 {
-	unsigned int left = zap_vs_installer(UFVM_DEBUG_SPLIT_NO_WAIT);
+	unsigned int left = zap_vs_installer(UFVM_DEBUG_SPLIT_NO_WAIT, false);
+
+	cr_assert_gt(left, 0, "the installer's chunk did not outlive the zap without the wait");
+}
+
+Test(install_split, teeth_in_thread_no_wait_maps_after_the_zap, .timeout = 60)
+{
+	unsigned int left = zap_vs_installer(UFVM_DEBUG_SPLIT_NO_WAIT, true);
 
 	cr_assert_gt(left, 0, "the installer's chunk did not outlive the zap without the wait");
 }
