@@ -396,6 +396,26 @@ static void *installer_main(void *arg)
 	return NULL;
 }
 
+/* Pin thread @th to @cpu.  Return: true if it now runs there only. */
+static bool pin_thread(pthread_t th, unsigned int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(th, sizeof(set), &set) == 0;
+}
+
+/* Name thread @th "@what/@i" for top and perf (the kernel keeps 15 bytes). */
+static void name_thread(pthread_t th, const char *what, unsigned int i)
+{
+	char name[24];
+
+	snprintf(name, sizeof(name), "%s/%u", what, i);
+	name[15] = 0;
+	pthread_setname_np(th, name);	/* best effort */
+}
+
 /*
  * Stop the installers and free them.  A job posted and not taken is done
  * by its owner.  Context: no install runs (the backend is being destroyed).
@@ -422,8 +442,6 @@ static void installers_stop(struct uffd_backend *ub)
  */
 static int installers_start(struct uffd_backend *ub, unsigned int ncpu)
 {
-	char name[24];
-	cpu_set_t set;
 	unsigned int i;
 	int err = 0;
 
@@ -448,13 +466,9 @@ static int installers_start(struct uffd_backend *ub, unsigned int ncpu)
 		 * cannot run on its CPU (a cpuset without it) would share the
 		 * caller's, and takes none.
 		 */
-		CPU_ZERO(&set);
-		CPU_SET(i, &set);
-		if (!pthread_setaffinity_np(ub->inst_threads[i], sizeof(set), &set))
+		if (pin_thread(ub->inst_threads[i], i))
 			__atomic_store_n(&ub->inst[i].pinned, true, __ATOMIC_RELAXED);
-		snprintf(name, sizeof(name), "ufvm-inst/%u", i);
-		name[15] = 0;
-		pthread_setname_np(ub->inst_threads[i], name);	/* best effort */
+		name_thread(ub->inst_threads[i], "ufvm-inst", i);
 	}
 	ub->ninst = i;
 	if (err)
@@ -1056,13 +1070,8 @@ static void *handler_main(void *arg)
 		{ .fd = ub->stopfd, .events = POLLIN },
 	};
 
-	if (h->pin) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(h->cpu, &set);
-		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-	}
+	if (h->pin)
+		pin_thread(pthread_self(), h->cpu);
 	vm_stats_shard_get(ub->stats);	/* this thread's own shard */
 	if (ub->batch && h->pin) {
 		struct sched_param sp = { .sched_priority = 0 };
@@ -1398,7 +1407,6 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct uffd_backend *ub;
 	uint64_t have = 0;
-	char name[24];	/* the kernel keeps 15 bytes of it */
 	unsigned int i;
 	int err;
 
@@ -1504,9 +1512,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 		err = vm_thread_create(&ub->threads[i], handler_main, h);
 		if (err)
 			break;
-		snprintf(name, sizeof(name), "ufvm-uffd/%u", i);
-		name[15] = 0;
-		pthread_setname_np(ub->threads[i], name);	/* best effort */
+		name_thread(ub->threads[i], "ufvm-uffd", i);
 	}
 	if (err) {
 		ub->nthreads = i;
