@@ -158,6 +158,11 @@ struct ufvm_config {
 #define UFVM_DEBUG_SPLIT_NO_WAIT	0x10000u	/* a split install returns without
 						   waiting for the installer's chunks
 						   (pager/uffd.c, install_split()) */
+#define UFVM_DEBUG_SPLIT_FAIL		0x20000u	/* an installer fails the chunks of
+						   every other job it takes (-ENOMEM)
+						   without mapping them: the error
+						   path of a split install, for tests
+						   (pager/uffd.c, installer_main()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

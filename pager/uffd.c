@@ -380,7 +380,13 @@ static void *installer_main(void *arg)
 			/* The job is ours to read until ->done counts this chunk. */
 			chunk_range(in, CLAIM_BACK(v) - 1, &a, &end);
 			vm_hook(ub->pol, UFVM_HOOK_INSTALL_SPLIT, a, end - a);
-			e = continue_range(ub, a, end, in->mode, &wake);
+			if (unlikely(ub->pol->debug & UFVM_DEBUG_SPLIT_FAIL) && (seen & 1)) {
+				/* Tests: a chunk the kernel refuses, as for want of memory. */
+				vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_INSTALL_ERRORS);
+				e = -ENOMEM;
+			} else {
+				e = continue_range(ub, a, end, in->mode, &wake);
+			}
 			if (e && !in->err)
 				in->err = e;
 			if (wake)

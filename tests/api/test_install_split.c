@@ -27,6 +27,14 @@
  * thread does not fault again (in-thread delivery retries the access after
  * its handler returns) and map the chunk anew.  The race and its teeth run
  * with the environment's delivery and with in-thread delivery.
+ *
+ * Errors: with UFVM_DEBUG_SPLIT_FAIL the installers fail every other job's
+ * chunks.  The scans still read every page right (a failed install is
+ * undone, and its fault is served again), the failures are counted
+ * (install_errors), and nothing of a failed install stays counted mapped:
+ * a punch of the whole file, which waits until no region maps a page,
+ * returns, the pages read zeros afterwards, and the instance closes (a
+ * debug build checks every freed page's mapcount).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -45,6 +53,7 @@
 #define HOLD_US	(2 * 1000000u)		/* the installer is held at most this */
 #define SPLITS	1000			/* split installs the scans go through */
 #define WAIT_US	(10 * 1000000u)
+#define FAILS	100			/* installs failed by an installer */
 
 /*
  * Defaults (and the environment) with 256-page windows, in-thread delivery
@@ -63,12 +72,17 @@ static void split_config(struct ufvm_config *cfg, unsigned int split, bool inthr
 		cfg->delivery = UFVM_DELIVERY_INTHREAD;
 }
 
-/* An instance and a read-only mapping of a store of NPAGES pages, all cached. */
-static uint8_t *open_cached(const struct ufvm_config *cfg, struct ufvm **vm)
+/*
+ * An instance and a read-only mapping of a store of NPAGES pages, all
+ * cached; the store's path in @path if not NULL.
+ */
+static uint8_t *open_cached(const struct ufvm_config *cfg, struct ufvm **vm, char *path)
 {
-	char path[TMPSTORE_PATH_MAX];
+	char buf[TMPSTORE_PATH_MAX];
 	uint8_t *map;
 
+	if (!path)
+		path = buf;
 	ut_store("s", SIZE, SEED, path);
 	*vm = ut_open(cfg);
 	if (strcmp(ufvm_backend_name(*vm), "uffd") && strcmp(ufvm_backend_name(*vm), "uffd-inthread"))
@@ -97,7 +111,7 @@ static void scans_split(bool inthread)
 	uint8_t *map;
 
 	split_config(&cfg, 1, inthread);
-	map = open_cached(&cfg, &vm);
+	map = open_cached(&cfg, &vm, NULL);
 	do {
 		scan(vm, map);
 	} while ((ut_counter(vm, UFVM_CTR_INSTALL_SPLITS) < SPLITS ||
@@ -126,7 +140,7 @@ Test(install_split, off_nothing_is_split, .timeout = 30)
 	uint8_t *map;
 
 	split_config(&cfg, 0, false);
-	map = open_cached(&cfg, &vm);
+	map = open_cached(&cfg, &vm, NULL);
 	for (int pass = 0; pass < 3; pass++)
 		scan(vm, map);
 	cr_assert_eq(ut_counter(vm, UFVM_CTR_INSTALL_SPLITS), 0);
@@ -193,7 +207,7 @@ static unsigned int zap_vs_installer(unsigned int debug, bool inthread)
 
 	split_config(&cfg, 1, inthread);
 	cfg.debug_flags |= debug;
-	map = open_cached(&cfg, &vm);
+	map = open_cached(&cfg, &vm, NULL);
 	memset(&sc, 0, sizeof(sc));
 	pages0 = ut_counter(vm, UFVM_CTR_INSTALLER_PAGES);
 	/*
@@ -252,4 +266,47 @@ Test(install_split, teeth_in_thread_no_wait_maps_after_the_zap, .timeout = 60)
 	unsigned int left = zap_vs_installer(UFVM_DEBUG_SPLIT_NO_WAIT, true);
 
 	cr_assert_gt(left, 0, "the installer's chunk did not outlive the zap without the wait");
+}
+
+/* ---- an installer's chunk that fails ---- */
+
+static void scans_fail(bool inthread)
+{
+	char path[TMPSTORE_PATH_MAX];
+	static const uint8_t zero[8];
+	struct ufvm_config cfg;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint64_t end = race_now_us() + WAIT_US;
+	uint8_t *map;
+
+	split_config(&cfg, 1, inthread);
+	cfg.debug_flags |= UFVM_DEBUG_SPLIT_FAIL;
+	map = open_cached(&cfg, &vm, path);
+	do {
+		scan(vm, map);
+	} while (ut_counter(vm, UFVM_CTR_INSTALL_ERRORS) < FAILS && race_now_us() < end);
+	cr_assert_geq(ut_counter(vm, UFVM_CTR_INSTALL_ERRORS), FAILS,
+		      "installers failed fewer than %u installs in %u s (%llu split)", FAILS,
+		      WAIT_US / 1000000,
+		      (unsigned long long)ut_counter(vm, UFVM_CTR_INSTALL_SPLITS));
+	for (size_t i = 0; i < NPAGES; i++)	/* leave the map mapped */
+		assert_pattern(SEED, map + i * PAGE + 16, i * PAGE + 16, 8, "page %zu", i);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	assert_ok(ufvm_punch(f, 0, SIZE));
+	for (size_t i = 0; i < NPAGES; i++)
+		cr_assert(!memcmp(map + i * PAGE + 16, zero, sizeof(zero)),
+			  "page %zu not zero after the punch", i);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+Test(install_split, failed_chunks_undo_the_install, .timeout = 60)
+{
+	scans_fail(false);
+}
+
+Test(install_split, in_thread_failed_chunks_undo_the_install, .timeout = 60)
+{
+	scans_fail(true);
 }
