@@ -163,6 +163,10 @@ struct ufvm_config {
 						   without mapping them: the error
 						   path of a split install, for tests
 						   (pager/uffd.c, installer_main()) */
+#define UFVM_DEBUG_PARK_PAST_WAIT	0x40000u	/* a uffd handler that parks does not
+						   look whether another began to wait
+						   for the store meanwhile (pager/uffd.c,
+						   park()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

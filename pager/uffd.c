@@ -187,6 +187,9 @@ struct uffd_backend {
 	bool batch;			/* handlers SCHED_BATCH */
 	bool park;			/* handler parking (top of file) */
 	uint32_t nactive;		/* (a) handlers not parked */
+	uint32_t store_waits;		/* (a) handler_will_wait() calls, ever: a
+					   handler that parks looks whether one
+					   began meanwhile (park()) */
 	uint32_t stopping;		/* (a) no more parking */
 	pthread_t *threads;
 	struct handler *h;		/* [nthreads] */
@@ -958,23 +961,33 @@ static void handler_will_wait(void *arg)
 	struct uffd_backend *ub = h->ub;
 	unsigned int i;
 
-	if (__atomic_load_n(&ub->nactive, __ATOMIC_RELAXED) == ub->nthreads)
+	/*
+	 * seq_cst, with park()'s CAS, store of ->parked and load of
+	 * ->store_waits: a handler parking now either is seen (counted out
+	 * of nactive, or parked) and unparked here, or sees this wait and
+	 * unparks itself.
+	 */
+	__atomic_add_fetch(&ub->store_waits, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ub->nactive, __ATOMIC_SEQ_CST) == ub->nthreads)
 		return;
 	for (i = 0; i < ub->nthreads; i++)
-		if (__atomic_load_n(&ub->h[i].parked, __ATOMIC_RELAXED))
+		if (__atomic_load_n(&ub->h[i].parked, __ATOMIC_SEQ_CST))
 			unpark_for_faults(&ub->h[i]);
 }
 
 /*
  * Park @h unless it is the last handler reading, no other handler is in
- * read() now (the others are busy serving), the backend stops, or a thread
+ * read() now (the others are busy serving), the backend stops, a thread
  * on its CPU has faulted meanwhile (the seq_cst pair with park_after()'s
- * store of ->seen_ns and load of ->parked).
+ * store of ->seen_ns and load of ->parked), or a handler began to wait for
+ * the store meanwhile (the pair with handler_will_wait(), which may have
+ * looked before ->parked was set).
  * Context: handler thread, no lock held; blocks until unparked.
  */
 static void park(struct handler *h)
 {
 	struct uffd_backend *ub = h->ub;
+	uint32_t waits = __atomic_load_n(&ub->store_waits, __ATOMIC_SEQ_CST);
 	uint32_t n = __atomic_load_n(&ub->nactive, __ATOMIC_RELAXED);
 
 	if (!other_reading(h))
@@ -983,11 +996,13 @@ static void park(struct handler *h)
 		if (n <= 1)
 			return;
 	} while (!__atomic_compare_exchange_n(&ub->nactive, &n, n - 1, true,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
 	vm_hook(ub->pol, UFVM_HOOK_HANDLER_PARK, h->cpu, 0);
 	__atomic_store_n(&h->parked, 1, __ATOMIC_SEQ_CST);
 	if ((__atomic_load_n(&ub->stopping, __ATOMIC_SEQ_CST) &&
 	     !(ub->pol->debug & UFVM_DEBUG_PARK_PAST_STOP)) ||	/* else: the bug, for tests */
+	    (__atomic_load_n(&ub->store_waits, __ATOMIC_SEQ_CST) != waits &&
+	     !(ub->pol->debug & UFVM_DEBUG_PARK_PAST_WAIT)) ||	/* likewise */
 	    !older(vm_now_ns(), __atomic_load_n(&h->seen_ns, __ATOMIC_SEQ_CST), PARK_IDLE_NS)) {
 		unpark(h);
 		return;

@@ -26,6 +26,20 @@
  * parked handlers' periodic look for unread faults (which would find the
  * stop message after PARK_CHECK_NS) the close hangs.
  * Each run is a child process, so that the teeth's hang ends with it.
+ *
+ * Race: a handler decides to park while another begins to wait for the
+ * store.  The waiting one unparks the parked handlers before its read
+ * (handler_will_wait()), but one that is between counting itself out of
+ * the readers and setting ->parked is not parked yet: it must see the wait
+ * itself and stay.  UFVM_HOOK_HANDLER_PARK holds the parking handler in
+ * that window until the other handler's store read began (UFVM_HOOK_FILL,
+ * which then holds that read for FILL_HOLD_US); then a thread faults a
+ * cached page, which only the first handler can read now.  It must be
+ * served within LATE_US.  UFVM_DEBUG_PARK_PAST_STOP switches off the
+ * parked handlers' periodic look for unread faults, which would otherwise
+ * serve the fault after PARK_CHECK_NS.  Teeth: with
+ * UFVM_DEBUG_PARK_PAST_WAIT as well, the handler parks, and the fault
+ * waits for the held store read.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -314,4 +328,98 @@ Test(handler_park, teeth_park_past_stop_hangs_close, .timeout = 40)
 {
 	cr_assert_eq(run_child(UFVM_DEBUG_PARK_PAST_STOP), CHILD_HUNG,
 		     "ufvm_close returned although a handler parked past its unpark pass");
+}
+
+/* ---- a handler parks while another begins to wait for the store ---- */
+
+#define FILL_HOLD_US	(3 * 1000000u)	/* the store read is held at most this */
+#define LATE_US		(1000000u)	/* a fault served later waited for that read */
+
+static struct {
+	atomic_int armed;	/* hold the next parking handler */
+	atomic_int held;	/* a handler is in the park window */
+	atomic_int filling;	/* another began a store read */
+	atomic_int served;	/* the probe's fault was served */
+	const uint8_t *map;
+} pw;
+
+/* Context: a handler thread. */
+static void wait_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg, (void)a, (void)b;
+	if (point == UFVM_HOOK_HANDLER_PARK && atomic_load(&pw.armed) &&
+	    !atomic_exchange(&pw.held, 1))
+		race_wait(&pw.filling, 1, HOLD_US);	/* until the other waits for the store */
+	else if (point == UFVM_HOOK_FILL && atomic_load(&pw.held) &&
+		 !atomic_exchange(&pw.filling, 1))
+		race_wait(&pw.served, 1, FILL_HOLD_US);
+}
+
+/* On CPU 0: fault a page not cached yet (its store read is held). */
+static void *uncached_reader(void *arg)
+{
+	(void)arg;
+	if (pin(0))
+		assert_pattern(SEED, pw.map + WARM * PAGE, WARM * PAGE, 8, "page %d", WARM);
+	return NULL;
+}
+
+/* How long the probe's fault of a cached page took, in us. */
+static uint64_t park_vs_store_wait(unsigned int debug)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	double end = now_s() + WAIT_S;
+	uint64_t t;
+	struct ufvm *vm;
+	pthread_t th;
+	void *addr;
+
+	park_config(&cfg, 1);
+	cfg.readahead = 0;
+	cfg.debug_flags |= debug;
+	ut_store("s", SIZE, SEED, path);
+	vm = ut_open(&cfg);
+	if (strcmp(ufvm_backend_name(vm), "uffd"))
+		cr_skip_test("backend %s has no handler threads", ufvm_backend_name(vm));
+	assert_ok(ufvm_map(vm, path, 0, SIZE, UFVM_PROT_READ, UFVM_MAP_SHARED, &addr));
+	pw.map = addr;
+	assert_ok(ufvm_debug_hook(vm, wait_hook, NULL));
+	atomic_store(&pw.armed, 1);
+	cr_assert(pin(0));
+	while (!atomic_load(&pw.held) && now_s() < end) {	/* from CPU 0 only */
+		for (size_t i = 0; i < WARM; i++)
+			assert_pattern(SEED, pw.map + i * PAGE, i * PAGE, 8, "page %zu", i);
+		assert_ok(ufvm_zap(vm, addr, WARM * PAGE));
+	}
+	cr_assert(atomic_load(&pw.held), "no handler went to park in %d s", WAIT_S);
+	assert_ok(ufvm_zap(vm, addr, WARM * PAGE));
+	cr_assert(pthread_create(&th, NULL, uncached_reader, NULL) == 0);
+	cr_assert(race_wait(&pw.filling, 1, WAIT_S * 1000000u), "the store read did not begin");
+	cr_assert(pin(1));
+	t = race_now_us();
+	assert_pattern(SEED, pw.map, 0, 8, "page 0");	/* cached, zapped: a fault */
+	t = race_now_us() - t;
+	atomic_store(&pw.served, 1);
+	cr_assert(race_join(th, WAIT_S * 1000000u) == 0, "the uncached read was not served");
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	ut_unmap(vm, addr, SIZE);
+	ut_close(vm);
+	return t;
+}
+
+Test(handler_park, a_handler_parking_beside_a_store_wait_stays, .timeout = 40)
+{
+	uint64_t us = park_vs_store_wait(UFVM_DEBUG_PARK_PAST_STOP);
+
+	cr_assert_lt(us, LATE_US, "a fault waited %llu us behind a held store read",
+		     (unsigned long long)us);
+}
+
+Test(handler_park, teeth_park_past_wait_leaves_faults_unread, .timeout = 40)
+{
+	uint64_t us = park_vs_store_wait(UFVM_DEBUG_PARK_PAST_STOP | UFVM_DEBUG_PARK_PAST_WAIT);
+
+	cr_assert_geq(us, LATE_US, "a fault was served in %llu us though the handler parked",
+		      (unsigned long long)us);
 }
