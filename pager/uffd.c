@@ -1035,7 +1035,12 @@ static void park_after(struct handler *h, const struct uffd_msg *msgs, int n)
 		    ub->h[cpu].cpu != (unsigned int)cpu)
 			continue;
 		o = &ub->h[cpu];
-		if (older(now, __atomic_load_n(&o->seen_ns, __ATOMIC_RELAXED), PARK_SEEN_NS))
+		/*
+		 * seq_cst load too: a store skipped because ->seen_ns is fresh
+		 * must still order before the load of ->parked below (a plain
+		 * load on x86).
+		 */
+		if (older(now, __atomic_load_n(&o->seen_ns, __ATOMIC_SEQ_CST), PARK_SEEN_NS))
 			__atomic_store_n(&o->seen_ns, now, __ATOMIC_SEQ_CST);
 		if (o == h)
 			continue;
