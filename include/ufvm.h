@@ -228,7 +228,10 @@ UFVM_API int ufvm_close(struct ufvm *vm);
 
 /*
  * ufvm_file_open - open @path as a ufvm file: its page cache lives as long
- * as a file handle or a mapping refers to it.
+ * as a file handle or a mapping refers to it.  UFVM_CREAT makes @path (mode
+ * 0644, empty) if it does not exist; an existing file is opened as without
+ * it (read-only unless UFVM_RDWR, so a file this process may only read
+ * opens).
  * Return: 0 and *out, or -errno (-ENOENT, -EACCES, -EISDIR, -EINVAL: not a
  * regular file, or cfg.direct_io and the file system refuses O_DIRECT).
  */

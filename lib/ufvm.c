@@ -407,7 +407,13 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 	int err;
 
 	if (create) {
-		int fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+		/*
+		 * Only what the caller asked for: an existing file it may read
+		 * but not write opens read-only.  O_NONBLOCK: a FIFO must not
+		 * wait for a writer here (it is refused below).
+		 */
+		int fd = open(path, O_CREAT | (want_write ? O_RDWR : O_RDONLY) | O_NONBLOCK |
+				    O_NOCTTY | O_CLOEXEC, 0644);
 
 		if (fd < 0)
 			return -errno;

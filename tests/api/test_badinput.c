@@ -3,7 +3,9 @@
  * test_badinput.c - bad input gets a clear error and changes nothing.
  *
  * Checks each bad input of the API: unaligned offset, zero length, missing
- * file, unreadable file, directory, read-only file mapped writable, unknown
+ * file, unreadable file, directory, a FIFO (refused, with UFVM_CREAT too,
+ * without waiting for a writer), read-only file mapped writable (and opened
+ * read-only with UFVM_CREAT, which must open it), unknown
  * flags / protection / open flags / injection kind, double unmap, unmap of
  * a wrong length or address, negative offsets and lengths, address ranges
  * whose page round-up wraps, file ranges past the largest off_t, nonsense
@@ -142,6 +144,25 @@ Test(badinput, directory, .timeout = 20)
 	ut_close(vm);
 }
 
+Test(badinput, fifo, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX], fifo[TMPSTORE_PATH_MAX];
+	struct ufvm *vm = setup(path);
+	struct ufvm_file *f = NULL;
+
+	tmpstore_path("fifo", fifo);
+	unlink(fifo);
+	cr_assert(mkfifo(fifo, 0644) == 0, "mkfifo %s: %s", fifo, strerror(errno));
+	map_expect(vm, fifo, 0, PAGE, UFVM_PROT_READ, 0, EINVAL);
+	assert_err(ufvm_file_open(vm, fifo, UFVM_RDONLY, &f), EINVAL);
+	/* Opened to create it if missing: no writer comes, none is waited for. */
+	assert_err(ufvm_file_open(vm, fifo, UFVM_RDONLY | UFVM_CREAT, &f), EINVAL);
+	assert_err(ufvm_file_open(vm, fifo, UFVM_RDWR | UFVM_CREAT, &f), EINVAL);
+	unlink(fifo);
+	assert_still_works(vm, path, 0);
+	ut_close(vm);
+}
+
 /*
  * Drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from this process's
  * effective set, so that file modes bind root too.
@@ -202,7 +223,14 @@ static void expect_readonly_refused(struct ufvm *vm, const char *ro, const char 
 	cr_assert(r == -EACCES || r == -EPERM,
 		  "ufvm_file_open(RDWR) of a %s file = %d (%s), want -EACCES or -EPERM", why, r,
 		  ufvm_strerror(r));
+	r = ufvm_file_open(vm, ro, UFVM_RDWR | UFVM_CREAT, &f);
+	cr_assert(r == -EACCES || r == -EPERM,
+		  "ufvm_file_open(RDWR | CREAT) of a %s file = %d (%s), want -EACCES or -EPERM",
+		  why, r, ufvm_strerror(r));
 	cr_assert_eq(regions(vm), 0);
+	/* Read-only, creating if missing, it opens: it exists. */
+	assert_ok(ufvm_file_open(vm, ro, UFVM_RDONLY | UFVM_CREAT, &f));
+	assert_ok(ufvm_file_close(f));
 	/* Read-only it maps fine. */
 	map = ut_map(vm, ro, 0, SIZE, UFVM_PROT_READ);
 	assert_pattern(SEED, map, 0, SIZE, "read-only map of a %s file", why);
