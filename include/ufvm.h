@@ -167,6 +167,10 @@ struct ufvm_config {
 						   look whether another began to wait
 						   for the store meanwhile (pager/uffd.c,
 						   park()) */
+#define UFVM_DEBUG_FORK_NO_HOLD		0x80000u	/* while an instance with it is made,
+						   lives or is closed, fork() does not
+						   hold the pager's lists of backends
+						   (vm/thread.c, vm_fork_hold()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

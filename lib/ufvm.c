@@ -348,6 +348,8 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	ucf.split = vm->cfg.install_split;
 	ucf.quiet = vm->cfg.backend == UFVM_BACKEND_AUTO;
 	ucf.inthread = vm->cfg.delivery == UFVM_DELIVERY_INTHREAD;
+	if (vm->cfg.debug_flags & UFVM_DEBUG_FORK_NO_HOLD)
+		vm_fork_hold_off(1);	/* tests: undone at close, or below */
 	err = -ENOENT;
 	if (vm->cfg.backend != UFVM_BACKEND_SIGSEGV)
 		err = pager_uffd_create(&vm->as, &vm->pol, &vm->stats, &ucf, &vm->be);
@@ -371,6 +373,8 @@ int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
 	*out = vm;
 	return 0;
 fail_as:
+	if (vm->cfg.debug_flags & UFVM_DEBUG_FORK_NO_HOLD)
+		vm_fork_hold_off(-1);
 	vm_aspace_destroy(&vm->as);
 fail_cache:
 	vm_cache_destroy(&vm->cache);
@@ -1344,6 +1348,8 @@ int ufvm_close(struct ufvm *vm)
 			err = e;
 	}
 	vm->be->destroy(vm->be);
+	if (vm->cfg.debug_flags & UFVM_DEBUG_FORK_NO_HOLD)
+		vm_fork_hold_off(-1);
 	vm_cache_destroy(&vm->cache);	/* joins the background thread */
 	free(vm->bg_objs);
 	rcu_barrier();	/* every deferred free has run */

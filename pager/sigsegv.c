@@ -90,6 +90,12 @@ struct sigsegv_backend {
 /* The live backends; the handler walks the list under RCU. */
 static struct sigsegv_backend *backends;	/* rcu */
 static pthread_mutex_t backends_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork()ed child must find it unlocked (vm_fork_hold()). */
+__attribute__((constructor)) static void backends_lock_fork_init(void)
+{
+	vm_fork_hold(&backends_lock);
+}
 static bool handler_installed;			/* (backends_lock) */
 static struct sigaction saved_segv;		/* the action libsigsegv replaced */
 static struct sigaction libsigsegv_act;		/* libsigsegv's own, wrapped by segv_entry */

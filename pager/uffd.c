@@ -1150,6 +1150,12 @@ static void *handler_main(void *arg)
 
 static struct uffd_backend *inthread_list;	/* rcu */
 static pthread_mutex_t inthread_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork()ed child must find it unlocked (vm_fork_hold()). */
+__attribute__((constructor)) static void inthread_lock_fork_init(void)
+{
+	vm_fork_hold(&inthread_lock);
+}
 static bool bus_installed;			/* (inthread_lock) */
 static struct sigaction saved_bus;		/* the application's SIGBUS action */
 

@@ -98,6 +98,16 @@ void vm_rcu_fork_parent(void);
 void vm_rcu_fork_child(void);
 
 /*
+ * vm_fork_hold - hold mutex @m across every fork() (the hooks above), so
+ * that a child finds it unlocked.  For leaf locks of other layers, whose
+ * holders wait for nothing of ufvm's; at most 4, registered once (from a
+ * constructor).
+ */
+void vm_fork_hold(pthread_mutex_t *m);
+/* Tests (UFVM_DEBUG_FORK_NO_HOLD): +1 / -1 per instance; while > 0 forks hold nothing. */
+void vm_fork_hold_off(int delta);
+
+/*
  * Which process made something: told by a page that reads as zero in any
  * fork()ed child (MADV_WIPEONFORK), however the child was made (fork(),
  * _Fork(), a raw system call: no atfork handler needed), at no system

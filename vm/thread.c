@@ -112,9 +112,66 @@ void vm_rcu_worker_init(void)
  */
 unsigned int vm_rcu_gate;	/* vm_call_rcu() */
 
+/*
+ * Other layers' mutexes that a fork()ed child must find unlocked, with
+ * whole data behind them: the pager's lists of backends, held while
+ * ufvm_open() and ufvm_close() install or give back a signal handler.  A
+ * child forked meanwhile would inherit them locked, by a thread it does
+ * not have, and hang in its first ufvm_open().  The prepare hook takes
+ * them after fork_lock (which serialises forks; none of their holders
+ * waits for anything of ufvm's), the parent and child hooks release them.
+ */
+#define FORK_HELD_MAX	4
+static pthread_mutex_t *fork_held[FORK_HELD_MAX];	/* set by constructors */
+static unsigned int nfork_held;
+static unsigned int fork_hold_off;	/* (a) UFVM_DEBUG_FORK_NO_HOLD instances */
+static bool fork_holding;		/* (fork_lock) this fork holds them */
+
+void vm_fork_hold(pthread_mutex_t *m)
+{
+	unsigned int i = __atomic_fetch_add(&nfork_held, 1, __ATOMIC_RELAXED);
+
+	VM_BUG_ON(i >= FORK_HELD_MAX);
+	__atomic_store_n(&fork_held[i], m, __ATOMIC_RELEASE);
+}
+
+void vm_fork_hold_off(int delta)
+{
+	__atomic_add_fetch(&fork_hold_off, (unsigned int)delta, __ATOMIC_RELAXED);
+}
+
+/* Context: the prepare hook, fork_lock held; blocks. */
+static void fork_hold_take(void)
+{
+	unsigned int i, n = MIN(__atomic_load_n(&nfork_held, __ATOMIC_RELAXED), FORK_HELD_MAX);
+
+	fork_holding = !__atomic_load_n(&fork_hold_off, __ATOMIC_RELAXED);	/* else: tests */
+	for (i = 0; fork_holding && i < n; i++) {
+		pthread_mutex_t *m = __atomic_load_n(&fork_held[i], __ATOMIC_ACQUIRE);
+
+		if (m)
+			pthread_mutex_lock(m);
+	}
+}
+
+/* Context: the parent and child hooks, fork_lock held. */
+static void fork_hold_release(void)
+{
+	unsigned int i = MIN(__atomic_load_n(&nfork_held, __ATOMIC_RELAXED), FORK_HELD_MAX);
+
+	while (fork_holding && i-- > 0) {
+		pthread_mutex_t *m = __atomic_load_n(&fork_held[i], __ATOMIC_ACQUIRE);
+
+		if (m)
+			pthread_mutex_unlock(m);
+	}
+	fork_holding = false;
+}
+
 void vm_rcu_fork_prepare(void)
 {
 	vm_aspace_fork_prepare();	/* the regions' ranges, for the child */
+	fork_hold_take();
 	/* After fork_lock: a caller of vm_call_rcu() may hold it meanwhile. */
 	__atomic_fetch_or(&vm_rcu_gate, 1, __ATOMIC_ACQUIRE);
 	while (__atomic_load_n(&vm_rcu_gate, __ATOMIC_ACQUIRE) != 1)
@@ -139,6 +196,7 @@ void vm_rcu_fork_parent(void)
 	call_rcu_after_fork_parent();
 #endif
 	__atomic_fetch_and(&vm_rcu_gate, ~1u, __ATOMIC_RELEASE);
+	fork_hold_release();
 	vm_aspace_fork_parent();
 }
 
@@ -147,7 +205,8 @@ void vm_rcu_fork_child(void)
 	struct call_rcu_data *crdp = NULL;
 	sigset_t old;
 
-	vm_aspace_fork_child();	/* first: before the worker's stack is mapped */
+	fork_hold_release();
+	vm_aspace_fork_child();	/* before the worker's stack is mapped */
 	rcu_bp_after_fork_child();
 	async_block(&old);
 	call_rcu_after_fork_child();

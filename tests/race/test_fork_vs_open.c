@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_fork_vs_open.c - fork() while another thread opens and closes
+ * instances: the child can open and close an instance of its own
+ * (include/ufvm.h: "A child of fork() may open and close instances").
+ *
+ * Race: ufvm_open() and ufvm_close() hold a pager lock while they install
+ * or give back the process's signal handler: the sigsegv backend's list of
+ * backends (SIGSEGV), the in-thread delivery's list of instances (SIGBUS).
+ * A child forked meanwhile inherits that lock held by a thread it does not
+ * have, and hangs in its first ufvm_open() of that kind.  The fork hooks
+ * hold those locks across fork() (vm_fork_hold(), vm/thread.c).  To open
+ * the window, this file's sigaction() (which the library's calls reach)
+ * sleeps SLOW_US in the opening thread before it installs or restores a
+ * SIGSEGV or SIGBUS action, and the main thread forks during that sleep;
+ * each child opens and closes an instance of the same kind within
+ * CHILD_US, or is killed and counted hung.  No child may hang.  Teeth: with
+ * UFVM_DEBUG_FORK_NO_HOLD on the opening thread's instances, the fork
+ * holds nothing, and children hang.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "race.h"
+
+#define FORKS		8
+#define SLOW_US		20000u			/* the opening thread's sigaction() sleeps */
+#define CHILD_US	(5 * 1000000u)		/* a child opens and closes by then */
+#define WAIT_US		(10 * 1000000u)
+
+enum { CHILD_OK = 0, CHILD_OPEN_FAILED = 3 };
+
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static __thread bool slow_thread;	/* this thread's sigaction() sleeps */
+static atomic_int in_window;		/* a slow sigaction() sleeps now */
+static atomic_int stop;
+static atomic_int open_failed;		/* the opener's ufvm_open() failed */
+
+__attribute__((constructor)) static void find_sigaction(void)
+{
+	real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))
+		dlsym(RTLD_NEXT, "sigaction");
+}
+
+/* Interposes libc's for the whole process; only the opening thread sleeps. */
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (slow_thread && act && (sig == SIGSEGV || sig == SIGBUS)) {
+		atomic_store(&in_window, 1);
+		race_sleep_us(SLOW_US);
+	}
+	return real_sigaction(sig, act, old);
+}
+
+/* The kind of instance under test: the sigsegv backend, or in-thread delivery. */
+static void kind_config(struct ufvm_config *cfg, bool inthread, unsigned int debug)
+{
+	cr_assert(ufvm_config_init(cfg) == 0);
+	if (inthread) {
+		cfg->backend = UFVM_BACKEND_UFFD;
+		cfg->delivery = UFVM_DELIVERY_INTHREAD;
+	} else {
+		cfg->backend = UFVM_BACKEND_SIGSEGV;
+	}
+	cfg->debug_flags |= debug;
+}
+
+static struct ufvm_config opener_cfg;
+
+/* Open and close instances, slowly, until told to stop. */
+static void *opener(void *arg)
+{
+	(void)arg;
+	slow_thread = true;
+	while (!atomic_load(&stop)) {
+		struct ufvm *vm;
+
+		if (ufvm_open(&opener_cfg, &vm)) {
+			atomic_store(&open_failed, 1);
+			break;
+		}
+		ufvm_close(vm);
+	}
+	return NULL;
+}
+
+/* The child: an instance of the kind, opened and closed. */
+static int child(const struct ufvm_config *cfg)
+{
+	struct ufvm *vm;
+
+	if (ufvm_open(cfg, &vm))
+		return CHILD_OPEN_FAILED;
+	return ufvm_close(vm) ? CHILD_OPEN_FAILED : CHILD_OK;
+}
+
+/* Wait for child @pid until CHILD_US; kill it then.  Return: hung. */
+static bool child_hung(pid_t pid)
+{
+	uint64_t end = race_now_us() + CHILD_US;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		cr_assert(r >= 0, "waitpid: %s", strerror(errno));
+		if (r == pid)
+			break;
+		if (race_now_us() >= end) {
+			kill(pid, SIGKILL);
+			cr_assert(waitpid(pid, &status, 0) == pid);
+			return true;
+		}
+		race_sleep_us(1000);
+	}
+	cr_assert(WIFEXITED(status), "a child died of signal %d", WTERMSIG(status));
+	cr_assert_eq(WEXITSTATUS(status), CHILD_OK, "a child could not open an instance");
+	return false;
+}
+
+/*
+ * Fork FORKS times inside the opener's window (with UFVM_DEBUG_FORK_NO_HOLD
+ * in @debug, until a child hangs).  Return: children hung.
+ */
+static unsigned int forks_vs_open(bool inthread, unsigned int debug)
+{
+	struct ufvm_config cfg;
+	unsigned int hung = 0;
+	struct ufvm *probe;
+	pthread_t th;
+
+	kind_config(&cfg, inthread, 0);
+	if (ufvm_open(&cfg, &probe))
+		cr_skip_test("no instance of this kind here (userfaultfd with SIGBUS delivery)");
+	ufvm_close(probe);
+	kind_config(&opener_cfg, inthread, debug);
+	atomic_store(&stop, 0);
+	atomic_store(&open_failed, 0);
+	cr_assert(pthread_create(&th, NULL, opener, NULL) == 0);
+	for (int i = 0; i < FORKS && !(hung && (debug & UFVM_DEBUG_FORK_NO_HOLD)); i++) {
+		pid_t pid;
+
+		atomic_store(&in_window, 0);
+		cr_assert(race_wait(&in_window, 1, WAIT_US), "the opener never reached sigaction()%s",
+			  atomic_load(&open_failed) ? " (its ufvm_open failed)" : "");
+		pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0)
+			_exit(child(&cfg));
+		hung += child_hung(pid);
+	}
+	atomic_store(&stop, 1);
+	cr_assert(race_join(th, WAIT_US) == 0, "the opener did not stop");
+	cr_assert_eq(atomic_load(&open_failed), 0, "the opener's ufvm_open failed");
+	return hung;
+}
+
+Test(fork_vs_open, sigsegv_child_opens_its_own, .timeout = 60)
+{
+	unsigned int hung = forks_vs_open(false, 0);
+
+	cr_assert_eq(hung, 0, "%u of %d children hung in ufvm_open()", hung, FORKS);
+}
+
+Test(fork_vs_open, inthread_child_opens_its_own, .timeout = 60)
+{
+	unsigned int hung = forks_vs_open(true, 0);
+
+	cr_assert_eq(hung, 0, "%u of %d children hung in ufvm_open()", hung, FORKS);
+}
+
+Test(fork_vs_open, teeth_sigsegv_no_hold_hangs_children, .timeout = 60)
+{
+	unsigned int hung = forks_vs_open(false, UFVM_DEBUG_FORK_NO_HOLD);
+
+	cr_assert_gt(hung, 0, "no child hung though forks held nothing");
+}
+
+Test(fork_vs_open, teeth_inthread_no_hold_hangs_children, .timeout = 60)
+{
+	unsigned int hung = forks_vs_open(true, UFVM_DEBUG_FORK_NO_HOLD);
+
+	cr_assert_gt(hung, 0, "no child hung though forks held nothing");
+}
