@@ -245,6 +245,10 @@ UFVM_API int ufvm_file_open(struct ufvm *vm, const char *path, int flags,
  * ufvm_file_close - close a handle.  The file's last user (handle or
  * mapping) writes back its dirty pages and fdatasyncs the store if ufvm
  * wrote to it, even while ufvm's own threads still hold it for a moment.
+ * If that write-back fails, the error is returned and the file's cache is
+ * dropped all the same, its unwritten pages with it (as a process's last
+ * close of a file the kernel could not write back loses them): a caller
+ * that must not lose them keeps a handle open and retries ufvm_fsync().
  * Return: 0, or that write-back's (or a not yet reported) error.
  */
 UFVM_API int ufvm_file_close(struct ufvm_file *f);
