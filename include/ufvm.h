@@ -171,6 +171,11 @@ struct ufvm_config {
 						   lives or is closed, fork() does not
 						   hold the pager's lists of backends
 						   (vm/thread.c, vm_fork_hold()) */
+#define UFVM_DEBUG_REPLACE_FAIL		0x100000u	/* a UFVM_MAP_REPLACE map fails
+						   (-ENOMEM) after it took out the
+						   regions it replaces, as an attach
+						   without memory would: for tests of
+						   that error path (lib/ufvm.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -302,7 +307,10 @@ UFVM_API int ufvm_file_size(struct ufvm_file *f, off_t *size);
 				   take, but a thread touching it while it is
 				   replaced may get SIGSEGV: the new mapping is
 				   inaccessible until ufvm's fault handling
-				   covers it */
+				   covers it.  If the map fails once the old
+				   parts are out (-ENOMEM), they stay out (their
+				   dirty pages written back) and the range is
+				   left as ufvm_unmap_reserve() leaves it */
 
 /*
  * ufvm_map - map @length bytes of @path at file offset @offset.

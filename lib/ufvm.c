@@ -929,7 +929,10 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 		err = -EINVAL;
 		goto fail_unlock;
 	}
-	err = vm->as.pmap->ops->attach(vm->as.pmap, r, hint);
+	if (nold && (vm->cfg.debug_flags & UFVM_DEBUG_REPLACE_FAIL))
+		err = -ENOMEM;	/* tests: as an attach without memory */
+	else
+		err = vm->as.pmap->ops->attach(vm->as.pmap, r, hint);
 	if (err)
 		goto fail_unlock;
 	/*
@@ -940,7 +943,9 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	err = vm_aspace_insert_locked(&vm->as, r);
 	if (err) {
 		vm_object_rmap_del(f->obj, r);
-		vm->as.pmap->ops->detach(vm->as.pmap, r, false);
+		/* At a fixed address: what the mapping replaced is gone, and
+		 * its range must not become a hole. */
+		vm->as.pmap->ops->detach(vm->as.pmap, r, hint != 0);
 		goto fail_unlock;
 	}
 	for (i = 0; i < nold; i++)
@@ -952,9 +957,12 @@ int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
 	free(g);
 	return 0;
 fail_unlock:
-	/* Like mmap's MAP_FIXED: what was replaced is gone even on failure. */
+	/*
+	 * Like mmap's MAP_FIXED, what was replaced is gone even on failure;
+	 * but its range stays reserved, never a hole (UFVM_MAP_REPLACE).
+	 */
 	for (i = 0; i < nold; i++) {
-		vm->as.pmap->ops->detach(vm->as.pmap, old[i], false);
+		vm->as.pmap->ops->detach(vm->as.pmap, old[i], true);
 		vm_region_free_rcu(old[i]);
 	}
 	vm_rwsem_write_unlock(&vm->as.mmap_lock);

@@ -704,7 +704,9 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg) ||
 	    (hint && mprotect(a, len, prot))) {
 		err = -errno;
-		munmap(a, len);
+		/* At a fixed address what was there is gone: no hole either. */
+		if (!hint || pager_reserve((uintptr_t)a, len))
+			munmap(a, len);
 		return err;
 	}
 	r->start = (uintptr_t)a;

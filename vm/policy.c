@@ -155,7 +155,8 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 				      UFVM_DEBUG_FORK_NOREPLACE | UFVM_DEBUG_FILL_HOOKED |
 				      UFVM_DEBUG_FILL_PAST_SHRINK | UFVM_DEBUG_PARK_PAST_STOP |
 				      UFVM_DEBUG_SPLIT_NO_WAIT | UFVM_DEBUG_SPLIT_FAIL |
-				      UFVM_DEBUG_PARK_PAST_WAIT | UFVM_DEBUG_FORK_NO_HOLD))
+				      UFVM_DEBUG_PARK_PAST_WAIT | UFVM_DEBUG_FORK_NO_HOLD |
+				      UFVM_DEBUG_REPLACE_FAIL))
 		why = "debug_flags";
 	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
 		why = "stats_path (not terminated)";

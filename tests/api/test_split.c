@@ -7,7 +7,9 @@
  * parts mapped, with their pages and their dirty state.  The checks: the
  * bytes every part shows, the file's bytes after write-back (a page made
  * writable must pass through mkwrite again, or its writes never reach the
- * file), the errors for bad input, and a race: readers that touch only the
+ * file), the errors for bad input, a replace that fails once it took the
+ * old parts out (injected with UFVM_DEBUG_REPLACE_FAIL: it leaves no hole),
+ * and a race: readers that touch only the
  * parts that stay must never fault while another thread cuts, protects and
  * replaces around them.  Its teeth variant does the same by unmapping the
  * whole region and mapping the parts back, which the readers catch (uffd
@@ -287,6 +289,42 @@ Test(split, map_replace_middle, .timeout = 30)
 	assert_pattern(SEED_A, a + 21 * PAGE, 21 * PAGE, 43 * PAGE, "back to a, right");
 	assert_ok(ufvm_unmap_range(vm, a, NPG * PAGE));
 	cr_assert(!mapped(a, NPG * PAGE));
+	ut_close(vm);
+}
+
+/*
+ * A replacing map that fails once the old parts are out (injected): they
+ * stay out, written back, and their range is reserved, not a hole; the
+ * parts outside the range stay mapped with their bytes, and the range
+ * takes a new mapping.
+ */
+Test(split, map_replace_failure_leaves_no_hole, .timeout = 30)
+{
+	char pa[TMPSTORE_PATH_MAX], pb[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	uint8_t *a;
+	void *p;
+
+	ut_store("a", NPG * PAGE, SEED_A, pa);
+	ut_store("b", NPG * PAGE, SEED_B, pb);
+	cr_assert(ufvm_config_init(&cfg) == 0);
+	cfg.debug_flags |= UFVM_DEBUG_REPLACE_FAIL;
+	vm = ut_open(&cfg);
+	a = ut_map(vm, pa, 0, NPG * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	a[20 * PAGE] = 0x77;
+	p = a + 16 * PAGE;
+	assert_err(ufvm_map(vm, pb, 32 * PAGE, 16 * PAGE, UFVM_PROT_READ,
+			    UFVM_MAP_FIXED | UFVM_MAP_REPLACE, &p), ENOMEM);
+	cr_assert(mapped(a + 16 * PAGE, 16 * PAGE), "the failed replace left a hole");
+	cr_assert_eq(file_byte(pa, 20 * PAGE), 0x77, "the replaced part was not written back");
+	assert_pattern(SEED_A, a, 0, 16 * PAGE, "left of the range");
+	assert_pattern(SEED_A, a + 32 * PAGE, 32 * PAGE, 32 * PAGE, "right of it");
+	/* The range is no region's now: a plain fixed map takes it. */
+	p = a + 16 * PAGE;
+	assert_ok(ufvm_map(vm, pb, 32 * PAGE, 16 * PAGE, UFVM_PROT_READ, UFVM_MAP_FIXED, &p));
+	assert_pattern(SEED_B, a + 16 * PAGE, 32 * PAGE, 16 * PAGE, "the new mapping");
+	assert_ok(ufvm_unmap_range(vm, a, NPG * PAGE));
 	ut_close(vm);
 }
 
