@@ -176,6 +176,10 @@ struct ufvm_config {
 						   regions it replaces, as an attach
 						   without memory would: for tests of
 						   that error path (lib/ufvm.c) */
+#define UFVM_DEBUG_STAT_OPEN_RACE	0x200000u	/* a file's object is looked up by
+						   the inode stat() found only, not
+						   again by the one open() got
+						   (lib/ufvm.c, object_get()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -563,6 +567,11 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_SPLIT_POSTED	19	/* a split install of [a, a+b) offered
 					   its chunks to an installer and takes
 					   none yet; the region's ptl held */
+#define UFVM_HOOK_FILE_STAT	20	/* ufvm_map()/ufvm_file_open() stat()ed the
+					   path (a = the inode number), found no
+					   object of that inode, and has not
+					   opened the path yet; the instance's
+					   registry lock held */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

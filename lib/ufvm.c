@@ -399,6 +399,29 @@ fail:
  * Context: registry lock not held; may sleep (opens the store file).
  * Return: 0 and a referenced object, or -errno.
  */
+/*
+ * The object of file (@dev, @ino) in @vm's registry, referenced for a new
+ * user, in *@out.  Return: 1 found, 0 none, -EACCES (@want_write, and the
+ * object's store is read-only).  Context: registry lock held.
+ */
+static int registry_find(struct ufvm *vm, dev_t dev, ino_t ino, bool want_write,
+			 struct vm_object **out)
+{
+	struct vm_object *obj;
+
+	cds_list_for_each_entry(obj, &vm->objects, node) {
+		if (obj->dev != dev || obj->ino != ino)
+			continue;
+		if (want_write && !obj->store->writable)
+			return -EACCES;
+		__atomic_fetch_add(&obj->refs, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&obj->users, 1, __ATOMIC_RELAXED);
+		*out = obj;
+		return 1;
+	}
+	return 0;
+}
+
 static int object_get(struct ufvm *vm, const char *path, bool want_write,
 		      bool create, struct vm_object **out)
 {
@@ -430,19 +453,10 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
 	vm_mutex_lock(&vm->registry);
-	cds_list_for_each_entry(obj, &vm->objects, node) {
-		if (obj->dev == st.st_dev && obj->ino == st.st_ino) {
-			if (want_write && !obj->store->writable) {
-				err = -EACCES;
-				goto out;
-			}
-			__atomic_fetch_add(&obj->refs, 1, __ATOMIC_RELAXED);
-			__atomic_fetch_add(&obj->users, 1, __ATOMIC_RELAXED);
-			*out = obj;
-			err = 0;
-			goto out;
-		}
-	}
+	err = registry_find(vm, st.st_dev, st.st_ino, want_write, out);
+	if (err)
+		goto out_found;
+	vm_hook(&vm->pol, UFVM_HOOK_FILE_STAT, (uint64_t)st.st_ino, 0);
 	/* Open it writable when we may, so later writable users can share it. */
 	sflags = vm->cfg.direct_io ? VM_STORE_DIRECT : 0;
 	err = vm_store_file_open(path, sflags | VM_STORE_WRITABLE, &store, &dev, &ino);
@@ -453,6 +467,19 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 	}
 	if (err)
 		goto out;
+	/*
+	 * The path may name another file than it did at the stat (a rename
+	 * meanwhile): look again by the file opened, which may have an
+	 * object already; a second one would be a second cache of the file.
+	 */
+	if ((dev != st.st_dev || ino != st.st_ino) &&
+	    !(vm->cfg.debug_flags & UFVM_DEBUG_STAT_OPEN_RACE)) {	/* else: the bug, for tests */
+		err = registry_find(vm, dev, ino, want_write, out);
+		if (err) {
+			vm_store_destroy(store);
+			goto out_found;
+		}
+	}
 	store->latency_us = vm->cfg.store_latency_us;
 	err = vm_object_create(store, dev, ino, &vm->pol, &vm->stats, &vm->cache, &obj);
 	if (err) {
@@ -466,6 +493,9 @@ static int object_get(struct ufvm *vm, const char *path, bool want_write,
 out:
 	vm_mutex_unlock(&vm->registry);
 	return err;
+out_found:
+	vm_mutex_unlock(&vm->registry);
+	return err < 0 ? err : 0;
 }
 
 /*

@@ -334,6 +334,16 @@ static const struct vm_store_ops store_file_ops = {
  * Return: 0, -EINVAL (the file system refuses O_DIRECT or would not honour
  * it; a message on stderr), -ESTALE (@path names another file now), -errno.
  */
+/* Clear @fd's O_NONBLOCK (opened with it, see vm_store_file_open()).  Return: 0 or -errno. */
+static int blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK))
+		return -errno;
+	return 0;
+}
+
 static int sf_open_direct(struct store_file *sf, const char *path, int flags,
 			  const struct stat *st)
 {
@@ -341,7 +351,7 @@ static int sf_open_direct(struct store_file *sf, const char *path, int flags,
 	struct stat dst;
 	int fd, err;
 
-	fd = open(path, (flags & ~O_CREAT) | O_DIRECT);
+	fd = open(path, (flags & ~O_CREAT) | O_DIRECT | O_NONBLOCK);	/* as below */
 	if (fd < 0) {
 		if (errno != EINVAL)
 			return -errno;
@@ -354,6 +364,9 @@ static int sf_open_direct(struct store_file *sf, const char *path, int flags,
 	}
 	err = -ESTALE;
 	if (dst.st_dev != st->st_dev || dst.st_ino != st->st_ino)
+		goto fail;
+	err = blocking(fd);
+	if (err)
 		goto fail;
 	sf->align = 4096;
 	sf->mem_align = 4096;
@@ -408,7 +421,13 @@ int vm_store_file_open(const char *path, unsigned int flags,
 
 	if (flags & VM_STORE_CREATE)
 		oflags |= O_CREAT;
-	fd = open(path, oflags, 0644);
+	/*
+	 * O_NONBLOCK: the path may name a FIFO by now (it was a regular file
+	 * when the caller looked), whose open would wait for a writer.  It
+	 * is refused below; a regular file's descriptor is made blocking
+	 * again (io_uring would not wait for its reads otherwise).
+	 */
+	fd = open(path, oflags | O_NONBLOCK | O_NOCTTY, 0644);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st)) {
@@ -419,6 +438,9 @@ int vm_store_file_open(const char *path, unsigned int flags,
 		err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto fail;
 	}
+	err = blocking(fd);
+	if (err)
+		goto fail;
 	err = -ENOMEM;
 	sf = calloc(1, sizeof(*sf));
 	if (!sf)
