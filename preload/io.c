@@ -21,6 +21,7 @@
  * and ufvm_pwrite() copy through their own bounce buffer.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <linux/falloc.h>
 #include <poll.h>
 #include <sys/syscall.h>
@@ -707,10 +708,36 @@ static int pl_opened(int fd, int flags)
 }
 
 /*
+ * Could ufvm manage the file @path (at @dirfd) names now: an existing
+ * regular file whose real path matches UFVM_MATCH?  Only for O_TRUNC
+ * opens (realpath() costs a system call or two per component).
+ */
+static bool pl_may_manage(int dirfd, const char *path, int flags)
+{
+	char full[PATH_MAX], real[PATH_MAX];
+	struct stat st;
+	int n;
+
+	if (REAL(fstatat)(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) ||
+	    !S_ISREG(st.st_mode))
+		return false;
+	if (path[0] == '/' || dirfd == AT_FDCWD)
+		n = snprintf(full, sizeof(full), "%s", path);
+	else	/* the directory's link resolves to its path */
+		n = snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", dirfd, path);
+	if (n < 0 || (size_t)n >= sizeof(full) || !realpath(full, real))
+		return true;	/* cannot tell: ufvm may have it */
+	return pl_match(real);
+}
+
+/*
  * The flags for the kernel's open of @path (at @dirfd): O_TRUNC is
  * applied by pl_opened(), once we know whether ufvm has the file; but an
  * O_RDONLY|O_TRUNC open of a file that ufvm does not have stays the
- * kernel's (pl_opened could only reopen it).
+ * kernel's (pl_opened could only reopen it), and so does any open of a
+ * file ufvm could not manage (a device, a path UFVM_MATCH leaves out, such
+ * as a tracefs file, whose driver empties a buffer only for an O_TRUNC
+ * open): there the truncation is the open's, atomic with it.
  */
 static int pl_open_flags(int dirfd, const char *path, int flags)
 {
@@ -719,7 +746,7 @@ static int pl_open_flags(int dirfd, const char *path, int flags)
 	if (!(flags & O_TRUNC))
 		return flags;
 	if ((flags & O_ACCMODE) != O_RDONLY)
-		return flags & ~O_TRUNC;
+		return pl_may_manage(dirfd, path, flags) ? flags & ~O_TRUNC : flags;
 	if (pl_any_active() &&
 	    !REAL(fstatat)(dirfd, path, &st, (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) &&
 	    S_ISREG(st.st_mode) && pl_size_of(st.st_dev, st.st_ino) >= 0)

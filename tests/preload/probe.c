@@ -10,7 +10,9 @@
  *
  * Scenarios: coherence, append, appendfail, appendshared, fdcalls, remap, protect, fork, forkgaps,
  * exec (execveat, and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
- * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, splice, unmanaged.  Exit
+ * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, splice, unmanaged,
+ * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; exit 77 without a
+ * tracefs instance to use).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -1459,6 +1461,62 @@ static void sc_unmanaged(void)
 	close(fd);
 }
 
+/* ---- trunc: O_TRUNC where ufvm has the file, and where only the driver can ---- */
+
+/* Does the tracefs file @path hold @what?  (Read whole.) */
+static bool trace_holds(const char *path, const char *what)
+{
+	static char buf[1 << 16];
+	size_t len = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return false;
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = 0;
+	close(fd);
+	return strstr(buf, what) != NULL;
+}
+
+static void sc_trunc(void)
+{
+	static const char mark[] = "ufvm-probe-trunc-mark\n";
+	char inst[128], path[192];
+	int fd = make_file("t", 4, 91), fd2;
+	char *s = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct stat st;
+
+	CHECK(s != MAP_FAILED);
+	CHECK_MANAGED(s);
+	fill(s, PG, 0, 92);		/* dirty in ufvm's cache */
+	/* A managed file: truncated through ufvm, the dirty page gone too. */
+	fd2 = open(path_of("t"), O_WRONLY | O_TRUNC);
+	CHECK(fd2 >= 0 && !fstat(fd2, &st) && st.st_size == 0 && !fstat(fd, &st) && st.st_size == 0);
+	close(fd2);
+	CHECK(!munmap(s, 4 * PG));
+	close(fd);
+	/* A tracefs instance's buffer: emptied by the driver's O_TRUNC open only. */
+	snprintf(inst, sizeof(inst), "/sys/kernel/tracing/instances/ufvm-probe-%d", (int)getpid());
+	if (mkdir(inst, 0755)) {
+		printf("probe trunc: no tracefs instance (%s): skipped\n", strerror(errno));
+		exit(77);
+	}
+	snprintf(path, sizeof(path), "%s/trace_marker", inst);
+	fd = open(path, O_WRONLY);
+	CHECK(fd >= 0 && write(fd, mark, sizeof(mark) - 1) == (ssize_t)sizeof(mark) - 1);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/trace", inst);
+	CHECK(trace_holds(path, "ufvm-probe-trunc-mark"));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(!trace_holds(path, "ufvm-probe-trunc-mark"));
+	CHECK(!rmdir(inst));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1513,6 +1571,8 @@ int main(int argc, char **argv)
 		sc_splice();
 	else if (!strcmp(scenario, "unmanaged"))
 		sc_unmanaged();
+	else if (!strcmp(scenario, "trunc"))
+		sc_trunc();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;
