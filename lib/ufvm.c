@@ -395,11 +395,6 @@ fail:
 /* ---- objects ---- */
 
 /*
- * Find or make the object of @path.
- * Context: registry lock not held; may sleep (opens the store file).
- * Return: 0 and a referenced object, or -errno.
- */
-/*
  * The object of file (@dev, @ino) in @vm's registry, referenced for a new
  * user, in *@out.  Return: 1 found, 0 none, -EACCES (@want_write, and the
  * object's store is read-only).  Context: registry lock held.
@@ -422,6 +417,11 @@ static int registry_find(struct ufvm *vm, dev_t dev, ino_t ino, bool want_write,
 	return 0;
 }
 
+/*
+ * Find or make the object of @path.
+ * Context: registry lock not held; may sleep (opens the store file).
+ * Return: 0 and a referenced object, or -errno.
+ */
 static int object_get(struct ufvm *vm, const char *path, bool want_write,
 		      bool create, struct vm_object **out)
 {

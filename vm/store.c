@@ -328,12 +328,6 @@ static const struct vm_store_ops store_file_ops = {
 	.destroy = sf_destroy,
 };
 
-/*
- * Open @path once more, with O_DIRECT, as @sf->dfd, and learn what O_DIRECT
- * needs of it.  @st: what @sf->fd names.  Context: may sleep.
- * Return: 0, -EINVAL (the file system refuses O_DIRECT or would not honour
- * it; a message on stderr), -ESTALE (@path names another file now), -errno.
- */
 /* Clear @fd's O_NONBLOCK (opened with it, see vm_store_file_open()).  Return: 0 or -errno. */
 static int blocking(int fd)
 {
@@ -344,6 +338,12 @@ static int blocking(int fd)
 	return 0;
 }
 
+/*
+ * Open @path once more, with O_DIRECT, as @sf->dfd, and learn what O_DIRECT
+ * needs of it.  @st: what @sf->fd names.  Context: may sleep.
+ * Return: 0, -EINVAL (the file system refuses O_DIRECT or would not honour
+ * it; a message on stderr), -ESTALE (@path names another file now), -errno.
+ */
 static int sf_open_direct(struct store_file *sf, const char *path, int flags,
 			  const struct stat *st)
 {
