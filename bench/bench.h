@@ -93,16 +93,19 @@ double jv_num(const struct jv *v, double dflt);
 /* Print @v as compact JSON: integers exactly, other numbers in the fewest
  * digits that read back as the same double. */
 void jv_print(FILE *f, const struct jv *v);
-/* Read a whole file (or "-" for stdin).  Return: 0, *out (malloc'd and
- * NUL-terminated) and its length *len. */
+/* Read a whole file (or "-" for stdin) of less than BENCH_READ_MAX bytes.
+ * Return: 0, *out (malloc'd and NUL-terminated) and its length *len;
+ * -EFBIG for a longer one, or -errno. */
+#define BENCH_READ_MAX	(256u << 20)
 int bench_read_file(const char *path, char **out, size_t *len);
 
 /* ---- the harness (bench/common.c) ---- */
 
 enum bench_opt_type {
 	BOPT_UINT,	/* uint64_t, by ufvm_parse_size(): K/M/G/T suffixes */
+	BOPT_PAGES,	/* uint64_t pages: a number of pages, or a size (K/M/G/T) */
 	BOPT_STR,	/* const char * */
-	BOPT_FN,	/* fn(arg) for each occurrence */
+	BOPT_FN,	/* fn(arg) for each occurrence; it reports its errors */
 	BOPT_FLAG,	/* bool, no argument */
 };
 

@@ -632,7 +632,7 @@ static void bench_help(const struct bench_def *d)
 			snprintf(arg, sizeof(arg), "--%s%s", o->name,
 				 o->type == BOPT_FLAG ? "" : " V");
 			printf("  %-22s %s", arg, o->help);
-			if (o->type == BOPT_UINT)
+			if (o->type == BOPT_UINT || o->type == BOPT_PAGES)
 				printf(" (default %llu)",
 				       (unsigned long long)*(uint64_t *)o->ptr);
 			else if (o->type == BOPT_STR && *(const char **)o->ptr)
@@ -647,6 +647,14 @@ static int bench_set(const struct bench_opt *o, const char *arg)
 	switch (o->type) {
 	case BOPT_UINT:
 		return ufvm_parse_size(arg, 1, (uint64_t *)o->ptr);
+	case BOPT_PAGES: {
+		uint64_t v;
+
+		if (ufvm_parse_size(arg, BENCH_PAGE, &v))
+			return -EINVAL;
+		*(uint64_t *)o->ptr = v / BENCH_PAGE;
+		return 0;
+	}
 	case BOPT_STR:
 		*(const char **)o->ptr = arg;
 		return 0;
@@ -738,11 +746,16 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 			continue;
 		}
 		if (!strcmp(name, "dir")) {
+			if (!val[0]) {
+				fprintf(stderr, "ufvm bench: --dir: an empty value\n");
+				return -EINVAL;
+			}
 			*dirbase = val;
 			continue;
 		}
 		if (bench_set(o, val)) {
-			fprintf(stderr, "ufvm bench: --%s %s: bad value\n", name, val);
+			if (o->type != BOPT_FN)	/* (which says why itself) */
+				fprintf(stderr, "ufvm bench: --%s %s: bad value\n", name, val);
 			return -EINVAL;
 		}
 	}

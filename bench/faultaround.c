@@ -27,6 +27,7 @@
  * --backend picks the delivery backend of every ufvm row (uffd, sigsegv).
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -200,9 +201,9 @@ static int fa_check(const struct bench_ctx *bx)
 	fa_nwindows = 0;
 	while (*p) {
 		char *end;
-		unsigned long v = strtoul(p, &end, 10);
+		unsigned long v = isdigit((unsigned char)*p) ? strtoul(p, &end, 10) : 0;
 
-		if (end == p || !v || v > 256 || fa_nwindows == FA_MAX_WINDOWS ||
+		if (!v || v > 256 || fa_nwindows == FA_MAX_WINDOWS ||
 		    (*end && *end != ','))
 			break;
 		fa_window_list[fa_nwindows++] = (unsigned int)v;

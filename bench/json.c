@@ -593,6 +593,10 @@ int bench_read_file(const char *path, char **out, size_t *len)
 	buf = malloc(cap);
 	while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
 		n += r;
+		if (n + 1 == cap && cap >= BENCH_READ_MAX) {
+			err = -EFBIG;	/* no JSON of ufvm's is that long: not one */
+			break;
+		}
 		if (n + 1 == cap) {
 			nb = realloc(buf, cap *= 2);
 			if (!nb) {
@@ -605,7 +609,7 @@ int bench_read_file(const char *path, char **out, size_t *len)
 	}
 	if (!buf)
 		err = -ENOMEM;
-	else if (ferror(f))
+	else if (!err && ferror(f))
 		err = -EIO;
 	if (f != stdin)
 		fclose(f);

@@ -37,7 +37,7 @@ static const struct bench_opt rt_opts[] = {
 	{ "pages", BOPT_UINT, &rt_pages, NULL, "pages of thread A's file" },
 	{ "small-pages", BOPT_UINT, &rt_small_pages, NULL, "pages of thread B's file" },
 	{ "ms", BOPT_UINT, &rt_ms, NULL, "duration of each run, milliseconds" },
-	{ "cache", BOPT_UINT, &rt_cache, NULL, "page-cache budget (cache_pages)" },
+	{ "cache", BOPT_PAGES, &rt_cache, NULL, "page-cache budget: pages, or a size (K/M/G)" },
 	{ NULL },
 };
 
@@ -229,6 +229,7 @@ static int rt_run(struct bench_ctx *bx)
 		jw_num(w, "mapunmap_max_ms", med[on][2]);
 		jw_end(w, '}');
 	}
+	jw_num(w, "cache_pages", (double)rt_cache);
 	jw_num(w, "ratio", med[1][0] / med[0][0]);
 	jw_num(w, "faults_ratio", med[1][1] / med[0][1]);
 out:

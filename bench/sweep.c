@@ -100,7 +100,14 @@ static int sw_value(const struct sw_keydef *kd, const char *v, unsigned int *out
 			}
 		return -EINVAL;
 	}
-	if (ufvm_parse_size(v, 1, &u) || u > 10000000)
+	if (!strcmp(kd->name, "cache_pages")) {	/* pages, or a size: as --cache */
+		if (ufvm_parse_size(v, BENCH_PAGE, &u))
+			return -EINVAL;
+		u /= BENCH_PAGE;
+	} else if (ufvm_parse_size(v, 1, &u)) {
+		return -EINVAL;
+	}
+	if (u > 10000000)
 		return -EINVAL;
 	*out = (unsigned int)u;
 	return 0;
@@ -123,6 +130,12 @@ static int sw_policy(const char *arg)
 			kd = &sw_keydefs[i];
 	if (!kd)
 		goto bad;
+	for (i = 0; i < sw_nkeys; i++)
+		if (sw_keys[i].name == kd->name) {
+			fprintf(stderr, "ufvm bench sweep: --policy %s: %s given twice (one --policy "
+				"per key, its values comma-separated)\n", arg, kd->name);
+			return -EINVAL;
+		}
 	k = &sw_keys[sw_nkeys];
 	k->name = kd->name;
 	k->named = kd->names != NULL;
@@ -351,20 +364,28 @@ out:
 	return err;
 }
 
-/* Split a comma list into up to @max items of @buf. */
+/*
+ * Split a comma list into up to @max distinct items of @items.
+ * Return: the number of items, 0 if one is empty, too long, given twice
+ * or one too many.
+ */
 static unsigned int sw_split(const char *list, char items[][16], unsigned int max)
 {
-	unsigned int n = 0;
+	unsigned int n = 0, i;
 
-	while (*list && n < max) {
+	do {
 		size_t len = strcspn(list, ",");
 
-		if (len && len < 16) {
-			memcpy(items[n], list, len);
-			items[n++][len] = 0;
-		}
-		list += len + (list[len] == ',');
-	}
+		if (!len || len >= 16 || n == max)
+			return 0;
+		memcpy(items[n], list, len);
+		items[n][len] = 0;
+		for (i = 0; i < n; i++)
+			if (!strcmp(items[i], items[n]))
+				return 0;
+		n++;
+		list += len;
+	} while (*list++ == ',');
 	return n;
 }
 
@@ -406,12 +427,12 @@ static int sw_check(const struct bench_ctx *bx)
 			sw_nc = 0;
 	if (!sw_nwl) {
 		fprintf(stderr, "ufvm bench sweep: --workload %s: expected seq, random or zipf, "
-			"or a comma list of them\n", sw_workload);
+			"or a comma list of them, each once\n", sw_workload);
 		return -EINVAL;
 	}
 	if (!sw_nc) {
-		fprintf(stderr, "ufvm bench sweep: --cache %s: expected warm, cold or "
-			"warm,cold\n", sw_cache);
+		fprintf(stderr, "ufvm bench sweep: --cache %s: expected warm, cold, warm,cold or "
+			"cold,warm\n", sw_cache);
 		return -EINVAL;
 	}
 	if (sw_check_policy() ||

@@ -287,7 +287,7 @@ static int demo_parse_args(struct demo *d, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "s:n:S:d:kqh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:n:S:d:kqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (ufvm_parse_size(optarg, 1, &d->size) || !d->size) {
@@ -315,6 +315,10 @@ static int demo_parse_args(struct demo *d, int argc, char **argv)
 			}
 			break;
 		case 'd':
+			if (!optarg[0]) {
+				fprintf(stderr, "%s: --dir: an empty value\n", d->prog);
+				return -EINVAL;
+			}
 			d->dir_base = optarg;
 			break;
 		case 'k':
@@ -326,6 +330,10 @@ static int demo_parse_args(struct demo *d, int argc, char **argv)
 		case 'h':
 			demo_usage(stdout, d->prog);
 			return 1;
+		case ':':
+			fprintf(stderr, "%s: %s needs a value\n", d->prog, argv[optind - 1]);
+			demo_usage(stderr, d->prog);
+			return -EINVAL;
 		default:
 			if (optopt)
 				fprintf(stderr, "%s: bad or incomplete option '-%c'\n",

@@ -78,6 +78,21 @@ expect 2 "invalidate: --fault-around 0: expected 1\.\.256" \
 expect 2 "sweep: --workload nosuch: expected seq, random or zipf" \
 	"$u" bench sweep --workload nosuch
 expect 2 "sweep: --cache hot: expected warm, cold" "$u" bench sweep --cache hot
+# A list item too long, repeated or one too many is refused, not dropped;
+# so is a --policy key given twice (each row used to run with the last).
+expect 2 "sweep: --workload seq,bogusbogusbogusbogus: expected" \
+	"$u" bench sweep --workload seq,bogusbogusbogusbogus
+expect 2 "sweep: --workload seq,seq: expected .* each once" "$u" bench sweep --workload seq,seq
+expect 2 "sweep: --cache warm,cold,x: expected" "$u" bench sweep --cache warm,cold,x
+expect 2 "sweep: --policy fault_around=64: fault_around given twice" \
+	"$u" bench sweep --policy fault_around=1,16 --policy fault_around=64
+lacks "bad value"
+expect 2 "faultaround: --windows  16,\+4: expected" "$u" bench faultaround --windows " 16,+4"
+expect 2 "^ufvm bench: --dir: an empty value$" "$u" bench floor --dir ""
+expect 2 "^ufvm-demo: --dir: an empty value$" "$demo" --dir ""
+expect 2 "^ufvm-demo: --size needs a value$" "$demo" --size
+# A file too long to be a snapshot is refused, not read until memory runs out.
+expect 1 "^ufvm stats: /dev/zero: File too large$" "$u" stats /dev/zero
 expect 2 "sweep: --pages 8: expected 16\.\." "$u" bench sweep --pages 8
 expect 2 "pf: --threads 65: expected 1\.\.64" "$u" bench pf --threads 65
 expect 2 "pf: --pages 1: expected at least --threads \(2\)" "$u" bench pf --pages 1
