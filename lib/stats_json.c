@@ -70,5 +70,5 @@ int ufvm_stats_write_json(struct ufvm *vm, FILE *out)
 		(unsigned long long)st.regions, (unsigned long long)st.meta_bytes,
 		(unsigned long long)(tenths / 10), (unsigned long long)(tenths % 10));
 	free(hist);
-	return ferror(out) ? -EIO : 0;
+	return (fflush(out) || ferror(out)) ? -EIO : 0;
 }

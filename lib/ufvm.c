@@ -251,19 +251,62 @@ int ufvm__expand_pid(const char *tmpl, char *out, size_t len)
 	return 0;
 }
 
+int ufvm__replace_file(const char *path, const void *text, size_t len)
+{
+	static unsigned int seq;
+	char real[PATH_MAX], tmp[PATH_MAX];
+	const char *target = path;
+	struct stat st;
+	bool was = !stat(path, &st);
+	int fd, err;
+
+	if (was && !S_ISREG(st.st_mode)) {
+		FILE *f = fopen(path, "we");
+
+		if (!f)
+			return -errno;
+		errno = 0;
+		err = fwrite(text, 1, len, f) != len || fflush(f) ? (errno ? -errno : -EIO) : 0;
+		if (fclose(f) && !err)
+			err = -errno;
+		return err;
+	}
+	if (was && realpath(path, real))
+		target = real;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%u", target, (int)getpid(),
+			     __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED)) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -errno;
+	err = vm_pwrite_all(fd, text, len, 0);
+	if (!err && was && fchmod(fd, st.st_mode & 07777))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, target))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
 /*
  * UFVM_STATS / cfg.stats_path: make (or open for writing) the file now, so
  * that a path that cannot be written stops ufvm before the work, not after
- * it; write_stats_file() replaces its content at close.  A file that was
- * there keeps its content until then: a failed ufvm_open() or a process
- * that dies before ufvm_close() leaves the previous result whole.
+ * it; write_stats_file() replaces it at close.  A file that was there
+ * keeps its content until then: a failed ufvm_open() or a process that
+ * dies before ufvm_close() leaves the previous result whole.  "-" is
+ * standard error.
  * Return: 0 or -errno (said why).
  */
 static int stats_file_open(struct ufvm *vm)
 {
 	int err = ufvm__expand_pid(vm->cfg.stats_path, vm->stats_name, sizeof(vm->stats_name));
 
-	if (!err) {
+	if (!err && !strcmp(vm->stats_name, "-")) {
+		vm->stats_file = stderr;
+	} else if (!err) {
 		/* Made here, or there before?  A failing ufvm_open removes only its own. */
 		vm->stats_file = fopen(vm->stats_name, "wxe");
 		vm->stats_made = vm->stats_file != NULL;
@@ -382,7 +425,7 @@ fail_cache:
 fail_stats:
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
-	if (vm->stats_file) {
+	if (vm->stats_file && vm->stats_file != stderr) {
 		fclose(vm->stats_file);
 		if (vm->stats_made)
 			unlink(vm->stats_name);
@@ -1292,20 +1335,13 @@ int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)
 }
 
 /*
- * UFVM_STATS / cfg.stats_path: the snapshot at close, as JSON, into the
- * file stats_file_open() made; the file is closed whatever happens.
+ * UFVM_STATS / cfg.stats_path: the snapshot at close, as JSON, in place
+ * of the file stats_file_open() made: a new regular file renamed over it
+ * (a reader never sees half of one; of several processes writing one
+ * name, the last wins), or written to what is not a regular file (a
+ * device, a pipe, standard error).  The file is closed whatever happens.
  * Return: 0 or -errno (said why on stderr).
  */
-/* Empty @f if it is a regular file (not /dev/stderr, a pipe, ...). */
-static int stats_file_empty(FILE *f)
-{
-	struct stat st;
-
-	if (fstat(fileno(f), &st))
-		return -1;
-	return S_ISREG(st.st_mode) ? ftruncate(fileno(f), 0) : 0;
-}
-
 static int write_stats_file(struct ufvm *vm)
 {
 	FILE *f = vm->stats_file;
@@ -1320,10 +1356,18 @@ static int write_stats_file(struct ufvm *vm)
 	err = m ? ufvm_stats_write_json(vm, m) : -ENOMEM;
 	if (m && fclose(m) && !err)
 		err = -ENOMEM;
-	errno = 0;
-	if (!err && (stats_file_empty(f) || fwrite(text, 1, len, f) != len || fflush(f)))
-		err = errno ? -errno : -EIO;
-	if (fclose(f) && !err)
+	if (!err) {
+		struct stat st;
+
+		if (f != stderr && !fstat(fileno(f), &st) && S_ISREG(st.st_mode)) {
+			err = ufvm__replace_file(vm->stats_name, text, len);
+		} else {
+			errno = 0;
+			if (fwrite(text, 1, len, f) != len || fflush(f))
+				err = errno ? -errno : -EIO;
+		}
+	}
+	if (f != stderr && fclose(f) && !err)
 		err = -errno;
 	free(text);
 	if (err)

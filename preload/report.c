@@ -17,35 +17,53 @@
 
 #define PL_HBINS 24	/* <1 us, [1,2) us, [2,4) us, ... */
 
-/* Open the expanded @tmpl for writing ("-" or "": stderr). */
-static FILE *pl_open_out(const char *tmpl, bool *is_stderr)
-{
-	char path[PATH_MAX];
+/*
+ * Where a report goes: standard error ("-" or ""), or a file whose text is
+ * gathered in memory and then replaces the file whole (ufvm__replace_file:
+ * a reader never sees half of it; of processes writing one name, the last
+ * wins).
+ */
+struct pl_out {
 	FILE *f;
+	char path[PATH_MAX];
+	char *text;
+	size_t len;
+};
 
-	*is_stderr = !tmpl[0] || !strcmp(tmpl, "-");
-	if (*is_stderr)
-		return stderr;
-	if (ufvm__expand_pid(tmpl, path, sizeof(path))) {
+/* Start output to the expanded @tmpl.  Return: the stream, or NULL (said why). */
+static FILE *pl_open_out(struct pl_out *o, const char *tmpl)
+{
+	o->text = NULL;
+	o->len = 0;
+	if (!tmpl[0] || !strcmp(tmpl, "-")) {
+		o->path[0] = 0;
+		return o->f = stderr;
+	}
+	if (ufvm__expand_pid(tmpl, o->path, sizeof(o->path))) {
 		pl_warn_once("cannot write %s: %s", tmpl, strerror(ENAMETOOLONG));
 		return NULL;
 	}
-	pl_guard++;
-	f = fopen(path, "w");
-	pl_guard--;
-	if (!f)
-		pl_warn_once("cannot write %s: %s", path, strerror(errno));
-	return f;
+	o->f = open_memstream(&o->text, &o->len);
+	if (!o->f)
+		pl_warn_once("cannot write %s: %s", o->path, strerror(errno));
+	return o->f;
 }
 
-static void pl_close_out(FILE *f, bool is_stderr)
+/* Finish the output pl_open_out() started; @ok: its text is whole. */
+static void pl_close_out(struct pl_out *o, bool ok)
 {
-	pl_guard++;
-	if (is_stderr)
-		fflush(f);
-	else
-		fclose(f);
-	pl_guard--;
+	int err;
+
+	if (o->f == stderr) {
+		fflush(stderr);
+		return;
+	}
+	err = fclose(o->f) ? -ENOMEM : 0;
+	if (ok && !err)
+		err = ufvm__replace_file(o->path, o->text, o->len);
+	if (ok && err)
+		pl_warn_once("cannot write %s: %s", o->path, strerror(-err));
+	free(o->text);
 }
 
 /*
@@ -167,20 +185,22 @@ void pl_report_write(const char *why)
 {
 	const char *stats = getenv("UFVM_STATS"), *report = getenv("UFVM_REPORT");
 	struct ufvm_stats st;
+	struct pl_out out;
 	char *json = NULL;
 	size_t jlen = 0;
-	bool is_stderr;
 	FILE *f;
 
 	if (!pl_vm || ((!stats || !stats[0]) && !report))
 		return;
 	pl_guard++;
 	if (stats && stats[0]) {
-		f = pl_open_out(stats, &is_stderr);
+		f = pl_open_out(&out, stats);
 		if (f) {
-			if (ufvm_stats_write_json(pl_vm, f))
+			bool ok = !ufvm_stats_write_json(pl_vm, f);
+
+			if (!ok)
 				pl_warn_once("writing the statistics failed");
-			pl_close_out(f, is_stderr);
+			pl_close_out(&out, ok);
 		}
 	}
 	if (report && !ufvm_stats(pl_vm, &st)) {
@@ -193,10 +213,10 @@ void pl_report_write(const char *why)
 		} else if (m) {
 			fclose(m);
 		}
-		f = pl_open_out(report, &is_stderr);
+		f = pl_open_out(&out, report);
 		if (f) {
 			pl_print_report(f, why, &st, json);
-			pl_close_out(f, is_stderr);
+			pl_close_out(&out, !ferror(f));
 		}
 		free(json);
 	}

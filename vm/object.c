@@ -410,22 +410,6 @@ void vm_object_fill_wait(struct vm_object *obj)
 	fill_sync(obj);
 }
 
-static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /*
  * fill_frames - read @len bytes of the store from page @idx on into the
  * frames of pages [@idx, @idx + @n), zeroing the rest of those pages.
@@ -461,7 +445,7 @@ static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size
 
 		if (got < span) {
 			memset(buf, 0, span - got);
-			err = pwrite_all(obj->memfd, buf, span - got, off + got);
+			err = vm_pwrite_all(obj->memfd, buf, span - got, off + got);
 		}
 		vm_cache_fill_buf_put(obj->cache, buf);
 		return err;
@@ -477,7 +461,7 @@ static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size
 		memset(dst + len, 0, span - len);
 	if (buf) {
 		if (!err)
-			err = pwrite_all(obj->memfd, buf, span, off);
+			err = vm_pwrite_all(obj->memfd, buf, span, off);
 		vm_cache_fill_buf_put(obj->cache, buf);
 	}
 	return err;
@@ -568,7 +552,7 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 	 * Not mapped: the backend cannot, the region is dying, or the memfd
 	 * has a frame there (EEXIST: one left by a failed fill).  Write it.
 	 */
-	if (!mapped && pwrite_all(obj->memfd, buf, PAGE_SIZE, off)) {
+	if (!mapped && vm_pwrite_all(obj->memfd, buf, PAGE_SIZE, off)) {
 		vm_cache_fill_buf_put(obj->cache, buf);
 		return -EAGAIN;
 	}

@@ -18,9 +18,11 @@
  * ufvm_close(), "%p" in it being the pid; a stats_path that cannot be
  * created fails ufvm_open() (not only a message after the run), the file
  * exists from ufvm_open() on, and a failed write makes ufvm_close() fail;
+ * a reader never finds it half written, nor two snapshots in it;
  * the JSON's numbers do not follow the program's locale (a decimal comma
  * would make it invalid).
  */
+#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,6 +402,111 @@ Test(stats, failed_open_removes_the_file_it_made, .timeout = 20)
 	cr_assert(stat(there, &st) == 0, "%s, there before, was removed", there);
 	cr_assert_eq(st.st_size, 3, "%s, there before, lost its content (%lld bytes left)",
 		     there, (long long)st.st_size);
+}
+
+/* Is the whole of @path one JSON object written by ufvm (not a part of one)? */
+static bool whole_json(const char *path, char *text, size_t size, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+	size_t got = 0;
+	int depth = 0;
+	bool str = false, esc = false;
+
+	if (fd < 0)
+		return false;
+	while (got < size - 1 && (n = read(fd, text + got, size - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	text[got] = 0;
+	*len = got;
+	if (got < 3 || text[0] != '{' || strncmp(text + got - 2, "}\n", 2))
+		return false;
+	for (size_t i = 0; i < got; i++) {
+		char c = text[i];
+
+		if (str) {
+			esc = !esc && c == '\\';
+			str = esc || c != '"';
+		} else if (c == '"') {
+			str = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if ((c == '}' || c == ']') && --depth == 0 && i != got - 2) {
+			return false;	/* a second object after the first */
+		}
+	}
+	return depth == 0 && !str;
+}
+
+/*
+ * Several processes write one stats_path at their ufvm_close() while
+ * another reads it: every read finds one whole JSON object (a new file
+ * renamed over the old; written in place, a reader met it empty or half
+ * written, and two writers left one's tail after the other's text), and
+ * the file keeps its mode.
+ */
+Test(stats, stats_file_replaced_whole, .timeout = 60)
+{
+	char path[TMPSTORE_PATH_MAX], json[TMPSTORE_PATH_MAX];
+	static char text[1 << 20];
+	unsigned int reads = 0, live = 4;
+	pid_t kids[4];
+	struct stat st;
+	size_t len;
+	FILE *f;
+
+	ut_store("s", SIZE, SEED, path);
+	tmpstore_path("shared.json", json);
+	f = fopen(json, "w");
+	cr_assert(f && fputs("{}\n", f) >= 0 && fclose(f) == 0);
+	cr_assert(!chmod(json, 0640));
+	for (unsigned int k = 0; k < 4; k++) {
+		kids[k] = fork();
+		cr_assert(kids[k] >= 0);
+		if (kids[k] == 0) {
+			for (unsigned int i = 0; i < 25; i++) {
+				struct ufvm_config cfg;
+				struct ufvm *vm;
+				uint8_t *map;
+
+				if (ufvm_config_init(&cfg))
+					_exit(10);
+				snprintf(cfg.stats_path, sizeof(cfg.stats_path), "%s", json);
+				if (ufvm_open(&cfg, &vm))
+					_exit(11);
+				/* Snapshots of different lengths: k + i pages faulted. */
+				if (ufvm_map(vm, path, 0, SIZE, UFVM_PROT_READ, 0, (void **)&map))
+					_exit(12);
+				for (unsigned int p = 0; p < k * 7 + i; p++)
+					(void)*(volatile uint8_t *)(map + p * PAGE);
+				if (ufvm_unmap(vm, map, SIZE) || ufvm_close(vm))
+					_exit(13);
+			}
+			_exit(0);
+		}
+	}
+	while (live) {
+		int status;
+
+		cr_assert(whole_json(json, text, sizeof(text), &len),
+			  "read %u of %s: not one whole JSON object (%zu bytes): %.80s ... %s",
+			  reads, json, len, text, len > 40 ? text + len - 40 : "");
+		reads++;
+		for (unsigned int k = 0; k < 4; k++) {
+			if (kids[k] > 0 && waitpid(kids[k], &status, WNOHANG) == kids[k]) {
+				cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+					  "writer %u: status %#x", k, status);
+				kids[k] = 0;
+				live--;
+			}
+		}
+	}
+	cr_assert(whole_json(json, text, sizeof(text), &len) && strstr(text, "ufvm-stats-1"),
+		  "the last file is not a whole snapshot: %.80s", text);
+	cr_assert(!stat(json, &st) && (st.st_mode & 07777) == 0640,
+		  "the file's mode went from 0640 to %#o", (unsigned int)(st.st_mode & 07777));
+	cr_log_info("%u reads of the file while it was rewritten 100 times\n", reads);
 }
 
 /*

@@ -233,7 +233,15 @@ if "$u" run -- true > /dev/null 2>&1 && [ "${UFVM_BACKEND:-}" != sigsegv ]; then
 		[ ! -e "$t/run/sub/r.txt" ] ||
 		{ echo "cli: FAIL: ufvm run --stats/--report FILE: not in the starting directory" >&2
 		  ls -R "$t/run" | sed 's/^/    /' >&2; fail=1; }
+	# A report that cannot be written is said, not lost in silence (the
+	# report: the demo's own copy of ufvm would write UFVM_STATS too).
+	expect 0 "cannot write /dev/full: No space left on device" \
+		"$u" run --report=/dev/full -- "$demo" --size 1M --quiet
 fi
+# The library's UFVM_STATS=- is standard error, as the preload's: no file "-".
+expect 0 '^\{"schema":"ufvm-stats-1"' sh -c 'cd "$0" && exec "$@"' "$t" \
+	"$u" --stats=- demo --size 1M --quiet
+[ ! -e "$t/-" ] || { echo "cli: FAIL: ufvm --stats=- made a file named -" >&2; fail=1; }
 
 # Options: looked up before they take a value; usage errors exit 2.
 expect 2 "unknown option '--bogus'" "$u" run --bogus -- true
