@@ -180,6 +180,10 @@ struct ufvm_config {
 						   the inode stat() found only, not
 						   again by the one open() got
 						   (lib/ufvm.c, object_get()) */
+#define UFVM_DEBUG_POISON_STALE		0x400000u	/* a retried major fault whose
+						   store read failed poisons the
+						   address whatever was mapped there
+						   meanwhile (pager/fault.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

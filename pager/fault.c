@@ -297,7 +297,9 @@ static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
  * (it faults again and finds the page), or the zap comes after and clears
  * the poison.
  * Context: mmap_lock held shared; takes the ptl.
- * Return: PAGER_SIGBUS, or PAGER_DONE if the page is no longer past EOF.
+ * Return: PAGER_SIGBUS, or PAGER_DONE if it only woke the thread: the page
+ * is no longer past EOF, is mapped meanwhile, or its region is dead (the
+ * access, run again, meets what is there now).
  */
 static int sigbus(struct pager_fault *vmf, struct vm_region *r, bool eof)
 {
@@ -310,10 +312,12 @@ static int sigbus(struct pager_fault *vmf, struct vm_region *r, bool eof)
 		vm_mutex_unlock(&r->ptl);
 		return PAGER_DONE;
 	}
-	if (!r->dead && !bit_test(r->mapped, idx - r->pgoff))
-		pm->ops->poison(pm, r, vmf->addr, PAGE_SIZE);
-	else
+	if (r->dead || bit_test(r->mapped, idx - r->pgoff)) {
 		pm->ops->wake(pm, r, vmf->addr, PAGE_SIZE);
+		vm_mutex_unlock(&r->ptl);
+		return PAGER_DONE;
+	}
+	pm->ops->poison(pm, r, vmf->addr, PAGE_SIZE);
 	vm_mutex_unlock(&r->ptl);
 	vm_stat_inc(vmf->stats, UFVM_CTR_SIGBUS);
 	vmf->path = UFVM_PATH_SIGBUS;
@@ -476,7 +480,7 @@ static int fault_locked(struct pager_fault *vmf)
 	struct vm_region *r;
 	struct vm_page *p;
 	bool created;
-	uint64_t idx;
+	uint64_t idx, seq = 0;
 	int ret, err;
 
 	vm_rwsem_read(&as->mmap_lock);
@@ -583,6 +587,7 @@ again:
 	}
 	if (allow_retry) {
 		/* Seed 003: do not hold mmap_lock across the store read. */
+		seq = vm_aspace_seq_read(as);
 		vm_rwsem_read_unlock(&as->mmap_lock);
 	}
 	if (vmf->will_wait)
@@ -643,9 +648,18 @@ again:
 		vm_page_put(p);
 		if (!err)
 			return PAGER_RETRY;
-		/* Deliver the error: find the region again. */
+		/*
+		 * Deliver the error, if the address still maps what failed:
+		 * with the regions changed meanwhile (->seq moved), the region
+		 * there now may be another file's, which a poison would fail
+		 * until it is zapped.  Then wake the thread instead: its
+		 * access faults again on what is there now.
+		 */
 		vm_rwsem_read(&as->mmap_lock);
 		r = vm_aspace_find_locked(as, vmf->addr);
+		if (r && vm_aspace_seq_read(as) != seq &&
+		    !(vmf->pol->debug & UFVM_DEBUG_POISON_STALE))	/* else: the bug, for tests */
+			r = NULL;
 		if (!r)
 			as->pmap->ops->wake(as->pmap, NULL, vmf->addr, PAGE_SIZE);
 		ret = r ? sigbus(vmf, r, false) : PAGER_DONE;

@@ -14,16 +14,28 @@
  * same with retry off, where the fault holds mmap_lock while it waits, the
  * probe must take longer than STALL / 3 (it waits for about the rest of
  * the stall), and no fault retries.
+ *
+ * Invariant: a retried fault whose store read failed delivers SIGBUS only
+ * if the address still maps what failed.  The failed fault (its page
+ * discarded, mmap_lock not held) is held in the UFVM_HOOK_DISCARDED hook
+ * while the range is replaced by a mapping of another file; released, it
+ * must not poison the new mapping, whose page then reads its own bytes.
+ * The toucher, woken, faults again and reads the new file's byte.  Teeth:
+ * UFVM_DEBUG_POISON_STALE (the error delivered to whatever region is at
+ * the address now) gives the toucher SIGBUS and, where the pager poisons
+ * (not in-thread delivery), leaves the new mapping's page failing.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "check.h"
 #include "race.h"
+#include "sigbus.h"
 
 #define FILE_SIZE	(1 * MiB)
 #define SEED		0x5eed0300
 #define SEED_PROBE	0x5eed0301
+#define SEED_NEW	0x5eed0302
 #define STALL_US	300000u
 #define BOUND_US	(STALL_US / 3)
 #define TARGET_PG	77		/* the page whose read is stalled */
@@ -169,4 +181,102 @@ Test(retry, wait_on_others_read_drops_mmap_lock, .timeout = 30)
 Test(retry, wait_on_others_read_teeth_retry_off_holds_mmap_lock, .timeout = 30)
 {
 	run_retry(0, 0);
+}
+
+/* ---- a failed read's SIGBUS and a mapping replaced meanwhile ---- */
+
+static struct stale {
+	uint8_t *map;
+	atomic_int armed;	/* the hook holds the next failed target fault */
+	atomic_int held;	/* ... and holds it now */
+	atomic_int release;
+	int sig;		/* the toucher's access: 0 or the signal */
+	uint8_t got;
+} st;
+
+static void stale_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg;
+	(void)b;
+	if (point != UFVM_HOOK_DISCARDED || a != TARGET_PG * PAGE || !atomic_exchange(&st.armed, 0))
+		return;
+	atomic_store(&st.held, 1);
+	race_wait(&st.release, 1, WAIT_US);
+}
+
+static void *stale_toucher(void *arg)
+{
+	struct sigbus_info info;
+
+	(void)arg;
+	st.sig = sigbus_read(st.map + TARGET_PG * PAGE + 5, &st.got, &info) ? SIGBUS : 0;
+	return NULL;
+}
+
+static void run_stale(bool teeth)
+{
+	char path[TMPSTORE_PATH_MAX], npath[TMPSTORE_PATH_MAX];
+	struct sigbus_info info;
+	struct ufvm_config cfg;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	void *addr;
+	pthread_t th;
+	uint8_t v;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	sigbus_install();
+	ut_store("a", FILE_SIZE, SEED, path);
+	ut_store("n", FILE_SIZE, SEED_NEW, npath);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.retry = 1;
+	cfg.debug_flags = teeth ? UFVM_DEBUG_POISON_STALE : 0;
+	vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, FILE_SIZE));
+	assert_ok(ufvm_map_file(f, 0, FILE_SIZE, UFVM_PROT_READ, 0, &addr));
+	st.map = addr;
+	assert_ok(ufvm_debug_hook(vm, stale_hook, NULL));
+	atomic_store(&st.armed, 1);
+	cr_assert(pthread_create(&th, NULL, stale_toucher, NULL) == 0);
+	cr_assert(race_wait(&st.held, 1, WAIT_US), "the failed fault never reached the hook");
+	/* The failed fault holds no lock: the range goes to another file. */
+	assert_ok(ufvm_map(vm, npath, 0, FILE_SIZE, UFVM_PROT_READ,
+			   UFVM_MAP_FIXED | UFVM_MAP_REPLACE, &addr));
+	cr_assert_eq(addr, (void *)st.map);
+	cr_assert(!atomic_load(&st.release), "the replace waited for the held fault");
+	atomic_store(&st.release, 1);
+	cr_assert_eq(race_join(th, WAIT_US), 0, "the toucher did not come back");
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	r = sigbus_read(st.map + TARGET_PG * PAGE + 5, &v, &info);
+	fprintf(stderr, "%s: the toucher got %s; the new mapping's page: %s\n",
+		teeth ? "POISON_STALE" : "default", st.sig ? "SIGBUS" : "its byte",
+		r ? "SIGBUS" : "its byte");
+	if (teeth) {
+		/* (In-thread delivery poisons nothing: the toucher's SIGBUS.) */
+		cr_assert(r || st.sig, "POISON_STALE: no SIGBUS at all: the test cannot see "
+			  "an error delivered to the new mapping");
+	} else {
+		cr_assert(!r, "the new mapping's page fails with SIGBUS: the error of the "
+			  "file mapped before was delivered to it");
+		cr_assert_eq(v, pattern_byte(SEED_NEW, TARGET_PG * PAGE + 5), "wrong byte");
+		cr_assert(!st.sig, "the toucher, woken after the replace, got SIGBUS: the error "
+			  "of the file mapped before");
+		cr_assert_eq(st.got, pattern_byte(SEED_NEW, TARGET_PG * PAGE + 5),
+			     "the toucher read a byte of neither file");
+	}
+	ut_unmap(vm, st.map, FILE_SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+Test(retry, failed_read_poisons_only_what_failed, .timeout = 30)
+{
+	run_stale(false);
+}
+
+Test(retry, failed_read_teeth_poison_stale, .timeout = 30)
+{
+	run_stale(true);
 }
