@@ -433,7 +433,12 @@ static void close_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 	if (point != UFVM_HOOK_FILLED || a > TARGET_PG * PAGE || !atomic_exchange(&o->armed, 0))
 		return;
 	atomic_store(&o->hooked, 1);
-	race_sleep_us(300000);	/* ufvm_close runs meanwhile */
+	/*
+	 * ufvm_close runs meanwhile: until it returned, or for a second if
+	 * it waits for this fault (a fixed sleep lost the race to a slow
+	 * close on a loaded machine, and the teeth saw nothing).
+	 */
+	race_wait(&o->unmapped, 1, 1000000);
 }
 
 static void run_close_inthread(unsigned int debug_flags)
@@ -452,6 +457,7 @@ static void run_close_inthread(unsigned int debug_flags)
 	cr_assert(race_wait(&o.hooked, 1, WAIT_US), "the major fault never reached "
 		  "UFVM_HOOK_FILLED");
 	ut_close(vm);
+	atomic_store(&o.unmapped, 1);	/* (closed) */
 	assert_back(th, o.tid, "the toucher");
 	cr_assert(o.sig == SIGSEGV || o.sig == SIGBUS ||
 		  (!o.sig && o.v == pattern_byte(SEED, TARGET_PG * PAGE + 3)),
