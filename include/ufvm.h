@@ -184,6 +184,9 @@ struct ufvm_config {
 						   store read failed poisons the
 						   address whatever was mapped there
 						   meanwhile (pager/fault.c) */
+#define UFVM_DEBUG_WB_PAST_PUNCH	0x800000u	/* write-back writes pages that a
+						   punch under way overlaps
+						   (vm/object.c, punch_pending()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -501,12 +504,14 @@ UFVM_API const char *ufvm_counter_name(unsigned int c);
 UFVM_API const char *ufvm_path_name(unsigned int p);
 
 /*
- * Fault injection, for tests and experiments: make store reads (or writes)
- * of the byte range [off, off+len) of @f fail with -EIO until cleared
- * (len 0 clears).  Latency is injected with cfg.store_latency_us.
+ * Fault injection, for tests and experiments: make store reads (or writes,
+ * or hole punches) of the byte range [off, off+len) of @f fail with -EIO
+ * until cleared (len 0 clears).  Latency is injected with
+ * cfg.store_latency_us.
  */
 #define UFVM_INJECT_READ_EIO	1
 #define UFVM_INJECT_WRITE_EIO	2
+#define UFVM_INJECT_PUNCH_EIO	3
 UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 
 /*
@@ -576,6 +581,10 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   object of that inode, and has not
 					   opened the path yet; the instance's
 					   registry lock held */
+#define UFVM_HOOK_PUNCHED	21	/* a punch of [a, a+b) punched the store
+					   and has not yet dropped the range's
+					   pages from the cache; the invalidate
+					   lock held exclusive */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -723,6 +723,11 @@ int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len)
 		WRITE_ONCE(s->werr_off, (uint64_t)off);
 		WRITE_ONCE(s->werr_len, (uint64_t)len);
 		return 0;
+	case UFVM_INJECT_PUNCH_EIO:
+		WRITE_ONCE(s->perr_len, 0);
+		WRITE_ONCE(s->perr_off, (uint64_t)off);
+		WRITE_ONCE(s->perr_len, (uint64_t)len);
+		return 0;
 	default:
 		return -EINVAL;
 	}

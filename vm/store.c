@@ -548,7 +548,11 @@ int vm_store_write(struct vm_store *s, const void *buf, uint64_t off, size_t len
 
 int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len)
 {
-	return s->writable ? s->ops->punch(s, off, len) : -EBADF;
+	if (!s->writable)
+		return -EBADF;
+	if (injected(READ_ONCE(s->perr_off), READ_ONCE(s->perr_len), off, len))
+		return -EIO;
+	return s->ops->punch(s, off, len);
 }
 
 int vm_store_truncate(struct vm_store *s, uint64_t size)

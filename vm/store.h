@@ -53,6 +53,7 @@ struct vm_store {
 	/* injected errors: [off, off+len) fails with -EIO; len 0 = none (a) */
 	uint64_t rerr_off, rerr_len;
 	uint64_t werr_off, werr_len;
+	uint64_t perr_off, perr_len;	/* hole punches */
 };
 
 /* vm_store_file_open() flags */

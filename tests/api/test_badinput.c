@@ -343,7 +343,7 @@ Test(badinput, unknown_flags_and_prot, .timeout = 20)
 
 	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
 	assert_err(ufvm_inject(f, 0, 0, PAGE), EINVAL);
-	assert_err(ufvm_inject(f, 3, 0, PAGE), EINVAL);
+	assert_err(ufvm_inject(f, 4, 0, PAGE), EINVAL);
 	assert_err(ufvm_inject(f, 99, 0, PAGE), EINVAL);
 	{
 		void *addr = NULL;

@@ -10,7 +10,9 @@
  * untouched; the store file has a hole over the range right after the call
  * (lseek SEEK_DATA) and fewer blocks, and after sync and close still reads
  * zeros there; an unaligned punch zeroes exactly the requested bytes; the
- * range can be written again afterwards and the new data persists.
+ * range can be written again afterwards and the new data persists; a punch
+ * whose store punch fails loses no write, and one needs no store write (it
+ * works while writes fail, as on a full disk).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -149,6 +151,67 @@ Test(punch, unaligned_zeroes_only_requested_bytes, .timeout = 20)
 	ut_close(vm);
 	cr_assert(tmpstore_read(path, buf, sizeof(buf), 0) == 0);
 	assert_same(buf, want, 0, sizeof(buf), "store file after unaligned punch");
+}
+
+/*
+ * A punch that fails loses no write.  Dirty pages in the range -- written
+ * through a mapping, by ufvm_pwrite(), and the partial pages at both ends
+ * -- with the store's hole punch failing (UFVM_INJECT_PUNCH_EIO): the punch
+ * returns -EIO, and every byte reads back as written, through the mapping,
+ * ufvm_pread() and, after ufvm_fsync(), the store file (the punch used to
+ * drop the dirty pages and zero the partial ones in the cache first).
+ * With the store's writes failing instead (UFVM_INJECT_WRITE_EIO, as on a
+ * full disk) the punch needs none: it succeeds, the range reads zeros,
+ * and a dirty page beside it stays dirty and is written once writes work.
+ */
+static void punch_dirty(int inject)
+{
+	const off_t off = 3 * PAGE + 100, len = 4 * PAGE;	/* pages 3..7, partial at both ends */
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, buf[10 * PAGE], want[10 * PAGE];
+	bool fails = inject == UFVM_INJECT_PUNCH_EIO;
+	struct ufvm_stats st;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+
+	ut_store("p", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	map = ut_map(vm, path, 0, 1 * MiB, RW);
+	pattern_fill(SEED, want, 0, sizeof(want));
+	for (unsigned int pg = 3; pg <= 8; pg++)	/* dirty: the range and page 8 */
+		want[pg * PAGE + 200] = map[pg * PAGE + 200] = (uint8_t)(0xa0 + pg);
+	memset(want + 5 * PAGE + 50, 0xcc, 300);	/* and by ufvm_pwrite */
+	ut_pwrite(f, want + 5 * PAGE + 50, 300, 5 * PAGE + 50);
+	assert_ok(ufvm_inject(f, inject, 0, 1 * MiB));
+	if (fails) {
+		assert_err(ufvm_punch(f, off, len), EIO);
+	} else {
+		assert_ok(ufvm_punch(f, off, len));
+		memset(want + off, 0, len);
+		assert_ok(ufvm_stats(vm, &st));
+		cr_assert_geq(st.dirty_pages, 1, "the dirty page beside the punch is clean");
+	}
+	assert_ok(ufvm_inject(f, inject, 0, 0));
+	assert_same(map, want, 0, sizeof(want), "mapping after the punch");
+	ut_pread(f, buf, sizeof(buf), 0);
+	assert_same(buf, want, 0, sizeof(buf), "ufvm_pread after the punch");
+	assert_ok(ufvm_fsync(f));
+	cr_assert(tmpstore_read(path, buf, sizeof(buf), 0) == 0);
+	assert_same(buf, want, 0, sizeof(buf), "store file after the punch and a sync");
+	ut_unmap(vm, map, 1 * MiB);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+Test(punch, failed_store_punch_loses_no_write, .timeout = 20)
+{
+	punch_dirty(UFVM_INJECT_PUNCH_EIO);
+}
+
+Test(punch, punch_needs_no_store_write, .timeout = 20)
+{
+	punch_dirty(UFVM_INJECT_WRITE_EIO);
 }
 
 /* A punch of pages never read: the store is punched, not just the cache. */

@@ -26,6 +26,16 @@
  * fill waits there and nothing stale is cached: zero violations.  Teeth:
  * with invalidate = none the same run must count violations (it runs until
  * it does, within a time budget).
+ *
+ * Write-back during a punch.  A punch keeps the dirty pages of its range
+ * cached until the store's punch succeeded (so that a failed one loses no
+ * write); a write-back of one of them after the store's punch would put
+ * its old bytes back over the hole.  Write-back leaves the pages of a
+ * punch under way dirty.  The test dirties a page of the range, and at
+ * UFVM_HOOK_PUNCHED (store punched, pages not dropped yet) has another
+ * thread write the file back, given up to WB_WAIT_US; the store must then
+ * read zeros over the range.  Teeth: UFVM_DEBUG_WB_PAST_PUNCH (write-back
+ * writes them) must leave the page's bytes in the store.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -344,4 +354,88 @@ Test(punch_vs_fill, addblock_lock, .timeout = 40)
 Test(punch_vs_fill, teeth_no_lock_serves_stale_data, .timeout = 40)
 {
 	run_punch_vs_fill(UFVM_INVALIDATE_NONE);
+}
+
+/* ---- write-back during a punch ---- */
+
+#define WB_WAIT_US	300000
+#define WB_PAGE		5		/* dirty, inside the punched [4, 7) */
+
+static struct wbp {
+	struct ufvm_file *f;
+	atomic_int punched, wb_done, armed;
+	int wb_err;
+} wbp;
+
+static void wbp_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg;
+	(void)a;
+	(void)b;
+	if (point != UFVM_HOOK_PUNCHED || !atomic_exchange(&wbp.armed, 0))
+		return;
+	atomic_store(&wbp.punched, 1);
+	race_wait(&wbp.wb_done, 1, WB_WAIT_US);	/* kept out: times out */
+}
+
+static void *wbp_writer(void *arg)
+{
+	(void)arg;
+	if (race_wait(&wbp.punched, 1, 10 * 1000000u))
+		wbp.wb_err = ufvm_writeback(wbp.f);
+	atomic_store(&wbp.wb_done, 1);
+	return NULL;
+}
+
+static void run_wb_vs_punch(bool teeth)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	uint8_t *map, buf[3 * PAGE];
+	struct ufvm *vm;
+	pthread_t th;
+	size_t nz = 0;
+
+	memset(&wbp, 0, sizeof(wbp));
+	ut_store("w", 16 * PAGE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.debug_flags = teeth ? UFVM_DEBUG_WB_PAST_PUNCH : 0;
+	vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &wbp.f));
+	map = ut_map(vm, path, 0, 16 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	memset(map + WB_PAGE * PAGE, 0x77, PAGE);	/* dirty */
+	assert_ok(ufvm_debug_hook(vm, wbp_hook, NULL));
+	atomic_store(&wbp.armed, 1);
+	cr_assert(pthread_create(&th, NULL, wbp_writer, NULL) == 0);
+	assert_ok(ufvm_punch(wbp.f, 4 * PAGE, 3 * PAGE));
+	cr_assert_eq(race_join(th, 10 * 1000000u), 0, "the write-back did not come back");
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	cr_assert(atomic_load(&wbp.punched), "the punch never reached UFVM_HOOK_PUNCHED");
+	assert_ok(wbp.wb_err);
+	cr_assert(tmpstore_read(path, buf, sizeof(buf), 4 * PAGE) == 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		nz += buf[i] != 0;
+	fprintf(stderr, "write-back during a punch%s: %zu bytes of the hole not zero in the "
+		"store\n", teeth ? " (WB_PAST_PUNCH)" : "", nz);
+	if (teeth)
+		cr_assert_gt(nz, 0, "WB_PAST_PUNCH: the store's hole is zeros: the test cannot "
+			     "see a write-back over it");
+	else
+		cr_assert_eq(nz, 0, "a write-back during the punch put %zu bytes over the hole",
+			     nz);
+	if (!teeth)	/* (else refilled from the store's bytes) */
+		assert_zeros(map + 4 * PAGE, 4 * PAGE, 3 * PAGE, "the mapping after the punch");
+	ut_unmap(vm, map, 16 * PAGE);
+	assert_ok(ufvm_file_close(wbp.f));
+	ut_close(vm);
+}
+
+Test(punch_vs_fill, writeback_during_punch_keeps_the_hole, .timeout = 30)
+{
+	run_wb_vs_punch(false);
+}
+
+Test(punch_vs_fill, teeth_writeback_past_punch_fills_the_hole, .timeout = 30)
+{
+	run_wb_vs_punch(true);
 }
