@@ -11,8 +11,8 @@
  * Scenarios: coherence, append, appendfail, appendshared, fdcalls, remap, protect, fork, forkgaps,
  * exec (execveat, and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
  * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, splice, unmanaged,
- * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; exit 77 without a
- * tracefs instance to use).  Exit
+ * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; tracefs mounted
+ * for the test if it is not and root may; exit 77 without a tracefs instance to use).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1486,6 +1487,7 @@ static void sc_trunc(void)
 	static const char mark[] = "ufvm-probe-trunc-mark\n";
 	char inst[128], path[192];
 	int fd = make_file("t", 4, 91), fd2;
+	bool mounted = false;
 	char *s = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	struct stat st;
 
@@ -1498,7 +1500,14 @@ static void sc_trunc(void)
 	close(fd2);
 	CHECK(!munmap(s, 4 * PG));
 	close(fd);
-	/* A tracefs instance's buffer: emptied by the driver's O_TRUNC open only. */
+	/*
+	 * A tracefs instance's buffer: emptied by the driver's O_TRUNC open
+	 * only.  A fresh machine may not have tracefs mounted: mounted here
+	 * for the test (root only), and unmounted after.
+	 */
+	if (access("/sys/kernel/tracing/instances", F_OK) &&
+	    !mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		mounted = true;
 	snprintf(inst, sizeof(inst), "/sys/kernel/tracing/instances/ufvm-probe-%d", (int)getpid());
 	if (mkdir(inst, 0755)) {
 		printf("probe trunc: no tracefs instance (%s): skipped\n", strerror(errno));
@@ -1515,6 +1524,8 @@ static void sc_trunc(void)
 	close(fd);
 	CHECK(!trace_holds(path, "ufvm-probe-trunc-mark"));
 	CHECK(!rmdir(inst));
+	if (mounted)
+		CHECK(!umount2("/sys/kernel/tracing", MNT_DETACH));
 }
 
 int main(int argc, char **argv)
