@@ -336,6 +336,10 @@ static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi)
 	for (b = lo; b <= hi; b++) {
 		struct vm_page *p;
 
+		if (!(b % 64) && hi - b >= 63 && !r->mapped[b / 64]) {
+			b += 63;	/* a whole word with nothing mapped */
+			continue;
+		}
 		if (!bit_test(r->mapped, b))
 			continue;
 		p = vm_object_lookup_rcu(r->object, r->pgoff + b);
