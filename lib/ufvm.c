@@ -323,6 +323,12 @@ static int stats_file_open(struct ufvm *vm)
 			}
 		}
 		err = vm->stats_file ? 0 : -errno;
+		if (!err) {	/* where it is now: a chdir() must not move it */
+			char real[PATH_MAX];
+
+			if (realpath(vm->stats_name, real))
+				memcpy(vm->stats_name, real, strlen(real) + 1);
+		}
 	}
 	if (err)
 		fprintf(stderr, "ufvm: statistics file (UFVM_STATS, stats_path) %s: %s\n",
@@ -1366,6 +1372,17 @@ static int write_stats_file(struct ufvm *vm)
 
 		if (f != stderr && !fstat(fileno(f), &st) && S_ISREG(st.st_mode)) {
 			err = ufvm__replace_file(vm->stats_name, text, len);
+			/*
+			 * No new file beside it (a directory this process may
+			 * not write, a file bind-mounted alone, ...): in place,
+			 * through the file checked at ufvm_open().
+			 */
+			if (err == -EACCES || err == -EPERM || err == -EBUSY || err == -EXDEV ||
+			    err == -EROFS) {
+				errno = 0;
+				err = ftruncate(fileno(f), 0) || fwrite(text, 1, len, f) != len ||
+				      fflush(f) ? (errno ? -errno : -EIO) : 0;
+			}
 		} else {
 			errno = 0;
 			if (fwrite(text, 1, len, f) != len || fflush(f))

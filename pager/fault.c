@@ -652,14 +652,21 @@ again:
 		 * Deliver the error, if the address still maps what failed:
 		 * with the regions changed meanwhile (->seq moved), the region
 		 * there now may be another file's, which a poison would fail
-		 * until it is zapped.  Then wake the thread instead: its
-		 * access faults again on what is there now.
+		 * until it is zapped.  Then the fault runs again, on what is
+		 * there now.
 		 */
 		vm_rwsem_read(&as->mmap_lock);
+		if (vm_aspace_seq_read(as) != seq &&
+		    !(vmf->pol->debug & UFVM_DEBUG_POISON_STALE)) {	/* else: the bug, for tests */
+			/*
+			 * Again, holding mmap_lock across the read this time
+			 * (no PF_ALLOW_RETRY): its answer is final, so a
+			 * failing read cannot go round while maps change.
+			 */
+			vm_rwsem_read_unlock(&as->mmap_lock);
+			return PAGER_RETRY;
+		}
 		r = vm_aspace_find_locked(as, vmf->addr);
-		if (r && vm_aspace_seq_read(as) != seq &&
-		    !(vmf->pol->debug & UFVM_DEBUG_POISON_STALE))	/* else: the bug, for tests */
-			r = NULL;
 		if (!r)
 			as->pmap->ops->wake(as->pmap, NULL, vmf->addr, PAGE_SIZE);
 		ret = r ? sigbus(vmf, r, false) : PAGER_DONE;

@@ -1268,16 +1268,19 @@ int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 {
 	bool kept = false;
 	int err = writeback_range(obj, first, last, UINT32_MAX, NULL, &kept), e;
+	unsigned int pass;
 
-	if (kept) {
-		/*
-		 * A shrinking truncate was pending: wait for its outcome, then
-		 * write what it kept dirty (if it failed, its pages are the
-		 * file's again, and this write-back must not report them
-		 * done).
-		 */
+	/*
+	 * A shrinking truncate or a punch was pending: wait for its outcome,
+	 * then write what it kept dirty (if it failed, its pages are the
+	 * file's again, and this write-back must not report them done).
+	 * Another may be pending by then: again, a few times (a page that
+	 * stays writable is kept too, and must not make this spin).
+	 */
+	for (pass = 0; kept && pass < 8; pass++) {
+		kept = false;
 		fill_sync(obj);
-		e = writeback_range(obj, first, last, UINT32_MAX, NULL, NULL);
+		e = writeback_range(obj, first, last, UINT32_MAX, NULL, &kept);
 		if (!err)
 			err = e;
 	}
