@@ -403,7 +403,7 @@ static int segv_handler(void *fault_address, int serious)
 	struct sigsegv_backend *sb;
 	struct pager_fault vmf;
 	struct vm_region *r = NULL;
-	int saved = errno, ret = 0;
+	int saved = errno, ret = 0, cs;
 	bool mapped = false, wmapped = false, writable = false, busy = false;
 	uint64_t seq = 0;
 
@@ -492,7 +492,10 @@ static int segv_handler(void *fault_address, int serious)
 	vmf.addr = addr;
 	vmf.flags = mapped ? (PF_WP | PF_WRITE) : 0;
 	vmf.will_wait = NULL;
+	/* No cancellation inside ufvm (see pager/uffd.c, bus_handler()). */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	pager_fault(&vmf);
+	pthread_setcancelstate(cs, NULL);
 	ret = 1;
 out:
 	if (busy)

@@ -170,6 +170,7 @@ struct installer {
 
 struct uffd_backend {
 	struct pager_backend be;
+	struct vm_fork_id made_by;	/* (c) the process that created it */
 	struct vm_aspace *as;
 	const struct vm_policy *pol;
 	struct vm_stats_set *stats;
@@ -1207,8 +1208,8 @@ static void bus_wait_unmaps(void)
 		vm_rcu_read_lock();
 		for (ub = vm_rcu_dereference(inthread_list); ub && n < ARRAY_SIZE(held);
 		     ub = vm_rcu_dereference(ub->next)) {
-			if (k++ < skip)
-				continue;
+			if (k++ < skip || vm_forked(&ub->made_by))
+				continue;	/* (a fork child's copy: nothing unmaps it) */
 			pager_busy_enter(&ub->busy);	/* ufvm_close waits for it */
 			held[n++] = ub;
 		}
@@ -1229,13 +1230,19 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	struct vm_region *r = NULL;
 	struct pager_fault vmf;
 	bool is_write = false, mapped = false, wmapped = false, past = false;
-	int saved = errno;
+	int saved = errno, cs, ret;
 
 #ifdef __x86_64__
 	is_write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
 #endif
 	vm_rcu_read_lock();
 	for (ub = vm_rcu_dereference(inthread_list); ub; ub = vm_rcu_dereference(ub->next)) {
+		/*
+		 * A fork()ed child inherits the list but not the regions, nor
+		 * the locks' state: its faults are not ufvm's.
+		 */
+		if (vm_forked(&ub->made_by))
+			continue;
 		r = vm_aspace_find_rcu(ub->as, addr);
 		if (r)
 			break;
@@ -1253,7 +1260,9 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	if (!r && si->si_code == BUS_ADRERR && !vm_locks_held() && bus_nowhere != addr) {
 		/* Once per address: a SIGBUS of the application's own comes back. */
 		bus_nowhere = addr;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 		bus_wait_unmaps();
+		pthread_setcancelstate(cs, NULL);
 		errno = saved;
 		return;
 	}
@@ -1276,7 +1285,16 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	vmf.will_wait = NULL;
 	if (is_write && mapped && !wmapped)
 		vmf.flags |= PF_WP;
-	if (pager_fault(&vmf) == PAGER_SIGBUS) {
+	/*
+	 * No cancellation inside ufvm: a pending one acted on at a store
+	 * read or a lock wait would unwind out of this handler with the
+	 * page lock, mmap_lock and the busy count held.  (A kernel page
+	 * fault is no cancellation point either.)
+	 */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	ret = pager_fault(&vmf);
+	pthread_setcancelstate(cs, NULL);
+	if (ret == PAGER_SIGBUS) {
 		pager_busy_exit(&ub->busy);
 		goto forward;
 	}
@@ -1462,6 +1480,10 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->be.pmap.ops = &uffd_pmap_ops;
 	ub->be.name = "uffd";
 	ub->be.destroy = uffd_destroy;
+	if (vm_fork_id_init(&ub->made_by)) {
+		free(ub);
+		return -ENOMEM;
+	}
 	ub->as = as;
 	ub->pol = pol;
 	ub->stats = stats;
