@@ -251,6 +251,15 @@ int ufvm__expand_pid(const char *tmpl, char *out, size_t len)
 	return 0;
 }
 
+/* Write @text[len] to @f and flush it.  Return: 0 or -errno (-EIO if none said). */
+static int stream_write(FILE *f, const void *text, size_t len)
+{
+	errno = 0;
+	if (fwrite(text, 1, len, f) != len || fflush(f))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
 int ufvm__replace_file(const char *path, const void *text, size_t len)
 {
 	static unsigned int seq;
@@ -265,8 +274,7 @@ int ufvm__replace_file(const char *path, const void *text, size_t len)
 
 		if (!f)
 			return -errno;
-		errno = 0;
-		err = fwrite(text, 1, len, f) != len || fflush(f) ? (errno ? -errno : -EIO) : 0;
+		err = stream_write(f, text, len);
 		if (fclose(f) && !err)
 			err = -errno;
 		return err;
@@ -1378,15 +1386,10 @@ static int write_stats_file(struct ufvm *vm)
 			 * through the file checked at ufvm_open().
 			 */
 			if (err == -EACCES || err == -EPERM || err == -EBUSY || err == -EXDEV ||
-			    err == -EROFS) {
-				errno = 0;
-				err = ftruncate(fileno(f), 0) || fwrite(text, 1, len, f) != len ||
-				      fflush(f) ? (errno ? -errno : -EIO) : 0;
-			}
+			    err == -EROFS)
+				err = ftruncate(fileno(f), 0) ? -errno : stream_write(f, text, len);
 		} else {
-			errno = 0;
-			if (fwrite(text, 1, len, f) != len || fflush(f))
-				err = errno ? -errno : -EIO;
+			err = stream_write(f, text, len);
 		}
 	}
 	if (f != stderr && fclose(f) && !err)
