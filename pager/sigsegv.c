@@ -31,7 +31,10 @@
  * same address faults again at once: the SIGSEGV goes to the action that
  * was installed before ufvm's, called directly with the signal's siginfo
  * and context; ufvm's handler stays, so a handler that recovers does not
- * take later faults away from ufvm).
+ * take later faults away from ufvm).  A fault outside every region goes
+ * to that action the same way: declined, libsigsegv would reset the action
+ * to the default and kill the process without the application's handler
+ * ever running.
  *
  * A SIGSEGV that no fault raised (kill(), sigqueue()) never reaches
  * libsigsegv, which would decline it and reset the action, losing it: it
@@ -394,8 +397,8 @@ static void fatal(const char *msg)
 
 /*
  * The libsigsegv handler.  Context: signal handler of the faulting thread.
- * Return: 1 if the fault was ufvm's and is served (the access is retried),
- * 0 to decline (not a ufvm address, or a real protection fault).
+ * Return: 1: served, or passed to the action libsigsegv replaced (the
+ * access is retried either way).
  */
 static int segv_handler(void *fault_address, int serious)
 {
@@ -403,7 +406,7 @@ static int segv_handler(void *fault_address, int serious)
 	struct sigsegv_backend *sb;
 	struct pager_fault vmf;
 	struct vm_region *r = NULL;
-	int saved = errno, ret = 0, cs;
+	int saved = errno, cs;
 	bool mapped = false, wmapped = false, writable = false, busy = false;
 	uint64_t seq = 0;
 
@@ -422,7 +425,6 @@ static int segv_handler(void *fault_address, int serious)
 		 */
 		vm_rcu_read_unlock();
 		pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
-		ret = 1;
 		goto out;
 	}
 	if (r && vm_locks_held())
@@ -450,8 +452,17 @@ static int segv_handler(void *fault_address, int serious)
 			coalesce_rcu(sb);
 	}
 	vm_rcu_read_unlock();
-	if (!r)
+	if (!r) {
+		/*
+		 * Not ufvm's: the application's (its own guard page, a bad
+		 * pointer).  Declined, libsigsegv would put the default action
+		 * back and the access would kill the process without the
+		 * action it installed before ufvm ever running; it gets the
+		 * signal, as it would without ufvm.
+		 */
+		pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
 		goto out;
+	}
 	if (mapped && (wmapped || !writable)) {
 		/*
 		 * Mapped writable, or mapped in a read-only region: a fault
@@ -462,8 +473,7 @@ static int segv_handler(void *fault_address, int serious)
 		if (last_retry == addr && last_retry_seq == seq && wmapped &&
 		    vm_now_ns() - last_retry_since < GENUINE_AFTER_NS) {
 			sched_yield();	/* let the change in progress finish */
-			ret = 1;
-			goto out;
+				goto out;
 		}
 		if (last_retry == addr && last_retry_seq == seq) {
 			/*
@@ -476,13 +486,11 @@ static int segv_handler(void *fault_address, int serious)
 			pager_busy_exit(&sb->busy);
 			busy = false;
 			pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
-			ret = 1;
-			goto out;
+				goto out;
 		}
 		last_retry = addr;
 		last_retry_seq = seq;
 		last_retry_since = vm_now_ns();
-		ret = 1;
 		goto out;
 	}
 	last_retry = 0;
@@ -496,12 +504,11 @@ static int segv_handler(void *fault_address, int serious)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	pager_fault(&vmf);
 	pthread_setcancelstate(cs, NULL);
-	ret = 1;
 out:
 	if (busy)
 		pager_busy_exit(&sb->busy);
 	errno = saved;
-	return ret;
+	return 1;
 }
 
 /*

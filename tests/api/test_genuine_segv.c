@@ -20,6 +20,8 @@
  * With the userfaultfd backend the kernel sends the genuine SIGSEGV to the
  * application directly; the tests run there too.
  */
+#include <sys/mman.h>
+
 #include <setjmp.h>
 #include <signal.h>
 
@@ -167,4 +169,48 @@ Test(genuine_segv, reopen_after_restoring_a_saved_action, .timeout = 10)
 		     "a write to a read-only region did not reach the application's handler");
 	ut_unmap(vm, m, FILE_SIZE);
 	ut_close(vm);
+}
+
+/*
+ * A SIGSEGV outside every ufvm region (the application's own guard page, as
+ * a garbage collector or a JIT keeps, and an address nothing maps) reaches
+ * the handler the application installed before ufvm_open(), with the
+ * kernel's siginfo, while ufvm runs; and ufvm serves faults after it.  Teeth:
+ * with the sigsegv backend declining such a fault to libsigsegv, which puts
+ * the default action back for the access to raise it again, the process
+ * died of SIGSEGV and the application's handler never ran.
+ */
+Test(genuine_segv, fault_outside_ufvm_reaches_app_handler, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct sigbus_info info;
+	struct ufvm *vm;
+	uint8_t *m, *guard, *hole, v = 0;
+
+	sigcatch_install();	/* the application's handler, before ufvm_open */
+	guard = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert(guard != MAP_FAILED);
+	hole = (uint8_t *)(uintptr_t)PAGE;	/* below mmap_min_addr: never mapped */
+	ut_store("o", FILE_SIZE, SEED, path);
+	vm = ut_open(NULL);
+	m = ut_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(sigcatch_read(guard + 100, &v, &info), SIGSEGV,
+			     "round %d: a read of a PROT_NONE page of the application's "
+			     "did not reach its handler", round);
+		cr_assert_eq(info.addr, (void *)(guard + 100));
+		cr_assert_eq(info.code, SEGV_ACCERR, "si_code %d", info.code);
+		cr_assert_eq(sigcatch_write(hole + 8, 'x', &info), SIGSEGV,
+			     "round %d: a write to an unmapped page did not reach the "
+			     "application's handler", round);
+		cr_assert_eq(info.addr, (void *)(hole + 8));
+		cr_assert_eq(info.code, SEGV_MAPERR, "si_code %d", info.code);
+		cr_assert_eq(sigcatch_read(m + (6 + round) * PAGE, &v, &info), 0,
+			     "round %d: ufvm no longer serves faults (signal %d)", round,
+			     info.sig);
+		cr_assert_eq(v, pattern_byte(SEED, (6 + round) * PAGE));
+	}
+	ut_unmap(vm, m, FILE_SIZE);
+	ut_close(vm);
+	munmap(guard, PAGE);
 }
