@@ -10,7 +10,10 @@
  *  - every function returns 0 (or a byte count) on success and -errno on
  *    failure; errno is never the channel;
  *  - handles are opaque; new objects come back through an out parameter;
- *  - a function that fails changes nothing.
+ *  - a function that fails changes nothing;
+ *  - no function is a cancellation point, nor is a fault on ufvm memory:
+ *    a thread cancelled (deferred) meanwhile is cancelled at its next
+ *    cancellation point after the call returns.
  *
  * Semantics follow the kernel's MAP_SHARED file mappings: every mapping of
  * one file and ufvm_pread()/ufvm_pwrite() see the same bytes at once;
@@ -187,6 +190,10 @@ struct ufvm_config {
 #define UFVM_DEBUG_WB_PAST_PUNCH	0x800000u	/* write-back writes pages that a
 						   punch under way overlaps
 						   (vm/object.c, punch_pending()) */
+#define UFVM_DEBUG_CANCEL_INSIDE	0x1000000u	/* ufvm's calls, and the faults a
+						   thread serves itself (in-thread
+						   delivery, sigsegv backend), leave
+						   its cancellation enabled */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -55,6 +56,29 @@ struct ufvm_file {
 	bool writable;			/* (c) */
 	struct cds_list_head node;	/* (registry) */
 };
+
+/*
+ * NOCANCEL(vm, call): @call with the calling thread's cancellation disabled,
+ * its value the call's.  ufvm's calls are no cancellation points: a
+ * deferred cancel acted on at a store read, an rwsem's wait or a file's
+ * open inside would unwind with a page lock, mmap_lock or the registry
+ * held, and the next access to them would hang.  (A system call, too,
+ * finishes or backs out before a cancel is acted on.)  A pending cancel
+ * is acted on at the caller's next cancellation point.  The faults that
+ * a thread serves itself (in-thread delivery, the sigsegv backend) are
+ * covered in pager/.  UFVM_DEBUG_CANCEL_INSIDE (tests) leaves the state
+ * alone.
+ */
+#define NOCANCEL(vm, call) ({						\
+	bool keep_ = (vm) && ((vm)->pol.debug & UFVM_DEBUG_CANCEL_INSIDE);	\
+	int cs_ = 0;							\
+	if (!keep_)							\
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs_);	\
+	__typeof__(call) r_ = (call);					\
+	if (!keep_)							\
+		pthread_setcancelstate(cs_, NULL);			\
+	r_;								\
+})
 
 static const char *const counter_names[UFVM_CTR__COUNT] = {
 	[UFVM_CTR_FAULTS] = "faults",
@@ -345,7 +369,7 @@ static int stats_file_open(struct ufvm *vm)
 	return err;
 }
 
-int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
+static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 {
 	struct vm_cache_hooks hooks;
 	struct vm_cache_config ccfg;
@@ -447,6 +471,11 @@ fail_stats:
 fail:
 	free(vm);
 	return err;
+}
+
+int ufvm_open(const struct ufvm_config *ucfg, struct ufvm **out)
+{
+	return NOCANCEL((struct ufvm *)NULL, open_instance(ucfg, out));
 }
 
 /* ---- objects ---- */
@@ -613,7 +642,7 @@ int ufvm_file_open(struct ufvm *vm, const char *path, int flags,
 		return -ENOMEM;
 	f->vm = vm;
 	f->writable = flags & UFVM_RDWR;
-	err = object_get(vm, path, f->writable, flags & UFVM_CREAT, &f->obj);
+	err = NOCANCEL(vm, object_get(vm, path, f->writable, flags & UFVM_CREAT, &f->obj));
 	if (err) {
 		free(f);
 		return err;
@@ -636,7 +665,7 @@ int ufvm_file_close(struct ufvm_file *f)
 	vm_mutex_lock(&vm->registry);
 	cds_list_del(&f->node);
 	vm_mutex_unlock(&vm->registry);
-	err = object_put_user(vm, f->obj);
+	err = NOCANCEL(vm, object_put_user(vm, f->obj));
 	free(f);
 	return err;
 }
@@ -656,7 +685,7 @@ ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	return vm_object_pread(f->obj, buf, len, (uint64_t)off);
+	return NOCANCEL(f->vm, vm_object_pread(f->obj, buf, len, (uint64_t)off));
 }
 
 ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
@@ -667,7 +696,7 @@ ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off)
 		return -EBADF;
 	if (!len)
 		return 0;
-	return vm_object_pwrite(f->obj, buf, len, (uint64_t)off);
+	return NOCANCEL(f->vm, vm_object_pwrite(f->obj, buf, len, (uint64_t)off));
 }
 
 int ufvm_punch(struct ufvm_file *f, off_t off, off_t len)
@@ -676,7 +705,7 @@ int ufvm_punch(struct ufvm_file *f, off_t off, off_t len)
 		return -EINVAL;
 	if (!f->writable)
 		return -EBADF;
-	return vm_object_punch(f->obj, (uint64_t)off, (uint64_t)len);
+	return NOCANCEL(f->vm, vm_object_punch(f->obj, (uint64_t)off, (uint64_t)len));
 }
 
 int ufvm_truncate(struct ufvm_file *f, off_t size)
@@ -685,21 +714,21 @@ int ufvm_truncate(struct ufvm_file *f, off_t size)
 		return -EINVAL;
 	if (!f->writable)
 		return -EBADF;
-	return vm_object_truncate(f->obj, (uint64_t)size);
+	return NOCANCEL(f->vm, vm_object_truncate(f->obj, (uint64_t)size));
 }
 
 int ufvm_fsync(struct ufvm_file *f)
 {
 	if (!f)
 		return -EINVAL;
-	return vm_object_sync(f->obj, 0, UINT64_MAX);
+	return NOCANCEL(f->vm, vm_object_sync(f->obj, 0, UINT64_MAX));
 }
 
 int ufvm_writeback(struct ufvm_file *f)
 {
 	if (!f)
 		return -EINVAL;
-	return vm_object_writeback(f->obj, 0, UINT64_MAX);
+	return NOCANCEL(f->vm, vm_object_writeback(f->obj, 0, UINT64_MAX));
 }
 
 const char *ufvm_backend_name(struct ufvm *vm)
@@ -970,8 +999,8 @@ static bool fixed_overlaps(struct ufvm *vm, uintptr_t start, uintptr_t end)
 	return false;
 }
 
-int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
-		  int flags, void **addr)
+static int map_file(struct ufvm_file *f, off_t offset, size_t length, int prot, int flags,
+		    void **addr)
 {
 	struct vm_region **old = NULL;
 	struct gone *g = NULL;
@@ -1066,6 +1095,12 @@ fail_put:
 	object_put_user(vm, f->obj);
 	return err;
 }
+
+int ufvm_map_file(struct ufvm_file *f, off_t offset, size_t length, int prot,
+		  int flags, void **addr)
+{
+	return NOCANCEL(f ? f->vm : NULL, map_file(f, offset, length, prot, flags, addr));
+}
 int ufvm_map(struct ufvm *vm, const char *path, off_t offset, size_t length,
 	     int prot, int flags, void **addr)
 {
@@ -1124,7 +1159,8 @@ int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
 	vm_rwsem_read_unlock(&vm->as.mmap_lock);	/* @r may go now */
 	if (!exact)
 		return -EINVAL;
-	return unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (npages << PAGE_SHIFT), false);
+	return NOCANCEL(vm, unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (npages << PAGE_SHIFT),
+					  false));
 }
 
 static int unmap_range_checked(struct ufvm *vm, void *addr, size_t length, bool reserve)
@@ -1133,7 +1169,7 @@ static int unmap_range_checked(struct ufvm *vm, void *addr, size_t length, bool 
 
 	if (!vm || page_range(addr, length, &a, &end))
 		return -EINVAL;
-	return unmap_range(vm, a, end, reserve);
+	return NOCANCEL(vm, unmap_range(vm, a, end, reserve));
 }
 
 int ufvm_unmap_range(struct ufvm *vm, void *addr, size_t length)
@@ -1146,7 +1182,7 @@ int ufvm_unmap_reserve(struct ufvm *vm, void *addr, size_t length)
 	return unmap_range_checked(vm, addr, length, true);
 }
 
-int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot)
+static int protect(struct ufvm *vm, void *addr, size_t length, int prot)
 {
 	bool writable = prot & UFVM_PROT_WRITE;
 	uintptr_t a, end, x;
@@ -1201,12 +1237,17 @@ out:
 	return err;
 }
 
+int ufvm_protect(struct ufvm *vm, void *addr, size_t length, int prot)
+{
+	return NOCANCEL(vm, protect(vm, addr, length, prot));
+}
+
 struct sync_part {
 	struct vm_object *obj;
 	uint64_t first, last;
 };
 
-int ufvm_sync(struct ufvm *vm, void *addr, size_t length)
+static int sync_range(struct ufvm *vm, void *addr, size_t length)
 {
 	struct sync_part *parts = NULL;
 	size_t n = 0, cap = 0, i;
@@ -1256,6 +1297,11 @@ int ufvm_sync(struct ufvm *vm, void *addr, size_t length)
 	return err;
 }
 
+int ufvm_sync(struct ufvm *vm, void *addr, size_t length)
+{
+	return NOCANCEL(vm, sync_range(vm, addr, length));
+}
+
 int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg)
 {
 	if (!vm)
@@ -1266,7 +1312,7 @@ int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg)
 	return 0;
 }
 
-int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
+static int zap(struct ufvm *vm, void *addr, size_t length)
 {
 	uintptr_t a, end;
 	int err = 0;
@@ -1292,6 +1338,11 @@ int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
 	}
 	vm_rwsem_read_unlock(&vm->as.mmap_lock);
 	return err;
+}
+
+int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
+{
+	return NOCANCEL(vm, zap(vm, addr, length));
 }
 
 /* ---- statistics ---- */
@@ -1403,7 +1454,7 @@ static int write_stats_file(struct ufvm *vm)
 
 /* ---- teardown ---- */
 
-int ufvm_close(struct ufvm *vm)
+static int close_instance(struct ufvm *vm)
 {
 	int err = 0, e;
 
@@ -1465,4 +1516,9 @@ int ufvm_close(struct ufvm *vm)
 	vm_stats_set_destroy(&vm->stats);
 	free(vm);
 	return err;
+}
+
+int ufvm_close(struct ufvm *vm)
+{
+	return NOCANCEL(vm, close_instance(vm));
 }

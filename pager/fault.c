@@ -26,6 +26,8 @@
  * wait drops mmap_lock first and returns RETRY; the second attempt runs
  * without PF_ALLOW_RETRY and may wait holding it, so it cannot starve.
  */
+#include <pthread.h>
+
 #include "pager/pager.h"
 #include "vm/cache.h"
 #include "vm/object.h"
@@ -725,5 +727,18 @@ done:
 	if ((vmf->path == UFVM_PATH_SPEC || vmf->path == UFVM_PATH_MINOR) && vmf->install_ns)
 		vm_stat_lat(vmf->stats, VM_HIST_OWN, t0 - MIN(t0, vmf->install_ns));
 	vm_stat_busy(vmf->stats);
+	return ret;
+}
+
+int pager_fault_in_thread(struct pager_fault *vmf)
+{
+	bool keep = vmf->pol->debug & UFVM_DEBUG_CANCEL_INSIDE;	/* else: the bug, for tests */
+	int cs = 0, ret;
+
+	if (!keep)
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	ret = pager_fault(vmf);
+	if (!keep)
+		pthread_setcancelstate(cs, NULL);
 	return ret;
 }

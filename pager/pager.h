@@ -123,6 +123,18 @@ struct pager_fault {
  */
 int pager_fault(struct pager_fault *vmf);
 
+/*
+ * pager_fault_in_thread - pager_fault(@vmf) from the faulting thread's
+ * signal handler, with the thread's cancellation disabled: a deferred
+ * cancel acted on at a store read or a lock wait would unwind out of the
+ * handler with a page lock, mmap_lock and the busy count held, and the
+ * next touch of the page would hang.  (A kernel page fault is no
+ * cancellation point either.)  A pending cancel is acted on at the
+ * thread's next cancellation point.  UFVM_DEBUG_CANCEL_INSIDE (tests)
+ * leaves the state alone.  Context: as pager_fault().
+ */
+int pager_fault_in_thread(struct pager_fault *vmf);
+
 /* A delivery backend. */
 struct pager_backend {
 	struct vm_pmap pmap;		/* installs/zaps for vm/ */

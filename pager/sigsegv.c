@@ -406,7 +406,7 @@ static int segv_handler(void *fault_address, int serious)
 	struct sigsegv_backend *sb;
 	struct pager_fault vmf;
 	struct vm_region *r = NULL;
-	int saved = errno, cs;
+	int saved = errno;
 	bool mapped = false, wmapped = false, writable = false, busy = false;
 	uint64_t seq = 0;
 
@@ -500,10 +500,7 @@ static int segv_handler(void *fault_address, int serious)
 	vmf.addr = addr;
 	vmf.flags = mapped ? (PF_WP | PF_WRITE) : 0;
 	vmf.will_wait = NULL;
-	/* No cancellation inside ufvm (see pager/uffd.c, bus_handler()). */
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	pager_fault(&vmf);
-	pthread_setcancelstate(cs, NULL);
+	pager_fault_in_thread(&vmf);
 out:
 	if (busy)
 		pager_busy_exit(&sb->busy);

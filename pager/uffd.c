@@ -1230,7 +1230,7 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	struct vm_region *r = NULL;
 	struct pager_fault vmf;
 	bool is_write = false, mapped = false, wmapped = false, past = false;
-	int saved = errno, cs, ret;
+	int saved = errno, cs;
 
 #ifdef __x86_64__
 	is_write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
@@ -1285,16 +1285,7 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	vmf.will_wait = NULL;
 	if (is_write && mapped && !wmapped)
 		vmf.flags |= PF_WP;
-	/*
-	 * No cancellation inside ufvm: a pending one acted on at a store
-	 * read or a lock wait would unwind out of this handler with the
-	 * page lock, mmap_lock and the busy count held.  (A kernel page
-	 * fault is no cancellation point either.)
-	 */
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	ret = pager_fault(&vmf);
-	pthread_setcancelstate(cs, NULL);
-	if (ret == PAGER_SIGBUS) {
+	if (pager_fault_in_thread(&vmf) == PAGER_SIGBUS) {
 		pager_busy_exit(&ub->busy);
 		goto forward;
 	}

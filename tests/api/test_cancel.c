@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cancel.c - a thread cancelled while ufvm works for it (a fault it
+ * serves itself, a ufvm call) leaves nothing held.
+ *
+ * Invariant: ufvm's calls and the faults a thread serves in its own signal
+ * handler (in-thread delivery, the sigsegv backend) are no cancellation
+ * points.  A cancel that is pending while the work runs is acted on at the
+ * thread's next cancellation point, after the work completed: the access
+ * or the call returns the file's data, and the page, the locks and the
+ * instance stay usable (another thread reads the page; ufvm_close
+ * returns).
+ *
+ * How: the thread cancels itself (deferred) from the fill hook, which
+ * runs in it just before the store read, and a store latency puts a
+ * nanosleep(), a cancellation point, in that read.  After the access the
+ * thread calls pthread_testcancel().
+ *
+ * Teeth (UFVM_DEBUG_CANCEL_INSIDE: cancellation left enabled): the thread
+ * is unwound at the store read, inside ufvm, with the page locked; its
+ * access never completes, and another thread's access to the same page
+ * hangs.  Each scenario runs in a child process, which reports with its
+ * exit status; a hung child is killed.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
+
+#define FILE_SIZE	(16 * PAGE)
+#define SEED		0x5eed1c00
+#define PG		5		/* the page the cancelled thread touches */
+
+/* How the work is done: a fault served in the thread, or a ufvm call. */
+enum how { INTHREAD, SIGSEGV_BACKEND, PREAD };
+
+/* The child's exit status: bits of what went wrong (0: nothing). */
+#define ST_CANCELLED_INSIDE	1	/* the access never completed */
+#define ST_HUNG			2	/* a later access to the page hung */
+#define ST_WRONG		4	/* data not the file's */
+#define ST_SETUP		8	/* the scenario could not be set up */
+#define ST_CLOSE		16	/* ufvm_close failed */
+
+static enum how how;
+static uint8_t *map;
+static struct ufvm_file *file;
+static pthread_t victim;
+static atomic_int victim_known, fired, done, later_done;
+static int value;
+
+static void hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg;
+	(void)a;
+	(void)b;
+	if (point == UFVM_HOOK_FILL && atomic_load(&victim_known) &&
+	    pthread_equal(pthread_self(), victim) && !atomic_exchange(&fired, 1))
+		pthread_cancel(pthread_self());	/* pending until a cancellation point */
+}
+
+/* Read page PG's first byte the way @how says.  Return: it, or -1. */
+static __attribute__((noinline)) int access_page(void)
+{
+	uint8_t v;
+
+	if (how != PREAD)
+		return *(volatile uint8_t *)(map + PG * PAGE);
+	return ufvm_pread(file, &v, 1, PG * PAGE) == 1 ? v : -1;
+}
+
+/*
+ * AddressSanitizer does not see a cancel's unwinding: the frames it
+ * discarded stay poisoned, and the thread's exit (its TSD destructors)
+ * writes there.  Run as the unwinding reaches victim_main(), this clears
+ * the dead frames below.
+ */
+static void unpoison_dead_frames(void *arg)
+{
+	(void)arg;
+#ifdef __SANITIZE_ADDRESS__
+	{
+		char *here = __builtin_frame_address(0);
+
+		__asan_unpoison_memory_region(here - 256 * 1024, 256 * 1024);
+	}
+#endif
+}
+
+static void *victim_main(void *arg)
+{
+	(void)arg;
+	pthread_cleanup_push(unpoison_dead_frames, NULL);
+	victim = pthread_self();
+	atomic_store(&victim_known, 1);
+	value = access_page();
+	atomic_store(&done, 1);
+	pthread_testcancel();	/* the pending cancel: here, not inside ufvm */
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static void *later_main(void *arg)
+{
+	(void)arg;
+	value = access_page();
+	atomic_store(&later_done, 1);
+	return NULL;
+}
+
+/* The scenario, in the child.  Return: its ST_* bits. */
+static int scenario(const char *path, bool teeth)
+{
+	struct ufvm_config cfg;
+	pthread_t t;
+	struct ufvm *vm;
+	void *res;
+	int st = 0, i;
+
+	if (ufvm_config_init(&cfg))
+		return ST_SETUP;
+	cfg.backend = how == SIGSEGV_BACKEND ? UFVM_BACKEND_SIGSEGV : UFVM_BACKEND_UFFD;
+	cfg.delivery = UFVM_DELIVERY_INTHREAD;	/* the sigsegv backend ignores it */
+	cfg.readahead = 0;		/* every fill in the faulting thread */
+	cfg.fault_around = 1;
+	cfg.store_latency_us = 2000;	/* a nanosleep() in each store read */
+	if (teeth)
+		cfg.debug_flags |= UFVM_DEBUG_CANCEL_INSIDE;
+	if (ufvm_open(&cfg, &vm))
+		return ST_SETUP;
+	if (how == PREAD ? ufvm_file_open(vm, path, UFVM_RDONLY, &file)
+			 : ufvm_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ, 0, (void **)&map))
+		return ST_SETUP;
+	ufvm_debug_hook(vm, hook, NULL);
+	if (pthread_create(&t, NULL, victim_main, NULL) || pthread_join(t, &res))
+		return ST_SETUP;
+	if (res != PTHREAD_CANCELED || !atomic_load(&fired))
+		return ST_SETUP;	/* the scenario did not happen */
+	if (!atomic_load(&done))
+		st |= ST_CANCELLED_INSIDE;
+	else if (value != pattern_byte(SEED, PG * PAGE))
+		st |= ST_WRONG;
+
+	value = -1;
+	if (pthread_create(&t, NULL, later_main, NULL))
+		return st | ST_SETUP;
+	for (i = 0; i < 300 && !atomic_load(&later_done); i++)
+		poll(NULL, 0, 10);
+	if (!atomic_load(&later_done))
+		return st | ST_HUNG;	/* nothing can be closed now */
+	pthread_join(t, NULL);
+	if (value != pattern_byte(SEED, PG * PAGE))
+		st |= ST_WRONG;
+	if (how == PREAD ? ufvm_file_close(file) : ufvm_unmap(vm, map, FILE_SIZE))
+		st |= ST_CLOSE;
+	if (ufvm_close(vm))
+		st |= ST_CLOSE;
+	return st;
+}
+
+/* Run the scenario in a child; kill it if it takes over 30 s.  Return: its status bits. */
+static int run(enum how h, bool teeth)
+{
+	char path[TMPSTORE_PATH_MAX];
+	int status = 0, i;
+	pid_t pid;
+
+	how = h;
+	ut_store("c", FILE_SIZE, SEED, path);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		_exit(scenario(path, teeth));
+	for (i = 0; i < 3000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		poll(NULL, 0, 10);
+	if (i == 3000) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		cr_assert_fail("the child hung for 30 s (teeth %d)", teeth);
+	}
+	cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
+	cr_assert(!(WEXITSTATUS(status) & ST_SETUP), "the scenario did not happen (status %#x)",
+		  WEXITSTATUS(status));
+	return WEXITSTATUS(status);
+}
+
+static void nothing_held(enum how h)
+{
+	int st = run(h, false);
+
+	cr_assert(!(st & ST_CANCELLED_INSIDE),
+		  "the thread was cancelled inside ufvm: its access never completed");
+	cr_assert(!(st & ST_HUNG), "an access to the page hung after the cancel");
+	cr_assert(!(st & ST_WRONG), "an access returned data not the file's");
+	cr_assert(!(st & ST_CLOSE), "unmap or close failed after the cancel");
+}
+
+static void teeth(enum how h)
+{
+	int st = run(h, true);
+
+	cr_assert(st & ST_CANCELLED_INSIDE, "with cancellation left on, the thread was not "
+		  "cancelled inside ufvm (status %#x): the scenario has no teeth", st);
+	cr_assert(st & ST_HUNG, "with cancellation left on, the page stayed usable "
+		  "(status %#x): the test cannot see the bug", st);
+}
+
+static void need_uffd(void)
+{
+	struct ufvm_config cfg;
+
+	assert_ok(ufvm_config_init(&cfg));
+	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
+		cr_skip_test("UFVM_BACKEND=sigsegv: in-thread delivery is a userfaultfd mode");
+}
+
+Test(cancel, inthread_fault_holds_nothing, .timeout = 60)
+{
+	need_uffd();
+	nothing_held(INTHREAD);
+}
+
+Test(cancel, inthread_fault_teeth, .timeout = 60)
+{
+	need_uffd();
+	teeth(INTHREAD);
+}
+
+Test(cancel, sigsegv_fault_holds_nothing, .timeout = 60)
+{
+	nothing_held(SIGSEGV_BACKEND);
+}
+
+Test(cancel, sigsegv_fault_teeth, .timeout = 60)
+{
+	teeth(SIGSEGV_BACKEND);
+}
+
+Test(cancel, pread_holds_nothing, .timeout = 60)
+{
+	nothing_held(PREAD);
+}
+
+Test(cancel, pread_teeth, .timeout = 60)
+{
+	teeth(PREAD);
+}
