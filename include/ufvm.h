@@ -194,6 +194,10 @@ struct ufvm_config {
 						   thread serves itself (in-thread
 						   delivery, sigsegv backend), leave
 						   its cancellation enabled */
+#define UFVM_DEBUG_BUS_INHERITED	0x2000000u	/* in a fork() child, in-thread
+						   delivery's SIGBUS handler waits
+						   on the instances it inherited
+						   (pager/uffd.c, bus_wait_unmaps()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

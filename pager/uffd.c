@@ -1208,8 +1208,9 @@ static void bus_wait_unmaps(void)
 		vm_rcu_read_lock();
 		for (ub = vm_rcu_dereference(inthread_list); ub && n < ARRAY_SIZE(held);
 		     ub = vm_rcu_dereference(ub->next)) {
-			if (k++ < skip || vm_forked(&ub->made_by))
-				continue;	/* (a fork child's copy: nothing unmaps it) */
+			if (k++ < skip || (vm_forked(&ub->made_by) &&	/* a fork child's copy: */
+					   !(ub->pol->debug & UFVM_DEBUG_BUS_INHERITED)))	/* (tests) */
+				continue;	/* nothing unmaps it, its locks as the fork left them */
 			pager_busy_enter(&ub->busy);	/* ufvm_close waits for it */
 			held[n++] = ub;
 		}

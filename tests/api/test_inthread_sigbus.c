@@ -28,12 +28,17 @@
  * unmap is done, as with handler threads, not the SIGBUS userfaultfd
  * raised for the still-registered range (a child process runs it).
  *
+ * fork_child_sigbus_is_its_own: a fork()ed child's own SIGBUS kills it,
+ * whatever the parent's threads held at the fork (below).
+ *
  * Only with the userfaultfd backend (in-thread delivery is one of its
  * modes); the tests ask for it whatever UFVM_DELIVERY says.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -324,4 +329,116 @@ Test(inthread_sigbus, touch_during_unmap_is_sigsegv, .timeout = 30)
 		  "the toucher's child %s %d (SIGSEGV wanted: exit status 42)",
 		  WIFSIGNALED(status) ? "died of signal" : "exited with",
 		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/*
+ * fork_child_sigbus_is_its_own: a fork()ed child inherits ufvm's SIGBUS
+ * handler and its list of in-thread instances, and, from a parent thread
+ * inside ufvm_unmap() at the fork, a held mmap_lock that nobody in the
+ * child will release.  A genuine SIGBUS of the child's own (an access
+ * past the end of a file it mapped with mmap()) must kill it, as without
+ * ufvm, not wait on that lock.  Teeth (UFVM_DEBUG_BUS_INHERITED: the
+ * handler waits on the inherited instances too): the child hangs, and is
+ * killed after 5 s.
+ */
+struct held {
+	atomic_int in, release;
+};
+
+static void hold_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	struct held *h = arg;
+
+	(void)a;
+	(void)b;
+	if (point != UFVM_HOOK_TAKEN_OUT)
+		return;
+	atomic_store(&h->in, 1);	/* mmap_lock held for writing */
+	while (!atomic_load(&h->release))
+		usleep(1000);
+}
+
+struct unmapper {
+	struct ufvm *vm;
+	void *m;
+	int err;
+};
+
+static void *unmap_main(void *arg)
+{
+	struct unmapper *u = arg;
+
+	u->err = ufvm_unmap(u->vm, u->m, FILE_SIZE);
+	return NULL;
+}
+
+/* Return: true if the child died of SIGBUS, false if it hung (killed). */
+static bool fork_child_sigbus(unsigned int debug)
+{
+	char path[TMPSTORE_PATH_MAX], plain_path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct unmapper u;
+	struct held h = { 0 };
+	pthread_t th;
+	uint8_t *plain;
+	int status = 0, fd, i;
+	pid_t pid;
+
+	assert_ok(ufvm_config_init(&cfg));
+	if (cfg.backend == UFVM_BACKEND_SIGSEGV)
+		cr_skip_test("UFVM_BACKEND=sigsegv: in-thread delivery is a userfaultfd mode");
+	cfg.backend = UFVM_BACKEND_UFFD;
+	cfg.delivery = UFVM_DELIVERY_INTHREAD;
+	cfg.debug_flags |= debug;
+	signal(SIGBUS, SIG_DFL);	/* the saved action: no sanitizer's handler */
+	ut_store("f", FILE_SIZE, SEED, path);
+	ut_store("plain", PAGE, SEED, plain_path);
+	fd = open(plain_path, O_RDONLY);
+	cr_assert(fd >= 0);
+	plain = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);	/* page 1: past the end */
+	cr_assert(plain != MAP_FAILED);
+	close(fd);
+	u.vm = ut_open(&cfg);
+	u.m = ut_map(u.vm, path, 0, FILE_SIZE, UFVM_PROT_READ);
+	cr_assert_eq(*(volatile uint8_t *)u.m, pattern_byte(SEED, 0));
+	assert_ok(ufvm_debug_hook(u.vm, hold_hook, &h));
+	cr_assert(!pthread_create(&th, NULL, unmap_main, &u));
+	while (!atomic_load(&h.in))
+		usleep(1000);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		(void)*(volatile uint8_t *)(plain + PAGE);	/* SIGBUS, the child's own */
+		_exit(7);
+	}
+	for (i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 500) {
+		kill(pid, SIGKILL);
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+	}
+	atomic_store(&h.release, 1);
+	pthread_join(th, NULL);
+	assert_ok(u.err);
+	ut_close(u.vm);
+	munmap(plain, 2 * PAGE);
+	if (i == 500)
+		return false;
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+		  "the child ended with %s %d, not SIGBUS",
+		  WIFSIGNALED(status) ? "signal" : "exit status",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	return true;
+}
+
+Test(inthread_sigbus, fork_child_sigbus_is_its_own, .timeout = 30)
+{
+	cr_assert(fork_child_sigbus(0), "the child's own SIGBUS hung on the parent's mmap_lock");
+}
+
+Test(inthread_sigbus, fork_child_sigbus_teeth, .timeout = 30)
+{
+	cr_assert(!fork_child_sigbus(UFVM_DEBUG_BUS_INHERITED),
+		  "with the handler waiting on inherited instances, the child did not hang: "
+		  "the test cannot see the bug");
 }
