@@ -198,6 +198,11 @@ struct ufvm_config {
 						   delivery's SIGBUS handler waits
 						   on the instances it inherited
 						   (pager/uffd.c, bus_wait_unmaps()) */
+#define UFVM_DEBUG_SYNC_PAST_PUNCH	0x4000000u	/* a sync that met a punch or a
+						   shrink waits for it and writes
+						   once more, letting the next one
+						   start meanwhile (vm/object.c,
+						   vm_object_writeback()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -596,6 +601,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   and has not yet dropped the range's
 					   pages from the cache; the invalidate
 					   lock held exclusive */
+#define UFVM_HOOK_WB_CHECK	22	/* write-back is about to check the run
+					   [a, a+b) against punches under way;
+					   the run's pages locked */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 
