@@ -203,6 +203,12 @@ struct ufvm_config {
 						   once more, letting the next one
 						   start meanwhile (vm/object.c,
 						   vm_object_writeback()) */
+#define UFVM_DEBUG_FAILED_READ_WAKE	0x8000000u	/* a retried major fault whose
+						   store read failed, finding the
+						   regions changed, wakes the thread
+						   to fault again instead of running
+						   once more holding mmap_lock
+						   (pager/fault.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

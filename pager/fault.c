@@ -660,6 +660,12 @@ again:
 		vm_rwsem_read(&as->mmap_lock);
 		if (vm_aspace_seq_read(as) != seq &&
 		    !(vmf->pol->debug & UFVM_DEBUG_POISON_STALE)) {	/* else: the bug, for tests */
+			if (vmf->pol->debug & UFVM_DEBUG_FAILED_READ_WAKE) {
+				/* The bug, for tests: it goes round while maps change. */
+				as->pmap->ops->wake(as->pmap, NULL, vmf->addr, PAGE_SIZE);
+				ret = PAGER_DONE;
+				goto out_unlock;
+			}
 			/*
 			 * Again, holding mmap_lock across the read this time
 			 * (no PF_ALLOW_RETRY): its answer is final, so a

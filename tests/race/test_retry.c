@@ -24,6 +24,12 @@
  * UFVM_DEBUG_POISON_STALE (the error delivered to whatever region is at
  * the address now) gives the toucher SIGBUS and, where the pager poisons
  * (not in-thread delivery), leaves the new mapping's page failing.
+ *
+ * Invariant: the second attempt of a retried fault is final.  A failed
+ * read that finds the regions changed runs once more holding mmap_lock,
+ * so with maps changing all the time a page whose reads fail gets SIGBUS
+ * after two reads (run_churn()).  Teeth: UFVM_DEBUG_FAILED_READ_WAKE
+ * (wake the thread to fault again) reads it hundreds of times a second.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -279,4 +285,122 @@ Test(retry, failed_read_poisons_only_what_failed, .timeout = 30)
 Test(retry, failed_read_teeth_poison_stale, .timeout = 30)
 {
 	run_stale(true);
+}
+
+/* ---- a failed read while maps change: the second attempt is final ---- */
+
+#define CHURN_STALL_US	2000u		/* each store read */
+#define CHURN_US	1000000u	/* the teeth: maps change this long */
+#define CHANGE_WAIT_US	20000u		/* a read waits this long for a change */
+
+static struct churn {
+	uint8_t *map;
+	struct ufvm *vm;
+	char path[TMPSTORE_PATH_MAX];	/* another file, mapped and unmapped */
+	atomic_int attempts;		/* store reads of the target page */
+	atomic_int changes;		/* the churner's map + unmap pairs */
+	atomic_int stop, done;
+	int sig;
+} ch;
+
+static void churn_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg;
+	if (point == UFVM_HOOK_FILL && a <= TARGET_PG * PAGE && TARGET_PG * PAGE < a + b) {
+		int c = atomic_load(&ch.changes);
+
+		atomic_fetch_add(&ch.attempts, 1);
+		/* The maps change during every read (unless it holds mmap_lock). */
+		race_wait(&ch.changes, c + 1, CHANGE_WAIT_US);
+	}
+}
+
+static void *churner(void *arg)
+{
+	void *addr;
+
+	(void)arg;
+	while (!atomic_load(&ch.stop)) {
+		if (ufvm_map(ch.vm, ch.path, 0, PAGE, UFVM_PROT_READ, 0, &addr) == 0)
+			ufvm_unmap(ch.vm, addr, PAGE);
+		atomic_fetch_add(&ch.changes, 1);
+	}
+	return NULL;
+}
+
+static void *churn_toucher(void *arg)
+{
+	struct sigbus_info info;
+	uint8_t v;
+
+	(void)arg;
+	ch.sig = sigbus_read(ch.map + TARGET_PG * PAGE + 5, &v, &info) ? SIGBUS : 0;
+	atomic_store(&ch.done, 1);
+	return NULL;
+}
+
+/*
+ * A page whose store reads all fail, touched while another thread maps and
+ * unmaps a file all the time: every read drops mmap_lock (retry), and the
+ * regions have always changed when it comes back (the fill hook waits, up
+ * to CHANGE_WAIT_US, for one more map and unmap).  The second attempt
+ * holds mmap_lock across its read, so its failure is final: SIGBUS after
+ * two reads.  Teeth: UFVM_DEBUG_FAILED_READ_WAKE (wake the thread to fault
+ * again) reads the page again and again for as long as the maps change.
+ */
+static void run_churn(bool teeth)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	struct ufvm_file *f;
+	pthread_t ct, tt;
+	void *addr;
+	int n;
+
+	memset(&ch, 0, sizeof(ch));
+	sigbus_install();
+	ut_store("a", FILE_SIZE, SEED, path);
+	ut_store("o", PAGE, SEED_PROBE, ch.path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.retry = 1;
+	cfg.readahead = 0;
+	cfg.fault_around = 1;
+	cfg.store_latency_us = CHURN_STALL_US;
+	cfg.debug_flags = teeth ? UFVM_DEBUG_FAILED_READ_WAKE : 0;
+	ch.vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(ch.vm, path, UFVM_RDONLY, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, FILE_SIZE));
+	assert_ok(ufvm_map_file(f, 0, FILE_SIZE, UFVM_PROT_READ, 0, &addr));
+	ch.map = addr;
+	assert_ok(ufvm_debug_hook(ch.vm, churn_hook, NULL));
+	cr_assert(pthread_create(&ct, NULL, churner, NULL) == 0);
+	cr_assert(pthread_create(&tt, NULL, churn_toucher, NULL) == 0);
+	race_wait(&ch.done, 1, CHURN_US);
+	atomic_store(&ch.stop, 1);
+	pthread_join(ct, NULL);
+	cr_assert_eq(race_join(tt, WAIT_US), 0, "the toucher did not come back");
+	n = atomic_load(&ch.attempts);
+	fprintf(stderr, "%s: %d store reads of the page, then %s\n",
+		teeth ? "FAILED_READ_WAKE" : "default", n, ch.sig ? "SIGBUS" : "its byte");
+	cr_assert_eq(ch.sig, SIGBUS, "a page whose reads all fail was read");
+	if (teeth)
+		cr_assert_gt(n, 10, "FAILED_READ_WAKE: only %d reads while maps changed for %u ms: "
+			     "the test cannot see the fault going round", n, CHURN_US / 1000);
+	else
+		cr_assert_leq(n, 2, "%d store reads for one fault: a failing read went round while "
+			      "maps changed", n);
+	assert_ok(ufvm_debug_hook(ch.vm, NULL, NULL));
+	ut_unmap(ch.vm, ch.map, FILE_SIZE);
+	assert_ok(ufvm_file_close(f));
+	ut_close(ch.vm);
+}
+
+Test(retry, failed_read_while_maps_change_is_final, .timeout = 30)
+{
+	run_churn(false);
+}
+
+Test(retry, failed_read_while_maps_change_teeth_wake, .timeout = 30)
+{
+	run_churn(true);
 }
