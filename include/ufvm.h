@@ -30,7 +30,12 @@
  *    first opened, that is when no handle or mapping of it was open in
  *    the instance): beyond that ufvm_pwrite() and ufvm_truncate() return
  *    -EFBIG.  Close every handle and mapping and open it again to grow
- *    further.
+ *    further;
+ *  - with in-thread delivery and the sigsegv backend a fault is served on
+ *    the faulting thread's own stack, in a signal handler: about 11 KiB of
+ *    it (measured, release build) on top of what the thread uses, so a
+ *    thread made with a PTHREAD_STACK_MIN (16 KiB) stack overflows there.
+ *    Handler-thread delivery (the default) uses none of it.
  */
 #ifndef UFVM_H
 #define UFVM_H
