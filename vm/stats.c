@@ -20,6 +20,7 @@ static struct vm_stats_shard *all_shards;	/* (a) push-only list */
 static uint64_t next_set_id = 1;		/* (a) */
 static pthread_key_t release_key;
 static pthread_once_t release_once = PTHREAD_ONCE_INIT;
+static bool key_ok;	/* (once) release_key made, and safe to set in a signal handler */
 
 static void release_slot(struct tls_slot *t)
 {
@@ -38,9 +39,23 @@ static void release_shards(void *unused)
 		release_slot(&tls_shards[i]);
 }
 
+/*
+ * glibc keeps the values of the first 32 keys (PTHREAD_KEY_2NDLEVEL_SIZE) in
+ * the thread's descriptor; a later key's first pthread_setspecific() in a
+ * thread calloc()s its block, which a fault served in a signal handler
+ * (in-thread delivery, the sigsegv backend) must not.  With such a key (a
+ * program that made 32 before ufvm was loaded) threads use the instance's
+ * shared shard instead.  Made when the library is loaded, when few keys
+ * exist yet.
+ */
 static void make_key(void)
 {
-	pthread_key_create(&release_key, release_shards);
+	key_ok = !pthread_key_create(&release_key, release_shards) && release_key < 32;
+}
+
+__attribute__((constructor)) static void make_key_early(void)
+{
+	pthread_once(&release_once, make_key);
 }
 
 int vm_stats_set_init(struct vm_stats_set *set)
@@ -123,7 +138,7 @@ struct vm_stats_shard *vm_stats_shard_get(struct vm_stats_set *set)
 		if (!t->shard && !free_slot)
 			free_slot = t;
 	}
-	if (!free_slot)
+	if (!free_slot || !key_ok)
 		return &set->common;
 	s = claim(set);
 	if (!s)

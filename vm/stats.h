@@ -49,7 +49,8 @@ void vm_stats_set_destroy(struct vm_stats_set *set);
  * vm_stats_shard_get - the calling thread's shard for @set, made or
  * reclaimed on first use.  Context: signal safe; never sleeps.
  * Return: the shard; the instance's shared one (atomic adds) if there is
- * no memory or the thread already has shards of TLS_SHARDS (4) others.
+ * no memory, the thread already has shards of TLS_SHARDS (4) others, or
+ * its exit could not be told without an allocation (vm/stats.c, make_key()).
  */
 struct vm_stats_shard *vm_stats_shard_get(struct vm_stats_set *set);
 
