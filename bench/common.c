@@ -676,6 +676,15 @@ static int bench_parse(const struct bench_def *d, int argc, char **argv,
 {
 	int i;
 
+	/* Help first: options before it must not show as the defaults. */
+	for (i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "--h")) {
+			if (d)
+				bench_help(d);
+			else
+				bench_usage(stdout);
+			return 1;
+		}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
 		const struct bench_opt *o = NULL;

@@ -99,6 +99,8 @@ expect 2 "pf: --pages 1: expected at least --threads \(2\)" "$u" bench pf --page
 expect 2 "pf: --write and --rmw: expected at most one" "$u" bench pf --write --rmw
 expect 2 "pf: --store nosuch: expected tmpfs, file or direct" "$u" bench pf --store nosuch
 expect 2 "pf: --cache 2/1: expected" "$u" bench pf --cache 2/1
+# --help shows the defaults, not the values given before it.
+expect 0 "^  --pages V .*\(default 131072\)" "$u" bench pf --pages 77 --help
 expect 2 "pf: --reps 65: expected 1\.\.64" "$u" bench pf --reps 65
 expect 2 "floor: --reps 100: expected 1\.\.16" "$u" bench all --reps 100
 lacks "^== ufvm bench"
