@@ -214,6 +214,10 @@ struct ufvm_config {
 						   to fault again instead of running
 						   once more holding mmap_lock
 						   (pager/fault.c) */
+#define UFVM_DEBUG_FAILED_PUNCH_CUTS	0x10000000u	/* a punch that failed counts as
+						   cutting its range: a ufvm_pwrite()
+						   beside it starts over
+						   (vm/object.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

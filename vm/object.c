@@ -857,6 +857,14 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 		if (end % PAGE_SIZE && end / PAGE_SIZE != off / PAGE_SIZE)
 			zero_partial(obj, end / PAGE_SIZE, 0, end % PAGE_SIZE);
 	}
+	/*
+	 * Failed, it changed no byte of the file (it dropped only clean
+	 * pages, which the store holds): its log entry cuts nothing, so a
+	 * ufvm_pwrite() it ran beside need not start over (against punches
+	 * failing back to back one never finished).
+	 */
+	if (err && !(obj->pol->debug & UFVM_DEBUG_FAILED_PUNCH_CUTS))	/* else: tests */
+		__atomic_store_n(&obj->punch_log[slot].end, 0, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&obj->punches, 1, __ATOMIC_SEQ_CST);
 	vm_object_inval_end(obj);
 	UFVM_TRACE3(inval_done, off, len, err);

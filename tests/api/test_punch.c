@@ -333,3 +333,97 @@ Test(punch, pwrite_beside_a_punch_is_not_a_mix, .timeout = 20)
 	assert_ok(ufvm_file_close(mid_f));
 	ut_close(vm);
 }
+
+/*
+ * A punch that fails changes no byte, so a ufvm_pwrite() of its range need
+ * not start over for it.  Two threads punch a range back to back, every
+ * store punch failing, each punch held 1 ms at UFVM_HOOK_INVALIDATED (so
+ * one is nearly always under way); pwrites of the range must complete and
+ * their bytes be there.  Teeth (UFVM_DEBUG_FAILED_PUNCH_CUTS: a failed
+ * punch counts as cutting the range): every pass of a pwrite meets a punch
+ * and starts over, and not one pwrite completes in 2 s.
+ */
+static struct {
+	struct ufvm_file *f;
+	atomic_int stop, done;
+} bb;
+
+static void bb_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg;
+	(void)a;
+	(void)b;
+	if (point == UFVM_HOOK_INVALIDATED)
+		race_sleep_us(1000);
+}
+
+static void *back_to_back(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&bb.stop))
+		assert_err(ufvm_punch(bb.f, 0, 8 * PAGE), EIO);
+	return NULL;
+}
+
+static void *bb_writer(void *arg)
+{
+	uint64_t v, got;
+
+	(void)arg;
+	for (v = 1; v <= 100 && !atomic_load(&bb.stop); v++) {
+		ut_pwrite(bb.f, &v, sizeof(v), (off_t)(v % 8) * PAGE + 8);
+		ut_pread(bb.f, &got, sizeof(got), (off_t)(v % 8) * PAGE + 8);
+		cr_assert_eq(got, v, "pwrite %llu read back %llu", (unsigned long long)v,
+			     (unsigned long long)got);
+		atomic_fetch_add(&bb.done, 1);
+	}
+	return NULL;
+}
+
+/* Return: the pwrites done in at most 2 s (100 wanted). */
+static int pwrites_beside_failing_punches(unsigned int debug)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_config cfg;
+	pthread_t th[2], w;
+	struct ufvm *vm;
+	int i, done;
+
+	memset(&bb, 0, sizeof(bb));
+	ut_store("bb", 8 * PAGE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.debug_flags |= debug;
+	vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &bb.f));
+	assert_ok(ufvm_inject(bb.f, UFVM_INJECT_PUNCH_EIO, 0, 8 * PAGE));
+	assert_ok(ufvm_debug_hook(vm, bb_hook, NULL));
+	for (i = 0; i < 2; i++)
+		cr_assert(pthread_create(&th[i], NULL, back_to_back, NULL) == 0);
+	cr_assert(pthread_create(&w, NULL, bb_writer, NULL) == 0);
+	race_wait(&bb.done, 100, 2000000);
+	atomic_store(&bb.stop, 1);	/* the punches stop: a pending pwrite completes */
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(w, NULL);
+	done = atomic_load(&bb.done);
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	assert_ok(ufvm_inject(bb.f, UFVM_INJECT_PUNCH_EIO, 0, 0));
+	assert_ok(ufvm_file_close(bb.f));
+	ut_close(vm);
+	return done;
+}
+
+Test(punch, pwrite_beside_failing_punches_completes, .timeout = 20)
+{
+	int done = pwrites_beside_failing_punches(0);
+
+	cr_assert_eq(done, 100, "%d of 100 pwrites beside failing punches completed in 2 s", done);
+}
+
+Test(punch, pwrite_beside_failing_punches_teeth, .timeout = 20)
+{
+	int done = pwrites_beside_failing_punches(UFVM_DEBUG_FAILED_PUNCH_CUTS);
+
+	cr_assert_lt(done, 5, "with failed punches cutting, %d pwrites completed in 2 s: the "
+		     "test cannot see them start over", done);
+}

@@ -8,9 +8,8 @@
  * write over the hole would bring old bytes back).  If the punch fails,
  * they are the file's again, and a sync that met the punch must write them
  * before it returns.  Here the store's punches always fail
- * (UFVM_INJECT_PUNCH_EIO) and two threads punch the range (50 us apart:
- * a ufvm_pwrite() that a punch cuts starts again), while a writer writes a
- * new value into a page of it with ufvm_pwrite(), calls ufvm_writeback()
+ * (UFVM_INJECT_PUNCH_EIO) and two threads punch the range back to back,
+ * while a writer writes a new value into a page of it with ufvm_pwrite(), calls ufvm_writeback()
  * (the write-back of ufvm_fsync()) and, when that returns 0, reads the
  * store file: it must hold the value.  The sync writes what a punch kept dirty holding the
  * fill side of the invalidate lock, which no punch starts under; before,
@@ -35,7 +34,6 @@
 #define TEETH_US	20000000	/* the teeth run's budget */
 #define PUNCHERS	2
 #define HOOK_SLEEP_US	200		/* the writer's, before it looks for punches */
-#define PUNCH_GAP_US	50		/* each puncher's, between two punches */
 
 struct run {
 	struct ufvm_file *f;
@@ -65,7 +63,6 @@ static void *puncher(void *arg)
 		if (err != -EIO)
 			atomic_fetch_add(&r->unexpected, 1);
 		atomic_fetch_add(&r->punches, 1);
-		race_sleep_us(PUNCH_GAP_US);	/* else a pwrite of the range restarts for ever */
 	}
 	return NULL;
 }
