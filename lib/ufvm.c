@@ -1145,22 +1145,26 @@ static int unmap_range(struct ufvm *vm, uintptr_t start, uintptr_t end, bool res
 	return err ? err : e;
 }
 
-int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
+static int unmap_exact(struct ufvm *vm, void *addr, size_t length)
 {
 	uint64_t npages = DIV_ROUND_UP(length, PAGE_SIZE);
 	struct vm_region *r;
 	bool exact;
 
-	if (!vm || !addr || !length)
-		return -EINVAL;
 	vm_rwsem_read(&vm->as.mmap_lock);
 	r = vm_aspace_find_locked(&vm->as, (uintptr_t)addr);
 	exact = r && r->start == (uintptr_t)addr && npages == r->npages;
 	vm_rwsem_read_unlock(&vm->as.mmap_lock);	/* @r may go now */
 	if (!exact)
 		return -EINVAL;
-	return NOCANCEL(vm, unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (npages << PAGE_SHIFT),
-					  false));
+	return unmap_range(vm, (uintptr_t)addr, (uintptr_t)addr + (npages << PAGE_SHIFT), false);
+}
+
+int ufvm_unmap(struct ufvm *vm, void *addr, size_t length)
+{
+	if (!vm || !addr || !length)
+		return -EINVAL;
+	return NOCANCEL(vm, unmap_exact(vm, addr, length));
 }
 
 static int unmap_range_checked(struct ufvm *vm, void *addr, size_t length, bool reserve)
@@ -1353,7 +1357,7 @@ int ufvm_zap(struct ufvm *vm, void *addr, size_t length)
  * histogram's count is its buckets' sum: a reader racing with a writer can
  * see a bucket raised before the count is.
  */
-void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_hist *hist)
+static int stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_hist *hist)
 {
 	struct vm_object *obj;
 	unsigned int i, b;
@@ -1388,6 +1392,13 @@ void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_his
 			  sizeof(struct vm_page) + nodes * vm_pindex_node_size();
 	out->budget_pages = vm->cache.budget;
 	out->cached_pages_max = __atomic_load_n(&vm->cache.max_nr, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* (It waits for the registry and mmap_lock: no cancellation point either.) */
+void ufvm__stats_snapshot(struct ufvm *vm, struct ufvm_stats *out, struct vm_hist *hist)
+{
+	(void)NOCANCEL(vm, stats_snapshot(vm, out, hist));
 }
 
 int ufvm_stats(struct ufvm *vm, struct ufvm_stats *out)

@@ -736,15 +736,18 @@ done:
 	return ret;
 }
 
-int pager_fault_in_thread(struct pager_fault *vmf)
+int pager_cancel_off(const struct vm_policy *pol)
 {
-	bool keep = vmf->pol->debug & UFVM_DEBUG_CANCEL_INSIDE;	/* else: the bug, for tests */
-	int cs = 0, ret;
+	int cs;
 
-	if (!keep)
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	ret = pager_fault(vmf);
-	if (!keep)
+	if (pol->debug & UFVM_DEBUG_CANCEL_INSIDE)
+		return -1;	/* the bug, for tests */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	return cs;
+}
+
+void pager_cancel_restore(int cs)
+{
+	if (cs >= 0)
 		pthread_setcancelstate(cs, NULL);
-	return ret;
 }

@@ -124,16 +124,18 @@ struct pager_fault {
 int pager_fault(struct pager_fault *vmf);
 
 /*
- * pager_fault_in_thread - pager_fault(@vmf) from the faulting thread's
- * signal handler, with the thread's cancellation disabled: a deferred
- * cancel acted on at a store read or a lock wait would unwind out of the
- * handler with a page lock, mmap_lock and the busy count held, and the
- * next touch of the page would hang.  (A kernel page fault is no
- * cancellation point either.)  A pending cancel is acted on at the
- * thread's next cancellation point.  UFVM_DEBUG_CANCEL_INSIDE (tests)
- * leaves the state alone.  Context: as pager_fault().
+ * pager_cancel_off - disable the calling thread's cancellation around a
+ * fault it serves in its own signal handler: a deferred cancel acted on at
+ * a store read or a lock wait would unwind out of the handler with a page
+ * lock, mmap_lock and the busy count held, and the next touch of the page
+ * would hang.  (A kernel page fault is no cancellation point either.)
+ * pager_cancel_restore(), the handler's last step (after its busy count
+ * is dropped): a pending asynchronous cancel is acted on there.  With
+ * UFVM_DEBUG_CANCEL_INSIDE (tests) the state is left alone (-1).
+ * Context: signal handler; async-signal-safe.  Return: the old state, or -1.
  */
-int pager_fault_in_thread(struct pager_fault *vmf);
+int pager_cancel_off(const struct vm_policy *pol);
+void pager_cancel_restore(int cs);
 
 /* A delivery backend. */
 struct pager_backend {

@@ -106,6 +106,7 @@ static struct sigaction libsigsegv_act;		/* libsigsegv's own, wrapped by segv_en
 /* The signal segv_handler() runs for (libsigsegv does not pass it on). */
 static __thread siginfo_t *cur_si;
 static __thread void *cur_uc;
+static __thread int cancel_prev = -1;	/* segv_handler()'s, for segv_entry() */
 
 /*
  * The last address this thread retried, and the region's pmap_seq then:
@@ -500,7 +501,8 @@ static int segv_handler(void *fault_address, int serious)
 	vmf.addr = addr;
 	vmf.flags = mapped ? (PF_WP | PF_WRITE) : 0;
 	vmf.will_wait = NULL;
-	pager_fault_in_thread(&vmf);
+	cancel_prev = pager_cancel_off(vmf.pol);	/* restored by segv_entry() */
+	pager_fault(&vmf);
 out:
 	if (busy)
 		pager_busy_exit(&sb->busy);
@@ -517,6 +519,7 @@ static void segv_entry(int sig, siginfo_t *si, void *uc)
 {
 	siginfo_t *psi = cur_si;
 	void *puc = cur_uc;
+	int cs;
 
 	if (si && si->si_code <= 0) {
 		/*
@@ -532,12 +535,16 @@ static void segv_entry(int sig, siginfo_t *si, void *uc)
 	}
 	cur_si = si;
 	cur_uc = uc;
+	cancel_prev = -1;
 	if (libsigsegv_act.sa_flags & SA_SIGINFO)
 		libsigsegv_act.sa_sigaction(sig, si, uc);
 	else
 		libsigsegv_act.sa_handler(sig);
+	cs = cancel_prev;
+	cancel_prev = -1;
 	cur_si = psi;
 	cur_uc = puc;
+	pager_cancel_restore(cs);	/* last: an asynchronous cancel acts here */
 }
 
 /*

@@ -1231,7 +1231,7 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	struct vm_region *r = NULL;
 	struct pager_fault vmf;
 	bool is_write = false, mapped = false, wmapped = false, past = false;
-	int saved = errno, cs;
+	int saved = errno, cs, ret;
 
 #ifdef __x86_64__
 	is_write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
@@ -1286,11 +1286,12 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	vmf.will_wait = NULL;
 	if (is_write && mapped && !wmapped)
 		vmf.flags |= PF_WP;
-	if (pager_fault_in_thread(&vmf) == PAGER_SIGBUS) {
-		pager_busy_exit(&ub->busy);
-		goto forward;
-	}
+	cs = pager_cancel_off(vmf.pol);
+	ret = pager_fault(&vmf);
 	pager_busy_exit(&ub->busy);
+	pager_cancel_restore(cs);	/* last: an asynchronous cancel acts here */
+	if (ret == PAGER_SIGBUS)
+		goto forward;
 	errno = saved;
 	return;
 forward:

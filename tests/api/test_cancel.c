@@ -21,15 +21,29 @@
  * access never completes, and another thread's access to the same page
  * hangs.  Each scenario runs in a child process, which reports with its
  * exit status; a hung child is killed.
+ *
+ * Asynchronous cancellation (*_ASYNC): the thread's cancellation is
+ * restored as the fault handler's last step, after its busy count is
+ * dropped, so a cancel pending then acts with nothing held and
+ * ufvm_close() returns (restored before, it left the count raised and
+ * ufvm_close() waited for ever).
+ *
+ * A call that waits for a lock: a ufvm_unmap() that waits for mmap_lock,
+ * held by another unmap (UFVM_HOOK_TAKEN_OUT), is cancelled by another
+ * thread; it must complete once the lock is free.  Teeth: cancelled in the
+ * rwsem's condition wait, it leaves the rwsem's mutex taken, and the
+ * holder's unmap never returns.
  */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "race.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #include <sanitizer/asan_interface.h>
@@ -39,8 +53,19 @@
 #define SEED		0x5eed1c00
 #define PG		5		/* the page the cancelled thread touches */
 
-/* How the work is done: a fault served in the thread, or a ufvm call. */
-enum how { INTHREAD, SIGSEGV_BACKEND, PREAD };
+/*
+ * How the work is done: a fault served in the thread, or a ufvm call; or
+ * (UNMAP_WAIT) a ufvm_unmap() that waits for mmap_lock, which another
+ * unmap holds (UFVM_HOOK_TAKEN_OUT), and is cancelled by another thread.
+ */
+enum how { INTHREAD, SIGSEGV_BACKEND, PREAD, UNMAP_WAIT, INTHREAD_ASYNC, SIGSEGV_ASYNC };
+
+/* The faults served in the thread, with asynchronous cancellation (*_ASYNC). */
+static bool async_cancel(enum how h)
+{
+	return h == INTHREAD_ASYNC || h == SIGSEGV_ASYNC;
+}
+
 
 /* The child's exit status: bits of what went wrong (0: nothing). */
 #define ST_CANCELLED_INSIDE	1	/* the access never completed */
@@ -98,6 +123,8 @@ static void *victim_main(void *arg)
 {
 	(void)arg;
 	pthread_cleanup_push(unpoison_dead_frames, NULL);
+	if (async_cancel(how))
+		pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
 	victim = pthread_self();
 	atomic_store(&victim_known, 1);
 	value = access_page();
@@ -115,6 +142,18 @@ static void *later_main(void *arg)
 	return NULL;
 }
 
+static struct ufvm *closing_vm;
+static atomic_int closed;
+static int close_err;
+
+static void *close_main(void *arg)
+{
+	(void)arg;
+	close_err = ufvm_close(closing_vm);
+	atomic_store(&closed, 1);
+	return NULL;
+}
+
 /* The scenario, in the child.  Return: its ST_* bits. */
 static int scenario(const char *path, bool teeth)
 {
@@ -126,7 +165,8 @@ static int scenario(const char *path, bool teeth)
 
 	if (ufvm_config_init(&cfg))
 		return ST_SETUP;
-	cfg.backend = how == SIGSEGV_BACKEND ? UFVM_BACKEND_SIGSEGV : UFVM_BACKEND_UFFD;
+	cfg.backend = how == SIGSEGV_BACKEND || how == SIGSEGV_ASYNC ? UFVM_BACKEND_SIGSEGV
+								      : UFVM_BACKEND_UFFD;
 	cfg.delivery = UFVM_DELIVERY_INTHREAD;	/* the sigsegv backend ignores it */
 	cfg.readahead = 0;		/* every fill in the faulting thread */
 	cfg.fault_around = 1;
@@ -141,7 +181,9 @@ static int scenario(const char *path, bool teeth)
 	ufvm_debug_hook(vm, hook, NULL);
 	if (pthread_create(&t, NULL, victim_main, NULL) || pthread_join(t, &res))
 		return ST_SETUP;
-	if (res != PTHREAD_CANCELED || !atomic_load(&fired))
+	/* (glibc leaves the result NULL for a cancel acted on by pthread_setcancelstate()) */
+	if ((res != PTHREAD_CANCELED && !(async_cancel(how) && !res && !atomic_load(&done))) ||
+	    !atomic_load(&fired))
 		return ST_SETUP;	/* the scenario did not happen */
 	if (!atomic_load(&done))
 		st |= ST_CANCELLED_INSIDE;
@@ -160,7 +202,95 @@ static int scenario(const char *path, bool teeth)
 		st |= ST_WRONG;
 	if (how == PREAD ? ufvm_file_close(file) : ufvm_unmap(vm, map, FILE_SIZE))
 		st |= ST_CLOSE;
-	if (ufvm_close(vm))
+	closing_vm = vm;
+	if (pthread_create(&t, NULL, close_main, NULL))
+		return st | ST_SETUP;
+	for (i = 0; i < 300 && !atomic_load(&closed); i++)
+		poll(NULL, 0, 10);
+	if (!atomic_load(&closed))
+		return st | ST_HUNG;	/* it waits for a fault that is gone */
+	pthread_join(t, NULL);
+	if (close_err)
+		st |= ST_CLOSE;
+	return st;
+}
+
+/* ---- UNMAP_WAIT ---- */
+
+static struct {
+	struct ufvm *vm;
+	void *a, *b;		/* two regions: the holder unmaps a, the victim b */
+	atomic_int held, release, victim_tid, victim_done, holder_done;
+	int victim_err;
+} uw;
+
+static void hold_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg;
+	(void)b;
+	if (point != UFVM_HOOK_TAKEN_OUT || a != (uintptr_t)uw.a)
+		return;
+	atomic_store(&uw.held, 1);	/* mmap_lock held for writing */
+	race_wait(&uw.release, 1, 20000000);
+}
+
+static void *holder_main(void *arg)
+{
+	(void)arg;
+	ufvm_unmap(uw.vm, uw.a, FILE_SIZE);
+	atomic_store(&uw.holder_done, 1);
+	return NULL;
+}
+
+static void *unmap_victim_main(void *arg)
+{
+	(void)arg;
+	pthread_cleanup_push(unpoison_dead_frames, NULL);
+	atomic_store(&uw.victim_tid, (int)syscall(SYS_gettid));
+	uw.victim_err = ufvm_unmap(uw.vm, uw.b, FILE_SIZE);	/* waits for mmap_lock */
+	atomic_store(&uw.victim_done, 1);
+	pthread_testcancel();
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static int unmap_wait_scenario(const char *path, bool teeth)
+{
+	struct ufvm_config cfg;
+	pthread_t h, v;
+	void *res;
+	int st = 0, i;
+
+	if (ufvm_config_init(&cfg))
+		return ST_SETUP;
+	if (teeth)
+		cfg.debug_flags |= UFVM_DEBUG_CANCEL_INSIDE;
+	if (ufvm_open(&cfg, &uw.vm) ||
+	    ufvm_map(uw.vm, path, 0, FILE_SIZE, UFVM_PROT_READ, 0, &uw.a) ||
+	    ufvm_map(uw.vm, path, 0, FILE_SIZE, UFVM_PROT_READ, 0, &uw.b))
+		return ST_SETUP;
+	ufvm_debug_hook(uw.vm, hold_hook, NULL);
+	if (pthread_create(&h, NULL, holder_main, NULL) || !race_wait(&uw.held, 1, 10000000))
+		return ST_SETUP;
+	if (pthread_create(&v, NULL, unmap_victim_main, NULL) ||
+	    !race_wait_wchan(&uw.victim_tid, "futex", 10000000))
+		return ST_SETUP;	/* the victim never waited for mmap_lock */
+	pthread_cancel(v);
+	race_sleep_us(20000);
+	atomic_store(&uw.release, 1);
+	if (pthread_join(v, &res) || res != PTHREAD_CANCELED)
+		return ST_SETUP;
+	if (!atomic_load(&uw.victim_done))
+		st |= ST_CANCELLED_INSIDE;
+	else if (uw.victim_err)
+		st |= ST_CLOSE;
+	for (i = 0; i < 300 && !atomic_load(&uw.holder_done); i++)
+		poll(NULL, 0, 10);
+	if (!atomic_load(&uw.holder_done))
+		return st | ST_HUNG;	/* the lock was left taken */
+	pthread_join(h, NULL);
+	ufvm_debug_hook(uw.vm, NULL, NULL);
+	if (ufvm_close(uw.vm))
 		st |= ST_CLOSE;
 	return st;
 }
@@ -177,7 +307,7 @@ static int run(enum how h, bool teeth)
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0)
-		_exit(scenario(path, teeth));
+		_exit(h == UNMAP_WAIT ? unmap_wait_scenario(path, teeth) : scenario(path, teeth));
 	for (i = 0; i < 3000 && waitpid(pid, &status, WNOHANG) == 0; i++)
 		poll(NULL, 0, 10);
 	if (i == 3000) {
@@ -195,9 +325,10 @@ static void nothing_held(enum how h)
 {
 	int st = run(h, false);
 
-	cr_assert(!(st & ST_CANCELLED_INSIDE),
+	/* An asynchronous cancel acts as the fault is done, before the access. */
+	cr_assert(async_cancel(h) || !(st & ST_CANCELLED_INSIDE),
 		  "the thread was cancelled inside ufvm: its access never completed");
-	cr_assert(!(st & ST_HUNG), "an access to the page hung after the cancel");
+	cr_assert(!(st & ST_HUNG), "an access to the page, or ufvm_close, hung after the cancel");
 	cr_assert(!(st & ST_WRONG), "an access returned data not the file's");
 	cr_assert(!(st & ST_CLOSE), "unmap or close failed after the cancel");
 }
@@ -251,4 +382,36 @@ Test(cancel, pread_holds_nothing, .timeout = 60)
 Test(cancel, pread_teeth, .timeout = 60)
 {
 	teeth(PREAD);
+}
+
+Test(cancel, unmap_waiting_for_mmap_lock_holds_nothing, .timeout = 60)
+{
+	nothing_held(UNMAP_WAIT);
+}
+
+Test(cancel, unmap_waiting_for_mmap_lock_teeth, .timeout = 60)
+{
+	teeth(UNMAP_WAIT);
+}
+
+Test(cancel, inthread_fault_async_holds_nothing, .timeout = 60)
+{
+	need_uffd();
+	nothing_held(INTHREAD_ASYNC);
+}
+
+Test(cancel, inthread_fault_async_teeth, .timeout = 60)
+{
+	need_uffd();
+	teeth(INTHREAD_ASYNC);
+}
+
+Test(cancel, sigsegv_fault_async_holds_nothing, .timeout = 60)
+{
+	nothing_held(SIGSEGV_ASYNC);
+}
+
+Test(cancel, sigsegv_fault_async_teeth, .timeout = 60)
+{
+	teeth(SIGSEGV_ASYNC);
 }
