@@ -102,6 +102,7 @@ __attribute__((constructor)) static void backends_lock_fork_init(void)
 static bool handler_installed;			/* (backends_lock) */
 static struct sigaction saved_segv;		/* the action libsigsegv replaced */
 static struct sigaction libsigsegv_act;		/* libsigsegv's own, wrapped by segv_entry */
+static bool saved_is_libsigsegv;		/* (backends_lock) saved_segv is libsigsegv's */
 
 /* The signal segv_handler() runs for (libsigsegv does not pass it on). */
 static __thread siginfo_t *cur_si;
@@ -397,9 +398,25 @@ static void fatal(const char *msg)
 }
 
 /*
+ * A SIGSEGV that is not ufvm's to serve goes to the action libsigsegv
+ * replaced, called directly.  Unless that action is libsigsegv's own (the
+ * application installed its stack-overflow handler, say, before ufvm's):
+ * it would call segv_handler() again, for ever.  Then the fault is declined,
+ * and libsigsegv does what it does for it without ufvm.
+ * Return: segv_handler()'s.
+ */
+static int pass_on(void)
+{
+	if (saved_is_libsigsegv)
+		return 0;
+	pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
+	return 1;
+}
+
+/*
  * The libsigsegv handler.  Context: signal handler of the faulting thread.
  * Return: 1: served, or passed to the action libsigsegv replaced (the
- * access is retried either way).
+ * access is retried either way); 0: declined to libsigsegv (pass_on()).
  */
 static int segv_handler(void *fault_address, int serious)
 {
@@ -407,7 +424,7 @@ static int segv_handler(void *fault_address, int serious)
 	struct sigsegv_backend *sb;
 	struct pager_fault vmf;
 	struct vm_region *r = NULL;
-	int saved = errno;
+	int saved = errno, ret = 1;
 	bool mapped = false, wmapped = false, writable = false, busy = false;
 	uint64_t seq = 0;
 
@@ -425,7 +442,7 @@ static int segv_handler(void *fault_address, int serious)
 		 * have held at the fork).
 		 */
 		vm_rcu_read_unlock();
-		pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
+		ret = pass_on();
 		goto out;
 	}
 	if (r && vm_locks_held())
@@ -453,6 +470,8 @@ static int segv_handler(void *fault_address, int serious)
 			coalesce_rcu(sb);
 	}
 	vm_rcu_read_unlock();
+	if (!r && vm_locks_held())
+		fatal("ufvm: BUG: a fault inside a ufvm locked section\n");
 	if (!r) {
 		/*
 		 * Not ufvm's: the application's (its own guard page, a bad
@@ -461,7 +480,7 @@ static int segv_handler(void *fault_address, int serious)
 		 * action it installed before ufvm ever running; it gets the
 		 * signal, as it would without ufvm.
 		 */
-		pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
+		ret = pass_on();
 		goto out;
 	}
 	if (mapped && (wmapped || !writable)) {
@@ -486,8 +505,8 @@ static int segv_handler(void *fault_address, int serious)
 			last_retry = 0;
 			pager_busy_exit(&sb->busy);
 			busy = false;
-			pager_signal_forward(&saved_segv, SIGSEGV, cur_si, cur_uc);
-				goto out;
+			ret = pass_on();
+			goto out;
 		}
 		last_retry = addr;
 		last_retry_seq = seq;
@@ -507,7 +526,7 @@ out:
 	if (busy)
 		pager_busy_exit(&sb->busy);
 	errno = saved;
-	return 1;
+	return ret;
 }
 
 /*
@@ -569,6 +588,11 @@ static int install_handler_locked(void)
 	if (sigsegv_install_handler(segv_handler) < 0 ||
 	    sigaction(SIGSEGV, NULL, &libsigsegv_act))
 		return -ENOTSUP;
+	saved_is_libsigsegv = (saved_segv.sa_flags & SA_SIGINFO) ==
+				      (libsigsegv_act.sa_flags & SA_SIGINFO) &&
+			      ((saved_segv.sa_flags & SA_SIGINFO)
+				       ? saved_segv.sa_sigaction == libsigsegv_act.sa_sigaction
+				       : saved_segv.sa_handler == libsigsegv_act.sa_handler);
 	sa = libsigsegv_act;
 	sa.sa_sigaction = segv_entry;
 	sa.sa_flags |= SA_SIGINFO;

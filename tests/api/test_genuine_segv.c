@@ -23,6 +23,8 @@
 #include <sys/mman.h>
 
 #include <setjmp.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include "check.h"
@@ -213,4 +215,87 @@ Test(genuine_segv, fault_outside_ufvm_reaches_app_handler, .timeout = 30)
 	ut_unmap(vm, m, FILE_SIZE);
 	ut_close(vm);
 	munmap(guard, PAGE);
+}
+
+/*
+ * An application that uses libsigsegv itself: its stack-overflow handler,
+ * installed before ufvm_open(), still runs when the stack overflows with
+ * the sigsegv backend (the action ufvm's replaced is then libsigsegv's own:
+ * calling it, as for other faults not ufvm's, called ufvm's handler again
+ * until the alternate stack overflowed), and ufvm serves faults after the
+ * application recovered.  In a child process, reporting by exit status.
+ */
+#include <sigsegv.h>
+
+static char so_stack[64 * 1024];
+static sigjmp_buf so_env;
+static volatile int so_depth, so_stop;
+
+static void so_leave(void *a, void *b, void *c)
+{
+	(void)a;
+	(void)b;
+	(void)c;
+	siglongjmp(so_env, 1);
+}
+
+static void so_handler(int emergency, stackoverflow_context_t scp)
+{
+	(void)emergency;
+	(void)scp;
+	sigsegv_leave_handler(so_leave, NULL, NULL, NULL);
+}
+
+static int __attribute__((noinline)) so_recurse(int n)
+{
+	volatile char pad[1024];
+
+	pad[0] = (char)n;
+	so_depth++;
+	if (so_stop)	/* never: until the stack overflows */
+		return 0;
+	return so_recurse(n + 1) + pad[0];
+}
+
+static void so_child(const char *path)
+{
+	struct ufvm_config cfg;
+	struct ufvm *vm;
+	void *a;
+
+	if (stackoverflow_install_handler(so_handler, so_stack, sizeof(so_stack)) < 0)
+		_exit(77);	/* no stack-overflow support here */
+	if (ufvm_config_init(&cfg))
+		_exit(10);
+	cfg.backend = UFVM_BACKEND_SIGSEGV;
+	if (ufvm_open(&cfg, &vm) || ufvm_map(vm, path, 0, FILE_SIZE, UFVM_PROT_READ, 0, &a))
+		_exit(11);
+	if (sigsetjmp(so_env, 1) == 0) {
+		so_recurse(0);
+		_exit(12);
+	}
+	if (*((volatile uint8_t *)a + 3 * PAGE) != pattern_byte(SEED, 3 * PAGE))
+		_exit(13);
+	_exit(ufvm_unmap(vm, a, FILE_SIZE) || ufvm_close(vm) ? 14 : 0);
+}
+
+Test(genuine_segv, apps_libsigsegv_stack_overflow_handler_runs, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	int status;
+	pid_t pid;
+
+	ut_store("so", FILE_SIZE, SEED, path);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		so_child(path);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		cr_skip_test("libsigsegv has no stack-overflow support here");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the child %s %d (0 wanted: the application's stack-overflow handler ran "
+		  "and ufvm served a fault after it)",
+		  WIFSIGNALED(status) ? "died of signal" : "exited with",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
