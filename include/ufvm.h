@@ -218,6 +218,10 @@ struct ufvm_config {
 						   cutting its range: a ufvm_pwrite()
 						   beside it starts over
 						   (vm/object.c) */
+#define UFVM_DEBUG_PARTIAL_PUNCH_EMPTY	0x20000000u	/* a punch that failed after the
+						   store zeroed part of its range
+						   counts as cutting nothing
+						   (vm/object.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

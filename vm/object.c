@@ -808,7 +808,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len, size, first, last;
 	unsigned int id, slot;
-	bool kept = false;
+	bool kept = false, untouched = true;
 	int err = 0;
 
 	if (!obj->store->writable)
@@ -840,7 +840,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 		/* What is left cached: dirty pages, and the partial ones. */
 		wait_page_locks(obj, off / PAGE_SIZE, (end - 1) / PAGE_SIZE);
 		/* Nothing past the end: a store without hole punching writes zeros. */
-		err = vm_store_punch(obj->store, off, end - off);
+		err = vm_store_punch(obj->store, off, end - off, &untouched);
 	}
 	if (off < end && !err) {
 		vm_hook(obj->pol, UFVM_HOOK_PUNCHED, off, end - off);
@@ -858,12 +858,15 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 			zero_partial(obj, end / PAGE_SIZE, 0, end % PAGE_SIZE);
 	}
 	/*
-	 * Failed, it changed no byte of the file (it dropped only clean
-	 * pages, which the store holds): its log entry cuts nothing, so a
-	 * ufvm_pwrite() it ran beside need not start over (against punches
-	 * failing back to back one never finished).
+	 * Failed with the store untouched, it changed no byte of the file
+	 * (it dropped only clean pages, which the store holds): its log
+	 * entry cuts nothing, so a ufvm_pwrite() it ran beside need not start
+	 * over (against punches failing back to back one never finished).
+	 * A store that zeroed part of the range before it failed (no holes
+	 * on its file system) did change bytes: the write starts over.
 	 */
-	if (err && !(obj->pol->debug & UFVM_DEBUG_FAILED_PUNCH_CUTS))	/* else: tests */
+	if (err && (untouched || (obj->pol->debug & UFVM_DEBUG_PARTIAL_PUNCH_EMPTY)) &&
+	    !(obj->pol->debug & UFVM_DEBUG_FAILED_PUNCH_CUTS))	/* (the debug flags: tests) */
 		__atomic_store_n(&obj->punch_log[slot].end, 0, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&obj->punches, 1, __ATOMIC_SEQ_CST);
 	vm_object_inval_end(obj);

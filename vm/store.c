@@ -245,7 +245,7 @@ static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t le
 	return err;
 }
 
-static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len)
+static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len, bool *untouched)
 {
 	int r;
 
@@ -256,8 +256,13 @@ static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len)
 	while (r && errno == EINTR);
 	if (!r)
 		return 0;
-	if (errno != EOPNOTSUPP)
+	if (errno != EOPNOTSUPP) {
+		/* Refused before it began; an I/O error may come half way. */
+		*untouched = errno == EBADF || errno == EPERM || errno == EINVAL ||
+			     errno == ENODEV || errno == ESPIPE || errno == EROFS ||
+			     errno == ETXTBSY;
 		return -errno;
+	}
 	/* No hole support on this file system: write zeros instead. */
 	{
 		static const char zeros[65536];
@@ -546,13 +551,19 @@ int vm_store_write(struct vm_store *s, const void *buf, uint64_t off, size_t len
 	return err;
 }
 
-int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len)
+int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len, bool *untouched)
 {
+	bool dummy;
+
+	if (!untouched)
+		untouched = &dummy;
+	*untouched = true;
 	if (!s->writable)
 		return -EBADF;
 	if (injected(READ_ONCE(s->perr_off), READ_ONCE(s->perr_len), off, len))
 		return -EIO;
-	return s->ops->punch(s, off, len);
+	*untouched = false;
+	return s->ops->punch(s, off, len, untouched);
 }
 
 int vm_store_truncate(struct vm_store *s, uint64_t size)

@@ -37,7 +37,8 @@ struct vm_store_ops {
 	 */
 	int (*read_nowait)(struct vm_store *s, void *buf, uint64_t off, size_t len);
 	int (*write)(struct vm_store *s, const void *buf, uint64_t off, size_t len);
-	int (*punch)(struct vm_store *s, uint64_t off, uint64_t len);
+	/* On failure, *untouched: the file is known unchanged (no byte zeroed). */
+	int (*punch)(struct vm_store *s, uint64_t off, uint64_t len, bool *untouched);
 	int (*truncate)(struct vm_store *s, uint64_t size);
 	int (*sync)(struct vm_store *s);
 	int (*size)(struct vm_store *s, uint64_t *size);
@@ -94,7 +95,13 @@ static inline bool vm_store_may_read_nowait(struct vm_store *s)
 ssize_t vm_store_read_to_fd(struct vm_store *s, int fd, uint64_t off, size_t len,
 			    const int pipefd[2]);
 int vm_store_write(struct vm_store *s, const void *buf, uint64_t off, size_t len);
-int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len);
+/*
+ * Punch [off, off+len): a hole, or zeros where the file system has no
+ * holes.  Return: 0 or -errno; on failure *@untouched (if not NULL) says
+ * whether the file is known unchanged (an injected error, or a refusal
+ * before anything was done) or may have part of the range zeroed.
+ */
+int vm_store_punch(struct vm_store *s, uint64_t off, uint64_t len, bool *untouched);
 int vm_store_truncate(struct vm_store *s, uint64_t size);
 int vm_store_sync(struct vm_store *s);
 int vm_store_size(struct vm_store *s, uint64_t *size);

@@ -115,7 +115,7 @@ static void workout(const char *path, unsigned int flags, uint64_t seed)
 			assert_size(s, &m, op, "write");
 			break;
 		case 8:
-			assert_ok(vm_store_punch(s, off, len));
+			assert_ok(vm_store_punch(s, off, len, NULL));
 			if (off < m.size)
 				memset(m.b + off, 0, MIN(len, m.size - off));
 			assert_size(s, &m, op, "punch");
