@@ -1218,12 +1218,6 @@ static bool wb_wanted(struct vm_page *p, uint32_t older_than)
 		__atomic_load_n(&p->dirtied, __ATOMIC_RELAXED) <= older_than);
 }
 
-/* The pages a write-back left dirty for a pending punch or shrink: their span. */
-struct kept_span {
-	bool any;
-	uint64_t first, last;
-};
-
 /*
  * Write back the dirty pages of [first, last] dirtied no later than
  * @older_than, in runs; *@written (if not NULL) counts the pages of the
@@ -1231,7 +1225,7 @@ struct kept_span {
  * Return: 0 or the first error.
  */
 static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
-			   uint32_t older_than, uint64_t *written, struct kept_span *kept)
+			   uint32_t older_than, uint64_t *written, bool *kept)
 {
 	struct vm_page *run[WB_RUN_MAX];
 	uint64_t idx = first;
@@ -1281,11 +1275,8 @@ static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
 		e = write_run(obj, run, n);
 		if (e < 0 && !err)
 			err = e;
-		if (e == WB_KEPT && kept) {	/* the span of the runs kept */
-			kept->first = kept->any ? MIN(kept->first, idx) : idx;
-			kept->last = kept->any ? MAX(kept->last, idx + n - 1) : idx + n - 1;
-			kept->any = true;
-		}
+		if (e == WB_KEPT && kept)
+			*kept = true;
 		if (!e && written)
 			*written += n;
 		for (i = 0; i < n; i++) {
@@ -1308,16 +1299,15 @@ static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
  */
 int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 {
-	struct kept_span kept = { 0 };
+	bool kept = false, held;
 	int err = writeback_range(obj, first, last, UINT32_MAX, NULL, &kept), e;
-	bool held;
 
-	if (kept.any && (obj->pol->debug & UFVM_DEBUG_SYNC_PAST_PUNCH)) {
+	if (kept && (obj->pol->debug & UFVM_DEBUG_SYNC_PAST_PUNCH)) {
 		fill_sync(obj);	/* the bug, for tests: the next punch may start now */
-		e = writeback_range(obj, kept.first, kept.last, UINT32_MAX, NULL, NULL);
+		e = writeback_range(obj, first, last, UINT32_MAX, NULL, NULL);
 		if (!err)
 			err = e;
-	} else if (kept.any) {
+	} else if (kept) {
 		/*
 		 * A shrinking truncate or a punch was pending: wait for its
 		 * outcome, then write what it kept dirty (if it failed, its
@@ -1325,12 +1315,10 @@ int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 		 * report them done), holding the fill side, under which none
 		 * is pending: each publishes itself and ends inside the
 		 * invalidation side.  (A page kept because it stays writable
-		 * is not waited for.)  Only the span of the runs kept: faults
-		 * that fill wait behind a punch queued for the invalidation
-		 * side meanwhile.
+		 * is not waited for.)
 		 */
 		held = fill_side_get(obj);
-		e = writeback_range(obj, kept.first, kept.last, UINT32_MAX, NULL, NULL);
+		e = writeback_range(obj, first, last, UINT32_MAX, NULL, NULL);
 		fill_side_put(obj, held);
 		if (!err)
 			err = e;
