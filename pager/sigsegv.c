@@ -108,6 +108,7 @@ static bool saved_is_libsigsegv;		/* (backends_lock) saved_segv is libsigsegv's 
 static __thread siginfo_t *cur_si;
 static __thread void *cur_uc;
 static __thread int cancel_prev = -1;	/* segv_handler()'s, for segv_entry() */
+static __thread uintptr_t declined_at;	/* the page segv_handler() last declined */
 
 /*
  * The last address this thread retried, and the region's pmap_seq then:
@@ -424,10 +425,20 @@ static int segv_handler(void *fault_address, int serious)
 	struct sigsegv_backend *sb;
 	struct pager_fault vmf;
 	struct vm_region *r = NULL;
-	int saved = errno, ret = 1;
+	int saved = errno, ret = 1, cs = -1;
 	bool mapped = false, wmapped = false, writable = false, busy = false;
 	uint64_t seq = 0;
 
+	/*
+	 * Declined, libsigsegv asks again (@serious) once it has found no
+	 * stack overflow: declined again, or the retry bookkeeping below
+	 * would take the second call for a new fault and retry it for ever.
+	 */
+	if (serious && declined_at == addr) {
+		declined_at = 0;
+		return 0;
+	}
+	declined_at = 0;
 	vm_rcu_read_lock();
 	for (sb = vm_rcu_dereference(backends); sb; sb = vm_rcu_dereference(sb->next)) {
 		r = vm_aspace_find_rcu(sb->as, addr);
@@ -520,12 +531,24 @@ static int segv_handler(void *fault_address, int serious)
 	vmf.addr = addr;
 	vmf.flags = mapped ? (PF_WP | PF_WRITE) : 0;
 	vmf.will_wait = NULL;
-	cancel_prev = pager_cancel_off(vmf.pol);	/* restored by segv_entry() */
+	cs = pager_cancel_off(vmf.pol);
 	pager_fault(&vmf);
 out:
 	if (busy)
 		pager_busy_exit(&sb->busy);
+	if (!ret)
+		declined_at = addr;
 	errno = saved;
+	/*
+	 * The state is restored last: by segv_entry(), after its own
+	 * bookkeeping; here if libsigsegv called this without it (the
+	 * application installed a libsigsegv handler after ufvm's, which
+	 * put libsigsegv's own action back in front).
+	 */
+	if (cur_si)
+		cancel_prev = cs;
+	else
+		pager_cancel_restore(cs);
 	return ret;
 }
 
