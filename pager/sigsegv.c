@@ -504,7 +504,7 @@ static int segv_handler(void *fault_address, int serious)
 		if (last_retry == addr && last_retry_seq == seq && wmapped &&
 		    vm_now_ns() - last_retry_since < GENUINE_AFTER_NS) {
 			sched_yield();	/* let the change in progress finish */
-				goto out;
+			goto out;
 		}
 		if (last_retry == addr && last_retry_seq == seq) {
 			/*

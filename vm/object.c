@@ -1299,15 +1299,10 @@ static int writeback_range(struct vm_object *obj, uint64_t first, uint64_t last,
  */
 int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 {
-	bool kept = false, held;
+	bool kept = false, held = false;
 	int err = writeback_range(obj, first, last, UINT32_MAX, NULL, &kept), e;
 
-	if (kept && (obj->pol->debug & UFVM_DEBUG_SYNC_PAST_PUNCH)) {
-		fill_sync(obj);	/* the bug, for tests: the next punch may start now */
-		e = writeback_range(obj, first, last, UINT32_MAX, NULL, NULL);
-		if (!err)
-			err = e;
-	} else if (kept) {
+	if (kept) {
 		/*
 		 * A shrinking truncate or a punch was pending: wait for its
 		 * outcome, then write what it kept dirty (if it failed, its
@@ -1317,7 +1312,10 @@ int vm_object_writeback(struct vm_object *obj, uint64_t first, uint64_t last)
 		 * invalidation side.  (A page kept because it stays writable
 		 * is not waited for.)
 		 */
-		held = fill_side_get(obj);
+		if (obj->pol->debug & UFVM_DEBUG_SYNC_PAST_PUNCH)
+			fill_sync(obj);	/* the bug, for tests: the next punch may start now */
+		else
+			held = fill_side_get(obj);
 		e = writeback_range(obj, first, last, UINT32_MAX, NULL, NULL);
 		fill_side_put(obj, held);
 		if (!err)

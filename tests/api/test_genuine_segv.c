@@ -280,20 +280,27 @@ static void so_child(const char *path)
 	_exit(ufvm_unmap(vm, a, FILE_SIZE) || ufvm_close(vm) ? 14 : 0);
 }
 
-Test(genuine_segv, apps_libsigsegv_stack_overflow_handler_runs, .timeout = 30)
+static int so_run(void (*child)(const char *), const char *name)
 {
 	char path[TMPSTORE_PATH_MAX];
 	int status;
 	pid_t pid;
 
-	ut_store("so", FILE_SIZE, SEED, path);
+	ut_store(name, FILE_SIZE, SEED, path);
 	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0)
-		so_child(path);
+		child(path);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
 		cr_skip_test("libsigsegv has no stack-overflow support here");
+	return status;
+}
+
+Test(genuine_segv, apps_libsigsegv_stack_overflow_handler_runs, .timeout = 30)
+{
+	int status = so_run(so_child, "so");
+
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "the child %s %d (0 wanted: the application's stack-overflow handler ran "
 		  "and ufvm served a fault after it)",
@@ -350,22 +357,6 @@ static void so_after_child(const char *path)
 	_exit(old == PTHREAD_CANCEL_ENABLE ? 0 : 13);
 }
 
-static int so_run(void (*child)(const char *), const char *name)
-{
-	char path[TMPSTORE_PATH_MAX];
-	int status;
-	pid_t pid;
-
-	ut_store(name, FILE_SIZE, SEED, path);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0)
-		child(path);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
-		cr_skip_test("libsigsegv has no stack-overflow support here");
-	return status;
-}
 
 Test(genuine_segv, apps_libsigsegv_genuine_write_still_kills, .timeout = 30)
 {
