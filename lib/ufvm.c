@@ -414,6 +414,13 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 	ccfg.no_active = vm->cfg.debug_flags & UFVM_DEBUG_NO_ACTIVE;
 	ccfg.reclaim = vm->cfg.reclaim == UFVM_RECLAIM_FIFO ? &vm_reclaim_fifo : &vm_reclaim_clock;
 	ccfg.readahead = vm->cfg.readahead;
+	/*
+	 * A fill from a buffered store is a copy into the memfd under its
+	 * inode lock, which two readers would take in turns, the waiting
+	 * one spinning: one reader.  Direct reads wait for the device and
+	 * overlap: two (docs/performance.md, "One readahead thread").
+	 */
+	ccfg.readers = vm->cfg.direct_io ? 2 : 1;
 	ccfg.dirty_expire_ms = vm->cfg.dirty_expire_ms;
 	ccfg.flush_interval_ms = MIN(1000u, vm->cfg.dirty_expire_ms);
 	err = vm_cache_init(&vm->cache, &ccfg, &vm->stats, &hooks);

@@ -696,6 +696,14 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 		return -errno;
 	/* A child would see holes as zeros: it gets no mapping at all. */
 	madvise(a, len, MADV_DONTFORK);
+	/*
+	 * No recency: a zap of a young PTE then skips folio_mark_accessed(),
+	 * which moved every evicted frame to the active LRU just before its
+	 * punch freed it (docs/performance.md, "Zaps without recency").
+	 * Frames are shmem without swap: the kernel's reclaim never uses it.
+	 * Best effort.
+	 */
+	madvise(a, len, MADV_RANDOM);
 	memset(&reg, 0, sizeof(reg));
 	reg.range.start = (uintptr_t)a;
 	reg.range.len = len;

@@ -10,7 +10,7 @@
  * Threads: one background thread (reclaim between the watermarks, and
  * write-back of pages dirty longer than dirty_expire, or of everything
  * past the dirty limit; after a failed write-back pass, not again before
- * a flush interval) and two readahead readers.  Both sleep on an
+ * a flush interval) and one or two readahead readers.  Both sleep on an
  * eventfd, which signal handlers may write (the in-thread backends kick
  * them from a fault).
  */
@@ -493,7 +493,9 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 		goto fail;
 	pthread_setname_np(c->bg, "ufvm-bg");	/* for top, perf: best effort */
 	if (c->ra_max > 1) {
-		for (i = 0; i < ARRAY_SIZE(c->readers); i++) {
+		unsigned int nr = MIN(MAX(cfg->readers, 1u), (unsigned int)ARRAY_SIZE(c->readers));
+
+		for (i = 0; i < nr; i++) {
 			err = vm_thread_create(&c->readers[i], reader_main, c);
 			if (err)
 				break;

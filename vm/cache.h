@@ -66,6 +66,7 @@ struct vm_cache_config {
 	uint64_t budget;		/* pages; 0 = unlimited */
 	const struct vm_reclaim_ops *reclaim;
 	unsigned int readahead;		/* largest window, pages; 0 = off */
+	unsigned int readers;		/* readahead threads (1 or 2; 0 = 1) */
 	unsigned int dirty_expire_ms;	/* write back pages dirty this long */
 	unsigned int flush_interval_ms;
 	bool overshoot_window;		/* test switch: the bug make_room avoids */
