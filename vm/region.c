@@ -354,9 +354,15 @@ static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi)
 /*
  * Zap [first, last] of @r.  If the backend fails, the pages may still be
  * mapped: with @keep_on_error their bits and mapcounts stay (they are
- * still write-protected by write-back, and a later zap finds them); else
- * they are dropped, for callers whose next step (a punch of the frames)
- * unmaps them in the kernel anyway.  Return: 0 or the backend's -errno.
+ * still write-protected by write-back, and a later zap finds them).  Else
+ * (the caller frees the frames next: a punch, a truncate) the whole region
+ * is zapped instead, which splits no mapping: the sigsegv backend's zap of
+ * part of a mapping fails at vm.max_map_count (ENOMEM), and a page left
+ * mapped over a freed frame would take writes into a new frame that ufvm
+ * never sees (tests/api/test_sigsegv_punch_enomem.c).  Only if that fails
+ * too are the pages dropped regardless: the uffd backend's punch of the
+ * frames unmaps them in the kernel anyway.
+ * Return: 0 or the backend's -errno.
  */
 static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool keep_on_error)
 {
@@ -372,6 +378,12 @@ static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool ke
 	if (!r->dead) {
 		err = pm->ops->zap(pm, r, r->start + (lo << PAGE_SHIFT),
 				   (size_t)(hi - lo + 1) << PAGE_SHIFT);
+		if (err && !keep_on_error && (lo || hi < r->npages - 1) &&
+		    !pm->ops->zap(pm, r, r->start, r->end - r->start)) {
+			lo = 0;
+			hi = r->npages - 1;
+			err = 0;
+		}
 		if (!err || !keep_on_error)
 			drop_mapped_locked(r, lo, hi);
 	}

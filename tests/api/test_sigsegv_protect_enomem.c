@@ -57,28 +57,6 @@ static bool maps_writable(const void *addr)
 	return w;
 }
 
-/*
- * Fill the mapping table: reserve 2 * MAX_FILL pages and make every other
- * one readable, each a mapping of its own, until mprotect() fails for want
- * of one.  Return: the reservation, for munmap(); NULL if the table never
- * filled.
- */
-static void *fill(size_t *len)
-{
-	uint8_t *p;
-	unsigned long i;
-
-	*len = 2 * MAX_FILL * PAGE;
-	p = mmap(NULL, *len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	for (i = 1; i < 2 * MAX_FILL; i += 2)
-		if (mprotect(p + i * PAGE, PAGE, PROT_READ) && errno == ENOMEM)
-			return p;
-	munmap(p, *len);
-	return NULL;
-}
-
 Test(sigsegv_protect_enomem, failed_protect_leaves_range_writable, .timeout = 60)
 {
 	struct ufvm_config cfg;
@@ -100,7 +78,7 @@ Test(sigsegv_protect_enomem, failed_protect_leaves_range_writable, .timeout = 60
 	m[6 * PAGE] = 'b';
 	m[7 * PAGE] = 'c';
 
-	table = fill(&table_len);
+	table = maps_fill_table(MAX_FILL, &table_len);
 	if (!table)
 		cr_skip_test("the mapping table did not fill up (vm.max_map_count too large?)");
 	err = ufvm_protect(u.vm, m, 7 * PAGE, UFVM_PROT_READ);

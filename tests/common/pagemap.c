@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "pagemap.h"
@@ -88,4 +89,20 @@ int frames_first_mapped(const void *addr, size_t npages, bool uffd, long *idx,
 		}
 	}
 	return 0;
+}
+
+void *maps_fill_table(unsigned long max, size_t *len)
+{
+	uint8_t *p;
+	unsigned long i;
+
+	*len = 2 * max * PAGEMAP_PAGE;
+	p = mmap(NULL, *len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	for (i = 1; i < 2 * max; i += 2)
+		if (mprotect(p + i * PAGEMAP_PAGE, PAGEMAP_PAGE, PROT_READ) && errno == ENOMEM)
+			return p;
+	munmap(p, *len);
+	return NULL;
 }

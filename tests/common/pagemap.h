@@ -41,4 +41,13 @@ int maps_is_frames(const void *addr);
 int frames_first_mapped(const void *addr, size_t npages, bool uffd, long *idx,
 			uint64_t *entry);
 
+/*
+ * maps_fill_table - fill the process's mapping table to vm.max_map_count:
+ * reserve 2 * @max pages and make every other one readable, each a mapping
+ * of its own, until mprotect() fails for want of one.  Then any change
+ * that splits a mapping fails with ENOMEM until munmap(ret, *@len).
+ * Return: the reservation; NULL if the table never filled (after @max).
+ */
+void *maps_fill_table(unsigned long max, size_t *len);
+
 #endif /* TESTS_PAGEMAP_H */
