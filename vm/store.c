@@ -206,7 +206,9 @@ static int sf_read_nowait(struct vm_store *s, void *buf, uint64_t off, size_t le
 	return (size_t)n == len ? 0 : -EAGAIN;
 }
 
-static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t len)
+/* Write @len bytes at @off; *@wrote says how many went in, also on error. */
+static int sf_write_count(struct vm_store *s, const void *buf, uint64_t off, size_t len,
+			  size_t *wrote)
 {
 	struct store_file *sf = to_sf(s);
 	size_t a = sf->align, done = 0;
@@ -242,7 +244,15 @@ static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t le
 		done += (size_t)w;
 	}
 	sf_bounce_free(sf, len, bounce);
+	*wrote = done;
 	return err;
+}
+
+static int sf_write(struct vm_store *s, const void *buf, uint64_t off, size_t len)
+{
+	size_t wrote;
+
+	return sf_write_count(s, buf, off, len, &wrote);
 }
 
 static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len, bool *untouched)
@@ -263,17 +273,22 @@ static int sf_punch(struct vm_store *s, uint64_t off, uint64_t len, bool *untouc
 			     errno == ETXTBSY;
 		return -errno;
 	}
-	/* No hole support on this file system: write zeros instead. */
+	/*
+	 * No hole support on this file system: write zeros instead.  A
+	 * failure before the first byte went in leaves the store untouched.
+	 */
 	{
 		static const char zeros[65536];
 		uint64_t done = 0;
 
 		while (done < len) {
-			size_t n = (size_t)MIN(len - done, sizeof(zeros));
-			int err = sf_write(s, zeros, off + done, n);
+			size_t n = (size_t)MIN(len - done, sizeof(zeros)), wrote;
+			int err = sf_write_count(s, zeros, off + done, n, &wrote);
 
-			if (err)
+			if (err) {
+				*untouched = !done && !wrote;
 				return err;
+			}
 			done += n;
 		}
 	}

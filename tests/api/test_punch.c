@@ -342,73 +342,25 @@ Test(punch, pwrite_beside_a_punch_is_not_a_mix, .timeout = 20)
  * their bytes be there.  Teeth (UFVM_DEBUG_FAILED_PUNCH_CUTS: a failed
  * punch counts as cutting the range): every pass of a pwrite meets a punch
  * and starts over, and fewer than 5 complete in 2 s (none here).
+ * Return: the pwrites done in at most @us (100 wanted).
  */
-static struct {
-	struct ufvm_file *f;
-	atomic_int stop, done;
-} bb;
-
-static void bb_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
-{
-	(void)arg;
-	(void)a;
-	(void)b;
-	if (point == UFVM_HOOK_INVALIDATED)
-		race_sleep_us(1000);
-}
-
-static void *back_to_back(void *arg)
-{
-	(void)arg;
-	while (!atomic_load(&bb.stop))
-		assert_err(ufvm_punch(bb.f, 0, 8 * PAGE), EIO);
-	return NULL;
-}
-
-static void *bb_writer(void *arg)
-{
-	uint64_t v, got;
-
-	(void)arg;
-	for (v = 1; v <= 100 && !atomic_load(&bb.stop); v++) {
-		ut_pwrite(bb.f, &v, sizeof(v), (off_t)(v % 8) * PAGE + 8);
-		ut_pread(bb.f, &got, sizeof(got), (off_t)(v % 8) * PAGE + 8);
-		cr_assert_eq(got, v, "pwrite %llu read back %llu", (unsigned long long)v,
-			     (unsigned long long)got);
-		atomic_fetch_add(&bb.done, 1);
-	}
-	return NULL;
-}
-
-/* Return: the pwrites done in at most @us (100 wanted). */
 static int pwrites_beside_failing_punches(unsigned int debug, uint64_t us)
 {
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
-	pthread_t th[2], w;
+	struct ufvm_file *f;
 	struct ufvm *vm;
-	int i, done;
+	int done;
 
-	memset(&bb, 0, sizeof(bb));
 	ut_store("bb", 8 * PAGE, SEED, path);
 	assert_ok(ufvm_config_init(&cfg));
 	cfg.debug_flags |= debug;
 	vm = ut_open(&cfg);
-	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &bb.f));
-	assert_ok(ufvm_inject(bb.f, UFVM_INJECT_PUNCH_EIO, 0, 8 * PAGE));
-	assert_ok(ufvm_debug_hook(vm, bb_hook, NULL));
-	for (i = 0; i < 2; i++)
-		cr_assert(pthread_create(&th[i], NULL, back_to_back, NULL) == 0);
-	cr_assert(pthread_create(&w, NULL, bb_writer, NULL) == 0);
-	race_wait(&bb.done, 100, us);
-	atomic_store(&bb.stop, 1);	/* the punches stop: a pending pwrite completes */
-	for (i = 0; i < 2; i++)
-		pthread_join(th[i], NULL);
-	pthread_join(w, NULL);
-	done = atomic_load(&bb.done);
-	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
-	assert_ok(ufvm_inject(bb.f, UFVM_INJECT_PUNCH_EIO, 0, 0));
-	assert_ok(ufvm_file_close(bb.f));
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_PUNCH_EIO, 0, 8 * PAGE));
+	done = ut_pwrites_beside_punches(vm, f, 8, EIO, us);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_PUNCH_EIO, 0, 0));
+	assert_ok(ufvm_file_close(f));
 	ut_close(vm);
 	return done;
 }

@@ -20,6 +20,14 @@
  * so every page reads its bytes.  Teeth (UFVM_DEBUG_PARTIAL_PUNCH_EMPTY:
  * such a punch counts as cutting nothing): the first 16 pages read zeros,
  * and the pwrite returned its full length.
+ *
+ * And the other way round: a punch whose *first* piece of zeros fails
+ * changed no byte, so it cuts nothing.  Two threads punch 16 pages back to
+ * back, every punch failing so (ENOSPC, as on a full disk), each held 1 ms
+ * after its pages are dropped, while a third makes 100 small pwrites into
+ * the range: all complete.  Such a punch used to count as having changed
+ * the store, and every pwrite met one and started over, for ever.  Teeth
+ * (UFVM_DEBUG_FAILED_PUNCH_CUTS): fewer than 5 pwrites in 2 s.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -36,7 +44,7 @@
 #define SEED		0x5eed1e00
 #define WAIT_US		10000000
 
-static atomic_int arm, zero_writes;
+static atomic_int arm, zero_writes, fail_first;
 static char store_path[TMPSTORE_PATH_MAX];
 
 static bool is_store(int fd)
@@ -66,7 +74,7 @@ int fallocate(int fd, int mode, off_t off, off_t len)
 	return real(fd, mode, off, len);
 }
 
-/* ... whose second piece of zeros fails, while armed. */
+/* ... whose second piece of zeros fails, while armed (every one: fail_first). */
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	static ssize_t (*real)(int, const void *, size_t, off_t);
@@ -75,7 +83,7 @@ ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 	if (!real)
 		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
 	if (atomic_load(&arm) && len == sizeof(z) && !memcmp(buf, z, len) && is_store(fd) &&
-	    atomic_fetch_add(&zero_writes, 1) == 1) {
+	    (atomic_fetch_add(&zero_writes, 1) == 1 || atomic_load(&fail_first))) {
 		errno = ENOSPC;
 		return -1;
 	}
@@ -165,4 +173,45 @@ Test(punch_nohole, teeth, .timeout = 30)
 
 	cr_assert_gt(bad, 0, "with a half-done punch counting as cutting nothing, every page "
 		     "holds the pwrite's bytes: the test cannot see the mix");
+}
+
+/* ---- punches whose first piece of zeros fails, back to back ---- */
+
+/* Return: the pwrites done in at most @us (100 wanted). */
+static int pwrites_beside_first_piece_failures(unsigned int debug, uint64_t us)
+{
+	struct ufvm_config cfg;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	int done;
+
+	ut_store("nohole-bb", NPG * PAGE, SEED, store_path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.debug_flags |= debug;
+	vm = ut_open(&cfg);
+	assert_ok(ufvm_file_open(vm, store_path, UFVM_RDWR, &f));
+	atomic_store(&fail_first, 1);
+	atomic_store(&arm, 1);
+	done = ut_pwrites_beside_punches(vm, f, NPG / 2, ENOSPC, us);
+	atomic_store(&arm, 0);
+	atomic_store(&fail_first, 0);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+	return done;
+}
+
+Test(punch_nohole, pwrite_beside_punches_failing_at_once_completes, .timeout = 30)
+{
+	int done = pwrites_beside_first_piece_failures(0, 10000000);
+
+	cr_assert_eq(done, 100, "%d of 100 pwrites beside punches that failed before writing "
+		     "a byte completed in 10 s", done);
+}
+
+Test(punch_nohole, pwrite_beside_punches_failing_at_once_teeth, .timeout = 30)
+{
+	int done = pwrites_beside_first_piece_failures(UFVM_DEBUG_FAILED_PUNCH_CUTS, 2000000);
+
+	cr_assert_lt(done, 5, "with failed punches cutting, %d pwrites completed in 2 s: the "
+		     "test cannot see them start over", done);
 }

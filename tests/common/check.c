@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "check.h"
+#include "race.h"
 
 struct ufvm *ut_open(const struct ufvm_config *cfg)
 {
@@ -107,4 +108,69 @@ void ut_config_budget(struct ufvm_config *cfg, uint64_t budget)
 {
 	cr_assert(ufvm_config_init(cfg) == 0);
 	cfg->cache_pages = budget;
+}
+
+static struct {
+	struct ufvm_file *f;
+	unsigned int npages;
+	int err;
+	atomic_int stop, done;
+} bb;
+
+static void bb_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg;
+	(void)a;
+	(void)b;
+	if (point == UFVM_HOOK_INVALIDATED)
+		race_sleep_us(1000);
+}
+
+static void *bb_puncher(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&bb.stop))
+		assert_err(ufvm_punch(bb.f, 0, (off_t)bb.npages * PAGE), bb.err);
+	return NULL;
+}
+
+static void *bb_writer(void *arg)
+{
+	uint64_t v, got;
+
+	(void)arg;
+	for (v = 1; v <= 100 && !atomic_load(&bb.stop); v++) {
+		off_t at = (off_t)(v % bb.npages) * PAGE + 8;
+
+		ut_pwrite(bb.f, &v, sizeof(v), at);
+		ut_pread(bb.f, &got, sizeof(got), at);
+		cr_assert_eq(got, v, "pwrite %llu read back %llu", (unsigned long long)v,
+			     (unsigned long long)got);
+		atomic_fetch_add(&bb.done, 1);
+	}
+	return NULL;
+}
+
+int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int npages,
+			      int punch_errno, uint64_t us)
+{
+	pthread_t th[2], w;
+	int i;
+
+	bb.f = f;
+	bb.npages = npages;
+	bb.err = punch_errno;
+	atomic_store(&bb.stop, 0);
+	atomic_store(&bb.done, 0);
+	assert_ok(ufvm_debug_hook(vm, bb_hook, NULL));
+	for (i = 0; i < 2; i++)
+		cr_assert(pthread_create(&th[i], NULL, bb_puncher, NULL) == 0);
+	cr_assert(pthread_create(&w, NULL, bb_writer, NULL) == 0);
+	race_wait(&bb.done, 100, us);
+	atomic_store(&bb.stop, 1);	/* the punches stop: a pending pwrite completes */
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(w, NULL);
+	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
+	return atomic_load(&bb.done);
 }

@@ -116,5 +116,15 @@ void ut_file_close(struct ut_file *u);
 void ut_config_budget(struct ufvm_config *cfg, uint64_t budget);
 /* The value of one counter now. */
 uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c);
+/*
+ * ut_pwrites_beside_punches - two threads ufvm_punch() [0, @npages pages)
+ * of @f back to back, each failing with -@punch_errno and held 1 ms once
+ * its pages are dropped (UFVM_HOOK_INVALIDATED, so that one is nearly
+ * always under way), while a third makes 100 pwrites of 8 bytes into the
+ * range, each read back; asserts.  Installs and removes @vm's debug hook.
+ * Return: the pwrites done within @us.
+ */
+int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int npages,
+			      int punch_errno, uint64_t us);
 
 #endif /* TESTS_CHECK_H */
