@@ -314,6 +314,11 @@ UFVM_API int ufvm_file_close(struct ufvm_file *f);
  * pages the store refuses to take (docs/architecture.md, "Budget").  A
  * write fault gets SIGBUS then, and the address stays poisoned until its
  * range is punched, truncated or unmapped; reads never fail for room.
+ * A ufvm_pwrite() that grew the file and then failed or came up short
+ * takes the growth back to the end of what it wrote, unless another write
+ * or a cached page past that end shows the growth in use; a mapping's
+ * writes past that end in its last page are cut with it (they lie past the
+ * file's end then, as writes past the end of a mapped file's last page do).
  */
 UFVM_API ssize_t ufvm_pread(struct ufvm_file *f, void *buf, size_t len, off_t off);
 UFVM_API ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, off_t off);
