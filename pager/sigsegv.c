@@ -176,13 +176,27 @@ static int s_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t
 	if (len < ((r->end - r->start)))	/* a hole inside a mapping splits it */
 		__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
 	err = pager_reserve(addr, len);
-	if (err == -ENOMEM)	/* the map limit: coalesce at the next fault */
+	if (err == -ENOMEM) {	/* the map limit: coalesce at the next fault */
 		__atomic_store_n(&to_sb(pm)->maps, to_sb(pm)->maps_limit + 1, __ATOMIC_RELAXED);
+		/*
+		 * Past the limit even the whole region's reservation, a new
+		 * mapping, is refused.  Made inaccessible where it is (no new
+		 * mapping: whole mappings change protection), each of its
+		 * pages faults again and is installed afresh.  Every piece
+		 * has MADV_DONTFORK already.
+		 */
+		if (len == r->end - r->start && !mprotect((void *)addr, len, PROT_NONE))
+			return 0;
+	}
+	if (err)
+		return err;
 	/*
 	 * Not inherited either: with nothing of the region in a child, the
-	 * fork hook can reserve the whole range there.
+	 * fork hook can reserve the whole range there.  Best effort: the
+	 * range is unmapped whether or not this takes.
 	 */
-	return err ? err : nofork(addr, len);
+	nofork(addr, len);
+	return 0;
 }
 
 static int s_protect(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,

@@ -509,13 +509,23 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	return err;
 }
 
+/*
+ * Zap with one madvise().  ENOMEM means part of the range was not mapped
+ * (the application unmapped it): everything mapped in it was zapped all
+ * the same, which is all a zap asks for.  Return: 0 or -errno.
+ */
+static int zap_advise(struct uffd_backend *ub, uintptr_t addr, size_t len)
+{
+	return madvise((void *)addr, len, ub->zap_advice) && errno != ENOMEM ? -errno : 0;
+}
+
 static int u_zap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	struct uffd_backend *ub = to_ub(pm);
 	struct vm_stats_shard *s = vm_stats_shard_get(ub->stats);
 
 	vm_stat_inc(s, UFVM_CTR_ZAPS);
-	return madvise((void *)addr, len, ub->zap_advice) ? -errno : 0;
+	return zap_advise(ub, addr, len);
 }
 
 /* The calling process, for process_madvise() (Linux 6.15; older: a pidfd). */
@@ -559,9 +569,12 @@ static int u_zapv(struct vm_pmap *pm, struct vm_region *r, const struct vm_pmap_
 		if (pidfd == -1 || k == 1 ||
 		    syscall(SYS_process_madvise, pidfd, iov, k, ub->zap_advice, 0) !=
 			    (ssize_t)total) {
-			for (i = 0; i < k; i++)
-				if (madvise(iov[i].iov_base, iov[i].iov_len, ub->zap_advice) && !err)
-					err = -errno;
+			for (i = 0; i < k; i++) {
+				int e = zap_advise(ub, (uintptr_t)iov[i].iov_base, iov[i].iov_len);
+
+				if (e && !err)
+					err = e;
+			}
 		}
 		v += k;
 		n -= k;

@@ -213,9 +213,34 @@ int vm_region_install_locked(struct vm_region *r, struct vm_page **pages,
 	return err;
 }
 
-bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p)
+static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi);
+
+/*
+ * Zap [addr, addr+len) of @r for a caller that frees the frames next.  If
+ * the backend cannot, zap the whole region instead: the sigsegv backend's
+ * zap of part of a mapping splits it, which fails at vm.max_map_count,
+ * and a page left mapped over a freed frame would read a new, zeroed
+ * frame and take writes into it that ufvm never sees
+ * (tests/api/test_sigsegv_zap_enomem.c).  The whole region's zap takes no
+ * new mapping.  Return: 0 (the range zapped), 1 (the whole region zapped,
+ * its shadow bits and mapcounts dropped), or the backend's -errno (nothing
+ * known to be zapped).  Context: ptl held.
+ */
+static int zap_or_all_locked(struct vm_region *r, uintptr_t addr, size_t len)
 {
 	struct vm_pmap *pm = r->as->pmap;
+	int err = pm->ops->zap(pm, r, addr, len);
+
+	if (!err || (addr == r->start && len == r->end - r->start))
+		return err;
+	if (pm->ops->zap(pm, r, r->start, r->end - r->start))
+		return err;
+	drop_mapped_locked(r, 0, r->npages - 1);
+	return 1;
+}
+
+bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p)
+{
 	uint64_t b;
 
 	VM_ASSERT_HELD(&r->ptl);
@@ -224,7 +249,10 @@ bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p)
 	b = p->index - r->pgoff;
 	if (!bit_test(r->mapped, b))
 		return false;
-	pm->ops->zap(pm, r, vm_region_addr(r, p->index), PAGE_SIZE);
+	if (zap_or_all_locked(r, vm_region_addr(r, p->index), PAGE_SIZE) == 1)
+		return true;	/* and every other page of @r */
+	/* Zapped, or nothing more to try: the punch that follows unmaps it
+	 * in the uffd backend's regions. */
 	bit_clear(r->mapped, b);
 	bit_clear(r->wmapped, b);
 	vm_page_map_drop(p);
@@ -233,20 +261,30 @@ bool vm_region_zap_page_locked(struct vm_region *r, struct vm_page *p)
 
 #define ZAP_PAGES_CHUNK	32	/* ranges per pmap call */
 
-/* Unmap the ranges v[0..n) of @r: one vectored call if the backend has it. */
-static void zapv_locked(struct vm_region *r, const struct vm_pmap_range *v, unsigned int n)
+/*
+ * Unmap the ranges v[0..n) of @r: one vectored call if the backend has it.
+ * If that fails, the whole region (zap_or_all_locked()).  Return: true if
+ * the whole region was zapped, its shadow bits and mapcounts dropped.
+ */
+static bool zapv_locked(struct vm_region *r, const struct vm_pmap_range *v, unsigned int n)
 {
 	struct vm_pmap *pm = r->as->pmap;
 	unsigned int i;
+	int err = 0;
 
 	if (!n)
-		return;
+		return false;
 	if (pm->ops->zapv) {
-		pm->ops->zapv(pm, r, v, n);
-		return;
+		err = pm->ops->zapv(pm, r, v, n);
+	} else {
+		for (i = 0; i < n; i++)
+			if (pm->ops->zap(pm, r, v[i].addr, v[i].len) && !err)
+				err = -1;
 	}
-	for (i = 0; i < n; i++)
-		pm->ops->zap(pm, r, v[i].addr, v[i].len);
+	if (!err || pm->ops->zap(pm, r, r->start, r->end - r->start))
+		return false;	/* zapped; or nothing more to try (as in zap_range()) */
+	drop_mapped_locked(r, 0, r->npages - 1);
+	return true;
 }
 
 /* Clear the shadow bits of pages[0..n) mapped in @r and drop their mapcounts. */
@@ -285,7 +323,8 @@ unsigned int vm_region_zap_pages(struct vm_region *r, struct vm_page **pages, un
 			continue;
 		}
 		if (k == ZAP_PAGES_CHUNK) {
-			zapv_locked(r, v, k);
+			if (zapv_locked(r, v, k))
+				goto out;	/* the whole region: nothing left mapped */
 			unmapped_locked(r, pages + s, i - s);
 			s = i;
 			k = 0;
@@ -293,8 +332,9 @@ unsigned int vm_region_zap_pages(struct vm_region *r, struct vm_page **pages, un
 		v[k].addr = a;
 		v[k++].len = PAGE_SIZE;
 	}
-	zapv_locked(r, v, k);
-	unmapped_locked(r, pages + s, i - s);
+	if (!zapv_locked(r, v, k))
+		unmapped_locked(r, pages + s, i - s);
+out:
 	vm_mutex_unlock(&r->ptl);
 	return zapped;
 }
@@ -356,12 +396,10 @@ static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi)
  * mapped: with @keep_on_error their bits and mapcounts stay (they are
  * still write-protected by write-back, and a later zap finds them).  Else
  * (the caller frees the frames next: a punch, a truncate) the whole region
- * is zapped instead, which splits no mapping: the sigsegv backend's zap of
- * part of a mapping fails at vm.max_map_count (ENOMEM), and a page left
- * mapped over a freed frame would take writes into a new frame that ufvm
- * never sees (tests/api/test_sigsegv_punch_enomem.c).  Only if that fails
- * too are the pages dropped regardless: the uffd backend's punch of the
- * frames unmaps them in the kernel anyway.
+ * is zapped instead (zap_or_all_locked()).  Only if that fails too are the
+ * pages dropped regardless: the uffd backend's punch of the frames unmaps
+ * them in the kernel anyway; the sigsegv backend's whole-region zap falls
+ * back on mprotect(), which needs no new mapping either.
  * Return: 0 or the backend's -errno.
  */
 static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool keep_on_error)
@@ -376,15 +414,13 @@ static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool ke
 	hi = MIN(last, r->pgoff + r->npages - 1) - r->pgoff;
 	vm_mutex_lock(&r->ptl);
 	if (!r->dead) {
-		err = pm->ops->zap(pm, r, r->start + (lo << PAGE_SHIFT),
-				   (size_t)(hi - lo + 1) << PAGE_SHIFT);
-		if (err && !keep_on_error && (lo || hi < r->npages - 1) &&
-		    !pm->ops->zap(pm, r, r->start, r->end - r->start)) {
-			lo = 0;
-			hi = r->npages - 1;
-			err = 0;
-		}
-		if (!err || !keep_on_error)
+		uintptr_t a = r->start + (lo << PAGE_SHIFT);
+		size_t len = (size_t)(hi - lo + 1) << PAGE_SHIFT;
+
+		err = keep_on_error ? pm->ops->zap(pm, r, a, len) : zap_or_all_locked(r, a, len);
+		if (err == 1)
+			err = 0;	/* the whole region, bits and all */
+		else if (!err || !keep_on_error)
 			drop_mapped_locked(r, lo, hi);
 	}
 	vm_mutex_unlock(&r->ptl);
