@@ -712,9 +712,10 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	/*
 	 * No recency: a zap of a young PTE then skips folio_mark_accessed(),
 	 * which moved every evicted frame to the active LRU just before its
-	 * punch freed it (docs/performance.md, "Zaps without recency").
-	 * Frames are shmem without swap: the kernel's reclaim never uses it.
-	 * Best effort.
+	 * punch freed it (docs/performance.md, "One readahead thread, zaps
+	 * without recency").  What it costs: with swap, the kernel's reclaim
+	 * would not see accesses through these mappings when it picks shmem
+	 * pages to swap out (without swap it never takes them).  Best effort.
 	 */
 	madvise(a, len, MADV_RANDOM);
 	memset(&reg, 0, sizeof(reg));
