@@ -222,6 +222,10 @@ struct ufvm_config {
 						   store zeroed part of its range
 						   counts as cutting nothing
 						   (vm/object.c) */
+#define UFVM_DEBUG_DUP_ONLY_WAKES	0x40000000u	/* a fault on a page counted
+						   mapped only wakes the thread,
+						   though the kernel may have
+						   unmapped it (pager/fault.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -463,7 +467,8 @@ enum ufvm_counter {
 	UFVM_CTR_FAULTAROUND_PAGES,	/* extra pages they mapped */
 	UFVM_CTR_EEXIST,		/* install found the page mapped already */
 	UFVM_CTR_EAGAIN,		/* install was partly done */
-	UFVM_CTR_DUP,			/* duplicate message: page already mapped */
+	UFVM_CTR_DUP,			/* a fault on a page counted mapped: a duplicate,
+					   or the kernel unmapped it (mapped again) */
 	UFVM_CTR_NOREGION,		/* fault on an address no region covers */
 	UFVM_CTR_STORE_READS,		/* store read calls */
 	UFVM_CTR_STORE_READ_PAGES,

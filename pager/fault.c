@@ -47,6 +47,24 @@ static void wake(struct pager_fault *vmf, struct vm_region *r)
 }
 
 /*
+ * A fault on page @idx, which @r counts mapped: a duplicate, or the kernel
+ * unmapped it behind our back (vm/pmap.h, ->remap).  Map it again if so,
+ * with the protection it had, and wake the thread: only waking it would
+ * have it fault again for ever.  Context: ptl held.
+ */
+static void remap(struct pager_fault *vmf, struct vm_region *r, uint64_t idx)
+{
+	struct vm_pmap *pm = pmap_of(vmf);
+
+	vm_stat_inc(vmf->stats, UFVM_CTR_DUP);
+	if (!pm->ops->remap || (vmf->pol->debug & UFVM_DEBUG_DUP_ONLY_WAKES)) {
+		pm->ops->wake(pm, r, vmf->addr, PAGE_SIZE);
+		return;
+	}
+	pm->ops->remap(pm, r, vmf->addr, r->writable && !bit_test(r->wmapped, idx - r->pgoff));
+}
+
+/*
  * The window of fault-around for page @idx of @r: aligned down to the
  * window like the kernel's, inside the region and the file.
  */
@@ -224,11 +242,11 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 		/* The window's pages around it, if cached. */
 	} else if (bit_test(r->mapped, idx - r->pgoff)) {
 		/*
-		 * A duplicate message: someone mapped it already.  A write
-		 * to it, if write-protected, comes back as a WP fault.
+		 * A duplicate message: someone mapped it already; or the
+		 * kernel unmapped it.  A write to it, if write-protected,
+		 * comes back as a WP fault.
 		 */
-		vm_stat_inc(vmf->stats, UFVM_CTR_DUP);
-		wake(vmf, r);
+		remap(vmf, r, idx);
 		return PAGER_DONE;
 	} else if (!vm_region_map_try_locked(r, fp)) {
 		return PAGER_FALLBACK;
@@ -314,8 +332,13 @@ static int sigbus(struct pager_fault *vmf, struct vm_region *r, bool eof)
 		vm_mutex_unlock(&r->ptl);
 		return PAGER_DONE;
 	}
-	if (r->dead || bit_test(r->mapped, idx - r->pgoff)) {
+	if (r->dead) {
 		pm->ops->wake(pm, r, vmf->addr, PAGE_SIZE);
+		vm_mutex_unlock(&r->ptl);
+		return PAGER_DONE;
+	}
+	if (bit_test(r->mapped, idx - r->pgoff)) {
+		remap(vmf, r, idx);
 		vm_mutex_unlock(&r->ptl);
 		return PAGER_DONE;
 	}

@@ -509,6 +509,12 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	return err;
 }
 
+/* pmap.h: UFFDIO_CONTINUE skips the page if it is mapped (EEXIST) and wakes. */
+static int u_remap(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, bool wp)
+{
+	return u_install(pm, r, addr, PAGE_SIZE, wp);
+}
+
 /*
  * Zap with one madvise().  ENOMEM means part of the range was not mapped
  * (the application unmapped it): everything mapped in it was zapped all
@@ -760,6 +766,7 @@ static const struct vm_pmap_ops uffd_pmap_ops = {
 	.protect = u_protect,
 	.set_prot = u_set_prot,
 	.wake = u_wake,
+	.remap = u_remap,
 	.poison = u_poison,
 	.attach = u_attach,
 	.detach = pager_detach,

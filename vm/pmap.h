@@ -48,6 +48,18 @@ struct vm_pmap_ops {
 	/* Wake threads faulting in [addr, addr+len) without mapping anything;
 	 * @r may be NULL (the region is gone).  Context: any lock or none. */
 	int (*wake)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
+	/*
+	 * The page at @addr is counted mapped in @r, yet a thread faulted on
+	 * it: a duplicate fault (another thread's fault mapped it meanwhile),
+	 * or the kernel unmapped it behind ufvm's back.  Reclaim does that to
+	 * a shmem page it picks (kswapd, DAMON's pageout, MADV_PAGEOUT from
+	 * any process): try_to_unmap() runs before the write-out that, with
+	 * no swap, fails and keeps the page.  Map it again if it is not
+	 * mapped (write-protected if @wp), and wake the thread.  Optional:
+	 * NULL means ->wake, for a backend whose mappings the kernel's own
+	 * faults fill again.  Context: ptl held.
+	 */
+	int (*remap)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, bool wp);
 	/* Make accesses to [addr, addr+len) raise SIGBUS; wakes the faulter. */
 	int (*poison)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
 	/* Create the mapping for @r at @hint if not 0 (MAP_FIXED), else
