@@ -299,7 +299,7 @@ static int unmap_wait_scenario(const char *path, bool teeth)
 static int run(enum how h, bool teeth)
 {
 	char path[TMPSTORE_PATH_MAX];
-	int status = 0, i;
+	int status = 0;
 	pid_t pid;
 
 	how = h;
@@ -308,13 +308,8 @@ static int run(enum how h, bool teeth)
 	cr_assert(pid >= 0);
 	if (pid == 0)
 		_exit(h == UNMAP_WAIT ? unmap_wait_scenario(path, teeth) : scenario(path, teeth));
-	for (i = 0; i < 3000 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		poll(NULL, 0, 10);
-	if (i == 3000) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+	if (!ut_wait_child(pid, 30000, &status))
 		cr_assert_fail("the child hung for 30 s (teeth %d)", teeth);
-	}
 	cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
 	cr_assert(!(WEXITSTATUS(status) & ST_SETUP), "the scenario did not happen (status %#x)",
 		  WEXITSTATUS(status));

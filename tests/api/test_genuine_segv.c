@@ -302,10 +302,9 @@ Test(genuine_segv, apps_libsigsegv_stack_overflow_handler_runs, .timeout = 30)
 	int status = so_run(so_child, "so");
 
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "the child %s %d (0 wanted: the application's stack-overflow handler ran "
+		  "the child " UT_STATUS_FMT " (0 wanted: the application's stack-overflow handler ran "
 		  "and ufvm served a fault after it)",
-		  WIFSIGNALED(status) ? "died of signal" : "exited with",
-		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		  UT_STATUS_ARGS(status));
 }
 
 /*
@@ -363,9 +362,8 @@ Test(genuine_segv, apps_libsigsegv_genuine_write_still_kills, .timeout = 30)
 	int status = so_run(so_write_child, "sow");
 
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
-		  "the child %s %d (SIGSEGV wanted; SIGALRM: the write spun)",
-		  WIFSIGNALED(status) ? "died of signal" : "exited with",
-		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		  "the child " UT_STATUS_FMT " (SIGSEGV wanted; SIGALRM: the write spun)",
+		  UT_STATUS_ARGS(status));
 }
 
 Test(genuine_segv, apps_libsigsegv_after_open_keeps_cancel_state, .timeout = 30)
@@ -373,7 +371,6 @@ Test(genuine_segv, apps_libsigsegv_after_open_keeps_cancel_state, .timeout = 30)
 	int status = so_run(so_after_child, "soa");
 
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "the child %s %d (0 wanted; 13: its cancellation was left disabled)",
-		  WIFSIGNALED(status) ? "died of signal" : "exited with",
-		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		  "the child " UT_STATUS_FMT " (0 wanted; 13: its cancellation was left disabled)",
+		  UT_STATUS_ARGS(status));
 }

@@ -326,9 +326,8 @@ Test(inthread_sigbus, touch_during_unmap_is_sigsegv, .timeout = 30)
 	int status = in_child(taken_out_child, "t");
 
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 42,
-		  "the toucher's child %s %d (SIGSEGV wanted: exit status 42)",
-		  WIFSIGNALED(status) ? "died of signal" : "exited with",
-		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		  "the toucher's child " UT_STATUS_FMT " (SIGSEGV wanted: exit status 42)",
+		  UT_STATUS_ARGS(status));
 }
 
 /*
@@ -381,7 +380,8 @@ static bool fork_child_sigbus(unsigned int debug)
 	struct held h = { 0 };
 	pthread_t th;
 	uint8_t *plain;
-	int status = 0, fd, i;
+	int status = 0, fd;
+	bool ended;
 	pid_t pid;
 
 	assert_ok(ufvm_config_init(&cfg));
@@ -411,23 +411,16 @@ static bool fork_child_sigbus(unsigned int debug)
 		(void)*(volatile uint8_t *)(plain + PAGE);	/* SIGBUS, the child's own */
 		_exit(7);
 	}
-	for (i = 0; i < 500 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (i == 500) {
-		kill(pid, SIGKILL);
-		cr_assert_eq(waitpid(pid, &status, 0), pid);
-	}
+	ended = ut_wait_child(pid, 5000, &status);
 	atomic_store(&h.release, 1);
 	pthread_join(th, NULL);
 	assert_ok(u.err);
 	ut_close(u.vm);
 	munmap(plain, 2 * PAGE);
-	if (i == 500)
+	if (!ended)
 		return false;
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
-		  "the child ended with %s %d, not SIGBUS",
-		  WIFSIGNALED(status) ? "signal" : "exit status",
-		  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		  "the child " UT_STATUS_FMT ", not SIGBUS", UT_STATUS_ARGS(status));
 	return true;
 }
 

@@ -28,9 +28,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -113,7 +111,7 @@ static int run(bool write, bool inthread, unsigned int debug, int ms)
 {
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
-	int status = 0, i;
+	int status = 0;
 	pid_t pid;
 
 	assert_ok(ufvm_config_init(&cfg));
@@ -126,13 +124,8 @@ static int run(bool write, bool inthread, unsigned int debug, int ms)
 	cr_assert(pid >= 0);
 	if (pid == 0)
 		_exit(scenario(path, write, inthread, debug));
-	for (i = 0; i < ms / 10 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		poll(NULL, 0, 10);
-	if (i == ms / 10) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+	if (!ut_wait_child(pid, ms, &status))
 		return CHILD_HUNG;
-	}
 	cr_assert(WIFEXITED(status), "the child died of signal %d", WTERMSIG(status));
 	if (WEXITSTATUS(status) == CHILD_NOT_UNMAPPED)
 		cr_skip_test("MADV_PAGEOUT left every page mapped here");

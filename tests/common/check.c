@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "race.h"
@@ -173,4 +174,20 @@ int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int
 	pthread_join(w, NULL);
 	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
 	return atomic_load(&bb.done);
+}
+
+bool ut_wait_child(pid_t pid, int ms, int *status)
+{
+	int i;
+
+	for (i = 0; i < ms / 10; i++) {
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return true;
+		usleep(10000);
+	}
+	if (waitpid(pid, status, WNOHANG) == pid)
+		return true;
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, status, 0), pid);
+	return false;
 }

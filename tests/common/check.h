@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <ufvm.h>
 
 #include "pattern.h"
@@ -116,6 +117,16 @@ void ut_file_close(struct ut_file *u);
 void ut_config_budget(struct ufvm_config *cfg, uint64_t budget);
 /* The value of one counter now. */
 uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c);
+/*
+ * ut_wait_child - wait up to @ms for child @pid to end, its status in
+ * *@status; if it has not, kill it (SIGKILL) and reap it.
+ * Return: true if it ended by itself in time.
+ */
+bool ut_wait_child(pid_t pid, int ms, int *status);
+/* "exited with" or "died of signal" for a wait status, and its number. */
+#define UT_STATUS_FMT		"%s %d"
+#define UT_STATUS_ARGS(st)	(WIFSIGNALED(st) ? "died of signal" : "exited with"), \
+				(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st))
 /*
  * ut_pwrites_beside_punches - two threads ufvm_punch() [0, @npages pages)
  * of @f back to back, each failing with -@punch_errno and held 1 ms once
