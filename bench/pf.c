@@ -869,8 +869,9 @@ static void pf_print(FILE *out, const struct pf_run *pr)
 			(double)budget / (double)pf_pages);
 	else
 		fprintf(out, "none");
-	fprintf(out, ", readahead %u, fault-around %u, map-ahead %u\n", pr->cfg.readahead,
-		pr->cfg.fault_around, pr->cfg.map_ahead);
+	fprintf(out, ", readahead %u, fault-around %u, map-ahead %u, frame stripes %u\n",
+		pr->cfg.readahead, pr->cfg.fault_around, pr->cfg.map_ahead,
+		pr->cfg.backend == UFVM_BACKEND_SIGSEGV ? 1 : pr->cfg.frame_stripes);
 	fprintf(out, "medians of %u rounds, each ufvm (a fresh instance) then the kernel's "
 		"mmap(MAP_SHARED) of the file\n\n", pr->reps);
 	fprintf(out, "%-8s %10s %10s %10s %10s %12s %12s\n", "", "ns/page", "min", "max",
@@ -984,6 +985,8 @@ static void pf_json(struct bench_ctx *bx, const struct pf_run *pr)
 	jw_u64(w, "readahead", pr->cfg.readahead);
 	jw_u64(w, "fault_around", pr->cfg.fault_around);
 	jw_u64(w, "map_ahead", pr->cfg.map_ahead);
+	jw_u64(w, "frame_stripes",
+	       pr->cfg.backend == UFVM_BACKEND_SIGSEGV ? 1 : pr->cfg.frame_stripes);
 	jw_end(w, '}');
 
 	jw_obj(w, "umap");

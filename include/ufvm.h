@@ -31,6 +31,11 @@
  *    the instance): beyond that ufvm_pwrite() and ufvm_truncate() return
  *    -EFBIG.  Close every handle and mapping and open it again to grow
  *    further;
+ *  - with the userfaultfd backend a file larger than one chunk when first
+ *    opened (32 MiB, for files up to 8 GiB) holds frame_stripes (4) memfd
+ *    descriptors, and each mapping of it is one kernel mapping per chunk
+ *    (docs/configuration.md, UFVM_FRAME_STRIPES); a smaller chunk_pages
+ *    multiplies the mappings;
  *  - with in-thread delivery and the sigsegv backend a fault is served on
  *    the faulting thread's own stack, in a signal handler: about 11 KiB of
  *    it (measured, release build) on top of what the thread uses, so a
@@ -118,6 +123,11 @@ struct ufvm_config {
 	unsigned int install_split;	/* 0/1: uffd installs of 128 pages or more
 					   are shared with an installer thread
 					   on another CPU */
+	unsigned int frame_stripes;	/* uffd backend: a file's frames striped
+					   over this many memfds (1 to 8; 1 =
+					   one memfd) */
+	unsigned int chunk_pages;	/* pages per stripe chunk, a power of two;
+					   0 = 512 (grown for large files) */
 };
 
 /*

@@ -453,8 +453,10 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 		fprintf(stderr, "ufvm: userfaultfd unavailable (%s): using the sigsegv backend\n",
 			ufvm_strerror(err));
 	}
-	if (err && vm->cfg.backend != UFVM_BACKEND_UFFD)
+	if (err && vm->cfg.backend != UFVM_BACKEND_UFFD) {
+		vm->pol.frame_stripes = 1;	/* its installs map one memfd */
 		err = pager_sigsegv_create(&vm->as, &vm->pol, &vm->stats, &vm->be);
+	}
 	if (err)
 		goto fail_as;
 	vm->as.pmap = &vm->be->pmap;

@@ -157,7 +157,8 @@ static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	struct sigsegv_backend *sb = to_sb(pm);
 	int prot = PROT_READ | ((r->writable && !wp) ? PROT_WRITE : 0);
 
-	if (mmap((void *)addr, len, prot, MAP_SHARED | MAP_FIXED, r->object->memfd,
+	/* One memfd: lib/ufvm.c does not stripe this backend's objects. */
+	if (mmap((void *)addr, len, prot, MAP_SHARED | MAP_FIXED, r->object->memfds[0],
 		 file_off(r, addr)) == MAP_FAILED) {
 		vm_stat_inc(vm_stats_shard_get(sb->stats), UFVM_CTR_INSTALL_ERRORS);
 		return -errno;

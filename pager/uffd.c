@@ -151,6 +151,17 @@ struct handler {
  * An installer thread (split installs, top of file), and the job slot a
  * caller of u_install() on another CPU owns while ->busy.
  */
+/*
+ * Where a region's frames change memfd (vm/object.h, "Frame striping"):
+ * every @cb bytes from @base, the address of the file's page 0 in the
+ * region's mapping; @cb 0 if never.  One UFFDIO_CONTINUE covers one
+ * mapping: across two it fails with ENOENT, as at a hole.
+ */
+struct stripe_geom {
+	uintptr_t base;
+	uintptr_t cb;
+};
+
 struct installer {
 	struct uffd_backend *ub;
 	unsigned int cpu;
@@ -164,6 +175,7 @@ struct installer {
 	uintptr_t start;
 	size_t npages;
 	uint64_t mode;
+	struct stripe_geom geom;
 	int err;			/* the installer's first error in the job */
 	bool need_wake;			/* the installer owes a wake of its chunks */
 } __attribute__((aligned(64)));
@@ -215,25 +227,52 @@ static int u_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_
 	return uffd_ioctl(to_ub(pm), UFFDIO_WAKE, &rg);
 }
 
+static struct stripe_geom region_geom(const struct vm_region *r)
+{
+	const struct vm_object *obj = r->object;
+
+	if (obj->nstripes == 1)
+		return (struct stripe_geom){ 0, 0 };
+	return (struct stripe_geom){
+		.base = r->start - (uintptr_t)(r->pgoff << PAGE_SHIFT),
+		.cb = (uintptr_t)1 << (obj->chunk_shift + PAGE_SHIFT),
+	};
+}
+
+/* The end of the piece of [@a, @end) that one mapping holds. */
+static uintptr_t geom_piece_end(struct stripe_geom g, uintptr_t a, uintptr_t end)
+{
+	uintptr_t next;
+
+	if (!g.cb)
+		return end;
+	next = a + g.cb - ((a - g.base) & (g.cb - 1));
+	return next < end ? next : end;
+}
+
 /*
- * UFFDIO_CONTINUE [@a, @end) with @mode, skipping pages mapped already
- * (EEXIST) and going on after a partial EAGAIN; sets *@need_wake when a
- * skipped or partial range leaves the range's waiters unwoken.
+ * UFFDIO_CONTINUE [@a, @end) with @mode, one mapping (@g) at a time,
+ * skipping pages mapped already (EEXIST) and going on after a partial
+ * EAGAIN; sets *@need_wake when a skipped or partial range leaves the
+ * range's waiters unwoken.
  * Return: 0 or -errno.  Context: any thread; the caller's locks.
  */
-static int continue_range(struct uffd_backend *ub, uintptr_t a, uintptr_t end, uint64_t mode,
-			  bool *need_wake)
+static int continue_range(struct uffd_backend *ub, struct stripe_geom g, uintptr_t a,
+			  uintptr_t end, uint64_t mode, bool *need_wake)
 {
 	struct vm_stats_shard *s = vm_stats_shard_get(ub->stats);
 
 	while (a < end) {
+		uintptr_t e = geom_piece_end(g, a, end);
 		struct uffdio_continue c = {
-			.range = { .start = a, .len = end - a },
+			.range = { .start = a, .len = e - a },
 			.mode = mode,
 		};
 
-		if (ioctl(ub->uffd, UFFDIO_CONTINUE, &c) == 0)
-			return 0;
+		if (ioctl(ub->uffd, UFFDIO_CONTINUE, &c) == 0) {
+			a = e;
+			continue;
+		}
 		if (errno == EAGAIN) {
 			vm_stat_inc(s, UFVM_CTR_EAGAIN);
 			if (c.mapped > 0) {
@@ -297,8 +336,8 @@ static struct installer *claim_installer(struct uffd_backend *ub)
  * Context: the caller's locks (the region's ptl); blocks until the
  * installer's chunks are in, which the installer serves without a lock.
  */
-static int install_split(struct uffd_backend *ub, struct installer *in, uintptr_t addr,
-			 size_t npages, uint64_t mode, bool *need_wake)
+static int install_split(struct uffd_backend *ub, struct installer *in, struct stripe_geom g,
+			 uintptr_t addr, size_t npages, uint64_t mode, bool *need_wake)
 {
 	uint32_t nchunks = (uint32_t)((npages + SPLIT_CHUNK_PAGES - 1) / SPLIT_CHUNK_PAGES);
 	uint32_t base = __atomic_load_n(&in->done, __ATOMIC_RELAXED), target, d;
@@ -308,6 +347,7 @@ static int install_split(struct uffd_backend *ub, struct installer *in, uintptr_
 	in->start = addr;
 	in->npages = npages;
 	in->mode = mode;
+	in->geom = g;
 	in->err = 0;
 	in->need_wake = false;
 	v = ((v >> 32) + 1) << 32 | (uint64_t)nchunks << 16;	/* a new generation */
@@ -326,7 +366,7 @@ static int install_split(struct uffd_backend *ub, struct installer *in, uintptr_
 						 __ATOMIC_RELAXED))
 			continue;
 		chunk_range(in, CLAIM_FRONT(v), &a, &end);
-		e = continue_range(ub, a, end, mode, need_wake);
+		e = continue_range(ub, g, a, end, mode, need_wake);
 		if (e && !err)
 			err = e;
 	}
@@ -389,7 +429,7 @@ static void *installer_main(void *arg)
 				vm_stat_inc(vm_stats_shard_get(ub->stats), UFVM_CTR_INSTALL_ERRORS);
 				e = -ENOMEM;
 			} else {
-				e = continue_range(ub, a, end, in->mode, &wake);
+				e = continue_range(ub, in->geom, a, end, in->mode, &wake);
 			}
 			if (e && !in->err)
 				in->err = e;
@@ -501,9 +541,10 @@ static int u_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	    len <= (size_t)0xffff * SPLIT_CHUNK_PAGES * PAGE_SIZE)	/* chunks fit the claim */
 		in = claim_installer(ub);
 	if (in)
-		err = install_split(ub, in, addr, len >> PAGE_SHIFT, mode, &need_wake);
+		err = install_split(ub, in, region_geom(r), addr, len >> PAGE_SHIFT, mode,
+				    &need_wake);
 	else
-		err = continue_range(ub, addr, addr + len, mode, &need_wake);
+		err = continue_range(ub, region_geom(r), addr, addr + len, mode, &need_wake);
 	if ((need_wake || err) && !ub->inthread)
 		u_wake(pm, r, addr, len);
 	return err;
@@ -663,34 +704,103 @@ static int u_set_prot(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	 * in write-protected.  A page mapped read-only before a change to
 	 * writable was zapped by the caller: mprotect may upgrade a shared
 	 * mapping's PTEs to writable, which must never skip mkwrite.
+	 *
+	 * Striped, the range may span mappings, and mprotect() changes them
+	 * one by one: one that fails (ENOMEM at vm.max_map_count, for a
+	 * split) leaves those before it changed.  They go back (merging,
+	 * which needs no new mapping), so that a failure changes nothing, as
+	 * it does for one mapping.
 	 */
-	return mprotect((void *)addr, len, PROT_READ | (writable ? PROT_WRITE : 0)) ? -errno : 0;
+	int err = mprotect((void *)addr, len, PROT_READ | (writable ? PROT_WRITE : 0)) ? -errno : 0;
+
+	if (err && region_geom(r).cb)
+		mprotect((void *)addr, len, PROT_READ | (writable ? 0 : PROT_WRITE));
+	return err;
+}
+
+/*
+ * UFFDIO_POISON of [@addr, @addr + @len), one mapping (@g) at a time,
+ * going on after a partial EAGAIN.  A page that is not empty (EEXIST)
+ * may hold a uffd-wp marker: the markers of the rest of that piece are
+ * cleared, once, and the rest poisoned.
+ */
+static int poison_range(struct uffd_backend *ub, struct stripe_geom g, uintptr_t addr,
+			size_t len)
+{
+	uintptr_t end = addr + len, cleared = 0;
+
+	while (addr < end) {
+		uintptr_t e = geom_piece_end(g, addr, end);
+		struct uffdio_poison p = { .range = { .start = addr, .len = e - addr } };
+		int err = uffd_ioctl(ub, UFFDIO_POISON, &p);
+
+		if (err == -EAGAIN && p.updated > 0) {
+			addr += (uintptr_t)p.updated;
+			continue;
+		}
+		if (err == -EEXIST && cleared != e) {
+			struct uffdio_writeprotect w = {
+				.range = { .start = addr, .len = e - addr },
+				.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+			};
+
+			uffd_ioctl(ub, UFFDIO_WRITEPROTECT, &w);
+			cleared = e;
+			continue;
+		}
+		if (err)
+			return err;
+		addr = e;
+	}
+	return 0;
 }
 
 static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	struct uffd_backend *ub = to_ub(pm);
-	struct uffdio_poison p = { .range = { .start = addr, .len = len } };
 	int err;
 
 	if (ub->inthread)
 		return 0;	/* the faulting thread's handler forwards SIGBUS */
-	err = uffd_ioctl(ub, UFFDIO_POISON, &p);
-
-	if (err == -EEXIST) {
-		/* A uffd-wp marker sits there: clear it, then poison. */
-		struct uffdio_writeprotect w = {
-			.range = { .start = addr, .len = len },
-			.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
-		};
-
-		uffd_ioctl(ub, UFFDIO_WRITEPROTECT, &w);
-		p.updated = 0;
-		err = uffd_ioctl(ub, UFFDIO_POISON, &p);
-	}
+	err = poison_range(ub, region_geom(r), addr, len);
 	if (err)
 		u_wake(pm, r, addr, len);
 	return err;
+}
+
+/*
+ * Map @len bytes of @obj's frames from page @pgoff on, at @hint (fixed)
+ * or anywhere: one mapping, or striped one per chunk (vm/object.h) into a
+ * reservation.  Return: the address, or MAP_FAILED with errno set (nothing
+ * mapped; at @hint, what was there may be gone).
+ */
+static void *map_frames(struct vm_object *obj, uintptr_t hint, size_t len, int prot,
+			uint64_t pgoff)
+{
+	uint64_t idx = pgoff, end = pgoff + (len >> PAGE_SHIFT);
+	char *a;
+
+	if (obj->nstripes == 1)
+		return mmap((void *)hint, len, prot, MAP_SHARED | (hint ? MAP_FIXED : 0),
+			    obj->memfds[0], (off_t)(pgoff << PAGE_SHIFT));
+	a = mmap((void *)hint, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		 (hint ? MAP_FIXED : 0), -1, 0);
+	if (a == MAP_FAILED)
+		return a;
+	for (; idx < end; idx += MIN(end - idx, vm_object_chunk_left(obj, idx))) {
+		size_t k = (size_t)MIN(end - idx, vm_object_chunk_left(obj, idx)) << PAGE_SHIFT;
+
+		if (mmap(a + ((idx - pgoff) << PAGE_SHIFT), k, prot, MAP_SHARED | MAP_FIXED,
+			 vm_object_memfd(obj, idx), (off_t)(idx << PAGE_SHIFT)) == MAP_FAILED) {
+			int err = errno;
+
+			if (!hint)
+				munmap(a, len);
+			errno = err;
+			return MAP_FAILED;
+		}
+	}
+	return a;
 }
 
 static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
@@ -708,9 +818,7 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	 * the kernel from the memfd (allocating a frame in a hole), so it
 	 * starts inaccessible and gets its protection once registered.
 	 */
-	a = mmap((void *)hint, len, hint ? PROT_NONE : prot,
-		 MAP_SHARED | (hint ? MAP_FIXED : 0), r->object->memfd,
-		 (off_t)(r->pgoff << PAGE_SHIFT));
+	a = map_frames(r->object, hint, len, hint ? PROT_NONE : prot, r->pgoff);
 	if (a == MAP_FAILED)
 		return -errno;
 	/* A child would see holes as zeros: it gets no mapping at all. */

@@ -166,6 +166,102 @@ void vm_object_inval_end(struct vm_object *obj)
 
 /* ---- creation and teardown ---- */
 
+#define CHUNK_MIN_SHIFT	9	/* striped: chunks of 2 MiB at least */
+#define VIEW_CHUNKS	512	/* striped, chunk_pages 0: the chunk grows so
+				   that the view, grown to its limit, has no
+				   more mappings than this */
+
+static void frames_close(struct vm_object *obj)
+{
+	unsigned int i;
+
+	for (i = 0; i < obj->nstripes; i++)
+		if (obj->memfds[i] >= 0)
+			close(obj->memfds[i]);
+}
+
+/* Set every memfd's size to @npages pages.  Return: 0 or the first -errno. */
+static int frames_truncate(struct vm_object *obj, uint64_t npages)
+{
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < obj->nstripes; i++)
+		if (ftruncate(obj->memfds[i], (off_t)(npages << PAGE_SHIFT)) && !err)
+			err = -errno;
+	return err;
+}
+
+/*
+ * Striped: map the view's chunks up to page @npages from their memfds
+ * (the rest of the view stays reserved).  Context: creation, or (I) on a
+ * growing truncate before the size is published.  Return: 0 or -errno.
+ */
+static int view_map(struct vm_object *obj, uint64_t npages)
+{
+	uint64_t c = obj->view_mapped;
+
+	for (; c < npages && c < obj->view_pages; c += 1ull << obj->chunk_shift) {
+		size_t len = (size_t)MIN(1ull << obj->chunk_shift, obj->view_pages - c) << PAGE_SHIFT;
+
+		if (mmap(obj->view + (c << PAGE_SHIFT), len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm_object_memfd(obj, c),
+			 (off_t)(c << PAGE_SHIFT)) == MAP_FAILED)
+			return -errno;
+		obj->view_mapped = c + (1ull << obj->chunk_shift);
+	}
+	return 0;
+}
+
+/*
+ * Make the frames' memfds of @npages pages, and the view: one memfd, or
+ * for a file larger than a chunk pol->frame_stripes striped by chunks
+ * (vm/object.h, "Frame striping").  Return: 0 or -errno, nothing left made.
+ */
+static int frames_create(struct vm_object *obj, uint64_t npages)
+{
+	unsigned int i, shift = CHUNK_MIN_SHIFT;
+	int err = 0;
+
+	if (obj->pol->chunk_pages)
+		shift = (unsigned int)__builtin_ctz(obj->pol->chunk_pages);
+	else
+		while ((obj->view_pages >> shift) > VIEW_CHUNKS)
+			shift++;
+	obj->chunk_shift = shift;
+	/* A file of one chunk or less stays in one memfd, grown or not. */
+	obj->nstripes = npages > (1ull << shift) ?
+			MAX(1u, MIN(obj->pol->frame_stripes, (unsigned int)VM_STRIPES_MAX)) : 1;
+	for (i = 0; i < obj->nstripes; i++)
+		obj->memfds[i] = -1;
+	for (i = 0; i < obj->nstripes && !err; i++) {
+		obj->memfds[i] = memfd_create("ufvm-frames", MFD_CLOEXEC);
+		if (obj->memfds[i] < 0)
+			err = -errno;
+	}
+	if (!err)
+		err = frames_truncate(obj, npages);
+	if (err)
+		goto fail;
+	obj->view = mmap(NULL, obj->view_pages << PAGE_SHIFT,
+			 obj->nstripes == 1 ? PROT_READ | PROT_WRITE : PROT_NONE,
+			 obj->nstripes == 1 ? MAP_SHARED | MAP_NORESERVE :
+					      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 obj->nstripes == 1 ? obj->memfds[0] : -1, 0);
+	if (obj->view == MAP_FAILED) {
+		err = -errno;
+		goto fail;
+	}
+	obj->view_mapped = obj->nstripes == 1 ? obj->view_pages : 0;
+	err = view_map(obj, npages);
+	if (!err)
+		return 0;
+	munmap(obj->view, obj->view_pages << PAGE_SHIFT);
+fail:
+	frames_close(obj);
+	return err;
+}
+
 int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 		     const struct vm_policy *pol, struct vm_stats_set *stats,
 		     struct vm_cache *cache, struct vm_object **out)
@@ -188,21 +284,9 @@ int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 	obj->stats = stats;
 	obj->cache = cache;
 	obj->view_pages = MAX(VIEW_MIN_PAGES, 2 * DIV_ROUND_UP(size, PAGE_SIZE));
-	obj->memfd = memfd_create("ufvm-frames", MFD_CLOEXEC);
-	if (obj->memfd < 0) {
-		err = -errno;
+	err = frames_create(obj, DIV_ROUND_UP(size, PAGE_SIZE));
+	if (err)
 		goto fail;
-	}
-	if (ftruncate(obj->memfd, (off_t)ROUND_UP(size, PAGE_SIZE))) {
-		err = -errno;
-		goto fail_fd;
-	}
-	obj->view = mmap(NULL, obj->view_pages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_NORESERVE, obj->memfd, 0);
-	if (obj->view == MAP_FAILED) {
-		err = -errno;
-		goto fail_fd;
-	}
 	vm_pindex_init(&obj->index);
 	vm_mutex_init(&obj->index_lock, VM_LC_INDEX);
 	vm_mutex_init(&obj->rmap_lock, VM_LC_RMAP);
@@ -215,8 +299,6 @@ int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 	CDS_INIT_LIST_HEAD(&obj->node);
 	*out = obj;
 	return 0;
-fail_fd:
-	close(obj->memfd);
 fail:
 	free(obj);
 	return err;
@@ -298,7 +380,7 @@ int vm_object_destroy(struct vm_object *obj)
 	err = vm_object_flush(obj);
 	drop_all_pages(obj);
 	munmap(obj->view, obj->view_pages << PAGE_SHIFT);
-	close(obj->memfd);
+	frames_close(obj);
 	vm_store_destroy(obj->store);
 	vm_rwsem_destroy(&obj->invalidate_lock);
 	vm_mutex_destroy(&obj->inval_mutex);
@@ -450,6 +532,60 @@ void vm_object_fill_wait(struct vm_object *obj)
  */
 _Static_assert(VM_FILL_BUF_PAGES >= VM_RA_MAX, "a bounce buffer holds the largest fill");
 
+/* Write @span bytes of @buf into the frames from page @idx on, chunk by chunk. */
+static int write_frames(struct vm_object *obj, uint64_t idx, const char *buf, size_t span)
+{
+	while (span) {
+		size_t k = (size_t)MIN((uint64_t)span >> PAGE_SHIFT, vm_object_chunk_left(obj, idx))
+			   << PAGE_SHIFT;
+		int err = vm_pwrite_all(vm_object_memfd(obj, idx), buf, k, idx << PAGE_SHIFT);
+
+		if (err)
+			return err;
+		buf += k;
+		span -= k;
+		idx += k >> PAGE_SHIFT;
+	}
+	return 0;
+}
+
+/*
+ * Splice the store's @len bytes from page @idx on into the frames of pages
+ * [@idx, @idx + @n), chunk by chunk, zeroing the rest of those pages from
+ * @zbuf (a bounce buffer).  Return: 0 or -errno (-EOPNOTSUPP from the first
+ * chunk: the store cannot splice, nothing was written).
+ */
+static int splice_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size_t len,
+			 const int *pipefd, char *zbuf)
+{
+	uint64_t end = idx + n;
+
+	while (idx < end) {
+		size_t span = (size_t)MIN(end - idx, vm_object_chunk_left(obj, idx)) << PAGE_SHIFT;
+		size_t want = MIN(len, span), got = 0;
+		int fd = vm_object_memfd(obj, idx);
+
+		if (want) {
+			ssize_t k = vm_store_read_to_fd(obj->store, fd, idx << PAGE_SHIFT, want, pipefd);
+
+			if (k < 0)
+				return (int)k;
+			got = (size_t)k;	/* in the frames; past the end of the file, zeros */
+		}
+		if (got < span) {
+			int err;
+
+			memset(zbuf, 0, span - got);
+			err = vm_pwrite_all(fd, zbuf, span - got, (idx << PAGE_SHIFT) + got);
+			if (err)
+				return err;
+		}
+		len = got < want ? 0 : len - got;	/* short: the end of the file */
+		idx += span >> PAGE_SHIFT;
+	}
+	return 0;
+}
+
 static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size_t len)
 {
 	size_t span = (size_t)n << PAGE_SHIFT;
@@ -457,32 +593,22 @@ static int fill_frames(struct vm_object *obj, uint64_t idx, unsigned int n, size
 	char *buf = vm_cache_fill_buf_try(obj->cache);
 	char *dst = buf ? buf : vm_object_frame(obj, idx);
 	const int *pipefd = buf && len ? vm_cache_fill_pipe(obj->cache, buf) : NULL;
-	ssize_t k = pipefd ? vm_store_read_to_fd(obj->store, obj->memfd, off, len, pipefd)
-			   : -EOPNOTSUPP;
-	int err = 0;
+	int err = pipefd ? splice_frames(obj, idx, n, len, pipefd, buf) : -EOPNOTSUPP;
 
-	if (k >= 0) {
-		size_t got = (size_t)k;	/* in the frames; past the end of the file, zeros */
-
-		if (got < span) {
-			memset(buf, 0, span - got);
-			err = vm_pwrite_all(obj->memfd, buf, span - got, off + got);
-		}
+	if (err != -EOPNOTSUPP) {
+		if (err)
+			vm_cache_fill_pipe_reset(obj->cache, buf);	/* it may hold data */
 		vm_cache_fill_buf_put(obj->cache, buf);
 		return err;
 	}
-	if (k != -EOPNOTSUPP) {
-		vm_cache_fill_pipe_reset(obj->cache, buf);	/* it may hold data */
-		vm_cache_fill_buf_put(obj->cache, buf);
-		return (int)k;
-	}
+	err = 0;
 	if (len)
 		err = vm_store_read(obj->store, dst, off, len);
 	if (!err && len < span)
 		memset(dst + len, 0, span - len);
 	if (buf) {
 		if (!err)
-			err = vm_pwrite_all(obj->memfd, buf, span, off);
+			err = write_frames(obj, idx, buf, span);
 		vm_cache_fill_buf_put(obj->cache, buf);
 	}
 	return err;
@@ -573,7 +699,7 @@ int vm_object_fill_map_page(struct vm_object *obj, struct vm_page *page, struct 
 	 * Not mapped: the backend cannot, the region is dying, or the memfd
 	 * has a frame there (EEXIST: one left by a failed fill).  Write it.
 	 */
-	if (!mapped && vm_pwrite_all(obj->memfd, buf, PAGE_SIZE, off)) {
+	if (!mapped && vm_pwrite_all(vm_object_memfd(obj, page->index), buf, PAGE_SIZE, off)) {
 		vm_cache_fill_buf_put(obj->cache, buf);
 		return -EAGAIN;
 	}
@@ -668,8 +794,14 @@ void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
  * or the range invalidated under the invalidate lock. */
 static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
 {
-	fallocate(obj->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		  (off_t)(first << PAGE_SHIFT), (off_t)(n << PAGE_SHIFT));
+	while (n) {
+		uint64_t k = MIN(n, vm_object_chunk_left(obj, first));
+
+		fallocate(vm_object_memfd(obj, first), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)(first << PAGE_SHIFT), (off_t)(k << PAGE_SHIFT));
+		first += k;
+		n -= k;
+	}
 }
 
 /* Free the frame of the locked page @p.  Context: page locked, in the index. */
@@ -955,19 +1087,21 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 		 * frames no page uses (the punches freed them), so its
 		 * failure is not the truncate's.
 		 */
-		if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT))) {
+		if (frames_truncate(obj, npages)) {
 		}
 		return 0;
 	}
 	if (nsize == osize)
 		return vm_store_truncate(obj->store, nsize);
-	if (ftruncate(obj->memfd, (off_t)(npages << PAGE_SHIFT)))
-		return -errno;
-	err = vm_store_truncate(obj->store, nsize);
+	err = frames_truncate(obj, npages);
+	if (!err)
+		err = view_map(obj, npages);
+	if (!err)
+		err = vm_store_truncate(obj->store, nsize);
 	if (err) {
-		if (ftruncate(obj->memfd, (off_t)(opages << PAGE_SHIFT)))
-			err = -errno;
-		return err;
+		int e = frames_truncate(obj, opages);
+
+		return e ? e : err;
 	}
 	if (osize % PAGE_SIZE)
 		zero_partial(obj, osize / PAGE_SIZE, osize % PAGE_SIZE, PAGE_SIZE);
@@ -1071,8 +1205,9 @@ static int store_write_frames(struct vm_object *obj, uint64_t off, size_t len)
 	if (!buf)
 		return vm_store_write(obj->store, obj->view + off, off, len);
 	while (len && !err) {
-		size_t k = MIN(len, (size_t)VM_FILL_BUF_PAGES << PAGE_SHIFT);
-		ssize_t n = pread(obj->memfd, buf, k, (off_t)off);
+		size_t k = MIN(len, (size_t)MIN(VM_FILL_BUF_PAGES, vm_object_chunk_left(obj,
+							off >> PAGE_SHIFT)) << PAGE_SHIFT);
+		ssize_t n = pread(vm_object_memfd(obj, off >> PAGE_SHIFT), buf, k, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -7,9 +7,10 @@
  * (lib registry lock).
  *
  * Frames live in a memfd: page i of the file is page i of the memfd, so a
- * cached page can be mapped into any region with zero copies.  The pager
- * reaches the frames through ->view, its own unregistered mapping of the
- * whole memfd reservation.
+ * cached page can be mapped into any region with zero copies (or in one of
+ * several memfds, by chunks: "Frame striping" below).  The pager reaches the
+ * frames through ->view, its own unregistered mapping of the memfds over
+ * the view's reservation.
  */
 #ifndef UFVM_VM_OBJECT_H
 #define UFVM_VM_OBJECT_H
@@ -29,6 +30,7 @@ struct vm_region;
 struct vm_cache;
 
 #define VM_RA_MAX	256	/* largest readahead window, pages */
+#define VM_STRIPES_MAX	8	/* memfds an object's frames may be striped over */
 
 /* The two-state add/block lock of seed 000 (both states shared). */
 struct vm_addblock {
@@ -42,9 +44,12 @@ struct vm_object {
 	dev_t dev;			/* (c) */
 	ino_t ino;			/* (c) */
 	uint64_t size;			/* (a) bytes; changed under (I) */
-	int memfd;			/* (c) frames */
+	int memfds[VM_STRIPES_MAX];	/* (c) frames: memfds[0..nstripes) */
+	unsigned int nstripes;		/* (c) 1: every frame in memfds[0] */
+	unsigned int chunk_shift;	/* (c) striped: pages per chunk, log2 */
 	char *view;			/* (c) pager's mapping of the frames */
 	uint64_t view_pages;		/* (c) reserved: the size limit */
+	uint64_t view_mapped;		/* (I) striped: pages of the view mapped */
 	const struct vm_policy *pol;	/* (c) */
 	struct vm_stats_set *stats;	/* (c) */
 	struct vm_cache *cache;		/* (c) budget, reclaim, readahead */
@@ -107,6 +112,37 @@ static inline uint64_t vm_object_size(struct vm_object *obj)
 static inline uint64_t vm_object_npages(struct vm_object *obj)
 {
 	return DIV_ROUND_UP(vm_object_size(obj), PAGE_SIZE);
+}
+
+/*
+ * Frame striping.  Frames are striped over nstripes memfds by chunks of
+ * 1 << chunk_shift pages: page i's frame is page i of the memfd of its
+ * chunk (the same offset in every memfd; each is the file's size), chosen
+ * by a hash of the chunk so that two distant chunks seldom share one.
+ * Fills and punches of different memfds do not wait for each other's inode
+ * lock.  A range of frames is reached chunk by chunk: vm_object_chunk_left().
+ */
+static inline unsigned int vm_object_stripe(const struct vm_object *obj, uint64_t idx)
+{
+	uint64_t c = idx >> obj->chunk_shift;
+
+	if (obj->nstripes == 1)
+		return 0;
+	return (unsigned int)(((c * 0x9e3779b97f4a7c15ull) >> 32) % obj->nstripes);
+}
+
+/* The memfd that holds page @idx's frame, at offset @idx << PAGE_SHIFT. */
+static inline int vm_object_memfd(const struct vm_object *obj, uint64_t idx)
+{
+	return obj->memfds[vm_object_stripe(obj, idx)];
+}
+
+/* Pages from @idx to the end of its chunk (unstriped: no end). */
+static inline uint64_t vm_object_chunk_left(const struct vm_object *obj, uint64_t idx)
+{
+	if (obj->nstripes == 1)
+		return UINT64_MAX - idx;
+	return (1ull << obj->chunk_shift) - (idx & ((1ull << obj->chunk_shift) - 1));
 }
 
 static inline char *vm_object_frame(struct vm_object *obj, uint64_t idx)

@@ -146,6 +146,10 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 		why = "store_latency_us (at most 10 s)";
 	else if (cfg->direct_io > 1)
 		why = "direct_io (0 or 1)";
+	else if (cfg->frame_stripes < 1 || cfg->frame_stripes > 8)
+		why = "frame_stripes (1 to 8)";
+	else if (cfg->chunk_pages & (cfg->chunk_pages - 1) || cfg->chunk_pages > (1u << 20))
+		why = "chunk_pages (0, or a power of two up to 1048576)";
 	else if (cfg->debug_flags & ~(UFVM_DEBUG_CHECK_THEN_RAISE | UFVM_DEBUG_NO_DEAD_CHECK |
 				      UFVM_DEBUG_EVICT_PUNCH_LATE | UFVM_DEBUG_OVERSHOOT_WINDOW |
 				      UFVM_DEBUG_NO_ACTIVE | UFVM_DEBUG_FILL_END_LATE |
@@ -175,7 +179,8 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
  */
 static const char *const env_known[] = {
 	"UFVM_BACKEND", "UFVM_CACHE_PAGES", "UFVM_DELIVERY", "UFVM_DIRECT_IO",
-	"UFVM_DIRTY_EXPIRE_MS", "UFVM_FAULT_AROUND", "UFVM_HANDLERS", "UFVM_HANDLER_BATCH",
+	"UFVM_CHUNK_PAGES", "UFVM_DIRTY_EXPIRE_MS", "UFVM_FAULT_AROUND", "UFVM_FRAME_STRIPES",
+	"UFVM_HANDLERS", "UFVM_HANDLER_BATCH",
 	"UFVM_HANDLER_PARK", "UFVM_HANDLER_SPIN_US", "UFVM_INSTALL_SPLIT", "UFVM_INVALIDATE",
 	"UFVM_MAP_AHEAD", "UFVM_READAHEAD",
 	"UFVM_RECLAIM", "UFVM_RETRY", "UFVM_SPECULATIVE", "UFVM_STATS",
@@ -265,6 +270,8 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	cfg->readahead = 256;
 	cfg->dirty_expire_ms = 5000;
 	cfg->map_ahead = 256;
+	cfg->frame_stripes = 4;
+	cfg->chunk_pages = 0;
 
 #define ENV_UINT(name, lo, hi, field)					\
 	do {								\
@@ -288,6 +295,8 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
 	ENV_UINT("UFVM_MAP_AHEAD", 0, VM_FAULT_AROUND_MAX, map_ahead);
 	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);
+	ENV_UINT("UFVM_FRAME_STRIPES", 1, 8, frame_stripes);
+	ENV_UINT("UFVM_CHUNK_PAGES", 0, 1u << 20, chunk_pages);
 #undef ENV_UINT
 	err = env_cache_pages("UFVM_CACHE_PAGES", &cfg->cache_pages);
 	if (err < 0)
@@ -372,6 +381,8 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 	pol->retry = cfg->retry;
 	pol->map_ahead = cfg->map_ahead;
 	pol->invalidate = cfg->invalidate;
+	pol->frame_stripes = cfg->frame_stripes;
+	pol->chunk_pages = cfg->chunk_pages;
 	pol->debug = cfg->debug_flags;
 	return 0;
 }
