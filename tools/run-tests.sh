@@ -4,8 +4,9 @@
 # run-tests.sh - what `make test` runs: ctest in the release tree (build/),
 # then configure and build an ASan+UBSan tree (build-asan/) and run ctest
 # there too.  Each tree runs the suite once per delivery backend
-# (UFVM_BACKEND=uffd, then sigsegv).  Every run happens; the script fails
-# if any fails.
+# (UFVM_BACKEND=uffd, then sigsegv), and the release tree once more with
+# frames striped in small chunks.  Every run happens; the script fails if
+# any fails.
 # Its last line sums both runs: "tests: N passed, M failed[, K skipped]".
 #
 # Environment: BUILD, ASAN_BUILD (tree names), BACKENDS (default "uffd
@@ -66,6 +67,15 @@ BACKENDS=${BACKENDS:-uffd sigsegv}
 for be in $BACKENDS; do
 	UFVM_BACKEND=$be run_ctest "release/$be" "$BUILD"
 done
+# Once more with every file of more than 4 pages striped in 4-page chunks
+# (docs/architecture.md, "Frame striping"): the tests' files are smaller
+# than the default chunk.  Only the uffd backend stripes.
+case " $BACKENDS " in
+*" uffd "*)
+	UFVM_BACKEND=uffd UFVM_FRAME_STRIPES=4 UFVM_CHUNK_PAGES=4 \
+		run_ctest "release/uffd-stripes" "$BUILD"
+	;;
+esac
 
 echo "== configure and build: ASan+UBSan ($ASAN_BUILD)"
 if cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=ON \

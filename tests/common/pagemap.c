@@ -3,7 +3,9 @@
  * pagemap.c - what the kernel maps at an address: see pagemap.h.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +17,33 @@
 #include "pagemap.h"
 
 #define PAGEMAP_PAGE	4096ul
+
+int frames_fds_open(int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char path[300], link[PATH_MAX];
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (!strstr(link, "memfd:ufvm-frames"))
+			continue;
+		if (found < max)
+			fds[found] = open(path, O_RDONLY | O_CLOEXEC);
+		found++;
+	}
+	closedir(d);
+	return found;
+}
 
 int pagemap_read(const void *addr, size_t npages, uint64_t *out)
 {

@@ -3,9 +3,10 @@
  * pagemap.h - what the kernel maps at an address: /proc/self/pagemap and
  * /proc/self/maps, to check ufvm's mappings against the real page tables.
  *
- * With the userfaultfd backend a region is one shared mapping of the
- * file's frames (a memfd named "ufvm-frames") whose pages are installed
- * one by one: a page is mapped when its page-table entry is present.
+ * With the userfaultfd backend a region is a shared mapping of the file's
+ * frames (a memfd named "ufvm-frames"; one mapping per chunk of a striped
+ * file) whose pages are installed one by one: a page is mapped when its
+ * page-table entry is present.
  * With the sigsegv backend a region is reserved anonymous memory, and an
  * installed page is a mapping of the frames over it, whose entry need not
  * be present yet: a page is mapped when the mapping at it is the frames'.
@@ -20,6 +21,14 @@
 
 #define PM_PRESENT	(1ull << 63)
 #define PM_PFN_MASK	((1ull << 55) - 1)
+
+/*
+ * frames_fds_open - open (read-only) each memfd of ufvm's frames that this
+ * process has open, up to @max of them, into @fds.  A file's frames are in
+ * one memfd, or striped over several (vm/object.h, "Frame striping").
+ * Return: how many this process has (even past @max), or -errno.
+ */
+int frames_fds_open(int *fds, int max);
 
 /* The pagemap entries of @npages pages from @addr into @out.  Return: 0 or -errno. */
 int pagemap_read(const void *addr, size_t npages, uint64_t *out);

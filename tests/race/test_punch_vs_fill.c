@@ -38,7 +38,6 @@
  * writes them) must leave the page's bytes in the store.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -46,6 +45,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "pagemap.h"
 #include "race.h"
 
 #define FILE_SIZE	(2 * MiB)
@@ -206,27 +206,8 @@ static void *map_reader(void *arg)
 /* Open our own fd of the memfd that holds the frames of the (one) file. */
 static int open_frames(void)
 {
-	char link[PATH_MAX], path[300];
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/fd");
-	int fd = -1, found = 0;
+	int fd = -1, found = frames_fds_open(&fd, 1);
 
-	cr_assert(d, "opendir /proc/self/fd");
-	while ((de = readdir(d))) {
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = 0;
-		if (!strstr(link, "memfd:ufvm-frames"))
-			continue;
-		found++;
-		if (fd < 0)
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	closedir(d);
 	cr_assert_eq(found, 1, "%d memfds of frames open, want the one of the file under test",
 		     found);
 	cr_assert(fd >= 0, "cannot open the frames' memfd: %s", strerror(errno));
@@ -266,6 +247,7 @@ static void run_punch_vs_fill(unsigned int mode)
 	ut_store("f", FILE_SIZE, SEED, path);
 	assert_ok(ufvm_config_init(&cfg));
 	cfg.invalidate = mode;
+	cfg.frame_stripes = 1;	/* open_frames(): the file's frames in one memfd */
 	s.vm = ut_open(&cfg);
 	assert_ok(ufvm_file_open(s.vm, path, UFVM_RDWR, &s.f));
 	s.frames_fd = open_frames();
