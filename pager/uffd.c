@@ -771,8 +771,9 @@ static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, siz
 /*
  * Map @len bytes of @obj's frames from page @pgoff on, at @hint (fixed)
  * or anywhere: one mapping, or striped one per chunk (vm/object.h) into a
- * reservation.  Return: the address, or MAP_FAILED with errno set (nothing
- * mapped; at @hint, what was there may be gone).
+ * reservation.  Return: the address, or MAP_FAILED with errno set: no
+ * frame left mapped (at @hint, what was there is gone, a reservation in
+ * its place if one could be made).
  */
 static void *map_frames(struct vm_object *obj, uintptr_t hint, size_t len, int prot,
 			uint64_t pgoff)
@@ -794,7 +795,14 @@ static void *map_frames(struct vm_object *obj, uintptr_t hint, size_t len, int p
 			 vm_object_memfd(obj, idx), (off_t)(idx << PAGE_SHIFT)) == MAP_FAILED) {
 			int err = errno;
 
-			if (!hint)
+			/*
+			 * Chunks mapped already must not stay: unregistered,
+			 * they would let the application reach the frames
+			 * behind ufvm's back.  At @hint one reservation over
+			 * the whole range replaces them (it needs no new
+			 * mapping count: they go).
+			 */
+			if (!hint || pager_reserve((uintptr_t)a, len))
 				munmap(a, len);
 			errno = err;
 			return MAP_FAILED;

@@ -794,6 +794,19 @@ void vm_object_remove_page(struct vm_object *obj, struct vm_page *p)
  * or the range invalidated under the invalidate lock. */
 static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
 {
+	unsigned int i;
+
+	/*
+	 * Striped, a memfd holds frames only at the offsets of its own
+	 * chunks: a range of more chunks than memfds is one punch of each
+	 * memfd over all of it (the other chunks' offsets are holes there).
+	 */
+	if (obj->nstripes > 1 && n > ((uint64_t)obj->nstripes << obj->chunk_shift)) {
+		for (i = 0; i < obj->nstripes; i++)
+			fallocate(obj->memfds[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  (off_t)(first << PAGE_SHIFT), (off_t)(n << PAGE_SHIFT));
+		return;
+	}
 	while (n) {
 		uint64_t k = MIN(n, vm_object_chunk_left(obj, first));
 

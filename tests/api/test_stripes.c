@@ -9,7 +9,8 @@
  * through a mapping that starts inside a chunk, fault-around windows that
  * cross chunks, punches and truncates across chunks, and reclaim under a
  * budget all behave as with one memfd, and free the frames they should.
- * A file no larger than one chunk stays in one memfd, even grown.
+ * A file grown past the chunks mapped at open reaches its new pages the same
+ * way, and a file no larger than one chunk stays in one memfd, even grown.
  *
  * Chunks of 4 pages and 4 stripes, so that every 16-page fault-around
  * window crosses chunks.  The sigsegv backend does not stripe: there the
@@ -272,5 +273,53 @@ Test(stripes, a_small_file_stays_in_one_memfd, .timeout = 30)
 	cr_assert_eq(fr.n, 1, "%d memfds for a file of one chunk", fr.n);
 	cr_assert(has_frame(fr.fds[0], 40), "page 40's frame is not in the one memfd");
 	frames_close(&fr);
+	ut_file_close(&u);
+}
+
+/*
+ * A striped file grown past the chunks its view mapped at open: the new
+ * pages are written, read and mapped through the memfds of their chunks.
+ */
+Test(stripes, growth_past_the_mapped_chunks, .timeout = 30)
+{
+	const int small = 2 * CHUNK;	/* striped: more than one chunk */
+	struct ufvm_config cfg;
+	struct frames fr;
+	struct ut_file u;
+	uint8_t b = 0xa5, got = 0, *m;
+	int fd;
+
+	stripes_config(&cfg);
+	cfg.readahead = 0;
+	ut_file_open(&u, &cfg, "grow", (uint64_t)small, SEED, UFVM_RDWR);
+	assert_ok(ufvm_truncate(u.f, NPAGES * PAGE));
+	ut_pwrite(u.f, &b, 1, 40 * PAGE + 3);	/* through the view, in a new chunk */
+	ut_pread(u.f, &got, 1, 40 * PAGE + 3);
+	cr_assert_eq(got, b);
+	m = ut_map(u.vm, u.path, 0, NPAGES * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	assert_pattern(SEED, m + (small - 1) * PAGE, (uint64_t)(small - 1) * PAGE, PAGE,
+		       "page %d, from before the growth", small - 1);
+	cr_assert_eq(m[40 * PAGE + 3], b);
+	cr_assert_eq(m[40 * PAGE + 4], 0);
+	for (int pg = small; pg < NPAGES; pg++)
+		m[pg * PAGE + 9] = (uint8_t)(pg * 3);
+	assert_ok(ufvm_sync(u.vm, m, NPAGES * PAGE));
+	frames_open(&fr);
+	if (striped(u.vm)) {
+		cr_assert_eq(fr.n, STRIPES, "%d memfds of frames, want %d", fr.n, STRIPES);
+		for (int pg = small; pg < NPAGES; pg++)
+			cr_assert_geq(frame_owner(&fr, (uint64_t)pg), 0, "page %d has no frame", pg);
+	}
+	frames_close(&fr);
+	fd = open(u.path, O_RDONLY | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	for (int pg = small; pg < NPAGES; pg++) {
+		cr_assert_eq(pread(fd, &got, 1, (off_t)pg * PAGE + 9), 1);
+		cr_assert_eq(got, (uint8_t)(pg * 3), "page %d of the store", pg);
+	}
+	cr_assert_eq(pread(fd, &got, 1, 40 * PAGE + 3), 1);
+	cr_assert_eq(got, b);
+	close(fd);
+	ut_unmap(u.vm, m, NPAGES * PAGE);
 	ut_file_close(&u);
 }
