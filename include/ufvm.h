@@ -236,6 +236,10 @@ struct ufvm_config {
 						   mapped only wakes the thread,
 						   though the kernel may have
 						   unmapped it (pager/fault.c) */
+#define UFVM_DEBUG_ADDBLOCK_UNFAIR	0x80000000u	/* the add/block lock keeps no
+						   turns: a side that releases
+						   it may take it back before
+						   the other side's waiters */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

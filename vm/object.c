@@ -52,15 +52,29 @@ static __thread struct vm_object *block_owner;
  * lock-order checker as the invalidate class, shared: a fill that takes it
  * holding a page lock could deadlock against an invalidation that holds
  * block and waits for that page.  The block side is inval_mutex's, held
- * around it.  Context: may sleep.
+ * around it.
+ *
+ * Turns: when the lock falls free while the other side waits, that side
+ * enters next (->turn), and a newcomer of the side that held it waits
+ * for it.  Without this a thread that punches in a loop took the block
+ * side back before the woken fills could run, and the fills waited as
+ * long as the punches went on (api/test_resize's add/block test, with
+ * slow punches).  A side that holds the lock still lets its own in, so
+ * that nothing waits for itself.  Context: may sleep.
  */
 static void addblock_get(struct vm_addblock *l, long dir)
 {
+	unsigned int side = dir > 0;
+
 	if (dir > 0)
 		vm__lockdep_acquire(l, VM_LC_INVALIDATE, false, 1);
 	pthread_mutex_lock(&l->mu);
-	while (dir > 0 ? l->v < 0 : l->v > 0)
+	l->waiting[side]++;
+	while ((dir > 0 ? l->v < 0 : l->v > 0) || l->turn == -dir)
 		pthread_cond_wait(&l->cv, &l->mu);
+	l->waiting[side]--;
+	if (l->turn == dir && !l->waiting[side])
+		l->turn = 0;	/* every one of this side that waited is in */
 	l->v += dir;
 	pthread_mutex_unlock(&l->mu);
 }
@@ -69,8 +83,11 @@ static void addblock_put(struct vm_addblock *l, long dir)
 {
 	pthread_mutex_lock(&l->mu);
 	l->v -= dir;
-	if (l->v == 0)
+	if (l->v == 0) {
+		if (l->waiting[dir < 0] && !l->unfair)	/* else: the bug, for tests */
+			l->turn = (int)-dir;	/* the other side's turn */
 		pthread_cond_broadcast(&l->cv);
+	}
 	pthread_mutex_unlock(&l->mu);
 	if (dir > 0)
 		vm__lockdep_release(l);
@@ -294,6 +311,7 @@ int vm_object_create(struct vm_store *store, dev_t dev, ino_t ino,
 	vm_mutex_init(&obj->inval_mutex, VM_LC_INVALIDATE);
 	pthread_mutex_init(&obj->wb_wait_mu, NULL);
 	pthread_mutex_init(&obj->addblock.mu, NULL);
+	obj->addblock.unfair = pol->debug & UFVM_DEBUG_ADDBLOCK_UNFAIR;
 	pthread_cond_init(&obj->addblock.cv, NULL);
 	CDS_INIT_LIST_HEAD(&obj->regions);
 	CDS_INIT_LIST_HEAD(&obj->node);

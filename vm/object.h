@@ -36,7 +36,10 @@ struct vm_cache;
 struct vm_addblock {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	long v;			/* > 0: adders, < 0: blockers */
+	long v;			/* (mu) > 0: adders, < 0: blockers */
+	unsigned int waiting[2];	/* (mu) blockers [0] and adders [1] waiting */
+	int turn;		/* (mu) 1 or -1: that side enters next; 0: either */
+	bool unfair;		/* (c) UFVM_DEBUG_ADDBLOCK_UNFAIR: no turns */
 };
 
 struct vm_object {
