@@ -580,7 +580,11 @@ Test(badinput, nonsense_config, .timeout = 20)
 	BAD(speculative, 2);
 	BAD(retry, 2);
 	BAD(direct_io, 2);
-	BAD(debug_flags, 0x80000000u);
+	BAD(frame_stripes, 0);
+	BAD(frame_stripes, 9);
+	BAD(chunk_pages, 3);
+	BAD(chunk_pages, 1u << 21);
+	/* (every bit of debug_flags is a switch now: none is refused) */
 #undef BAD
 	/* stats_path without its terminating NUL */
 	cfg = good;

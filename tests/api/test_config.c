@@ -33,7 +33,7 @@ static const char *const vars[] = {
 	"UFVM_BACKEND", "UFVM_HANDLERS", "UFVM_HANDLER_SPIN_US", "UFVM_SPECULATIVE",
 	"UFVM_FAULT_AROUND", "UFVM_RETRY", "UFVM_INVALIDATE", "UFVM_STORE_LATENCY_US",
 	"UFVM_CACHE_PAGES", "UFVM_STATS", "UFVM_DIRECT_IO", "UFVM_HANDLER_BATCH",
-	"UFVM_HANDLER_PARK", "UFVM_INSTALL_SPLIT",
+	"UFVM_HANDLER_PARK", "UFVM_INSTALL_SPLIT", "UFVM_FRAME_STRIPES", "UFVM_CHUNK_PAGES",
 };
 
 static void clear_env(void)
@@ -63,6 +63,8 @@ Test(config, defaults, .timeout = 5)
 	cr_assert_eq(cfg.cache_pages, 0);
 	cr_assert_eq(cfg.stats_path[0], 0);
 	cr_assert_eq(cfg.debug_flags, 0);
+	cr_assert_eq(cfg.frame_stripes, 4);
+	cr_assert_eq(cfg.chunk_pages, 0);
 }
 
 Test(config, environment_sets_fields, .timeout = 5)
@@ -84,7 +86,11 @@ Test(config, environment_sets_fields, .timeout = 5)
 	setenv("UFVM_CACHE_PAGES", "64M", 1);
 	setenv("UFVM_STATS", "/var/tmp/x.json", 1);
 	setenv("UFVM_BACKEND", "uffd", 1);
+	setenv("UFVM_FRAME_STRIPES", "2", 1);
+	setenv("UFVM_CHUNK_PAGES", "16", 1);
 	assert_ok(ufvm_config_init(&cfg));
+	cr_assert_eq(cfg.frame_stripes, 2);
+	cr_assert_eq(cfg.chunk_pages, 16);
 	cr_assert_eq(cfg.handler_threads, 3);
 	cr_assert_eq(cfg.handler_spin_us, 50);
 	cr_assert_eq(cfg.handler_batch, 0);
@@ -212,6 +218,8 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_CACHE_PAGES", "99999999999G" },
 		{ "UFVM_CACHE_PAGES", "99999999999999999999" },
 		{ "UFVM_CACHE_PAGES", "64MX" },	{ "UFVM_CACHE_PAGES", "64 M" },
+		{ "UFVM_FRAME_STRIPES", "0" },	{ "UFVM_FRAME_STRIPES", "9" },
+		{ "UFVM_CHUNK_PAGES", "4k" },	{ "UFVM_CHUNK_PAGES", "2097152" },
 	};
 	struct ufvm_config cfg;
 	struct ufvm *vm = NULL;
