@@ -156,6 +156,10 @@ struct ufvm_config {
 #define UFVM_DEBUG_DROP_GET_LATE	0x400u	/* a file's last close pins each page it
 						   drops after leaving the RCU section
 						   that found it */
+#define UFVM_DEBUG_ADDBLOCK_UNFAIR	0x800u	/* the add/block lock keeps no turns:
+						   a side that releases it may take
+						   it back before the other side's
+						   waiters */
 #define UFVM_DEBUG_FORK_NOREPLACE	0x1000u	/* a fork child reserves region ranges
 						   only where nothing was inherited */
 #define UFVM_DEBUG_FILL_HOOKED		0x2000u	/* a 1-page fill from a store in memory
@@ -236,10 +240,6 @@ struct ufvm_config {
 						   mapped only wakes the thread,
 						   though the kernel may have
 						   unmapped it (pager/fault.c) */
-#define UFVM_DEBUG_ADDBLOCK_UNFAIR	0x80000000u	/* the add/block lock keeps no
-						   turns: a side that releases
-						   it may take it back before
-						   the other side's waiters */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

@@ -794,16 +794,21 @@ static void *map_frames(struct vm_object *obj, uintptr_t hint, size_t len, int p
 		if (mmap(a + ((idx - pgoff) << PAGE_SHIFT), k, prot, MAP_SHARED | MAP_FIXED,
 			 vm_object_memfd(obj, idx), (off_t)(idx << PAGE_SHIFT)) == MAP_FAILED) {
 			int err = errno;
+			size_t done = (size_t)(idx - pgoff) << PAGE_SHIFT;
 
 			/*
 			 * Chunks mapped already must not stay: unregistered,
 			 * they would let the application reach the frames
-			 * behind ufvm's back.  At @hint one reservation over
-			 * the whole range replaces them (it needs no new
-			 * mapping count: they go).
+			 * behind ufvm's back.  They end at mapping boundaries,
+			 * so replacing or removing just them splits nothing
+			 * (which vm.max_map_count, likely full now, could
+			 * refuse); at @hint the reservation they replace gets
+			 * them back, and merges with the rest of it.
 			 */
-			if (!hint || pager_reserve((uintptr_t)a, len))
-				munmap(a, len);
+			if (!hint || pager_reserve((uintptr_t)a, done))
+				munmap(a, done);
+			if (!hint)
+				munmap(a + done, len - done);	/* the rest of ours */
 			errno = err;
 			return MAP_FAILED;
 		}

@@ -817,7 +817,8 @@ static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
 	/*
 	 * Striped, a memfd holds frames only at the offsets of its own
 	 * chunks: a range of more chunks than memfds is one punch of each
-	 * memfd over all of it (the other chunks' offsets are holes there).
+	 * memfd over all of it (the other chunks' offsets are holes there;
+	 * with shmem huge pages, a folio may cover some, which this frees).
 	 */
 	if (obj->nstripes > 1 && n > ((uint64_t)obj->nstripes << obj->chunk_shift)) {
 		for (i = 0; i < obj->nstripes; i++)

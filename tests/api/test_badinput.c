@@ -584,7 +584,7 @@ Test(badinput, nonsense_config, .timeout = 20)
 	BAD(frame_stripes, 9);
 	BAD(chunk_pages, 3);
 	BAD(chunk_pages, 1u << 21);
-	/* (every bit of debug_flags is a switch now: none is refused) */
+	BAD(debug_flags, 0x80000000u);
 #undef BAD
 	/* stats_path without its terminating NUL */
 	cfg = good;

@@ -220,6 +220,7 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_CACHE_PAGES", "64MX" },	{ "UFVM_CACHE_PAGES", "64 M" },
 		{ "UFVM_FRAME_STRIPES", "0" },	{ "UFVM_FRAME_STRIPES", "9" },
 		{ "UFVM_CHUNK_PAGES", "4k" },	{ "UFVM_CHUNK_PAGES", "2097152" },
+		{ "UFVM_CHUNK_PAGES", "3" },
 	};
 	struct ufvm_config cfg;
 	struct ufvm *vm = NULL;

@@ -167,28 +167,45 @@ Test(stripes, writes_from_inside_a_chunk_reach_the_store, .timeout = 30)
 	ut_file_close(&u);
 }
 
-/* A punch and a truncate across chunks: zeros where they cut, frames freed. */
-Test(stripes, punch_and_truncate_across_chunks, .timeout = 30)
+/*
+ * Open file @name of NPAGES pages striped, readahead off (a window queued
+ * before a punch may fill after it), map it writable and read every page.
+ */
+static uint8_t *open_read_all(struct ut_file *u, const char *name)
 {
 	struct ufvm_config cfg;
-	struct frames fr;
-	struct ut_file u;
 	uint8_t *m;
 
 	stripes_config(&cfg);
-	cfg.readahead = 0;	/* a window queued before the punch may fill after it */
-	ut_file_open(&u, &cfg, "p", NPAGES, SEED, UFVM_RDWR);
-	m = ut_map(u.vm, u.path, 0, NPAGES * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	cfg.readahead = 0;
+	ut_file_open(u, &cfg, name, NPAGES, SEED, UFVM_RDWR);
+	m = ut_map(u->vm, u->path, 0, NPAGES * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
 	for (int pg = 0; pg < NPAGES; pg++)
 		cr_assert_eq(m[pg * PAGE], pattern_byte(SEED, (uint64_t)pg * PAGE));
-	assert_ok(ufvm_punch(u.f, 6 * PAGE, 9 * PAGE));		/* pages 6..14 */
-	frames_open(&fr);
-	for (int pg = 0; pg < NPAGES; pg++) {	/* before reads fill the hole again */
-		bool cut = pg >= 6 && pg < 15;
+	return m;
+}
 
-		cr_assert_eq(frame_owner(&fr, (uint64_t)pg) < 0, cut,
+/* After a punch of pages [@lo, @hi]: no frame there, every other one kept. */
+static void assert_frames_cut(const struct frames *fr, int lo, int hi)
+{
+	for (int pg = 0; pg < NPAGES; pg++) {
+		bool cut = pg >= lo && pg <= hi;
+
+		cr_assert_eq(frame_owner(fr, (uint64_t)pg) < 0, cut,
 			     "page %d: %s frame after the punch", pg, cut ? "a" : "no");
 	}
+}
+
+/* A punch and a truncate across chunks: zeros where they cut, frames freed. */
+Test(stripes, punch_and_truncate_across_chunks, .timeout = 30)
+{
+	struct frames fr;
+	struct ut_file u;
+	uint8_t *m = open_read_all(&u, "p");
+
+	assert_ok(ufvm_punch(u.f, 6 * PAGE, 9 * PAGE));		/* pages 6..14 */
+	frames_open(&fr);
+	assert_frames_cut(&fr, 6, 14);	/* before reads fill the hole again */
 	for (int pg = 0; pg < NPAGES; pg++) {
 		bool cut = pg >= 6 && pg < 15;
 
@@ -320,6 +337,28 @@ Test(stripes, growth_past_the_mapped_chunks, .timeout = 30)
 	cr_assert_eq(pread(fd, &got, 1, 40 * PAGE + 3), 1);
 	cr_assert_eq(got, b);
 	close(fd);
+	ut_unmap(u.vm, m, NPAGES * PAGE);
+	ut_file_close(&u);
+}
+
+/* A punch of more chunks than there are memfds (one punch of each memfd). */
+Test(stripes, a_long_punch_frees_every_memfd, .timeout = 30)
+{
+	struct frames fr;
+	struct ut_file u;
+	uint8_t *m = open_read_all(&u, "long");
+
+	m[30 * PAGE + 1] = 'd';		/* a dirty page in the range too */
+	assert_ok(ufvm_punch(u.f, 2 * PAGE, 59 * PAGE));	/* pages 2..60: > 4 chunks */
+	frames_open(&fr);
+	assert_frames_cut(&fr, 2, 60);
+	for (int pg = 0; pg < NPAGES; pg++) {
+		bool cut = pg >= 2 && pg <= 60;
+
+		cr_assert_eq(m[pg * PAGE + 1], cut ? 0 : pattern_byte(SEED, (uint64_t)pg * PAGE + 1),
+			     "page %d after the punch", pg);
+	}
+	frames_close(&fr);
 	ut_unmap(u.vm, m, NPAGES * PAGE);
 	ut_file_close(&u);
 }

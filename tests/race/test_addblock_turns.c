@@ -14,7 +14,8 @@
  * puncher punches one page at the end of the file in a loop, each punch
  * holding the block side for 2 ms (a hook at UFVM_HOOK_PUNCHED); the main
  * thread reads pages not cached yet, each a fill that needs the add side,
- * for 2 s.  With turns the two alternate; teeth (UFVM_DEBUG_ADDBLOCK_UNFAIR:
+ * for 2 s.  With turns the fills get in at least a tenth as often as the
+ * punches (about as often, measured); teeth (UFVM_DEBUG_ADDBLOCK_UNFAIR:
  * no turns): the fills, served by handler threads, get in less than a
  * tenth as often as the punches (the handler woken for them waits for the
  * CPU of the puncher, which takes the lock back first).  Where the faulting
@@ -98,24 +99,24 @@ static long reads_beside_punches(unsigned int debug, long *punches, bool *handle
 	return pg;
 }
 
-/* Neither side got in fewer than a tenth as often as the other. */
-static bool alternated(long reads, long punches)
+/* The fills got in at least a tenth as often as the punches. */
+static bool fills_kept_up(long reads, long punches)
 {
-	return reads >= punches / 10 && punches >= reads / 10;
+	return reads >= punches / 10;
 }
 
-Test(addblock_turns, fills_and_looping_punches_take_turns, .timeout = 30)
+Test(addblock_turns, fills_get_in_between_looping_punches, .timeout = 30)
 {
 	bool handlers;
 	long punches, reads = reads_beside_punches(0, &punches, &handlers);
 
 	cr_log_info("%ld pages read beside %ld punches", reads, punches);
-	cr_assert(alternated(reads, punches) && punches > 0,
-		  "%ld pages read beside %ld punches: one side waited behind the other", reads,
+	cr_assert(fills_kept_up(reads, punches) && punches > 0,
+		  "%ld pages read beside %ld punches: the fills waited behind the punches", reads,
 		  punches);
 }
 
-Test(addblock_turns, teeth_without_turns_one_side_starves, .timeout = 30)
+Test(addblock_turns, teeth_without_turns_punches_starve_fills, .timeout = 30)
 {
 	bool handlers;
 	long punches, reads = reads_beside_punches(UFVM_DEBUG_ADDBLOCK_UNFAIR, &punches,
@@ -125,7 +126,7 @@ Test(addblock_turns, teeth_without_turns_one_side_starves, .timeout = 30)
 	if (!handlers)
 		cr_skip_test("fills in the faulting thread: %ld pages read beside %ld punches "
 			     "(that thread wins its own races for the lock)", reads, punches);
-	cr_assert(!alternated(reads, punches),
+	cr_assert(!fills_kept_up(reads, punches),
 		  "%ld pages read beside %ld punches though the lock keeps no turns", reads,
 		  punches);
 }
