@@ -838,6 +838,12 @@ static int pf_rounds(struct pf_run *pr, int fd, const uint64_t *order)
 	return 0;
 }
 
+/* The memfds a striped file of the run has: the sigsegv backend stripes none. */
+static unsigned int pf_stripes(const struct pf_run *pr)
+{
+	return pr->cfg.backend == UFVM_BACKEND_SIGSEGV ? 1 : pr->cfg.frame_stripes;
+}
+
 static void pf_print(FILE *out, const struct pf_run *pr)
 {
 	const struct pf_one *u = &pr->u, *k = &pr->k;
@@ -870,8 +876,7 @@ static void pf_print(FILE *out, const struct pf_run *pr)
 	else
 		fprintf(out, "none");
 	fprintf(out, ", readahead %u, fault-around %u, map-ahead %u, frame stripes %u\n",
-		pr->cfg.readahead, pr->cfg.fault_around, pr->cfg.map_ahead,
-		pr->cfg.backend == UFVM_BACKEND_SIGSEGV ? 1 : pr->cfg.frame_stripes);
+		pr->cfg.readahead, pr->cfg.fault_around, pr->cfg.map_ahead, pf_stripes(pr));
 	fprintf(out, "medians of %u rounds, each ufvm (a fresh instance) then the kernel's "
 		"mmap(MAP_SHARED) of the file\n\n", pr->reps);
 	fprintf(out, "%-8s %10s %10s %10s %10s %12s %12s\n", "", "ns/page", "min", "max",
@@ -985,8 +990,7 @@ static void pf_json(struct bench_ctx *bx, const struct pf_run *pr)
 	jw_u64(w, "readahead", pr->cfg.readahead);
 	jw_u64(w, "fault_around", pr->cfg.fault_around);
 	jw_u64(w, "map_ahead", pr->cfg.map_ahead);
-	jw_u64(w, "frame_stripes",
-	       pr->cfg.backend == UFVM_BACKEND_SIGSEGV ? 1 : pr->cfg.frame_stripes);
+	jw_u64(w, "frame_stripes", pf_stripes(pr));
 	jw_end(w, '}');
 
 	jw_obj(w, "umap");

@@ -148,10 +148,6 @@ struct handler {
 #define SPLIT_CHUNK_PAGES	32	/* ... into chunks of this many pages */
 
 /*
- * An installer thread (split installs, top of file), and the job slot a
- * caller of u_install() on another CPU owns while ->busy.
- */
-/*
  * Where a region's frames change memfd (vm/object.h, "Frame striping"):
  * every @cb bytes from @base, the address of the file's page 0 in the
  * region's mapping; @cb 0 if never.  One UFFDIO_CONTINUE covers one
@@ -162,6 +158,10 @@ struct stripe_geom {
 	uintptr_t cb;
 };
 
+/*
+ * An installer thread (split installs, top of file), and the job slot a
+ * caller of u_install() on another CPU owns while ->busy.
+ */
 struct installer {
 	struct uffd_backend *ub;
 	unsigned int cpu;
@@ -779,6 +779,7 @@ static void *map_frames(struct vm_object *obj, uintptr_t hint, size_t len, int p
 			uint64_t pgoff)
 {
 	uint64_t idx = pgoff, end = pgoff + (len >> PAGE_SHIFT);
+	size_t k;
 	char *a;
 
 	if (obj->nstripes == 1)
@@ -788,8 +789,8 @@ static void *map_frames(struct vm_object *obj, uintptr_t hint, size_t len, int p
 		 (hint ? MAP_FIXED : 0), -1, 0);
 	if (a == MAP_FAILED)
 		return a;
-	for (; idx < end; idx += MIN(end - idx, vm_object_chunk_left(obj, idx))) {
-		size_t k = (size_t)MIN(end - idx, vm_object_chunk_left(obj, idx)) << PAGE_SHIFT;
+	for (; idx < end; idx += k >> PAGE_SHIFT) {
+		k = (size_t)vm_object_chunk_run(obj, idx, end - idx) << PAGE_SHIFT;
 
 		if (mmap(a + ((idx - pgoff) << PAGE_SHIFT), k, prot, MAP_SHARED | MAP_FIXED,
 			 vm_object_memfd(obj, idx), (off_t)(idx << PAGE_SHIFT)) == MAP_FAILED) {

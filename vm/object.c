@@ -247,8 +247,7 @@ static int frames_create(struct vm_object *obj, uint64_t npages)
 			shift++;
 	obj->chunk_shift = shift;
 	/* A file of one chunk or less stays in one memfd, grown or not. */
-	obj->nstripes = npages > (1ull << shift) ?
-			MAX(1u, MIN(obj->pol->frame_stripes, (unsigned int)VM_STRIPES_MAX)) : 1;
+	obj->nstripes = npages > (1ull << shift) ? obj->pol->frame_stripes : 1;
 	for (i = 0; i < obj->nstripes; i++)
 		obj->memfds[i] = -1;
 	for (i = 0; i < obj->nstripes && !err; i++) {
@@ -260,11 +259,12 @@ static int frames_create(struct vm_object *obj, uint64_t npages)
 		err = frames_truncate(obj, npages);
 	if (err)
 		goto fail;
-	obj->view = mmap(NULL, obj->view_pages << PAGE_SHIFT,
-			 obj->nstripes == 1 ? PROT_READ | PROT_WRITE : PROT_NONE,
-			 obj->nstripes == 1 ? MAP_SHARED | MAP_NORESERVE :
-					      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			 obj->nstripes == 1 ? obj->memfds[0] : -1, 0);
+	if (obj->nstripes == 1)		/* the whole reservation, at once */
+		obj->view = mmap(NULL, obj->view_pages << PAGE_SHIFT, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_NORESERVE, obj->memfds[0], 0);
+	else				/* reserved; chunks mapped by view_map() */
+		obj->view = mmap(NULL, obj->view_pages << PAGE_SHIFT, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (obj->view == MAP_FAILED) {
 		err = -errno;
 		goto fail;
@@ -554,8 +554,7 @@ _Static_assert(VM_FILL_BUF_PAGES >= VM_RA_MAX, "a bounce buffer holds the larges
 static int write_frames(struct vm_object *obj, uint64_t idx, const char *buf, size_t span)
 {
 	while (span) {
-		size_t k = (size_t)MIN((uint64_t)span >> PAGE_SHIFT, vm_object_chunk_left(obj, idx))
-			   << PAGE_SHIFT;
+		size_t k = (size_t)vm_object_chunk_run(obj, idx, span >> PAGE_SHIFT) << PAGE_SHIFT;
 		int err = vm_pwrite_all(vm_object_memfd(obj, idx), buf, k, idx << PAGE_SHIFT);
 
 		if (err)
@@ -579,7 +578,7 @@ static int splice_frames(struct vm_object *obj, uint64_t idx, unsigned int n, si
 	uint64_t end = idx + n;
 
 	while (idx < end) {
-		size_t span = (size_t)MIN(end - idx, vm_object_chunk_left(obj, idx)) << PAGE_SHIFT;
+		size_t span = (size_t)vm_object_chunk_run(obj, idx, end - idx) << PAGE_SHIFT;
 		size_t want = MIN(len, span), got = 0;
 		int fd = vm_object_memfd(obj, idx);
 
@@ -827,7 +826,7 @@ static void punch_frames(struct vm_object *obj, uint64_t first, uint64_t n)
 		return;
 	}
 	while (n) {
-		uint64_t k = MIN(n, vm_object_chunk_left(obj, first));
+		uint64_t k = vm_object_chunk_run(obj, first, n);
 
 		fallocate(vm_object_memfd(obj, first), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			  (off_t)(first << PAGE_SHIFT), (off_t)(k << PAGE_SHIFT));
@@ -1237,8 +1236,8 @@ static int store_write_frames(struct vm_object *obj, uint64_t off, size_t len)
 	if (!buf)
 		return vm_store_write(obj->store, obj->view + off, off, len);
 	while (len && !err) {
-		size_t k = MIN(len, (size_t)MIN(VM_FILL_BUF_PAGES, vm_object_chunk_left(obj,
-							off >> PAGE_SHIFT)) << PAGE_SHIFT);
+		size_t k = MIN(len, (size_t)vm_object_chunk_run(obj, off >> PAGE_SHIFT,
+							       VM_FILL_BUF_PAGES) << PAGE_SHIFT);
 		ssize_t n = pread(vm_object_memfd(obj, off >> PAGE_SHIFT), buf, k, (off_t)off);
 
 		if (n < 0 && errno == EINTR)

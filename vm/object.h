@@ -30,7 +30,6 @@ struct vm_region;
 struct vm_cache;
 
 #define VM_RA_MAX	256	/* largest readahead window, pages */
-#define VM_STRIPES_MAX	8	/* memfds an object's frames may be striped over */
 
 /* The two-state add/block lock of seed 000 (both states shared). */
 struct vm_addblock {
@@ -47,7 +46,7 @@ struct vm_object {
 	dev_t dev;			/* (c) */
 	ino_t ino;			/* (c) */
 	uint64_t size;			/* (a) bytes; changed under (I) */
-	int memfds[VM_STRIPES_MAX];	/* (c) frames: memfds[0..nstripes) */
+	int memfds[VM_FRAME_STRIPES_MAX];	/* (c) frames: memfds[0..nstripes) */
 	unsigned int nstripes;		/* (c) 1: every frame in memfds[0] */
 	unsigned int chunk_shift;	/* (c) striped: pages per chunk, log2 */
 	char *view;			/* (c) pager's mapping of the frames */
@@ -123,7 +122,7 @@ static inline uint64_t vm_object_npages(struct vm_object *obj)
  * chunk (the same offset in every memfd; each is the file's size), chosen
  * by a hash of the chunk so that two distant chunks seldom share one.
  * Fills and punches of different memfds do not wait for each other's inode
- * lock.  A range of frames is reached chunk by chunk: vm_object_chunk_left().
+ * lock.  A range of frames is reached chunk by chunk: vm_object_chunk_run().
  */
 static inline unsigned int vm_object_stripe(const struct vm_object *obj, uint64_t idx)
 {
@@ -140,12 +139,15 @@ static inline int vm_object_memfd(const struct vm_object *obj, uint64_t idx)
 	return obj->memfds[vm_object_stripe(obj, idx)];
 }
 
-/* Pages from @idx to the end of its chunk (unstriped: no end). */
-static inline uint64_t vm_object_chunk_left(const struct vm_object *obj, uint64_t idx)
+/* How many of the @n pages from @idx on lie in @idx's chunk (all, unstriped). */
+static inline uint64_t vm_object_chunk_run(const struct vm_object *obj, uint64_t idx, uint64_t n)
 {
+	uint64_t left;
+
 	if (obj->nstripes == 1)
-		return UINT64_MAX - idx;
-	return (1ull << obj->chunk_shift) - (idx & ((1ull << obj->chunk_shift) - 1));
+		return n;
+	left = (1ull << obj->chunk_shift) - (idx & ((1ull << obj->chunk_shift) - 1));
+	return MIN(n, left);
 }
 
 static inline char *vm_object_frame(struct vm_object *obj, uint64_t idx)

@@ -146,7 +146,7 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 		why = "store_latency_us (at most 10 s)";
 	else if (cfg->direct_io > 1)
 		why = "direct_io (0 or 1)";
-	else if (cfg->frame_stripes < 1 || cfg->frame_stripes > 8)
+	else if (cfg->frame_stripes < 1 || cfg->frame_stripes > VM_FRAME_STRIPES_MAX)
 		why = "frame_stripes (1 to 8)";
 	else if (cfg->chunk_pages & (cfg->chunk_pages - 1) || cfg->chunk_pages > (1u << 20))
 		why = "chunk_pages (0, or a power of two up to 1048576)";
@@ -295,7 +295,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
 	ENV_UINT("UFVM_MAP_AHEAD", 0, VM_FAULT_AROUND_MAX, map_ahead);
 	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);
-	ENV_UINT("UFVM_FRAME_STRIPES", 1, 8, frame_stripes);
+	ENV_UINT("UFVM_FRAME_STRIPES", 1, VM_FRAME_STRIPES_MAX, frame_stripes);
 	ENV_UINT("UFVM_CHUNK_PAGES", 0, 1u << 20, chunk_pages);
 #undef ENV_UINT
 	err = env_cache_pages("UFVM_CACHE_PAGES", &cfg->cache_pages);

@@ -12,6 +12,8 @@
 
 #define VM_FAULT_AROUND_MAX	256
 
+#define VM_FRAME_STRIPES_MAX	8	/* memfds a file's frames may be striped over */
+
 struct vm_policy {
 	bool speculative;		/* seed 002 */
 	unsigned int fault_around;	/* seed 004: window in pages, 1 = off */
