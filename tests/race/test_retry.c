@@ -291,7 +291,9 @@ Test(retry, failed_read_teeth_poison_stale, .timeout = 30)
 
 #define CHURN_STALL_US	2000u		/* each store read */
 #define CHURN_US	1000000u	/* the teeth: maps change this long */
-#define CHANGE_WAIT_US	20000u		/* a read waits this long for a change */
+#define CHANGE_WAIT_US	200000u		/* a read waits this long for a change (one
+					   map and unmap; under a parallel ctest
+					   20 ms was once too short) */
 
 static struct churn {
 	uint8_t *map;
