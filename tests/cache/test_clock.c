@@ -134,17 +134,36 @@ static void run_hot_and_stream(unsigned int debug, unsigned long *hot_ev, unsign
 	ut_close(vm);
 }
 
-Test(clock, hot_set_survives_a_scan, .timeout = 60)
+/*
+ * Under a load spike both runs of a pair move together, and once in 29
+ * loaded runs a pair missed a bound (ctest -j2 beside other builds and
+ * tests, uffd): a pair that misses is run again, ATTEMPTS pairs at most.
+ * With active pages not working every pair misses, so this keeps the test's
+ * teeth.
+ */
+#define ATTEMPTS	3
+
+Test(clock, hot_set_survives_a_scan, .timeout = 120)
 {
 	unsigned long hot_on, cold_on, hot_off, cold_off;
+	bool shown, halved;
 
-	run_hot_and_stream(0, &hot_on, &cold_on);
-	run_hot_and_stream(UFVM_DEBUG_NO_ACTIVE, &hot_off, &cold_off);
+	for (int attempt = 1;; attempt++) {
+		run_hot_and_stream(0, &hot_on, &cold_on);
+		run_hot_and_stream(UFVM_DEBUG_NO_ACTIVE, &hot_off, &cold_off);
+		shown = hot_off * 10 >= cold_off;
+		halved = hot_on * cold_off * 2 <= hot_off * cold_on;
+		if ((shown && halved) || attempt == ATTEMPTS)
+			break;
+		cr_log_warn("attempt %d: hot pages evicted %lu times, streamed ones %lu; without "
+			    "active pages %lu and %lu: once more", attempt, hot_on, cold_on,
+			    hot_off, cold_off);
+	}
 	/* Teeth: without active pages the scenario evicts the hot set. */
-	cr_assert_geq(hot_off * 10, cold_off,
-		      "without active pages, hot pages evicted %lu times, streamed ones %lu: "
-		      "the scenario no longer shows the problem", hot_off, cold_off);
-	cr_assert_leq(hot_on * cold_off * 2, hot_off * cold_on,
-		      "hot pages evicted %lu times, streamed ones %lu; without active pages "
-		      "%lu and %lu: not even halved", hot_on, cold_on, hot_off, cold_off);
+	cr_assert(shown,
+		  "without active pages, hot pages evicted %lu times, streamed ones %lu: "
+		  "the scenario no longer shows the problem", hot_off, cold_off);
+	cr_assert(halved,
+		  "hot pages evicted %lu times, streamed ones %lu; without active pages "
+		  "%lu and %lu: not even halved", hot_on, cold_on, hot_off, cold_off);
 }
