@@ -1006,18 +1006,18 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 		err = vm_store_punch(obj->store, off, end - off, &untouched);
 	}
 	if (off < end && !err) {
+		/* A range inside one page (off < end) is partial, aligned start or not. */
+		bool one = off / PAGE_SIZE == end / PAGE_SIZE;
+
 		vm_hook(obj->pol, UFVM_HOOK_PUNCHED, off, end - off);
 		if (kept) {
 			remove_pages(obj, first, last - 1, false);	/* the dirty ones */
 			punch_frames(obj, first, last - first);
 		}
-		if (off % PAGE_SIZE) {
-			uint64_t idx = off / PAGE_SIZE;
-			size_t to = idx == end / PAGE_SIZE ? end % PAGE_SIZE : PAGE_SIZE;
-
-			zero_partial(obj, idx, off % PAGE_SIZE, to);
-		}
-		if (end % PAGE_SIZE && end / PAGE_SIZE != off / PAGE_SIZE)
+		if (off % PAGE_SIZE || one)
+			zero_partial(obj, off / PAGE_SIZE, off % PAGE_SIZE,
+				     one ? end % PAGE_SIZE : PAGE_SIZE);
+		if (end % PAGE_SIZE && !one)
 			zero_partial(obj, end / PAGE_SIZE, 0, end % PAGE_SIZE);
 	}
 	/*

@@ -154,6 +154,73 @@ Test(punch, unaligned_zeroes_only_requested_bytes, .timeout = 20)
 }
 
 /*
+ * Punches of part of one page: from a page's start to inside it, inside
+ * it, from inside it to its end, one whole page, and from a page's start
+ * past the end of a file that ends inside that page (cut at the end).
+ * Each zeroes exactly its bytes, with the page cached clean or dirty,
+ * through the mapping, ufvm_pread() and, after a sync, the store (a punch
+ * from a page's start to inside the same page used to zero nothing in the
+ * cache, and write-back of a dirty page then put the bytes back).
+ */
+Test(punch, sub_page_punches_zero_their_bytes, .timeout = 20)
+{
+	static const struct {
+		off_t off, len;
+	} cases[] = {
+		{ 2 * PAGE, 100 },
+		{ 3 * PAGE + 100, 200 },
+		{ 4 * PAGE + 100, PAGE - 100 },
+		{ 5 * PAGE, PAGE },
+		{ 15 * PAGE, 2 * PAGE },
+	};
+	const off_t size = 16 * PAGE - 1000;
+	char path[TMPSTORE_PATH_MAX];
+	uint8_t *map, buf[16 * PAGE], want[16 * PAGE];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+
+	for (unsigned int dirty = 0; dirty < 2; dirty++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			off_t off = cases[i].off, end = off + cases[i].len;
+
+			if (end > size)
+				end = size;
+			ut_store("p", size, SEED, path);
+			vm = ut_open(NULL);
+			assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &f));
+			map = ut_map(vm, path, 0, (size_t)size, RW);
+			memset(want, 0, sizeof(want));
+			pattern_fill(SEED, want, 0, (size_t)size);
+			assert_same(map, want, 0, (size_t)size, "before the punch");
+			if (dirty)	/* every page dirty, its first and last bytes */
+				for (off_t pg = 0; pg < size; pg += PAGE) {
+					off_t last = pg + PAGE > size ? size - 1 : pg + PAGE - 1;
+
+					want[pg] = map[pg] = (uint8_t)(0x40 + pg / PAGE);
+					want[last] = map[last] = (uint8_t)(0x80 + pg / PAGE);
+				}
+			assert_ok(ufvm_punch(f, off, cases[i].len));
+			memset(want + off, 0, (size_t)(end - off));
+			assert_same(map, want, 0, (size_t)size,
+				    "mapping after punch [%jd, +%jd), %s", (intmax_t)off,
+				    (intmax_t)cases[i].len, dirty ? "dirty" : "clean");
+			ut_pread(f, buf, (size_t)size, 0);
+			assert_same(buf, want, 0, (size_t)size,
+				    "ufvm_pread after punch [%jd, +%jd), %s", (intmax_t)off,
+				    (intmax_t)cases[i].len, dirty ? "dirty" : "clean");
+			assert_ok(ufvm_fsync(f));
+			ut_unmap(vm, map, (size_t)size);
+			assert_ok(ufvm_file_close(f));
+			ut_close(vm);
+			cr_assert(tmpstore_read(path, buf, (size_t)size, 0) == 0);
+			assert_same(buf, want, 0, (size_t)size,
+				    "store after punch [%jd, +%jd), %s, and a sync", (intmax_t)off,
+				    (intmax_t)cases[i].len, dirty ? "dirty" : "clean");
+		}
+	}
+}
+
+/*
  * A punch that fails loses no write.  Dirty pages in the range -- written
  * through a mapping, by ufvm_pwrite(), and the partial pages at both ends
  * -- with the store's hole punch failing (UFVM_INJECT_PUNCH_EIO): the punch
