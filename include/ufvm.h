@@ -159,7 +159,9 @@ struct ufvm_config {
 #define UFVM_DEBUG_ADDBLOCK_UNFAIR	0x800u	/* the add/block lock keeps no turns:
 						   a side that releases it may take
 						   it back before the other side's
-						   waiters */
+						   waiters, and while one side holds
+						   it its newcomers enter however
+						   long the other side waits */
 #define UFVM_DEBUG_FORK_NOREPLACE	0x1000u	/* a fork child reserves region ranges
 						   only where nothing was inherited */
 #define UFVM_DEBUG_FILL_HOOKED		0x2000u	/* a 1-page fill from a store in memory
@@ -647,6 +649,10 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_WB_CHECK	22	/* write-back is about to check the run
 					   [a, a+b) against punches under way;
 					   the run's pages locked */
+#define UFVM_HOOK_ADD_HELD	23	/* UFVM_INVALIDATE=addblock: a fill took
+					   the add side to insert pages from
+					   byte offset a; held until the hook
+					   returns and the pages are in */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

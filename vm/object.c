@@ -59,8 +59,14 @@ static __thread struct vm_object *block_owner;
  * for it.  Without this a thread that punches in a loop took the block
  * side back before the woken fills could run, and the fills waited as
  * long as the punches went on (api/test_resize's add/block test, with
- * slow punches).  A side that holds the lock still lets its own in, so
- * that nothing waits for itself.  Context: may sleep.
+ * slow punches).  And while one side holds the lock with the other
+ * waiting, a newcomer of the holding side waits too (unless it is that
+ * side's turn), so that the lock falls free: fills that overlapped one another kept a punch or a
+ * truncate out for as long as they went on.  No thread holding one side
+ * waits for a newcomer of that side (the add side is taken in lock order
+ * before any page lock, never twice by one thread: the lock-order
+ * checker aborts on that), so the newcomer's wait ends.  Context: may
+ * sleep.
  */
 static void addblock_get(struct vm_addblock *l, long dir)
 {
@@ -70,7 +76,9 @@ static void addblock_get(struct vm_addblock *l, long dir)
 		vm__lockdep_acquire(l, VM_LC_INVALIDATE, false, 1);
 	pthread_mutex_lock(&l->mu);
 	l->waiting[side]++;
-	while ((dir > 0 ? l->v < 0 : l->v > 0) || l->turn == -dir)
+	while ((dir > 0 ? l->v < 0 : l->v > 0) || l->turn == -dir ||
+	       /* the other side waits: let the lock fall free (unfair: tests) */
+	       (l->v && l->waiting[!side] && l->turn != dir && !l->unfair))
 		pthread_cond_wait(&l->cv, &l->mu);
 	l->waiting[side]--;
 	if (l->turn == dir && !l->waiting[side])
@@ -431,6 +439,13 @@ static bool fill_takes_add(struct vm_object *obj)
 	return obj->pol->invalidate == UFVM_INVALIDATE_ADDBLOCK && block_owner != obj;
 }
 
+/* The add side, to insert pages from @idx.  Context: may sleep. */
+static void add_side_get(struct vm_object *obj, uint64_t idx)
+{
+	addblock_get(&obj->addblock, 1);
+	vm_hook(obj->pol, UFVM_HOOK_ADD_HELD, idx << PAGE_SHIFT, 0);
+}
+
 /*
  * Find the page at @idx or insert a new locked one; with @add, the add
  * side is taken around the insertion.  Context: may sleep (allocation).
@@ -450,7 +465,7 @@ static int grab_page(struct vm_object *obj, uint64_t idx, bool add,
 		}
 		/* Add before the page lock, in the documented order. */
 		if (add)
-			addblock_get(&obj->addblock, 1);
+			add_side_get(obj, idx);
 		np = vm_page_alloc(idx);	/* locked, one reference */
 		if (np) {
 			np->object = obj;
@@ -1807,7 +1822,7 @@ int vm_object_grab_run(struct vm_object *obj, uint64_t first, unsigned int n,
 	 * below valid until every page of the run is in the index.
 	 */
 	if (add)
-		addblock_get(&obj->addblock, 1);
+		add_side_get(obj, first);
 	npages = vm_object_npages(obj);
 	*got = 0;
 	for (i = 0; i < n && first + i < npages; i++) {

@@ -38,7 +38,8 @@ struct vm_addblock {
 	long v;			/* (mu) > 0: adders, < 0: blockers */
 	unsigned int waiting[2];	/* (mu) blockers [0] and adders [1] waiting */
 	int turn;		/* (mu) 1 or -1: that side enters next; 0: either */
-	bool unfair;		/* (c) UFVM_DEBUG_ADDBLOCK_UNFAIR: no turns */
+	bool unfair;		/* (c) UFVM_DEBUG_ADDBLOCK_UNFAIR: no turns,
+				   holders' newcomers enter */
 };
 
 struct vm_object {
