@@ -116,13 +116,27 @@ Test(addblock_turns, fills_get_in_between_looping_punches, .timeout = 30)
 		  punches);
 }
 
-Test(addblock_turns, teeth_without_turns_punches_starve_fills, .timeout = 30)
+/*
+ * The starving needs the puncher to take the lock back before a woken
+ * handler runs; other load on the CPUs sometimes gives the handler its
+ * turn anyway (124-245 pages beside ~900 punches in 4 of 15 runs beside
+ * ctest -j2 and another test of fills and punches, ASan): the teeth
+ * holds if one of TEETH_ATTEMPTS runs starves the fills.  With turns every
+ * run keeps up, so all of them fail it.
+ */
+#define TEETH_ATTEMPTS	3
+
+Test(addblock_turns, teeth_without_turns_punches_starve_fills, .timeout = 60)
 {
 	bool handlers;
-	long punches, reads = reads_beside_punches(UFVM_DEBUG_ADDBLOCK_UNFAIR, &punches,
-						   &handlers);
+	long punches, reads;
 
-	cr_log_info("%ld pages read beside %ld punches", reads, punches);
+	for (int attempt = 1;; attempt++) {
+		reads = reads_beside_punches(UFVM_DEBUG_ADDBLOCK_UNFAIR, &punches, &handlers);
+		cr_log_info("%ld pages read beside %ld punches", reads, punches);
+		if (!handlers || !fills_kept_up(reads, punches) || attempt == TEETH_ATTEMPTS)
+			break;
+	}
 	if (!handlers)
 		cr_skip_test("fills in the faulting thread: %ld pages read beside %ld punches "
 			     "(that thread wins its own races for the lock)", reads, punches);
