@@ -35,7 +35,10 @@
  *    opened (32 MiB, for files up to 8 GiB) holds frame_stripes (4) memfd
  *    descriptors, and each mapping of it is one kernel mapping per chunk
  *    (docs/configuration.md, UFVM_FRAME_STRIPES); a smaller chunk_pages
- *    multiplies the mappings;
+ *    multiplies the mappings, and a mapping of more chunks than the
+ *    process may have mappings (vm.max_map_count, 65530 by default: about
+ *    2 TiB of 32 MiB chunks, past the file's end included) fails with
+ *    -ENOMEM;
  *  - with in-thread delivery and the sigsegv backend a fault is served on
  *    the faulting thread's own stack, in a signal handler: about 11 KiB of
  *    it (measured, release build) on top of what the thread uses, so a
@@ -328,7 +331,9 @@ UFVM_API int ufvm_file_close(struct ufvm_file *f);
  * Bytes read or written, or -errno.  Both go through the page cache.
  * -EINVAL: a negative offset, or an end past the largest off_t (pwrite);
  * -EBADF: writing through a read-only handle; -EFBIG: the write would grow
- * the file past its limit (see "Limits" at the top); -EIO, -ENOSPC (the
+ * the file past its limit (see "Limits" at the top); -ENOMEM: growing a
+ * striped file maps its new chunks, and the process has no mappings left
+ * (vm.max_map_count), nothing written; -EIO, -ENOSPC (the
  * failing store write's error), ufvm_pwrite only: a page had to be cached
  * to be written, and the cache is at its budget plus slack with dirty
  * pages the store refuses to take (docs/architecture.md, "Budget").  A
@@ -345,10 +350,15 @@ UFVM_API ssize_t ufvm_pwrite(struct ufvm_file *f, const void *buf, size_t len, o
 
 /* Hole punch: afterwards every reader of the range sees zeros.
  * Return: 0, -EINVAL (negative offset, length not positive, end past the
- * largest off_t), -EBADF (read-only handle). */
+ * largest off_t), -EBADF (read-only handle), or the store's error (-EIO:
+ * the punch loses no write; on a store that cannot punch holes part of
+ * the range may read zeros). */
 UFVM_API int ufvm_punch(struct ufvm_file *f, off_t off, off_t len);
 /* Shrink or grow; accesses past the new end get SIGBUS.
- * Return: 0, -EINVAL, -EBADF, -EFBIG (past the file's growth limit). */
+ * Return: 0, -EINVAL, -EBADF, -EFBIG (past the file's growth limit),
+ * -ENOMEM (growing a striped file maps its new chunks, and the process has
+ * no mappings left), or the store's error (-EIO, -ENOSPC); on an error
+ * the size is unchanged. */
 UFVM_API int ufvm_truncate(struct ufvm_file *f, off_t size);
 /* Write back every dirty page of the file and fdatasync the store. */
 UFVM_API int ufvm_fsync(struct ufvm_file *f);
