@@ -115,7 +115,7 @@ static struct {
 	struct ufvm_file *f;
 	unsigned int npages;
 	int err;
-	atomic_int stop, done;
+	atomic_int stop, done, punching;
 } bb;
 
 static void bb_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
@@ -123,8 +123,10 @@ static void bb_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
 	(void)arg;
 	(void)a;
 	(void)b;
-	if (point == UFVM_HOOK_INVALIDATED)
+	if (point == UFVM_HOOK_INVALIDATED) {
+		atomic_store(&bb.punching, 1);
 		race_sleep_us(1000);
+	}
 }
 
 static void *bb_puncher(void *arg)
@@ -140,6 +142,13 @@ static void *bb_writer(void *arg)
 	uint64_t v, got;
 
 	(void)arg;
+	/*
+	 * From the first punch on: under load the punchers may not have run
+	 * yet, and 100 pwrites done before it met none (a teeth once saw
+	 * them all complete in 20 ms).
+	 */
+	while (!atomic_load(&bb.punching) && !atomic_load(&bb.stop))
+		race_sleep_us(100);
 	for (v = 1; v <= 100 && !atomic_load(&bb.stop); v++) {
 		off_t at = (off_t)(v % bb.npages) * PAGE + 8;
 
@@ -163,6 +172,7 @@ int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int
 	bb.err = punch_errno;
 	atomic_store(&bb.stop, 0);
 	atomic_store(&bb.done, 0);
+	atomic_store(&bb.punching, 0);
 	assert_ok(ufvm_debug_hook(vm, bb_hook, NULL));
 	for (i = 0; i < 2; i++)
 		cr_assert(pthread_create(&th[i], NULL, bb_puncher, NULL) == 0);
