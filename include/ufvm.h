@@ -336,8 +336,9 @@ UFVM_API int ufvm_file_close(struct ufvm_file *f);
  * (vm.max_map_count), nothing written; -EIO, -ENOSPC (the
  * failing store write's error), ufvm_pwrite only: a page had to be cached
  * to be written, and the cache is at its budget plus slack with dirty
- * pages the store refuses to take (docs/architecture.md, "Budget").  A
- * write fault gets SIGBUS then, and the address stays poisoned until its
+ * pages the store refuses to take (docs/architecture.md, "Budget"; a
+ * write-back is tried first, so a store that takes writes again ends
+ * this at once).  A write fault gets SIGBUS then, and the address stays poisoned until its
  * range is punched, truncated or unmapped; reads never fail for room.
  * A ufvm_pwrite() that grew the file and then failed or came up short
  * takes the growth back to the end of what it wrote, unless another write

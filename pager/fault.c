@@ -424,7 +424,9 @@ fallback:
 
 /*
  * Context: mmap_lock held shared on entry; dropped on return.  May sleep
- * on the page lock (with PF_ALLOW_RETRY after dropping mmap_lock: RETRY).
+ * on the page lock (with PF_ALLOW_RETRY after dropping mmap_lock: RETRY),
+ * and on store writes when write-backs have failed and the cache is full
+ * (vm_cache_dirty_retry()).
  *
  * Only a writable region gets its page made writable.  The fault may have
  * waited for mmap_lock behind ufvm_protect(READ) and now find the
@@ -448,6 +450,8 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 		vm_rwsem_read_unlock(&as->mmap_lock);
 		return PAGER_DONE;
 	}
+	if (!vm_page_test(p, PG_DIRTY))
+		vm_cache_dirty_retry(obj->cache);	/* may block; see below */
 	if (!vm_page_lock_or_retry(p, &as->mmap_lock, vmf->flags & PF_ALLOW_RETRY)) {
 		vm_page_put(p);
 		return PAGER_RETRY;
@@ -536,10 +540,13 @@ again:
 		uint32_t f = load_acquire(&p->flags);
 
 		if ((f & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE && (vmf->flags & PF_WRITE) &&
-		    !(f & PG_DIRTY) && vm_cache_dirty_full(obj->cache)) {
-			vm_page_put(p);	/* a write would dirty it: no room (do_mkwrite) */
-			ret = sigbus(vmf, r, false);
-			goto out_unlock;
+		    !(f & PG_DIRTY) && vm_cache_over_slack(obj->cache)) {
+			vm_cache_dirty_retry(obj->cache);	/* may block */
+			if (vm_cache_dirty_full(obj->cache)) {
+				vm_page_put(p);	/* a write would dirty it: no room (do_mkwrite) */
+				ret = sigbus(vmf, r, false);
+				goto out_unlock;
+			}
 		}
 		if ((f & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE) {
 			ret = map_cached(vmf, r, idx, p, false);

@@ -235,6 +235,17 @@ int vm__cache_dirty_refuse(struct vm_cache *c)
 	return err;
 }
 
+void vm_cache_dirty_retry(struct vm_cache *c)
+{
+	int n;
+
+	if (!vm_cache_over_slack(c) || !unclean_err(c, 0))
+		return;
+	n = vm_cache_make_room(c, 1, 1, true);
+	if (n > 0)
+		vm_cache_unreserve(c, (unsigned int)n);
+}
+
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n)
 {
 	if (c->budget)

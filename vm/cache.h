@@ -203,6 +203,18 @@ static inline int vm_cache_wb_failing(struct vm_cache *c)
  */
 int vm__cache_dirty_refuse(struct vm_cache *c);
 
+/*
+ * vm_cache_dirty_retry - before vm_cache_dirty_full() refuses a clean page
+ * on the error of the last write-back, however old: if the resident pages
+ * are at the budget plus its slack and write-backs have failed, run the
+ * direct reclaim a dirtying fill would.  Its write-backs tell whether the
+ * store takes writes again (one that does forgets the failure), and it may
+ * free room.  Nothing is reserved after it.
+ * Context: no page lock and no ptl held (mmap_lock shared may be).
+ * May block: store writes.
+ */
+void vm_cache_dirty_retry(struct vm_cache *c);
+
 /* Are the resident pages at the budget plus its slack?  (One load.) */
 static inline bool vm_cache_over_slack(struct vm_cache *c)
 {

@@ -1772,9 +1772,13 @@ again:
 		 * No room for one more page that cannot be cleaned: refused
 		 * before the page is looked up, as a full overwrite would make
 		 * it up to date unread (and leave it so, holding zeros).
+		 * Not on a stale error: a write-back is tried first.
 		 */
-		err = vm_cache_over_slack(obj->cache) && !page_is_dirty(obj, idx) ?
-		      vm_cache_dirty_full(obj->cache) : 0;
+		err = 0;
+		if (vm_cache_over_slack(obj->cache) && !page_is_dirty(obj, idx)) {
+			vm_cache_dirty_retry(obj->cache);
+			err = vm_cache_dirty_full(obj->cache);
+		}
 		if (!err)
 			err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
 		if (err == PAST_EOF)

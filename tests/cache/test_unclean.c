@@ -18,12 +18,21 @@
  *   the cache, a read of a new page gives up reclaim after a few rounds
  *   that found nothing to free, instead of retrying their failed
  *   write-backs for hundreds of rounds.
+ * - writes_go_on_once_the_store_takes_them: the store fails, the cache
+ *   fills with its dirty pages, one clean page is cached past the slack,
+ *   then the store takes writes again.  A write that dirties that page
+ *   (ufvm_pwrite; through the mapping, a write fault on the cached page and
+ *   a write to it mapped read-only) must try a write-back first, not be
+ *   refused on the error of the last one, however old (it was, until a
+ *   background write-back happened to succeed, about a second later).
  * - background_reclaim_stops_at_low_watermark: past the high watermark, the
  *   background thread reclaims down to the low one (budget - budget/8), or
  *   a batch or two below it, not a fixed 32 pages below (which evicted the
  *   hot pages of a small cache: a budget of 64 went down to 25-33).
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -127,6 +136,83 @@ Test(unclean, read_over_unclean_pages_is_cheap, .timeout = 30)
 	cr_assert_leq(errs, 100ull * nread, "%u reads over %u unwritable dirty pages retried "
 		      "%llu failed store writes", nread, ndirty, (unsigned long long)errs);
 	stop_failing(&u);
+	ut_file_close(&u);
+}
+
+/*
+ * Fill the cache past its slack with dirty pages the store refuses (pages
+ * from 0), then cache page @clean clean (read through @m if set), then let
+ * the store take writes again.
+ */
+static void refuse_then_recover(struct ut_file *u, uint8_t *m, unsigned int clean)
+{
+	uint8_t buf[PAGE];
+	unsigned int i;
+	ssize_t w = 0;
+
+	assert_ok(ufvm_inject(u->f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(clean * PAGE)));
+	memset(buf, 0x3e, sizeof(buf));
+	for (i = 0; i < clean; i++) {
+		w = ufvm_pwrite(u->f, buf, PAGE, (off_t)(i * PAGE));
+		if (w != (ssize_t)PAGE)
+			break;
+	}
+	cr_assert_eq(w, -EIO, "the write past the slack: %zd (-EIO wanted)", w);
+	if (m)
+		(void)*(volatile uint8_t *)(m + clean * PAGE);	/* mapped read-only */
+	else
+		ut_pread(u->f, buf, 1, (off_t)(clean * PAGE));
+	assert_ok(ufvm_inject(u->f, UFVM_INJECT_WRITE_EIO, 0, 0));
+}
+
+/* Byte @v at the start of page @idx, through ufvm and, after a sync, the store. */
+static void assert_written(struct ut_file *u, unsigned int idx, uint8_t v, const char *how)
+{
+	uint8_t got;
+	int fd;
+
+	(void)ufvm_fsync(u->f);		/* the failures, once */
+	assert_ok(ufvm_fsync(u->f));
+	ut_pread(u->f, &got, 1, (off_t)(idx * PAGE));
+	cr_assert_eq(got, v, "%s: page %u holds 0x%02x, 0x%02x written", how, idx, got, v);
+	fd = open(u->path, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, &got, 1, (off_t)(idx * PAGE)), 1);
+	close(fd);
+	cr_assert_eq(got, v, "%s: the store's page %u holds 0x%02x, 0x%02x written", how, idx,
+		     got, v);
+}
+
+Test(unclean, writes_go_on_once_the_store_takes_them, .timeout = 30)
+{
+	const unsigned int npages = 64, clean = BUDGET + SLACK + 8;
+	struct sigbus_info info;
+	struct ut_file u;
+	uint8_t v = 0xa1;
+	uint8_t *m;
+	ssize_t w;
+
+	sigbus_install();
+	start_failing(&u, "recover", npages);
+	m = ut_map(u.vm, u.path, 0, npages * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+
+	refuse_then_recover(&u, NULL, clean);
+	w = ufvm_pwrite(u.f, &v, 1, (off_t)(clean * PAGE));
+	cr_assert_eq(w, 1, "ufvm_pwrite() of a cached clean page once the store takes writes: "
+		     "%zd (%s)", w, w < 0 ? ufvm_strerror((int)w) : "short");
+	assert_written(&u, clean, v, "ufvm_pwrite()");
+
+	refuse_then_recover(&u, NULL, clean + 1);
+	cr_assert(!sigbus_write(m + (clean + 1) * PAGE, ++v, &info),
+		  "a write fault on a cached clean page once the store takes writes: SIGBUS");
+	assert_written(&u, clean + 1, v, "write fault");
+
+	refuse_then_recover(&u, m, clean + 2);
+	cr_assert(!sigbus_write(m + (clean + 2) * PAGE, ++v, &info),
+		  "a write to a page mapped read-only once the store takes writes: SIGBUS");
+	assert_written(&u, clean + 2, v, "write to a read-only mapping");
+
+	ut_unmap(u.vm, m, npages * PAGE);
 	ut_file_close(&u);
 }
 
