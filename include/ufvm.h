@@ -113,7 +113,8 @@ struct ufvm_config {
 					   bypassing the host's page cache */
 	uint64_t cache_pages;		/* page-cache budget; 0 = unlimited.  Dirty
 					   pages whose write-back fails may take
-					   it budget/16 (at least 4) pages over */
+					   it budget/16 (at least 4) pages over,
+					   and clean pages as many again */
 	unsigned int reclaim;		/* enum ufvm_reclaim */
 	unsigned int readahead;		/* largest readahead window, pages; 0 = off */
 	unsigned int dirty_expire_ms;	/* background write-back of older dirty pages */

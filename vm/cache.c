@@ -131,6 +131,22 @@ static int unclean_err(struct vm_cache *c, int wb_err)
 	return vm_cache_wb_failing(c);
 }
 
+/*
+ * What reclaim brings the resident pages down to: @base (the budget for a
+ * fill, a watermark for the background thread), unless write-backs fail
+ * and the dirty pages fill it.  Evicting clean pages cannot reach @base
+ * then, and a fill that evicted the only clean ones evicted the other half
+ * of the very load it served: a load across two pages faulted forever.  So
+ * the clean pages keep a slack of their own above the dirty ones.  A
+ * dirtying fill keeps @base: past the dirty pages' slack it is refused.
+ */
+static uint64_t room_target(struct vm_cache *c, uint64_t base, bool dirtying)
+{
+	if (dirtying || !unclean_err(c, 0))
+		return base;
+	return MAX(base, __atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) + c->slack);
+}
+
 int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying)
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
@@ -144,7 +160,8 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 	batch = (unsigned int)MAX((uint64_t)n, MIN(8u, MAX(c->budget / 16, 1)));
 	__atomic_add_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 	while (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
-	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget) {
+	       __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) >
+	       room_target(c, c->budget, dirtying)) {
 		if (n > min && (empty >= EMPTY_ROUNDS ||
 				__atomic_load_n(&c->reserved, __ATOMIC_RELAXED) > c->budget / 2)) {
 			/*
@@ -194,7 +211,7 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 		sched_yield();
 	}
 	if (__atomic_load_n(&c->nr, __ATOMIC_RELAXED) +
-	    __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) <= c->budget)
+	    __atomic_load_n(&c->reserved, __ATOMIC_RELAXED) <= room_target(c, c->budget, dirtying))
 		return (int)n;
 	/*
 	 * Over the budget.  A readahead window is dropped; a fill goes over
@@ -429,11 +446,13 @@ static void *bg_main(void *arg)
 		efd_wait(c->bg_efd, (int)c->flush_interval_ms);
 		if (__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE))
 			break;
-		if (c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) > c->high) {
+		if (c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >
+				 room_target(c, c->high, false)) {
 			unsigned int idle = 0;
-			uint64_t nr;
+			uint64_t nr, low;
 
-			while ((nr = __atomic_load_n(&c->nr, __ATOMIC_RELAXED)) > c->low && idle < 4) {
+			while ((nr = __atomic_load_n(&c->nr, __ATOMIC_RELAXED)) >
+			       (low = room_target(c, c->low, false)) && idle < 4) {
 				/*
 				 * Down to the low watermark, not far below it:
 				 * a batch of at least VM_EVICT_BATCH pages (one
@@ -442,7 +461,7 @@ static void *bg_main(void *arg)
 				 */
 				uint64_t batch = MIN((uint64_t)VM_EVICT_BATCH,
 						     MAX(c->budget / 16, 1));
-				unsigned int n = (unsigned int)MIN(MAX(nr - c->low, batch),
+				unsigned int n = (unsigned int)MIN(MAX(nr - low, batch),
 								   (uint64_t)sp.cap);
 
 				/*
