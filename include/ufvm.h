@@ -359,8 +359,8 @@ UFVM_API int ufvm_punch(struct ufvm_file *f, off_t off, off_t len);
 /* Shrink or grow; accesses past the new end get SIGBUS.
  * Return: 0, -EINVAL, -EBADF, -EFBIG (past the file's growth limit),
  * -ENOMEM (growing a striped file maps its new chunks, and the process has
- * no mappings left), or the store's error (-EIO, -ENOSPC); on an error
- * the size is unchanged. */
+ * no mappings left; those it mapped are unmapped again), or the store's
+ * error (-EIO, -ENOSPC); on an error the size is unchanged. */
 UFVM_API int ufvm_truncate(struct ufvm_file *f, off_t size);
 /* Write back every dirty page of the file and fdatasync the store. */
 UFVM_API int ufvm_fsync(struct ufvm_file *f);

@@ -229,6 +229,8 @@ static int view_map(struct vm_object *obj, uint64_t npages)
 	for (; c < npages && c < obj->view_pages; c += 1ull << obj->chunk_shift) {
 		size_t len = (size_t)MIN(1ull << obj->chunk_shift, obj->view_pages - c) << PAGE_SHIFT;
 
+		if (c == obj->view_hole)
+			return -ENOMEM;	/* not ours any more: view_unmap() */
 		if (mmap(obj->view + (c << PAGE_SHIFT), len, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED | MAP_NORESERVE, vm_object_memfd(obj, c),
 			 (off_t)(c << PAGE_SHIFT)) == MAP_FAILED)
@@ -236,6 +238,66 @@ static int view_map(struct vm_object *obj, uint64_t npages)
 		obj->view_mapped = c + (1ull << obj->chunk_shift);
 	}
 	return 0;
+}
+
+/*
+ * Striped: put the view's chunks past page @npages (the chunk holding it
+ * stays) back to reserved memory, so that a shrunk file, or a growth that
+ * failed halfway, does not keep a mapping per chunk it no longer has (the
+ * process's vm.max_map_count).  Context: (I), the pages past @npages gone
+ * or never made.  A chunk that cannot be replaced stays mapped and
+ * counted in view_mapped: only a mapping is lost, until the file closes.
+ */
+static void view_unmap(struct vm_object *obj, uint64_t npages)
+{
+	uint64_t chunk = 1ull << obj->chunk_shift, keep = ROUND_UP(npages, chunk);
+
+	if (obj->nstripes == 1)
+		return;	/* one mapping of one memfd, the whole view */
+	while (obj->view_mapped > keep) {
+		uint64_t c = obj->view_mapped - chunk;
+		size_t len = (size_t)MIN(chunk, obj->view_pages - c) << PAGE_SHIFT;
+		char *at = obj->view + (c << PAGE_SHIFT), *back;
+		const int how = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+
+		if (mmap(at, len, PROT_NONE, how | MAP_FIXED, -1, 0) != MAP_FAILED) {
+			obj->view_mapped = c;
+			continue;
+		}
+		if (errno != ENOMEM || munmap(at, len))
+			return;
+		/*
+		 * At vm.max_map_count (a growth failed there), mmap() fails
+		 * whatever it would free; munmap() of a whole mapping does
+		 * not.  The reservation comes back at once, unless another
+		 * thread's mmap() took the place meanwhile: then the view
+		 * never grows into it, and its munmap() at close goes
+		 * around it.
+		 */
+		obj->view_mapped = c;
+		back = mmap(at, len, PROT_NONE, how | MAP_FIXED_NOREPLACE, -1, 0);
+		if (back != at) {
+			if (back != MAP_FAILED)
+				munmap(back, len);	/* a kernel that took it for a hint */
+			obj->view_hole = c;
+			return;
+		}
+	}
+}
+
+/* Unmap the whole view, but for a chunk of it another mapping may hold. */
+static void view_destroy(struct vm_object *obj)
+{
+	uint64_t end = obj->view_pages, hole = obj->view_hole;
+
+	if (hole >= end) {
+		munmap(obj->view, end << PAGE_SHIFT);
+		return;
+	}
+	munmap(obj->view, hole << PAGE_SHIFT);
+	hole += 1ull << obj->chunk_shift;
+	if (hole < end)
+		munmap(obj->view + (hole << PAGE_SHIFT), (end - hole) << PAGE_SHIFT);
 }
 
 /*
@@ -278,6 +340,7 @@ static int frames_create(struct vm_object *obj, uint64_t npages)
 		goto fail;
 	}
 	obj->view_mapped = obj->nstripes == 1 ? obj->view_pages : 0;
+	obj->view_hole = obj->view_pages;
 	err = view_map(obj, npages);
 	if (!err)
 		return 0;
@@ -405,7 +468,7 @@ int vm_object_destroy(struct vm_object *obj)
 	VM_BUG_ON(!cds_list_empty(&obj->regions));
 	err = vm_object_flush(obj);
 	drop_all_pages(obj);
-	munmap(obj->view, obj->view_pages << PAGE_SHIFT);
+	view_destroy(obj);
 	frames_close(obj);
 	vm_store_destroy(obj->store);
 	vm_rwsem_destroy(&obj->invalidate_lock);
@@ -1135,6 +1198,7 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 		 */
 		if (frames_truncate(obj, npages)) {
 		}
+		view_unmap(obj, npages);
 		return 0;
 	}
 	if (nsize == osize)
@@ -1147,6 +1211,7 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 	if (err) {
 		int e = frames_truncate(obj, opages);
 
+		view_unmap(obj, opages);
 		return e ? e : err;
 	}
 	if (osize % PAGE_SIZE)

@@ -53,6 +53,9 @@ struct vm_object {
 	char *view;			/* (c) pager's mapping of the frames */
 	uint64_t view_pages;		/* (c) reserved: the size limit */
 	uint64_t view_mapped;		/* (I) striped: pages of the view mapped */
+	uint64_t view_hole;		/* (I) striped: a chunk of the view whose
+					   reservation was lost (view_unmap()),
+					   the view's end if none */
 	const struct vm_policy *pol;	/* (c) */
 	struct vm_stats_set *stats;	/* (c) */
 	struct vm_cache *cache;		/* (c) budget, reclaim, readahead */

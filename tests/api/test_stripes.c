@@ -17,7 +17,10 @@
  * frames are in one memfd and the layout checks are skipped.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -338,6 +341,91 @@ Test(stripes, growth_past_the_mapped_chunks, .timeout = 30)
 	cr_assert_eq(got, b);
 	close(fd);
 	ut_unmap(u.vm, m, NPAGES * PAGE);
+	ut_file_close(&u);
+}
+
+/* Lines of /proc/self/maps: the process's mappings. */
+static unsigned int maps_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	unsigned int n = 0;
+	int c;
+
+	cr_assert(f, "/proc/self/maps: %s", strerror(errno));
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+static unsigned int max_map_count(void)
+{
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	unsigned int n = 0;
+
+	cr_assert(f, "/proc/sys/vm/max_map_count: %s", strerror(errno));
+	cr_assert_eq(fscanf(f, "%u", &n), 1);
+	fclose(f);
+	return n;
+}
+
+/*
+ * The view maps a chunk at a time as a striped file grows.  It unmaps them
+ * as the file shrinks, and when a growth fails halfway (-ENOMEM at
+ * vm.max_map_count): else the process stays at its limit of mappings, and
+ * every later mmap() (a thread's stack, malloc, ufvm_map) fails.
+ */
+Test(stripes, view_chunks_go_with_the_size, .timeout = 60)
+{
+	const uint64_t small = 2 * CHUNK, big = 4096 * CHUNK;
+	struct ufvm_config cfg;
+	struct ut_file u;
+	unsigned int before, n;
+	uint8_t b = 0x5a, got = 0;
+	off_t size;
+	void *p;
+	int err;
+
+	stripes_config(&cfg);
+	cfg.readahead = 0;
+	ut_file_open(&u, &cfg, "chunks", small, SEED, UFVM_RDWR);
+	if (!striped(u.vm)) {
+		ut_file_close(&u);	/* one memfd, one mapping of it */
+		return;
+	}
+	before = maps_count();
+	assert_ok(ufvm_truncate(u.f, (off_t)(big * PAGE)));
+	n = maps_count();
+	cr_assert_geq(n, before + big / CHUNK - 4, "%u mappings after growing to %llu chunks, "
+		      "%u before", n, (unsigned long long)(big / CHUNK), before);
+	ut_pwrite(u.f, &b, 1, (off_t)((big - 1) * PAGE));
+	assert_ok(ufvm_truncate(u.f, (off_t)(small * PAGE)));
+	n = maps_count();
+	cr_assert_leq(n, before + 2, "%u mappings after shrinking back, %u before", n, before);
+
+	err = ufvm_truncate(u.f, (off_t)((uint64_t)(max_map_count() + 1024) * CHUNK * PAGE));
+	cr_assert_eq(err, -ENOMEM, "a growth to more chunks than vm.max_map_count: %d", err);
+	n = maps_count();
+	cr_assert_leq(n, before + 2, "%u mappings after a failed growth, %u before", n, before);
+	p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert(p != MAP_FAILED, "an mmap() after the failed growth: %s", strerror(errno));
+	munmap(p, PAGE);
+	assert_ok(ufvm_file_size(u.f, &size));
+	cr_assert_eq(size, (off_t)(small * PAGE));
+
+	/* What is left works, and grows again. */
+	for (uint64_t pg = 0; pg < small; pg++) {
+		uint8_t buf[PAGE];
+
+		ut_pread(u.f, buf, PAGE, (off_t)(pg * PAGE));
+		assert_pattern(SEED, buf, pg * PAGE, PAGE, "page %llu", (unsigned long long)pg);
+	}
+	assert_ok(ufvm_truncate(u.f, NPAGES * PAGE));
+	ut_pwrite(u.f, &b, 1, 40 * PAGE + 3);
+	ut_pread(u.f, &got, 1, 40 * PAGE + 3);
+	cr_assert_eq(got, b);
+	ut_pread(u.f, &got, 1, 40 * PAGE + 4);
+	cr_assert_eq(got, 0);
 	ut_file_close(&u);
 }
 
