@@ -172,6 +172,14 @@ void vm_object_inval_begin(struct vm_object *obj)
 		addblock_get(&obj->addblock, -1);
 		block_owner = obj;
 		break;
+	case UFVM_INVALIDATE_NONE:
+		/*
+		 * Fills take nothing, which is the experiment; invalidations
+		 * still go one at a time, for their own state (the size, a
+		 * striped view's chunks) is not.
+		 */
+		vm_mutex_lock(&obj->inval_mutex);
+		break;
 	}
 }
 
@@ -184,6 +192,9 @@ void vm_object_inval_end(struct vm_object *obj)
 	case UFVM_INVALIDATE_ADDBLOCK:
 		block_owner = NULL;
 		addblock_put(&obj->addblock, -1);
+		vm_mutex_unlock(&obj->inval_mutex);
+		break;
+	case UFVM_INVALIDATE_NONE:
 		vm_mutex_unlock(&obj->inval_mutex);
 		break;
 	}

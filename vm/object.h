@@ -64,8 +64,9 @@ struct vm_object {
 	struct vm_mutex index_lock;
 	struct vm_rwsem invalidate_lock;
 	struct vm_addblock addblock;
-	struct vm_mutex inval_mutex;	/* add/block mode: one invalidation at a
-					   time (blocks share their side) */
+	struct vm_mutex inval_mutex;	/* add/block and none modes: one
+					   invalidation at a time (blocks share
+					   their side) */
 	unsigned int shrinks;		/* (a) bumped as a shrinking truncate starts
 					   (odd) and once its store truncate is
 					   done or failed (even) */
