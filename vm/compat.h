@@ -99,8 +99,9 @@ void vm__assert_fail(const char *expr, const char *file, int line,
 void vm_sigset_async(sigset_t *set);
 
 /*
- * vm_thread_create - start a thread of ufvm's own, with the application's
- * signals blocked (vm_sigset_async()).  Return: 0 or -errno.
+ * vm_thread_create - start a thread of ufvm's own, with every signal
+ * blocked (a fault of its own still kills: vm/thread.c, async_block()).
+ * Return: 0 or -errno.
  */
 int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
 

@@ -25,12 +25,22 @@ void vm_sigset_async(sigset_t *set)
 	sigdelset(set, SIGABRT);
 }
 
-/* Block the application's signals in this thread; *@old gets the mask to restore. */
+/*
+ * Block every signal in this thread (for a thread of ufvm's to inherit);
+ * *@old gets the mask to restore.  Those a fault of the thread raises
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) the kernel forces through the
+ * mask with their default action, which kills the process as a bug should
+ * (no handler runs, a sanitizer's included).  Blocked, one sent with
+ * kill() waits for a thread of the application: unblocked, the kernel gave
+ * it to a thread of ufvm's whenever the application's threads blocked it,
+ * or whenever liburcu's worker unmasked signals before the sender took it,
+ * and the application's handler ran there.
+ */
 static void async_block(sigset_t *old)
 {
 	sigset_t all;
 
-	vm_sigset_async(&all);
+	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, old);
 }
 
@@ -48,8 +58,8 @@ int vm_thread_create(pthread_t *th, void *(*fn)(void *), void *arg)
 	 * Signals of the application are not for ufvm's threads: a handler
 	 * of its run on one could interrupt it holding a page lock and,
 	 * touching ufvm memory, wait for a fault that only this thread could
-	 * serve.  Those raised by a fault of the thread itself stay, so that
-	 * a bug still dies as it should.  The thread inherits the mask.
+	 * serve.  A fault of the thread itself still kills (async_block()).
+	 * The thread inherits the mask.
 	 */
 	async_block(&old);
 	err = pthread_create(th, NULL, fn, arg);
