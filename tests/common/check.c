@@ -186,6 +186,20 @@ int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int
 	return atomic_load(&bb.done);
 }
 
+void ut_assert_pwrites_kept_back(int (*run)(unsigned int debug, uint64_t us), unsigned int debug)
+{
+	const int attempts = 3;
+	int done = 0;
+
+	for (int attempt = 1; attempt <= attempts; attempt++) {
+		done = run(debug, 2000000);
+		if (done < 5)
+			return;
+	}
+	cr_assert_lt(done, 5, "with the bug's switch on, %d pwrites completed in 2 s, in each "
+		     "of %d runs: the test cannot see them start over", done, attempts);
+}
+
 bool ut_wait_child(pid_t pid, int ms, int *status)
 {
 	int i;
