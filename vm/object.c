@@ -275,8 +275,8 @@ static void view_unmap(struct vm_object *obj, uint64_t npages)
 			obj->view_mapped = c;
 			continue;
 		}
-		if (errno != ENOMEM || munmap(at, len))
-			return;
+		if (errno != ENOMEM || obj->view_hole < obj->view_pages || munmap(at, len))
+			return;	/* (one hole at most is remembered) */
 		/*
 		 * At vm.max_map_count (a growth failed there), mmap() fails
 		 * whatever it would free; munmap() of a whole mapping does
