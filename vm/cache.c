@@ -133,18 +133,21 @@ static int unclean_err(struct vm_cache *c, int wb_err)
 
 /*
  * What reclaim brings the resident pages down to: @base (the budget for a
- * fill, a watermark for the background thread), unless write-backs fail
- * and the dirty pages fill it.  Evicting clean pages cannot reach @base
- * then, and a fill that evicted the only clean ones evicted the other half
- * of the very load it served: a load across two pages faulted forever.  So
- * the clean pages keep a slack of their own above the dirty ones.  A
- * dirtying fill keeps @base: past the dirty pages' slack it is refused.
+ * fill, a watermark for the background thread), unless the pages whose
+ * write-back failed fill it.  Evicting the others cannot reach @base then,
+ * and a fill that evicted the last of them evicted the other half of the
+ * very access it served: a load across two pages, or a copy between two,
+ * faulted for ever.  So the others keep a slack of their own above the
+ * unclean pages.  Judged on the pages (nr_unclean), not on the last
+ * write-back's error, which one healthy page's write-back clears: a copy
+ * from a clean page into a dirty one of a healthy file ping-ponged so.  A
+ * dirtying fill keeps @base: past the unclean pages' slack it is refused.
  */
 static uint64_t room_target(struct vm_cache *c, uint64_t base, bool dirtying)
 {
-	if (dirtying || !unclean_err(c, 0))
+	if (dirtying)
 		return base;
-	return MAX(base, __atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED) + c->slack);
+	return MAX(base, __atomic_load_n(&c->nr_unclean, __ATOMIC_RELAXED) + c->slack);
 }
 
 int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, bool dirtying)
@@ -254,13 +257,22 @@ int vm__cache_dirty_refuse(struct vm_cache *c)
 
 void vm_cache_dirty_retry(struct vm_cache *c)
 {
-	int n;
+	struct vm_page *p, *found = NULL;
 
 	if (!vm_cache_over_slack(c) || !unclean_err(c, 0))
 		return;
-	n = vm_cache_make_room(c, 1, 1, true);
-	if (n > 0)
-		vm_cache_unreserve(c, (unsigned int)n);
+	vm_mutex_lock(&c->lru_lock);
+	cds_list_for_each_entry(p, &c->lru, lru) {
+		if (vm_page_test(p, PG_WBFAIL) && vm_page_get_unless_zero(p)) {
+			found = p;
+			break;
+		}
+	}
+	vm_mutex_unlock(&c->lru_lock);
+	if (!found)
+		return;
+	(void)vm_object_retry_writeback(found);	/* sets or clears the error */
+	vm_page_put(found);
 }
 
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n)

@@ -117,6 +117,9 @@ struct vm_cache {
 	uint64_t nr;				/* (a) pages cached = frames */
 	uint64_t reserved;			/* (a) slots promised to fills */
 	uint64_t nr_dirty;			/* (a) */
+	uint64_t nr_unclean;			/* (a) pages whose last write-back
+						   failed (PG_WBFAIL): reclaim
+						   cannot free them */
 	uint64_t max_nr;			/* (a) high-water mark seen */
 	uint64_t wb_failing;			/* (a) the last write-back's store
 						   error (-errno, low half; 0 once
@@ -206,12 +209,14 @@ int vm__cache_dirty_refuse(struct vm_cache *c);
 /*
  * vm_cache_dirty_retry - before vm_cache_dirty_full() refuses a clean page
  * on the error of the last write-back, however old: if the resident pages
- * are at the budget plus its slack and write-backs have failed, run the
- * direct reclaim a dirtying fill would.  Its write-backs tell whether the
- * store takes writes again (one that does forgets the failure), and it may
- * free room.  Nothing is reserved after it.
+ * are at the budget plus its slack and write-backs have failed, write back
+ * one page whose last write-back failed, the first on the reclaim list.
+ * It tells whether the store takes writes again: one that does forgets the
+ * failure.  Nothing is evicted or unmapped (a reclaim here evicted or
+ * sampled the very page a write fault wanted, which faulted again, for
+ * ever).  Walks the list under its lock as far as that page.
  * Context: no page lock and no ptl held (mmap_lock shared may be).
- * May block: store writes.
+ * May block: a store write.
  */
 void vm_cache_dirty_retry(struct vm_cache *c);
 

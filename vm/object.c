@@ -843,6 +843,20 @@ void vm_object_set_dirty(struct vm_object *obj, struct vm_page *p)
 
 #define set_dirty vm_object_set_dirty
 
+/*
+ * A write-back of the locked page @p failed (@failed) or did not: the
+ * cache counts the pages whose last one failed (vm_cache.nr_unclean).
+ */
+static void wb_mark(struct vm_object *obj, struct vm_page *p, bool failed)
+{
+	if (failed) {
+		if (!(__atomic_fetch_or(&p->flags, PG_WBFAIL, __ATOMIC_SEQ_CST) & PG_WBFAIL))
+			__atomic_add_fetch(&obj->cache->nr_unclean, 1, __ATOMIC_RELAXED);
+	} else if (vm_page_test_clear(p, PG_WBFAIL)) {
+		__atomic_sub_fetch(&obj->cache->nr_unclean, 1, __ATOMIC_RELAXED);
+	}
+}
+
 /* Drop @p from the index and the cache.  Context: page locked, unmapped. */
 static void delete_page(struct vm_object *obj, struct vm_page *p)
 {
@@ -852,6 +866,7 @@ static void delete_page(struct vm_object *obj, struct vm_page *p)
 	vm_cache_del(obj->cache, p);
 	WRITE_ONCE(p->object, NULL);
 	clear_dirty(obj, p);
+	wb_mark(obj, p, false);
 	vm_page_clear(p, PG_READAHEAD);
 	vm_page_put(p);	/* the index's reference; the caller still has one */
 }
@@ -1458,6 +1473,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		kept |= again;
 		if (!again || (__atomic_fetch_or(&run[i]->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY))
 			dirty_uncount(obj);
+		wb_mark(obj, run[i], err);
 	}
 	if (err) {
 		vm_stat_inc(s, UFVM_CTR_STORE_ERRORS);
@@ -2153,6 +2169,19 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 	vm_rcu_read_unlock();
 	vm_page_unlock(p);
 	return ret;
+}
+
+int vm_object_retry_writeback(struct vm_page *p)
+{
+	struct vm_object *obj = reclaim_lock(p);
+	int err = 0;
+
+	if (!obj)
+		return 0;
+	if (vm_page_test(p, PG_DIRTY) && vm_page_test(p, PG_WBFAIL))
+		err = write_run(obj, &p, 1);
+	vm_page_unlock(p);
+	return err < 0 ? err : 0;	/* WB_KEPT: it stays dirty, nothing failed */
 }
 
 /*

@@ -307,6 +307,16 @@ void vm_object_get_ref(struct vm_object *obj);
  * the -errno of a failed write-back (kept, still dirty).
  */
 int vm_object_evict_page(struct vm_page *p, bool second_chance);
+
+/*
+ * vm_object_retry_writeback - write back @p, found on the reclaim list,
+ * if its last write-back failed (PG_WBFAIL) and it is still dirty: does
+ * the store take writes again?  The page stays cached (write-protected as
+ * by any write-back).  Nothing is done if its lock is not free at once.
+ * Context: a reference on @p, not its lock; may sleep (I/O).
+ * Return: 0 (written, or nothing to do), or the store write's -errno.
+ */
+int vm_object_retry_writeback(struct vm_page *p);
 /*
  * The working space of one reclaim batch of up to @cap pages, the caller's:
  * the victims the policy chose and their results, the pages to sample, and

@@ -42,6 +42,8 @@ enum vm_page_flag {
 	PG_REFERENCED	= 1u << 5,	/* used since the clock hand last passed */
 	PG_READAHEAD	= 1u << 6,	/* mapping it starts the next async window */
 	PG_SAMPLED	= 1u << 7,	/* the clock zapped it to learn if it is used */
+	PG_WBFAIL	= 1u << 8,	/* its last write-back failed (counted in
+					   the cache's nr_unclean; page lock) */
 };
 
 struct vm_page {

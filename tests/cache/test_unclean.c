@@ -32,6 +32,10 @@
  *   the mapping needs both resident at once.  Each fault's fill evicted
  *   the only clean page, the other half of the load, and the load faulted
  *   forever (a livelock at 100% CPU with the sigsegv backend).
+ * - refused_write_to_a_mapped_page_ends: the same cache; a write to a page
+ *   mapped read-only is refused at once (SIGBUS), not retried for ever.
+ * - healthy_writes_beside_a_few_unclean_pages: 4 unwritable pages under a
+ *   budget of 16 cost a healthy file none of its writes.
  * - background_reclaim_stops_at_low_watermark: past the high watermark, the
  *   background thread reclaims down to the low one (budget - budget/8), or
  *   a batch or two below it, not a fixed 32 pages below (which evicted the
@@ -41,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 #include <string.h>
@@ -236,64 +241,210 @@ Test(unclean, writes_go_on_once_the_store_takes_them, .timeout = 30)
 	ut_file_close(&u);
 }
 
-struct straddle {
-	const uint8_t *at;
+/* An access run on a thread of its own, so that one that never ends is seen. */
+struct timed_access {
+	void (*fn)(struct timed_access *);
+	uint8_t *at;
 	uint64_t v;
+	int sig;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
 };
 
-static void *straddle_load(void *arg)
+static void *timed_access_main(void *arg)
 {
-	struct straddle *sl = arg;
-	uint64_t v;
+	struct timed_access *a = arg;
 
-	memcpy(&v, (const void *)sl->at, sizeof(v));	/* one 8-byte load, two pages */
-	pthread_mutex_lock(&sl->lock);
-	sl->v = v;
-	sl->done = true;
-	pthread_cond_signal(&sl->cond);
-	pthread_mutex_unlock(&sl->lock);
+	a->fn(a);
+	pthread_mutex_lock(&a->lock);
+	a->done = true;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
 	return NULL;
+}
+
+/* Run @a->fn.  Return: whether it ended within @secs (then joined). */
+static bool timed_access(struct timed_access *a, int secs)
+{
+	struct timespec until;
+	pthread_t t;
+	bool done;
+
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	a->done = false;
+	cr_assert_eq(pthread_create(&t, NULL, timed_access_main, a), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += secs;
+	pthread_mutex_lock(&a->lock);
+	while (!a->done && pthread_cond_timedwait(&a->cond, &a->lock, &until) == 0)
+		;
+	done = a->done;
+	pthread_mutex_unlock(&a->lock);
+	if (done)
+		pthread_join(t, NULL);
+	return done;	/* else the thread stays, faulting: the test fails */
+}
+
+static void load_across(struct timed_access *a)
+{
+	memcpy(&a->v, (const void *)a->at, sizeof(a->v));	/* one 8-byte load, two pages */
+}
+
+/* Fill the cache past its slack with pages the store refuses: pages from 0 on. */
+static void fill_unclean(struct ut_file *u, unsigned int max)
+{
+	uint8_t buf[PAGE];
+	unsigned int i;
+
+	memset(buf, 0x6d, sizeof(buf));
+	for (i = 0; i < max; i++)
+		if (ufvm_pwrite(u->f, buf, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
+			break;
+	cr_assert_lt(i, max, "%u pages written, none refused", i);
 }
 
 Test(unclean, load_across_two_pages_completes, .timeout = 30)
 {
 	const unsigned int npages = 64, at = 48;
-	struct straddle sl = { .lock = PTHREAD_MUTEX_INITIALIZER,
-			       .cond = PTHREAD_COND_INITIALIZER };
-	struct timespec until;
+	struct timed_access a = { .fn = load_across };
 	struct ut_file u;
-	uint8_t buf[PAGE];
-	unsigned int i;
-	pthread_t t;
 	uint8_t *m;
 
 	start_failing(&u, "straddle", npages);
-	memset(buf, 0x6d, sizeof(buf));
-	for (i = 0; i < at; i++)
-		if (ufvm_pwrite(u.f, buf, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
-			break;
-	cr_assert_lt(i, at, "%u pages written, none refused", i);
+	fill_unclean(&u, at);
 	m = ut_map(u.vm, u.path, 0, npages * PAGE, UFVM_PROT_READ);
-	sl.at = m + (at + 1) * PAGE - 4;
-	cr_assert_eq(pthread_create(&t, NULL, straddle_load, &sl), 0);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
-	pthread_mutex_lock(&sl.lock);
-	while (!sl.done && pthread_cond_timedwait(&sl.cond, &sl.lock, &until) == 0)
-		;
-	pthread_mutex_unlock(&sl.lock);
-	cr_assert(sl.done, "a load across pages %u and %u did not complete in 5 s "
+	a.at = m + (at + 1) * PAGE - 4;
+	cr_assert(timed_access(&a, 5), "a load across pages %u and %u did not complete in 5 s "
 		  "(%llu evictions, %llu faults)", at, at + 1,
 		  (unsigned long long)ut_counter(u.vm, UFVM_CTR_EVICTIONS),
 		  (unsigned long long)ut_counter(u.vm, UFVM_CTR_FAULTS));
-	pthread_join(t, NULL);
-	assert_pattern(SEED, (uint8_t *)&sl.v, (uint64_t)(at + 1) * PAGE - 4, sizeof(sl.v),
+	assert_pattern(SEED, (uint8_t *)&a.v, (uint64_t)(at + 1) * PAGE - 4, sizeof(a.v),
 		       "the load across pages %u and %u", at, at + 1);
 	stop_failing(&u);
 	ut_unmap(u.vm, m, npages * PAGE);
+	ut_file_close(&u);
+}
+
+static void write_one(struct timed_access *a)
+{
+	struct sigbus_info info;
+
+	a->sig = sigbus_write(a->at, 0x77, &info);
+}
+
+/*
+ * A write to a page mapped read-only, while the store still fails and the
+ * cache is past its slack, is refused (SIGBUS) at once.  The write-back
+ * tried before the refusal was a direct reclaim, which evicted or sampled
+ * (unmapped) that very page: the write faulted again, as a read with the
+ * sigsegv backend, for ever.
+ */
+Test(unclean, refused_write_to_a_mapped_page_ends, .timeout = 30)
+{
+	const unsigned int npages = 64, at = 48;
+	struct timed_access a = { .fn = write_one };
+	struct ufvm_config cfg;
+	struct ut_file u;
+	uint8_t *m;
+
+	sigbus_install();
+	ut_config_budget(&cfg, 4);	/* the clock's hand passes every page in a few rounds */
+	ut_file_open(&u, &cfg, "wloop", npages, SEED, UFVM_RDWR);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	fill_unclean(&u, at);
+	m = ut_map(u.vm, u.path, 0, npages * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE);
+	(void)*(volatile uint8_t *)(m + at * PAGE);	/* mapped read-only */
+	a.at = m + at * PAGE;
+	cr_assert(timed_access(&a, 5), "a write to a page mapped read-only did not end in 5 s "
+		  "(%llu faults)", (unsigned long long)ut_counter(u.vm, UFVM_CTR_FAULTS));
+	cr_assert(a.sig, "the write past the slack was not refused");
+	stop_failing(&u);
+	ut_unmap(u.vm, m, npages * PAGE);
+	ut_file_close(&u);
+}
+
+/*
+ * A few unwritable pages (well under the budget) must not cost a healthy
+ * file its writes.  Reads' fills aimed at the dirty pages plus the slack
+ * while any write-back failed, counting the healthy file's dirty pages
+ * too: the cache climbed to budget + slack, where writes to cached clean
+ * pages are refused, and 6-42 of the healthy file's read-modify-writes in
+ * 3 s got -EIO beside 4 unwritable pages under a budget of 16.
+ */
+struct beside {
+	struct ufvm_file *y;
+	const uint8_t *z;
+	atomic_int stop;
+	atomic_long refused, done;
+};
+
+static void *beside_rmw(void *arg)
+{
+	struct beside *b = arg;
+	uint8_t v;
+
+	for (unsigned long i = 0; !atomic_load(&b->stop); i++) {
+		off_t off = (off_t)((i * 7) % 256) * PAGE;
+		ssize_t w;
+
+		ut_pread(b->y, &v, 1, off);
+		v++;
+		w = ufvm_pwrite(b->y, &v, 1, off);
+		if (w == 1)
+			atomic_fetch_add(&b->done, 1);
+		else
+			atomic_fetch_add(&b->refused, 1);
+	}
+	return NULL;
+}
+
+static void *beside_read(void *arg)
+{
+	struct beside *b = arg;
+	unsigned long sum = 0;
+
+	for (unsigned long i = 0; !atomic_load(&b->stop); i++)
+		sum += b->z[(i % 256) * PAGE];
+	return (void *)sum;
+}
+
+Test(unclean, healthy_writes_beside_a_few_unclean_pages, .timeout = 30)
+{
+	char py[TMPSTORE_PATH_MAX], pz[TMPSTORE_PATH_MAX];
+	struct beside b = { 0 };
+	struct ufvm_file *z;
+	struct ut_file u;
+	uint8_t *m, page[PAGE];
+	pthread_t t[3];
+
+	start_failing(&u, "fewx", 256);
+	memset(page, 0x6d, sizeof(page));
+	for (unsigned int i = 0; i < 4; i++)
+		ut_pwrite(u.f, page, PAGE, (off_t)(i * PAGE));
+	assert_err(ufvm_fsync(u.f), EIO);	/* their write-backs failed */
+	ut_store("fewy", 256 * PAGE, SEED + 1, py);
+	ut_store("fewz", 256 * PAGE, SEED + 2, pz);
+	assert_ok(ufvm_file_open(u.vm, py, UFVM_RDWR, &b.y));
+	assert_ok(ufvm_file_open(u.vm, pz, UFVM_RDONLY, &z));
+	m = ut_map(u.vm, pz, 0, 256 * PAGE, UFVM_PROT_READ);
+	b.z = m;
+	cr_assert_eq(pthread_create(&t[0], NULL, beside_rmw, &b), 0);
+	cr_assert_eq(pthread_create(&t[1], NULL, beside_rmw, &b), 0);
+	cr_assert_eq(pthread_create(&t[2], NULL, beside_read, &b), 0);
+	usleep(1500000);
+	atomic_store(&b.stop, 1);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(atomic_load(&b.refused), 0, "%ld of %ld read-modify-writes of a healthy "
+		     "file refused beside 4 unwritable pages under a budget of %u",
+		     atomic_load(&b.refused), atomic_load(&b.refused) + atomic_load(&b.done),
+		     BUDGET);
+	ut_unmap(u.vm, m, 256 * PAGE);
+	assert_ok(ufvm_file_close(z));
+	assert_ok(ufvm_file_close(b.y));
+	stop_failing(&u);
 	ut_file_close(&u);
 }
 
