@@ -211,8 +211,10 @@ static bool run_round(unsigned int debug, uint64_t *waits)
 	assert_ok(ufvm_debug_hook(vm, hold_fill, NULL));
 	for (unsigned int i = 0; i < 6; i++)
 		cr_assert_eq(pthread_create(&th[i], NULL, mains[i], &r), 0);
-	for (uint64_t until = race_now_us() + ROUND_MS * 1000;
-	     race_now_us() < until && !atomic_load(&r.stop);)
+	/* On past ROUND_MS until a truncate ran (under load its thread may not have). */
+	for (uint64_t start = race_now_us(), until = start + ROUND_MS * 1000;
+	     (race_now_us() < until || (!atomic_load(&r.truncates) &&
+					race_now_us() < start + 10000000)) && !atomic_load(&r.stop);)
 		race_sleep_us(5000);
 	atomic_store(&r.stop, 1);
 	for (unsigned int i = 0; i < 6; i++)

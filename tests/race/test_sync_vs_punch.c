@@ -92,7 +92,10 @@ static void sync_vs_punch(unsigned int inval, unsigned int debug, uint64_t us, b
 		cr_assert(!pthread_create(&th[i], NULL, puncher, &r));
 	*syncs = *stale = 0;
 	end = race_now_us() + us;
-	while (race_now_us() < end && !(until_stale && *stale)) {
+	/* On past @us until both sides ran 100 times (at most 10 s more: load). */
+	while ((race_now_us() < end || ((*syncs <= 100 || atomic_load(&r.punches) <= 100) &&
+					race_now_us() < end + 10000000)) &&
+	       !(until_stale && *stale)) {
 		v++;
 		ut_pwrite(r.f, &v, sizeof(v), PG * PAGE + 64);
 		err = ufvm_writeback(r.f);
