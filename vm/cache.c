@@ -582,6 +582,8 @@ void vm_cache_destroy(struct vm_cache *c)
 	unsigned int i;
 
 	vm_cache_stop(c);
+	/* Every page is gone: a page's PG_WBFAIL counted once, uncounted once. */
+	VM_BUG_ON(__atomic_load_n(&c->nr_unclean, __ATOMIC_RELAXED));
 	close(c->bg_efd);
 	close(c->rq_efd);
 	cds_wfcq_destroy(&c->rq_head, &c->rq_tail);
