@@ -255,24 +255,36 @@ int vm__cache_dirty_refuse(struct vm_cache *c)
 	return err;
 }
 
+#define RETRY_FILES	4	/* vm_cache_dirty_retry(): files tried at most */
+
 void vm_cache_dirty_retry(struct vm_cache *c)
 {
-	struct vm_page *p, *found = NULL;
+	struct vm_page *p, *cand[RETRY_FILES];
+	unsigned int n = 0, i;
+	bool written = false;
 
 	if (!vm_cache_over_slack(c) || !unclean_err(c, 0))
 		return;
+	/* The first unwritable page of each of a few files: one store may
+	 * have recovered while another still fails. */
 	vm_mutex_lock(&c->lru_lock);
 	cds_list_for_each_entry(p, &c->lru, lru) {
-		if (vm_page_test(p, PG_WBFAIL) && vm_page_get_unless_zero(p)) {
-			found = p;
+		if (!vm_page_test(p, PG_WBFAIL))
+			continue;
+		for (i = 0; i < n && READ_ONCE(cand[i]->object) != READ_ONCE(p->object); i++)
+			;
+		if (i == n && vm_page_get_unless_zero(p))
+			cand[n++] = p;
+		if (n == RETRY_FILES)
 			break;
-		}
 	}
 	vm_mutex_unlock(&c->lru_lock);
-	if (!found)
-		return;
-	(void)vm_object_retry_writeback(found);	/* sets or clears the error */
-	vm_page_put(found);
+	for (i = 0; i < n; i++) {
+		/* One written forgets the error; the others only cost a write each. */
+		if (!written)
+			written = vm_object_retry_writeback(cand[i]) == 0;
+		vm_page_put(cand[i]);
+	}
 }
 
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n)

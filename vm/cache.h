@@ -210,11 +210,12 @@ int vm__cache_dirty_refuse(struct vm_cache *c);
  * vm_cache_dirty_retry - before vm_cache_dirty_full() refuses a clean page
  * on the error of the last write-back, however old: if the resident pages
  * are at the budget plus its slack and write-backs have failed, write back
- * one page whose last write-back failed, the first on the reclaim list.
- * It tells whether the store takes writes again: one that does forgets the
- * failure.  Nothing is evicted or unmapped (a reclaim here evicted or
- * sampled the very page a write fault wanted, which faulted again, for
- * ever).  Walks the list under its lock as far as that page.
+ * a page whose last write-back failed: the first on the reclaim list of
+ * each of up to 4 files, until one is written.  It tells whether a store
+ * takes writes again: one that does forgets the failure.  Nothing is
+ * evicted or unmapped (a reclaim here evicted or sampled the very page a
+ * write fault wanted, which faulted again, for ever).  Walks the list
+ * under its lock as far as those pages.
  * Context: no page lock and no ptl held (mmap_lock shared may be).
  * May block: a store write.
  */

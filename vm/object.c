@@ -2174,14 +2174,22 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance)
 int vm_object_retry_writeback(struct vm_page *p)
 {
 	struct vm_object *obj = reclaim_lock(p);
-	int err = 0;
+	int err = 1;
 
+	if (!obj && READ_ONCE(p->object)) {
+		/*
+		 * Locked: most likely the flusher writing it back, whose
+		 * outcome is what this would learn.  Wait for it, once.
+		 */
+		vm_page_wait_unlocked(p);
+		obj = reclaim_lock(p);
+	}
 	if (!obj)
-		return 0;
+		return 1;
 	if (vm_page_test(p, PG_DIRTY) && vm_page_test(p, PG_WBFAIL))
 		err = write_run(obj, &p, 1);
 	vm_page_unlock(p);
-	return err < 0 ? err : 0;	/* WB_KEPT: it stays dirty, nothing failed */
+	return err == WB_KEPT ? 1 : err;	/* kept dirty: nothing failed, nothing learnt */
 }
 
 /*

@@ -312,9 +312,11 @@ int vm_object_evict_page(struct vm_page *p, bool second_chance);
  * vm_object_retry_writeback - write back @p, found on the reclaim list,
  * if its last write-back failed (PG_WBFAIL) and it is still dirty: does
  * the store take writes again?  The page stays cached (write-protected as
- * by any write-back).  Nothing is done if its lock is not free at once.
- * Context: a reference on @p, not its lock; may sleep (I/O).
- * Return: 0 (written, or nothing to do), or the store write's -errno.
+ * by any write-back).  A page locked meanwhile is waited for once.
+ * Context: a reference on @p, no page lock; may sleep (I/O, the page lock).
+ * Return: 0 (written), the store write's -errno, or 1 (nothing written:
+ * its lock was taken, it was cleaned or went meanwhile, or a truncate or
+ * punch under way keeps it dirty).
  */
 int vm_object_retry_writeback(struct vm_page *p);
 /*

@@ -27,6 +27,9 @@
  *   a write to it mapped read-only) must try a write-back first, not be
  *   refused on the error of the last one, however old (it was, until a
  *   background write-back happened to succeed, about a second later).
+ * - a_recovered_store_is_found_beside_a_failing_one: the same, with two
+ *   files whose stores fail, one of which recovers: its writes go through,
+ *   though the other's unwritable pages come first on the reclaim list.
  * - load_across_two_pages_completes: with the cache past its budget with
  *   dirty pages the store refuses, one load that straddles two pages of
  *   the mapping needs both resident at once.  Each fault's fill evicted
@@ -188,6 +191,49 @@ static void refuse_then_recover(struct ut_file *u, uint8_t *m, unsigned int clea
 	else
 		ut_pread(u->f, buf, 1, (off_t)(clean * PAGE));
 	assert_ok(ufvm_inject(u->f, UFVM_INJECT_WRITE_EIO, 0, 0));
+}
+
+/*
+ * Two files' stores fail and their pages fill the cache past its slack;
+ * then the second file's store takes writes again, the first's not.  A
+ * write to a cached clean page of the second must go through: the retry
+ * before a refusal wrote back only the first unwritable page on the list,
+ * the first file's, which failed again, and the write was refused until
+ * the background flusher got to the second file's pages.
+ */
+Test(unclean, a_recovered_store_is_found_beside_a_failing_one, .timeout = 30)
+{
+	const unsigned int npages = 64, clean = 40;
+	char pb[TMPSTORE_PATH_MAX];
+	struct ufvm_file *b;
+	struct ut_file u;
+	uint8_t buf[PAGE], v = 0x5b;
+	unsigned int i;
+	ssize_t w = 0;
+
+	start_failing(&u, "twoa", npages);
+	ut_store("twob", npages * PAGE, SEED + 1, pb);
+	assert_ok(ufvm_file_open(u.vm, pb, UFVM_RDWR, &b));
+	assert_ok(ufvm_inject(b, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	memset(buf, 0x3e, sizeof(buf));
+	for (i = 0; i < BUDGET / 2; i++)	/* the first file's pages first on the list */
+		ut_pwrite(u.f, buf, PAGE, (off_t)(i * PAGE));
+	for (i = 0; i < npages; i++) {
+		w = ufvm_pwrite(b, buf, PAGE, (off_t)(i * PAGE));
+		if (w != (ssize_t)PAGE)
+			break;
+	}
+	cr_assert_eq(w, -EIO, "the write past the slack: %zd (-EIO wanted)", w);
+	ut_pread(b, buf, 1, (off_t)(clean * PAGE));	/* cached clean, past the slack */
+	assert_ok(ufvm_inject(b, UFVM_INJECT_WRITE_EIO, 0, 0));
+	w = ufvm_pwrite(b, &v, 1, (off_t)(clean * PAGE));
+	cr_assert_eq(w, 1, "a write to the recovered file beside a failing one: %zd (%s)", w,
+		     w < 0 ? ufvm_strerror((int)w) : "short");
+	(void)ufvm_fsync(b);		/* the failures, once */
+	assert_ok(ufvm_fsync(b));
+	assert_ok(ufvm_file_close(b));
+	stop_failing(&u);
+	ut_file_close(&u);
 }
 
 /* Byte @v at the start of page @idx, through ufvm and, after a sync, the store. */
