@@ -257,13 +257,13 @@ int vm__cache_dirty_refuse(struct vm_cache *c)
 
 #define RETRY_FILES	4	/* vm_cache_dirty_retry(): files tried at most */
 
-void vm_cache_dirty_retry(struct vm_cache *c)
+void vm__cache_dirty_retry(struct vm_cache *c)
 {
 	struct vm_page *p, *cand[RETRY_FILES];
 	unsigned int n = 0, i;
 	bool written = false;
 
-	if (!vm_cache_over_slack(c) || !unclean_err(c, 0))
+	if (!unclean_err(c, 0))
 		return;
 	/* The first unwritable page of each of a few files: one store may
 	 * have recovered while another still fails. */

@@ -219,12 +219,19 @@ int vm__cache_dirty_refuse(struct vm_cache *c);
  * Context: no page lock and no ptl held (mmap_lock shared may be).
  * May block: a store write.
  */
-void vm_cache_dirty_retry(struct vm_cache *c);
+void vm__cache_dirty_retry(struct vm_cache *c);
 
 /* Are the resident pages at the budget plus its slack?  (One load.) */
 static inline bool vm_cache_over_slack(struct vm_cache *c)
 {
 	return c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >= c->budget + c->slack;
+}
+
+/* vm__cache_dirty_retry(), if the cache is past its slack (one load first). */
+static inline void vm_cache_dirty_retry(struct vm_cache *c)
+{
+	if (vm_cache_over_slack(c))
+		vm__cache_dirty_retry(c);
 }
 
 static inline int vm_cache_dirty_full(struct vm_cache *c)

@@ -852,7 +852,9 @@ static void wb_mark(struct vm_object *obj, struct vm_page *p, bool failed)
 	if (failed) {
 		if (!(__atomic_fetch_or(&p->flags, PG_WBFAIL, __ATOMIC_SEQ_CST) & PG_WBFAIL))
 			__atomic_add_fetch(&obj->cache->nr_unclean, 1, __ATOMIC_RELAXED);
-	} else if (vm_page_test_clear(p, PG_WBFAIL)) {
+	} else if (vm_page_test(p, PG_WBFAIL) && vm_page_test_clear(p, PG_WBFAIL)) {
+		/* A load first: every write-back and every eviction comes here,
+		 * nearly always with the flag clear (it changes under the lock). */
 		__atomic_sub_fetch(&obj->cache->nr_unclean, 1, __ATOMIC_RELAXED);
 	}
 }
