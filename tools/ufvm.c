@@ -36,6 +36,7 @@ static int cmd_stats(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 int ufvm_run_main(int argc, char **argv);	/* tools/run.c */
+int ufvm_fuzz_main(int argc, char **argv);	/* tools/fuzz.c */
 int ufvm_policy_option(const char *name, size_t len, const char *val);
 bool ufvm_policy_value_word(const char *name, size_t len, const char *word);
 void ufvm_policy_options_usage(FILE *f);
@@ -49,6 +50,8 @@ static const struct tool_cmd tool_cmds[] = {
 	  "print a statistics file (UFVM_STATS) as tables and histograms" },
 	{ "run", ufvm_run_main, "[OPTIONS] -- PROGRAM [ARGS]",
 	  "run an unmodified program with its file mappings on ufvm" },
+	{ "fuzz", ufvm_fuzz_main, "[--seed N] [--seeds N] [--ops N] [...]",
+	  "random file and mapping operations, every byte checked against a model" },
 	{ "version", cmd_version, "", "print the version" },
 	{ "help", cmd_help, "[COMMAND]", "print this help, or a command's" },
 };

@@ -67,6 +67,14 @@ expect 2 "faultaround: --windows 1,0: expected" "$u" bench faultaround --windows
 expect 2 "faultaround: --pages 10: expected 64\.\." "$u" bench faultaround --pages 10
 expect 2 "retry: --ms 50: expected 100\.\." "$u" bench retry --ms 50
 expect 2 "retry: --small-pages 0: expected 1\.\." "$u" bench retry --small-pages 0
+expect 2 "^ufvm fuzz: --threads wants a number from 1 to 4, not '9'$" "$u" fuzz --threads 9
+expect 2 "^ufvm fuzz: --ops wants a number from 1 to" "$u" fuzz --ops 0x10
+expect 2 "^ufvm fuzz: --seed needs a value$" "$u" fuzz --seed
+expect 2 "^ufvm fuzz: unknown option: --bogus$" "$u" fuzz --bogus
+expect 1 "^ufvm fuzz: cannot make a directory in $t/none: No such file or directory$" \
+	"$u" fuzz --dir "$t/none"
+expect 0 "^ufvm fuzz: 1 seed from 7, 1 worker, 200 operations each: no difference$" \
+	"$u" fuzz --seed 7 --ops 200 --dir "$t"
 expect 2 "spec: --ms 50: expected 100\.\." "$u" bench spec --ms 50
 expect 2 "spec: --threads 0: expected 1\.\.16" "$u" bench spec --threads 0
 expect 2 "spec: --pages 2: expected at least --threads \(4\)" \

@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# fuzz.sh UFVM - a short run of `ufvm fuzz` (ctest tools/fuzz): random file
+# and mapping operations checked byte for byte against a model, under a
+# budget small enough that every few operations evict, with one worker
+# (the instance closed and opened again now and then) and with three
+# sharing the instance, then with no budget.  The fault backend and the
+# striping are the run's (UFVM_BACKEND, UFVM_FRAME_STRIPES from
+# tools/run-tests.sh).  A failure prints the seed: `ufvm fuzz --seed N
+# --verbose` with the same options follows it.
+set -u
+
+u=${1:?usage: fuzz.sh UFVM}
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+fail=0
+
+run() {
+	echo "fuzz.sh: ufvm $*"
+	"$u" "$@" --dir "$t" < /dev/null || fail=1
+}
+
+run --cache 8 fuzz --seed 1 --seeds 2 --ops 2000
+run --cache 16 fuzz --seed 101 --ops 2000 --threads 3
+run fuzz --seed 201 --ops 3000
+exit $fail

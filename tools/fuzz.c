@@ -1,0 +1,964 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz.c - `ufvm fuzz`: a differential fuzzer of the file and mapping API.
+ *
+ * Each worker thread owns a few store files and keeps a model of each in
+ * memory: its bytes and its size.  It runs random operations on them
+ * through ufvm (ufvm_pwrite, ufvm_pread, ufvm_punch, ufvm_truncate,
+ * ufvm_fsync, ufvm_writeback, ufvm_file_close and open again, ufvm_map,
+ * loads and stores through the mappings, ufvm_protect, ufvm_zap,
+ * ufvm_sync, ufvm_unmap), applies each to the model, and checks every byte
+ * it reads, through a handle or a mapping, against the model.  Where ufvm
+ * promises durability (a successful ufvm_fsync, ufvm_sync of a range, the
+ * last close of a file, ufvm_close of the instance), it reads the store
+ * file itself, past ufvm, and checks that too.  The first difference ends
+ * the run with the seed, the operation's number and what differed.
+ *
+ * The workers share one instance, so the budget (--cache before the
+ * command, or UFVM_CACHE_PAGES), reclaim, write-back and readahead run
+ * across their files; with one worker the instance is also closed and
+ * opened again now and then.  A run is a function of its seed and its
+ * options, up to the timing of ufvm's own threads: `--verbose` prints each
+ * operation, to follow a failing seed.
+ *
+ * Limits: only the accesses ufvm promises work are made (nothing past a
+ * file's end through a mapping, no store made to fail), so a failure is a
+ * bug.  Failing stores are left to the tests (cache/test_unclean and
+ * others).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ufvm.h"
+
+int ufvm_fuzz_main(int argc, char **argv);
+
+#define FZ_PAGE		4096
+#define FZ_FILES	2	/* per worker */
+#define FZ_REGIONS	3	/* per worker */
+#define FZ_MAX_THREADS	4
+#define FZ_MAX_IO	(3 * FZ_PAGE + 123)	/* longest pwrite, pread, load, store */
+
+enum fz_op {
+	FZ_PWRITE, FZ_PREAD, FZ_PUNCH, FZ_TRUNCATE, FZ_FSYNC, FZ_WRITEBACK,
+	FZ_REOPEN, FZ_MAP, FZ_UNMAP, FZ_LOAD, FZ_STORE, FZ_PROTECT, FZ_ZAP,
+	FZ_SYNC, FZ_CHECK, FZ_RESTART, FZ_NOPS
+};
+
+static const char *const fz_op_names[FZ_NOPS] = {
+	"pwrite", "pread", "punch", "truncate", "fsync", "writeback", "reopen", "map",
+	"unmap", "load", "store", "protect", "zap", "sync", "check", "restart",
+};
+
+/* Relative weights of the operations. */
+static const unsigned int fz_weights[FZ_NOPS] = {
+	[FZ_PWRITE] = 14, [FZ_PREAD] = 10, [FZ_PUNCH] = 4, [FZ_TRUNCATE] = 4,
+	[FZ_FSYNC] = 2, [FZ_WRITEBACK] = 2, [FZ_REOPEN] = 2, [FZ_MAP] = 5,
+	[FZ_UNMAP] = 3, [FZ_LOAD] = 14, [FZ_STORE] = 14, [FZ_PROTECT] = 3,
+	[FZ_ZAP] = 3, [FZ_SYNC] = 2, [FZ_CHECK] = 1, [FZ_RESTART] = 1,
+};
+
+struct fz_file {
+	char path[PATH_MAX];
+	struct ufvm_file *f;		/* NULL while closed */
+	unsigned char *model;		/* the file's bytes, zero past @size */
+	off_t size;
+};
+
+struct fz_region {
+	unsigned char *addr;		/* NULL: a free slot */
+	size_t len;			/* bytes, whole pages */
+	off_t off;			/* file offset of addr */
+	int file;
+	int prot;			/* UFVM_PROT_* */
+	bool can_write;			/* mapped writable, or from a writable handle:
+					   ufvm_protect may make it writable */
+};
+
+struct fz_run;
+
+/* A worker: its files, its mappings, its random numbers. */
+struct fz_worker {
+	struct fz_run *run;
+	unsigned int id;
+	uint64_t rng;
+	uint64_t op;			/* operations done */
+	const char *what;		/* the operation under way, for messages */
+	struct fz_file files[FZ_FILES];
+	struct fz_region regions[FZ_REGIONS];
+	unsigned char buf[FZ_MAX_IO], got[FZ_MAX_IO];
+	uint64_t done[FZ_NOPS];
+	bool failed;
+};
+
+struct fz_run {
+	struct ufvm *vm;
+	char dir[PATH_MAX];
+	uint64_t seed, ops;
+	unsigned int pages;		/* largest file, pages */
+	unsigned int nthreads;
+	bool verbose;
+	struct fz_worker *w[FZ_MAX_THREADS];
+};
+
+static uint64_t fz_rand(struct fz_worker *w)
+{
+	uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* A number in [0, n); n > 0. */
+static uint64_t fz_below(struct fz_worker *w, uint64_t n)
+{
+	return fz_rand(w) % n;
+}
+
+static off_t fz_max_bytes(const struct fz_worker *w)
+{
+	return (off_t)w->run->pages * FZ_PAGE;
+}
+
+/* Report a difference or an unexpected result; the worker stops. */
+static __attribute__((format(printf, 2, 3))) void fz_fail(struct fz_worker *w,
+							 const char *fmt, ...)
+{
+	va_list ap;
+
+	flockfile(stderr);
+	fprintf(stderr, "ufvm fuzz: FAIL: seed %" PRIu64 ", worker %u, operation %" PRIu64
+		" (%s): ", w->run->seed, w->id, w->op, w->what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+	w->failed = true;
+}
+
+static __attribute__((format(printf, 2, 3))) void fz_trace(struct fz_worker *w,
+							  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!w->run->verbose)
+		return;
+	flockfile(stderr);
+	fprintf(stderr, "[%u.%" PRIu64 "] %s ", w->id, w->op, w->what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+/*
+ * Compare @n bytes @got, read at file offset @off of @file, with the
+ * model.  Return: true if they are the same (a difference is reported).
+ */
+static bool fz_same(struct fz_worker *w, int file, off_t off, const unsigned char *got,
+		    size_t n, const char *where)
+{
+	const unsigned char *want = w->files[file].model + off;
+	size_t i;
+
+	if (!memcmp(got, want, n))
+		return true;
+	for (i = 0; got[i] == want[i]; i++)
+		;
+	fz_fail(w, "%s: file %d byte %lld is 0x%02x, the model says 0x%02x (%zu bytes "
+		"read from %lld, size %lld)", where, file, (long long)(off + (off_t)i), got[i],
+		want[i], n, (long long)off, (long long)w->files[file].size);
+	return false;
+}
+
+/* Bytes no write made before: never zero, so a lost write shows. */
+static void fz_fill(struct fz_worker *w, unsigned char *p, size_t n)
+{
+	uint64_t x = fz_rand(w);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!(i & 7))
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+		p[i] = (unsigned char)(1 + (x >> (8 * (i & 7))) % 255);
+	}
+}
+
+/* A range in [0, limit): an offset and a length of 1 to @most bytes. */
+static void fz_range(struct fz_worker *w, off_t limit, size_t most, off_t *off, size_t *len)
+{
+	*off = (off_t)fz_below(w, (uint64_t)limit);
+	*len = 1 + fz_below(w, most);
+	if (*off + (off_t)*len > limit)
+		*len = (size_t)(limit - *off);
+}
+
+/*
+ * Read the store file of @file past ufvm and compare [lo, hi) with the
+ * model; with @whole, its size must be the model's too.
+ */
+static bool fz_check_store(struct fz_worker *w, int file, off_t lo, off_t hi, bool whole)
+{
+	struct fz_file *fl = &w->files[file];
+	struct stat st;
+	int fd = open(fl->path, O_RDONLY | O_CLOEXEC);
+	bool ok = true;
+	off_t at;
+
+	if (fd < 0 || fstat(fd, &st)) {
+		fz_fail(w, "the store file %s: %s", fl->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	if (whole && st.st_size != fl->size) {
+		fz_fail(w, "the store file of file %d has %lld bytes, the model %lld", file,
+			(long long)st.st_size, (long long)fl->size);
+		ok = false;
+	}
+	for (at = lo; ok && at < hi; at += FZ_MAX_IO) {
+		size_t n = (size_t)(hi - at < FZ_MAX_IO ? hi - at : FZ_MAX_IO);
+		ssize_t r = pread(fd, w->got, n, at);
+
+		if (r < 0) {
+			fz_fail(w, "pread of the store file: %s", strerror(errno));
+			ok = false;
+		} else {
+			/* Past the store's end reads as zeros; the model must agree. */
+			memset(w->got + r, 0, n - (size_t)r);
+			ok = fz_same(w, file, at, w->got, n, "the store file");
+		}
+	}
+	close(fd);
+	return ok;
+}
+
+static bool fz_file_mapped(const struct fz_worker *w, int file)
+{
+	int i;
+
+	for (i = 0; i < FZ_REGIONS; i++)
+		if (w->regions[i].addr && w->regions[i].file == file)
+			return true;
+	return false;
+}
+
+/* Open @file's handle if it is closed.  Return: true, or false after a failure. */
+static bool fz_handle(struct fz_worker *w, int file)
+{
+	struct fz_file *fl = &w->files[file];
+	int err;
+
+	if (fl->f)
+		return true;
+	err = ufvm_file_open(w->run->vm, fl->path, UFVM_RDWR, &fl->f);
+	if (err) {
+		fz_fail(w, "ufvm_file_open(%s): %s", fl->path, ufvm_strerror(err));
+		return false;
+	}
+	return true;
+}
+
+static void fz_set_size(struct fz_worker *w, int file, off_t size)
+{
+	struct fz_file *fl = &w->files[file];
+
+	if (size < fl->size)
+		memset(fl->model + size, 0, (size_t)(fl->size - size));
+	fl->size = size;
+}
+
+static bool fz_pwrite(struct fz_worker *w, int file)
+{
+	struct fz_file *fl = &w->files[file];
+	off_t off;
+	size_t len;
+	ssize_t r;
+
+	fz_range(w, fz_max_bytes(w), FZ_MAX_IO, &off, &len);
+	fz_fill(w, w->buf, len);
+	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
+	r = ufvm_pwrite(fl->f, w->buf, len, off);
+	if (r != (ssize_t)len) {
+		fz_fail(w, "ufvm_pwrite of %zu bytes at %lld returned %zd (%s)", len,
+			(long long)off, r, r < 0 ? ufvm_strerror((int)r) : "short");
+		return false;
+	}
+	memcpy(fl->model + off, w->buf, len);
+	if (off + (off_t)len > fl->size)
+		fl->size = off + (off_t)len;
+	return true;
+}
+
+static bool fz_pread(struct fz_worker *w, int file)
+{
+	struct fz_file *fl = &w->files[file];
+	off_t off, size = fl->size;
+	size_t len, want;
+	ssize_t r;
+
+	fz_range(w, fz_max_bytes(w), FZ_MAX_IO, &off, &len);
+	want = off >= size ? 0 : (size_t)(size - off < (off_t)len ? size - off : (off_t)len);
+	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
+	r = ufvm_pread(fl->f, w->got, len, off);
+	if (r != (ssize_t)want) {
+		fz_fail(w, "ufvm_pread of %zu bytes at %lld (size %lld) returned %zd, not %zu",
+			len, (long long)off, (long long)size, r, want);
+		return false;
+	}
+	return fz_same(w, file, off, w->got, want, "ufvm_pread");
+}
+
+static bool fz_punch(struct fz_worker *w, int file)
+{
+	struct fz_file *fl = &w->files[file];
+	off_t off, end;
+	size_t len;
+	int err;
+
+	fz_range(w, fz_max_bytes(w), 4 * FZ_PAGE, &off, &len);
+	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
+	err = ufvm_punch(fl->f, off, (off_t)len);
+	if (err) {
+		fz_fail(w, "ufvm_punch: %s", ufvm_strerror(err));
+		return false;
+	}
+	end = off + (off_t)len < fl->size ? off + (off_t)len : fl->size;
+	if (off < end)
+		memset(fl->model + off, 0, (size_t)(end - off));
+	return true;
+}
+
+static bool fz_truncate(struct fz_worker *w, int file)
+{
+	struct fz_file *fl = &w->files[file];
+	off_t size = (off_t)fz_below(w, (uint64_t)fz_max_bytes(w) + 1);
+	off_t got;
+	int err;
+
+	if (fz_below(w, 2))
+		size &= ~(off_t)(FZ_PAGE - 1);
+	fz_trace(w, "file %d to %lld (from %lld)", file, (long long)size, (long long)fl->size);
+	err = ufvm_truncate(fl->f, size);
+	if (err) {
+		fz_fail(w, "ufvm_truncate to %lld: %s", (long long)size, ufvm_strerror(err));
+		return false;
+	}
+	fz_set_size(w, file, size);
+	err = ufvm_file_size(fl->f, &got);
+	if (err || got != size) {
+		fz_fail(w, "ufvm_file_size after ufvm_truncate to %lld: %lld (%s)",
+			(long long)size, (long long)got, ufvm_strerror(err));
+		return false;
+	}
+	return true;
+}
+
+static bool fz_fsync(struct fz_worker *w, int file, bool durable)
+{
+	struct fz_file *fl = &w->files[file];
+	int err;
+
+	fz_trace(w, "file %d", file);
+	err = durable ? ufvm_fsync(fl->f) : ufvm_writeback(fl->f);
+	if (err) {
+		fz_fail(w, "%s: %s", w->what, ufvm_strerror(err));
+		return false;
+	}
+	/* Both leave every byte in the store file (ufvm_writeback: not durable). */
+	return fz_check_store(w, file, 0, fl->size, true);
+}
+
+/* Close the handle, and open the file again (from its store if unmapped). */
+static bool fz_reopen(struct fz_worker *w, int file)
+{
+	struct fz_file *fl = &w->files[file];
+	bool last = !fz_file_mapped(w, file);
+	int err;
+
+	fz_trace(w, "file %d%s", file, last ? " (its last user)" : "");
+	err = ufvm_file_close(fl->f);
+	fl->f = NULL;
+	if (err) {
+		fz_fail(w, "ufvm_file_close: %s", ufvm_strerror(err));
+		return false;
+	}
+	if (last && !fz_check_store(w, file, 0, fl->size, true))
+		return false;
+	return fz_handle(w, file);
+}
+
+static struct fz_region *fz_pick_region(struct fz_worker *w, bool used)
+{
+	unsigned int i, k = (unsigned int)fz_below(w, FZ_REGIONS);
+
+	for (i = 0; i < FZ_REGIONS; i++) {
+		struct fz_region *rg = &w->regions[(k + i) % FZ_REGIONS];
+
+		if (!rg->addr != used)
+			return rg;
+	}
+	return NULL;
+}
+
+static bool fz_map(struct fz_worker *w)
+{
+	struct fz_region *rg = fz_pick_region(w, false);
+	unsigned int pages = w->run->pages;
+	unsigned int first, n;
+	void *addr = NULL;
+	bool by_path;
+	int file, prot, err;
+
+	if (!rg)
+		return true;
+	file = (int)fz_below(w, FZ_FILES);
+	first = (unsigned int)fz_below(w, pages);
+	n = 1 + (unsigned int)fz_below(w, pages - first + 2);	/* may run past the end */
+	prot = fz_below(w, 4) ? UFVM_PROT_READ | UFVM_PROT_WRITE : UFVM_PROT_READ;
+	by_path = fz_below(w, 2);
+	fz_trace(w, "file %d pages [%u, +%u) %s, by %s", file, first, n,
+		 prot & UFVM_PROT_WRITE ? "rw" : "r", by_path ? "path" : "handle");
+	/* By path or by handle: both find the file's one object. */
+	if (by_path)
+		err = ufvm_map(w->run->vm, w->files[file].path, (off_t)first * FZ_PAGE,
+			       (size_t)n * FZ_PAGE, prot, UFVM_MAP_SHARED, &addr);
+	else
+		err = ufvm_map_file(w->files[file].f, (off_t)first * FZ_PAGE,
+				    (size_t)n * FZ_PAGE, prot, UFVM_MAP_SHARED, &addr);
+	if (err) {
+		fz_fail(w, "ufvm_map: %s", ufvm_strerror(err));
+		return false;
+	}
+	*rg = (struct fz_region){ .addr = addr, .len = (size_t)n * FZ_PAGE,
+				  .off = (off_t)first * FZ_PAGE, .file = file, .prot = prot,
+				  .can_write = (prot & UFVM_PROT_WRITE) || !by_path };
+	return true;
+}
+
+static bool fz_unmap(struct fz_worker *w, struct fz_region *rg)
+{
+	int err;
+
+	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)rg->off, rg->len);
+	/* ufvm_protect may have split the region: unmap by range. */
+	err = ufvm_unmap_range(w->run->vm, rg->addr, rg->len);
+	rg->addr = NULL;
+	if (err) {
+		fz_fail(w, "ufvm_unmap_range: %s", ufvm_strerror(err));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A range of @rg inside its file's size, for a load or a store.
+ * Return: false if the region maps nothing of the file.
+ */
+static bool fz_region_range(struct fz_worker *w, const struct fz_region *rg, off_t *off,
+			    size_t *len)
+{
+	off_t end = rg->off + (off_t)rg->len;
+
+	if (end > w->files[rg->file].size)
+		end = w->files[rg->file].size;
+	if (end <= rg->off)
+		return false;
+	fz_range(w, end - rg->off, FZ_MAX_IO, off, len);
+	*off += rg->off;
+	return true;
+}
+
+static bool fz_load(struct fz_worker *w, struct fz_region *rg)
+{
+	off_t off;
+	size_t len;
+
+	if (!fz_region_range(w, rg, &off, &len))
+		return true;
+	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)off, len);
+	memcpy(w->got, rg->addr + (off - rg->off), len);
+	return fz_same(w, rg->file, off, w->got, len, "a load through a mapping");
+}
+
+static bool fz_store(struct fz_worker *w, struct fz_region *rg)
+{
+	off_t off;
+	size_t len;
+
+	if (!(rg->prot & UFVM_PROT_WRITE) || !fz_region_range(w, rg, &off, &len))
+		return true;
+	fz_fill(w, w->buf, len);
+	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)off, len);
+	memcpy(rg->addr + (off - rg->off), w->buf, len);
+	memcpy(w->files[rg->file].model + off, w->buf, len);
+	return true;
+}
+
+static bool fz_protect(struct fz_worker *w, struct fz_region *rg)
+{
+	int prot = rg->prot ^ UFVM_PROT_WRITE;
+	int err;
+
+	fz_trace(w, "file %d [%lld, +%zu) to %s", rg->file, (long long)rg->off, rg->len,
+		 prot & UFVM_PROT_WRITE ? "rw" : "r");
+	err = ufvm_protect(w->run->vm, rg->addr, rg->len, prot);
+	if (!rg->can_write && (prot & UFVM_PROT_WRITE)) {
+		/* Mapped by path for reading: the file was opened read-only. */
+		if (err != -EACCES) {
+			fz_fail(w, "ufvm_protect of a region mapped read-only by path: %s, "
+				"not -EACCES", err ? ufvm_strerror(err) : "0");
+			return false;
+		}
+		return true;
+	}
+	if (err) {
+		fz_fail(w, "ufvm_protect: %s", ufvm_strerror(err));
+		return false;
+	}
+	rg->prot = prot;
+	return true;
+}
+
+/* A whole-page range of @rg: its first page and a count. */
+static void fz_region_pages(struct fz_worker *w, const struct fz_region *rg, size_t *first,
+			    size_t *n)
+{
+	size_t pages = rg->len / FZ_PAGE;
+
+	*first = fz_below(w, pages);
+	*n = 1 + fz_below(w, pages - *first);
+}
+
+static bool fz_zap(struct fz_worker *w, struct fz_region *rg)
+{
+	size_t first, n;
+	int err;
+
+	fz_region_pages(w, rg, &first, &n);
+	fz_trace(w, "file %d pages [%zu, +%zu) of the region", rg->file, first, n);
+	err = ufvm_zap(w->run->vm, rg->addr + first * FZ_PAGE, n * FZ_PAGE);
+	if (err) {
+		fz_fail(w, "ufvm_zap: %s", ufvm_strerror(err));
+		return false;
+	}
+	return true;
+}
+
+static bool fz_sync(struct fz_worker *w, struct fz_region *rg)
+{
+	off_t lo, hi, size = w->files[rg->file].size;
+	size_t first, n;
+	int err;
+
+	fz_region_pages(w, rg, &first, &n);
+	fz_trace(w, "file %d pages [%zu, +%zu) of the region", rg->file, first, n);
+	err = ufvm_sync(w->run->vm, rg->addr + first * FZ_PAGE, n * FZ_PAGE);
+	if (err) {
+		fz_fail(w, "ufvm_sync: %s", ufvm_strerror(err));
+		return false;
+	}
+	lo = rg->off + (off_t)(first * FZ_PAGE);
+	hi = lo + (off_t)(n * FZ_PAGE);
+	if (hi > size)
+		hi = size;
+	return lo >= hi || fz_check_store(w, rg->file, lo, hi, false);
+}
+
+/* Every byte of every file, by ufvm_pread and through every mapping. */
+static bool fz_check_all(struct fz_worker *w)
+{
+	int i;
+
+	for (i = 0; i < FZ_FILES; i++) {
+		struct fz_file *fl = &w->files[i];
+		off_t at, got;
+		int err = ufvm_file_size(fl->f, &got);
+
+		if (err || got != fl->size) {
+			fz_fail(w, "ufvm_file_size of file %d: %lld, the model %lld (%s)", i,
+				(long long)got, (long long)fl->size, ufvm_strerror(err));
+			return false;
+		}
+		for (at = 0; at < fl->size; at += FZ_MAX_IO) {
+			size_t n = (size_t)(fl->size - at < FZ_MAX_IO ? fl->size - at : FZ_MAX_IO);
+			ssize_t r = ufvm_pread(fl->f, w->got, n, at);
+
+			if (r != (ssize_t)n) {
+				fz_fail(w, "ufvm_pread of file %d at %lld: %zd", i, (long long)at, r);
+				return false;
+			}
+			if (!fz_same(w, i, at, w->got, n, "ufvm_pread"))
+				return false;
+		}
+	}
+	for (i = 0; i < FZ_REGIONS; i++) {
+		struct fz_region *rg = &w->regions[i];
+		off_t end;
+
+		if (!rg->addr)
+			continue;
+		end = rg->off + (off_t)rg->len;
+		if (end > w->files[rg->file].size)
+			end = w->files[rg->file].size;
+		if (end > rg->off && !fz_same(w, rg->file, rg->off, rg->addr,
+					      (size_t)(end - rg->off), "a mapping"))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Close everything and the instance, check the store files, open it again
+ * (one worker only: the others would find their handles gone).
+ */
+static bool fz_restart(struct fz_worker *w)
+{
+	struct fz_run *run = w->run;
+	int i, err;
+
+	fz_trace(w, "the instance");
+	for (i = 0; i < FZ_REGIONS; i++)
+		if (w->regions[i].addr && !fz_unmap(w, &w->regions[i]))
+			return false;
+	for (i = 0; i < FZ_FILES; i++) {
+		err = ufvm_file_close(w->files[i].f);
+		w->files[i].f = NULL;
+		if (err) {
+			fz_fail(w, "ufvm_file_close: %s", ufvm_strerror(err));
+			return false;
+		}
+	}
+	err = ufvm_close(run->vm);
+	run->vm = NULL;
+	if (err) {
+		fz_fail(w, "ufvm_close: %s", ufvm_strerror(err));
+		return false;
+	}
+	for (i = 0; i < FZ_FILES; i++)
+		if (!fz_check_store(w, i, 0, w->files[i].size, true))
+			return false;
+	err = ufvm_open(NULL, &run->vm);
+	if (err) {
+		fz_fail(w, "ufvm_open: %s", ufvm_strerror(err));
+		return false;
+	}
+	for (i = 0; i < FZ_FILES; i++)
+		if (!fz_handle(w, i))
+			return false;
+	return true;
+}
+
+static enum fz_op fz_pick_op(struct fz_worker *w)
+{
+	unsigned int total = 0, x, i;
+
+	for (i = 0; i < FZ_NOPS; i++)
+		total += fz_weights[i];
+	x = (unsigned int)fz_below(w, total);
+	for (i = 0; x >= fz_weights[i]; i++)
+		x -= fz_weights[i];
+	return (enum fz_op)i;
+}
+
+static bool fz_step(struct fz_worker *w)
+{
+	enum fz_op op = fz_pick_op(w);
+	int file = (int)fz_below(w, FZ_FILES);
+	struct fz_region *rg = NULL;
+
+	if (op >= FZ_UNMAP && op <= FZ_SYNC && !(rg = fz_pick_region(w, true)))
+		op = FZ_MAP;		/* nothing mapped */
+	if (op == FZ_RESTART && w->run->nthreads > 1)
+		op = FZ_CHECK;
+	w->what = fz_op_names[op];
+	w->done[op]++;
+	switch (op) {
+	case FZ_PWRITE:
+		return fz_pwrite(w, file);
+	case FZ_PREAD:
+		return fz_pread(w, file);
+	case FZ_PUNCH:
+		return fz_punch(w, file);
+	case FZ_TRUNCATE:
+		return fz_truncate(w, file);
+	case FZ_FSYNC:
+		return fz_fsync(w, file, true);
+	case FZ_WRITEBACK:
+		return fz_fsync(w, file, false);
+	case FZ_REOPEN:
+		return fz_reopen(w, file);
+	case FZ_MAP:
+		return fz_map(w);
+	case FZ_UNMAP:
+		return fz_unmap(w, rg);
+	case FZ_LOAD:
+		return fz_load(w, rg);
+	case FZ_STORE:
+		return fz_store(w, rg);
+	case FZ_PROTECT:
+		return fz_protect(w, rg);
+	case FZ_ZAP:
+		return fz_zap(w, rg);
+	case FZ_SYNC:
+		return fz_sync(w, rg);
+	case FZ_CHECK:
+		fz_trace(w, "every file and mapping");
+		return fz_check_all(w);
+	case FZ_RESTART:
+		return fz_restart(w);
+	case FZ_NOPS:
+		break;
+	}
+	return false;
+}
+
+static void *fz_worker_main(void *arg)
+{
+	struct fz_worker *w = arg;
+
+	while (w->op < w->run->ops && fz_step(w))
+		w->op++;
+	if (!w->failed) {
+		w->what = "the last check";
+		fz_check_all(w);
+	}
+	return NULL;
+}
+
+/* Make the worker's store files, empty, and open them. */
+static int fz_worker_init(struct fz_run *run, struct fz_worker *w, unsigned int id)
+{
+	int i, fd;
+
+	memset(w, 0, sizeof(*w));
+	w->run = run;
+	w->id = id;
+	w->rng = run->seed * 0x100000001b3ull + id;
+	w->what = "setting up";
+	for (i = 0; i < FZ_FILES; i++) {
+		struct fz_file *fl = &w->files[i];
+
+		if (snprintf(fl->path, sizeof(fl->path), "%s/w%u-f%d", run->dir, id, i) >=
+		    (int)sizeof(fl->path)) {
+			fz_fail(w, "the directory's name is too long");
+			return -1;
+		}
+		fd = open(fl->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			fz_fail(w, "%s: %s", fl->path, strerror(errno));
+			return -1;
+		}
+		close(fd);
+		fl->model = calloc(1, (size_t)run->pages * FZ_PAGE);
+		if (!fl->model) {
+			fz_fail(w, "out of memory");
+			return -1;
+		}
+		if (!fz_handle(w, i))
+			return -1;
+	}
+	return 0;
+}
+
+/* Close what a worker left open (its mappings, its handles). */
+static bool fz_worker_fini(struct fz_worker *w)
+{
+	bool ok = !w->failed;
+	int i, err;
+
+	w->what = "the end";
+	for (i = 0; i < FZ_REGIONS; i++)
+		if (w->regions[i].addr && !fz_unmap(w, &w->regions[i]))
+			ok = false;
+	for (i = 0; i < FZ_FILES; i++) {
+		if (w->files[i].f) {
+			err = ufvm_file_close(w->files[i].f);
+			if (err) {
+				fz_fail(w, "ufvm_file_close: %s", ufvm_strerror(err));
+				ok = false;
+			}
+		}
+		/* The last close wrote every byte back. */
+		if (ok && !fz_check_store(w, i, 0, w->files[i].size, true))
+			ok = false;
+	}
+	return ok;
+}
+
+/* One seed: set up, run the workers, check, tear down.  Return: 0 or 1. */
+static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS])
+{
+	pthread_t th[FZ_MAX_THREADS];
+	bool ok = true;
+	unsigned int i, started = 0;
+	int err, k;
+
+	err = ufvm_open(NULL, &run->vm);
+	if (err) {
+		fprintf(stderr, "ufvm fuzz: ufvm_open: %s\n", ufvm_strerror(err));
+		return 1;
+	}
+	for (i = 0; i < run->nthreads && ok; i++) {
+		run->w[i] = malloc(sizeof(*run->w[i]));
+		ok = run->w[i] && !fz_worker_init(run, run->w[i], i);
+	}
+	for (i = 0; i < run->nthreads && ok; i++, started++) {
+		err = pthread_create(&th[i], NULL, fz_worker_main, run->w[i]);
+		if (err) {
+			fprintf(stderr, "ufvm fuzz: pthread_create: %s\n", strerror(err));
+			ok = false;
+		}
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < run->nthreads && run->w[i]; i++)
+		ok &= fz_worker_fini(run->w[i]);
+	if (run->vm) {
+		err = ufvm_close(run->vm);
+		if (err) {
+			fprintf(stderr, "ufvm fuzz: seed %" PRIu64 ": ufvm_close: %s\n", run->seed,
+				ufvm_strerror(err));
+			ok = false;
+		}
+		run->vm = NULL;
+	}
+	for (i = 0; i < run->nthreads && run->w[i]; i++) {
+		for (k = 0; k < FZ_NOPS; k++)
+			totals[k] += run->w[i]->done[k];
+		for (k = 0; k < FZ_FILES; k++) {
+			unlink(run->w[i]->files[k].path);
+			free(run->w[i]->files[k].model);
+		}
+		free(run->w[i]);
+		run->w[i] = NULL;
+	}
+	return ok ? 0 : 1;
+}
+
+static void fz_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ufvm [POLICY OPTIONS] fuzz [--seed N] [--seeds N] [--ops N] [--threads N]\n"
+		"                                  [--pages N] [--dir DIR] [--verbose]\n"
+		"  random file and mapping operations through ufvm, every byte read checked\n"
+		"  against a model of the files, and the store files where ufvm promises\n"
+		"  durability; exit 1 at the first difference (with its seed)\n\n"
+		"  --seed N      first seed (default 1)\n"
+		"  --seeds N     seeds to run, one after the other (default 1)\n"
+		"  --ops N       operations per worker and seed (default 10000)\n"
+		"  --threads N   workers sharing the instance, each on its own files (1-%d,\n"
+		"                default 1; with 1 the instance is also closed and opened)\n"
+		"  --pages N     largest file, pages of 4 KiB (4-4096, default 48)\n"
+		"  --dir DIR     where the store files go (default $TMPDIR, else /var/tmp)\n"
+		"  --verbose     print each operation\n"
+		"  the budget and the policies: options before `fuzz` (ufvm --cache 8 fuzz)\n"
+		"  or UFVM_* variables\n", FZ_MAX_THREADS);
+}
+
+/* A decimal number in [lo, hi] from @s, or -1 after a message. */
+static int fz_number(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s) {
+		fprintf(stderr, "ufvm fuzz: %s needs a value\n", opt);
+		return -1;
+	}
+	errno = 0;
+	v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (*s < '0' || *s > '9' || *end || errno || v < lo || v > hi) {
+		fprintf(stderr, "ufvm fuzz: %s wants a number from %" PRIu64 " to %" PRIu64
+			", not '%s'\n", opt, lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int ufvm_fuzz_main(int argc, char **argv)
+{
+	struct fz_run run = { .seed = 1, .ops = 10000, .pages = 48, .nthreads = 1 };
+	uint64_t seeds = 1, first, v, totals[FZ_NOPS] = { 0 };
+	const char *dir = NULL, *tmp;
+	int i, k, status = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fz_usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--verbose")) {
+			run.verbose = true;
+			continue;
+		} else if (!strcmp(a, "--dir")) {
+			if (!val) {
+				fprintf(stderr, "ufvm fuzz: --dir needs a value\n");
+				return 2;
+			}
+			dir = val;
+		} else if (!strcmp(a, "--seed")) {
+			if (fz_number(a, val, 0, UINT64_MAX, &run.seed))
+				return 2;
+		} else if (!strcmp(a, "--seeds")) {
+			if (fz_number(a, val, 1, 1000000, &seeds))
+				return 2;
+		} else if (!strcmp(a, "--ops")) {
+			if (fz_number(a, val, 1, UINT64_MAX, &run.ops))
+				return 2;
+		} else if (!strcmp(a, "--threads")) {
+			if (fz_number(a, val, 1, FZ_MAX_THREADS, &v))
+				return 2;
+			run.nthreads = (unsigned int)v;
+		} else if (!strcmp(a, "--pages")) {
+			if (fz_number(a, val, 4, 4096, &v))
+				return 2;
+			run.pages = (unsigned int)v;
+		} else {
+			fprintf(stderr, "ufvm fuzz: unknown option: %s\n\n", a);
+			fz_usage(stderr);
+			return 2;
+		}
+		i++;
+	}
+	if (!dir) {
+		tmp = getenv("TMPDIR");
+		dir = tmp && *tmp ? tmp : "/var/tmp";
+	}
+	if (snprintf(run.dir, sizeof(run.dir), "%s/ufvm-fuzz.XXXXXX", dir) >=
+	    (int)sizeof(run.dir) || !mkdtemp(run.dir)) {
+		fprintf(stderr, "ufvm fuzz: cannot make a directory in %s: %s\n", dir,
+			strerror(errno));
+		return 1;
+	}
+	first = run.seed;
+	for (v = 0; v < seeds && !status; v++) {
+		run.seed = first + v;
+		status = fz_run_seed(&run, totals);
+	}
+	rmdir(run.dir);
+	printf("ufvm fuzz: %" PRIu64 " seed%s from %" PRIu64 ", %u worker%s, %" PRIu64
+	       " operations each: %s\n", v, v == 1 ? "" : "s", first, run.nthreads,
+	       run.nthreads == 1 ? "" : "s", run.ops, status ? "FAILED" : "no difference");
+	printf("ufvm fuzz: operations done:");
+	for (k = 0; k < FZ_NOPS; k++)
+		printf(" %s %" PRIu64, fz_op_names[k], totals[k]);
+	printf("\n");
+	return status;
+}
