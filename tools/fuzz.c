@@ -17,7 +17,12 @@
  * The workers share one instance, so the budget (--cache before the
  * command, or UFVM_CACHE_PAGES), reclaim, write-back and readahead run
  * across their files; with one worker the instance is also closed and
- * opened again now and then.  A run is a function of its seed and its
+ * opened again now and then.  With --shared the workers share their files
+ * too, each through its own handle: every file has its full size from
+ * the start and keeps it (no truncate), and page p belongs to worker
+ * p % workers, the only one that writes, punches, reads or checks it, so
+ * one worker's fills, fault-around, write-backs and punches run beside
+ * another's on the same pages' neighbours.  A run is a function of its seed and its
  * options, up to the timing of ufvm's own threads: `--verbose` prints each
  * operation, to follow a failing seed.
  *
@@ -108,6 +113,7 @@ struct fz_run {
 	uint64_t seed, ops;
 	unsigned int pages;		/* largest file, pages */
 	unsigned int nthreads;
+	bool shared;			/* the workers share worker 0's files */
 	bool verbose;
 	struct fz_worker *w[FZ_MAX_THREADS];
 };
@@ -207,6 +213,40 @@ static void fz_range(struct fz_worker *w, off_t limit, size_t most, off_t *off, 
 		*len = (size_t)(limit - *off);
 }
 
+/* Whether @page of a file is the worker's to touch (see --shared). */
+static bool fz_owns(const struct fz_worker *w, uint64_t page)
+{
+	return !w->run->shared || page % w->run->nthreads == w->id;
+}
+
+/*
+ * A range of at most @most bytes in [lo, hi) that the worker owns: with
+ * --shared, inside one of its pages.  Return: false if it owns none there.
+ */
+static bool fz_pick(struct fz_worker *w, off_t lo, off_t hi, size_t most, off_t *off,
+		    size_t *len)
+{
+	uint64_t n = w->run->nthreads, p0, p1, first, p;
+
+	if (hi <= lo)
+		return false;
+	if (w->run->shared) {
+		p0 = (uint64_t)lo / FZ_PAGE;
+		p1 = (uint64_t)(hi - 1) / FZ_PAGE;
+		first = p0 + (w->id + n - p0 % n) % n;
+		if (first > p1)
+			return false;
+		p = first + n * fz_below(w, (p1 - first) / n + 1);
+		if ((off_t)(p * FZ_PAGE) > lo)
+			lo = (off_t)(p * FZ_PAGE);
+		if ((off_t)((p + 1) * FZ_PAGE) < hi)
+			hi = (off_t)((p + 1) * FZ_PAGE);
+	}
+	fz_range(w, hi - lo, most, off, len);
+	*off += lo;
+	return true;
+}
+
 /*
  * Read the store file of @file past ufvm and compare [lo, hi) with the
  * model; with @whole, its size must be the model's too.
@@ -245,6 +285,23 @@ static bool fz_check_store(struct fz_worker *w, int file, off_t lo, off_t hi, bo
 	}
 	close(fd);
 	return ok;
+}
+
+/* fz_check_store() of the worker's pages of [lo, hi); @whole as there. */
+static bool fz_check_store_own(struct fz_worker *w, int file, off_t lo, off_t hi, bool whole)
+{
+	off_t at, end;
+
+	if (!w->run->shared)
+		return fz_check_store(w, file, lo, hi, whole);
+	for (at = lo; at < hi; at = end) {
+		end = (at / FZ_PAGE + 1) * FZ_PAGE;
+		if (end > hi)
+			end = hi;
+		if (fz_owns(w, (uint64_t)at / FZ_PAGE) && !fz_check_store(w, file, at, end, false))
+			return false;
+	}
+	return true;
 }
 
 static bool fz_file_mapped(const struct fz_worker *w, int file)
@@ -289,7 +346,8 @@ static bool fz_pwrite(struct fz_worker *w, int file)
 	size_t len;
 	ssize_t r;
 
-	fz_range(w, fz_max_bytes(w), FZ_MAX_IO, &off, &len);
+	if (!fz_pick(w, 0, fz_max_bytes(w), FZ_MAX_IO, &off, &len))
+		return true;
 	fz_fill(w, w->buf, len);
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
 	r = ufvm_pwrite(fl->f, w->buf, len, off);
@@ -311,7 +369,8 @@ static bool fz_pread(struct fz_worker *w, int file)
 	size_t len, want;
 	ssize_t r;
 
-	fz_range(w, fz_max_bytes(w), FZ_MAX_IO, &off, &len);
+	if (!fz_pick(w, 0, fz_max_bytes(w), FZ_MAX_IO, &off, &len))
+		return true;
 	want = off >= size ? 0 : (size_t)(size - off < (off_t)len ? size - off : (off_t)len);
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
 	r = ufvm_pread(fl->f, w->got, len, off);
@@ -330,7 +389,8 @@ static bool fz_punch(struct fz_worker *w, int file)
 	size_t len;
 	int err;
 
-	fz_range(w, fz_max_bytes(w), 4 * FZ_PAGE, &off, &len);
+	if (!fz_pick(w, 0, fz_max_bytes(w), 4 * FZ_PAGE, &off, &len))
+		return true;
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
 	err = ufvm_punch(fl->f, off, (off_t)len);
 	if (err) {
@@ -380,14 +440,14 @@ static bool fz_fsync(struct fz_worker *w, int file, bool durable)
 		return false;
 	}
 	/* Both leave every byte in the store file (ufvm_writeback: not durable). */
-	return fz_check_store(w, file, 0, fl->size, true);
+	return fz_check_store_own(w, file, 0, fl->size, true);
 }
 
 /* Close the handle, and open the file again (from its store if unmapped). */
 static bool fz_reopen(struct fz_worker *w, int file)
 {
 	struct fz_file *fl = &w->files[file];
-	bool last = !fz_file_mapped(w, file);
+	bool last = !w->run->shared && !fz_file_mapped(w, file);
 	int err;
 
 	fz_trace(w, "file %d%s", file, last ? " (its last user)" : "");
@@ -476,11 +536,7 @@ static bool fz_region_range(struct fz_worker *w, const struct fz_region *rg, off
 
 	if (end > w->files[rg->file].size)
 		end = w->files[rg->file].size;
-	if (end <= rg->off)
-		return false;
-	fz_range(w, end - rg->off, FZ_MAX_IO, off, len);
-	*off += rg->off;
-	return true;
+	return fz_pick(w, rg->off, end, FZ_MAX_IO, off, len);
 }
 
 static bool fz_load(struct fz_worker *w, struct fz_region *rg)
@@ -576,7 +632,7 @@ static bool fz_sync(struct fz_worker *w, struct fz_region *rg)
 	hi = lo + (off_t)(n * FZ_PAGE);
 	if (hi > size)
 		hi = size;
-	return lo >= hi || fz_check_store(w, rg->file, lo, hi, false);
+	return lo >= hi || fz_check_store_own(w, rg->file, lo, hi, false);
 }
 
 /* Every byte of every file, by ufvm_pread and through every mapping. */
@@ -594,10 +650,13 @@ static bool fz_check_all(struct fz_worker *w)
 				(long long)got, (long long)fl->size, ufvm_strerror(err));
 			return false;
 		}
-		for (at = 0; at < fl->size; at += FZ_MAX_IO) {
-			size_t n = (size_t)(fl->size - at < FZ_MAX_IO ? fl->size - at : FZ_MAX_IO);
-			ssize_t r = ufvm_pread(fl->f, w->got, n, at);
+		for (at = 0; at < fl->size; at += FZ_PAGE) {
+			size_t n = (size_t)(fl->size - at < FZ_PAGE ? fl->size - at : FZ_PAGE);
+			ssize_t r;
 
+			if (!fz_owns(w, (uint64_t)at / FZ_PAGE))
+				continue;
+			r = ufvm_pread(fl->f, w->got, n, at);
 			if (r != (ssize_t)n) {
 				fz_fail(w, "ufvm_pread of file %d at %lld: %zd", i, (long long)at, r);
 				return false;
@@ -608,16 +667,20 @@ static bool fz_check_all(struct fz_worker *w)
 	}
 	for (i = 0; i < FZ_REGIONS; i++) {
 		struct fz_region *rg = &w->regions[i];
-		off_t end;
+		off_t at, end;
 
 		if (!rg->addr)
 			continue;
 		end = rg->off + (off_t)rg->len;
 		if (end > w->files[rg->file].size)
 			end = w->files[rg->file].size;
-		if (end > rg->off && !fz_same(w, rg->file, rg->off, rg->addr,
-					      (size_t)(end - rg->off), "a mapping"))
-			return false;
+		for (at = rg->off; at < end; at += FZ_PAGE) {
+			size_t n = (size_t)(end - at < FZ_PAGE ? end - at : FZ_PAGE);
+
+			if (fz_owns(w, (uint64_t)at / FZ_PAGE) &&
+			    !fz_same(w, rg->file, at, rg->addr + (at - rg->off), n, "a mapping"))
+				return false;
+		}
 	}
 	return true;
 }
@@ -685,6 +748,8 @@ static bool fz_step(struct fz_worker *w)
 		op = FZ_MAP;		/* nothing mapped */
 	if (op == FZ_RESTART && w->run->nthreads > 1)
 		op = FZ_CHECK;
+	if (op == FZ_TRUNCATE && w->run->shared)
+		op = FZ_PREAD;		/* the size is every worker's */
 	w->what = fz_op_names[op];
 	w->done[op]++;
 	switch (op) {
@@ -740,7 +805,10 @@ static void *fz_worker_main(void *arg)
 	return NULL;
 }
 
-/* Make the worker's store files, empty, and open them. */
+/*
+ * Make the worker's store files, empty, and open them; with --shared,
+ * worker 0 makes them at their full size and the others open them too.
+ */
 static int fz_worker_init(struct fz_run *run, struct fz_worker *w, unsigned int id)
 {
 	int i, fd;
@@ -753,6 +821,13 @@ static int fz_worker_init(struct fz_run *run, struct fz_worker *w, unsigned int 
 	for (i = 0; i < FZ_FILES; i++) {
 		struct fz_file *fl = &w->files[i];
 
+		if (run->shared && id) {
+			*fl = run->w[0]->files[i];
+			fl->f = NULL;
+			if (!fz_handle(w, i))
+				return -1;
+			continue;
+		}
 		if (snprintf(fl->path, sizeof(fl->path), "%s/w%u-f%d", run->dir, id, i) >=
 		    (int)sizeof(fl->path)) {
 			fz_fail(w, "the directory's name is too long");
@@ -763,20 +838,30 @@ static int fz_worker_init(struct fz_run *run, struct fz_worker *w, unsigned int 
 			fz_fail(w, "%s: %s", fl->path, strerror(errno));
 			return -1;
 		}
+		if (run->shared && ftruncate(fd, fz_max_bytes(w))) {
+			fz_fail(w, "%s: %s", fl->path, strerror(errno));
+			close(fd);
+			return -1;
+		}
 		close(fd);
 		fl->model = calloc(1, (size_t)run->pages * FZ_PAGE);
 		if (!fl->model) {
 			fz_fail(w, "out of memory");
 			return -1;
 		}
+		if (run->shared)
+			fl->size = fz_max_bytes(w);
 		if (!fz_handle(w, i))
 			return -1;
 	}
 	return 0;
 }
 
-/* Close what a worker left open (its mappings, its handles). */
-static bool fz_worker_fini(struct fz_worker *w)
+/*
+ * Close what a worker left open (its mappings, its handles); with @check,
+ * check the store files (their last close wrote every byte back).
+ */
+static bool fz_worker_fini(struct fz_worker *w, bool check)
 {
 	bool ok = !w->failed;
 	int i, err;
@@ -793,8 +878,8 @@ static bool fz_worker_fini(struct fz_worker *w)
 				ok = false;
 			}
 		}
-		/* The last close wrote every byte back. */
-		if (ok && !fz_check_store(w, i, 0, w->files[i].size, true))
+		w->files[i].f = NULL;
+		if (ok && check && !fz_check_store(w, i, 0, w->files[i].size, true))
 			ok = false;
 	}
 	return ok;
@@ -827,7 +912,11 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS])
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	for (i = 0; i < run->nthreads && run->w[i]; i++)
-		ok &= fz_worker_fini(run->w[i]);
+		ok &= fz_worker_fini(run->w[i], !run->shared);
+	/* Shared files: the last worker's close was their last. */
+	for (i = 0; run->shared && ok && i < run->nthreads; i++)
+		for (k = 0; k < FZ_FILES; k++)
+			ok &= fz_check_store_own(run->w[i], k, 0, run->w[i]->files[k].size, false);
 	if (run->vm) {
 		err = ufvm_close(run->vm);
 		if (err) {
@@ -840,7 +929,7 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS])
 	for (i = 0; i < run->nthreads && run->w[i]; i++) {
 		for (k = 0; k < FZ_NOPS; k++)
 			totals[k] += run->w[i]->done[k];
-		for (k = 0; k < FZ_FILES; k++) {
+		for (k = 0; k < FZ_FILES && (!run->shared || !i); k++) {
 			unlink(run->w[i]->files[k].path);
 			free(run->w[i]->files[k].model);
 		}
@@ -854,7 +943,7 @@ static void fz_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ufvm [POLICY OPTIONS] fuzz [--seed N] [--seeds N] [--ops N] [--threads N]\n"
-		"                                  [--pages N] [--dir DIR] [--verbose]\n"
+		"                                  [--shared] [--pages N] [--dir DIR] [--verbose]\n"
 		"  random file and mapping operations through ufvm, every byte read checked\n"
 		"  against a model of the files, and the store files where ufvm promises\n"
 		"  durability; exit 1 at the first difference (with its seed)\n\n"
@@ -863,6 +952,8 @@ static void fz_usage(FILE *f)
 		"  --ops N       operations per worker and seed (default 10000)\n"
 		"  --threads N   workers sharing the instance, each on its own files (1-%d,\n"
 		"                default 1; with 1 the instance is also closed and opened)\n"
+		"  --shared      the workers share their files, each writing its own pages\n"
+		"                (page p is worker p %% N's); the files keep their full size\n"
 		"  --pages N     largest file, pages of 4 KiB (4-4096, default 48)\n"
 		"  --dir DIR     where the store files go (default $TMPDIR, else /var/tmp)\n"
 		"  --verbose     print each operation\n"
@@ -906,6 +997,9 @@ int ufvm_fuzz_main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(a, "--verbose")) {
 			run.verbose = true;
+			continue;
+		} else if (!strcmp(a, "--shared")) {
+			run.shared = true;
 			continue;
 		} else if (!strcmp(a, "--dir")) {
 			if (!val) {

@@ -5,7 +5,8 @@
 # and mapping operations checked byte for byte against a model, under a
 # budget small enough that every few operations evict, with one worker
 # (the instance closed and opened again now and then) and with three
-# sharing the instance, then with no budget.  The fault backend and the
+# sharing the instance, then with no budget, then three workers sharing
+# their files.  The fault backend and the
 # striping are the run's (UFVM_BACKEND, UFVM_FRAME_STRIPES from
 # tools/run-tests.sh).  A failure prints the seed: `ufvm fuzz --seed N
 # --verbose` with the same options follows it.
@@ -24,4 +25,5 @@ run() {
 run --cache 8 fuzz --seed 1 --seeds 2 --ops 2000
 run --cache 16 fuzz --seed 101 --ops 2000 --threads 3
 run fuzz --seed 201 --ops 3000
+run --cache 8 fuzz --seed 301 --ops 1500 --threads 3 --shared
 exit $fail
