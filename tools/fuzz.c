@@ -26,10 +26,19 @@
  * options, up to the timing of ufvm's own threads: `--verbose` prints each
  * operation, to follow a failing seed.
  *
+ * With --inject, a worker now and then makes the store writes of one of
+ * its files fail (ufvm_inject(), -EIO) for a while.  Then a sync of that
+ * file may fail, and any ufvm_pwrite may be refused (-EIO, -ENOSPC:
+ * the cache can be full of pages no store takes), nothing written; no
+ * store goes through a mapping (a refused write fault is SIGBUS), and the
+ * failing file is not closed (its last close would drop the unwritten
+ * pages, as documented).  Reads are checked throughout, and once the
+ * store takes writes again a file's next sync may report the old error
+ * once; the sync after it must succeed, with every byte in the store.
+ *
  * Limits: only the accesses ufvm promises work are made (nothing past a
- * file's end through a mapping, no store made to fail), so a failure is a
- * bug.  Failing stores are left to the tests (cache/test_unclean and
- * others).
+ * file's end through a mapping, no store while stores fail), so a failure
+ * is a bug.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -58,12 +67,12 @@ int ufvm_fuzz_main(int argc, char **argv);
 enum fz_op {
 	FZ_PWRITE, FZ_PREAD, FZ_PUNCH, FZ_TRUNCATE, FZ_FSYNC, FZ_WRITEBACK,
 	FZ_REOPEN, FZ_MAP, FZ_UNMAP, FZ_LOAD, FZ_STORE, FZ_PROTECT, FZ_ZAP,
-	FZ_SYNC, FZ_CHECK, FZ_RESTART, FZ_NOPS
+	FZ_SYNC, FZ_CHECK, FZ_RESTART, FZ_INJECT, FZ_NOPS
 };
 
 static const char *const fz_op_names[FZ_NOPS] = {
 	"pwrite", "pread", "punch", "truncate", "fsync", "writeback", "reopen", "map",
-	"unmap", "load", "store", "protect", "zap", "sync", "check", "restart",
+	"unmap", "load", "store", "protect", "zap", "sync", "check", "restart", "inject",
 };
 
 /* Relative weights of the operations. */
@@ -72,6 +81,7 @@ static const unsigned int fz_weights[FZ_NOPS] = {
 	[FZ_FSYNC] = 2, [FZ_WRITEBACK] = 2, [FZ_REOPEN] = 2, [FZ_MAP] = 5,
 	[FZ_UNMAP] = 3, [FZ_LOAD] = 14, [FZ_STORE] = 14, [FZ_PROTECT] = 3,
 	[FZ_ZAP] = 3, [FZ_SYNC] = 2, [FZ_CHECK] = 1, [FZ_RESTART] = 1,
+	[FZ_INJECT] = 1,	/* with --inject only */
 };
 
 struct fz_file {
@@ -79,6 +89,9 @@ struct fz_file {
 	struct ufvm_file *f;		/* NULL while closed */
 	unsigned char *model;		/* the file's bytes, zero past @size */
 	off_t size;
+	bool failing;			/* its store writes fail (--inject) */
+	bool owed;			/* they failed: a sync may still say so once */
+	uint64_t fail_until;		/* the operation that ends @failing */
 };
 
 struct fz_region {
@@ -104,6 +117,9 @@ struct fz_worker {
 	struct fz_region regions[FZ_REGIONS];
 	unsigned char buf[FZ_MAX_IO], got[FZ_MAX_IO];
 	uint64_t done[FZ_NOPS];
+	uint64_t refused, kept, sync_errors;	/* explained by a failing store
+						   (--inject); kept: refused
+						   pwrites whose growth stayed */
 	bool failed;
 };
 
@@ -114,7 +130,16 @@ struct fz_run {
 	unsigned int pages;		/* largest file, pages */
 	unsigned int nthreads;
 	bool shared;			/* the workers share worker 0's files */
+	bool inject;			/* store writes fail now and then */
 	bool verbose;
+	/*
+	 * Files failing, of every worker: while there are any, a pwrite may
+	 * be refused and no store goes through a mapping.  Writes through
+	 * ufvm take @lock shared, a worker that starts or ends a failure
+	 * exclusive, so that no write is under way while the count changes.
+	 */
+	pthread_rwlock_t lock;
+	unsigned int failing;
 	struct fz_worker *w[FZ_MAX_THREADS];
 };
 
@@ -304,6 +329,111 @@ static bool fz_check_store_own(struct fz_worker *w, int file, off_t lo, off_t hi
 	return true;
 }
 
+/*
+ * The result @err of a sync of @file (fsync, writeback, sync, unmap):
+ * Return: 1 if it succeeded (its bytes must be in the store), 0 if its
+ * error is one the file's failing store explains, -1 after a failure.
+ * @reports: a durable sync (ufvm_fsync, ufvm_sync), which reports an
+ * old error once; ufvm_writeback and ufvm_unmap leave it to the next.
+ */
+static int fz_sync_result(struct fz_worker *w, int file, int err, bool reports)
+{
+	struct fz_file *fl = &w->files[file];
+
+	if (!err) {
+		fl->owed &= !reports;
+		return 1;
+	}
+	if (err == -EIO && (fl->failing || fl->owed)) {
+		fl->owed = fl->failing || !reports;
+		w->sync_errors++;
+		return 0;
+	}
+	fz_fail(w, "%s of file %d: %s%s", w->what, file, ufvm_strerror(err),
+		fl->failing || fl->owed ? "" : " (its store takes writes)");
+	return -1;
+}
+
+/*
+ * Start or end the failure of @file's store writes.  Takes the run's lock
+ * exclusive: it waits for the other workers' writes under way.
+ */
+static bool fz_set_failing(struct fz_worker *w, int file, bool on)
+{
+	struct fz_file *fl = &w->files[file];
+	off_t off = 0, len = 0;
+	int err;
+
+	if (on && fz_below(w, 2)) {
+		off = (off_t)fz_below(w, (uint64_t)fz_max_bytes(w));
+		len = 1 + (off_t)fz_below(w, (uint64_t)(fz_max_bytes(w) - off));
+	} else if (on) {
+		len = fz_max_bytes(w);
+	}
+	fz_trace(w, "file %d: store writes of [%lld, +%lld) fail", file, (long long)off,
+		 (long long)len);
+	pthread_rwlock_wrlock(&w->run->lock);
+	err = ufvm_inject(fl->f, UFVM_INJECT_WRITE_EIO, off, len);
+	if (!err) {
+		w->run->failing += on ? 1 : -1;
+		fl->failing = on;
+		fl->owed |= !on;
+	}
+	pthread_rwlock_unlock(&w->run->lock);
+	if (err) {
+		fz_fail(w, "ufvm_inject: %s", ufvm_strerror(err));
+		return false;
+	}
+	return true;
+}
+
+static bool fz_inject(struct fz_worker *w, int file)
+{
+	struct fz_file *fl = &w->files[file];
+
+	if (fl->failing)
+		return true;
+	fl->fail_until = w->op + 20 + fz_below(w, 300);
+	return fz_set_failing(w, file, true);
+}
+
+/* Whether some worker's files fail; the run's lock held. */
+static bool fz_any_failing(struct fz_worker *w)
+{
+	return __atomic_load_n(&w->run->failing, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * Bytes [lo, hi) of @file after a punch or truncate that failed: each is
+ * the model's or zero (the store may have zeroed part); take them.
+ */
+static bool fz_take_old_or_zero(struct fz_worker *w, int file, off_t lo, off_t hi)
+{
+	struct fz_file *fl = &w->files[file];
+	off_t at;
+
+	for (at = lo; at < hi; at += FZ_PAGE) {
+		size_t n = (size_t)(hi - at < FZ_PAGE ? hi - at : FZ_PAGE), i;
+		ssize_t r = ufvm_pread(fl->f, w->got, n, at);
+
+		if (r != (ssize_t)n) {
+			fz_fail(w, "ufvm_pread after a failed %s: %zd", w->what, r);
+			return false;
+		}
+		for (i = 0; i < n; i++) {
+			if (w->got[i] && w->got[i] != fl->model[at + (off_t)i]) {
+				fz_fail(w, "after a failed %s, byte %lld of file %d is 0x%02x: "
+					"neither the model's 0x%02x nor zero", w->what,
+					(long long)(at + (off_t)i), file, w->got[i],
+					fl->model[at + (off_t)i]);
+				return false;
+			}
+		}
+		memcpy(fl->model + at, w->got, n);
+	}
+	return true;
+}
+
 static bool fz_file_mapped(const struct fz_worker *w, int file)
 {
 	int i;
@@ -342,23 +472,53 @@ static void fz_set_size(struct fz_worker *w, int file, off_t size)
 static bool fz_pwrite(struct fz_worker *w, int file)
 {
 	struct fz_file *fl = &w->files[file];
-	off_t off;
-	size_t len;
+	off_t off, size, grown;
+	size_t len, want;
 	ssize_t r;
+	int err;
 
 	if (!fz_pick(w, 0, fz_max_bytes(w), FZ_MAX_IO, &off, &len))
 		return true;
 	fz_fill(w, w->buf, len);
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
+	want = len;
+	pthread_rwlock_rdlock(&w->run->lock);
 	r = ufvm_pwrite(fl->f, w->buf, len, off);
+	if (r != (ssize_t)len && fz_any_failing(w) && (r == -EIO || r == -ENOSPC || r > 0)) {
+		fz_trace(w, "refused: %zd", r);	/* a full cache of unwritable pages */
+		w->refused++;
+		len = r > 0 ? (size_t)r : 0;
+		r = (ssize_t)len;
+	}
+	pthread_rwlock_unlock(&w->run->lock);
 	if (r != (ssize_t)len) {
 		fz_fail(w, "ufvm_pwrite of %zu bytes at %lld returned %zd (%s)", len,
 			(long long)off, r, r < 0 ? ufvm_strerror((int)r) : "short");
 		return false;
 	}
 	memcpy(fl->model + off, w->buf, len);
-	if (off + (off_t)len > fl->size)
-		fl->size = off + (off_t)len;
+	size = len && off + (off_t)len > fl->size ? off + (off_t)len : fl->size;
+	if (len < want && off + (off_t)want > size) {
+		/*
+		 * A refused write that grew the file takes the growth back
+		 * to what it wrote, unless a page cached past that end (a
+		 * readahead's) shows it in use: then it keeps it, as zeros.
+		 */
+		err = ufvm_file_size(fl->f, &grown);
+		if (err || (grown != size && grown != off + (off_t)want)) {
+			fz_fail(w, "after a refused ufvm_pwrite of [%lld, +%zu) (%zu written), the "
+				"size is %lld, neither %lld nor %lld (%s)", (long long)off, want, len,
+				(long long)grown, (long long)size, (long long)(off + (off_t)want),
+				ufvm_strerror(err));
+			return false;
+		}
+		if (grown != size) {
+			fz_trace(w, "the growth to %lld stays", (long long)grown);
+			w->kept++;
+		}
+		size = grown;
+	}
+	fl->size = size;
 	return true;
 }
 
@@ -393,11 +553,13 @@ static bool fz_punch(struct fz_worker *w, int file)
 		return true;
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
 	err = ufvm_punch(fl->f, off, (off_t)len);
+	end = off + (off_t)len < fl->size ? off + (off_t)len : fl->size;
+	if (err == -EIO && (fl->failing || fl->owed))
+		return off >= end || fz_take_old_or_zero(w, file, off, end);
 	if (err) {
 		fz_fail(w, "ufvm_punch: %s", ufvm_strerror(err));
 		return false;
 	}
-	end = off + (off_t)len < fl->size ? off + (off_t)len : fl->size;
 	if (off < end)
 		memset(fl->model + off, 0, (size_t)(end - off));
 	return true;
@@ -414,6 +576,16 @@ static bool fz_truncate(struct fz_worker *w, int file)
 		size &= ~(off_t)(FZ_PAGE - 1);
 	fz_trace(w, "file %d to %lld (from %lld)", file, (long long)size, (long long)fl->size);
 	err = ufvm_truncate(fl->f, size);
+	if (err == -EIO && (fl->failing || fl->owed)) {
+		/* The size stays; what the shrink would cut may read zeros. */
+		err = ufvm_file_size(fl->f, &got);
+		if (err || got != fl->size) {
+			fz_fail(w, "a failed ufvm_truncate changed the size from %lld to %lld (%s)",
+				(long long)fl->size, (long long)got, ufvm_strerror(err));
+			return false;
+		}
+		return size >= fl->size || fz_take_old_or_zero(w, file, size, fl->size);
+	}
 	if (err) {
 		fz_fail(w, "ufvm_truncate to %lld: %s", (long long)size, ufvm_strerror(err));
 		return false;
@@ -434,11 +606,10 @@ static bool fz_fsync(struct fz_worker *w, int file, bool durable)
 	int err;
 
 	fz_trace(w, "file %d", file);
-	err = durable ? ufvm_fsync(fl->f) : ufvm_writeback(fl->f);
-	if (err) {
-		fz_fail(w, "%s: %s", w->what, ufvm_strerror(err));
-		return false;
-	}
+	err = fz_sync_result(w, file, durable ? ufvm_fsync(fl->f) : ufvm_writeback(fl->f),
+			     durable);
+	if (err <= 0)
+		return !err;
 	/* Both leave every byte in the store file (ufvm_writeback: not durable). */
 	return fz_check_store_own(w, file, 0, fl->size, true);
 }
@@ -450,6 +621,8 @@ static bool fz_reopen(struct fz_worker *w, int file)
 	bool last = !w->run->shared && !fz_file_mapped(w, file);
 	int err;
 
+	if (fl->failing || fl->owed)
+		return fz_fsync(w, file, true);	/* a last close would drop its pages */
 	fz_trace(w, "file %d%s", file, last ? " (its last user)" : "");
 	err = ufvm_file_close(fl->f);
 	fl->f = NULL;
@@ -518,11 +691,7 @@ static bool fz_unmap(struct fz_worker *w, struct fz_region *rg)
 	/* ufvm_protect may have split the region: unmap by range. */
 	err = ufvm_unmap_range(w->run->vm, rg->addr, rg->len);
 	rg->addr = NULL;
-	if (err) {
-		fz_fail(w, "ufvm_unmap_range: %s", ufvm_strerror(err));
-		return false;
-	}
-	return true;
+	return fz_sync_result(w, rg->file, err, false) >= 0;
 }
 
 /*
@@ -560,8 +729,12 @@ static bool fz_store(struct fz_worker *w, struct fz_region *rg)
 		return true;
 	fz_fill(w, w->buf, len);
 	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)off, len);
-	memcpy(rg->addr + (off - rg->off), w->buf, len);
-	memcpy(w->files[rg->file].model + off, w->buf, len);
+	pthread_rwlock_rdlock(&w->run->lock);
+	if (!fz_any_failing(w)) {	/* else a write fault may be refused: SIGBUS */
+		memcpy(rg->addr + (off - rg->off), w->buf, len);
+		memcpy(w->files[rg->file].model + off, w->buf, len);
+	}
+	pthread_rwlock_unlock(&w->run->lock);
 	return true;
 }
 
@@ -623,11 +796,10 @@ static bool fz_sync(struct fz_worker *w, struct fz_region *rg)
 
 	fz_region_pages(w, rg, &first, &n);
 	fz_trace(w, "file %d pages [%zu, +%zu) of the region", rg->file, first, n);
-	err = ufvm_sync(w->run->vm, rg->addr + first * FZ_PAGE, n * FZ_PAGE);
-	if (err) {
-		fz_fail(w, "ufvm_sync: %s", ufvm_strerror(err));
-		return false;
-	}
+	err = fz_sync_result(w, rg->file, ufvm_sync(w->run->vm, rg->addr + first * FZ_PAGE,
+						    n * FZ_PAGE), true);
+	if (err <= 0)
+		return !err;
 	lo = rg->off + (off_t)(first * FZ_PAGE);
 	hi = lo + (off_t)(n * FZ_PAGE);
 	if (hi > size)
@@ -729,8 +901,9 @@ static bool fz_restart(struct fz_worker *w)
 static enum fz_op fz_pick_op(struct fz_worker *w)
 {
 	unsigned int total = 0, x, i;
+	unsigned int last = w->run->inject ? FZ_NOPS : FZ_INJECT;
 
-	for (i = 0; i < FZ_NOPS; i++)
+	for (i = 0; i < last; i++)
 		total += fz_weights[i];
 	x = (unsigned int)fz_below(w, total);
 	for (i = 0; x >= fz_weights[i]; i++)
@@ -743,9 +916,19 @@ static bool fz_step(struct fz_worker *w)
 	enum fz_op op = fz_pick_op(w);
 	int file = (int)fz_below(w, FZ_FILES);
 	struct fz_region *rg = NULL;
+	int i;
 
 	if (op >= FZ_UNMAP && op <= FZ_SYNC && !(rg = fz_pick_region(w, true)))
 		op = FZ_MAP;		/* nothing mapped */
+	for (i = 0; i < FZ_FILES; i++) {
+		if (w->files[i].failing && w->op >= w->files[i].fail_until) {
+			w->what = "the end of a failure";
+			if (!fz_set_failing(w, i, false))
+				return false;
+		}
+		if (op == FZ_RESTART && (w->files[i].failing || w->files[i].owed))
+			op = FZ_CHECK;	/* its last close would drop unwritten pages */
+	}
 	if (op == FZ_RESTART && w->run->nthreads > 1)
 		op = FZ_CHECK;
 	if (op == FZ_TRUNCATE && w->run->shared)
@@ -786,6 +969,8 @@ static bool fz_step(struct fz_worker *w)
 		return fz_check_all(w);
 	case FZ_RESTART:
 		return fz_restart(w);
+	case FZ_INJECT:
+		return fz_inject(w, file);
 	case FZ_NOPS:
 		break;
 	}
@@ -867,6 +1052,17 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 	int i, err;
 
 	w->what = "the end";
+	/* Stores take writes again: a sync may report the old error once. */
+	for (i = 0; ok && i < FZ_FILES; i++) {
+		if (w->files[i].failing && !fz_set_failing(w, i, false))
+			ok = false;
+		if (ok && w->files[i].owed)
+			ok = fz_sync_result(w, i, ufvm_fsync(w->files[i].f), true) >= 0;
+		if (ok && w->files[i].owed) {
+			fz_fail(w, "ufvm_fsync of file %d failed twice after its store recovered", i);
+			ok = false;
+		}
+	}
 	for (i = 0; i < FZ_REGIONS; i++)
 		if (w->regions[i].addr && !fz_unmap(w, &w->regions[i]))
 			ok = false;
@@ -886,7 +1082,7 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 }
 
 /* One seed: set up, run the workers, check, tear down.  Return: 0 or 1. */
-static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS])
+static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 3])
 {
 	pthread_t th[FZ_MAX_THREADS];
 	bool ok = true;
@@ -929,6 +1125,9 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS])
 	for (i = 0; i < run->nthreads && run->w[i]; i++) {
 		for (k = 0; k < FZ_NOPS; k++)
 			totals[k] += run->w[i]->done[k];
+		totals[FZ_NOPS] += run->w[i]->refused;
+		totals[FZ_NOPS + 1] += run->w[i]->kept;
+		totals[FZ_NOPS + 2] += run->w[i]->sync_errors;
 		for (k = 0; k < FZ_FILES && (!run->shared || !i); k++) {
 			unlink(run->w[i]->files[k].path);
 			free(run->w[i]->files[k].model);
@@ -943,7 +1142,8 @@ static void fz_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ufvm [POLICY OPTIONS] fuzz [--seed N] [--seeds N] [--ops N] [--threads N]\n"
-		"                                  [--shared] [--pages N] [--dir DIR] [--verbose]\n"
+		"                                  [--shared] [--inject] [--pages N] [--dir DIR]\n"
+		"                                  [--verbose]\n"
 		"  random file and mapping operations through ufvm, every byte read checked\n"
 		"  against a model of the files, and the store files where ufvm promises\n"
 		"  durability; exit 1 at the first difference (with its seed)\n\n"
@@ -954,6 +1154,9 @@ static void fz_usage(FILE *f)
 		"                default 1; with 1 the instance is also closed and opened)\n"
 		"  --shared      the workers share their files, each writing its own pages\n"
 		"                (page p is worker p %% N's); the files keep their full size\n"
+		"  --inject      now and then a worker's file fails its store writes (-EIO)\n"
+		"                for a while; its syncs may fail, pwrites may be refused,\n"
+		"                stores through mappings pause; after it, syncs must succeed\n"
 		"  --pages N     largest file, pages of 4 KiB (4-4096, default 48)\n"
 		"  --dir DIR     where the store files go (default $TMPDIR, else /var/tmp)\n"
 		"  --verbose     print each operation\n"
@@ -984,8 +1187,9 @@ static int fz_number(const char *opt, const char *s, uint64_t lo, uint64_t hi, u
 
 int ufvm_fuzz_main(int argc, char **argv)
 {
-	struct fz_run run = { .seed = 1, .ops = 10000, .pages = 48, .nthreads = 1 };
-	uint64_t seeds = 1, first, v, totals[FZ_NOPS] = { 0 };
+	struct fz_run run = { .seed = 1, .ops = 10000, .pages = 48, .nthreads = 1,
+			      .lock = PTHREAD_RWLOCK_INITIALIZER };
+	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 3] = { 0 };
 	const char *dir = NULL, *tmp;
 	int i, k, status = 0;
 
@@ -1000,6 +1204,9 @@ int ufvm_fuzz_main(int argc, char **argv)
 			continue;
 		} else if (!strcmp(a, "--shared")) {
 			run.shared = true;
+			continue;
+		} else if (!strcmp(a, "--inject")) {
+			run.inject = true;
 			continue;
 		} else if (!strcmp(a, "--dir")) {
 			if (!val) {
@@ -1031,6 +1238,11 @@ int ufvm_fuzz_main(int argc, char **argv)
 		}
 		i++;
 	}
+	if (run.inject && run.shared) {
+		fprintf(stderr, "ufvm fuzz: --inject and --shared do not go together (a "
+			"worker's failing store would be every worker's)\n");
+		return 2;
+	}
 	if (!dir) {
 		tmp = getenv("TMPDIR");
 		dir = tmp && *tmp ? tmp : "/var/tmp";
@@ -1054,5 +1266,9 @@ int ufvm_fuzz_main(int argc, char **argv)
 	for (k = 0; k < FZ_NOPS; k++)
 		printf(" %s %" PRIu64, fz_op_names[k], totals[k]);
 	printf("\n");
+	if (run.inject)
+		printf("ufvm fuzz: while stores failed: %" PRIu64 " pwrites refused (%" PRIu64
+		       " of them kept their growth), %" PRIu64 " syncs failed\n", totals[FZ_NOPS],
+		       totals[FZ_NOPS + 1], totals[FZ_NOPS + 2]);
 	return status;
 }

@@ -71,6 +71,7 @@ expect 2 "^ufvm fuzz: --threads wants a number from 1 to 4, not '9'$" "$u" fuzz 
 expect 2 "^ufvm fuzz: --ops wants a number from 1 to" "$u" fuzz --ops 0x10
 expect 2 "^ufvm fuzz: --seed needs a value$" "$u" fuzz --seed
 expect 2 "^ufvm fuzz: unknown option: --bogus$" "$u" fuzz --bogus
+expect 2 "^ufvm fuzz: --inject and --shared do not go together" "$u" fuzz --inject --shared
 expect 1 "^ufvm fuzz: cannot make a directory in $t/none: No such file or directory$" \
 	"$u" fuzz --dir "$t/none"
 expect 0 "^ufvm fuzz: 1 seed from 7, 1 worker, 200 operations each: no difference$" \

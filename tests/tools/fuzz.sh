@@ -6,7 +6,7 @@
 # budget small enough that every few operations evict, with one worker
 # (the instance closed and opened again now and then) and with three
 # sharing the instance, then with no budget, then three workers sharing
-# their files.  The fault backend and the
+# their files, then two whose stores fail now and then (--inject).  The fault backend and the
 # striping are the run's (UFVM_BACKEND, UFVM_FRAME_STRIPES from
 # tools/run-tests.sh).  A failure prints the seed: `ufvm fuzz --seed N
 # --verbose` with the same options follows it.
@@ -19,11 +19,15 @@ fail=0
 
 run() {
 	echo "fuzz.sh: ufvm $*"
-	"$u" "$@" --dir "$t" < /dev/null || fail=1
+	"$u" "$@" --dir "$t" < /dev/null
+	st=$?
+	[ "$st" -le 128 ] || echo "fuzz.sh: ufvm fuzz died of signal $((st - 128))" >&2
+	[ "$st" -eq 0 ] || fail=1
 }
 
 run --cache 8 fuzz --seed 1 --seeds 2 --ops 2000
 run --cache 16 fuzz --seed 101 --ops 2000 --threads 3
 run fuzz --seed 201 --ops 3000
 run --cache 8 fuzz --seed 301 --ops 1500 --threads 3 --shared
+run --cache 6 fuzz --seed 401 --ops 2000 --threads 2 --inject
 exit $fail
