@@ -1250,11 +1250,11 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 	return 0;
 }
 
-/* Truncate (@grow_only false) or extend to @nsize under the inval side. */
 /*
  * Truncate (@grow_only false) or extend to @nsize under the inval side.
  * With @from, *@from is the size it grew from, read under the lock, or
  * UINT64_MAX if it did not grow the file.
+ * Context: may sleep; takes the invalidate lock exclusive.  Return: 0/-errno.
  */
 static int resize(struct vm_object *obj, uint64_t nsize, bool grow_only, uint64_t *from)
 {
