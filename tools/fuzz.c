@@ -7,7 +7,8 @@
  * through ufvm (ufvm_pwrite, ufvm_pread, ufvm_punch, ufvm_truncate,
  * ufvm_fsync, ufvm_writeback, ufvm_file_close and open again, ufvm_map,
  * loads and stores through the mappings, ufvm_protect, ufvm_zap,
- * ufvm_sync, ufvm_unmap), applies each to the model, and checks every byte
+ * ufvm_sync, ufvm_unmap_range of whole regions and of parts, which cuts
+ * them), applies each to the model, and checks every byte
  * it reads, through a handle or a mapping, against the model.  Where ufvm
  * promises durability (a successful ufvm_fsync, ufvm_sync of a range, the
  * last close of a file, ufvm_close of the instance), it reads the store
@@ -773,6 +774,41 @@ static void fz_region_pages(struct fz_worker *w, const struct fz_region *rg, siz
 	*n = 1 + fz_below(w, pages - *first);
 }
 
+/*
+ * Unmap some pages of @rg (ufvm_unmap_range, munmap's way): the region is
+ * cut there, and a hole in its middle leaves two regions, the second in a
+ * free slot (without one, the whole region goes).
+ */
+static bool fz_unmap_part(struct fz_worker *w, struct fz_region *rg)
+{
+	struct fz_region *tail = NULL;
+	size_t first, n, pages = rg->len / FZ_PAGE;
+	int err;
+
+	fz_region_pages(w, rg, &first, &n);
+	if (first && first + n < pages && !(tail = fz_pick_region(w, false)))
+		first = 0, n = pages;
+	if (!first && n == pages)
+		return fz_unmap(w, rg);
+	fz_trace(w, "file %d pages [%zu, +%zu) of the region [%lld, +%zu)", rg->file, first, n,
+		 (long long)rg->off, rg->len);
+	err = ufvm_unmap_range(w->run->vm, rg->addr + first * FZ_PAGE, n * FZ_PAGE);
+	if (tail) {
+		*tail = *rg;
+		tail->addr += (first + n) * FZ_PAGE;
+		tail->off += (off_t)((first + n) * FZ_PAGE);
+		tail->len -= (first + n) * FZ_PAGE;
+	}
+	if (first) {
+		rg->len = first * FZ_PAGE;
+	} else {
+		rg->addr += n * FZ_PAGE;
+		rg->off += (off_t)(n * FZ_PAGE);
+		rg->len -= n * FZ_PAGE;
+	}
+	return fz_sync_result(w, rg->file, err, false) >= 0;
+}
+
 static bool fz_zap(struct fz_worker *w, struct fz_region *rg)
 {
 	size_t first, n;
@@ -953,7 +989,7 @@ static bool fz_step(struct fz_worker *w)
 	case FZ_MAP:
 		return fz_map(w);
 	case FZ_UNMAP:
-		return fz_unmap(w, rg);
+		return fz_below(w, 2) ? fz_unmap(w, rg) : fz_unmap_part(w, rg);
 	case FZ_LOAD:
 		return fz_load(w, rg);
 	case FZ_STORE:
