@@ -404,6 +404,17 @@ static bool fz_any_failing(struct fz_worker *w)
 	return __atomic_load_n(&w->run->failing, __ATOMIC_RELAXED) != 0;
 }
 
+/* Read @n bytes at @at of @file into w->got, all of them, through ufvm. */
+static bool fz_pread_all(struct fz_worker *w, int file, off_t at, size_t n)
+{
+	ssize_t r = ufvm_pread(w->files[file].f, w->got, n, at);
+
+	if (r == (ssize_t)n)
+		return true;
+	fz_fail(w, "ufvm_pread of %zu bytes of file %d at %lld: %zd", n, file, (long long)at, r);
+	return false;
+}
+
 /*
  * Bytes [lo, hi) of @file after a punch or truncate that failed: each is
  * the model's or zero (the store may have zeroed part); take them.
@@ -415,12 +426,9 @@ static bool fz_take_old_or_zero(struct fz_worker *w, int file, off_t lo, off_t h
 
 	for (at = lo; at < hi; at += FZ_PAGE) {
 		size_t n = (size_t)(hi - at < FZ_PAGE ? hi - at : FZ_PAGE), i;
-		ssize_t r = ufvm_pread(fl->f, w->got, n, at);
 
-		if (r != (ssize_t)n) {
-			fz_fail(w, "ufvm_pread after a failed %s: %zd", w->what, r);
+		if (!fz_pread_all(w, file, at, n))
 			return false;
-		}
 		for (i = 0; i < n; i++) {
 			if (w->got[i] && w->got[i] != fl->model[at + (off_t)i]) {
 				fz_fail(w, "after a failed %s, byte %lld of file %d is 0x%02x: "
@@ -860,16 +868,9 @@ static bool fz_check_all(struct fz_worker *w)
 		}
 		for (at = 0; at < fl->size; at += FZ_PAGE) {
 			size_t n = (size_t)(fl->size - at < FZ_PAGE ? fl->size - at : FZ_PAGE);
-			ssize_t r;
 
-			if (!fz_owns(w, (uint64_t)at / FZ_PAGE))
-				continue;
-			r = ufvm_pread(fl->f, w->got, n, at);
-			if (r != (ssize_t)n) {
-				fz_fail(w, "ufvm_pread of file %d at %lld: %zd", i, (long long)at, r);
-				return false;
-			}
-			if (!fz_same(w, i, at, w->got, n, "ufvm_pread"))
+			if (fz_owns(w, (uint64_t)at / FZ_PAGE) &&
+			    (!fz_pread_all(w, i, at, n) || !fz_same(w, i, at, w->got, n, "ufvm_pread")))
 				return false;
 		}
 	}
@@ -893,6 +894,26 @@ static bool fz_check_all(struct fz_worker *w)
 	return true;
 }
 
+/* Unmap the worker's regions and close its handles.  Return: false after a failure. */
+static bool fz_close_all(struct fz_worker *w)
+{
+	bool ok = true;
+	int i, err;
+
+	for (i = 0; i < FZ_REGIONS; i++)
+		if (w->regions[i].addr && !fz_unmap(w, &w->regions[i]))
+			ok = false;
+	for (i = 0; i < FZ_FILES; i++) {
+		err = w->files[i].f ? ufvm_file_close(w->files[i].f) : 0;
+		w->files[i].f = NULL;
+		if (err) {
+			fz_fail(w, "ufvm_file_close: %s", ufvm_strerror(err));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 /*
  * Close everything and the instance, check the store files, open it again
  * (one worker only: the others would find their handles gone).
@@ -903,17 +924,8 @@ static bool fz_restart(struct fz_worker *w)
 	int i, err;
 
 	fz_trace(w, "the instance");
-	for (i = 0; i < FZ_REGIONS; i++)
-		if (w->regions[i].addr && !fz_unmap(w, &w->regions[i]))
-			return false;
-	for (i = 0; i < FZ_FILES; i++) {
-		err = ufvm_file_close(w->files[i].f);
-		w->files[i].f = NULL;
-		if (err) {
-			fz_fail(w, "ufvm_file_close: %s", ufvm_strerror(err));
-			return false;
-		}
-	}
+	if (!fz_close_all(w))
+		return false;
 	err = ufvm_close(run->vm);
 	run->vm = NULL;
 	if (err) {
@@ -1085,35 +1097,22 @@ static int fz_worker_init(struct fz_run *run, struct fz_worker *w, unsigned int 
 static bool fz_worker_fini(struct fz_worker *w, bool check)
 {
 	bool ok = !w->failed;
-	int i, err;
+	int i;
 
 	w->what = "the end";
-	/* Stores take writes again: a sync may report the old error once. */
+	/*
+	 * Stores take writes again: a sync may report the old error once;
+	 * after it, the unmaps and closes must succeed.
+	 */
 	for (i = 0; ok && i < FZ_FILES; i++) {
 		if (w->files[i].failing && !fz_set_failing(w, i, false))
 			ok = false;
 		if (ok && w->files[i].owed)
 			ok = fz_sync_result(w, i, ufvm_fsync(w->files[i].f), true) >= 0;
-		if (ok && w->files[i].owed) {
-			fz_fail(w, "ufvm_fsync of file %d failed twice after its store recovered", i);
-			ok = false;
-		}
 	}
-	for (i = 0; i < FZ_REGIONS; i++)
-		if (w->regions[i].addr && !fz_unmap(w, &w->regions[i]))
-			ok = false;
-	for (i = 0; i < FZ_FILES; i++) {
-		if (w->files[i].f) {
-			err = ufvm_file_close(w->files[i].f);
-			if (err) {
-				fz_fail(w, "ufvm_file_close: %s", ufvm_strerror(err));
-				ok = false;
-			}
-		}
-		w->files[i].f = NULL;
-		if (ok && check && !fz_check_store(w, i, 0, w->files[i].size, true))
-			ok = false;
-	}
+	ok &= fz_close_all(w);
+	for (i = 0; ok && check && i < FZ_FILES; i++)
+		ok = fz_check_store(w, i, 0, w->files[i].size, true);
 	return ok;
 }
 
