@@ -96,7 +96,7 @@ void jv_print(FILE *f, const struct jv *v);
 /* Read a whole file (or "-" for stdin) of less than BENCH_READ_MAX bytes.
  * Return: 0, *out (malloc'd and NUL-terminated) and its length *len;
  * -EFBIG for a longer one, or -errno. */
-#define BENCH_READ_MAX	(256u << 20)
+#define BENCH_READ_MAX	(16u << 20)
 int bench_read_file(const char *path, char **out, size_t *len);
 
 /* ---- the harness (bench/common.c) ---- */

@@ -34,7 +34,6 @@
  * rwsem's condition wait, it leaves the rwsem's mutex taken, and the
  * holder's unmap never returns.
  */
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
@@ -154,6 +153,15 @@ static void *close_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Wait for *@v to be set: 3 s at most, or RACE_HUNG_US in a teeth run,
+ * where a hang is what it looks for.  Return: true if it was set.
+ */
+static bool set_in_time(atomic_int *v, bool teeth)
+{
+	return race_wait(v, 1, teeth ? RACE_HUNG_US : 3000000u);
+}
+
 /* The scenario, in the child.  Return: its ST_* bits. */
 static int scenario(const char *path, bool teeth)
 {
@@ -161,7 +169,7 @@ static int scenario(const char *path, bool teeth)
 	pthread_t t;
 	struct ufvm *vm;
 	void *res;
-	int st = 0, i;
+	int st = 0;
 
 	if (ufvm_config_init(&cfg))
 		return ST_SETUP;
@@ -193,9 +201,7 @@ static int scenario(const char *path, bool teeth)
 	value = -1;
 	if (pthread_create(&t, NULL, later_main, NULL))
 		return st | ST_SETUP;
-	for (i = 0; i < 300 && !atomic_load(&later_done); i++)
-		poll(NULL, 0, 10);
-	if (!atomic_load(&later_done))
+	if (!set_in_time(&later_done, teeth))
 		return st | ST_HUNG;	/* nothing can be closed now */
 	pthread_join(t, NULL);
 	if (value != pattern_byte(SEED, PG * PAGE))
@@ -205,9 +211,7 @@ static int scenario(const char *path, bool teeth)
 	closing_vm = vm;
 	if (pthread_create(&t, NULL, close_main, NULL))
 		return st | ST_SETUP;
-	for (i = 0; i < 300 && !atomic_load(&closed); i++)
-		poll(NULL, 0, 10);
-	if (!atomic_load(&closed))
+	if (!set_in_time(&closed, teeth))
 		return st | ST_HUNG;	/* it waits for a fault that is gone */
 	pthread_join(t, NULL);
 	if (close_err)
@@ -259,7 +263,7 @@ static int unmap_wait_scenario(const char *path, bool teeth)
 	struct ufvm_config cfg;
 	pthread_t h, v;
 	void *res;
-	int st = 0, i;
+	int st = 0;
 
 	if (ufvm_config_init(&cfg))
 		return ST_SETUP;
@@ -284,9 +288,7 @@ static int unmap_wait_scenario(const char *path, bool teeth)
 		st |= ST_CANCELLED_INSIDE;
 	else if (uw.victim_err)
 		st |= ST_CLOSE;
-	for (i = 0; i < 300 && !atomic_load(&uw.holder_done); i++)
-		poll(NULL, 0, 10);
-	if (!atomic_load(&uw.holder_done))
+	if (!set_in_time(&uw.holder_done, teeth))
 		return st | ST_HUNG;	/* the lock was left taken */
 	pthread_join(h, NULL);
 	ufvm_debug_hook(uw.vm, NULL, NULL);

@@ -293,7 +293,7 @@ static int park_vs_close(unsigned int debug)
 		return CHILD_NO_WINDOW;
 	if (ufvm_unmap(pc.vm, map, SIZE) || pthread_create(&th, NULL, closer, NULL))
 		return CHILD_SETUP;
-	if (race_join(th, JOIN_US))
+	if (race_join(th, debug ? RACE_HUNG_US : JOIN_US))	/* teeth: a hang is the point */
 		return CHILD_HUNG;
 	return pc.rc ? CHILD_SETUP : CHILD_CLOSED;
 }

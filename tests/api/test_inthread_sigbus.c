@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "race.h"
 
 #define FILE_SIZE	(16 * PAGE)
 #define SEED		0x5eed0e00
@@ -338,7 +339,7 @@ Test(inthread_sigbus, touch_during_unmap_is_sigsegv, .timeout = 30)
  * past the end of a file it mapped with mmap()) must kill it, as without
  * ufvm, not wait on that lock.  Teeth (UFVM_DEBUG_BUS_INHERITED: the
  * handler waits on the inherited instances too): the child hangs, and is
- * killed after 5 s.
+ * killed after a second (5 s when it must end).
  */
 struct held {
 	atomic_int in, release;
@@ -411,7 +412,7 @@ static bool fork_child_sigbus(unsigned int debug)
 		(void)*(volatile uint8_t *)(plain + PAGE);	/* SIGBUS, the child's own */
 		_exit(7);
 	}
-	ended = ut_wait_child(pid, 5000, &status);
+	ended = ut_wait_child(pid, debug ? (int)(RACE_HUNG_US / 1000) : 5000, &status);
 	atomic_store(&h.release, 1);
 	pthread_join(th, NULL);
 	assert_ok(u.err);

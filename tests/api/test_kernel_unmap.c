@@ -17,10 +17,10 @@
  * scan mapped them before reclaim unmapped them again).  Such a fault now
  * maps the page again (vm/pmap.h, ->remap).
  *
- * Scenario, in a child killed after 10 s (3 s for the teeth): map a file, read every page
- * (read-only mapping) or write it (writable), MADV_PAGEOUT the range, see
- * in /proc/self/pagemap that the kernel unmapped the pages (else skip),
- * then read them again (and write them, then fsync and check the store).
+ * Scenario, in a child killed after 10 s (a second for the teeth): map a
+ * file, read every page (read-only mapping) or write it (writable),
+ * MADV_PAGEOUT the range, see in /proc/self/pagemap that the kernel
+ * unmapped the pages (else skip), then read them again (and write them, then fsync and check the store).
  * With the environment's delivery and with in-thread delivery.  Teeth
  * (UFVM_DEBUG_DUP_ONLY_WAKES: such a fault only wakes): the child hangs.
  * The sigsegv backend maps the frames with plain shared mappings, which
@@ -33,6 +33,7 @@
 
 #include "check.h"
 #include "pagemap.h"
+#include "race.h"
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT	21
@@ -164,14 +165,14 @@ Test(kernel_unmap, in_thread_write_after_pageout, .timeout = 30)
 
 Test(kernel_unmap, teeth_dup_only_wakes_hangs, .timeout = 30)
 {
-	cr_assert_eq(run(false, false, UFVM_DEBUG_DUP_ONLY_WAKES, 3000), CHILD_HUNG,
+	cr_assert_eq(run(false, false, UFVM_DEBUG_DUP_ONLY_WAKES, RACE_HUNG_US / 1000), CHILD_HUNG,
 		     "with a fault on a page counted mapped only waking, the access completed: "
 		     "the test cannot see the kernel's unmapping");
 }
 
 Test(kernel_unmap, teeth_in_thread_dup_only_wakes_hangs, .timeout = 30)
 {
-	cr_assert_eq(run(false, true, UFVM_DEBUG_DUP_ONLY_WAKES, 3000), CHILD_HUNG,
+	cr_assert_eq(run(false, true, UFVM_DEBUG_DUP_ONLY_WAKES, RACE_HUNG_US / 1000), CHILD_HUNG,
 		     "with a fault on a page counted mapped only waking, the access completed "
 		     "in-thread: the test cannot see the kernel's unmapping");
 }

@@ -408,7 +408,7 @@ Test(punch, pwrite_beside_a_punch_is_not_a_mix, .timeout = 20)
  * one is nearly always under way); pwrites of the range must complete and
  * their bytes be there.  Teeth (UFVM_DEBUG_FAILED_PUNCH_CUTS: a failed
  * punch counts as cutting the range): every pass of a pwrite meets a punch
- * and starts over, and fewer than 5 complete in 2 s (none here).
+ * and starts over, and fewer than 5 complete in a second (none here).
  * Return: the pwrites done in at most @us (100 wanted).
  */
 static int pwrites_beside_failing_punches(unsigned int debug, uint64_t us)

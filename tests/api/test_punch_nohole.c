@@ -27,7 +27,7 @@
  * after its pages are dropped, while a third makes 100 small pwrites into
  * the range: all complete.  Such a punch used to count as having changed
  * the store, and every pwrite met one and started over, for ever.  Teeth
- * (UFVM_DEBUG_FAILED_PUNCH_CUTS): fewer than 5 pwrites in 2 s (in one of
+ * (UFVM_DEBUG_FAILED_PUNCH_CUTS): fewer than 5 pwrites in 1 s (in one of
  * up to three runs).
  */
 #define _GNU_SOURCE

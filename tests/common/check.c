@@ -192,12 +192,13 @@ void ut_assert_pwrites_kept_back(int (*run)(unsigned int debug, uint64_t us), un
 	int done = 0;
 
 	for (int attempt = 1; attempt <= attempts; attempt++) {
-		done = run(debug, 2000000);
+		done = run(debug, RACE_HUNG_US);
 		if (done < 5)
 			return;
 	}
-	cr_assert_lt(done, 5, "with the bug's switch on, %d pwrites completed in 2 s, in each "
-		     "of %d runs: the test cannot see them start over", done, attempts);
+	cr_assert_lt(done, 5, "with the bug's switch on, %d pwrites completed in %u us, in each "
+		     "of %d runs: the test cannot see them start over", done, RACE_HUNG_US,
+		     attempts);
 }
 
 bool ut_wait_child(pid_t pid, int ms, int *status)

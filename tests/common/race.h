@@ -20,6 +20,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/*
+ * How long a teeth run waits before it calls its scenario hung.  A scenario
+ * that completes does so in milliseconds here, one that the missing
+ * protection hangs never does; runs that must complete keep their own,
+ * longer limits (a slow machine must not fail them).
+ */
+#define RACE_HUNG_US	(1000000u)
+
 /* CLOCK_MONOTONIC in microseconds. */
 uint64_t race_now_us(void);
 

@@ -100,10 +100,13 @@ static int child(const struct ufvm_config *cfg)
 	return ufvm_close(vm) ? CHILD_OPEN_FAILED : CHILD_OK;
 }
 
-/* Wait for child @pid until CHILD_US; kill it then.  Return: hung. */
-static bool child_hung(pid_t pid)
+/*
+ * Wait for child @pid until CHILD_US (RACE_HUNG_US in a @teeth run); kill
+ * it then.  Return: hung.
+ */
+static bool child_hung(pid_t pid, bool teeth)
 {
-	uint64_t end = race_now_us() + CHILD_US;
+	uint64_t end = race_now_us() + (teeth ? RACE_HUNG_US : CHILD_US);
 	int status;
 
 	for (;;) {
@@ -153,7 +156,7 @@ static unsigned int forks_vs_open(bool inthread, unsigned int debug)
 		cr_assert(pid >= 0);
 		if (pid == 0)
 			_exit(child(&cfg));
-		hung += child_hung(pid);
+		hung += child_hung(pid, debug & UFVM_DEBUG_FORK_NO_HOLD);
 	}
 	atomic_store(&stop, 1);
 	cr_assert(race_join(th, WAIT_US) == 0, "the opener did not stop");

@@ -24,8 +24,8 @@
 
 #define READERS		3
 #define WRITERS		2
-#define ROUNDS		200000
-#define WROUNDS		20000
+#define ROUNDS		50000
+#define WROUNDS		5000
 
 static struct vm_rwsem sem;
 static atomic_int readers_in, writers_in, violations;
