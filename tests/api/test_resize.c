@@ -16,8 +16,8 @@
  * that user's ufvm_file_close(), even while a readahead of ufvm's still
  * holds the file.
  *
- * The races run in bounded loops (a few hundred rounds, or a second or
- * two); each of them failed within its first rounds before the fixes they
+ * The races run in bounded loops (a few hundred rounds, or a second);
+ * each of them failed within its first rounds before the fixes they
  * check.
  */
 #define _GNU_SOURCE
@@ -83,7 +83,7 @@ static void extend_race(size_t len, unsigned int invalidate)
 	vm = ut_open(&cfg);
 	ut_store("extend", 0, 0, path);
 	pthread_barrier_init(&bar, NULL, 2);
-	for (round = 0; round < 400; round++) {
+	for (round = 0; round < 250; round++) {
 		struct ufvm_file *f = ut_file(vm, path);
 		struct extender far = { f, &bar, 64 * PAGE, len, 'A', 0 };
 		struct extender near = { f, &bar, PAGE, len, 'B', 0 };
@@ -160,7 +160,7 @@ Test(resize, writeback_does_not_regrow_a_truncated_store, .timeout = 60)
 	char path[TMPSTORE_PATH_MAX];
 	struct wb_trunc w;
 	char *buf = malloc(len);
-	uint64_t until = race_now_us() + 1500000;
+	uint64_t until = race_now_us() + 1000000;
 	int round;
 
 	cr_assert(buf);
@@ -266,7 +266,7 @@ static void fill_vs_shrink(bool write)
 	struct ufvm *vm = ut_open(NULL);
 	char path[TMPSTORE_PATH_MAX];
 	struct fill_trunc t = { .write = write };
-	uint64_t until = race_now_us() + 1500000;
+	uint64_t until = race_now_us() + 1000000;
 	int round;
 
 	ut_store("filltrunc", 0, 0, path);

@@ -23,6 +23,7 @@
  * would make it invalid).
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -545,21 +546,37 @@ Test(stats, stats_file_replaced_whole, .timeout = 60)
 }
 
 /*
- * A locale whose decimal point is a comma, built with localedef into the
- * test's directory (no locale but C is installed on a fresh machine).
- * Return: whether it is now LC_NUMERIC.
+ * A locale whose decimal point is a comma, built with localedef (no locale
+ * but C is installed on a fresh machine; it takes a second or two) once
+ * per build tree, into locale/ beside the test executable: built in a
+ * directory of its own and renamed into place, so that a build cut short
+ * is never taken for one.  Return: whether it is now LC_NUMERIC.
  */
 static bool comma_locale(void)
 {
-	char dir[TMPSTORE_PATH_MAX], cmd[3 * TMPSTORE_PATH_MAX], num[16];
+	char dir[PATH_MAX], tmp[PATH_MAX + 16], cmd[3 * PATH_MAX], num[16], *slash;
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 16);
 
-	if (access("/usr/share/i18n/locales/de_DE", R_OK))
+	if (access("/usr/share/i18n/locales/de_DE", R_OK) || n <= 0)
 		return false;
-	tmpstore_path("locale", dir);
-	snprintf(cmd, sizeof(cmd), "mkdir -p %s && localedef -i de_DE -f UTF-8 %s/de_DE.UTF-8 "
-		 ">/dev/null 2>&1", dir, dir);
-	if (system(cmd))
+	dir[n] = 0;
+	slash = strrchr(dir, '/');
+	if (!slash)
 		return false;
+	strcpy(slash + 1, "locale");
+	snprintf(tmp, sizeof(tmp), "%s.%d", dir, (int)getpid());
+	snprintf(cmd, sizeof(cmd), "%s/de_DE.UTF-8", dir);
+	if (access(cmd, R_OK)) {
+		if (snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && localedef -i "
+			     "de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1", tmp, tmp,
+			     tmp) >= (int)sizeof(cmd) || system(cmd))
+			return false;
+		if (rename(tmp, dir)) {		/* another run's is there: take it */
+			if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp) >= (int)sizeof(cmd) ||
+			    system(cmd))
+				return false;
+		}
+	}
 	setenv("LOCPATH", dir, 1);
 	if (!setlocale(LC_NUMERIC, "de_DE.UTF-8"))
 		return false;

@@ -34,7 +34,7 @@
 #define SEED_B		0x5eed0061
 #define SEED_C		0x5eed0062
 #define NWORKERS	4
-#define OPS		100000
+#define OPS		60000
 #define OTHER_SIZE	(2 * MiB)
 #define MAPPER_MIN	200		/* map/unmap cycles at least */
 

@@ -1296,7 +1296,7 @@ static void signal_child(void *arg)
 	sig_rfd = open(path_of("sig"), O_RDONLY);
 	CHECK(sig_rfd >= 0 && dup2(sig_rfd, sig_rfd + 64) == sig_rfd + 64);
 	CHECK(!sigaction(SIGALRM, &sa, NULL) && !setitimer(ITIMER_REAL, &it, NULL));
-	for (i = 0; i < 30000; i++) {
+	for (i = 0; i < 12000; i++) {
 		fd = open(path_of("sig"), O_RDONLY);	/* tracking takes the preload's lock */
 		if (fd < 0 || pread(fd, b, 1, 0) != 1)
 			failures++;

@@ -9,7 +9,7 @@ UFVM_TOOL=$1
 . "$(dirname "$0")/lib.sh"
 pl_init sqlite
 pl_need sqlite3
-ROWS=${ROWS:-200000}
+ROWS=${ROWS:-100000}
 
 sed "s/@ROWS@/$ROWS/" "$(dirname "$0")/sqlite-make.sql" >"$DIR/make.sql"
 cp "$(dirname "$0")/sqlite-query.sql" "$DIR/query.sql"

@@ -47,7 +47,7 @@
 #define FILE_SIZE	(1 * MiB)
 #define SEED		0x5eed0600
 #define NTOUCHERS	2
-#define STRESS_US	(2 * 1000000u)
+#define STRESS_US	(1 * 1000000u)
 #define STRESS_MAPS	300		/* map/unmap cycles at least */
 #define STRESS_MAX_US	(10 * 1000000u)	/* ... and until a touch outlived its region */
 #define ROUNDS		5

@@ -30,7 +30,7 @@
 #define FILE_SIZE	(8 * PAGE)
 #define PG		3		/* the page written */
 #define SEED		0x5eed1d00
-#define RUN_US		1500000		/* the protected run */
+#define RUN_US		1000000		/* the protected run */
 #define TEETH_US	20000000	/* the teeth run's budget */
 #define PUNCHERS	2
 #define HOOK_SLEEP_US	200		/* the writer's, before it looks for punches */
