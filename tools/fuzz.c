@@ -6,11 +6,13 @@
  * memory: its bytes and its size.  It runs random operations on them
  * through ufvm (ufvm_pwrite, ufvm_pread, ufvm_punch, ufvm_truncate,
  * ufvm_fsync, ufvm_writeback, ufvm_file_close and open again, ufvm_map,
- * loads and stores through the mappings, ufvm_protect, ufvm_zap,
- * ufvm_sync, ufvm_unmap_range of whole regions and of parts, which cuts
- * them), applies each to the model, and checks every byte
- * it reads, through a handle or a mapping, against the model.  Where ufvm
- * promises durability (a successful ufvm_fsync, ufvm_sync of a range, the
+ * loads and stores through the mappings, ufvm_zap, ufvm_sync, and --
+ * each of a whole region or of some of its pages, which cuts it --
+ * ufvm_protect, ufvm_unmap_range and ufvm_map with UFVM_MAP_FIXED |
+ * UFVM_MAP_REPLACE of another range over it), applies each to the model,
+ * and checks every byte it reads, through a handle or a mapping, against
+ * the model.  Where ufvm promises durability (a successful ufvm_fsync,
+ * ufvm_sync of a range, the
  * last close of a file, ufvm_close of the instance), it reads the store
  * file itself, past ufvm, and checks that too.  The first difference ends
  * the run with the seed, the operation's number and what differed.
@@ -36,6 +38,12 @@
  * pages, as documented).  Reads are checked throughout, and once the
  * store takes writes again a file's next sync may report the old error
  * once; the sync after it must succeed, with every byte in the store.
+ * Or it makes the file's store reads fail for a while: then a ufvm_pread
+ * or ufvm_pwrite of it (a partial page must be read first) may fail
+ * (-EIO) or stop short, no load or store goes through its mappings
+ * (SIGBUS), and it is not punched, truncated or closed; once its store
+ * reads work again, every read must return the model's bytes (a failed
+ * read may leave no page cached) and no sync may report the failure.
  *
  * Limits: only the accesses ufvm promises work are made (nothing past a
  * file's end through a mapping, no store while stores fail), so a failure
@@ -61,19 +69,20 @@ int ufvm_fuzz_main(int argc, char **argv);
 
 #define FZ_PAGE		4096
 #define FZ_FILES	2	/* per worker */
-#define FZ_REGIONS	3	/* per worker */
+#define FZ_REGIONS	4	/* per worker */
 #define FZ_MAX_THREADS	4
 #define FZ_MAX_IO	(3 * FZ_PAGE + 123)	/* longest pwrite, pread, load, store */
 
 enum fz_op {
 	FZ_PWRITE, FZ_PREAD, FZ_PUNCH, FZ_TRUNCATE, FZ_FSYNC, FZ_WRITEBACK,
 	FZ_REOPEN, FZ_MAP, FZ_UNMAP, FZ_LOAD, FZ_STORE, FZ_PROTECT, FZ_ZAP,
-	FZ_SYNC, FZ_CHECK, FZ_RESTART, FZ_INJECT, FZ_NOPS
+	FZ_SYNC, FZ_REPLACE, FZ_CHECK, FZ_RESTART, FZ_INJECT, FZ_NOPS
 };
 
 static const char *const fz_op_names[FZ_NOPS] = {
 	"pwrite", "pread", "punch", "truncate", "fsync", "writeback", "reopen", "map",
-	"unmap", "load", "store", "protect", "zap", "sync", "check", "restart", "inject",
+	"unmap", "load", "store", "protect", "zap", "sync", "replace", "check", "restart",
+	"inject",
 };
 
 /* Relative weights of the operations. */
@@ -81,7 +90,7 @@ static const unsigned int fz_weights[FZ_NOPS] = {
 	[FZ_PWRITE] = 14, [FZ_PREAD] = 10, [FZ_PUNCH] = 4, [FZ_TRUNCATE] = 4,
 	[FZ_FSYNC] = 2, [FZ_WRITEBACK] = 2, [FZ_REOPEN] = 2, [FZ_MAP] = 5,
 	[FZ_UNMAP] = 3, [FZ_LOAD] = 14, [FZ_STORE] = 14, [FZ_PROTECT] = 3,
-	[FZ_ZAP] = 3, [FZ_SYNC] = 2, [FZ_CHECK] = 1, [FZ_RESTART] = 1,
+	[FZ_ZAP] = 3, [FZ_SYNC] = 2, [FZ_REPLACE] = 2, [FZ_CHECK] = 1, [FZ_RESTART] = 1,
 	[FZ_INJECT] = 1,	/* with --inject only */
 };
 
@@ -92,7 +101,9 @@ struct fz_file {
 	off_t size;
 	bool failing;			/* its store writes fail (--inject) */
 	bool owed;			/* they failed: a sync may still say so once */
+	bool rfailing;			/* its store reads fail (--inject) */
 	uint64_t fail_until;		/* the operation that ends @failing */
+	uint64_t rfail_until;		/* ... and @rfailing */
 };
 
 struct fz_region {
@@ -121,6 +132,8 @@ struct fz_worker {
 	uint64_t refused, kept, sync_errors;	/* explained by a failing store
 						   (--inject); kept: refused
 						   pwrites whose growth stayed */
+	uint64_t cut_short;		/* preads and pwrites a failing store
+					   read failed or cut short */
 	bool failed;
 };
 
@@ -356,10 +369,11 @@ static int fz_sync_result(struct fz_worker *w, int file, int err, bool reports)
 }
 
 /*
- * Start or end the failure of @file's store writes.  Takes the run's lock
- * exclusive: it waits for the other workers' writes under way.
+ * Start or end the failure of @file's store writes (@reads: its store
+ * reads).  Takes the run's lock exclusive: it waits for the other
+ * workers' writes under way.
  */
-static bool fz_set_failing(struct fz_worker *w, int file, bool on)
+static bool fz_set_failing(struct fz_worker *w, int file, bool reads, bool on)
 {
 	struct fz_file *fl = &w->files[file];
 	off_t off = 0, len = 0;
@@ -371,11 +385,13 @@ static bool fz_set_failing(struct fz_worker *w, int file, bool on)
 	} else if (on) {
 		len = fz_max_bytes(w);
 	}
-	fz_trace(w, "file %d: store writes of [%lld, +%lld) fail", file, (long long)off,
-		 (long long)len);
+	fz_trace(w, "file %d: store %s of [%lld, +%lld) fail", file, reads ? "reads" : "writes",
+		 (long long)off, (long long)len);
 	pthread_rwlock_wrlock(&w->run->lock);
-	err = ufvm_inject(fl->f, UFVM_INJECT_WRITE_EIO, off, len);
-	if (!err) {
+	err = ufvm_inject(fl->f, reads ? UFVM_INJECT_READ_EIO : UFVM_INJECT_WRITE_EIO, off, len);
+	if (!err && reads) {
+		fl->rfailing = on;
+	} else if (!err) {
 		w->run->failing += on ? 1 : -1;
 		fl->failing = on;
 		fl->owed |= !on;
@@ -388,14 +404,17 @@ static bool fz_set_failing(struct fz_worker *w, int file, bool on)
 	return true;
 }
 
+/* Make @file's store writes, or its store reads, fail for 20-320 operations. */
 static bool fz_inject(struct fz_worker *w, int file)
 {
 	struct fz_file *fl = &w->files[file];
+	bool reads = fz_below(w, 2);
+	uint64_t until = w->op + 20 + fz_below(w, 300);
 
-	if (fl->failing)
+	if (reads ? fl->rfailing : fl->failing)
 		return true;
-	fl->fail_until = w->op + 20 + fz_below(w, 300);
-	return fz_set_failing(w, file, true);
+	*(reads ? &fl->rfail_until : &fl->fail_until) = until;
+	return fz_set_failing(w, file, reads, true);
 }
 
 /* Whether some worker's files fail; the run's lock held. */
@@ -493,7 +512,13 @@ static bool fz_pwrite(struct fz_worker *w, int file)
 	want = len;
 	pthread_rwlock_rdlock(&w->run->lock);
 	r = ufvm_pwrite(fl->f, w->buf, len, off);
-	if (r != (ssize_t)len && fz_any_failing(w) && (r == -EIO || r == -ENOSPC || r > 0)) {
+	if (r != (ssize_t)len && fl->rfailing && (r == -EIO || r > 0)) {
+		fz_trace(w, "cut short: %zd", r);	/* a partial page not read */
+		w->cut_short++;
+		len = r > 0 ? (size_t)r : 0;
+		r = (ssize_t)len;
+	} else if (r != (ssize_t)len && fz_any_failing(w) &&
+		   (r == -EIO || r == -ENOSPC || r > 0)) {
 		fz_trace(w, "refused: %zd", r);	/* a full cache of unwritable pages */
 		w->refused++;
 		len = r > 0 ? (size_t)r : 0;
@@ -543,6 +568,12 @@ static bool fz_pread(struct fz_worker *w, int file)
 	want = off >= size ? 0 : (size_t)(size - off < (off_t)len ? size - off : (off_t)len);
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
 	r = ufvm_pread(fl->f, w->got, len, off);
+	if (r != (ssize_t)want && fl->rfailing && (r == -EIO || (r > 0 && r < (ssize_t)want))) {
+		fz_trace(w, "cut short: %zd", r);	/* a page not read */
+		w->cut_short++;
+		want = r > 0 ? (size_t)r : 0;
+		r = (ssize_t)want;
+	}
 	if (r != (ssize_t)want) {
 		fz_fail(w, "ufvm_pread of %zu bytes at %lld (size %lld) returned %zd, not %zu",
 			len, (long long)off, (long long)size, r, want);
@@ -632,6 +663,8 @@ static bool fz_reopen(struct fz_worker *w, int file)
 
 	if (fl->failing || fl->owed)
 		return fz_fsync(w, file, true);	/* a last close would drop its pages */
+	if (fl->rfailing)
+		return fz_fsync(w, file, true);	/* a last close would end the failure */
 	fz_trace(w, "file %d%s", file, last ? " (its last user)" : "");
 	err = ufvm_file_close(fl->f);
 	fl->f = NULL;
@@ -657,39 +690,56 @@ static struct fz_region *fz_pick_region(struct fz_worker *w, bool used)
 	return NULL;
 }
 
-static bool fz_map(struct fz_worker *w)
+/*
+ * Map a random range of a random file into slot @rg: @n pages (0: a random
+ * count, which may run past the file's end), at @at with UFVM_MAP_FIXED |
+ * UFVM_MAP_REPLACE (the region there goes, its dirty pages written back),
+ * or where ufvm places it (@at NULL).
+ */
+static bool fz_map_into(struct fz_worker *w, struct fz_region *rg, unsigned int n, void *at)
 {
-	struct fz_region *rg = fz_pick_region(w, false);
 	unsigned int pages = w->run->pages;
-	unsigned int first, n;
-	void *addr = NULL;
+	int flags = UFVM_MAP_SHARED | (at ? UFVM_MAP_FIXED | UFVM_MAP_REPLACE : 0);
+	unsigned int first;
+	void *addr = at;
 	bool by_path;
 	int file, prot, err;
 
-	if (!rg)
-		return true;
 	file = (int)fz_below(w, FZ_FILES);
 	first = (unsigned int)fz_below(w, pages);
-	n = 1 + (unsigned int)fz_below(w, pages - first + 2);	/* may run past the end */
+	if (!n)
+		n = 1 + (unsigned int)fz_below(w, pages - first + 2);
 	prot = fz_below(w, 4) ? UFVM_PROT_READ | UFVM_PROT_WRITE : UFVM_PROT_READ;
 	by_path = fz_below(w, 2);
-	fz_trace(w, "file %d pages [%u, +%u) %s, by %s", file, first, n,
-		 prot & UFVM_PROT_WRITE ? "rw" : "r", by_path ? "path" : "handle");
+	fz_trace(w, "file %d pages [%u, +%u) %s, by %s%s", file, first, n,
+		 prot & UFVM_PROT_WRITE ? "rw" : "r", by_path ? "path" : "handle",
+		 at ? ", replacing" : "");
 	/* By path or by handle: both find the file's one object. */
 	if (by_path)
 		err = ufvm_map(w->run->vm, w->files[file].path, (off_t)first * FZ_PAGE,
-			       (size_t)n * FZ_PAGE, prot, UFVM_MAP_SHARED, &addr);
+			       (size_t)n * FZ_PAGE, prot, flags, &addr);
 	else
 		err = ufvm_map_file(w->files[file].f, (off_t)first * FZ_PAGE,
-				    (size_t)n * FZ_PAGE, prot, UFVM_MAP_SHARED, &addr);
+				    (size_t)n * FZ_PAGE, prot, flags, &addr);
 	if (err) {
 		fz_fail(w, "ufvm_map: %s", ufvm_strerror(err));
+		return false;
+	}
+	if (at && addr != at) {
+		fz_fail(w, "ufvm_map with UFVM_MAP_FIXED mapped at %p, not %p", addr, at);
 		return false;
 	}
 	*rg = (struct fz_region){ .addr = addr, .len = (size_t)n * FZ_PAGE,
 				  .off = (off_t)first * FZ_PAGE, .file = file, .prot = prot,
 				  .can_write = (prot & UFVM_PROT_WRITE) || !by_path };
 	return true;
+}
+
+static bool fz_map(struct fz_worker *w)
+{
+	struct fz_region *rg = fz_pick_region(w, false);
+
+	return !rg || fz_map_into(w, rg, 0, NULL);
 }
 
 static bool fz_unmap(struct fz_worker *w, struct fz_region *rg)
@@ -722,8 +772,8 @@ static bool fz_load(struct fz_worker *w, struct fz_region *rg)
 	off_t off;
 	size_t len;
 
-	if (!fz_region_range(w, rg, &off, &len))
-		return true;
+	if (w->files[rg->file].rfailing || !fz_region_range(w, rg, &off, &len))
+		return true;	/* a fault whose store read fails is SIGBUS */
 	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)off, len);
 	memcpy(w->got, rg->addr + (off - rg->off), len);
 	return fz_same(w, rg->file, off, w->got, len, "a load through a mapping");
@@ -734,7 +784,8 @@ static bool fz_store(struct fz_worker *w, struct fz_region *rg)
 	off_t off;
 	size_t len;
 
-	if (!(rg->prot & UFVM_PROT_WRITE) || !fz_region_range(w, rg, &off, &len))
+	if (!(rg->prot & UFVM_PROT_WRITE) || w->files[rg->file].rfailing ||
+	    !fz_region_range(w, rg, &off, &len))
 		return true;
 	fz_fill(w, w->buf, len);
 	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)off, len);
@@ -744,31 +795,6 @@ static bool fz_store(struct fz_worker *w, struct fz_region *rg)
 		memcpy(w->files[rg->file].model + off, w->buf, len);
 	}
 	pthread_rwlock_unlock(&w->run->lock);
-	return true;
-}
-
-static bool fz_protect(struct fz_worker *w, struct fz_region *rg)
-{
-	int prot = rg->prot ^ UFVM_PROT_WRITE;
-	int err;
-
-	fz_trace(w, "file %d [%lld, +%zu) to %s", rg->file, (long long)rg->off, rg->len,
-		 prot & UFVM_PROT_WRITE ? "rw" : "r");
-	err = ufvm_protect(w->run->vm, rg->addr, rg->len, prot);
-	if (!rg->can_write && (prot & UFVM_PROT_WRITE)) {
-		/* Mapped by path for reading: the file was opened read-only. */
-		if (err != -EACCES) {
-			fz_fail(w, "ufvm_protect of a region mapped read-only by path: %s, "
-				"not -EACCES", err ? ufvm_strerror(err) : "0");
-			return false;
-		}
-		return true;
-	}
-	if (err) {
-		fz_fail(w, "ufvm_protect: %s", ufvm_strerror(err));
-		return false;
-	}
-	rg->prot = prot;
 	return true;
 }
 
@@ -783,38 +809,117 @@ static void fz_region_pages(struct fz_worker *w, const struct fz_region *rg, siz
 }
 
 /*
+ * Make pages [first, first + n) of @rg a region of their own, as an
+ * unmap, protect or replacement of them splits ufvm's: @rg keeps the pages
+ * before them, free slots take the middle and the pages after it.  With
+ * @gone, the middle is about to go (unmap), and is put there instead of in
+ * a slot.  Return: the middle (@rg itself if it starts the region), or NULL
+ * with nothing changed when there are too few free slots.
+ */
+static struct fz_region *fz_split(struct fz_worker *w, struct fz_region *rg, size_t first,
+				  size_t n, struct fz_region *gone)
+{
+	const struct fz_region whole = *rg;
+	size_t pages = whole.len / FZ_PAGE;
+	unsigned int need = (first && !gone) + (first + n < pages), free = 0, i;
+	struct fz_region *mid = rg, *tail;
+
+	for (i = 0; i < FZ_REGIONS; i++)
+		free += !w->regions[i].addr;
+	if (free < need)
+		return NULL;
+	if (first) {
+		mid = gone ? gone : fz_pick_region(w, false);
+		rg->len = first * FZ_PAGE;
+	}
+	*mid = whole;
+	mid->addr += first * FZ_PAGE;
+	mid->off += (off_t)(first * FZ_PAGE);
+	mid->len = n * FZ_PAGE;
+	if (first + n < pages) {
+		tail = fz_pick_region(w, false);
+		*tail = whole;
+		tail->addr += (first + n) * FZ_PAGE;
+		tail->off += (off_t)((first + n) * FZ_PAGE);
+		tail->len = (pages - first - n) * FZ_PAGE;
+	}
+	return mid;
+}
+
+/*
  * Unmap some pages of @rg (ufvm_unmap_range, munmap's way): the region is
  * cut there, and a hole in its middle leaves two regions, the second in a
  * free slot (without one, the whole region goes).
  */
 static bool fz_unmap_part(struct fz_worker *w, struct fz_region *rg)
 {
-	struct fz_region *tail = NULL;
-	size_t first, n, pages = rg->len / FZ_PAGE;
+	struct fz_region gone, *mid;
+	size_t first, n;
+
+	fz_region_pages(w, rg, &first, &n);
+	fz_trace(w, "file %d pages [%zu, +%zu) of the region [%lld, +%zu)", rg->file, first, n,
+		 (long long)rg->off, rg->len);
+	mid = fz_split(w, rg, first, n, &gone);
+	return fz_unmap(w, mid ? mid : rg);
+}
+
+/*
+ * Map another range (of either file, either protection) over some pages of
+ * @rg with UFVM_MAP_FIXED | UFVM_MAP_REPLACE: the rest of the region stays
+ * mapped, in its parts.  Without the free slots for them the whole region
+ * is replaced.
+ */
+static bool fz_replace(struct fz_worker *w, struct fz_region *rg)
+{
+	struct fz_region *mid;
+	size_t first, n;
+
+	fz_region_pages(w, rg, &first, &n);
+	fz_trace(w, "file %d pages [%zu, +%zu) of the region [%lld, +%zu)", rg->file, first, n,
+		 (long long)rg->off, rg->len);
+	mid = fz_split(w, rg, first, n, NULL);
+	if (!mid)
+		mid = rg;
+	return fz_map_into(w, mid, (unsigned int)(mid->len / FZ_PAGE), mid->addr);
+}
+
+/*
+ * Flip the write permission of some pages of @rg: they become a region of
+ * their own (the whole region does without the free slots for its parts).
+ * Pages mapped read-only by path cannot become writable: the file was
+ * opened read-only (-EACCES, nothing changes).
+ */
+static bool fz_protect(struct fz_worker *w, struct fz_region *rg)
+{
+	int prot = rg->prot ^ UFVM_PROT_WRITE;
+	struct fz_region *part;
+	size_t first, n;
 	int err;
 
 	fz_region_pages(w, rg, &first, &n);
-	if (first && first + n < pages && !(tail = fz_pick_region(w, false)))
-		first = 0, n = pages;
-	if (!first && n == pages)
-		return fz_unmap(w, rg);
-	fz_trace(w, "file %d pages [%zu, +%zu) of the region [%lld, +%zu)", rg->file, first, n,
-		 (long long)rg->off, rg->len);
-	err = ufvm_unmap_range(w->run->vm, rg->addr + first * FZ_PAGE, n * FZ_PAGE);
-	if (tail) {
-		*tail = *rg;
-		tail->addr += (first + n) * FZ_PAGE;
-		tail->off += (off_t)((first + n) * FZ_PAGE);
-		tail->len -= (first + n) * FZ_PAGE;
+	if (!rg->can_write && (prot & UFVM_PROT_WRITE)) {
+		fz_trace(w, "file %d pages [%zu, +%zu) of the region mapped read-only by path "
+			 "to rw", rg->file, first, n);
+		err = ufvm_protect(w->run->vm, rg->addr + first * FZ_PAGE, n * FZ_PAGE, prot);
+		if (err != -EACCES) {
+			fz_fail(w, "ufvm_protect of a region mapped read-only by path: %s, "
+				"not -EACCES", err ? ufvm_strerror(err) : "0");
+			return false;
+		}
+		return true;
 	}
-	if (first) {
-		rg->len = first * FZ_PAGE;
-	} else {
-		rg->addr += n * FZ_PAGE;
-		rg->off += (off_t)(n * FZ_PAGE);
-		rg->len -= n * FZ_PAGE;
+	part = fz_split(w, rg, first, n, NULL);
+	if (!part)
+		part = rg;
+	fz_trace(w, "file %d [%lld, +%zu) to %s", part->file, (long long)part->off, part->len,
+		 prot & UFVM_PROT_WRITE ? "rw" : "r");
+	err = ufvm_protect(w->run->vm, part->addr, part->len, prot);
+	if (err) {
+		fz_fail(w, "ufvm_protect: %s", ufvm_strerror(err));
+		return false;
 	}
-	return fz_sync_result(w, rg->file, err, false) >= 0;
+	part->prot = prot;
+	return true;
 }
 
 static bool fz_zap(struct fz_worker *w, struct fz_region *rg)
@@ -866,7 +971,7 @@ static bool fz_check_all(struct fz_worker *w)
 				(long long)got, (long long)fl->size, ufvm_strerror(err));
 			return false;
 		}
-		for (at = 0; at < fl->size; at += FZ_PAGE) {
+		for (at = 0; !fl->rfailing && at < fl->size; at += FZ_PAGE) {
 			size_t n = (size_t)(fl->size - at < FZ_PAGE ? fl->size - at : FZ_PAGE);
 
 			if (fz_owns(w, (uint64_t)at / FZ_PAGE) &&
@@ -878,7 +983,7 @@ static bool fz_check_all(struct fz_worker *w)
 		struct fz_region *rg = &w->regions[i];
 		off_t at, end;
 
-		if (!rg->addr)
+		if (!rg->addr || w->files[rg->file].rfailing)
 			continue;
 		end = rg->off + (off_t)rg->len;
 		if (end > w->files[rg->file].size)
@@ -966,21 +1071,25 @@ static bool fz_step(struct fz_worker *w)
 	struct fz_region *rg = NULL;
 	int i;
 
-	if (op >= FZ_UNMAP && op <= FZ_SYNC && !(rg = fz_pick_region(w, true)))
+	if (op >= FZ_UNMAP && op <= FZ_REPLACE && !(rg = fz_pick_region(w, true)))
 		op = FZ_MAP;		/* nothing mapped */
 	for (i = 0; i < FZ_FILES; i++) {
-		if (w->files[i].failing && w->op >= w->files[i].fail_until) {
-			w->what = "the end of a failure";
-			if (!fz_set_failing(w, i, false))
-				return false;
-		}
-		if (op == FZ_RESTART && (w->files[i].failing || w->files[i].owed))
-			op = FZ_CHECK;	/* its last close would drop unwritten pages */
+		struct fz_file *fl = &w->files[i];
+
+		w->what = "the end of a failure";
+		if (fl->failing && w->op >= fl->fail_until && !fz_set_failing(w, i, false, false))
+			return false;
+		if (fl->rfailing && w->op >= fl->rfail_until && !fz_set_failing(w, i, true, false))
+			return false;
+		if (op == FZ_RESTART && (fl->failing || fl->owed || fl->rfailing))
+			op = FZ_CHECK;	/* a last close would drop unwritten pages */
 	}
 	if (op == FZ_RESTART && w->run->nthreads > 1)
 		op = FZ_CHECK;
 	if (op == FZ_TRUNCATE && w->run->shared)
 		op = FZ_PREAD;		/* the size is every worker's */
+	if ((op == FZ_PUNCH || op == FZ_TRUNCATE) && w->files[file].rfailing)
+		op = FZ_PREAD;		/* a partial page may need a read: left out */
 	w->what = fz_op_names[op];
 	w->done[op]++;
 	switch (op) {
@@ -1012,6 +1121,8 @@ static bool fz_step(struct fz_worker *w)
 		return fz_zap(w, rg);
 	case FZ_SYNC:
 		return fz_sync(w, rg);
+	case FZ_REPLACE:
+		return fz_replace(w, rg);
 	case FZ_CHECK:
 		fz_trace(w, "every file and mapping");
 		return fz_check_all(w);
@@ -1105,7 +1216,9 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 	 * after it, the unmaps and closes must succeed.
 	 */
 	for (i = 0; ok && i < FZ_FILES; i++) {
-		if (w->files[i].failing && !fz_set_failing(w, i, false))
+		if (w->files[i].rfailing && !fz_set_failing(w, i, true, false))
+			ok = false;
+		if (ok && w->files[i].failing && !fz_set_failing(w, i, false, false))
 			ok = false;
 		if (ok && w->files[i].owed)
 			ok = fz_sync_result(w, i, ufvm_fsync(w->files[i].f), true) >= 0;
@@ -1117,7 +1230,7 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 }
 
 /* One seed: set up, run the workers, check, tear down.  Return: 0 or 1. */
-static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 3])
+static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 4])
 {
 	pthread_t th[FZ_MAX_THREADS];
 	bool ok = true;
@@ -1163,6 +1276,7 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 3])
 		totals[FZ_NOPS] += run->w[i]->refused;
 		totals[FZ_NOPS + 1] += run->w[i]->kept;
 		totals[FZ_NOPS + 2] += run->w[i]->sync_errors;
+		totals[FZ_NOPS + 3] += run->w[i]->cut_short;
 		for (k = 0; k < FZ_FILES && (!run->shared || !i); k++) {
 			unlink(run->w[i]->files[k].path);
 			free(run->w[i]->files[k].model);
@@ -1189,9 +1303,10 @@ static void fz_usage(FILE *f)
 		"                default 1; with 1 the instance is also closed and opened)\n"
 		"  --shared      the workers share their files, each writing its own pages\n"
 		"                (page p is worker p %% N's); the files keep their full size\n"
-		"  --inject      now and then a worker's file fails its store writes (-EIO)\n"
-		"                for a while; its syncs may fail, pwrites may be refused,\n"
-		"                stores through mappings pause; after it, syncs must succeed\n"
+		"  --inject      now and then a worker's file fails its store writes, or its\n"
+		"                store reads (-EIO), for a while; its syncs may fail, pwrites\n"
+		"                may be refused, stores (and loads) through mappings pause;\n"
+		"                after it, every sync and read must succeed\n"
 		"  --pages N     largest file, pages of 4 KiB (4-4096, default 48)\n"
 		"  --dir DIR     where the store files go (default $TMPDIR, else /var/tmp)\n"
 		"  --verbose     print each operation\n"
@@ -1224,7 +1339,7 @@ int ufvm_fuzz_main(int argc, char **argv)
 {
 	struct fz_run run = { .seed = 1, .ops = 10000, .pages = 48, .nthreads = 1,
 			      .lock = PTHREAD_RWLOCK_INITIALIZER };
-	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 3] = { 0 };
+	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 4] = { 0 };
 	const char *dir = NULL, *tmp;
 	int i, k, status = 0;
 
@@ -1303,7 +1418,8 @@ int ufvm_fuzz_main(int argc, char **argv)
 	printf("\n");
 	if (run.inject)
 		printf("ufvm fuzz: while stores failed: %" PRIu64 " pwrites refused (%" PRIu64
-		       " of them kept their growth), %" PRIu64 " syncs failed\n", totals[FZ_NOPS],
-		       totals[FZ_NOPS + 1], totals[FZ_NOPS + 2]);
+		       " of them kept their growth), %" PRIu64 " syncs failed; while store "
+		       "reads failed: %" PRIu64 " preads and pwrites cut short\n", totals[FZ_NOPS],
+		       totals[FZ_NOPS + 1], totals[FZ_NOPS + 2], totals[FZ_NOPS + 3]);
 	return status;
 }
