@@ -58,7 +58,7 @@
 #define READ_PAGES	8		/* pages per ufvm_pread */
 #define INVAL_SLEEP_US	3000		/* puncher's sleep at UFVM_HOOK_INVALIDATED */
 #define FRAME_WAIT_US	1000000		/* longest hold of a fill whose frame exists */
-#define ROUNDS_ON	40		/* rounds with a protection on */
+#define ROUNDS_ON	20		/* rounds with a protection on */
 #define BUDGET_ON_US	(8 * 1000000u)
 #define BUDGET_OFF_US	(20 * 1000000u)	/* teeth: run until caught, or this long */
 
