@@ -22,10 +22,13 @@
  * across their files; with one worker the instance is also closed and
  * opened again now and then.  With --shared the workers share their files
  * too, each through its own handle: every file has its full size from
- * the start and keeps it (no truncate), and page p belongs to worker
- * p % workers, the only one that writes, punches, reads or checks it, so
- * one worker's fills, fault-around, write-backs and punches run beside
- * another's on the same pages' neighbours.  A run is a function of its seed and its
+ * the start, and page p belongs to worker p % workers, the only one that
+ * writes, punches, reads or checks it, so one worker's fills,
+ * fault-around, write-backs and punches run beside another's on the same
+ * pages' neighbours.  The size is every worker's: a truncate (or a
+ * pwrite that grows the file) waits for the others' operations that
+ * depend on it and changes it for all, while their maps, unmaps, zaps,
+ * protects and syncs go on.  A run is a function of its seed and its
  * options, up to the timing of ufvm's own threads: `--verbose` prints each
  * operation, to follow a failing seed.
  *
@@ -151,6 +154,9 @@ struct fz_run {
 	 * be refused and no store goes through a mapping.  Writes through
 	 * ufvm take @lock shared, a worker that starts or ends a failure
 	 * exclusive, so that no write is under way while the count changes.
+	 * With --shared a file's size is every worker's: what changes it
+	 * (pwrite, truncate) takes @lock exclusive and sets it in every
+	 * worker's model, what depends on it takes @lock shared.
 	 */
 	pthread_rwlock_t lock;
 	unsigned int failing;
@@ -488,15 +494,34 @@ static bool fz_handle(struct fz_worker *w, int file)
 	return true;
 }
 
+/* The size of @file is now @size: every worker's, with --shared (the lock exclusive). */
 static void fz_set_size(struct fz_worker *w, int file, off_t size)
 {
 	struct fz_file *fl = &w->files[file];
+	unsigned int i;
 
 	if (size < fl->size)
 		memset(fl->model + size, 0, (size_t)(fl->size - size));
 	fl->size = size;
+	for (i = 0; w->run->shared && i < w->run->nthreads; i++)
+		w->run->w[i]->files[file].size = size;
 }
 
+/* Take the run's lock: exclusive if @change (with --shared, see fz_run). */
+static void fz_lock(struct fz_worker *w, bool change)
+{
+	if (change && w->run->shared)
+		pthread_rwlock_wrlock(&w->run->lock);
+	else
+		pthread_rwlock_rdlock(&w->run->lock);
+}
+
+static void fz_unlock(struct fz_worker *w)
+{
+	pthread_rwlock_unlock(&w->run->lock);
+}
+
+/* Context: the run's lock held (fz_step). */
 static bool fz_pwrite(struct fz_worker *w, int file)
 {
 	struct fz_file *fl = &w->files[file];
@@ -510,7 +535,6 @@ static bool fz_pwrite(struct fz_worker *w, int file)
 	fz_fill(w, w->buf, len);
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
 	want = len;
-	pthread_rwlock_rdlock(&w->run->lock);
 	r = ufvm_pwrite(fl->f, w->buf, len, off);
 	if (r != (ssize_t)len && fl->rfailing && (r == -EIO || r > 0)) {
 		fz_trace(w, "cut short: %zd", r);	/* a partial page not read */
@@ -524,7 +548,6 @@ static bool fz_pwrite(struct fz_worker *w, int file)
 		len = r > 0 ? (size_t)r : 0;
 		r = (ssize_t)len;
 	}
-	pthread_rwlock_unlock(&w->run->lock);
 	if (r != (ssize_t)len) {
 		fz_fail(w, "ufvm_pwrite of %zu bytes at %lld returned %zd (%s)", len,
 			(long long)off, r, r < 0 ? ufvm_strerror((int)r) : "short");
@@ -552,7 +575,7 @@ static bool fz_pwrite(struct fz_worker *w, int file)
 		}
 		size = grown;
 	}
-	fl->size = size;
+	fz_set_size(w, file, size);
 	return true;
 }
 
@@ -643,6 +666,7 @@ static bool fz_truncate(struct fz_worker *w, int file)
 static bool fz_fsync(struct fz_worker *w, int file, bool durable)
 {
 	struct fz_file *fl = &w->files[file];
+	bool ok;
 	int err;
 
 	fz_trace(w, "file %d", file);
@@ -651,7 +675,10 @@ static bool fz_fsync(struct fz_worker *w, int file, bool durable)
 	if (err <= 0)
 		return !err;
 	/* Both leave every byte in the store file (ufvm_writeback: not durable). */
-	return fz_check_store_own(w, file, 0, fl->size, true);
+	fz_lock(w, false);
+	ok = fz_check_store_own(w, file, 0, fl->size, true);
+	fz_unlock(w);
+	return ok;
 }
 
 /* Close the handle, and open the file again (from its store if unmapped). */
@@ -779,6 +806,7 @@ static bool fz_load(struct fz_worker *w, struct fz_region *rg)
 	return fz_same(w, rg->file, off, w->got, len, "a load through a mapping");
 }
 
+/* Context: the run's lock held (fz_step). */
 static bool fz_store(struct fz_worker *w, struct fz_region *rg)
 {
 	off_t off;
@@ -789,12 +817,10 @@ static bool fz_store(struct fz_worker *w, struct fz_region *rg)
 		return true;
 	fz_fill(w, w->buf, len);
 	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)off, len);
-	pthread_rwlock_rdlock(&w->run->lock);
 	if (!fz_any_failing(w)) {	/* else a write fault may be refused: SIGBUS */
 		memcpy(rg->addr + (off - rg->off), w->buf, len);
 		memcpy(w->files[rg->file].model + off, w->buf, len);
 	}
-	pthread_rwlock_unlock(&w->run->lock);
 	return true;
 }
 
@@ -939,8 +965,9 @@ static bool fz_zap(struct fz_worker *w, struct fz_region *rg)
 
 static bool fz_sync(struct fz_worker *w, struct fz_region *rg)
 {
-	off_t lo, hi, size = w->files[rg->file].size;
+	off_t lo, hi;
 	size_t first, n;
+	bool ok;
 	int err;
 
 	fz_region_pages(w, rg, &first, &n);
@@ -951,9 +978,12 @@ static bool fz_sync(struct fz_worker *w, struct fz_region *rg)
 		return !err;
 	lo = rg->off + (off_t)(first * FZ_PAGE);
 	hi = lo + (off_t)(n * FZ_PAGE);
-	if (hi > size)
-		hi = size;
-	return lo >= hi || fz_check_store_own(w, rg->file, lo, hi, false);
+	fz_lock(w, false);
+	if (hi > w->files[rg->file].size)
+		hi = w->files[rg->file].size;
+	ok = lo >= hi || fz_check_store_own(w, rg->file, lo, hi, false);
+	fz_unlock(w);
+	return ok;
 }
 
 /* Every byte of every file, by ufvm_pread and through every mapping. */
@@ -1064,34 +1094,9 @@ static enum fz_op fz_pick_op(struct fz_worker *w)
 	return (enum fz_op)i;
 }
 
-static bool fz_step(struct fz_worker *w)
+/* Run @op on @file or @rg. */
+static bool fz_do(struct fz_worker *w, enum fz_op op, int file, struct fz_region *rg)
 {
-	enum fz_op op = fz_pick_op(w);
-	int file = (int)fz_below(w, FZ_FILES);
-	struct fz_region *rg = NULL;
-	int i;
-
-	if (op >= FZ_UNMAP && op <= FZ_REPLACE && !(rg = fz_pick_region(w, true)))
-		op = FZ_MAP;		/* nothing mapped */
-	for (i = 0; i < FZ_FILES; i++) {
-		struct fz_file *fl = &w->files[i];
-
-		w->what = "the end of a failure";
-		if (fl->failing && w->op >= fl->fail_until && !fz_set_failing(w, i, false, false))
-			return false;
-		if (fl->rfailing && w->op >= fl->rfail_until && !fz_set_failing(w, i, true, false))
-			return false;
-		if (op == FZ_RESTART && (fl->failing || fl->owed || fl->rfailing))
-			op = FZ_CHECK;	/* a last close would drop unwritten pages */
-	}
-	if (op == FZ_RESTART && w->run->nthreads > 1)
-		op = FZ_CHECK;
-	if (op == FZ_TRUNCATE && w->run->shared)
-		op = FZ_PREAD;		/* the size is every worker's */
-	if ((op == FZ_PUNCH || op == FZ_TRUNCATE) && w->files[file].rfailing)
-		op = FZ_PREAD;		/* a partial page may need a read: left out */
-	w->what = fz_op_names[op];
-	w->done[op]++;
 	switch (op) {
 	case FZ_PWRITE:
 		return fz_pwrite(w, file);
@@ -1136,6 +1141,48 @@ static bool fz_step(struct fz_worker *w)
 	return false;
 }
 
+static bool fz_step(struct fz_worker *w)
+{
+	enum fz_op op = fz_pick_op(w);
+	int file = (int)fz_below(w, FZ_FILES);
+	struct fz_region *rg = NULL;
+	bool sized, ok;
+	int i;
+
+	if (op >= FZ_UNMAP && op <= FZ_REPLACE && !(rg = fz_pick_region(w, true)))
+		op = FZ_MAP;		/* nothing mapped */
+	for (i = 0; i < FZ_FILES; i++) {
+		struct fz_file *fl = &w->files[i];
+
+		w->what = "the end of a failure";
+		if (fl->failing && w->op >= fl->fail_until && !fz_set_failing(w, i, false, false))
+			return false;
+		if (fl->rfailing && w->op >= fl->rfail_until && !fz_set_failing(w, i, true, false))
+			return false;
+		if (op == FZ_RESTART && (fl->failing || fl->owed || fl->rfailing))
+			op = FZ_CHECK;	/* a last close would drop unwritten pages */
+	}
+	if (op == FZ_RESTART && w->run->nthreads > 1)
+		op = FZ_CHECK;
+	if ((op == FZ_PUNCH || op == FZ_TRUNCATE) && w->files[file].rfailing)
+		op = FZ_PREAD;		/* a partial page may need a read: left out */
+	w->what = fz_op_names[op];
+	w->done[op]++;
+	/*
+	 * What writes through ufvm (see fz_run: no failure starts or ends
+	 * meanwhile) or depends on a file's size, which a pwrite or truncate
+	 * changes (see fz_run: every worker's, with --shared).
+	 */
+	sized = op == FZ_PWRITE || op == FZ_PREAD || op == FZ_PUNCH || op == FZ_TRUNCATE ||
+		op == FZ_LOAD || op == FZ_STORE || op == FZ_CHECK;
+	if (sized)
+		fz_lock(w, op == FZ_PWRITE || op == FZ_TRUNCATE);
+	ok = fz_do(w, op, file, rg);
+	if (sized)
+		fz_unlock(w);
+	return ok;
+}
+
 static void *fz_worker_main(void *arg)
 {
 	struct fz_worker *w = arg;
@@ -1144,7 +1191,9 @@ static void *fz_worker_main(void *arg)
 		w->op++;
 	if (!w->failed) {
 		w->what = "the last check";
+		fz_lock(w, false);
 		fz_check_all(w);
+		fz_unlock(w);
 	}
 	return NULL;
 }
@@ -1257,10 +1306,9 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 4])
 		pthread_join(th[i], NULL);
 	for (i = 0; i < run->nthreads && run->w[i]; i++)
 		ok &= fz_worker_fini(run->w[i], !run->shared);
-	/* Shared files: the last worker's close was their last. */
-	for (i = 0; run->shared && ok && i < run->nthreads; i++)
-		for (k = 0; k < FZ_FILES; k++)
-			ok &= fz_check_store_own(run->w[i], k, 0, run->w[i]->files[k].size, false);
+	/* Shared files: the last worker's close was their last; their model is whole now. */
+	for (k = 0; run->shared && ok && k < FZ_FILES; k++)
+		ok &= fz_check_store(run->w[0], k, 0, run->w[0]->files[k].size, true);
 	if (run->vm) {
 		err = ufvm_close(run->vm);
 		if (err) {
@@ -1302,7 +1350,7 @@ static void fz_usage(FILE *f)
 		"  --threads N   workers sharing the instance, each on its own files (1-%d,\n"
 		"                default 1; with 1 the instance is also closed and opened)\n"
 		"  --shared      the workers share their files, each writing its own pages\n"
-		"                (page p is worker p %% N's); the files keep their full size\n"
+		"                (page p is worker p %% N's) and truncating them for all\n"
 		"  --inject      now and then a worker's file fails its store writes, or its\n"
 		"                store reads (-EIO), for a while; its syncs may fail, pwrites\n"
 		"                may be refused, stores (and loads) through mappings pause;\n"
