@@ -246,6 +246,11 @@ struct ufvm_config {
 						   mapped only wakes the thread,
 						   though the kernel may have
 						   unmapped it (pager/fault.c) */
+#define UFVM_DEBUG_REFUSE_GUESS		0x80000000u	/* a write past the budget's
+						   slack is refused on an old
+						   write-back error that no retry
+						   could confirm (vm/cache.c,
+						   vm__cache_dirty_retry()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

@@ -411,6 +411,7 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 	hooks.arg = vm;
 	ccfg.budget = vm->cfg.cache_pages;
 	ccfg.overshoot_window = vm->cfg.debug_flags & UFVM_DEBUG_OVERSHOOT_WINDOW;
+	ccfg.refuse_guess = vm->cfg.debug_flags & UFVM_DEBUG_REFUSE_GUESS;
 	ccfg.no_active = vm->cfg.debug_flags & UFVM_DEBUG_NO_ACTIVE;
 	ccfg.reclaim = vm->cfg.reclaim == UFVM_RECLAIM_FIFO ? &vm_reclaim_fifo : &vm_reclaim_clock;
 	ccfg.readahead = vm->cfg.readahead;

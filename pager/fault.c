@@ -440,7 +440,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 	struct vm_object *obj = r->object;
 	uint64_t idx = vm_region_pgidx(r, vmf->addr), b = idx - r->pgoff;
 	struct vm_page *p = vm_object_find_get(obj, idx);
-	bool ro;
+	bool ro, tells = true;	/* a refusal would not be a guess */
 	int ret;
 
 	vmf->path = UFVM_PATH_MKWRITE;
@@ -451,7 +451,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 		return PAGER_DONE;
 	}
 	if (!vm_page_test(p, PG_DIRTY))
-		vm_cache_dirty_retry(obj->cache);	/* may block; see below */
+		tells = vm_cache_dirty_retry(obj->cache);	/* may block; see below */
 	if (!vm_page_lock_or_retry(p, &as->mmap_lock, vmf->flags & PF_ALLOW_RETRY)) {
 		vm_page_put(p);
 		return PAGER_RETRY;
@@ -459,7 +459,7 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 	vm_mutex_lock(&r->ptl);
 	ro = p->object == obj && !r->dead && r->writable && bit_test(r->mapped, b) &&
 	     !bit_test(r->wmapped, b);	/* mapped read-only here: the write is ours */
-	if (ro && !vm_page_test(p, PG_DIRTY) && vm_cache_dirty_full(obj->cache)) {
+	if (ro && !vm_page_test(p, PG_DIRTY) && tells && vm_cache_dirty_full(obj->cache)) {
 		/*
 		 * Write-backs fail and the cache is full: this page could not
 		 * be cleaned either.  The write gets SIGBUS, as a dirtying
@@ -541,8 +541,8 @@ again:
 
 		if ((f & (PG_LOCKED | PG_UPTODATE)) == PG_UPTODATE && (vmf->flags & PF_WRITE) &&
 		    !(f & PG_DIRTY) && vm_cache_over_slack(obj->cache)) {
-			vm_cache_dirty_retry(obj->cache);	/* may block */
-			if (vm_cache_dirty_full(obj->cache)) {
+			if (vm_cache_dirty_retry(obj->cache) &&	/* may block */
+			    vm_cache_dirty_full(obj->cache)) {
 				vm_page_put(p);	/* a write would dirty it: no room (do_mkwrite) */
 				ret = sigbus(vmf, r, false);
 				goto out_unlock;

@@ -154,7 +154,7 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 {
 	VM_EVICT_SPACE(sp, VM_EVICT_BATCH);
 	unsigned int rounds = 0, empty = 0, batch;
-	int wb_err = 0;
+	int wb_err = 0, err;	/* this fill's own write-backs' error; the one it fails with */
 
 	if (!c->budget)
 		return (int)n;
@@ -207,8 +207,7 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 		 * for every read.  The failure may be another thread's (the
 		 * flusher's, holding the pages this reclaim found locked).
 		 */
-		wb_err = unclean_err(c, wb_err);
-		if (wb_err && (dirtying || empty >= EMPTY_ROUNDS +
+		if (unclean_err(c, wb_err) && (dirtying || empty >= EMPTY_ROUNDS +
 				DIV_ROUND_UP(__atomic_load_n(&c->nr, __ATOMIC_RELAXED), batch)))
 			break;
 		sched_yield();
@@ -235,12 +234,23 @@ int vm_cache_make_room(struct vm_cache *c, unsigned int n, unsigned int min, boo
 	 * Judged on the pages resident, not on what fills waiting together
 	 * reserved: one unwritable page must not fail the reads of others.
 	 */
-	wb_err = unclean_err(c, wb_err);
-	if (dirtying && wb_err &&
-	    __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >= c->budget + c->slack) {
+	if (!dirtying || __atomic_load_n(&c->nr, __ATOMIC_RELAXED) < c->budget + c->slack)
+		return (int)n;
+	err = unclean_err(c, wb_err);
+	if (err && !wb_err) {
+		/*
+		 * Not this fill's own failure: another's (the flusher's, on
+		 * the pages it holds) or an old one.  Ask a failed page's
+		 * store (vm__cache_dirty_retry()); if none could tell, each
+		 * kept for a punch or truncate under way over it, the error
+		 * may be stale, and this fill goes over by its page.
+		 */
+		err = vm__cache_dirty_retry(c) ? unclean_err(c, 0) : 0;
+	}
+	if (err) {
 		__atomic_sub_fetch(&c->reserved, n, __ATOMIC_RELAXED);
 		vm_stat_inc(vm_stats_shard_get(c->stats), UFVM_CTR_NOROOM);
-		return wb_err;
+		return err;
 	}
 	return (int)n;
 }
@@ -257,14 +267,15 @@ int vm__cache_dirty_refuse(struct vm_cache *c)
 
 #define RETRY_FILES	4	/* vm_cache_dirty_retry(): files tried at most */
 
-void vm__cache_dirty_retry(struct vm_cache *c)
+bool vm__cache_dirty_retry(struct vm_cache *c)
 {
 	struct vm_page *p, *cand[RETRY_FILES];
 	unsigned int n = 0, i;
-	bool written = false;
+	bool written = false, told = false;
+	int r;
 
 	if (!unclean_err(c, 0))
-		return;
+		return true;
 	/* The first unwritable page of each of a few files: one store may
 	 * have recovered while another still fails. */
 	vm_mutex_lock(&c->lru_lock);
@@ -281,10 +292,14 @@ void vm__cache_dirty_retry(struct vm_cache *c)
 	vm_mutex_unlock(&c->lru_lock);
 	for (i = 0; i < n; i++) {
 		/* One written forgets the error; the others only cost a write each. */
-		if (!written)
-			written = vm_object_retry_writeback(cand[i]) == 0;
+		if (!written) {
+			r = vm_object_retry_writeback(cand[i]);
+			written = r == 0;
+			told |= r <= 0;	/* written, or failed again: not kept */
+		}
 		vm_page_put(cand[i]);
 	}
+	return told || c->refuse_guess;	/* the bug, for tests */
 }
 
 void vm_cache_unreserve(struct vm_cache *c, unsigned int n)
@@ -514,6 +529,7 @@ int vm_cache_init(struct vm_cache *c, const struct vm_cache_config *cfg,
 	c->ops = cfg->reclaim ? cfg->reclaim : &vm_reclaim_clock;
 	c->budget = cfg->budget;
 	c->overshoot_window = cfg->overshoot_window;
+	c->refuse_guess = cfg->refuse_guess;
 	c->no_active = cfg->no_active;
 	c->high = c->budget - c->budget / 16;
 	c->low = c->budget - c->budget / 8;

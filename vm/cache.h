@@ -70,6 +70,7 @@ struct vm_cache_config {
 	unsigned int dirty_expire_ms;	/* write back pages dirty this long */
 	unsigned int flush_interval_ms;
 	bool overshoot_window;		/* test switch: the bug make_room avoids */
+	bool refuse_guess;		/* test switch: the bug dirty_retry avoids */
 	bool no_active;			/* test switch: the clock without active pages */
 };
 
@@ -104,6 +105,7 @@ struct vm_cache {
 	uint64_t slack;				/* (c) over budget for unclean pages */
 	unsigned int ra_max;			/* (c) */
 	bool overshoot_window;			/* (c) UFVM_DEBUG_OVERSHOOT_WINDOW */
+	bool refuse_guess;			/* (c) UFVM_DEBUG_REFUSE_GUESS */
 	bool no_active;				/* (c) UFVM_DEBUG_NO_ACTIVE */
 	uint32_t dirty_expire_ms;		/* (c) */
 	uint32_t flush_interval_ms;		/* (c) */
@@ -218,8 +220,13 @@ int vm__cache_dirty_refuse(struct vm_cache *c);
  * under its lock as far as those pages.
  * Context: no page lock and no ptl held (mmap_lock shared may be).
  * May block: a store write.
+ * Return: false if no write-back told whether a store takes writes (no
+ * such page found, or each kept: a punch or truncate under way over it,
+ * which drops it): the error may be stale, and a refusal on it would be
+ * a guess (a recovered store's pwrites got -EIO so, found by `ufvm fuzz
+ * --inject`); true otherwise, or with no error to retry.
  */
-void vm__cache_dirty_retry(struct vm_cache *c);
+bool vm__cache_dirty_retry(struct vm_cache *c);
 
 /* Are the resident pages at the budget plus its slack?  (One load.) */
 static inline bool vm_cache_over_slack(struct vm_cache *c)
@@ -227,11 +234,13 @@ static inline bool vm_cache_over_slack(struct vm_cache *c)
 	return c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >= c->budget + c->slack;
 }
 
-/* vm__cache_dirty_retry(), if the cache is past its slack (one load first). */
-static inline void vm_cache_dirty_retry(struct vm_cache *c)
+/*
+ * vm__cache_dirty_retry(), if the cache is past its slack (one load first).
+ * Return: false if a refusal (vm_cache_dirty_full()) would be a guess.
+ */
+static inline bool vm_cache_dirty_retry(struct vm_cache *c)
 {
-	if (vm_cache_over_slack(c))
-		vm__cache_dirty_retry(c);
+	return !vm_cache_over_slack(c) || vm__cache_dirty_retry(c);
 }
 
 static inline int vm_cache_dirty_full(struct vm_cache *c)

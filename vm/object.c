@@ -1869,10 +1869,9 @@ again:
 		 * Not on a stale error: a write-back is tried first.
 		 */
 		err = 0;
-		if (vm_cache_over_slack(obj->cache) && !page_is_dirty(obj, idx)) {
-			vm_cache_dirty_retry(obj->cache);
+		if (vm_cache_over_slack(obj->cache) && !page_is_dirty(obj, idx) &&
+		    vm_cache_dirty_retry(obj->cache))
 			err = vm_cache_dirty_full(obj->cache);
-		}
 		if (!err)
 			err = get_uptodate_locked(obj, idx, true, n == PAGE_SIZE, &p);
 		if (err == PAST_EOF)

@@ -20,6 +20,14 @@
  *   write-backs (a hook holds each 20 ms): the writer's direct reclaim
  *   finds every page locked and sees no failure of its own, and went past
  *   the slack by its page each time (21-22 pages).
+ * - recovered_store_writes_beside_a_punch_of_its_failed_pages: file A's
+ *   failed pages fill the budget and its slack; A's store recovers and a
+ *   punch of those pages is held after its store punch (UFVM_HOOK_PUNCHED:
+ *   the pages still cached, the punch under way).  A write to a new page
+ *   of file B, whose store never failed, must go through: the retry of a
+ *   failed page, whose write-back the punch keeps back, tells nothing,
+ *   and the old error is no ground to refuse (it was: -EIO, found by
+ *   `ufvm fuzz --inject`).  Teeth (UFVM_DEBUG_REFUSE_GUESS): -EIO.
  * - idle_flusher_backs_off: with more dirty pages than the dirty limit and
  *   every store write failing, an idle instance retries them at the flush
  *   interval, not in a loop (a failed write re-dirtied its pages, which
@@ -255,4 +263,100 @@ Test(write_errors, unclean_pages_never_fail_reads_of_another_file, .timeout = 30
 	ufvm_fsync(a.f);	/* the store heals: the error is reported once, here */
 	assert_ok(ufvm_fsync(a.f));
 	ut_file_close(&a);
+}
+
+/* ---- a recovered store, a punch of its failed pages under way ---- */
+
+static atomic_int punch_held, punch_release;
+
+static void hold_punch_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	(void)arg, (void)a, (void)b;
+	if (point == UFVM_HOOK_PUNCHED && !atomic_exchange(&punch_held, 1))
+		race_wait(&punch_release, 1, 10000000);
+}
+
+struct held_punch {
+	struct ufvm_file *f;
+	off_t len;
+	int ret;
+};
+
+static void *punch_main(void *arg)
+{
+	struct held_punch *h = arg;
+
+	h->ret = ufvm_punch(h->f, 0, h->len);
+	return NULL;
+}
+
+/* What a pwrite of a new page of file B returned while the punch was held. */
+static ssize_t pwrite_beside_held_punch(unsigned int debug)
+{
+	const unsigned int budget = 16, slack = 4, npages = 32;
+	struct ufvm_config cfg;
+	struct ufvm_stats st;
+	struct ufvm_file *fb;
+	char pb[TMPSTORE_PATH_MAX];
+	struct held_punch h;
+	struct ut_file u;
+	uint8_t buf[PAGE], got = 0;
+	pthread_t th;
+	ssize_t ret;
+	unsigned int i;
+
+	ut_config_budget(&cfg, budget);
+	cfg.dirty_expire_ms = 600000;	/* no write-back but the test's */
+	cfg.debug_flags |= debug;
+	ut_file_open(&u, &cfg, "a", npages, SEED, UFVM_RDWR);
+	ut_store("b", 8 * PAGE, SEED + 1, pb);
+	assert_ok(ufvm_file_open(u.vm, pb, UFVM_RDWR, &fb));
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, (off_t)(npages * PAGE)));
+	memset(buf, 0xa1, sizeof(buf));
+	for (i = 0; i < budget + slack + 4; i++)
+		(void)ufvm_pwrite(u.f, buf, PAGE, (off_t)(i * PAGE));	/* past the slack: -EIO */
+	cr_assert_eq(ufvm_writeback(u.f), -EIO);
+	assert_ok(ufvm_stats(u.vm, &st));
+	cr_assert_geq(st.cached_pages, budget + slack, "%llu pages cached: not past the slack",
+		      (unsigned long long)st.cached_pages);
+	assert_ok(ufvm_inject(u.f, UFVM_INJECT_WRITE_EIO, 0, 0));	/* the store recovered */
+
+	atomic_store(&punch_held, 0);
+	atomic_store(&punch_release, 0);
+	assert_ok(ufvm_debug_hook(u.vm, hold_punch_hook, NULL));
+	h = (struct held_punch){ .f = u.f, .len = (off_t)(npages * PAGE) };
+	cr_assert(pthread_create(&th, NULL, punch_main, &h) == 0);
+	cr_assert(race_wait(&punch_held, 1, 10000000), "the punch did not reach its hook");
+	memset(buf, 0xb2, sizeof(buf));
+	ret = ufvm_pwrite(fb, buf, PAGE, 0);
+	atomic_store(&punch_release, 1);
+	cr_assert_eq(race_join(th, 10000000), 0, "the punch did not finish");
+	assert_ok(h.ret);
+	assert_ok(ufvm_debug_hook(u.vm, NULL, NULL));
+	if (ret == (ssize_t)PAGE) {
+		ut_pread(fb, &got, 1, PAGE - 1);
+		cr_assert_eq(got, 0xb2, "B's page reads %#x after its write", got);
+	}
+	assert_ok(ufvm_fsync(fb));
+	assert_ok(ufvm_file_close(fb));
+	(void)ufvm_fsync(u.f);		/* A's old error, reported once */
+	assert_ok(ufvm_fsync(u.f));
+	ut_file_close(&u);
+	return ret;
+}
+
+Test(write_errors, recovered_store_writes_beside_a_punch_of_its_failed_pages, .timeout = 30)
+{
+	ssize_t ret = pwrite_beside_held_punch(0);
+
+	cr_assert_eq(ret, (ssize_t)PAGE, "a pwrite to a healthy file = %zd while the punch of a "
+		     "recovered file's failed pages was under way", ret);
+}
+
+Test(write_errors, teeth_refusing_on_a_guess_fails_them, .timeout = 30)
+{
+	ssize_t ret = pwrite_beside_held_punch(UFVM_DEBUG_REFUSE_GUESS);
+
+	cr_assert_eq(ret, -EIO, "with refusals on a guess, the pwrite = %zd, not -EIO: the "
+		     "test cannot see the bug", ret);
 }
