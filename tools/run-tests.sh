@@ -9,8 +9,8 @@
 # any fails.
 # Its last line sums both runs: "tests: N passed, M failed[, K skipped]".
 # ctest runs CTEST_JOBS test binaries at once (each Criterion binary runs
-# two of its tests at once): most of the suite's time is spent waiting
-# (for a hang the teeth look for, for a race's window), not computing.
+# two of its tests at once): about half of the suite's time is spent
+# waiting (for a hang the teeth look for, for a race's window).
 #
 # Environment: BUILD, ASAN_BUILD (tree names), BACKENDS (default "uffd
 # sigsegv"), JOBS (build jobs), CTEST_JOBS (default: JOBS), TEST_TIMEOUT

@@ -20,7 +20,8 @@
  * Scenario, in a child killed after 10 s (a second for the teeth): map a
  * file, read every page (read-only mapping) or write it (writable),
  * MADV_PAGEOUT the range, see in /proc/self/pagemap that the kernel
- * unmapped the pages (else skip), then read them again (and write them, then fsync and check the store).
+ * unmapped the pages (else skip), then read them again (and write them,
+ * then fsync and check the store).
  * With the environment's delivery and with in-thread delivery.  Teeth
  * (UFVM_DEBUG_DUP_ONLY_WAKES: such a fault only wakes): the child hangs.
  * The sigsegv backend maps the frames with plain shared mappings, which

@@ -138,9 +138,9 @@ bool ut_wait_child(pid_t pid, int ms, int *status);
 int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int npages,
 			      int punch_errno, uint64_t us);
 /*
- * The teeth of such a test: @run(@debug, RACE_HUNG_US), with the debug flag of the
- * bug, keeps the pwrites back (fewer than 5 complete) in one of three
- * runs.  A pwrite starts over only if a punch ran during it, and under
+ * The teeth of such a test: @run(@debug, RACE_HUNG_US), with the debug
+ * flag of the bug, keeps the pwrites back (fewer than 5 complete) in one
+ * of three runs.  A pwrite starts over only if a punch ran during it, and under
  * load both punchers may sit descheduled while a few complete (once in a
  * run beside a fuzzer); with the fix every run completes all 100 in well
  * under that second.  Asserts.
