@@ -46,7 +46,16 @@
  * (-EIO) or stop short, no load or store goes through its mappings
  * (SIGBUS), and it is not punched, truncated or closed; once its store
  * reads work again, every read must return the model's bytes (a failed
- * read may leave no page cached) and no sync may report the failure.
+ * read may leave no page cached) and no sync may report the failure.  Or
+ * it makes the store's hole punches of the file fail: a ufvm_punch that
+ * gets -EIO must have changed no byte (the dirty pages of its range stay).
+ *
+ * With --jitter N, one call in N of ufvm's debug hooks (the UFVM_HOOK_*
+ * points that race tests use to hold a window open) yields the CPU or
+ * sleeps up to a quarter of a millisecond, in whichever thread made it:
+ * the steps of ufvm's operations come apart, so that other threads' run
+ * between them.  With --debug-flags, ufvm runs with protections turned
+ * off (UFVM_DEBUG_*), to see which bugs the fuzzer finds (tools/fuzz.sh).
  *
  * Limits: only the accesses ufvm promises work are made (nothing past a
  * file's end through a mapping, no store while stores fail), so a failure
@@ -62,6 +71,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,6 +85,8 @@ int ufvm_fuzz_main(int argc, char **argv);
 #define FZ_REGIONS	4	/* per worker */
 #define FZ_MAX_THREADS	4
 #define FZ_MAX_IO	(3 * FZ_PAGE + 123)	/* longest pwrite, pread, load, store */
+#define FZ_HOOK_POINTS	32	/* UFVM_HOOK_* below this, counted (--jitter) */
+#define FZ_JITTER_US	256	/* longest wait at a hook (--jitter) */
 
 enum fz_op {
 	FZ_PWRITE, FZ_PREAD, FZ_PUNCH, FZ_TRUNCATE, FZ_FSYNC, FZ_WRITEBACK,
@@ -97,6 +109,9 @@ static const unsigned int fz_weights[FZ_NOPS] = {
 	[FZ_INJECT] = 1,	/* with --inject only */
 };
 
+/* What --inject makes fail: a file's store writes, reads or hole punches. */
+enum fz_fail { FZ_FAIL_WRITES, FZ_FAIL_READS, FZ_FAIL_PUNCHES, FZ_FAIL_KINDS };
+
 struct fz_file {
 	char path[PATH_MAX];
 	struct ufvm_file *f;		/* NULL while closed */
@@ -105,8 +120,8 @@ struct fz_file {
 	bool failing;			/* its store writes fail (--inject) */
 	bool owed;			/* they failed: a sync may still say so once */
 	bool rfailing;			/* its store reads fail (--inject) */
-	uint64_t fail_until;		/* the operation that ends @failing */
-	uint64_t rfail_until;		/* ... and @rfailing */
+	bool pfailing;			/* its store's hole punches fail */
+	uint64_t until[FZ_FAIL_KINDS];	/* the operation that ends each failure */
 };
 
 struct fz_region {
@@ -137,6 +152,7 @@ struct fz_worker {
 						   pwrites whose growth stayed */
 	uint64_t cut_short;		/* preads and pwrites a failing store
 					   read failed or cut short */
+	uint64_t punches_failed;	/* refused by a failing store punch */
 	bool failed;
 };
 
@@ -149,6 +165,15 @@ struct fz_run {
 	bool shared;			/* the workers share worker 0's files */
 	bool inject;			/* store writes fail now and then */
 	bool verbose;
+	unsigned int debug_flags;	/* UFVM_DEBUG_*: --debug-flags */
+	/*
+	 * --jitter N: one call in N of ufvm's debug hooks, from whichever
+	 * thread, waits up to FZ_JITTER_US (fz_jitter()), to widen the
+	 * windows between the steps of ufvm's operations.  Counted per
+	 * hook point: calls, and the waits among them.
+	 */
+	unsigned int jitter;
+	uint64_t hook_calls[FZ_HOOK_POINTS], hook_waits[FZ_HOOK_POINTS];
 	/*
 	 * Files failing, of every worker: while there are any, a pwrite may
 	 * be refused and no store goes through a mapping.  Writes through
@@ -374,13 +399,24 @@ static int fz_sync_result(struct fz_worker *w, int file, int err, bool reports)
 	return -1;
 }
 
+/* Whether @file's store fails the operations of @kind (--inject). */
+static bool *fz_failing(struct fz_file *fl, enum fz_fail kind)
+{
+	return kind == FZ_FAIL_WRITES ? &fl->failing :
+	       kind == FZ_FAIL_READS ? &fl->rfailing : &fl->pfailing;
+}
+
 /*
- * Start or end the failure of @file's store writes (@reads: its store
- * reads).  Takes the run's lock exclusive: it waits for the other
+ * Start or end the failure of @file's store writes, reads or punches
+ * (@kind).  Takes the run's lock exclusive: it waits for the other
  * workers' writes under way.
  */
-static bool fz_set_failing(struct fz_worker *w, int file, bool reads, bool on)
+static bool fz_set_failing(struct fz_worker *w, int file, enum fz_fail kind, bool on)
 {
+	static const char *const what[FZ_FAIL_KINDS] = { "writes", "reads", "punches" };
+	static const int inject[FZ_FAIL_KINDS] = {
+		UFVM_INJECT_WRITE_EIO, UFVM_INJECT_READ_EIO, UFVM_INJECT_PUNCH_EIO,
+	};
 	struct fz_file *fl = &w->files[file];
 	off_t off = 0, len = 0;
 	int err;
@@ -391,16 +427,16 @@ static bool fz_set_failing(struct fz_worker *w, int file, bool reads, bool on)
 	} else if (on) {
 		len = fz_max_bytes(w);
 	}
-	fz_trace(w, "file %d: store %s of [%lld, +%lld) fail", file, reads ? "reads" : "writes",
+	fz_trace(w, "file %d: store %s of [%lld, +%lld) fail", file, what[kind],
 		 (long long)off, (long long)len);
 	pthread_rwlock_wrlock(&w->run->lock);
-	err = ufvm_inject(fl->f, reads ? UFVM_INJECT_READ_EIO : UFVM_INJECT_WRITE_EIO, off, len);
-	if (!err && reads) {
-		fl->rfailing = on;
-	} else if (!err) {
-		w->run->failing += on ? 1 : -1;
-		fl->failing = on;
-		fl->owed |= !on;
+	err = ufvm_inject(fl->f, inject[kind], off, len);
+	if (!err) {
+		*fz_failing(fl, kind) = on;
+		if (kind == FZ_FAIL_WRITES) {
+			w->run->failing += on ? 1 : -1;
+			fl->owed |= !on;
+		}
 	}
 	pthread_rwlock_unlock(&w->run->lock);
 	if (err) {
@@ -410,17 +446,16 @@ static bool fz_set_failing(struct fz_worker *w, int file, bool reads, bool on)
 	return true;
 }
 
-/* Make @file's store writes, or its store reads, fail for 20-320 operations. */
+/* Make @file's store writes, reads or punches fail for 20-320 operations. */
 static bool fz_inject(struct fz_worker *w, int file)
 {
 	struct fz_file *fl = &w->files[file];
-	bool reads = fz_below(w, 2);
-	uint64_t until = w->op + 20 + fz_below(w, 300);
+	enum fz_fail kind = (enum fz_fail)fz_below(w, FZ_FAIL_KINDS);
 
-	if (reads ? fl->rfailing : fl->failing)
+	if (*fz_failing(fl, kind))
 		return true;
-	*(reads ? &fl->rfail_until : &fl->fail_until) = until;
-	return fz_set_failing(w, file, reads, true);
+	fl->until[kind] = w->op + 20 + fz_below(w, 300);
+	return fz_set_failing(w, file, kind, true);
 }
 
 /* Whether some worker's files fail; the run's lock held. */
@@ -617,6 +652,11 @@ static bool fz_punch(struct fz_worker *w, int file)
 	fz_trace(w, "file %d [%lld, +%zu)", file, (long long)off, len);
 	err = ufvm_punch(fl->f, off, (off_t)len);
 	end = off + (off_t)len < fl->size ? off + (off_t)len : fl->size;
+	if (err == -EIO && fl->pfailing) {
+		fz_trace(w, "refused: the store's punch failed, no byte changed");
+		w->punches_failed++;
+		return true;
+	}
 	if (err == -EIO && (fl->failing || fl->owed))
 		return off >= end || fz_take_old_or_zero(w, file, off, end);
 	if (err) {
@@ -1053,6 +1093,64 @@ static bool fz_close_all(struct fz_worker *w)
  * Close everything and the instance, check the store files, open it again
  * (one worker only: the others would find their handles gone).
  */
+/*
+ * --jitter's hook: called by ufvm at its UFVM_HOOK_* points, from any of
+ * its threads or the workers (with its locks held as ufvm.h notes for each
+ * point, and inside the sigsegv backend's signal handler: only
+ * async-signal-safe calls here).  One call in run->jitter yields the CPU
+ * or sleeps up to FZ_JITTER_US, chosen by a per-thread generator (the
+ * timing of ufvm's threads is not the seed's anyway).
+ */
+static void fz_jitter(void *arg, unsigned int point, uint64_t a, uint64_t b)
+{
+	static __thread uint64_t x;
+	struct fz_run *run = arg;
+	struct timespec ts = { 0 };
+	unsigned int us;
+
+	(void)a;
+	(void)b;
+	if (!x)
+		x = (run->seed + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&x;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	if (point < FZ_HOOK_POINTS)
+		__atomic_fetch_add(&run->hook_calls[point], 1, __ATOMIC_RELAXED);
+	if (x % run->jitter)
+		return;
+	if (point < FZ_HOOK_POINTS)
+		__atomic_fetch_add(&run->hook_waits[point], 1, __ATOMIC_RELAXED);
+	us = (unsigned int)(x >> 40) % FZ_JITTER_US;
+	if (us < 16) {
+		sched_yield();
+		return;
+	}
+	ts.tv_nsec = us * 1000L;
+	nanosleep(&ts, NULL);
+}
+
+/* Open the run's instance: the policies of the environment, --debug-flags, --jitter. */
+static int fz_open(struct fz_run *run)
+{
+	struct ufvm_config cfg;
+	int err;
+
+	err = ufvm_config_init(&cfg);
+	if (err)
+		return err;
+	cfg.debug_flags = run->debug_flags;
+	err = ufvm_open(&cfg, &run->vm);
+	if (!err && run->jitter) {
+		err = ufvm_debug_hook(run->vm, fz_jitter, run);
+		if (err) {
+			ufvm_close(run->vm);
+			run->vm = NULL;
+		}
+	}
+	return err;
+}
+
 static bool fz_restart(struct fz_worker *w)
 {
 	struct fz_run *run = w->run;
@@ -1070,7 +1168,7 @@ static bool fz_restart(struct fz_worker *w)
 	for (i = 0; i < FZ_FILES; i++)
 		if (!fz_check_store(w, i, 0, w->files[i].size, true))
 			return false;
-	err = ufvm_open(NULL, &run->vm);
+	err = fz_open(run);
 	if (err) {
 		fz_fail(w, "ufvm_open: %s", ufvm_strerror(err));
 		return false;
@@ -1147,6 +1245,7 @@ static bool fz_step(struct fz_worker *w)
 	int file = (int)fz_below(w, FZ_FILES);
 	struct fz_region *rg = NULL;
 	bool sized, ok;
+	enum fz_fail k;
 	int i;
 
 	if (op >= FZ_UNMAP && op <= FZ_REPLACE && !(rg = fz_pick_region(w, true)))
@@ -1155,10 +1254,10 @@ static bool fz_step(struct fz_worker *w)
 		struct fz_file *fl = &w->files[i];
 
 		w->what = "the end of a failure";
-		if (fl->failing && w->op >= fl->fail_until && !fz_set_failing(w, i, false, false))
-			return false;
-		if (fl->rfailing && w->op >= fl->rfail_until && !fz_set_failing(w, i, true, false))
-			return false;
+		for (k = 0; k < FZ_FAIL_KINDS; k++)
+			if (*fz_failing(fl, k) && w->op >= fl->until[k] &&
+			    !fz_set_failing(w, i, k, false))
+				return false;
 		if (op == FZ_RESTART && (fl->failing || fl->owed || fl->rfailing))
 			op = FZ_CHECK;	/* a last close would drop unwritten pages */
 	}
@@ -1257,6 +1356,7 @@ static int fz_worker_init(struct fz_run *run, struct fz_worker *w, unsigned int 
 static bool fz_worker_fini(struct fz_worker *w, bool check)
 {
 	bool ok = !w->failed;
+	enum fz_fail k;
 	int i;
 
 	w->what = "the end";
@@ -1265,10 +1365,9 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 	 * after it, the unmaps and closes must succeed.
 	 */
 	for (i = 0; ok && i < FZ_FILES; i++) {
-		if (w->files[i].rfailing && !fz_set_failing(w, i, true, false))
-			ok = false;
-		if (ok && w->files[i].failing && !fz_set_failing(w, i, false, false))
-			ok = false;
+		for (k = FZ_FAIL_KINDS; ok && k-- > 0;)
+			if (*fz_failing(&w->files[i], k) && !fz_set_failing(w, i, k, false))
+				ok = false;
 		if (ok && w->files[i].owed)
 			ok = fz_sync_result(w, i, ufvm_fsync(w->files[i].f), true) >= 0;
 	}
@@ -1279,14 +1378,14 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 }
 
 /* One seed: set up, run the workers, check, tear down.  Return: 0 or 1. */
-static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 4])
+static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 5])
 {
 	pthread_t th[FZ_MAX_THREADS];
 	bool ok = true;
 	unsigned int i, started = 0;
 	int err, k;
 
-	err = ufvm_open(NULL, &run->vm);
+	err = fz_open(run);
 	if (err) {
 		fprintf(stderr, "ufvm fuzz: ufvm_open: %s\n", ufvm_strerror(err));
 		return 1;
@@ -1325,6 +1424,7 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 4])
 		totals[FZ_NOPS + 1] += run->w[i]->kept;
 		totals[FZ_NOPS + 2] += run->w[i]->sync_errors;
 		totals[FZ_NOPS + 3] += run->w[i]->cut_short;
+		totals[FZ_NOPS + 4] += run->w[i]->punches_failed;
 		for (k = 0; k < FZ_FILES && (!run->shared || !i); k++) {
 			unlink(run->w[i]->files[k].path);
 			free(run->w[i]->files[k].model);
@@ -1340,7 +1440,7 @@ static void fz_usage(FILE *f)
 	fprintf(f,
 		"usage: ufvm [POLICY OPTIONS] fuzz [--seed N] [--seeds N] [--ops N] [--threads N]\n"
 		"                                  [--shared] [--inject] [--pages N] [--dir DIR]\n"
-		"                                  [--verbose]\n"
+		"                                  [--jitter N] [--debug-flags MASK] [--verbose]\n"
 		"  random file and mapping operations through ufvm, every byte read checked\n"
 		"  against a model of the files, and the store files where ufvm promises\n"
 		"  durability; exit 1 at the first difference (with its seed)\n\n"
@@ -1351,19 +1451,26 @@ static void fz_usage(FILE *f)
 		"                default 1; with 1 the instance is also closed and opened)\n"
 		"  --shared      the workers share their files, each writing its own pages\n"
 		"                (page p is worker p %% N's) and truncating them for all\n"
-		"  --inject      now and then a worker's file fails its store writes, or its\n"
-		"                store reads (-EIO), for a while; its syncs may fail, pwrites\n"
-		"                may be refused, stores (and loads) through mappings pause;\n"
-		"                after it, every sync and read must succeed\n"
+		"  --inject      now and then a worker's file fails its store writes, reads\n"
+		"                or hole punches (-EIO) for a while; its syncs may fail,\n"
+		"                pwrites may be refused, stores (and loads) through mappings\n"
+		"                pause, a refused punch changes nothing; after it, every\n"
+		"                sync and read must succeed\n"
 		"  --pages N     largest file, pages of 4 KiB (4-4096, default 48)\n"
 		"  --dir DIR     where the store files go (default $TMPDIR, else /var/tmp)\n"
+		"  --jitter N    one call in N of ufvm's debug hooks (UFVM_HOOK_*) yields or\n"
+		"                sleeps up to %d us, widening the windows of races\n"
+		"  --debug-flags MASK\n"
+		"                UFVM_DEBUG_* switches (hexadecimal with 0x): protections\n"
+		"                turned off, to see that the fuzzer finds their bugs\n"
 		"  --verbose     print each operation\n"
 		"  the budget and the policies: options before `fuzz` (ufvm --cache 8 fuzz)\n"
-		"  or UFVM_* variables\n", FZ_MAX_THREADS);
+		"  or UFVM_* variables\n", FZ_MAX_THREADS, FZ_JITTER_US);
 }
 
-/* A decimal number in [lo, hi] from @s, or -1 after a message. */
-static int fz_number(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+/* A number in [lo, hi] from @s (strtoull()'s @base), or -1 after a message. */
+static int fz_number_base(const char *opt, const char *s, int base, uint64_t lo, uint64_t hi,
+			  uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -1373,7 +1480,7 @@ static int fz_number(const char *opt, const char *s, uint64_t lo, uint64_t hi, u
 		return -1;
 	}
 	errno = 0;
-	v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	v = *s >= '0' && *s <= '9' ? strtoull(s, &end, base) : 0;
 	if (*s < '0' || *s > '9' || *end || errno || v < lo || v > hi) {
 		fprintf(stderr, "ufvm fuzz: %s wants a number from %" PRIu64 " to %" PRIu64
 			", not '%s'\n", opt, lo, hi, s);
@@ -1383,11 +1490,16 @@ static int fz_number(const char *opt, const char *s, uint64_t lo, uint64_t hi, u
 	return 0;
 }
 
+static int fz_number(const char *opt, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	return fz_number_base(opt, s, 10, lo, hi, out);
+}
+
 int ufvm_fuzz_main(int argc, char **argv)
 {
 	struct fz_run run = { .seed = 1, .ops = 10000, .pages = 48, .nthreads = 1,
 			      .lock = PTHREAD_RWLOCK_INITIALIZER };
-	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 4] = { 0 };
+	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 5] = { 0 };
 	const char *dir = NULL, *tmp;
 	int i, k, status = 0;
 
@@ -1425,6 +1537,14 @@ int ufvm_fuzz_main(int argc, char **argv)
 			if (fz_number(a, val, 1, FZ_MAX_THREADS, &v))
 				return 2;
 			run.nthreads = (unsigned int)v;
+		} else if (!strcmp(a, "--jitter")) {
+			if (fz_number(a, val, 1, 1000000, &v))
+				return 2;
+			run.jitter = (unsigned int)v;
+		} else if (!strcmp(a, "--debug-flags")) {
+			if (fz_number_base(a, val, 0, 0, UINT_MAX, &v))
+				return 2;
+			run.debug_flags = (unsigned int)v;
 		} else if (!strcmp(a, "--pages")) {
 			if (fz_number(a, val, 4, 4096, &v))
 				return 2;
@@ -1467,7 +1587,16 @@ int ufvm_fuzz_main(int argc, char **argv)
 	if (run.inject)
 		printf("ufvm fuzz: while stores failed: %" PRIu64 " pwrites refused (%" PRIu64
 		       " of them kept their growth), %" PRIu64 " syncs failed; while store "
-		       "reads failed: %" PRIu64 " preads and pwrites cut short\n", totals[FZ_NOPS],
-		       totals[FZ_NOPS + 1], totals[FZ_NOPS + 2], totals[FZ_NOPS + 3]);
+		       "reads failed: %" PRIu64 " preads and pwrites cut short; %" PRIu64
+		       " punches refused\n", totals[FZ_NOPS], totals[FZ_NOPS + 1],
+		       totals[FZ_NOPS + 2], totals[FZ_NOPS + 3], totals[FZ_NOPS + 4]);
+	if (run.jitter) {
+		printf("ufvm fuzz: jitter, hook point: calls/waits:");
+		for (k = 0; k < FZ_HOOK_POINTS; k++)
+			if (run.hook_calls[k])
+				printf(" %d: %" PRIu64 "/%" PRIu64, k, run.hook_calls[k],
+				       run.hook_waits[k]);
+		printf("\n");
+	}
 	return status;
 }

@@ -1,13 +1,19 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# fuzz.sh UFVM - a short run of `ufvm fuzz` (ctest tools/fuzz): random file
-# and mapping operations checked byte for byte against a model, under a
-# budget small enough that every few operations evict, with one worker
+# fuzz.sh UFVM - a short run of `ufvm fuzz` (ctest tools/fuzz): random
+# file and mapping operations checked byte for byte against a model, under
+# a budget small enough that every few operations evict, with one worker
 # (the instance closed and opened again now and then) and with three
 # sharing the instance, then with no budget, then three workers sharing
-# their files, then two whose stores fail now and then (--inject).  The fault backend and the
-# striping are the run's (UFVM_BACKEND, UFVM_FRAME_STRIPES from
+# their files, then two whose stores fail now and then (--inject), with a
+# budget and without one (a failed punch keeps dirty pages, which a budget
+# of 6 seldom leaves).  Then the fuzzer's own teeth: with --jitter, which
+# sleeps at ufvm's hook points, it must find reclaim freeing a frame after
+# giving up its page's slot (UFVM_DEBUG_EVICT_PUNCH_LATE, 0x4: 11 of 12
+# seeds failed with --jitter 8, 2 of the same 12 without), and pass the
+# same runs with the protection on.  The fault backend and the striping
+# are the run's (UFVM_BACKEND, UFVM_FRAME_STRIPES from
 # tools/run-tests.sh).  A failure prints the seed: `ufvm fuzz --seed N
 # --verbose` with the same options follows it.
 set -u
@@ -30,4 +36,21 @@ run --cache 16 fuzz --seed 101 --ops 2000 --threads 3
 run fuzz --seed 201 --ops 3000
 run --cache 8 fuzz --seed 301 --ops 1500 --threads 3 --shared
 run --cache 6 fuzz --seed 401 --ops 2000 --threads 2 --inject
+run fuzz --seed 451 --ops 2000 --threads 2 --inject
+run --cache 6 fuzz --seed 501 --seeds 2 --ops 2000 --threads 2 --jitter 8
+
+# teeth: the run above with the protection off must fail (some seed of
+# eight: 5 of 8 seeds failed on the sigsegv backend, more on uffd).
+echo "fuzz.sh: teeth: ufvm --cache 6 fuzz --seed 501 --seeds 8 --ops 2000 --threads 2" \
+	"--jitter 8 --debug-flags 0x4"
+"$u" --cache 6 fuzz --seed 501 --seeds 8 --ops 2000 --threads 2 --jitter 8 \
+	--debug-flags 0x4 --dir "$t" < /dev/null > "$t/teeth" 2>&1
+st=$?
+if [ "$st" -eq 1 ] && grep -q "^ufvm fuzz: FAIL: seed" "$t/teeth"; then
+	grep -m1 "^ufvm fuzz: FAIL: seed" "$t/teeth"
+else
+	echo "fuzz.sh: teeth: not caught (exit $st):" >&2
+	cat "$t/teeth" >&2
+	fail=1
+fi
 exit $fail
