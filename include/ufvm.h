@@ -120,7 +120,7 @@ struct ufvm_config {
 	unsigned int dirty_expire_ms;	/* background write-back of older dirty pages */
 	char stats_path[256];		/* JSON stats file, made at ufvm_open and
 					   written at ufvm_close; "%p": the pid */
-	unsigned int debug_flags;	/* UFVM_DEBUG_*: test switches */
+	uint64_t debug_flags;		/* UFVM_DEBUG_*: test switches */
 	unsigned int handler_park;	/* 0/1: a pinned handler whose CPU runs no
 					   faulting thread stops reading the uffd
 					   until one does */
@@ -251,6 +251,13 @@ struct ufvm_config {
 						   write-back error that no retry
 						   could confirm (vm/cache.c,
 						   vm__cache_dirty_retry()) */
+#define UFVM_DEBUG_GUESS_ACCESS		0x100000000ull	/* the sigsegv backend takes a
+						   fault on a page its shadow counts
+						   mapped read-only in a writable
+						   region for a write, as it did
+						   before it read the access type
+						   from the fault's context
+						   (pager/sigsegv.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

@@ -23,9 +23,15 @@
  * fault inside a ufvm locked section is a bug: the handler checks the
  * thread's held-lock count and aborts with a message instead of deadlocking.
  *
- * What libsigsegv does not tell: the access type.  The handler infers it
- * from the region's shadow bitmaps: a fault on a page mapped read-only in a
- * writable region is a write (mkwrite); a fault on a page that is mapped
+ * What libsigsegv does not tell: the access type.  On x86-64 the fault's
+ * context does (the page-fault error code, segv_entry() keeps it): a load
+ * is served as a read whatever the shadow says, a page counted mapped
+ * being mapped again (another thread's fault may have mapped it
+ * write-protected since this one's, or a zap may be under way).  Else, and
+ * for writes, the handler infers it from the region's shadow bitmaps: a
+ * fault on a page mapped read-only in a writable region is a write
+ * (mkwrite; a load taken so made the page dirty, and got SIGBUS while the
+ * store refused writes: race/test_reads_vs_install); a fault on a page that is mapped
  * writable, or mapped in a read-only region, was either a race with another
  * thread's install (retry the access once) or a genuine protection fault (the
  * same address faults again at once: the SIGSEGV goes to the action that
@@ -434,6 +440,30 @@ static int pass_on(void)
  * Return: 1: served, or passed to the action libsigsegv replaced (the
  * access is retried either way); 0: declined to libsigsegv (pass_on()).
  */
+#define PF_ERR_WRITE	0x2	/* x86 page-fault error code: a store */
+#define PF_ERR_INSTR	0x10	/* ... an instruction fetch */
+
+/*
+ * Whether the access that raised the SIGSEGV being served was a load:
+ * 1 if the fault's context says so, 0 if it was a store or an instruction
+ * fetch, or if nothing says (not x86-64, or no context: libsigsegv called
+ * segv_handler() without segv_entry()).  Context: signal handler.
+ */
+static int fault_was_load(const struct vm_policy *pol)
+{
+#ifdef __x86_64__
+	greg_t err;
+
+	if (!cur_uc || (pol->debug & UFVM_DEBUG_GUESS_ACCESS))	/* (the flag: tests) */
+		return 0;
+	err = ((ucontext_t *)cur_uc)->uc_mcontext.gregs[REG_ERR];
+	return !(err & (PF_ERR_WRITE | PF_ERR_INSTR));
+#else
+	(void)pol;
+	return 0;
+#endif
+}
+
 static int segv_handler(void *fault_address, int serious)
 {
 	uintptr_t addr = (uintptr_t)fault_address & PAGE_MASK;
@@ -509,7 +539,14 @@ static int segv_handler(void *fault_address, int serious)
 		ret = pass_on();
 		goto out;
 	}
-	if (mapped && (wmapped || !writable)) {
+	if (mapped && fault_was_load(sb->pol)) {
+		/*
+		 * A load of a page counted mapped: the page went in since the
+		 * fault (another thread's), or is being zapped.  A read fault
+		 * maps it again (remap()), as the kernel's own answer would.
+		 */
+		mapped = false;
+	} else if (mapped && (wmapped || !writable)) {
 		/*
 		 * Mapped writable, or mapped in a read-only region: a fault
 		 * that raced with an install, or a genuine one (a write to a

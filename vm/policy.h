@@ -22,7 +22,7 @@ struct vm_policy {
 	unsigned int invalidate;	/* enum ufvm_invalidate: seeds 001/000 */
 	unsigned int frame_stripes;	/* memfds per object (vm/object.h) */
 	unsigned int chunk_pages;	/* their chunk; 0 = the default */
-	unsigned int debug;		/* UFVM_DEBUG_* */
+	uint64_t debug;			/* UFVM_DEBUG_* */
 	ufvm_hook_fn hook;		/* (a) debug hook, or NULL */
 	void *hook_arg;
 };

@@ -584,7 +584,7 @@ Test(badinput, nonsense_config, .timeout = 20)
 	BAD(frame_stripes, 9);
 	BAD(chunk_pages, 3);
 	BAD(chunk_pages, 1u << 21);
-	/* debug_flags: every one of its 32 bits is a flag now, none is out of range. */
+	BAD(debug_flags, 1ull << 40);	/* no such flag */
 #undef BAD
 	/* stats_path without its terminating NUL */
 	cfg = good;
