@@ -50,6 +50,15 @@
  * it makes the store's hole punches of the file fail: a ufvm_punch that
  * gets -EIO must have changed no byte (the dirty pages of its range stay).
  *
+ * With --peek, each worker has a thread that loads bytes of the worker's
+ * regions while the worker changes them, as another thread of an
+ * application may: its faults race the unmaps, replaces, protects, zaps,
+ * punches and truncates (fz_peeker()).  What it reads is not checked; its
+ * SIGSEGVs and SIGBUSes are caught; the worker's own checks, and ufvm's
+ * assertions, see what went wrong.  An address where a peek met a failing
+ * store read stays poisoned until zapped (documented), so the worker zaps
+ * the file's regions when such a failure ends.
+ *
  * With --jitter N, one call in N of ufvm's debug hooks (the UFVM_HOOK_*
  * points that race tests use to hold a window open) yields the CPU or
  * sleeps up to a quarter of a millisecond, in whichever thread made it:
@@ -72,6 +81,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -153,6 +164,15 @@ struct fz_worker {
 	uint64_t cut_short;		/* preads and pwrites a failing store
 					   read failed or cut short */
 	uint64_t punches_failed;	/* refused by a failing store punch */
+	/*
+	 * --peek: a thread that loads from this worker's regions while the
+	 * worker changes them (fz_peeker()); it takes @peek_lock shared per
+	 * load, the worker exclusive while it closes the instance.
+	 */
+	pthread_t peeker;
+	bool peeking, peek_stop;
+	pthread_rwlock_t peek_lock;
+	uint64_t peeks, peek_segv, peek_bus;	/* loads done; signals instead */
 	bool failed;
 };
 
@@ -165,7 +185,7 @@ struct fz_run {
 	bool shared;			/* the workers share worker 0's files */
 	bool inject;			/* store writes fail now and then */
 	bool verbose;
-	unsigned int debug_flags;	/* UFVM_DEBUG_*: --debug-flags */
+	uint64_t debug_flags;		/* UFVM_DEBUG_*: --debug-flags */
 	/*
 	 * --jitter N: one call in N of ufvm's debug hooks, from whichever
 	 * thread, waits up to FZ_JITTER_US (fz_jitter()), to widen the
@@ -174,6 +194,7 @@ struct fz_run {
 	 */
 	unsigned int jitter;
 	uint64_t hook_calls[FZ_HOOK_POINTS], hook_waits[FZ_HOOK_POINTS];
+	bool peek;			/* --peek: fz_peeker() */
 	/*
 	 * Files failing, of every worker: while there are any, a pwrite may
 	 * be refused and no store goes through a mapping.  Writes through
@@ -419,7 +440,8 @@ static bool fz_set_failing(struct fz_worker *w, int file, enum fz_fail kind, boo
 	};
 	struct fz_file *fl = &w->files[file];
 	off_t off = 0, len = 0;
-	int err;
+	bool peek_end;
+	int i, err;
 
 	if (on && fz_below(w, 2)) {
 		off = (off_t)fz_below(w, (uint64_t)fz_max_bytes(w));
@@ -429,6 +451,15 @@ static bool fz_set_failing(struct fz_worker *w, int file, enum fz_fail kind, boo
 	}
 	fz_trace(w, "file %d: store %s of [%lld, +%lld) fail", file, what[kind],
 		 (long long)off, (long long)len);
+	/*
+	 * The peeker's loads may have met the failing reads: each address
+	 * it got SIGBUS at stays poisoned until zapped (documented), and the
+	 * worker's own loads will go there.  Zap the file's regions once no
+	 * peek is under way, and none can fail any more.
+	 */
+	peek_end = kind == FZ_FAIL_READS && !on && w->peeking;
+	if (peek_end)
+		pthread_rwlock_wrlock(&w->peek_lock);
 	pthread_rwlock_wrlock(&w->run->lock);
 	err = ufvm_inject(fl->f, inject[kind], off, len);
 	if (!err) {
@@ -439,8 +470,14 @@ static bool fz_set_failing(struct fz_worker *w, int file, enum fz_fail kind, boo
 		}
 	}
 	pthread_rwlock_unlock(&w->run->lock);
+	for (i = 0; peek_end && !err && i < FZ_REGIONS; i++)
+		if (w->regions[i].addr && w->regions[i].file == file)
+			err = ufvm_zap(w->run->vm, w->regions[i].addr, w->regions[i].len);
+	if (peek_end)
+		pthread_rwlock_unlock(&w->peek_lock);
 	if (err) {
-		fz_fail(w, "ufvm_inject: %s", ufvm_strerror(err));
+		fz_fail(w, "%s: %s", peek_end ? "ufvm_inject or ufvm_zap" : "ufvm_inject",
+			ufvm_strerror(err));
 		return false;
 	}
 	return true;
@@ -796,6 +833,7 @@ static bool fz_map_into(struct fz_worker *w, struct fz_region *rg, unsigned int 
 		fz_fail(w, "ufvm_map with UFVM_MAP_FIXED mapped at %p, not %p", addr, at);
 		return false;
 	}
+	fz_trace(w, "mapped at %p", (void *)addr);
 	*rg = (struct fz_region){ .addr = addr, .len = (size_t)n * FZ_PAGE,
 				  .off = (off_t)first * FZ_PAGE, .file = file, .prot = prot,
 				  .can_write = (prot & UFVM_PROT_WRITE) || !by_path };
@@ -1094,6 +1132,158 @@ static bool fz_close_all(struct fz_worker *w)
  * (one worker only: the others would find their handles gone).
  */
 /*
+ * --peek.  A peeker loads bytes of its worker's regions, at random, while
+ * the worker maps, unmaps, replaces, protects, zaps, syncs, punches and
+ * truncates them: its faults race those changes, as an application's
+ * threads may.  What it reads is not checked (it races the worker's own
+ * writes); what it may see is a SIGSEGV (the range unmapped meanwhile, or
+ * protected PROT_NONE) or a SIGBUS (past the end, a failed store read),
+ * which fz_peek_signal() turns into a jump back to the peeker.  What it
+ * checks is ufvm's: its assertions, and that the worker's reads, through
+ * handles and mappings, still match the model (a fault that served a dead
+ * region, say, put another file's page in a new mapping).  ufvm passes
+ * the signals of accesses that are not its to serve to the action it
+ * found installed, which is fz_peek_signal() (installed before any
+ * instance is opened).
+ */
+static __thread sigjmp_buf fz_peek_env;
+static __thread volatile sig_atomic_t fz_peek_armed;
+
+static void fz_peek_signal(int sig, siginfo_t *si, void *uc)
+{
+	char segv[] = "ufvm fuzz: SIGSEGV at 0x0000000000000000, not a peek's\n";
+	char bus[] = "ufvm fuzz: SIGBUS at 0x0000000000000000, not a peek's\n";
+	char *msg = sig == SIGBUS ? bus : segv;
+	size_t len = sig == SIGBUS ? sizeof(bus) - 1 : sizeof(segv) - 1;
+	uintptr_t a = (uintptr_t)si->si_addr;
+	ssize_t n;
+	int i;
+
+	(void)uc;
+	if (fz_peek_armed) {
+		fz_peek_armed = 0;
+		siglongjmp(fz_peek_env, sig);
+	}
+	/* Not a peek's: say where (async-signal-safe), then the default action. */
+	for (i = 1; i <= 16; i++, a >>= 4)
+		strchr(msg, ',')[-i] = "0123456789abcdef"[a & 15];
+	n = write(2, msg, len);
+	(void)n;
+	signal(sig, SIG_DFL);	/* the access runs again and dies of it */
+}
+
+static int fz_peek_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = fz_peek_signal;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL)) {
+		fprintf(stderr, "ufvm fuzz: sigaction: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One load, not instrumented: @p may be anything the slot's fields made. */
+__attribute__((noinline, no_sanitize("address")))
+static unsigned char fz_peek_load(const unsigned char *p)
+{
+	return *(const volatile unsigned char *)p;
+}
+
+/* Load the byte at @p; count it, or the signal it raised. */
+static void fz_peek_one(struct fz_worker *w, const unsigned char *p)
+{
+	int sig = sigsetjmp(fz_peek_env, 1);
+
+	if (sig) {
+		(*(sig == SIGSEGV ? &w->peek_segv : &w->peek_bus))++;
+		if (w->run->verbose)
+			fprintf(stderr, "[%u.%" PRIu64 "] peek: %s at %p\n", w->id,
+				__atomic_load_n(&w->op, __ATOMIC_RELAXED),
+				sig == SIGSEGV ? "SIGSEGV" : "SIGBUS", (const void *)p);
+		return;
+	}
+	fz_peek_armed = 1;
+	fz_peek_load(p);
+	fz_peek_armed = 0;
+	w->peeks++;
+}
+
+static void *fz_peeker(void *arg)
+{
+	struct fz_worker *w = arg;
+	uint64_t x = w->rng | 1;	/* the worker's seed: its own sequence */
+	struct timespec pause = { 0, 50000 };
+	unsigned int i;
+
+	while (!__atomic_load_n(&w->peek_stop, __ATOMIC_RELAXED)) {
+		pthread_rwlock_rdlock(&w->peek_lock);
+		for (i = 0; i < 8; i++) {
+			const struct fz_region *rg;
+			unsigned char *addr;
+			off_t off, size;
+			size_t len, o;
+			int file;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			rg = &w->regions[x % FZ_REGIONS];
+			/* The worker changes the slot meanwhile: read it twice. */
+			addr = __atomic_load_n(&rg->addr, __ATOMIC_RELAXED);
+			len = __atomic_load_n(&rg->len, __ATOMIC_RELAXED);
+			off = __atomic_load_n(&rg->off, __ATOMIC_RELAXED);
+			file = __atomic_load_n(&rg->file, __ATOMIC_RELAXED) % FZ_FILES;
+			if (!addr || !len || addr != __atomic_load_n(&rg->addr, __ATOMIC_RELAXED))
+				continue;
+			/* Mostly inside the file, where the worker's own accesses go. */
+			size = __atomic_load_n(&w->files[file].size, __ATOMIC_RELAXED);
+			o = (x >> 20) % len;
+			if (off + (off_t)o >= size && (x & 7))
+				continue;
+			fz_peek_one(w, addr + o);
+		}
+		pthread_rwlock_unlock(&w->peek_lock);
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Start @w's peeker (--peek).  Return: 0, or -1 after a message. */
+static int fz_peeker_start(struct fz_worker *w)
+{
+	pthread_rwlockattr_t a;
+	int err;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&w->peek_lock, &a);
+	pthread_rwlockattr_destroy(&a);
+	err = pthread_create(&w->peeker, NULL, fz_peeker, w);
+	if (err) {
+		fprintf(stderr, "ufvm fuzz: pthread_create: %s\n", strerror(err));
+		pthread_rwlock_destroy(&w->peek_lock);
+		return -1;
+	}
+	w->peeking = true;
+	return 0;
+}
+
+static void fz_peeker_stop(struct fz_worker *w)
+{
+	if (!w->peeking)
+		return;
+	__atomic_store_n(&w->peek_stop, true, __ATOMIC_RELAXED);
+	pthread_join(w->peeker, NULL);
+	pthread_rwlock_destroy(&w->peek_lock);
+	w->peeking = false;
+}
+
+/*
  * --jitter's hook: called by ufvm at its UFVM_HOOK_* points, from any of
  * its threads or the workers (with its locks held as ufvm.h notes for each
  * point, and inside the sigsegv backend's signal handler: only
@@ -1154,25 +1344,29 @@ static int fz_open(struct fz_run *run)
 static bool fz_restart(struct fz_worker *w)
 {
 	struct fz_run *run = w->run;
+	const char *what = "ufvm_close";
 	int i, err;
 
 	fz_trace(w, "the instance");
 	if (!fz_close_all(w))
 		return false;
+	if (w->peeking)
+		pthread_rwlock_wrlock(&w->peek_lock);	/* no load while there is no instance */
 	err = ufvm_close(run->vm);
 	run->vm = NULL;
+	if (!err) {
+		what = "ufvm_open";
+		err = fz_open(run);
+	}
+	if (w->peeking)
+		pthread_rwlock_unlock(&w->peek_lock);
 	if (err) {
-		fz_fail(w, "ufvm_close: %s", ufvm_strerror(err));
+		fz_fail(w, "%s: %s", what, ufvm_strerror(err));
 		return false;
 	}
 	for (i = 0; i < FZ_FILES; i++)
 		if (!fz_check_store(w, i, 0, w->files[i].size, true))
 			return false;
-	err = fz_open(run);
-	if (err) {
-		fz_fail(w, "ufvm_open: %s", ufvm_strerror(err));
-		return false;
-	}
 	for (i = 0; i < FZ_FILES; i++)
 		if (!fz_handle(w, i))
 			return false;
@@ -1378,7 +1572,7 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 }
 
 /* One seed: set up, run the workers, check, tear down.  Return: 0 or 1. */
-static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 5])
+static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 8])
 {
 	pthread_t th[FZ_MAX_THREADS];
 	bool ok = true;
@@ -1394,6 +1588,8 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 5])
 		run->w[i] = malloc(sizeof(*run->w[i]));
 		ok = run->w[i] && !fz_worker_init(run, run->w[i], i);
 	}
+	for (i = 0; i < run->nthreads && ok && run->peek; i++)
+		ok = !fz_peeker_start(run->w[i]);
 	for (i = 0; i < run->nthreads && ok; i++, started++) {
 		err = pthread_create(&th[i], NULL, fz_worker_main, run->w[i]);
 		if (err) {
@@ -1403,6 +1599,8 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 5])
 	}
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	for (i = 0; i < run->nthreads && run->w[i]; i++)
+		fz_peeker_stop(run->w[i]);
 	for (i = 0; i < run->nthreads && run->w[i]; i++)
 		ok &= fz_worker_fini(run->w[i], !run->shared);
 	/* Shared files: the last worker's close was their last; their model is whole now. */
@@ -1425,6 +1623,9 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 5])
 		totals[FZ_NOPS + 2] += run->w[i]->sync_errors;
 		totals[FZ_NOPS + 3] += run->w[i]->cut_short;
 		totals[FZ_NOPS + 4] += run->w[i]->punches_failed;
+		totals[FZ_NOPS + 5] += run->w[i]->peeks;
+		totals[FZ_NOPS + 6] += run->w[i]->peek_segv;
+		totals[FZ_NOPS + 7] += run->w[i]->peek_bus;
 		for (k = 0; k < FZ_FILES && (!run->shared || !i); k++) {
 			unlink(run->w[i]->files[k].path);
 			free(run->w[i]->files[k].model);
@@ -1440,7 +1641,8 @@ static void fz_usage(FILE *f)
 	fprintf(f,
 		"usage: ufvm [POLICY OPTIONS] fuzz [--seed N] [--seeds N] [--ops N] [--threads N]\n"
 		"                                  [--shared] [--inject] [--pages N] [--dir DIR]\n"
-		"                                  [--jitter N] [--debug-flags MASK] [--verbose]\n"
+		"                                  [--peek] [--jitter N] [--debug-flags MASK]\n"
+		"                                  [--verbose]\n"
 		"  random file and mapping operations through ufvm, every byte read checked\n"
 		"  against a model of the files, and the store files where ufvm promises\n"
 		"  durability; exit 1 at the first difference (with its seed)\n\n"
@@ -1458,6 +1660,9 @@ static void fz_usage(FILE *f)
 		"                sync and read must succeed\n"
 		"  --pages N     largest file, pages of 4 KiB (4-4096, default 48)\n"
 		"  --dir DIR     where the store files go (default $TMPDIR, else /var/tmp)\n"
+		"  --peek        each worker has a thread that loads from its regions while\n"
+		"                it changes them (faults racing unmaps, replaces, protects,\n"
+		"                zaps, punches, truncates); its signals are caught\n"
 		"  --jitter N    one call in N of ufvm's debug hooks (UFVM_HOOK_*) yields or\n"
 		"                sleeps up to %d us, widening the windows of races\n"
 		"  --debug-flags MASK\n"
@@ -1499,7 +1704,7 @@ int ufvm_fuzz_main(int argc, char **argv)
 {
 	struct fz_run run = { .seed = 1, .ops = 10000, .pages = 48, .nthreads = 1,
 			      .lock = PTHREAD_RWLOCK_INITIALIZER };
-	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 5] = { 0 };
+	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 8] = { 0 };
 	const char *dir = NULL, *tmp;
 	int i, k, status = 0;
 
@@ -1517,6 +1722,9 @@ int ufvm_fuzz_main(int argc, char **argv)
 			continue;
 		} else if (!strcmp(a, "--inject")) {
 			run.inject = true;
+			continue;
+		} else if (!strcmp(a, "--peek")) {
+			run.peek = true;
 			continue;
 		} else if (!strcmp(a, "--dir")) {
 			if (!val) {
@@ -1542,9 +1750,8 @@ int ufvm_fuzz_main(int argc, char **argv)
 				return 2;
 			run.jitter = (unsigned int)v;
 		} else if (!strcmp(a, "--debug-flags")) {
-			if (fz_number_base(a, val, 0, 0, UINT_MAX, &v))
+			if (fz_number_base(a, val, 0, 0, UINT64_MAX, &run.debug_flags))
 				return 2;
-			run.debug_flags = (unsigned int)v;
 		} else if (!strcmp(a, "--pages")) {
 			if (fz_number(a, val, 4, 4096, &v))
 				return 2;
@@ -1561,6 +1768,8 @@ int ufvm_fuzz_main(int argc, char **argv)
 			"worker's failing store would be every worker's)\n");
 		return 2;
 	}
+	if (run.peek && fz_peek_install())
+		return 1;
 	if (!dir) {
 		tmp = getenv("TMPDIR");
 		dir = tmp && *tmp ? tmp : "/var/tmp";
@@ -1590,6 +1799,10 @@ int ufvm_fuzz_main(int argc, char **argv)
 		       "reads failed: %" PRIu64 " preads and pwrites cut short; %" PRIu64
 		       " punches refused\n", totals[FZ_NOPS], totals[FZ_NOPS + 1],
 		       totals[FZ_NOPS + 2], totals[FZ_NOPS + 3], totals[FZ_NOPS + 4]);
+	if (run.peek)
+		printf("ufvm fuzz: peekers: %" PRIu64 " loads, and %" PRIu64 " SIGSEGV and %"
+		       PRIu64 " SIGBUS instead\n", totals[FZ_NOPS + 5], totals[FZ_NOPS + 6],
+		       totals[FZ_NOPS + 7]);
 	if (run.jitter) {
 		printf("ufvm fuzz: jitter, hook point: calls/waits:");
 		for (k = 0; k < FZ_HOOK_POINTS; k++)

@@ -79,7 +79,7 @@ expect 2 "^ufvm fuzz: --seed needs a value$" "$u" fuzz --seed
 expect 2 "^ufvm fuzz: unknown option: --bogus$" "$u" fuzz --bogus
 expect 2 "^ufvm fuzz: --inject and --shared do not go together" "$u" fuzz --inject --shared
 expect 2 "^ufvm fuzz: --jitter wants a number from 1 to 1000000, not '0'$" "$u" fuzz --jitter 0
-expect 2 "^ufvm fuzz: --debug-flags wants a number from 0 to 4294967295, not '0x1g'$" \
+expect 2 "^ufvm fuzz: --debug-flags wants a number from 0 to 18446744073709551615, not '0x1g'$" \
 	"$u" fuzz --debug-flags 0x1g
 expect 0 "^ufvm fuzz: jitter, hook point: calls/waits: 1: [0-9]" \
 	"$u" --cache 4 fuzz --seed 7 --ops 200 --jitter 2 --dir "$t"
