@@ -37,8 +37,8 @@ run fuzz --seed 201 --ops 3000
 run --cache 8 fuzz --seed 301 --ops 1500 --threads 3 --shared
 run --cache 6 fuzz --seed 401 --ops 2000 --threads 2 --inject
 run fuzz --seed 451 --ops 2000 --threads 2 --inject
-run --cache 6 fuzz --seed 501 --seeds 2 --ops 2000 --threads 2 --jitter 8
-run --cache 8 fuzz --seed 601 --seeds 2 --ops 2000 --threads 2 --peek --jitter 8
+run --cache 6 fuzz --seed 501 --ops 2000 --threads 2 --jitter 8
+run --cache 8 fuzz --seed 601 --ops 2000 --threads 2 --peek --jitter 8
 run --cache 8 fuzz --seed 651 --ops 2000 --inject --peek
 
 # teeth WHAT OPTIONS...: the run with a protection off must fail, with a
