@@ -72,11 +72,12 @@ BACKENDS=${BACKENDS:-uffd sigsegv}
 # backend_args BACKEND: its passes' ctest arguments, into the array bargs.
 # The sigsegv passes leave out the benchmarks' smoke run, which runs each
 # benchmark on both backends itself whichever UFVM_BACKEND says, and the
-# USDT probes' listing, which no backend changes, if a uffd pass runs them.
+# USDT probes' listing and the command line's argument checks, which no
+# backend changes, if a uffd pass runs them.
 backend_args() {
 	bargs=()
 	case "$1: $BACKENDS " in
-	"sigsegv:"*" uffd "*) bargs=(-E '^(bench_smoke|tools/sdt)$') ;;
+	"sigsegv:"*" uffd "*) bargs=(-E '^(bench_smoke|tools/(sdt|cli))$') ;;
 	esac
 }
 
@@ -95,7 +96,7 @@ done
 # the api, cache, race and vm tests and tools/fuzz run striped here).
 case " $BACKENDS " in
 *" uffd "*)
-	UFVM_BACKEND=uffd UFVM_FRAME_STRIPES=4 UFVM_CHUNK_PAGES=4 \
+	UFVM_BACKEND=uffd UFVM_FRAME_STRIPES=4 UFVM_CHUNK_PAGES=4 UFVM_FUZZ_TEETH=0 \
 		run_ctest "release/uffd-stripes" "$BUILD" \
 		-E '^(demo_small|bench_smoke|tools/(cli|sdt)|preload/.*)$'
 	;;
@@ -107,7 +108,7 @@ if cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=O
    cmake --build "$ASAN_BUILD" -j"$JOBS"; then
 	for be in $BACKENDS; do
 		backend_args "$be"
-		UFVM_BACKEND=$be \
+		UFVM_BACKEND=$be UFVM_FUZZ_TEETH=0 \
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 		run_ctest "asan+ubsan/$be" "$ASAN_BUILD" "${bargs[@]}"
 	done
