@@ -43,10 +43,10 @@ run --cache 8 fuzz --seed 651 --ops 2000 --inject --peek
 
 # teeth WHAT OPTIONS...: the run with a protection off must fail, with a
 # difference (exit 1) or one of ufvm's assertions (SIGABRT).  Not with
-# UFVM_FUZZ_TEETH=0: tools/run-tests.sh runs them in the release passes of
+# FUZZ_SH_TEETH=0: tools/run-tests.sh runs them in the release passes of
 # each backend, not again striped or under the sanitizers.
 teeth() {
-	[ "${UFVM_FUZZ_TEETH:-1}" = 0 ] && return
+	[ "${FUZZ_SH_TEETH:-1}" = 0 ] && return
 	what=$1
 	shift
 	echo "fuzz.sh: teeth ($what): ufvm $*"
