@@ -60,6 +60,15 @@ static inline void pager_detach(struct vm_pmap *pm, struct vm_region *r, bool re
 void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc);
 
 /*
+ * pager_fault_error - the page-fault error code of the fault whose signal
+ * context is @uc (x86-64: PAGER_PF_* bits), or -1 where none is known
+ * (another architecture, or @uc NULL).  Context: signal handler.
+ */
+#define PAGER_PF_WRITE	0x2	/* the access was a store */
+#define PAGER_PF_INSTR	0x10	/* ... an instruction fetch */
+long pager_fault_error(const void *uc);
+
+/*
  * Faults a signal delivery serves in application threads, counted so that
  * destroying the backend waits for them: the handler counts one in its RCU
  * section, having found its backend there, and uncounts it before it

@@ -84,3 +84,13 @@ void pager_busy_wait(uint32_t *busy)
 	while (__atomic_load_n(busy, __ATOMIC_SEQ_CST))
 		usleep(100);	/* a fault may wait for the store: no hurry */
 }
+
+long pager_fault_error(const void *uc)
+{
+#ifdef __x86_64__
+	if (uc)
+		return (long)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR];
+#endif
+	(void)uc;
+	return -1;
+}

@@ -436,34 +436,26 @@ static int pass_on(void)
 }
 
 /*
+ * Whether the access that raised the SIGSEGV being served was a load:
+ * true if the fault's context says so; false if it was a store or an
+ * instruction fetch, or if nothing says (not x86-64, or no context:
+ * libsigsegv called segv_handler() without segv_entry()).
+ * Context: signal handler.
+ */
+static bool fault_was_load(const struct vm_policy *pol)
+{
+	long err = pager_fault_error(cur_uc);
+
+	if (pol->debug & UFVM_DEBUG_GUESS_ACCESS)	/* the old guess, for tests */
+		return false;
+	return err >= 0 && !(err & (PAGER_PF_WRITE | PAGER_PF_INSTR));
+}
+
+/*
  * The libsigsegv handler.  Context: signal handler of the faulting thread.
  * Return: 1: served, or passed to the action libsigsegv replaced (the
  * access is retried either way); 0: declined to libsigsegv (pass_on()).
  */
-#define PF_ERR_WRITE	0x2	/* x86 page-fault error code: a store */
-#define PF_ERR_INSTR	0x10	/* ... an instruction fetch */
-
-/*
- * Whether the access that raised the SIGSEGV being served was a load:
- * 1 if the fault's context says so, 0 if it was a store or an instruction
- * fetch, or if nothing says (not x86-64, or no context: libsigsegv called
- * segv_handler() without segv_entry()).  Context: signal handler.
- */
-static int fault_was_load(const struct vm_policy *pol)
-{
-#ifdef __x86_64__
-	greg_t err;
-
-	if (!cur_uc || (pol->debug & UFVM_DEBUG_GUESS_ACCESS))	/* (the flag: tests) */
-		return 0;
-	err = ((ucontext_t *)cur_uc)->uc_mcontext.gregs[REG_ERR];
-	return !(err & (PF_ERR_WRITE | PF_ERR_INSTR));
-#else
-	(void)pol;
-	return 0;
-#endif
-}
-
 static int segv_handler(void *fault_address, int serious)
 {
 	uintptr_t addr = (uintptr_t)fault_address & PAGE_MASK;

@@ -1381,12 +1381,11 @@ static void bus_handler(int sig, siginfo_t *si, void *ucv)
 	struct uffd_backend *ub;
 	struct vm_region *r = NULL;
 	struct pager_fault vmf;
-	bool is_write = false, mapped = false, wmapped = false, past = false;
+	long pf_err = pager_fault_error(ucv);
+	bool is_write = pf_err > 0 && (pf_err & PAGER_PF_WRITE);
+	bool mapped = false, wmapped = false, past = false;
 	int saved = errno, cs, ret;
 
-#ifdef __x86_64__
-	is_write = ((ucontext_t *)ucv)->uc_mcontext.gregs[REG_ERR] & 2;
-#endif
 	vm_rcu_read_lock();
 	for (ub = vm_rcu_dereference(inthread_list); ub; ub = vm_rcu_dereference(ub->next)) {
 		/*

@@ -209,13 +209,19 @@ struct fz_run {
 	struct fz_worker *w[FZ_MAX_THREADS];
 };
 
-static uint64_t fz_rand(struct fz_worker *w)
+/* The next number of the sequence whose state is *@state (splitmix64). */
+static uint64_t fz_next(uint64_t *state)
 {
-	uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull);
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+static uint64_t fz_rand(struct fz_worker *w)
+{
+	return fz_next(&w->rng);
 }
 
 /* A number in [0, n); n > 0. */
@@ -1216,7 +1222,7 @@ static void fz_peek_one(struct fz_worker *w, const unsigned char *p)
 static void *fz_peeker(void *arg)
 {
 	struct fz_worker *w = arg;
-	uint64_t x = w->rng | 1;	/* the worker's seed: its own sequence */
+	uint64_t state = ~(w->run->seed * 0x100000001b3ull + w->id), x;	/* not the worker's */
 	struct timespec pause = { 0, 50000 };
 	unsigned int i;
 
@@ -1229,9 +1235,7 @@ static void *fz_peeker(void *arg)
 			size_t len, o;
 			int file;
 
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			x = fz_next(&state);
 			rg = &w->regions[x % FZ_REGIONS];
 			/* The worker changes the slot meanwhile: read it twice. */
 			addr = __atomic_load_n(&rg->addr, __ATOMIC_RELAXED);
@@ -1293,18 +1297,17 @@ static void fz_peeker_stop(struct fz_worker *w)
  */
 static void fz_jitter(void *arg, unsigned int point, uint64_t a, uint64_t b)
 {
-	static __thread uint64_t x;
+	static __thread uint64_t state;	/* 0: not seeded yet in this thread */
 	struct fz_run *run = arg;
 	struct timespec ts = { 0 };
 	unsigned int us;
+	uint64_t x;
 
 	(void)a;
 	(void)b;
-	if (!x)
-		x = (run->seed + 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&x;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
+	if (!state)
+		state = (run->seed + 1) * 0x100000001b3ull ^ (uint64_t)(uintptr_t)&state;
+	x = fz_next(&state);
 	if (point < FZ_HOOK_POINTS)
 		__atomic_fetch_add(&run->hook_calls[point], 1, __ATOMIC_RELAXED);
 	if (x % run->jitter)
