@@ -27,7 +27,9 @@
  * context does (the page-fault error code, segv_entry() keeps it): a load
  * is served as a read whatever the shadow says, a page counted mapped
  * being mapped again (another thread's fault may have mapped it
- * write-protected since this one's, or a zap may be under way).  Else, and
+ * write-protected since this one's, or a zap may be under way); a store to
+ * a page not mapped, in a writable region, as a write: filled dirty and
+ * mapped writable, one fault (not a read, then mkwrite).  Else, and
  * for writes, the handler infers it from the region's shadow bitmaps: a
  * fault on a page mapped read-only in a writable region is a write
  * (mkwrite; a load taken so made the page dirty, and got SIGBUS while the
@@ -436,19 +438,16 @@ static int pass_on(void)
 }
 
 /*
- * Whether the access that raised the SIGSEGV being served was a load:
- * true if the fault's context says so; false if it was a store or an
- * instruction fetch, or if nothing says (not x86-64, or no context:
- * libsigsegv called segv_handler() without segv_entry()).
- * Context: signal handler.
+ * What the access that raised the SIGSEGV being served was: its
+ * PAGER_PF_* bits if the fault's context says (x86-64), or -1 if nothing
+ * says (another architecture, or no context: libsigsegv called
+ * segv_handler() without segv_entry()).  Context: signal handler.
  */
-static bool fault_was_load(const struct vm_policy *pol)
+static long fault_access(const struct vm_policy *pol)
 {
-	long err = pager_fault_error(cur_uc);
-
 	if (pol->debug & UFVM_DEBUG_GUESS_ACCESS)	/* the old guess, for tests */
-		return false;
-	return err >= 0 && !(err & (PAGER_PF_WRITE | PAGER_PF_INSTR));
+		return -1;
+	return pager_fault_error(cur_uc);
 }
 
 /*
@@ -465,6 +464,7 @@ static int segv_handler(void *fault_address, int serious)
 	int saved = errno, ret = 1, cs = -1;
 	bool mapped = false, wmapped = false, writable = false, busy = false;
 	uint64_t seq = 0;
+	long access;
 
 	/*
 	 * Declined, libsigsegv asks again (@serious) once it has found no
@@ -531,7 +531,8 @@ static int segv_handler(void *fault_address, int serious)
 		ret = pass_on();
 		goto out;
 	}
-	if (mapped && fault_was_load(sb->pol)) {
+	access = fault_access(sb->pol);
+	if (mapped && access >= 0 && !(access & (PAGER_PF_WRITE | PAGER_PF_INSTR))) {
 		/*
 		 * A load of a page counted mapped: the page went in since the
 		 * fault (another thread's), or is being zapped.  A read fault
@@ -573,7 +574,12 @@ static int segv_handler(void *fault_address, int serious)
 	vmf.pol = sb->pol;
 	vmf.stats = vm_stats_shard_get(sb->stats);
 	vmf.addr = addr;
-	vmf.flags = mapped ? (PF_WP | PF_WRITE) : 0;
+	if (mapped)
+		vmf.flags = PF_WP | PF_WRITE;	/* mkwrite */
+	else if (writable && access >= 0 && (access & PAGER_PF_WRITE))
+		vmf.flags = PF_WRITE;	/* filled dirty and mapped writable: one fault */
+	else
+		vmf.flags = 0;	/* a read: a store then faults again (mkwrite) */
 	vmf.will_wait = NULL;
 	cs = pager_cancel_off(vmf.pol);
 	pager_fault(&vmf);
