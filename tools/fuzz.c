@@ -53,7 +53,10 @@
  * With --peek, each worker has a thread that loads bytes of the worker's
  * regions while the worker changes them, as another thread of an
  * application may: its faults race the unmaps, replaces, protects, zaps,
- * punches and truncates (fz_peeker()).  What it reads is not checked; its
+ * punches and truncates (fz_peeker()), and, with one worker, every other
+ * restart closes the instance with the files open and the regions mapped
+ * while it loads from them, without a pause between loads (fz_restart()).
+ * What it reads is not checked; its
  * SIGSEGVs and SIGBUSes are caught; the worker's own checks, and ufvm's
  * assertions, see what went wrong.  An address where a peek met a failing
  * store read stays poisoned until zapped (documented), so the worker zaps
@@ -173,6 +176,9 @@ struct fz_worker {
 	bool peeking, peek_stop;
 	pthread_rwlock_t peek_lock;
 	uint64_t peeks, peek_segv, peek_bus;	/* loads done; signals instead */
+	uint64_t restarts, live_closes;	/* instances closed; with regions mapped */
+	uint64_t peeks_closing;		/* loads begun during such a close */
+	bool closing;			/* in such a close */
 	bool failed;
 };
 
@@ -1203,10 +1209,12 @@ static unsigned char fz_peek_load(const unsigned char *p)
 /* Load the byte at @p; count it, or the signal it raised. */
 static void fz_peek_one(struct fz_worker *w, const unsigned char *p)
 {
+	bool closing = __atomic_load_n(&w->closing, __ATOMIC_RELAXED);
 	int sig = sigsetjmp(fz_peek_env, 1);
 
 	if (sig) {
 		(*(sig == SIGSEGV ? &w->peek_segv : &w->peek_bus))++;
+		w->peeks_closing += closing;
 		if (w->run->verbose)
 			fprintf(stderr, "[%u.%" PRIu64 "] peek: %s at %p\n", w->id,
 				__atomic_load_n(&w->op, __ATOMIC_RELAXED),
@@ -1217,6 +1225,7 @@ static void fz_peek_one(struct fz_worker *w, const unsigned char *p)
 	fz_peek_load(p);
 	fz_peek_armed = 0;
 	w->peeks++;
+	w->peeks_closing += closing;
 }
 
 static void *fz_peeker(void *arg)
@@ -1252,7 +1261,8 @@ static void *fz_peeker(void *arg)
 			fz_peek_one(w, addr + o);
 		}
 		pthread_rwlock_unlock(&w->peek_lock);
-		nanosleep(&pause, NULL);
+		if (!__atomic_load_n(&w->closing, __ATOMIC_RELAXED))
+			nanosleep(&pause, NULL);	/* none while a close races the loads */
 	}
 	return NULL;
 }
@@ -1344,18 +1354,53 @@ static int fz_open(struct fz_run *run)
 	return err;
 }
 
+/* Whether a store of one of @w's files fails, or owes a failure's report. */
+static bool fz_store_trouble(const struct fz_worker *w)
+{
+	int i;
+
+	for (i = 0; i < FZ_FILES; i++)
+		if (w->files[i].failing || w->files[i].owed || w->files[i].rfailing ||
+		    w->files[i].pfailing)
+			return true;
+	return false;
+}
+
 static bool fz_restart(struct fz_worker *w)
 {
 	struct fz_run *run = w->run;
 	const char *what = "ufvm_close";
 	int i, err;
 
-	fz_trace(w, "the instance");
-	if (!fz_close_all(w))
+	/*
+	 * With --peek, every other restart closes the instance with the files
+	 * open and the regions mapped, while the peeker loads from them:
+	 * ufvm_close() must write back, unmap and stop with faults coming in
+	 * (a load gets the page, or SIGSEGV once its region is gone).  Not
+	 * while a store fails (ufvm_close would report it, or drop pages the
+	 * model keeps).
+	 */
+	bool live = w->peeking && (w->restarts++ & 1) && !fz_store_trouble(w);
+
+	fz_trace(w, "the instance%s", live ? ", files open and regions mapped" : "");
+	if (!live && !fz_close_all(w))
 		return false;
-	if (w->peeking)
+	if (w->peeking && !live)
 		pthread_rwlock_wrlock(&w->peek_lock);	/* no load while there is no instance */
+	__atomic_store_n(&w->closing, live, __ATOMIC_RELAXED);
 	err = ufvm_close(run->vm);
+	__atomic_store_n(&w->closing, false, __ATOMIC_RELAXED);
+	if (live) {
+		/* Its handles and regions are gone: forget them before loads resume. */
+		pthread_rwlock_wrlock(&w->peek_lock);
+		for (i = 0; i < FZ_REGIONS; i++)
+			__atomic_store_n(&w->regions[i].addr, NULL, __ATOMIC_RELAXED);
+		for (i = 0; i < FZ_FILES; i++)
+			w->files[i].f = NULL;
+		w->live_closes++;
+		if (err)
+			what = "ufvm_close, files open and regions mapped";
+	}
 	run->vm = NULL;
 	if (!err) {
 		what = "ufvm_open";
@@ -1575,7 +1620,7 @@ static bool fz_worker_fini(struct fz_worker *w, bool check)
 }
 
 /* One seed: set up, run the workers, check, tear down.  Return: 0 or 1. */
-static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 8])
+static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 10])
 {
 	pthread_t th[FZ_MAX_THREADS];
 	bool ok = true;
@@ -1629,6 +1674,8 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 8])
 		totals[FZ_NOPS + 5] += run->w[i]->peeks;
 		totals[FZ_NOPS + 6] += run->w[i]->peek_segv;
 		totals[FZ_NOPS + 7] += run->w[i]->peek_bus;
+		totals[FZ_NOPS + 8] += run->w[i]->live_closes;
+		totals[FZ_NOPS + 9] += run->w[i]->peeks_closing;
 		for (k = 0; k < FZ_FILES && (!run->shared || !i); k++) {
 			unlink(run->w[i]->files[k].path);
 			free(run->w[i]->files[k].model);
@@ -1665,7 +1712,8 @@ static void fz_usage(FILE *f)
 		"  --dir DIR     where the store files go (default $TMPDIR, else /var/tmp)\n"
 		"  --peek        each worker has a thread that loads from its regions while\n"
 		"                it changes them (faults racing unmaps, replaces, protects,\n"
-		"                zaps, punches, truncates); its signals are caught\n"
+		"                zaps, punches, truncates, and with one worker a close of\n"
+		"                the instance with its regions mapped); its signals are caught\n"
 		"  --jitter N    one call in N of ufvm's debug hooks (UFVM_HOOK_*) yields or\n"
 		"                sleeps up to %d us, widening the windows of races\n"
 		"  --debug-flags MASK\n"
@@ -1707,7 +1755,7 @@ int ufvm_fuzz_main(int argc, char **argv)
 {
 	struct fz_run run = { .seed = 1, .ops = 10000, .pages = 48, .nthreads = 1,
 			      .lock = PTHREAD_RWLOCK_INITIALIZER };
-	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 8] = { 0 };
+	uint64_t seeds = 1, first, v, totals[FZ_NOPS + 10] = { 0 };
 	const char *dir = NULL, *tmp;
 	int i, k, status = 0;
 
@@ -1804,8 +1852,10 @@ int ufvm_fuzz_main(int argc, char **argv)
 		       totals[FZ_NOPS + 2], totals[FZ_NOPS + 3], totals[FZ_NOPS + 4]);
 	if (run.peek)
 		printf("ufvm fuzz: peekers: %" PRIu64 " loads, and %" PRIu64 " SIGSEGV and %"
-		       PRIu64 " SIGBUS instead\n", totals[FZ_NOPS + 5], totals[FZ_NOPS + 6],
-		       totals[FZ_NOPS + 7]);
+		       PRIu64 " SIGBUS instead; %" PRIu64 " instances closed with regions mapped,"
+		       " %" PRIu64 " loads begun during those closes\n",
+		       totals[FZ_NOPS + 5], totals[FZ_NOPS + 6], totals[FZ_NOPS + 7],
+		       totals[FZ_NOPS + 8], totals[FZ_NOPS + 9]);
 	if (run.jitter) {
 		printf("ufvm fuzz: jitter, hook point: calls/waits:");
 		for (k = 0; k < FZ_HOOK_POINTS; k++)
