@@ -12,7 +12,9 @@
  *              for a dirty one; adjacent runs merge into one mapping
  *   zap        mmap(MAP_FIXED) of PROT_NONE anonymous memory over the range
  *   protect    mprotect
- *   poison     a mapping of an empty memfd: any access raises SIGBUS
+ *   poison     SIGBUS queued to the faulting thread (per fault, like the
+ *              kernel's); else a mapping of an empty memfd: any access
+ *              raises SIGBUS until the range is zapped
  *   wake       nothing: the faulting thread is the one serving the fault
  *
  * Signal context.  The whole fault path runs in the handler, so it must not
@@ -77,6 +79,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "pager/pager.h"
@@ -362,8 +366,54 @@ static int s_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_
 	return 0;	/* the faulting thread serves itself */
 }
 
+/*
+ * Queue SIGBUS (BUS_ADRERR, the faulting address) to this thread for the
+ * fault it serves, as the kernel's own fault would raise it: blocked until
+ * the handler returns, it is delivered at the faulting access, with its
+ * context, the action's flags and the interrupted mask, and if a handler
+ * returns the access runs again, faults again and is served again (a store
+ * read that failed is tried again).  Not when the action ignores SIGBUS
+ * (the queued signal is dropped, and the access would fault for ever:
+ * errors/read_eio_sigbus_ignored_kills) or the interrupted context blocks
+ * it: only a fault's signal is forced through those, and kills, as the
+ * kernel's would; nor without the fault's context.
+ * Context: signal handler of the faulting thread.  Return: queued.
+ */
+static bool queue_sigbus(uintptr_t addr, size_t len)
+{
+	const ucontext_t *uc = cur_uc;
+	struct sigaction act;
+	sigset_t bus;
+	siginfo_t si;
+	uintptr_t at;
+
+	if (!uc || !cur_si || sigismember(&uc->uc_sigmask, SIGBUS) ||
+	    sigaction(SIGBUS, NULL, &act) ||
+	    (!(act.sa_flags & SA_SIGINFO) && act.sa_handler == SIG_IGN))
+		return false;
+	at = (uintptr_t)cur_si->si_addr;
+	if (at < addr || at - addr >= len)
+		at = addr;	/* (not this fault's page: cannot happen) */
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &bus, NULL);	/* the handler's return puts uc's back */
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = BUS_ADRERR;	/* a positive code: to the calling thread only */
+	si.si_addr = (void *)at;
+	return !syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), SIGBUS, &si);
+}
+
+/*
+ * The fault's answer is SIGBUS: queued to the faulting thread, per fault,
+ * like the kernel's (queue_sigbus()); where it cannot be, the range is
+ * poisoned: a mapping of an empty memfd, where the access, run again,
+ * raises the kernel's own SIGBUS, and so does every access until a zap.
+ */
 static int s_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
+	if (queue_sigbus(addr, len))
+		return 0;
 	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	/* Readable and writable, so that a write raises SIGBUS, not SIGSEGV. */
 	if (mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,

@@ -60,7 +60,13 @@ struct vm_pmap_ops {
 	 * faults fill again.  Context: ptl held.
 	 */
 	int (*remap)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, bool wp);
-	/* Make accesses to [addr, addr+len) raise SIGBUS; wakes the faulter. */
+	/*
+	 * Answer the fault at @addr with SIGBUS; wakes the faulter.  Poisons
+	 * [addr, addr+len) (every access raises SIGBUS until a zap), or, where
+	 * the faulting thread takes this fault's signal itself (the sigsegv
+	 * backend, in-thread delivery), changes nothing: the next access
+	 * faults again.
+	 */
 	int (*poison)(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len);
 	/* Create the mapping for @r at @hint if not 0 (MAP_FIXED), else
 	 * anywhere; sets r->start/end; not inherited across fork.

@@ -10,9 +10,15 @@
  * sigbus.h); ufvm_pread() of that range returns -EIO and of other ranges
  * works; a store write error (WRITE_EIO) makes ufvm_sync() return -EIO while
  * the other dirty pages still reach the store, and ufvm_unmap() and
- * ufvm_close() report a write-back error too.
+ * ufvm_close() report a write-back error too.  A store read error is
+ * tried again at every access where the faulting thread takes its own
+ * SIGBUS (sigsegv backend, in-thread delivery), and kept as a poisoned
+ * address until a zap with handler threads; a process whose SIGBUS is
+ * blocked, ignored or left to its default dies of it.
  */
+#include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -133,6 +139,137 @@ Test(errors, read_eio_sigbus_in_faulting_thread_only, .timeout = 30)
 	ut_unmap(vm, run.map, FILE_SIZE);
 	assert_ok(ufvm_file_close(f));
 	ut_close(vm);
+}
+
+/*
+ * Whether a fault's SIGBUS for a store read error is per fault, as the
+ * kernel's for a file: the sigsegv backend queues it to the faulting
+ * thread, in-thread delivery forwards it.  Handler threads cannot: a
+ * fault-like SIGBUS (a positive si_code) can be queued by a thread to
+ * itself only, so they poison the address, until a zap.
+ */
+static bool per_fault_sigbus(void)
+{
+	struct ufvm_config cfg;
+
+	assert_ok(ufvm_config_init(&cfg));
+	return cfg.backend == UFVM_BACKEND_SIGSEGV || cfg.delivery == UFVM_DELIVERY_INTHREAD;
+}
+
+static uint64_t store_errors(struct ufvm *vm)
+{
+	struct ufvm_stats st;
+
+	assert_ok(ufvm_stats(vm, &st));
+	return st.counters[UFVM_CTR_STORE_ERRORS];
+}
+
+/*
+ * A store read error is not kept (per_fault_sigbus()): every access of the
+ * failing page faults, tries the store again and gets SIGBUS (BUS_ADRERR,
+ * the exact address); once the store reads again, the same address reads
+ * the file's byte, with no zap.  With handler threads the address stays
+ * poisoned (SIGBUS, no store read) until ufvm_zap().
+ */
+Test(errors, read_eio_sigbus_is_per_fault, .timeout = 20)
+{
+	char path[TMPSTORE_PATH_MAX];
+	const bool per_fault = per_fault_sigbus();
+	const size_t at = 10 * PAGE + 77;
+	struct sigbus_info si;
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint64_t e0, e1, e2;
+	uint8_t *map, v;
+	int i;
+
+	sigbus_install();
+	ut_store("e", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 10 * PAGE, PAGE));
+	map = ut_map(vm, path, 0, 1 * MiB, UFVM_PROT_READ);
+	e0 = store_errors(vm);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(sigbus_read(map + at, &v, &si), 1, "access %d of the failing page "
+			     "read %#x", i, v);
+		cr_assert_eq(si.addr, (void *)(map + at), "si_addr %p, want %p", si.addr,
+			     (void *)(map + at));
+		if (per_fault)
+			cr_assert_eq(si.code, BUS_ADRERR, "si_code %d", si.code);
+		if (!i)
+			e1 = store_errors(vm) - e0;	/* the errors of one fault's reads */
+	}
+	cr_assert_geq(e1, 1, "a SIGBUS with no store read error");
+	e2 = store_errors(vm) - e0;
+	if (per_fault)
+		cr_assert_eq(e2, 3 * e1, "3 accesses, %" PRIu64 " store read errors, %" PRIu64
+			     " for the first: the error was kept", e2, e1);
+	else
+		cr_assert_eq(e2, e1, "handler threads: the poison should answer the accesses "
+			     "after the first (%" PRIu64 " store read errors, %" PRIu64 " for the "
+			     "first)", e2, e1);
+	e1 = store_errors(vm);
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 0, 0));
+	if (!per_fault) {
+		cr_assert_eq(sigbus_read(map + at, &v, &si), 1, "handler threads: poisoned "
+			     "address read %#x before a zap", v);
+		assert_ok(ufvm_zap(vm, map + 10 * PAGE, PAGE));
+	}
+	cr_assert_eq(sigbus_read(map + at, &v, &si), 0, "SIGBUS after the store recovered");
+	cr_assert_eq(v, pattern_byte(SEED, at), "wrong byte after the store recovered");
+	e2 = store_errors(vm);
+	cr_assert_eq(e2, e1, "%" PRIu64 " more store errors", e2 - e1);
+	ut_unmap(vm, map, 1 * MiB);
+	assert_ok(ufvm_file_close(f));
+	ut_close(vm);
+}
+
+/*
+ * A fault's SIGBUS is forced through the faulting thread's mask and an
+ * ignoring action, as the kernel's: the process dies of it, it does not
+ * fault for ever.  The sigsegv backend, which cannot force it, poisons
+ * the address instead of queueing it (the kernel's SIGBUS of the access
+ * run again is forced).
+ */
+static void die_of_read_eio(int how)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm_file *f;
+	struct ufvm *vm;
+	uint8_t *map;
+	sigset_t bus;
+
+	ut_store("e", 1 * MiB, SEED, path);
+	vm = ut_open(NULL);
+	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
+	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 10 * PAGE, PAGE));
+	map = ut_map(vm, path, 0, 1 * MiB, UFVM_PROT_READ);
+	ut_about_to_die(SIGBUS);
+	if (how == 1) {
+		sigemptyset(&bus);
+		sigaddset(&bus, SIGBUS);
+		pthread_sigmask(SIG_BLOCK, &bus, NULL);
+	} else if (how == 2) {
+		signal(SIGBUS, SIG_IGN);
+	}
+	(void)*(volatile uint8_t *)(map + 10 * PAGE + 5);
+	cr_assert_fail("a failing store read did not raise SIGBUS");
+}
+
+Test(errors, read_eio_default_action_kills, .timeout = 20, .signal = SIGBUS)
+{
+	die_of_read_eio(0);
+}
+
+Test(errors, read_eio_sigbus_blocked_kills, .timeout = 20, .signal = SIGBUS)
+{
+	die_of_read_eio(1);
+}
+
+Test(errors, read_eio_sigbus_ignored_kills, .timeout = 20, .signal = SIGBUS)
+{
+	die_of_read_eio(2);
 }
 
 /* ufvm_pread() of a range with an injected read error: -EIO, nothing cached. */
