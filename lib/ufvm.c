@@ -38,6 +38,7 @@ struct ufvm {
 	struct vm_cache cache;
 	struct vm_aspace as;
 	struct pager_backend *be;	/* (c) */
+	struct pager_backend *tick_be;	/* (a) be, once made: for tick_hook() */
 	struct vm_mutex registry;
 	struct cds_list_head objects;	/* (registry) */
 	struct cds_list_head files;	/* (registry) */
@@ -251,6 +252,31 @@ static void put_object_hook(void *arg, struct vm_object *obj)
 	object_put_internal(arg, obj);
 }
 
+static int zap(struct ufvm *vm, void *addr, size_t length);
+
+/*
+ * The background thread's round: zap the addresses the backend poisoned
+ * PAGER_POISON_HOLD_NS ago or more (pager/uffd.c, u_poison()), so that
+ * their next access faults and tries the store again.  Whatever region is
+ * there now is zapped: a zap only makes its pages fault again.
+ * Context: the background thread; no lock held; takes mmap_lock shared.
+ */
+static void tick_hook(void *arg)
+{
+	struct ufvm *vm = arg;
+	struct pager_backend *be = __atomic_load_n(&vm->tick_be, __ATOMIC_ACQUIRE);
+	uintptr_t due[16];
+	unsigned int n, i;
+
+	if (!be || !be->poisons_due)
+		return;
+	do {
+		n = be->poisons_due(be, due, ARRAY_SIZE(due));
+		for (i = 0; i < n; i++)
+			zap(vm, (void *)due[i], PAGE_SIZE);	/* -ENOMEM: unmapped since */
+	} while (n == ARRAY_SIZE(due));
+}
+
 int ufvm__expand_pid(const char *tmpl, char *out, size_t len)
 {
 	char pid[16];
@@ -408,6 +434,7 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 	CDS_INIT_LIST_HEAD(&vm->files);
 	hooks.for_each_object = for_each_object;
 	hooks.put_object = put_object_hook;
+	hooks.tick = tick_hook;
 	hooks.arg = vm;
 	ccfg.budget = vm->cfg.cache_pages;
 	ccfg.overshoot_window = vm->cfg.debug_flags & UFVM_DEBUG_OVERSHOOT_WINDOW;
@@ -461,6 +488,7 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 	if (err)
 		goto fail_as;
 	vm->as.pmap = &vm->be->pmap;
+	__atomic_store_n(&vm->tick_be, vm->be, __ATOMIC_RELEASE);
 	*out = vm;
 	return 0;
 fail_as:

@@ -152,7 +152,19 @@ struct pager_backend {
 	const char *name;
 	/* Stop delivering and free the backend.  Context: no region left. */
 	void (*destroy)(struct pager_backend *be);
+	/*
+	 * Optional: the addresses of up to @max poisons that have been in
+	 * place for PAGER_POISON_HOLD_NS, each forgotten as it is returned;
+	 * the caller zaps each, so that the next access there faults and is
+	 * served again (a failed store read tried again).  Context: any
+	 * thread, no lock held.  Return: how many.
+	 */
+	unsigned int (*poisons_due)(struct pager_backend *be, uintptr_t *addrs,
+				    unsigned int max);
 };
+
+/* How long a poisoned address answers SIGBUS before it is zapped. */
+#define PAGER_POISON_HOLD_NS	(100ull * 1000 * 1000)
 
 struct pager_uffd_config {
 	unsigned int threads;	/* 0: one per CPU */

@@ -180,6 +180,18 @@ struct installer {
 	bool need_wake;			/* the installer owes a wake of its chunks */
 } __attribute__((aligned(64)));
 
+/*
+ * A poisoned address, until the background thread zaps it (u_poison()):
+ * @addr 0 is a free slot, POISON_CLAIMED one being filled.  (a)
+ */
+#define POISON_SLOTS	64
+#define POISON_CLAIMED	((uintptr_t)1)
+
+struct poisoned {
+	uintptr_t addr;
+	uint64_t at;		/* vm_now_ns() when poisoned */
+};
+
 struct uffd_backend {
 	struct pager_backend be;
 	struct vm_fork_id made_by;	/* (c) the process that created it */
@@ -210,9 +222,11 @@ struct uffd_backend {
 	pthread_t *inst_threads;	/* [ninst] */
 	unsigned int ninst;
 	uint32_t inst_stop;		/* (a) installers exit; no more splits */
+	struct poisoned pois[POISON_SLOTS];	/* u_poison(), u_poisons_due() */
 };
 
 #define to_ub(pm) container_of(pm, struct uffd_backend, be.pmap)
+#define be_ub(b) container_of(b, struct uffd_backend, be)
 
 
 static int uffd_ioctl(struct uffd_backend *ub, unsigned long req, void *arg)
@@ -755,17 +769,62 @@ static int poison_range(struct uffd_backend *ub, struct stripe_geom g, uintptr_t
 	return 0;
 }
 
+/*
+ * Poison [@addr, @addr + @len): the faulting thread, woken, runs its access
+ * again and gets the kernel's SIGBUS.  The kernel's own file faults try the
+ * read again at every access; a handler thread cannot answer each access
+ * with its own SIGBUS (a fault-like one, with a positive si_code, can be
+ * queued by a thread to itself only: docs/architecture.md), so the poison
+ * answers the accesses that follow, and is lifted once it has been in place
+ * for PAGER_POISON_HOLD_NS: the address is noted here, and the background
+ * thread zaps it (u_poisons_due(), lib/ufvm.c).  With every slot taken the
+ * poison stays until a zap, punch, truncate or unmap.
+ * Context: ptl held.
+ */
 static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
 	struct uffd_backend *ub = to_ub(pm);
+	unsigned int i;
 	int err;
 
 	if (ub->inthread)
 		return 0;	/* the faulting thread's handler forwards SIGBUS */
 	err = poison_range(ub, region_geom(r), addr, len);
-	if (err)
+	if (err) {
 		u_wake(pm, r, addr, len);
-	return err;
+		return err;
+	}
+	for (i = 0; i < POISON_SLOTS; i++) {
+		uintptr_t free = 0;
+
+		if (!__atomic_load_n(&ub->pois[i].addr, __ATOMIC_RELAXED) &&
+		    __atomic_compare_exchange_n(&ub->pois[i].addr, &free, POISON_CLAIMED, false,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&ub->pois[i].at, vm_now_ns(), __ATOMIC_RELAXED);
+			__atomic_store_n(&ub->pois[i].addr, addr, __ATOMIC_RELEASE);
+			break;
+		}
+	}
+	return 0;
+}
+
+static unsigned int u_poisons_due(struct pager_backend *be, uintptr_t *addrs, unsigned int max)
+{
+	struct uffd_backend *ub = be_ub(be);
+	uint64_t now = vm_now_ns();
+	unsigned int i, n = 0;
+
+	for (i = 0; i < POISON_SLOTS && n < max; i++) {
+		uintptr_t a = __atomic_load_n(&ub->pois[i].addr, __ATOMIC_ACQUIRE);
+
+		if (a <= POISON_CLAIMED ||
+		    now - __atomic_load_n(&ub->pois[i].at, __ATOMIC_RELAXED) < PAGER_POISON_HOLD_NS)
+			continue;
+		/* One caller at a time (the background thread): no claim race. */
+		addrs[n++] = a;
+		__atomic_store_n(&ub->pois[i].addr, 0, __ATOMIC_RELEASE);
+	}
+	return n;
 }
 
 /*
@@ -1623,6 +1682,7 @@ int pager_uffd_create(struct vm_aspace *as, const struct vm_policy *pol,
 	ub->be.pmap.ops = &uffd_pmap_ops;
 	ub->be.name = "uffd";
 	ub->be.destroy = uffd_destroy;
+	ub->be.poisons_due = u_poisons_due;
 	if (vm_fork_id_init(&ub->made_by)) {
 		free(ub);
 		return -ENOMEM;

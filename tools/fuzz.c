@@ -59,7 +59,7 @@
  * What it reads is not checked; its
  * SIGSEGVs and SIGBUSes are caught; the worker's own checks, and ufvm's
  * assertions, see what went wrong.  An address where a peek met a failing
- * store read stays poisoned until zapped with handler threads
+ * store read stays poisoned for a while with handler threads
  * (documented), so the worker zaps
  * the file's regions when such a failure ends.
  *
@@ -466,7 +466,7 @@ static bool fz_set_failing(struct fz_worker *w, int file, enum fz_fail kind, boo
 		 (long long)off, (long long)len);
 	/*
 	 * The peeker's loads may have met the failing reads: each address
-	 * it got SIGBUS at stays poisoned with handler threads until zapped
+	 * it got SIGBUS at stays poisoned for a while with handler threads
 	 * (documented), and the worker's own loads will go there.  Zap the
 	 * file's regions once no peek is under way, and none can fail any
 	 * more.

@@ -485,6 +485,8 @@ static void *bg_main(void *arg)
 		efd_wait(c->bg_efd, (int)c->flush_interval_ms);
 		if (__atomic_load_n(&c->bg_stop, __ATOMIC_ACQUIRE))
 			break;
+		if (c->hooks.tick)
+			c->hooks.tick(c->hooks.arg);
 		if (c->budget && __atomic_load_n(&c->nr, __ATOMIC_RELAXED) >
 				 room_target(c, c->high, false)) {
 			unsigned int idle = 0;

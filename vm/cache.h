@@ -59,6 +59,11 @@ struct vm_cache_hooks {
 				void *fnarg);
 	/* Drop a reference taken by vm_object_get_ref(). */
 	void (*put_object)(void *arg, struct vm_object *obj);
+	/*
+	 * Called by the background thread at each of its rounds (every
+	 * flush interval at most), no lock held.
+	 */
+	void (*tick)(void *arg);
 	void *arg;
 };
 
