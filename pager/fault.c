@@ -307,15 +307,17 @@ static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 }
 
 /*
- * sigbus - answer the fault with SIGBUS: poison the address (the thread
- * gets SIGBUS on its access, now and until the range is zapped).
+ * sigbus - answer the fault with SIGBUS (the pmap's ->poison: the address
+ * poisoned until a zap, or, where the faulting thread takes it itself, a
+ * SIGBUS for this fault alone).
  * @eof: the reason is that the page lies past the end of the file.  That
  * was checked without the invalidate lock, and the file may have grown
  * since: the size is read again under the ptl.  vm_object_truncate()
  * stores a grown size before it zaps the old end in every region (under
  * each ptl), so either this sees the new size and only wakes the thread
  * (it faults again and finds the page), or the zap comes after and clears
- * the poison.
+ * the poison (a SIGBUS of this fault alone is decided then, and arrives
+ * like the kernel's own past the end of a file that grew meanwhile).
  * Context: mmap_lock held shared; takes the ptl.
  * Return: PAGER_SIGBUS, or PAGER_DONE if it only woke the thread: the page
  * is no longer past EOF, is mapped meanwhile, or its region is dead (the

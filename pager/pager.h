@@ -60,6 +60,13 @@ static inline void pager_detach(struct vm_pmap *pm, struct vm_region *r, bool re
 void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc);
 
 /*
+ * pager_sigbus_is_ufvms - whether @sa is in-thread delivery's SIGBUS
+ * handler (pager/uffd.c), which takes a SIGBUS at an address of no uffd
+ * region for a race with an unmap.  Context: async-signal-safe.
+ */
+bool pager_sigbus_is_ufvms(const struct sigaction *sa);
+
+/*
  * pager_fault_error - the page-fault error code of the fault whose signal
  * context is @uc (x86-64: PAGER_PF_* bits), or -1 where none is known
  * (another architecture, or @uc NULL).  Context: signal handler.

@@ -370,13 +370,18 @@ static int s_wake(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_
  * Queue SIGBUS (BUS_ADRERR, the faulting address) to this thread for the
  * fault it serves, as the kernel's own fault would raise it: blocked until
  * the handler returns, it is delivered at the faulting access, with its
- * context, the action's flags and the interrupted mask, and if a handler
- * returns the access runs again, faults again and is served again (a store
- * read that failed is tried again).  Not when the action ignores SIGBUS
- * (the queued signal is dropped, and the access would fault for ever:
- * errors/read_eio_sigbus_ignored_kills) or the interrupted context blocks
- * it: only a fault's signal is forced through those, and kills, as the
- * kernel's would; nor without the fault's context.
+ * context, the action's flags and the interrupted mask, and if the
+ * handler returns the access runs again, faults again and is served again
+ * (a store read that failed is tried again).  Only to an application's
+ * handler that the interrupted context does not block: a signal queued,
+ * not raised by a fault, is dropped where the action ignores it (the
+ * access would fault for ever: errors/read_eio_sigbus_ignored_kills),
+ * waits where it is blocked, and is dropped too where the action is the
+ * default in the init of a PID namespace; the kernel forces a fault's
+ * signal through all of those, and the process dies, as it should.  Nor
+ * to in-thread delivery's handler (an instance of the uffd backend in the
+ * same process), which takes a SIGBUS at an address of none of its
+ * regions for a race with an unmap.  Nor without the fault's context.
  * Context: signal handler of the faulting thread.  Return: queued.
  */
 static bool queue_sigbus(uintptr_t addr, size_t len)
@@ -388,8 +393,10 @@ static bool queue_sigbus(uintptr_t addr, size_t len)
 	uintptr_t at;
 
 	if (!uc || !cur_si || sigismember(&uc->uc_sigmask, SIGBUS) ||
-	    sigaction(SIGBUS, NULL, &act) ||
-	    (!(act.sa_flags & SA_SIGINFO) && act.sa_handler == SIG_IGN))
+	    sigaction(SIGBUS, NULL, &act) || pager_sigbus_is_ufvms(&act))
+		return false;
+	if ((act.sa_flags & SA_SIGINFO) ? !act.sa_sigaction
+					: act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN)
 		return false;
 	at = (uintptr_t)cur_si->si_addr;
 	if (at < addr || at - addr >= len)

@@ -1508,6 +1508,11 @@ forward:
 	bus_forward(sig, si, ucv);
 }
 
+bool pager_sigbus_is_ufvms(const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == bus_handler;
+}
+
 static int inthread_add(struct uffd_backend *ub)
 {
 	int err = 0;

@@ -16,11 +16,15 @@
  * once the poisoned address is lifted; a process whose SIGBUS is blocked,
  * ignored or left to its default dies of it.
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "race.h"
@@ -272,6 +276,105 @@ Test(errors, read_eio_sigbus_blocked_kills, .timeout = 20, .signal = SIGBUS)
 Test(errors, read_eio_sigbus_ignored_kills, .timeout = 20, .signal = SIGBUS)
 {
 	die_of_read_eio(2);
+}
+
+/*
+ * The init of a PID namespace (a container without an init) gets no
+ * signal sent to it with its default action, only those the kernel forces,
+ * as a fault's: a failing store read must still kill it, not fault for
+ * ever.  The sigsegv backend queued its SIGBUS there once, and the access
+ * faulted again and again (the signal dropped each time); it poisons the
+ * address instead when the action is the default.  Skipped where a PID
+ * namespace cannot be made.
+ */
+Test(errors, read_eio_kills_a_pid_namespace_init, .timeout = 30)
+{
+	char path[TMPSTORE_PATH_MAX];
+	int st = 0, i;
+	pid_t pid;
+
+	ut_store("e", 1 * MiB, SEED, path);
+	if (unshare(CLONE_NEWPID))
+		cr_skip_test("unshare(CLONE_NEWPID): %s", strerror(errno));
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (!pid) {
+		struct ufvm_file *f;
+		struct ufvm *vm;
+		void *map;
+
+		if (getpid() != 1 || ufvm_open(NULL, &vm) || ufvm_file_open(vm, path, UFVM_RDONLY, &f) ||
+		    ufvm_inject(f, UFVM_INJECT_READ_EIO, 10 * PAGE, PAGE) ||
+		    ufvm_map_file(f, 0, 1 * MiB, UFVM_PROT_READ, 0, &map))
+			_exit(2);
+		signal(SIGBUS, SIG_DFL);	/* not a sanitizer's */
+		(void)*(volatile uint8_t *)((uint8_t *)map + 10 * PAGE + 5);
+		_exit(3);
+	}
+	for (i = 0; i < 200 && !waitpid(pid, &st, WNOHANG); i++)
+		race_sleep_us(50000);
+	if (i == 200) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		cr_assert_fail("the namespace's init still ran 10 s after its read failed: "
+			       "its SIGBUS was dropped, and the access faulted again and again");
+	}
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "the init ended with %s %d",
+		  WIFSIGNALED(st) ? "signal" : "exit status",
+		  WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+/*
+ * An instance of the sigsegv backend beside one with in-thread delivery:
+ * the SIGBUS action is then in-thread delivery's handler, which takes a
+ * SIGBUS at an address of none of its regions for a race with an unmap and
+ * lets the access run again.  A SIGBUS the sigsegv backend queued was
+ * swallowed so, and the access served again: a second store read per
+ * failing access (and, had the store recovered, a SIGBUS lost).  With that
+ * handler installed the backend poisons the address: the access run again
+ * raises SIGBUS again, which reaches the application.  Skipped without
+ * userfaultfd.
+ */
+Test(errors, read_eio_sigsegv_beside_inthread_delivery, .timeout = 20)
+{
+	struct ut_file b;
+	struct ufvm_config ca, cb;
+	struct sigbus_info si;
+	struct ufvm *a;
+	uint64_t e0, one, two;
+	uint8_t *map, v;
+	int err;
+
+	sigbus_install();
+	assert_ok(ufvm_config_init(&cb));
+	cb.backend = UFVM_BACKEND_SIGSEGV;
+	ut_file_open(&b, &cb, "b", 64, SEED, UFVM_RDONLY);
+	assert_ok(ufvm_inject(b.f, UFVM_INJECT_READ_EIO, 10 * PAGE, 40 * PAGE));
+	assert_ok(ufvm_map_file(b.f, 0, 64 * PAGE, UFVM_PROT_READ, 0, (void **)&map));
+	/* Alone: the queued SIGBUS, one fault's store reads. */
+	e0 = store_errors(b.vm);
+	cr_assert_eq(sigbus_read(map + 10 * PAGE + 3, &v, &si), 1, "no SIGBUS");
+	one = store_errors(b.vm) - e0;
+	assert_ok(ufvm_config_init(&ca));
+	ca.backend = UFVM_BACKEND_UFFD;
+	ca.delivery = UFVM_DELIVERY_INTHREAD;
+	err = ufvm_open(&ca, &a);
+	if (err) {
+		ufvm_unmap(b.vm, map, 64 * PAGE);
+		ut_file_close(&b);
+		cr_skip_test("no userfaultfd: %s", ufvm_strerror(err));
+	}
+	e0 = store_errors(b.vm);
+	cr_assert_eq(sigbus_read(map + 40 * PAGE + 3, &v, &si), 1, "no SIGBUS beside in-thread "
+		     "delivery");
+	cr_assert_eq(si.addr, (void *)(map + 40 * PAGE + 3), "si_addr %p", si.addr);
+	two = store_errors(b.vm) - e0;
+	cr_assert_eq(two, one, "beside in-thread delivery a failing access cost %" PRIu64
+		     " store read errors, alone %" PRIu64 ": its SIGBUS was swallowed and the "
+		     "access served again", two, one);
+	ut_close(a);
+	assert_ok(ufvm_unmap(b.vm, map, 64 * PAGE));
+	ut_file_close(&b);
 }
 
 /* ufvm_pread() of a range with an injected read error: -EIO, nothing cached. */
