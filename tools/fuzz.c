@@ -60,8 +60,8 @@
  * SIGSEGVs and SIGBUSes are caught; the worker's own checks, and ufvm's
  * assertions, see what went wrong.  An address where a peek met a failing
  * store read stays poisoned for a while with handler threads
- * (documented), so the worker zaps
- * the file's regions when such a failure ends.
+ * (documented), so the worker zaps the file's regions when such a failure
+ * ends; with the other deliveries it does not: its loads must work then.
  *
  * With --jitter N, one call in N of ufvm's debug hooks (the UFVM_HOOK_*
  * points that race tests use to hold a window open) yields the CPU or
@@ -202,6 +202,7 @@ struct fz_run {
 	unsigned int jitter;
 	uint64_t hook_calls[FZ_HOOK_POINTS], hook_waits[FZ_HOOK_POINTS];
 	bool peek;			/* --peek: fz_peeker() */
+	bool poisons;			/* handler threads: a failed read poisons */
 	/*
 	 * Files failing, of every worker: while there are any, a pwrite may
 	 * be refused and no store goes through a mapping.  Writes through
@@ -465,13 +466,15 @@ static bool fz_set_failing(struct fz_worker *w, int file, enum fz_fail kind, boo
 	fz_trace(w, "file %d: store %s of [%lld, +%lld) fail", file, what[kind],
 		 (long long)off, (long long)len);
 	/*
-	 * The peeker's loads may have met the failing reads: each address
-	 * it got SIGBUS at stays poisoned for a while with handler threads
+	 * The peeker's loads may have met the failing reads: with handler
+	 * threads each address it got SIGBUS at stays poisoned for a while
 	 * (documented), and the worker's own loads will go there.  Zap the
 	 * file's regions once no peek is under way, and none can fail any
-	 * more.
+	 * more.  The other deliveries answer each fault with its own SIGBUS
+	 * (the peeker has a handler) and keep nothing: the worker's loads
+	 * must work with no zap.
 	 */
-	peek_end = kind == FZ_FAIL_READS && !on && w->peeking;
+	peek_end = kind == FZ_FAIL_READS && !on && w->peeking && w->run->poisons;
 	if (peek_end)
 		pthread_rwlock_wrlock(&w->peek_lock);
 	pthread_rwlock_wrlock(&w->run->lock);
@@ -1346,6 +1349,9 @@ static int fz_open(struct fz_run *run)
 		return err;
 	cfg.debug_flags = run->debug_flags;
 	err = ufvm_open(&cfg, &run->vm);
+	if (!err)
+		run->poisons = !strcmp(ufvm_backend_name(run->vm), "uffd") &&
+			       cfg.delivery != UFVM_DELIVERY_INTHREAD;
 	if (!err && run->jitter) {
 		err = ufvm_debug_hook(run->vm, fz_jitter, run);
 		if (err) {
