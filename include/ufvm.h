@@ -352,9 +352,9 @@ UFVM_API int ufvm_file_close(struct ufvm_file *f);
  * pages the store refuses to take (docs/architecture.md, "Budget"; a
  * write-back is tried first, so a store that takes writes again ends
  * this at once).  A write fault gets SIGBUS then (with handler-thread
- * delivery the address stays poisoned for up to a second or so; the other
- * deliveries try again at each access: docs/architecture.md); reads never
- * fail for room.
+ * delivery the address stays poisoned for a while, a second or so when
+ * ufvm's background thread is idle; the other deliveries try again at
+ * each access: docs/architecture.md); reads never fail for room.
  * A ufvm_pwrite() that grew the file and then failed or came up short
  * takes the growth back to the end of what it wrote, unless another write
  * or a cached page past that end shows the growth in use; a mapping's

@@ -163,8 +163,9 @@ struct pager_backend {
 	 * Optional: the addresses of up to @max poisons that have been in
 	 * place for PAGER_POISON_HOLD_NS, each forgotten as it is returned;
 	 * the caller zaps each, so that the next access there faults and is
-	 * served again (a failed store read tried again).  Context: any
-	 * thread, no lock held.  Return: how many.
+	 * served again (a failed store read tried again).  Context: one
+	 * caller at a time (the background thread: a second one could free
+	 * a slot claimed again meanwhile), no lock held.  Return: how many.
 	 */
 	unsigned int (*poisons_due)(struct pager_backend *be, uintptr_t *addrs,
 				    unsigned int max);

@@ -816,9 +816,13 @@ static unsigned int u_poisons_due(struct pager_backend *be, uintptr_t *addrs, un
 
 	for (i = 0; i < POISON_SLOTS && n < max; i++) {
 		uintptr_t a = __atomic_load_n(&ub->pois[i].addr, __ATOMIC_ACQUIRE);
+		uint64_t at;
 
-		if (a <= POISON_CLAIMED ||
-		    now - __atomic_load_n(&ub->pois[i].at, __ATOMIC_RELAXED) < PAGER_POISON_HOLD_NS)
+		if (a <= POISON_CLAIMED)
+			continue;
+		/* Claimed after @now was read, it may be younger than @now. */
+		at = __atomic_load_n(&ub->pois[i].at, __ATOMIC_RELAXED);
+		if (at > now || now - at < PAGER_POISON_HOLD_NS)
 			continue;
 		/* One caller at a time (the background thread): no claim race. */
 		addrs[n++] = a;

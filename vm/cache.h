@@ -60,8 +60,9 @@ struct vm_cache_hooks {
 	/* Drop a reference taken by vm_object_get_ref(). */
 	void (*put_object)(void *arg, struct vm_object *obj);
 	/*
-	 * Called by the background thread at each of its rounds (every
-	 * flush interval at most), no lock held.
+	 * Called by the background thread at each of its rounds (a round
+	 * starts every flush interval when idle, later when the last one's
+	 * write-back or reclaim ran long), no lock held.
 	 */
 	void (*tick)(void *arg);
 	void *arg;
