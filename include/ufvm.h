@@ -258,6 +258,13 @@ struct ufvm_config {
 						   before it read the access type
 						   from the fault's context
 						   (pager/sigsegv.c) */
+#define UFVM_DEBUG_ATTACH_OPEN		0x200000000ull	/* a new region of the userfaultfd
+						   backend is mapped accessible
+						   before it is registered, as it
+						   was: a stale access by another
+						   thread then has the kernel make
+						   a frame behind ufvm's back
+						   (pager/uffd.c, u_attach()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -679,6 +686,11 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   the add side to insert pages from
 					   byte offset a; held until the hook
 					   returns and the pages are in */
+#define UFVM_HOOK_ATTACHED	24	/* the userfaultfd backend mapped a new
+					   region at [a, a+b) and has not yet
+					   registered it (nor made it
+					   accessible); mmap_lock held for
+					   writing */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -885,19 +885,28 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	struct uffd_backend *ub = to_ub(pm);
 	size_t len = r->npages << PAGE_SHIFT;
 	int prot = PROT_READ | (r->writable ? PROT_WRITE : 0);
+	/* Tests only: accessible at once, as it was (a stale access's race). */
+	bool open = !hint && (ub->pol->debug & UFVM_DEBUG_ATTACH_OPEN);
 	struct uffdio_register reg;
 	void *a;
 	int err;
 
 	/*
-	 * At a fixed address the mapping may replace one that threads are
-	 * touching: until it is registered, an access would be served by
-	 * the kernel from the memfd (allocating a frame in a hole), so it
-	 * starts inaccessible and gets its protection once registered.
+	 * Until it is registered, an access would be served by the kernel
+	 * from the memfd, allocating a frame in a hole that ufvm never
+	 * learns of: a store there goes unseen, and the fill that later
+	 * finds the page uncached writes the store's bytes over it.  So the
+	 * mapping starts inaccessible and gets its protection once
+	 * registered.  At a fixed address it replaces one that threads are
+	 * touching; anywhere else the kernel may place it where a region
+	 * was just unmapped, and a thread still holding an address of that
+	 * region touched it there (a store of another thread then lost:
+	 * race/test_map_vs_stale_access, found by ufvm fuzz --peek).
 	 */
-	a = map_frames(r->object, hint, len, hint ? PROT_NONE : prot, r->pgoff);
+	a = map_frames(r->object, hint, len, open ? prot : PROT_NONE, r->pgoff);
 	if (a == MAP_FAILED)
 		return -errno;
+	vm_hook(ub->pol, UFVM_HOOK_ATTACHED, (uintptr_t)a, len);
 	/* A child would see holes as zeros: it gets no mapping at all. */
 	madvise(a, len, MADV_DONTFORK);
 	/*
@@ -915,8 +924,7 @@ static int u_attach(struct vm_pmap *pm, struct vm_region *r, uintptr_t hint)
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR;
 	if (r->maywrite)	/* writable now or after ufvm_protect() */
 		reg.mode |= UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg) ||
-	    (hint && mprotect(a, len, prot))) {
+	if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg) || (!open && mprotect(a, len, prot))) {
 		err = -errno;
 		/* At a fixed address what was there is gone: no hole either. */
 		if (!hint || pager_reserve((uintptr_t)a, len))
