@@ -60,6 +60,13 @@ static inline void pager_detach(struct vm_pmap *pm, struct vm_region *r, bool re
 void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc);
 
 /*
+ * pager_action_is_handler - whether @sa runs a function of the
+ * application's (not the default action, not ignored, not a NULL
+ * SA_SIGINFO handler, which is the default).  Context: async-signal-safe.
+ */
+bool pager_action_is_handler(const struct sigaction *sa);
+
+/*
  * pager_sigbus_is_ufvms - whether @sa is in-thread delivery's SIGBUS
  * handler (pager/uffd.c), which takes a SIGBUS at an address of no uffd
  * region for a race with an unmap.  Context: async-signal-safe.

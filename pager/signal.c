@@ -19,6 +19,12 @@
 
 #include "pager/pager.h"
 
+bool pager_action_is_handler(const struct sigaction *sa)
+{
+	return (sa->sa_flags & SA_SIGINFO) ? sa->sa_sigaction != NULL
+					   : sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN;
+}
+
 void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *ucv)
 {
 	void (*info)(int, siginfo_t *, void *) = NULL;
@@ -26,10 +32,12 @@ void pager_signal_forward(struct sigaction *sa, int sig, siginfo_t *si, void *uc
 	ucontext_t *uc = ucv;
 	sigset_t mask, old;
 
-	if (sa->sa_flags & SA_SIGINFO)
-		info = sa->sa_sigaction;
-	else if (sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN)
-		plain = sa->sa_handler;
+	if (pager_action_is_handler(sa)) {
+		if (sa->sa_flags & SA_SIGINFO)
+			info = sa->sa_sigaction;
+		else
+			plain = sa->sa_handler;
+	}
 	if (!info && !plain && si && si->si_code <= 0) {
 		/*
 		 * Sent, not raised by a fault (kill(), sigqueue(), tgkill()):

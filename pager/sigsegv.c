@@ -393,10 +393,8 @@ static bool queue_sigbus(uintptr_t addr, size_t len)
 	uintptr_t at;
 
 	if (!uc || !cur_si || sigismember(&uc->uc_sigmask, SIGBUS) ||
-	    sigaction(SIGBUS, NULL, &act) || pager_sigbus_is_ufvms(&act))
-		return false;
-	if ((act.sa_flags & SA_SIGINFO) ? !act.sa_sigaction
-					: act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN)
+	    sigaction(SIGBUS, NULL, &act) || !pager_action_is_handler(&act) ||
+	    pager_sigbus_is_ufvms(&act))
 		return false;
 	at = (uintptr_t)cur_si->si_addr;
 	if (at < addr || at - addr >= len)

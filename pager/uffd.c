@@ -795,10 +795,10 @@ static int u_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, siz
 		return err;
 	}
 	for (i = 0; i < POISON_SLOTS; i++) {
-		uintptr_t free = 0;
+		uintptr_t none = 0;
 
 		if (!__atomic_load_n(&ub->pois[i].addr, __ATOMIC_RELAXED) &&
-		    __atomic_compare_exchange_n(&ub->pois[i].addr, &free, POISON_CLAIMED, false,
+		    __atomic_compare_exchange_n(&ub->pois[i].addr, &none, POISON_CLAIMED, false,
 						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
 			__atomic_store_n(&ub->pois[i].at, vm_now_ns(), __ATOMIC_RELAXED);
 			__atomic_store_n(&ub->pois[i].addr, addr, __ATOMIC_RELEASE);

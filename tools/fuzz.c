@@ -177,7 +177,7 @@ struct fz_worker {
 	bool peeking, peek_stop;
 	pthread_rwlock_t peek_lock;
 	uint64_t peeks, peek_segv, peek_bus;	/* loads done; signals instead */
-	uint64_t restarts, live_closes;	/* instances closed; with regions mapped */
+	uint64_t restarts, live_closes;	/* restarts with --peek; of them with regions mapped */
 	uint64_t peeks_closing;		/* loads begun during such a close */
 	bool closing;			/* in such a close */
 	bool failed;
@@ -1349,9 +1349,8 @@ static int fz_open(struct fz_run *run)
 		return err;
 	cfg.debug_flags = run->debug_flags;
 	err = ufvm_open(&cfg, &run->vm);
-	if (!err)
-		run->poisons = !strcmp(ufvm_backend_name(run->vm), "uffd") &&
-			       cfg.delivery != UFVM_DELIVERY_INTHREAD;
+	if (!err)	/* handler threads ("uffd-inthread" has none) */
+		run->poisons = !strcmp(ufvm_backend_name(run->vm), "uffd");
 	if (!err && run->jitter) {
 		err = ufvm_debug_hook(run->vm, fz_jitter, run);
 		if (err) {

@@ -163,14 +163,6 @@ static bool per_fault_sigbus(void)
 	return cfg.backend == UFVM_BACKEND_SIGSEGV || cfg.delivery == UFVM_DELIVERY_INTHREAD;
 }
 
-static uint64_t store_errors(struct ufvm *vm)
-{
-	struct ufvm_stats st;
-
-	assert_ok(ufvm_stats(vm, &st));
-	return st.counters[UFVM_CTR_STORE_ERRORS];
-}
-
 /*
  * A store read error is not kept: every access of the failing page faults,
  * tries the store again and gets SIGBUS (BUS_ADRERR, the exact address;
@@ -197,7 +189,7 @@ Test(errors, read_eio_sigbus_is_per_fault, .timeout = 20)
 	assert_ok(ufvm_file_open(vm, path, UFVM_RDONLY, &f));
 	assert_ok(ufvm_inject(f, UFVM_INJECT_READ_EIO, 10 * PAGE, PAGE));
 	map = ut_map(vm, path, 0, 1 * MiB, UFVM_PROT_READ);
-	e0 = store_errors(vm);
+	e0 = ut_counter(vm, UFVM_CTR_STORE_ERRORS);
 	t0 = race_now_us();
 	for (i = 0; i < 3; i++) {
 		cr_assert_eq(sigbus_read(map + at, &v, &si), 1, "access %d of the failing page "
@@ -206,12 +198,12 @@ Test(errors, read_eio_sigbus_is_per_fault, .timeout = 20)
 			     (void *)(map + at));
 		if (per_fault)
 			cr_assert_eq(si.code, BUS_ADRERR, "si_code %d", si.code);
-		if (!i)
-			e1 = store_errors(vm) - e0;	/* the errors of one fault's reads */
+		if (!i)	/* the errors of one fault's reads */
+			e1 = ut_counter(vm, UFVM_CTR_STORE_ERRORS) - e0;
 	}
 	span_us = race_now_us() - t0;
 	cr_assert_geq(e1, 1, "a SIGBUS with no store read error");
-	e2 = store_errors(vm) - e0;
+	e2 = ut_counter(vm, UFVM_CTR_STORE_ERRORS) - e0;
 	if (per_fault)
 		cr_assert_eq(e2, 3 * e1, "3 accesses, %" PRIu64 " store read errors, %" PRIu64
 			     " for the first: the error was kept", e2, e1);
@@ -352,9 +344,9 @@ Test(errors, read_eio_sigsegv_beside_inthread_delivery, .timeout = 20)
 	assert_ok(ufvm_inject(b.f, UFVM_INJECT_READ_EIO, 10 * PAGE, 40 * PAGE));
 	assert_ok(ufvm_map_file(b.f, 0, 64 * PAGE, UFVM_PROT_READ, 0, (void **)&map));
 	/* Alone: the queued SIGBUS, one fault's store reads. */
-	e0 = store_errors(b.vm);
+	e0 = ut_counter(b.vm, UFVM_CTR_STORE_ERRORS);
 	cr_assert_eq(sigbus_read(map + 10 * PAGE + 3, &v, &si), 1, "no SIGBUS");
-	one = store_errors(b.vm) - e0;
+	one = ut_counter(b.vm, UFVM_CTR_STORE_ERRORS) - e0;
 	assert_ok(ufvm_config_init(&ca));
 	ca.backend = UFVM_BACKEND_UFFD;
 	ca.delivery = UFVM_DELIVERY_INTHREAD;
@@ -364,11 +356,11 @@ Test(errors, read_eio_sigsegv_beside_inthread_delivery, .timeout = 20)
 		ut_file_close(&b);
 		cr_skip_test("no userfaultfd: %s", ufvm_strerror(err));
 	}
-	e0 = store_errors(b.vm);
+	e0 = ut_counter(b.vm, UFVM_CTR_STORE_ERRORS);
 	cr_assert_eq(sigbus_read(map + 40 * PAGE + 3, &v, &si), 1, "no SIGBUS beside in-thread "
 		     "delivery");
 	cr_assert_eq(si.addr, (void *)(map + 40 * PAGE + 3), "si_addr %p", si.addr);
-	two = store_errors(b.vm) - e0;
+	two = ut_counter(b.vm, UFVM_CTR_STORE_ERRORS) - e0;
 	cr_assert_eq(two, one, "beside in-thread delivery a failing access cost %" PRIu64
 		     " store read errors, alone %" PRIu64 ": its SIGBUS was swallowed and the "
 		     "access served again", two, one);
