@@ -875,8 +875,9 @@ static void pf_print(FILE *out, const struct pf_run *pr)
 			(double)budget / (double)pf_pages);
 	else
 		fprintf(out, "none");
-	fprintf(out, ", readahead %u, fault-around %u, map-ahead %u, frame stripes %u\n",
-		pr->cfg.readahead, pr->cfg.fault_around, pr->cfg.map_ahead, pf_stripes(pr));
+	fprintf(out, ", readahead %u, fault-around %u, map-ahead %u, write-ahead %u, "
+		"frame stripes %u\n", pr->cfg.readahead, pr->cfg.fault_around, pr->cfg.map_ahead,
+		pr->cfg.write_ahead, pf_stripes(pr));
 	fprintf(out, "medians of %u rounds, each ufvm (a fresh instance) then the kernel's "
 		"mmap(MAP_SHARED) of the file\n\n", pr->reps);
 	fprintf(out, "%-8s %10s %10s %10s %10s %12s %12s\n", "", "ns/page", "min", "max",
@@ -990,6 +991,7 @@ static void pf_json(struct bench_ctx *bx, const struct pf_run *pr)
 	jw_u64(w, "readahead", pr->cfg.readahead);
 	jw_u64(w, "fault_around", pr->cfg.fault_around);
 	jw_u64(w, "map_ahead", pr->cfg.map_ahead);
+	jw_u64(w, "write_ahead", pr->cfg.write_ahead);
 	jw_u64(w, "frame_stripes", pf_stripes(pr));
 	jw_end(w, '}');
 

@@ -8,6 +8,7 @@
  *
  * Keys: speculative, fault_around, retry, invalidate (rwsem, addblock,
  * none), store_latency_us, handlers, handler_park, install_split, readahead, map_ahead,
+ * write_ahead,
  * cache_pages (a page count), reclaim (clock, fifo), delivery (handler,
  * inthread): the struct ufvm_config fields of those names.
  * --workload and --cache take lists too and become dimensions of the
@@ -81,6 +82,7 @@ static const struct sw_keydef {
 	{ "install_split", NULL },
 	{ "readahead", NULL },
 	{ "map_ahead", NULL },
+	{ "write_ahead", NULL },
 	{ "cache_pages", NULL },
 	{ "reclaim", sw_reclaim_names },
 	{ "delivery", sw_delivery_names },
@@ -161,7 +163,8 @@ static int sw_policy(const char *arg)
 bad:
 	fprintf(stderr, "ufvm bench sweep: --policy %s: expected KEY=V1,V2,... with KEY one of "
 		"speculative, fault_around, retry, invalidate (rwsem|addblock|none), "
-		"store_latency_us, handlers, handler_park, install_split, readahead, map_ahead, cache_pages, "
+		"store_latency_us, handlers, handler_park, install_split, readahead, map_ahead, write_ahead, "
+		"cache_pages, "
 		"reclaim (clock|fifo), "
 		"delivery (handler|inthread)\n", arg);
 	return -EINVAL;
@@ -215,6 +218,8 @@ static void sw_apply(struct ufvm_config *cfg, const char *key, unsigned int v)
 		cfg->readahead = v;
 	else if (!strcmp(key, "map_ahead"))
 		cfg->map_ahead = v;
+	else if (!strcmp(key, "write_ahead"))
+		cfg->write_ahead = v;
 	else if (!strcmp(key, "cache_pages"))
 		cfg->cache_pages = v;
 	else if (!strcmp(key, "reclaim"))

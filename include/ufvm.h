@@ -132,6 +132,9 @@ struct ufvm_config {
 					   one memfd) */
 	unsigned int chunk_pages;	/* pages per stripe chunk, a power of two;
 					   0 = 512 (grown for large files) */
+	unsigned int write_ahead;	/* sequential writers: a write fault maps up
+					   to this many pages writable and dirty,
+					   from its own on (0 or 1 = its page) */
 };
 
 /*
@@ -265,6 +268,13 @@ struct ufvm_config {
 						   thread then has the kernel make
 						   a frame behind ufvm's back
 						   (pager/uffd.c, u_attach()) */
+#define UFVM_DEBUG_WA_PAST_LOCK		0x400000000ull	/* write-ahead after a mkwrite
+						   makes a page writable though it
+						   is locked, as by a write-back
+						   that write-protected it and is
+						   about to clean it: a store after
+						   that write-back is lost
+						   (pager/fault.c, mkwrite_ahead()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -549,6 +559,8 @@ enum ufvm_counter {
 	UFVM_CTR_INSTALL_SPLITS,	/* installs offered to an installer thread
 					   (install_split) */
 	UFVM_CTR_INSTALLER_PAGES,	/* pages installer threads mapped */
+	UFVM_CTR_WRITEAHEAD_PAGES,	/* pages write faults dirtied ahead of a
+					   sequential writer (write_ahead) */
 	UFVM_CTR__COUNT
 };
 
@@ -691,6 +703,9 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   registered it (nor made it
 					   accessible); mmap_lock held for
 					   writing */
+#define UFVM_HOOK_WB_PROTECTED	25	/* a write-back write-protected the run
+					   [a, a+b) in every region and has not
+					   cleaned it yet; its pages locked */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

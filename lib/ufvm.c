@@ -124,6 +124,7 @@ static const char *const counter_names[UFVM_CTR__COUNT] = {
 	[UFVM_CTR_HANDLER_UNPARKS] = "handler_unparks",
 	[UFVM_CTR_INSTALL_SPLITS] = "install_splits",
 	[UFVM_CTR_INSTALLER_PAGES] = "installer_pages",
+	[UFVM_CTR_WRITEAHEAD_PAGES] = "writeahead_pages",
 };
 
 static const char *const path_names[UFVM_PATH__COUNT] = {

@@ -64,6 +64,38 @@ static void remap(struct pager_fault *vmf, struct vm_region *r, uint64_t idx)
 	pm->ops->remap(pm, r, vmf->addr, r->writable && !bit_test(r->wmapped, idx - r->pgoff));
 }
 
+#define WA_TRAIL_MIN	8	/* pages written in a row before a write maps ahead */
+
+/*
+ * write_window - the pages a write fault at @idx of @r maps writable, and
+ * so dirties, from @idx on (write-ahead).  A write maps its own page only,
+ * unless the writer is sequential: the WA_TRAIL_MIN pages right before
+ * @idx or more are mapped writable in @r (its trail); then twice the
+ * trail, up to the policy's write_ahead, and no more than the cache takes
+ * dirty at once (none over its slack, none past its dirty limit, none
+ * while write-backs fail).  A page dirtied ahead and never written costs a
+ * store write of its own bytes, as a large folio's does in the kernel; a
+ * random writer rarely has a trail (docs/architecture.md, "Write-ahead").
+ * The trail is read from the region's writable bits, so two writers of
+ * one region each keep theirs.  At most write_ahead / 2 bit tests.
+ * Context: ptl held.
+ */
+static uint64_t write_window(struct pager_fault *vmf, struct vm_region *r, uint64_t idx)
+{
+	struct vm_cache *c = r->object->cache;
+	uint64_t max = vmf->pol->write_ahead, b = idx - r->pgoff, t = 0, room;
+
+	if (max <= 1 || b < WA_TRAIL_MIN || !bit_test(r->wmapped, b - 1))
+		return 1;
+	while (t < max / 2 && t < b && bit_test(r->wmapped, b - t - 1))
+		t++;
+	if (t < WA_TRAIL_MIN || vm_cache_over_slack(c) ||
+	    __atomic_load_n(&c->nr_unclean, __ATOMIC_RELAXED))
+		return 1;
+	room = c->dirty_limit - MIN(c->dirty_limit, __atomic_load_n(&c->nr_dirty, __ATOMIC_RELAXED));
+	return MAX(MIN(MIN(2 * t, max), room), 1);
+}
+
 /*
  * The window of fault-around for page @idx of @r: aligned down to the
  * window like the kernel's, inside the region and the file.
@@ -75,7 +107,12 @@ static void fa_window(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 	uint64_t s, e;
 
 	if (vmf->flags & PF_WRITE) {
-		w = 1;	/* a write maps only the page it dirties */
+		w = write_window(vmf, r, idx);
+		if (w > 1) {
+			s = idx;
+			e = s + w - 1;
+			goto clamp;
+		}
 	} else if (w > 1 && vmf->pol->map_ahead > w && idx == READ_ONCE(r->fa_next)) {
 		/*
 		 * Map-ahead: the fault lands where the last window ended, so
@@ -236,7 +273,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	struct vm_pindex_cursor cur;
 	uint64_t lo, hi, j, first = 0;
 	unsigned int n = 0, extra = 0;
-	bool write = vmf->flags & PF_WRITE;	/* then the window is 1 page */
+	bool write = vmf->flags & PF_WRITE;	/* then the window starts at @idx */
 
 	if (fp_mapped) {
 		/* The window's pages around it, if cached. */
@@ -271,7 +308,7 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 			continue;
 		}
 		if (n) {
-			install_timed(vmf, r, run, first, n, false);
+			install_timed(vmf, r, run, first, n, write && j > idx);
 			n = 0;
 		}
 		if (j > idx)
@@ -284,6 +321,8 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	if (extra) {
 		vm_stat_inc(vmf->stats, UFVM_CTR_FAULTAROUND);
 		vm_stat_add(vmf->stats, UFVM_CTR_FAULTAROUND_PAGES, extra);
+		if (write)	/* the window lies after @idx: all dirtied */
+			vm_stat_add(vmf->stats, UFVM_CTR_WRITEAHEAD_PAGES, extra);
 	}
 	return PAGER_DONE;
 }
@@ -425,6 +464,51 @@ fallback:
 /* ---- mkwrite ---- */
 
 /*
+ * mkwrite_ahead - a write is about to make page @idx of @r writable: dirty
+ * the pages after it too, as far as write_window() allows and as long as
+ * they are mapped read-only in @r, cached, up to date and not locked, so
+ * that the caller makes them writable with its own page, in one call.  A
+ * sequential writer over pages it read first (fault-around mapped them
+ * write-protected) then takes one fault a window, not one a page.  No page
+ * lock: each is dirtied under the ptl after it was seen unlocked, so a
+ * write-back or eviction that locks it later write-protects or unmaps it
+ * under this ptl, after the caller's call; one that locked it already
+ * stops the window here (docs/locking.md, "Dirty bits").
+ * Context: ptl held, the page at @idx locked.
+ * Return: the pages dirtied after @idx.
+ */
+static uint64_t mkwrite_ahead(struct pager_fault *vmf, struct vm_region *r, uint64_t idx)
+{
+	struct vm_object *obj = r->object;
+	uint64_t w = write_window(vmf, r, idx), end, j;
+	struct vm_pindex_cursor cur;
+
+	if (w <= 1)
+		return 0;
+	end = MIN(MIN(idx + w, r->pgoff + r->npages), vm_object_npages(obj));
+	vm_rcu_read_lock();
+	vm_pindex_cursor_init(&cur, &obj->index);
+	for (j = idx + 1; j < end; j++) {
+		struct vm_page *q;
+		uint32_t f;
+
+		if (!bit_test(r->mapped, j - r->pgoff) || bit_test(r->wmapped, j - r->pgoff))
+			break;
+		q = vm_pindex_cursor_get(&cur, j);
+		if (!q)
+			break;
+		f = vm_page_flags_sc(q);
+		if (vmf->pol->debug & UFVM_DEBUG_WA_PAST_LOCK)
+			f &= ~PG_LOCKED;	/* the bug, for tests */
+		if (READ_ONCE(q->object) != obj || (f & (PG_LOCKED | PG_UPTODATE)) != PG_UPTODATE)
+			break;
+		vm_object_set_dirty(obj, q);
+	}
+	vm_rcu_read_unlock();
+	return j - idx - 1;
+}
+
+/*
  * Context: mmap_lock held shared on entry; dropped on return.  May sleep
  * on the page lock (with PF_ALLOW_RETRY after dropping mmap_lock: RETRY),
  * and on store writes when write-backs have failed and the cache is full
@@ -476,12 +560,19 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 		return ret;
 	}
 	if (ro) {
+		uint64_t k, i;
+
 		vm_object_set_dirty(obj, p);
-		if (!pm->ops->protect(pm, r, vmf->addr, PAGE_SIZE, false)) {	/* wakes */
-			bit_set(r->wmapped, b);
+		k = mkwrite_ahead(vmf, r, idx);	/* and the pages after it */
+		if (!pm->ops->protect(pm, r, vm_region_addr(r, idx), (k + 1) << PAGE_SHIFT,
+				      false)) {	/* wakes */
+			for (i = 0; i <= k; i++)
+				bit_set(r->wmapped, b + i);
 			vm_stat_inc(vmf->stats, UFVM_CTR_MKWRITE);
+			vm_stat_add(vmf->stats, UFVM_CTR_WRITEAHEAD_PAGES, k);
 		} else {
-			wake(vmf, r);	/* still read-only: the write faults again */
+			/* Still read-only: the write faults again (the pages stay dirty). */
+			wake(vmf, r);
 		}
 	} else {
 		wake(vmf, r);

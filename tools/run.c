@@ -49,6 +49,7 @@ static const struct run_opt run_opts[] = {
 	{ "backend", "UFVM_BACKEND", "auto|uffd|sigsegv", "fault delivery" },
 	{ "delivery", "UFVM_DELIVERY", "handler|inthread", "userfaultfd delivery" },
 	{ "map-ahead", "UFVM_MAP_AHEAD", "PAGES", "largest map-ahead window of sequential readers (0: off)" },
+	{ "write-ahead", "UFVM_WRITE_AHEAD", "PAGES", "largest window a sequential writer's fault dirties (0: off)" },
 	{ "handlers", "UFVM_HANDLERS", "N", "userfaultfd handler threads (0: one per CPU)" },
 	{ "spin-us", "UFVM_HANDLER_SPIN_US", "US", "handler polling before blocking" },
 	{ "handler-batch", "UFVM_HANDLER_BATCH", "0|1", "pinned handlers never preempt a running thread (SCHED_BATCH)" },

@@ -1456,6 +1456,7 @@ static int write_run(struct vm_object *obj, struct vm_page **run, unsigned int n
 		return WB_KEPT;	/* the punch drops them, or they stay if it fails */
 	epoch = wb_begin(obj, off);
 	stuck = wrprotect_run(obj, run, n);
+	vm_hook(obj->pol, UFVM_HOOK_WB_PROTECTED, off, (uint64_t)n << PAGE_SHIFT);
 	for (i = 0; i < n; i++)
 		vm_page_clear(run[i], PG_DIRTY);
 	size = size_pending(obj, &keep);

@@ -136,6 +136,8 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 		why = "reclaim";
 	else if (cfg->map_ahead > VM_FAULT_AROUND_MAX)
 		why = "map_ahead (0 to 256 pages)";
+	else if (cfg->write_ahead > VM_FAULT_AROUND_MAX)
+		why = "write_ahead (0 to 256 pages)";
 	else if (cfg->readahead > 256)
 		why = "readahead (0 to 256 pages)";
 	else if (cfg->dirty_expire_ms < 1 || cfg->dirty_expire_ms > 3600000)
@@ -167,7 +169,7 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 				      UFVM_DEBUG_FAILED_PUNCH_CUTS | UFVM_DEBUG_PARTIAL_PUNCH_EMPTY |
 				      UFVM_DEBUG_DUP_ONLY_WAKES | UFVM_DEBUG_ADDBLOCK_UNFAIR |
 				      UFVM_DEBUG_REFUSE_GUESS | UFVM_DEBUG_GUESS_ACCESS |
-				      UFVM_DEBUG_ATTACH_OPEN))
+				      UFVM_DEBUG_ATTACH_OPEN | UFVM_DEBUG_WA_PAST_LOCK))
 		why = "debug_flags";
 	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
 		why = "stats_path (not terminated)";
@@ -186,7 +188,7 @@ static const char *const env_known[] = {
 	"UFVM_HANDLER_PARK", "UFVM_HANDLER_SPIN_US", "UFVM_INSTALL_SPLIT", "UFVM_INVALIDATE",
 	"UFVM_MAP_AHEAD", "UFVM_READAHEAD",
 	"UFVM_RECLAIM", "UFVM_RETRY", "UFVM_SPECULATIVE", "UFVM_STATS",
-	"UFVM_STORE_LATENCY_US",
+	"UFVM_STORE_LATENCY_US", "UFVM_WRITE_AHEAD",
 	"UFVM_MATCH", "UFVM_PRELOAD_LIB", "UFVM_PRELOAD_VERBOSE", "UFVM_REPORT",
 };
 
@@ -272,6 +274,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	cfg->readahead = 256;
 	cfg->dirty_expire_ms = 5000;
 	cfg->map_ahead = 256;
+	cfg->write_ahead = 64;
 	cfg->frame_stripes = 4;
 	cfg->chunk_pages = 0;
 
@@ -296,6 +299,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	ENV_UINT("UFVM_INSTALL_SPLIT", 0, 1, install_split);
 	ENV_UINT("UFVM_READAHEAD", 0, 256, readahead);
 	ENV_UINT("UFVM_MAP_AHEAD", 0, VM_FAULT_AROUND_MAX, map_ahead);
+	ENV_UINT("UFVM_WRITE_AHEAD", 0, VM_FAULT_AROUND_MAX, write_ahead);
 	ENV_UINT("UFVM_DIRTY_EXPIRE_MS", 1, 3600000, dirty_expire_ms);
 	ENV_UINT("UFVM_FRAME_STRIPES", 1, VM_FRAME_STRIPES_MAX, frame_stripes);
 	ENV_UINT("UFVM_CHUNK_PAGES", 0, 1u << 20, chunk_pages);
@@ -382,6 +386,7 @@ int vm_policy_from_config(const struct ufvm_config *cfg, struct vm_policy *pol)
 	pol->fault_around = cfg->fault_around;
 	pol->retry = cfg->retry;
 	pol->map_ahead = cfg->map_ahead;
+	pol->write_ahead = cfg->write_ahead;
 	pol->invalidate = cfg->invalidate;
 	pol->frame_stripes = cfg->frame_stripes;
 	pol->chunk_pages = cfg->chunk_pages;

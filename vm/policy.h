@@ -19,6 +19,7 @@ struct vm_policy {
 	unsigned int fault_around;	/* seed 004: window in pages, 1 = off */
 	bool retry;			/* seed 003 */
 	unsigned int map_ahead;		/* largest window for sequential readers */
+	unsigned int write_ahead;	/* ... and for sequential writers */
 	unsigned int invalidate;	/* enum ufvm_invalidate: seeds 001/000 */
 	unsigned int frame_stripes;	/* memfds per object (vm/object.h) */
 	unsigned int chunk_pages;	/* their chunk; 0 = the default */

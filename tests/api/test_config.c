@@ -34,6 +34,7 @@ static const char *const vars[] = {
 	"UFVM_FAULT_AROUND", "UFVM_RETRY", "UFVM_INVALIDATE", "UFVM_STORE_LATENCY_US",
 	"UFVM_CACHE_PAGES", "UFVM_STATS", "UFVM_DIRECT_IO", "UFVM_HANDLER_BATCH",
 	"UFVM_HANDLER_PARK", "UFVM_INSTALL_SPLIT", "UFVM_FRAME_STRIPES", "UFVM_CHUNK_PAGES",
+	"UFVM_WRITE_AHEAD",
 };
 
 static void clear_env(void)
@@ -65,6 +66,7 @@ Test(config, defaults, .timeout = 5)
 	cr_assert_eq(cfg.debug_flags, 0);
 	cr_assert_eq(cfg.frame_stripes, 4);
 	cr_assert_eq(cfg.chunk_pages, 0);
+	cr_assert_eq(cfg.write_ahead, 64);
 }
 
 Test(config, environment_sets_fields, .timeout = 5)
@@ -88,7 +90,9 @@ Test(config, environment_sets_fields, .timeout = 5)
 	setenv("UFVM_BACKEND", "uffd", 1);
 	setenv("UFVM_FRAME_STRIPES", "2", 1);
 	setenv("UFVM_CHUNK_PAGES", "16", 1);
+	setenv("UFVM_WRITE_AHEAD", "0", 1);
 	assert_ok(ufvm_config_init(&cfg));
+	cr_assert_eq(cfg.write_ahead, 0);
 	cr_assert_eq(cfg.frame_stripes, 2);
 	cr_assert_eq(cfg.chunk_pages, 16);
 	cr_assert_eq(cfg.handler_threads, 3);
@@ -220,7 +224,8 @@ Test(config, malformed_environment, .timeout = 5)
 		{ "UFVM_CACHE_PAGES", "64MX" },	{ "UFVM_CACHE_PAGES", "64 M" },
 		{ "UFVM_FRAME_STRIPES", "0" },	{ "UFVM_FRAME_STRIPES", "9" },
 		{ "UFVM_CHUNK_PAGES", "4k" },	{ "UFVM_CHUNK_PAGES", "2097152" },
-		{ "UFVM_CHUNK_PAGES", "3" },
+		{ "UFVM_CHUNK_PAGES", "3" },	{ "UFVM_WRITE_AHEAD", "257" },
+		{ "UFVM_WRITE_AHEAD", "-1" },
 	};
 	struct ufvm_config cfg;
 	struct ufvm *vm = NULL;
@@ -397,6 +402,10 @@ Test(config, check_names_what_open_refuses, .timeout = 5)
 	cfg.map_ahead = 100000;
 	cr_assert_eq(ufvm_config_check(&cfg, &why), -EINVAL);
 	cr_assert(why && strstr(why, "map_ahead"), "why: %s", why ? why : "(null)");
+	cfg.map_ahead = 0;
+	cfg.write_ahead = 257;
+	cr_assert_eq(ufvm_config_check(&cfg, &why), -EINVAL);
+	cr_assert(why && strstr(why, "write_ahead"), "why: %s", why ? why : "(null)");
 	cr_assert_eq(ufvm_open(&cfg, &(struct ufvm *){ NULL }), -EINVAL);
 	cr_assert_eq(ufvm_config_check(NULL, NULL), 0, "NULL is ufvm_open()'s defaults");
 }
