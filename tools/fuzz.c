@@ -202,6 +202,7 @@ struct fz_run {
 	unsigned int jitter;
 	uint64_t hook_calls[FZ_HOOK_POINTS], hook_waits[FZ_HOOK_POINTS];
 	bool peek;			/* --peek: fz_peeker() */
+	uint64_t wa_pages;		/* writeahead_pages of the instances closed */
 	bool poisons;			/* handler threads: a failed read poisons */
 	/*
 	 * Files failing, of every worker: while there are any, a pwrite may
@@ -901,14 +902,52 @@ static bool fz_load(struct fz_worker *w, struct fz_region *rg)
 	return fz_same(w, rg->file, off, w->got, len, "a load through a mapping");
 }
 
+#define FZ_SWEEP_PAGES	40	/* a sweep stores into this many pages at most */
+
+/*
+ * A sequential writer: one byte into each page of a run of @rg's pages, in
+ * order, so that the write faults find a trail and map ahead (write-ahead).
+ * Not with --shared (the pages in a row are several workers').
+ * Context: the run's lock held (fz_step).
+ */
+static void fz_sweep(struct fz_worker *w, struct fz_region *rg)
+{
+	off_t end = rg->off + (off_t)rg->len, at = (off_t)fz_below(w, FZ_PAGE);
+	size_t first, n, i;
+	uint8_t b;
+
+	if (end > w->files[rg->file].size)
+		end = w->files[rg->file].size;
+	if (end <= rg->off)
+		return;
+	first = fz_below(w, (uint64_t)(end - rg->off + FZ_PAGE - 1) / FZ_PAGE);
+	n = 1 + fz_below(w, FZ_SWEEP_PAGES);
+	fz_trace(w, "file %d: a byte at %lld of each page from %lld, %zu pages in order",
+		 rg->file, (long long)at, (long long)(rg->off + (off_t)(first * FZ_PAGE)), n);
+	for (i = first; i < first + n; i++) {
+		off_t off = rg->off + (off_t)(i * FZ_PAGE) + at;
+
+		if (off >= end)
+			break;
+		b = (uint8_t)fz_below(w, 256);
+		rg->addr[off - rg->off] = b;
+		w->files[rg->file].model[off] = b;
+	}
+}
+
 /* Context: the run's lock held (fz_step). */
 static bool fz_store(struct fz_worker *w, struct fz_region *rg)
 {
 	off_t off;
 	size_t len;
 
-	if (!(rg->prot & UFVM_PROT_WRITE) || w->files[rg->file].rfailing ||
-	    !fz_region_range(w, rg, &off, &len))
+	if (!(rg->prot & UFVM_PROT_WRITE) || w->files[rg->file].rfailing)
+		return true;
+	if (!w->run->shared && !fz_any_failing(w) && !fz_below(w, 4)) {
+		fz_sweep(w, rg);
+		return true;
+	}
+	if (!fz_region_range(w, rg, &off, &len))
 		return true;
 	fz_fill(w, w->buf, len);
 	fz_trace(w, "file %d [%lld, +%zu)", rg->file, (long long)off, len);
@@ -1373,6 +1412,16 @@ static bool fz_store_trouble(const struct fz_worker *w)
 	return false;
 }
 
+/* ufvm_close() the run's instance, its write-ahead counted first. */
+static int fz_close_vm(struct fz_run *run)
+{
+	struct ufvm_stats st;
+
+	if (!ufvm_stats(run->vm, &st))
+		run->wa_pages += st.counters[UFVM_CTR_WRITEAHEAD_PAGES];
+	return ufvm_close(run->vm);
+}
+
 static bool fz_restart(struct fz_worker *w)
 {
 	struct fz_run *run = w->run;
@@ -1395,7 +1444,7 @@ static bool fz_restart(struct fz_worker *w)
 	if (w->peeking && !live)
 		pthread_rwlock_wrlock(&w->peek_lock);	/* no load while there is no instance */
 	__atomic_store_n(&w->closing, live, __ATOMIC_RELAXED);
-	err = ufvm_close(run->vm);
+	err = fz_close_vm(run);
 	__atomic_store_n(&w->closing, false, __ATOMIC_RELAXED);
 	if (live) {
 		/* Its handles and regions are gone: forget them before loads resume. */
@@ -1662,7 +1711,7 @@ static int fz_run_seed(struct fz_run *run, uint64_t totals[FZ_NOPS + 10])
 	for (k = 0; run->shared && ok && k < FZ_FILES; k++)
 		ok &= fz_check_store(run->w[0], k, 0, run->w[0]->files[k].size, true);
 	if (run->vm) {
-		err = ufvm_close(run->vm);
+		err = fz_close_vm(run);
 		if (err) {
 			fprintf(stderr, "ufvm fuzz: seed %" PRIu64 ": ufvm_close: %s\n", run->seed,
 				ufvm_strerror(err));
@@ -1863,6 +1912,8 @@ int ufvm_fuzz_main(int argc, char **argv)
 		       " %" PRIu64 " loads begun during those closes\n",
 		       totals[FZ_NOPS + 5], totals[FZ_NOPS + 6], totals[FZ_NOPS + 7],
 		       totals[FZ_NOPS + 8], totals[FZ_NOPS + 9]);
+	printf("ufvm fuzz: %" PRIu64 " pages dirtied ahead of writers (write-ahead)\n",
+	       run.wa_pages);
 	if (run.jitter) {
 		printf("ufvm fuzz: jitter, hook point: calls/waits:");
 		for (k = 0; k < FZ_HOOK_POINTS; k++)
