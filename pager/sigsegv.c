@@ -7,9 +7,12 @@
  * faulting thread serves its own fault from libsigsegv's handler through
  * the same fault path as the userfaultfd backend (pager_fault()).  The pmap
  * operations become mappings of the object's memfd:
- *   install    mmap(MAP_FIXED|MAP_SHARED) of the frames, read-only for a
- *              clean page of a writable region (dirty tracking), writable
- *              for a dirty one; adjacent runs merge into one mapping
+ *   install    mmap(MAP_FIXED|MAP_SHARED|MAP_POPULATE) of the frames,
+ *              read-only for a clean page of a writable region (dirty
+ *              tracking), writable for a dirty one; adjacent runs merge
+ *              into one mapping.  Populated: else the first access to each
+ *              page takes a fault of the kernel's own (one a page for a
+ *              store; docs/performance.md, "Populated installs")
  *   zap        mmap(MAP_FIXED) of PROT_NONE anonymous memory over the range
  *   protect    mprotect
  *   poison     SIGBUS queued to the faulting thread (per fault, like the
@@ -170,8 +173,8 @@ static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	int prot = PROT_READ | ((r->writable && !wp) ? PROT_WRITE : 0);
 
 	/* One memfd: lib/ufvm.c does not stripe this backend's objects. */
-	if (mmap((void *)addr, len, prot, MAP_SHARED | MAP_FIXED, r->object->memfds[0],
-		 file_off(r, addr)) == MAP_FAILED) {
+	if (mmap((void *)addr, len, prot, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+		 r->object->memfds[0], file_off(r, addr)) == MAP_FAILED) {
 		vm_stat_inc(vm_stats_shard_get(sb->stats), UFVM_CTR_INSTALL_ERRORS);
 		return -errno;
 	}
