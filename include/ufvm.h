@@ -134,7 +134,9 @@ struct ufvm_config {
 					   0 = 512 (grown for large files) */
 	unsigned int write_ahead;	/* sequential writers: a write fault maps up
 					   to this many pages writable and dirty,
-					   from its own on (0 or 1 = its page) */
+					   from its own on (0 or 1 = its page);
+					   none in a process that had two
+					   instances open or forked with one */
 };
 
 /*
@@ -275,6 +277,12 @@ struct ufvm_config {
 						   about to clean it: a store after
 						   that write-back is lost
 						   (pager/fault.c, mkwrite_ahead()) */
+#define UFVM_DEBUG_WA_APART		0x800000000ull	/* write-ahead goes on with
+						   another instance open, or after a
+						   fork: a page dirtied ahead and
+						   never stored into goes back over
+						   what the other cache synced
+						   (pager/fault.c, write_window()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

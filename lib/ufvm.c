@@ -490,6 +490,7 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 		goto fail_as;
 	vm->as.pmap = &vm->be->pmap;
 	__atomic_store_n(&vm->tick_be, vm->be, __ATOMIC_RELEASE);
+	vm_instances_add(1);	/* a second one: caches apart (write-ahead stops) */
 	*out = vm;
 	return 0;
 fail_as:
@@ -1565,6 +1566,7 @@ static int close_instance(struct ufvm *vm)
 	vm_mutex_destroy(&vm->registry);
 	vm_stats_set_destroy(&vm->stats);
 	free(vm);
+	vm_instances_add(-1);
 	return err;
 }
 

@@ -77,7 +77,10 @@ static void remap(struct pager_fault *vmf, struct vm_region *r, uint64_t idx)
  * store write of its own bytes, as a large folio's does in the kernel; a
  * random writer rarely has a trail (docs/architecture.md, "Write-ahead").
  * The trail is read from the region's writable bits, so two writers of
- * one region each keep theirs.  At most write_ahead / 2 bit tests.
+ * one region each keep theirs.  At most write_ahead / 2 bit tests (8 at
+ * least).  None once this file may be cached apart too (vm_caches_apart():
+ * another instance's or process's cache may write it, and a page dirtied
+ * here but never stored into would go back over what that one synced).
  * Context: ptl held.
  */
 static uint64_t write_window(struct pager_fault *vmf, struct vm_region *r, uint64_t idx)
@@ -87,7 +90,9 @@ static uint64_t write_window(struct pager_fault *vmf, struct vm_region *r, uint6
 
 	if (max <= 1 || b < WA_TRAIL_MIN || !bit_test(r->wmapped, b - 1))
 		return 1;
-	while (t < max / 2 && t < b && bit_test(r->wmapped, b - t - 1))
+	if (vm_caches_apart() && !(vmf->pol->debug & UFVM_DEBUG_WA_APART))	/* else: the bug */
+		return 1;
+	while (t < MAX(max / 2, WA_TRAIL_MIN) && t < b && bit_test(r->wmapped, b - t - 1))
 		t++;
 	if (t < WA_TRAIL_MIN || vm_cache_over_slack(c) ||
 	    __atomic_load_n(&c->nr_unclean, __ATOMIC_RELAXED))
@@ -571,7 +576,16 @@ static int do_mkwrite(struct pager_fault *vmf, struct vm_region *r)
 			vm_stat_inc(vmf->stats, UFVM_CTR_MKWRITE);
 			vm_stat_add(vmf->stats, UFVM_CTR_WRITEAHEAD_PAGES, k);
 		} else {
-			/* Still read-only: the write faults again (the pages stay dirty). */
+			/*
+			 * Still read-only: the write faults again (the pages
+			 * stay dirty).  A call over several pages may have
+			 * failed part way (mprotect over mappings it splits):
+			 * unmap them all rather than leave one writable that
+			 * the writable bits do not show (write-back would
+			 * clean it without write-protecting it).
+			 */
+			if (k)
+				vm_region_zap_range_locked(r, idx, idx + k);
 			wake(vmf, r);
 		}
 	} else {

@@ -144,6 +144,19 @@ struct vm_fork_id {
 
 /* Return: 0 or -errno.  Context: may sleep. */
 int vm_fork_id_init(struct vm_fork_id *id);
+
+/*
+ * Caches of one file apart: each instance has its own page cache, and a
+ * forked child its own instances, so two caches may hold one file, each
+ * writing back what it dirtied.  ufvm cannot tell which files they share;
+ * it tells whether the process ever had two instances open at once, or
+ * forked (by fork(), or made a child that opens one) with one open: from
+ * then on, for good, vm_caches_apart() is true (write-ahead stops, which
+ * would write back pages this cache never stored into: pager/fault.c).
+ * vm_instances_add(+1) at each ufvm_open(), -1 at its close.
+ */
+void vm_instances_add(int delta);
+bool vm_caches_apart(void);
 /* Is this a fork()ed child of the process that made @id?  Signal safe. */
 bool vm_forked(const struct vm_fork_id *id);
 

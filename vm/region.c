@@ -402,27 +402,36 @@ static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi)
  * back on mprotect(), which needs no new mapping either.
  * Return: 0 or the backend's -errno.
  */
-static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool keep_on_error)
+/* zap_range() with the ptl held. */
+static int zap_range_locked(struct vm_region *r, uint64_t first, uint64_t last,
+			    bool keep_on_error)
 {
 	struct vm_pmap *pm = r->as->pmap;
 	uint64_t lo, hi;
 	int err = 0;
 
-	if (last < r->pgoff || first >= r->pgoff + r->npages)
+	VM_ASSERT_HELD(&r->ptl);
+	if (last < r->pgoff || first >= r->pgoff + r->npages || r->dead)
 		return 0;
 	lo = MAX(first, r->pgoff) - r->pgoff;
 	hi = MIN(last, r->pgoff + r->npages - 1) - r->pgoff;
-	vm_mutex_lock(&r->ptl);
-	if (!r->dead) {
-		uintptr_t a = r->start + (lo << PAGE_SHIFT);
-		size_t len = (size_t)(hi - lo + 1) << PAGE_SHIFT;
+	uintptr_t a = r->start + (lo << PAGE_SHIFT);
+	size_t len = (size_t)(hi - lo + 1) << PAGE_SHIFT;
 
-		err = keep_on_error ? pm->ops->zap(pm, r, a, len) : zap_or_all_locked(r, a, len);
-		if (err == 1)
-			err = 0;	/* the whole region, bits and all */
-		else if (!err || !keep_on_error)
-			drop_mapped_locked(r, lo, hi);
-	}
+	err = keep_on_error ? pm->ops->zap(pm, r, a, len) : zap_or_all_locked(r, a, len);
+	if (err == 1)
+		err = 0;	/* the whole region, bits and all */
+	else if (!err || !keep_on_error)
+		drop_mapped_locked(r, lo, hi);
+	return err;
+}
+
+static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool keep_on_error)
+{
+	int err;
+
+	vm_mutex_lock(&r->ptl);
+	err = zap_range_locked(r, first, last, keep_on_error);
 	vm_mutex_unlock(&r->ptl);
 	return err;
 }
@@ -430,6 +439,11 @@ static int zap_range(struct vm_region *r, uint64_t first, uint64_t last, bool ke
 void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last)
 {
 	zap_range(r, first, last, false);
+}
+
+void vm_region_zap_range_locked(struct vm_region *r, uint64_t first, uint64_t last)
+{
+	zap_range_locked(r, first, last, false);
 }
 
 int vm_region_unmap_range(struct vm_region *r, uint64_t first, uint64_t last)

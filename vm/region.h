@@ -170,6 +170,8 @@ unsigned int vm_region_zap_pages(struct vm_region *r, struct vm_page **pages, un
  * the ptl; RCU inside.
  */
 void vm_region_zap_range(struct vm_region *r, uint64_t first, uint64_t last);
+/* The same with the ptl held by the caller. */
+void vm_region_zap_range_locked(struct vm_region *r, uint64_t first, uint64_t last);
 /*
  * vm_region_unmap_range - as vm_region_zap_range(), for a caller whose
  * pages stay in the cache (ufvm_zap): if the backend fails, what it may

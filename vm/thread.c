@@ -178,8 +178,24 @@ static void fork_hold_release(void)
 	fork_holding = false;
 }
 
+static uint32_t instances;	/* (a) open in this process */
+static uint32_t caches_apart;	/* (a) 1 for good: see vm_caches_apart() */
+
+void vm_instances_add(int delta)
+{
+	if (__atomic_add_fetch(&instances, (uint32_t)delta, __ATOMIC_SEQ_CST) > 1)
+		__atomic_store_n(&caches_apart, 1, __ATOMIC_RELAXED);
+}
+
+bool vm_caches_apart(void)
+{
+	return __atomic_load_n(&caches_apart, __ATOMIC_RELAXED);
+}
+
 void vm_rcu_fork_prepare(void)
 {
+	if (__atomic_load_n(&instances, __ATOMIC_SEQ_CST))	/* parent and child apart */
+		__atomic_store_n(&caches_apart, 1, __ATOMIC_RELAXED);
 	vm_aspace_fork_prepare();	/* the regions' ranges, for the child */
 	fork_hold_take();
 	/* After fork_lock: a caller of vm_call_rcu() may hold it meanwhile. */
@@ -274,8 +290,12 @@ int vm_fork_id_init(struct vm_fork_id *id)
 		/* Wiped: a child of a fork; its instances carry its pid. */
 		pid_t zero = 0;
 
-		__atomic_compare_exchange_n(fork_page, &zero, id->pid, false,
-					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		if (__atomic_compare_exchange_n(fork_page, &zero, id->pid, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) &&
+		    __atomic_load_n(&instances, __ATOMIC_SEQ_CST))
+			/* A child made with the parent's instances open, without
+			 * the fork hooks (a raw system call): apart too. */
+			__atomic_store_n(&caches_apart, 1, __ATOMIC_RELAXED);
 	}
 	return 0;
 }

@@ -12,10 +12,13 @@
  * writer that stores into every other page in a shuffled order dirties only
  * those (nothing ahead, a store write of each page and no more); under a
  * budget of 256 pages a sequential writer of 4096 keeps the cache within
- * it, and every byte reaches the store.  Each on the backend the
- * environment selects.
+ * it, and every byte reaches the store; with a second instance open, or
+ * after a fork, nothing is written ahead (another cache may write the
+ * file: below).  Each on the backend the environment selects.
  */
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -203,4 +206,82 @@ Test(write_ahead, a_sequential_writer_stays_within_the_budget, .timeout = 120)
 	cr_assert_lt(faults, BIG / 2, "%llu faults for %lu pages written in order",
 		     (unsigned long long)faults, BIG);
 	close_and_check(vm, m, BIG, path, all);
+}
+
+/*
+ * Two caches of one file: instance A has every page cached, clean; B
+ * writes page 20 and syncs it; then A stores into pages 0..11 in order and
+ * syncs.  Page 20 must keep B's byte: A never stored into it.  Write-ahead
+ * would have A dirty pages ahead of its trail, 20 among them, and write its
+ * own copy back over B's; ufvm stops it once two instances were open
+ * (vm_caches_apart()).  Teeth: UFVM_DEBUG_WA_APART lets A write ahead.
+ * Return: whether B's byte is in the file.
+ */
+#define APART_PG	20
+
+static bool two_caches(uint64_t a_debug)
+{
+	char path[TMPSTORE_PATH_MAX], b;
+	struct ufvm_config cfg;
+	struct ufvm *va, *vb;
+	struct ufvm_file *fb;
+	uint8_t *m;
+	void *addr;
+
+	ut_store("two", 64 * PAGE, SEED, path);
+	assert_ok(ufvm_config_init(&cfg));
+	cfg.write_ahead = 64;
+	cfg.dirty_expire_ms = 3600000;
+	cfg.debug_flags = a_debug;
+	va = ut_open(&cfg);
+	cfg.debug_flags = 0;
+	vb = ut_open(&cfg);
+	assert_ok(ufvm_map(va, path, 0, 64 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE,
+			   UFVM_MAP_SHARED, &addr));
+	m = addr;
+	for (uint64_t pg = 0; pg < 64; pg++)	/* A: cached, clean, write-protected */
+		assert_pattern(SEED, m + pg * PAGE + OFF, pg * PAGE + OFF, 1, "page %llu",
+			       (unsigned long long)pg);
+	assert_ok(ufvm_file_open(vb, path, UFVM_RDWR, &fb));
+	ut_pwrite(fb, "B", 1, APART_PG * PAGE + OFF + 1);
+	assert_ok(ufvm_fsync(fb));
+	assert_ok(ufvm_file_close(fb));
+	ut_close(vb);
+	write_seq(va, m, 12);
+	assert_ok(ufvm_sync(va, m, 64 * PAGE));
+	ut_unmap(va, m, 64 * PAGE);
+	ut_close(va);
+	assert_ok(tmpstore_read(path, &b, 1, APART_PG * PAGE + OFF + 1));
+	return b == 'B';
+}
+
+Test(write_ahead, a_second_cache_s_write_is_kept, .timeout = 60)
+{
+	cr_assert(two_caches(0), "page %d: instance B's synced write was written over by A, "
+		  "which never stored into it", APART_PG);
+}
+
+Test(write_ahead, teeth_apart_writes_over_the_other_cache, .timeout = 60)
+{
+	cr_assert(!two_caches(UFVM_DEBUG_WA_APART), "writing ahead with two instances open, A "
+		  "should have written its copy of page %d over B's", APART_PG);
+}
+
+/* After a fork() with an instance open, this process writes ahead no more. */
+Test(write_ahead, a_fork_stops_it, .timeout = 60)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	uint8_t *m = open_rw(64, 0, NPAGES, &vm, path);
+	int status;
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	cr_assert(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+	write_seq(vm, m, NPAGES);
+	cr_assert_eq(ut_counter(vm, UFVM_CTR_WRITEAHEAD_PAGES), 0,
+		     "pages written ahead after a fork");
+	close_and_check(vm, m, NPAGES, path, all);
 }
