@@ -283,6 +283,12 @@ struct ufvm_config {
 						   never stored into goes back over
 						   what the other cache synced
 						   (pager/fault.c, write_window()) */
+#define UFVM_DEBUG_DROP_DIRTY_EARLY	0x1000000000ull	/* a punch reads a page's
+						   dirty bit before it unmaps the
+						   page, as it did: a fault that
+						   dirties it meanwhile has its store
+						   dropped, though the punch fails
+						   (vm/object.c, remove_pages()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -714,6 +720,11 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 #define UFVM_HOOK_WB_PROTECTED	25	/* a write-back write-protected the run
 					   [a, a+b) in every region and has not
 					   cleaned it yet; its pages locked */
+#define UFVM_HOOK_DROP_PAGE	26	/* a punch or truncate is about to lock
+					   the page at byte offset a to drop it
+					   (b = 0), or locked it and has not
+					   unmapped it (b = 1); the invalidate
+					   lock held exclusive */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

@@ -975,8 +975,12 @@ static void zap_regions(struct vm_object *obj, uint64_t first, uint64_t last)
 /*
  * Remove the pages of [first, last] from the cache, but with @keep_dirty
  * the dirty ones.  A page whose pin fails is being freed, out of the
- * index already: the walk goes on past it.  Context: inval side held.
- * Return: whether a dirty page was kept.
+ * index already: the walk goes on past it.  A page's dirty bit is read
+ * once it is locked and unmapped from every region: a fault that passed
+ * its checks before the lock may still map the page writable and dirty it
+ * (under a ptl, which the unmap waits for), and a store into it then must
+ * keep it if the punch fails (race/test_punch_vs_write_ahead).
+ * Context: inval side held.  Return: whether a dirty page was kept.
  */
 static bool remove_pages(struct vm_object *obj, uint64_t first, uint64_t last, bool keep_dirty)
 {
@@ -995,11 +999,21 @@ static bool remove_pages(struct vm_object *obj, uint64_t first, uint64_t last, b
 		if (!p)
 			break;
 		if (got) {
+			vm_hook(obj->pol, UFVM_HOOK_DROP_PAGE, p->index << PAGE_SHIFT, 0);
 			vm_page_lock(p);
-			if (p->object == obj && keep_dirty && vm_page_test(p, PG_DIRTY))
-				kept = true;
-			else if (p->object == obj)
-				vm_object_remove_page(obj, p);
+			if (p->object == obj) {
+				bool dirty = vm_page_test(p, PG_DIRTY);	/* the bug's look */
+
+				vm_hook(obj->pol, UFVM_HOOK_DROP_PAGE, p->index << PAGE_SHIFT, 1);
+				if (!(obj->pol->debug & UFVM_DEBUG_DROP_DIRTY_EARLY)) {
+					unmap_page_all(obj, p);
+					dirty = vm_page_test(p, PG_DIRTY);
+				}
+				if (keep_dirty && dirty)
+					kept = true;
+				else
+					vm_object_remove_page(obj, p);
+			}
 			vm_page_unlock(p);
 			vm_page_put(p);
 		}
