@@ -77,6 +77,44 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * A thread that runs on CPU 0 until the caller stops it, while faults come
+ * from CPU 0 only until a handler parks.  Handler 0, woken on CPU 0 for
+ * each fault, then waits for its turn there (SCHED_BATCH does not preempt),
+ * so the handler of CPU 1 serves faults of CPU 0 and parks.  Without it,
+ * handler 0 may take every fault while CPU 0 is idle and CPU 1 busy with
+ * another process, and none parks: the set-up waits ran out twice beside
+ * other loads (once under ASan beside another test binary, once in
+ * release beside a fuzz campaign), not again since.
+ */
+struct crowd {
+	atomic_int stop;
+	pthread_t th;
+};
+
+static void *crowd_main(void *arg)
+{
+	struct crowd *c = arg;
+
+	if (pin(0))
+		while (!atomic_load_explicit(&c->stop, memory_order_relaxed))
+			;
+	return NULL;
+}
+
+/* Return: false if the thread could not be made.  (No assertion: a forked child calls it.) */
+static bool crowd_start(struct crowd *c)
+{
+	atomic_store(&c->stop, 0);
+	return pthread_create(&c->th, NULL, crowd_main, c) == 0;
+}
+
+static void crowd_stop(struct crowd *c)
+{
+	atomic_store(&c->stop, 1);
+	pthread_join(c->th, NULL);
+}
+
 /* Defaults (and the environment), one page per fault; skips where no handler parks. */
 static void park_config(struct ufvm_config *cfg, unsigned int park)
 {
@@ -134,8 +172,11 @@ Test(handler_park, idle_cpu_handler_parks_and_comes_back, .timeout = 3 * WAIT_S 
 	uint64_t parks, unparks, faults;
 	struct ufvm *vm;
 	uint8_t *map = open_mapped(1, &vm);
+	struct crowd cw;
 
+	cr_assert(crowd_start(&cw));
 	parks = fault_until(vm, map, 0, UFVM_CTR_HANDLER_PARKS, 0, WAIT_S);
+	crowd_stop(&cw);
 	cr_assert_geq(parks, 1, "no handler parked in %d s of faults from CPU 0 only", WAIT_S);
 
 	faults = ut_counter(vm, UFVM_CTR_FAULTS);
@@ -198,6 +239,7 @@ Test(handler_park, a_reader_waiting_for_the_store_unparks_the_others, .timeout =
 	struct ufvm_config cfg;
 	double end = now_s() + WAIT_S;
 	uint64_t unparks;
+	struct crowd cw;
 	pthread_t th;
 	void *addr;
 
@@ -211,12 +253,14 @@ Test(handler_park, a_reader_waiting_for_the_store_unparks_the_others, .timeout =
 	assert_ok(ufvm_map(sr.vm, path, 0, SIZE, UFVM_PROT_READ, UFVM_MAP_SHARED, &addr));
 	sr.map = addr;
 	cr_assert(pin(0));
+	cr_assert(crowd_start(&cw));
 	do {	/* until a handler is parked now */
 		for (size_t i = 0; i < WARM; i++)
 			assert_pattern(SEED, sr.map + i * PAGE, i * PAGE, 8, "page %zu", i);
 		assert_ok(ufvm_zap(sr.vm, addr, WARM * PAGE));
 	} while (ut_counter(sr.vm, UFVM_CTR_HANDLER_PARKS) <=
 		 ut_counter(sr.vm, UFVM_CTR_HANDLER_UNPARKS) && now_s() < end);
+	crowd_stop(&cw);
 	unparks = ut_counter(sr.vm, UFVM_CTR_HANDLER_UNPARKS);
 	cr_assert_gt(ut_counter(sr.vm, UFVM_CTR_HANDLER_PARKS), unparks,
 		     "no handler parked in %d s of faults from CPU 0 only", WAIT_S);
@@ -269,6 +313,7 @@ static int park_vs_close(unsigned int debug)
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
 	double end = now_s() + WAIT_S;
+	struct crowd cw;
 	pthread_t th;
 	uint8_t *map;
 	void *addr;
@@ -283,12 +328,15 @@ static int park_vs_close(unsigned int debug)
 	    ufvm_map(pc.vm, path, 0, SIZE, UFVM_PROT_READ, UFVM_MAP_SHARED, &addr) || !pin(0))
 		return CHILD_SETUP;
 	map = addr;
+	if (!crowd_start(&cw))
+		return CHILD_SETUP;
 	while (!atomic_load(&pc.held) && now_s() < end) {
 		for (size_t i = 0; i < NPAGES && !atomic_load(&pc.held); i++)
 			(void)*(volatile uint8_t *)(map + i * PAGE);
 		if (ufvm_zap(pc.vm, map, SIZE))
 			return CHILD_SETUP;
 	}
+	crowd_stop(&cw);
 	if (!atomic_load(&pc.held))
 		return CHILD_NO_WINDOW;
 	if (ufvm_unmap(pc.vm, map, SIZE) || pthread_create(&th, NULL, closer, NULL))
@@ -371,6 +419,7 @@ static uint64_t park_vs_store_wait(unsigned int debug)
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
 	double end = now_s() + PARK_WAIT_S;
+	struct crowd cw;
 	uint64_t t;
 	struct ufvm *vm;
 	pthread_t th;
@@ -395,11 +444,13 @@ static uint64_t park_vs_store_wait(unsigned int debug)
 	for (size_t i = 0; i < WARM; i++)
 		assert_pattern(SEED, pw.map + i * PAGE, i * PAGE, 8, "page %zu", i);
 	atomic_store(&pw.armed, 1);
+	cr_assert(crowd_start(&cw));
 	while (!atomic_load(&pw.held) && now_s() < end) {	/* from CPU 0 only */
 		for (size_t i = 0; i < WARM; i++)
 			assert_pattern(SEED, pw.map + i * PAGE, i * PAGE, 8, "page %zu", i);
 		assert_ok(ufvm_zap(vm, addr, WARM * PAGE));
 	}
+	crowd_stop(&cw);
 	cr_assert(atomic_load(&pw.held), "no handler went to park in %d s", PARK_WAIT_S);
 	assert_ok(ufvm_zap(vm, addr, WARM * PAGE));
 	cr_assert(pthread_create(&th, NULL, uncached_reader, NULL) == 0);
