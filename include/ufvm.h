@@ -134,9 +134,9 @@ struct ufvm_config {
 					   0 = 512 (grown for large files) */
 	unsigned int write_ahead;	/* sequential writers: a write fault maps up
 					   to this many pages writable and dirty,
-					   from its own on (0 or 1 = its page);
-					   none in a process that had two
-					   instances open or forked with one */
+					   from its own on (0 or 1 = its page, the
+					   default); only for files no other
+					   cache writes (docs/architecture.md) */
 };
 
 /*

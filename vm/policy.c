@@ -275,7 +275,7 @@ int vm_policy_config_init(struct ufvm_config *cfg)
 	cfg->readahead = 256;
 	cfg->dirty_expire_ms = 5000;
 	cfg->map_ahead = 256;
-	cfg->write_ahead = 64;
+	cfg->write_ahead = 0;	/* opt-in: see docs/architecture.md, "Write-ahead" */
 	cfg->frame_stripes = 4;
 	cfg->chunk_pages = 0;
 

@@ -66,7 +66,7 @@ Test(config, defaults, .timeout = 5)
 	cr_assert_eq(cfg.debug_flags, 0);
 	cr_assert_eq(cfg.frame_stripes, 4);
 	cr_assert_eq(cfg.chunk_pages, 0);
-	cr_assert_eq(cfg.write_ahead, 64);
+	cr_assert_eq(cfg.write_ahead, 0);
 }
 
 Test(config, environment_sets_fields, .timeout = 5)
@@ -90,9 +90,9 @@ Test(config, environment_sets_fields, .timeout = 5)
 	setenv("UFVM_BACKEND", "uffd", 1);
 	setenv("UFVM_FRAME_STRIPES", "2", 1);
 	setenv("UFVM_CHUNK_PAGES", "16", 1);
-	setenv("UFVM_WRITE_AHEAD", "0", 1);
+	setenv("UFVM_WRITE_AHEAD", "64", 1);
 	assert_ok(ufvm_config_init(&cfg));
-	cr_assert_eq(cfg.write_ahead, 0);
+	cr_assert_eq(cfg.write_ahead, 64);
 	cr_assert_eq(cfg.frame_stripes, 2);
 	cr_assert_eq(cfg.chunk_pages, 16);
 	cr_assert_eq(cfg.handler_threads, 3);

@@ -33,10 +33,10 @@ run() {
 
 run --cache 8 fuzz --seed 1 --ops 2000
 run --cache 16 fuzz --seed 101 --ops 2000 --threads 3
-run fuzz --seed 201 --ops 3000
+run --write-ahead 64 fuzz --seed 201 --ops 3000
 run --cache 8 fuzz --seed 301 --ops 1500 --threads 3 --shared
 run --cache 6 fuzz --seed 401 --ops 2000 --threads 2 --inject
-run fuzz --seed 451 --ops 2000 --threads 2 --inject
+run --write-ahead 64 fuzz --seed 451 --ops 2000 --threads 2 --inject
 run --cache 6 fuzz --seed 501 --ops 2000 --threads 2 --jitter 8
 run --cache 8 fuzz --seed 601 --ops 2000 --threads 2 --peek --jitter 8
 run --cache 8 fuzz --seed 651 --ops 2000 --inject --peek
