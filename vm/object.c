@@ -1333,9 +1333,7 @@ static uint64_t wrprotect_run(struct vm_object *obj, struct vm_page **run, unsig
 		if (!r->writable)
 			continue;
 		vm_mutex_lock(&r->ptl);
-		for (i = 0; i < n; i++)
-			if (!vm_region_wrprotect_page_locked(r, run[i]))
-				stuck |= 1ull << i;
+		stuck |= vm_region_wrprotect_run_locked(r, run, n);
 		vm_mutex_unlock(&r->ptl);
 	}
 	vm_mutex_unlock(&obj->rmap_lock);

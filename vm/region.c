@@ -366,6 +366,38 @@ bool vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p)
 	return true;
 }
 
+uint64_t vm_region_wrprotect_run_locked(struct vm_region *r, struct vm_page **run, unsigned int n)
+{
+	struct vm_pmap *pm = r->as->pmap;
+	unsigned int i = 0, s, k;
+	uint64_t stuck = 0;
+
+	VM_ASSERT_HELD(&r->ptl);
+	while (i < n) {
+		if (!vm_region_covers_idx(r, run[i]->index) ||
+		    !bit_test(r->wmapped, run[i]->index - r->pgoff)) {
+			i++;
+			continue;
+		}
+		/* The pages from run[i] on mapped writable here, offsets in a row. */
+		for (s = i++; i < n && run[i]->index == run[i - 1]->index + 1 &&
+			      vm_region_covers_idx(r, run[i]->index) &&
+			      bit_test(r->wmapped, run[i]->index - r->pgoff); i++)
+			;
+		if (i - s > 1 && !pm->ops->protect(pm, r, vm_region_addr(r, run[s]->index),
+						   (size_t)(i - s) << PAGE_SHIFT, true)) {
+			for (k = s; k < i; k++)
+				bit_clear(r->wmapped, run[k]->index - r->pgoff);
+			continue;
+		}
+		/* One page, or the call failed (maybe part way): page by page. */
+		for (k = s; k < i; k++)
+			if (!vm_region_wrprotect_page_locked(r, run[k]))
+				stuck |= 1ull << k;
+	}
+	return stuck;
+}
+
 /* Drop the mapcount of every page mapped in [lo, hi] (region-relative
  * bit numbers) and clear their bits.  Context: ptl held. */
 static void drop_mapped_locked(struct vm_region *r, uint64_t lo, uint64_t hi)

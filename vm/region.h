@@ -186,6 +186,13 @@ int vm_region_unmap_range(struct vm_region *r, uint64_t first, uint64_t last);
  * not take the page for clean).
  */
 bool vm_region_wrprotect_page_locked(struct vm_region *r, struct vm_page *p);
+/*
+ * vm_region_wrprotect_run_locked - vm_region_wrprotect_page_locked() for
+ * each of the locked pages run[0..n) (n <= 64, increasing offsets), with
+ * one protect call for each run of them mapped writable here at offsets in
+ * a row.  Context: ptl held.  Return: a bit per page still writable.
+ */
+uint64_t vm_region_wrprotect_run_locked(struct vm_region *r, struct vm_page **run, unsigned int n);
 
 /*
  * vm_region_kill - mark @r dead and drop the mapcount of every page it
