@@ -88,6 +88,12 @@ static bool even(uint64_t pg)
 	return pg % 2 == 0;
 }
 
+/* a_trail_of_eight_and_not_seven's stores */
+static bool sevens_and_nine(uint64_t pg)
+{
+	return pg < NPAGES / 2 ? pg % 8 != 7 : pg <= NPAGES / 2 + 8;
+}
+
 /* Store into pages [0, @n) in order.  Return: the faults it took. */
 static uint64_t write_seq(struct ufvm *vm, uint8_t *m, uint64_t n)
 {
@@ -185,6 +191,30 @@ Test(write_ahead, a_scattered_writer_dirties_only_its_pages, .timeout = 60)
 		     "%llu pages written back for %lu stored into",
 		     (unsigned long long)ut_counter(vm, UFVM_CTR_STORE_WRITE_PAGES), NPAGES / 2);
 	close_and_check(vm, m, NPAGES, path, even);
+}
+
+/*
+ * The trail's threshold: stores into runs of 7 pages in order, a page
+ * left out after each, write nothing ahead (a threshold of 6 or less
+ * would); after 8 stores in a row, the 9th does (one of 9 or more would
+ * not).
+ */
+Test(write_ahead, a_trail_of_eight_and_not_seven, .timeout = 60)
+{
+	char path[TMPSTORE_PATH_MAX];
+	struct ufvm *vm;
+	uint8_t *m = open_rw(64, 0, NPAGES, &vm, path);
+
+	for (uint64_t pg = 0; pg + 7 < NPAGES / 2; pg += 8)
+		for (uint64_t k = pg; k < pg + 7; k++)
+			m[k * PAGE + OFF] = mark(k);
+	cr_assert_eq(ut_counter(vm, UFVM_CTR_WRITEAHEAD_PAGES), 0,
+		     "runs of 7 stores wrote ahead");
+	for (uint64_t pg = NPAGES / 2; pg <= NPAGES / 2 + 8; pg++)
+		m[pg * PAGE + OFF] = mark(pg);
+	cr_assert_gt(ut_counter(vm, UFVM_CTR_WRITEAHEAD_PAGES), 0,
+		     "a 9th store after 8 in a row wrote nothing ahead");
+	close_and_check(vm, m, NPAGES, path, sevens_and_nine);
 }
 
 #define BUDGET	256ul
