@@ -1002,10 +1002,11 @@ static bool remove_pages(struct vm_object *obj, uint64_t first, uint64_t last, b
 			vm_hook(obj->pol, UFVM_HOOK_DROP_PAGE, p->index << PAGE_SHIFT, 0);
 			vm_page_lock(p);
 			if (p->object == obj) {
-				bool dirty = vm_page_test(p, PG_DIRTY);	/* the bug's look */
+				bool early = obj->pol->debug & UFVM_DEBUG_DROP_DIRTY_EARLY;
+				bool dirty = early && vm_page_test(p, PG_DIRTY);	/* the bug */
 
 				vm_hook(obj->pol, UFVM_HOOK_DROP_PAGE, p->index << PAGE_SHIFT, 1);
-				if (!(obj->pol->debug & UFVM_DEBUG_DROP_DIRTY_EARLY)) {
+				if (!early) {
 					unmap_page_all(obj, p);
 					dirty = vm_page_test(p, PG_DIRTY);
 				}
