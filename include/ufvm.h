@@ -289,6 +289,11 @@ struct ufvm_config {
 						   dirties it meanwhile has its store
 						   dropped, though the punch fails
 						   (vm/object.c, remove_pages()) */
+#define UFVM_DEBUG_COUNT_LATE		0x2000000000ull	/* ufvm_open() counts its
+						   instance open only once made, as
+						   it did: a child forked meanwhile
+						   misses it, opens its own, and both
+						   write ahead (lib/ufvm.c) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

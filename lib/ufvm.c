@@ -403,6 +403,7 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 	struct pager_uffd_config ucf;
 	struct ufvm_config dcfg;
 	struct ufvm *vm;
+	bool late;
 	int err;
 
 	if (!out)
@@ -420,14 +421,22 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 	err = vm_policy_from_config(&vm->cfg, &vm->pol);
 	if (err)
 		goto fail;
-	err = vm_fork_id_init(&vm->made_by);
+	err = vm_fork_id_init(&vm->made_by);	/* before the count: a raw fork's check */
 	if (err)
 		goto fail;
+	/*
+	 * Counted from here, not once made: a fork() while this one is being
+	 * made sees it, and a child that opens its own makes two caches
+	 * (write-ahead stops; vm_caches_apart()).
+	 */
+	late = vm->cfg.debug_flags & UFVM_DEBUG_COUNT_LATE;	/* the bug, for tests */
+	if (!late)
+		vm_instances_add(1);
 	vm_rcu_worker_init();
 	if (vm->cfg.stats_path[0]) {
 		err = stats_file_open(vm);
 		if (err)
-			goto fail;
+			goto fail_count;
 	}
 	vm_stats_set_init(&vm->stats);
 	vm_mutex_init(&vm->registry, VM_LC_REGISTRY);
@@ -490,7 +499,8 @@ static int open_instance(const struct ufvm_config *ucfg, struct ufvm **out)
 		goto fail_as;
 	vm->as.pmap = &vm->be->pmap;
 	__atomic_store_n(&vm->tick_be, vm->be, __ATOMIC_RELEASE);
-	vm_instances_add(1);	/* a second one: caches apart (write-ahead stops) */
+	if (late)
+		vm_instances_add(1);
 	*out = vm;
 	return 0;
 fail_as:
@@ -508,6 +518,9 @@ fail_stats:
 		if (vm->stats_made)
 			unlink(vm->stats_name);
 	}
+fail_count:
+	if (!late)
+		vm_instances_add(-1);
 fail:
 	free(vm);
 	return err;

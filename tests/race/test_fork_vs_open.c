@@ -17,6 +17,15 @@
  * CHILD_US, or is killed and counted hung.  No child may hang.  Teeth: with
  * UFVM_DEBUG_FORK_NO_HOLD on the opening thread's instances, the fork
  * holds nothing, and children hang.
+ *
+ * Race 2: a child forked while an instance is being made has two caches
+ * beside it once it opens its own (the parent's, made after the fork, and
+ * its own): it must not write ahead (docs/architecture.md, "Write-ahead").
+ * ufvm_open() counts its instance open from its start, so the fork sees
+ * it.  Each child opens an instance with write_ahead and stores into the
+ * pages of a file in order: no page may be written ahead.  Teeth:
+ * UFVM_DEBUG_COUNT_LATE on the opening thread's instances counts them
+ * only once made, and a child forked inside the window writes ahead.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -34,10 +43,15 @@
 #define CHILD_US	(5 * 1000000u)		/* a child opens and closes by then */
 #define WAIT_US		(10 * 1000000u)
 
-enum { CHILD_OK = 0, CHILD_OPEN_FAILED = 3 };
+#define AHEAD_PAGES	64			/* race 2's file */
+
+enum { CHILD_OK = 0, CHILD_OPEN_FAILED = 3, CHILD_WROTE_AHEAD = 4 };
 
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 static __thread bool slow_thread;	/* this thread's sigaction() sleeps */
+static __thread bool opening;		/* this thread is in ufvm_open() */
+static char ahead_path[TMPSTORE_PATH_MAX];	/* race 2: the children's file, or "" */
 static atomic_int in_window;		/* a slow sigaction() sleeps now */
 static atomic_int stop;
 static atomic_int open_failed;		/* the opener's ufvm_open() failed */
@@ -46,20 +60,37 @@ __attribute__((constructor)) static void find_sigaction(void)
 {
 	real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))
 		dlsym(RTLD_NEXT, "sigaction");
+	real_pthread_create = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+				       void *))dlsym(RTLD_NEXT, "pthread_create");
 }
 
-/* Interposes libc's for the whole process; only the opening thread sleeps. */
+/* Interposes libc's for the whole process; only the opening thread sleeps (race 1). */
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	if (slow_thread && act && (sig == SIGSEGV || sig == SIGBUS)) {
+	if (slow_thread && !ahead_path[0] && act && (sig == SIGSEGV || sig == SIGBUS)) {
 		atomic_store(&in_window, 1);
 		race_sleep_us(SLOW_US);
 	}
 	return real_sigaction(sig, act, old);
 }
 
+/*
+ * Race 2's window: the threads an instance starts while it is made (the
+ * cache's), with no lock held that fork() waits for (the signal handlers'
+ * are: a fork inside race 1's window completes only once that sigaction()
+ * is done, and by then the instance may be made).
+ */
+int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+	if (slow_thread && opening && ahead_path[0]) {
+		atomic_store(&in_window, 1);
+		race_sleep_us(SLOW_US);
+	}
+	return real_pthread_create(th, attr, fn, arg);
+}
+
 /* The kind of instance under test: the sigsegv backend, or in-thread delivery. */
-static void kind_config(struct ufvm_config *cfg, bool inthread, unsigned int debug)
+static void kind_config(struct ufvm_config *cfg, bool inthread, uint64_t debug)
 {
 	cr_assert(ufvm_config_init(cfg) == 0);
 	if (inthread) {
@@ -81,24 +112,54 @@ static void *opener(void *arg)
 	while (!atomic_load(&stop)) {
 		struct ufvm *vm;
 
+		opening = true;
 		if (ufvm_open(&opener_cfg, &vm)) {
 			atomic_store(&open_failed, 1);
 			break;
 		}
+		opening = false;
 		ufvm_close(vm);
 	}
 	return NULL;
 }
 
-/* The child: an instance of the kind, opened and closed. */
+/*
+ * Race 2's child, with @vm open: store into the pages of ahead_path in
+ * order.  Return: CHILD_WROTE_AHEAD if any page was written ahead.
+ */
+static int child_stores(struct ufvm *vm)
+{
+	struct ufvm_stats st;
+	void *addr;
+	uint8_t *m;
+
+	if (ufvm_map(vm, ahead_path, 0, AHEAD_PAGES * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE,
+		     UFVM_MAP_SHARED, &addr))
+		return CHILD_OPEN_FAILED;
+	m = addr;
+	for (unsigned int pg = 0; pg < AHEAD_PAGES; pg++)
+		m[pg * PAGE] = (uint8_t)pg;
+	if (ufvm_stats(vm, &st) || ufvm_unmap(vm, addr, AHEAD_PAGES * PAGE))
+		return CHILD_OPEN_FAILED;
+	return st.counters[UFVM_CTR_WRITEAHEAD_PAGES] ? CHILD_WROTE_AHEAD : CHILD_OK;
+}
+
+/* The child: an instance of the kind, opened (and used, in race 2) and closed. */
 static int child(const struct ufvm_config *cfg)
 {
 	struct ufvm *vm;
+	int ret = CHILD_OK;
 
 	if (ufvm_open(cfg, &vm))
 		return CHILD_OPEN_FAILED;
-	return ufvm_close(vm) ? CHILD_OPEN_FAILED : CHILD_OK;
+	if (ahead_path[0])
+		ret = child_stores(vm);
+	if (ufvm_close(vm))
+		ret = CHILD_OPEN_FAILED;
+	return ret;
 }
+
+static unsigned int wrote_ahead;	/* race 2: children that wrote ahead */
 
 /*
  * Wait for child @pid until CHILD_US (RACE_HUNG_US in a @teeth run); kill
@@ -123,7 +184,9 @@ static bool child_hung(pid_t pid, bool teeth)
 		race_sleep_us(1000);
 	}
 	cr_assert(WIFEXITED(status), "a child died of signal %d", WTERMSIG(status));
-	cr_assert_eq(WEXITSTATUS(status), CHILD_OK, "a child could not open an instance");
+	wrote_ahead += WEXITSTATUS(status) == CHILD_WROTE_AHEAD;
+	cr_assert(WEXITSTATUS(status) == CHILD_OK || WEXITSTATUS(status) == CHILD_WROTE_AHEAD,
+		  "a child could not open or use an instance");
 	return false;
 }
 
@@ -131,7 +194,7 @@ static bool child_hung(pid_t pid, bool teeth)
  * Fork FORKS times inside the opener's window (with UFVM_DEBUG_FORK_NO_HOLD
  * in @debug, until a child hangs).  Return: children hung.
  */
-static unsigned int forks_vs_open(bool inthread, unsigned int debug)
+static unsigned int forks_vs_open(bool inthread, uint64_t debug)
 {
 	struct ufvm_config cfg;
 	unsigned int hung = 0;
@@ -139,6 +202,8 @@ static unsigned int forks_vs_open(bool inthread, unsigned int debug)
 	pthread_t th;
 
 	kind_config(&cfg, inthread, 0);
+	cfg.write_ahead = ahead_path[0] ? AHEAD_PAGES : 0;
+	wrote_ahead = 0;
 	if (ufvm_open(&cfg, &probe))
 		cr_skip_test("no instance of this kind here (userfaultfd with SIGBUS delivery)");
 	ufvm_close(probe);
@@ -190,4 +255,29 @@ Test(fork_vs_open, teeth_inthread_no_hold_hangs_children, .timeout = 60)
 	unsigned int hung = forks_vs_open(true, UFVM_DEBUG_FORK_NO_HOLD);
 
 	cr_assert_gt(hung, 0, "no child hung though forks held nothing");
+}
+
+/* Race 2: forks inside an instance's open, each child writing in order. */
+static unsigned int children_writing_ahead(uint64_t debug)
+{
+	unsigned int hung;
+
+	ut_store("ahead", AHEAD_PAGES * PAGE, 1, ahead_path);
+	hung = forks_vs_open(false, debug);
+	cr_assert_eq(hung, 0, "%u of %d children hung", hung, FORKS);
+	return wrote_ahead;
+}
+
+Test(fork_vs_open, child_of_a_fork_inside_open_writes_nothing_ahead, .timeout = 60)
+{
+	unsigned int n = children_writing_ahead(0);
+
+	cr_assert_eq(n, 0, "%u of %d children forked while an instance was being made "
+		     "wrote ahead beside it", n, FORKS);
+}
+
+Test(fork_vs_open, teeth_count_late_children_write_ahead, .timeout = 60)
+{
+	cr_assert_gt(children_writing_ahead(UFVM_DEBUG_COUNT_LATE), 0,
+		     "no child wrote ahead though instances were counted only once made");
 }
