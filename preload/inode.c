@@ -114,6 +114,7 @@ static struct pl_inode *pl_inode_get_or_create_locked(const struct stat *st,
 	pl_free = p->next;
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->append_lock, NULL);
+	pthread_mutex_init(&p->pos_lock, NULL);
 	p->dev = st->st_dev;
 	p->ino = st->st_ino;
 	p->refs = 1;

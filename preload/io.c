@@ -9,8 +9,10 @@
  * through ufvm_pread()/ufvm_pwrite(), which see exactly what the mappings
  * see.  The fd's own offset is the store of the file position: a read or
  * write reserves [pos, pos+n) by moving it with lseek on the real fd, under
- * a per-fd position lock (pl_poslock), and then copies with no lock held,
- * so no lock of ours is held while application memory is touched.
+ * its inode's position lock (one for all its fds: a dup() shares the
+ * position, and two threads reserving through two fds that share one
+ * would both get the same range), and then copies with no lock held, so
+ * no lock of ours is held while application memory is touched.
  *
  * The sigsegv backend cannot serve a fault taken inside a system call: the
  * kernel returns EFAULT.  So with that backend, a read into or a write from
@@ -31,13 +33,21 @@
 
 #define PL_BOUNCE_MAX	((size_t)64 << 20)
 #define PL_COPY_CHUNK	((size_t)1 << 20)
-#define PL_NPOSLOCKS	64
+#define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
 
-static pthread_mutex_t pl_poslock[PL_NPOSLOCKS] = {
-	[0 ... PL_NPOSLOCKS - 1] = PTHREAD_MUTEX_INITIALIZER
+/* The teeth's per-fd position locks (PL_TEETH_FD_POSLOCK). */
+#define PL_NFDPOSLOCKS	64
+static pthread_mutex_t pl_fdposlock[PL_NFDPOSLOCKS] = {
+	[0 ... PL_NFDPOSLOCKS - 1] = PTHREAD_MUTEX_INITIALIZER
 };
 
-#define PL_MIN(a, b) ((a) < (b) ? (a) : (b))
+/* The lock of the file position of @fd, an fd of @ino. */
+static pthread_mutex_t *pl_pos_lock(struct pl_inode *ino, int fd)
+{
+	if (pl_teeth & PL_TEETH_FD_POSLOCK)	/* the bug, for tests */
+		return &pl_fdposlock[(unsigned int)fd % PL_NFDPOSLOCKS];
+	return &ino->pos_lock;
+}
 
 /*
  * The RWF_* flags of preadv2/pwritev2 that the kernel takes on a regular
@@ -259,14 +269,11 @@ static void pl_append_reinit(struct pl_inode *ino, void *arg)
 {
 	(void)arg;
 	pthread_mutex_init(&ino->append_lock, NULL);
+	pthread_mutex_init(&ino->pos_lock, NULL);
 }
 
 void pl_io_atfork_child_locked(void)
 {
-	int i;
-
-	for (i = 0; i < PL_NPOSLOCKS; i++)
-		pthread_mutex_init(&pl_poslock[i], NULL);
 	pl_inode_for_each_locked(pl_append_reinit, NULL);
 }
 
@@ -283,9 +290,9 @@ static int pl_ino_truncate(struct pl_inode *ino, off_t len)
 }
 
 /* Set @fd's file position to @pos (after an append through it). */
-static void pl_pos_set(int fd, off_t pos)
+static void pl_pos_set(struct pl_inode *ino, int fd, off_t pos)
 {
-	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+	pthread_mutex_t *m = pl_pos_lock(ino, fd);
 
 	pl_guard++;
 	pthread_mutex_lock(m);
@@ -312,7 +319,7 @@ static ssize_t pl_ino_append(struct pl_inode *ino, int fd, int fl, const void *b
 		return pos;
 	r = pl_ino_pwrite_fl(ino, fl, buf, n, pos);
 	if (r > 0 && setpos)
-		pl_pos_set(fd, pos + r);
+		pl_pos_set(ino, fd, pos + r);
 	pl_append_done(ino);
 	return r;
 }
@@ -324,7 +331,7 @@ static ssize_t pl_ino_append(struct pl_inode *ino, int fd, int fl, const void *b
  */
 static off_t pl_pos_reserve(struct pl_inode *ino, int fd, size_t *n, bool write)
 {
-	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+	pthread_mutex_t *m = pl_pos_lock(ino, fd);
 	off_t pos, size;
 
 	pl_guard++;	/* a signal handler must not wait for m: see pl_lock_acquire */
@@ -347,9 +354,9 @@ out:
 }
 
 /* A transfer of @want at @pos did @done: move the position back to its end. */
-static void pl_pos_settle(int fd, off_t pos, size_t want, ssize_t done)
+static void pl_pos_settle(struct pl_inode *ino, int fd, off_t pos, size_t want, ssize_t done)
 {
-	pthread_mutex_t *m = &pl_poslock[(unsigned int)fd % PL_NPOSLOCKS];
+	pthread_mutex_t *m = pl_pos_lock(ino, fd);
 
 	if (done >= 0 && (size_t)done == want)
 		return;
@@ -369,7 +376,7 @@ static ssize_t pl_read_pos(struct pl_inode *ino, int fd, void *buf, size_t n)
 	if (pos < 0)
 		return pos;
 	r = pl_ino_pread(ino, fd, buf, n, pos);
-	pl_pos_settle(fd, pos, n, r);
+	pl_pos_settle(ino, fd, pos, n, r);
 	return r;
 }
 
@@ -390,7 +397,7 @@ static ssize_t pl_write_pos(struct pl_inode *ino, int fd, const void *buf, size_
 	if (pos < 0)
 		return pos;
 	r = pl_ino_pwrite_fl(ino, fl, buf, n, pos);
-	pl_pos_settle(fd, pos, n, r);
+	pl_pos_settle(ino, fd, pos, n, r);
 	return r;
 }
 
@@ -590,7 +597,7 @@ static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *io
 		return off;
 	r = pl_ino_segs(ino, fd, -1, iov, cnt, n, off);
 	if (usepos)
-		pl_pos_settle(fd, off, n, r);
+		pl_pos_settle(ino, fd, off, n, r);
 	return r;
 }
 
@@ -624,14 +631,14 @@ static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *i
 			return pos;
 		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, pos);
 		if (r > 0 && usepos)
-			pl_pos_set(fd, pos + r);
+			pl_pos_set(ino, fd, pos + r);
 		pl_append_done(ino);
 	} else if (usepos) {
 		pos = pl_pos_reserve(ino, fd, &n, true);
 		if (pos < 0)
 			return pos;
 		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, pos);
-		pl_pos_settle(fd, pos, n, r);
+		pl_pos_settle(ino, fd, pos, n, r);
 	} else {
 		r = pl_ino_segs(ino, fd, fl, iov, cnt, n, off);
 	}

@@ -26,6 +26,7 @@ struct ufvm *pl_vm;
 bool pl_bounce;
 bool pl_sigsegv;
 bool pl_verbose;
+unsigned int pl_teeth;
 pid_t pl_pid;
 __thread int pl_guard __attribute__((tls_model("initial-exec")));
 __thread int pl_vforking __attribute__((tls_model("initial-exec")));
@@ -324,6 +325,8 @@ __attribute__((constructor)) static void pl_init(void)
 		dl_iterate_phdr(pl_range_cb, (void *)pl_init);
 	v = getenv("UFVM_PRELOAD_VERBOSE");
 	pl_verbose = v && *v && strcmp(v, "0");
+	v = getenv("UFVM_PRELOAD_TEETH");	/* tests only: a fixed bug back */
+	pl_teeth = v && !strcmp(v, "fd-poslock") ? PL_TEETH_FD_POSLOCK : 0;
 	pl_parse_match();
 	err = pl_inode_init();
 	if (!err)

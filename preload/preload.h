@@ -136,6 +136,12 @@ extern struct ufvm *pl_vm;		/* (L) set once running */
 extern bool pl_bounce;			/* (L) EFAULT-prone delivery: bounce syscall buffers */
 extern bool pl_sigsegv;			/* (L) the sigsegv backend runs */
 extern bool pl_verbose;			/* (c) */
+/*
+ * UFVM_PRELOAD_TEETH=fd-poslock, for the tests' teeth only: file positions
+ * locked per fd number, not per file, as they were (dup()ed fds race).
+ */
+#define PL_TEETH_FD_POSLOCK	1u
+extern unsigned int pl_teeth;		/* (c) */
 extern pid_t pl_pid;			/* (a) the process this state belongs to */
 extern __thread int pl_guard __attribute__((tls_model("initial-exec")));
 extern __thread int pl_vforking __attribute__((tls_model("initial-exec")));
@@ -216,6 +222,8 @@ struct pl_inode {
 	bool writable;			/* (L) uf was opened read-write */
 	int priv_fd;			/* (L) our CLOEXEC duplicate while active */
 	pthread_mutex_t append_lock;	/* appends and truncates, one at a time (io.c) */
+	pthread_mutex_t pos_lock;	/* the file positions of its fds (io.c): one for
+					   all, as dup()s share theirs */
 	struct pl_inode *next;		/* (L) hash chain, reap list or free list */
 	char path[256];			/* (L) for messages */
 };

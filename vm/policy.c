@@ -191,7 +191,8 @@ static const char *const env_known[] = {
 	"UFVM_MAP_AHEAD", "UFVM_READAHEAD",
 	"UFVM_RECLAIM", "UFVM_RETRY", "UFVM_SPECULATIVE", "UFVM_STATS",
 	"UFVM_STORE_LATENCY_US", "UFVM_WRITE_AHEAD",
-	"UFVM_MATCH", "UFVM_PRELOAD_LIB", "UFVM_PRELOAD_VERBOSE", "UFVM_REPORT",
+	"UFVM_MATCH", "UFVM_PRELOAD_LIB", "UFVM_PRELOAD_TEETH", "UFVM_PRELOAD_VERBOSE",
+	"UFVM_REPORT",
 };
 
 /* Edit distance of @a and @b (letters, lengths below 64), capped at 9. */

@@ -12,7 +12,8 @@
  * exec (execveat, and posix_spawn), vfork (and clone(CLONE_VM | CLONE_VFORK)), vforksig, exit
  * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, splice, unmanaged,
  * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; tracefs mounted
- * for the test if it is not and root may; exit 77 without a tracefs instance to use).  Exit
+ * for the test if it is not and root may; exit 77 without a tracefs instance to use), dupfds
+ * (write and read through an fd and its dup at once).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -1528,6 +1529,99 @@ static void sc_trunc(void)
 		CHECK(!umount2("/sys/kernel/tracing", MNT_DETACH));
 }
 
+/*
+ * ---- dupfds: two threads write() 8-byte records through an fd and its
+ * dup() (one file position), then two read() the file back through them:
+ * every record lands in a slot of its own, every byte is read once (the
+ * kernel serialises the shared position; so must the preload: one
+ * position lock per file, not per fd number) ----
+ */
+
+#define DUP_RECS 20000
+#define DUP_ROUNDS 3
+
+static int dup_fds[2];
+static uint64_t dup_read[2];
+
+static void *dup_writer(void *arg)
+{
+	uint64_t t = (uint64_t)(uintptr_t)arg;
+
+	for (uint64_t i = 0; i < DUP_RECS; i++) {
+		uint64_t rec = t << 32 | i;
+
+		if (write(dup_fds[t], &rec, sizeof(rec)) != (ssize_t)sizeof(rec))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void *dup_reader(void *arg)
+{
+	uint64_t t = (uint64_t)(uintptr_t)arg, rec;
+	ssize_t r;
+
+	while ((r = read(dup_fds[t], &rec, sizeof(rec))) > 0)
+		dup_read[t] += (uint64_t)r;
+	return r < 0 ? (void *)1 : NULL;
+}
+
+/* Run @fn on both fds at once.  Return: a thread failed. */
+static bool dup_both(void *(*fn)(void *))
+{
+	pthread_t th[2];
+	void *ret;
+	bool bad = false;
+
+	for (uintptr_t t = 0; t < 2; t++)
+		CHECK(!pthread_create(&th[t], NULL, fn, (void *)t));
+	for (int t = 0; t < 2; t++) {
+		CHECK(!pthread_join(th[t], &ret));
+		bad |= ret != NULL;
+	}
+	return bad;
+}
+
+static void sc_dupfds(void)
+{
+	const size_t size = 2 * DUP_RECS * sizeof(uint64_t);
+	uint64_t *recs = malloc(size);
+	int fd = make_file("dup", 1, 71);
+	char *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	CHECK(recs && m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	dup_fds[0] = fd;
+	dup_fds[1] = dup(fd);
+	CHECK(dup_fds[1] >= 0);
+	for (int round = 0; round < DUP_ROUNDS && !failures; round++) {
+		uint64_t seen[2] = { 0, 0 };
+		struct stat st;
+
+		CHECK(!ftruncate(fd, 0) && lseek(fd, 0, SEEK_SET) == 0);
+		CHECK(!dup_both(dup_writer));
+		CHECK(!fstat(fd, &st) && (size_t)st.st_size == size);
+		CHECK(pread(fd, recs, size, 0) == (ssize_t)size);
+		for (size_t i = 0; i < size / sizeof(*recs); i++)
+			if (recs[i] >> 32 < 2 && (recs[i] & 0xffffffffu) < DUP_RECS)
+				seen[recs[i] >> 32]++;
+		CHECK(seen[0] == DUP_RECS && seen[1] == DUP_RECS);
+		dup_read[0] = dup_read[1] = 0;
+		CHECK(lseek(fd, 0, SEEK_SET) == 0);
+		CHECK(!dup_both(dup_reader));
+		CHECK(dup_read[0] + dup_read[1] == size);
+		if (failures)
+			fprintf(stderr, "probe dupfds: round %d: size %lld, records %llu + %llu, "
+				"%llu bytes read, of %zu and %d each\n", round, (long long)st.st_size,
+				(unsigned long long)seen[0], (unsigned long long)seen[1],
+				(unsigned long long)(dup_read[0] + dup_read[1]), size, DUP_RECS);
+	}
+	munmap(m, PG);
+	close(dup_fds[1]);
+	close(fd);
+	free(recs);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1584,6 +1678,8 @@ int main(int argc, char **argv)
 		sc_unmanaged();
 	else if (!strcmp(scenario, "trunc"))
 		sc_trunc();
+	else if (!strcmp(scenario, "dupfds"))
+		sc_dupfds();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# run-probe.sh UFVM PROBE SCENARIO [unmanaged|excluded] - one scenario of
-# probe.c under `ufvm run`: its mappings must be managed.  With "unmanaged",
+# run-probe.sh UFVM PROBE SCENARIO [unmanaged|excluded|teeth BUG] - one
+# scenario of probe.c under `ufvm run`: its mappings must be managed.  With
+# "teeth BUG", under UFVM_PRELOAD_TEETH=BUG (a fixed bug of the preload
+# back): the scenario must fail.  With "unmanaged",
 # under a configuration ufvm refuses (bad UFVM_FAULT_AROUND): the program
 # must run on the kernel's mappings after exactly one warning line.  With
 # "excluded", under a UFVM_MATCH that leaves its files out: the kernel's
@@ -16,6 +18,13 @@ case "${4:-}" in
 "")
 	# Not exec: the EXIT trap must remove $DIR (set -e passes a failure on).
 	"$UFVM" run -- "$PROBE" "$SC" "$DIR"
+	exit 0
+	;;
+teeth)
+	if UFVM_PRELOAD_TEETH=$5 "$UFVM" run -- "$PROBE" "$SC" "$DIR"; then
+		pl_fail "the scenario passed with the preload's bug $5 back"
+	fi
+	echo "run-probe: the scenario failed with the bug $5 back, as it must"
 	exit 0
 	;;
 excluded)
