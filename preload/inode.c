@@ -214,7 +214,23 @@ bool pl_any_active(void)
 	return __atomic_load_n(&pl_nactive, __ATOMIC_RELAXED) > 0;
 }
 
-/* Does this fd's file qualify?  Fills @st and @path.  Context: L not held. */
+bool pl_inode_known(dev_t dev, ino_t ino)
+{
+	bool known;
+
+	pl_lock_acquire();
+	known = pl_inode_lookup_locked(dev, ino) != NULL;
+	pl_lock_release();
+	return known;
+}
+
+/*
+ * Does this fd's file qualify?  Its path must match (pl_match()), unless
+ * the file is tracked already (opened or mapped by a name that matched):
+ * then it qualifies whatever it is called now, deleted, or reached by a
+ * name UFVM_MATCH leaves out (a hard link), for its fds and mappings must
+ * all see ufvm's cache.  Fills @st and @path.  Context: L not held.
+ */
 static bool pl_fd_qualifies(int fd, struct stat *st, char *path, size_t len)
 {
 	char link[64];
@@ -230,7 +246,7 @@ static bool pl_fd_qualifies(int fd, struct stat *st, char *path, size_t len)
 	if (n <= 0)
 		return false;
 	path[n] = '\0';
-	return pl_match(path);
+	return pl_match(path) || pl_inode_known(st->st_dev, st->st_ino);
 }
 
 static void pl_fd_set_locked(int fd, struct pl_inode *ino)

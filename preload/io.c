@@ -734,7 +734,7 @@ static bool pl_may_manage(int dirfd, const char *path, int flags)
 		n = snprintf(full, sizeof(full), "/proc/self/fd/%d/%s", dirfd, path);
 	if (n < 0 || (size_t)n >= sizeof(full) || !realpath(full, real))
 		return true;	/* cannot tell: ufvm may have it */
-	return pl_match(real);
+	return pl_match(real) || pl_inode_known(st.st_dev, st.st_ino);	/* another name */
 }
 
 /*

@@ -238,6 +238,8 @@ void pl_fd_dup(int oldfd, int newfd);
 bool pl_fd_is_priv(int fd);
 void pl_fd_evict_priv(int fd);
 struct pl_inode *pl_fd_inode(int fd);
+/* Is (@dev, @ino) tracked (by any name)?  Context: L not held. */
+bool pl_inode_known(dev_t dev, ino_t ino);
 struct pl_inode *pl_fd_get(int fd);
 void pl_inode_get_locked(struct pl_inode *ino);
 void pl_inode_put(struct pl_inode *ino);

@@ -13,7 +13,8 @@
  * (exit, _exit, quick_exit, and a crash), threads, split, signal, efault, splice, unmanaged,
  * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; tracefs mounted
  * for the test if it is not and root may; exit 77 without a tracefs instance to use), dupfds
- * (write and read through an fd and its dup at once).  Exit
+ * (write and read through an fd and its dup at once), unlinked (a tracked file by other names:
+ * unlinked, a hard link).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -1622,6 +1623,74 @@ static void sc_dupfds(void)
 	free(recs);
 }
 
+/*
+ * ---- unlinked: a file the preload tracks stays managed by every fd and
+ * mapping of it, whatever it is called: unlinked (a new mapping of its fd,
+ * a new fd from /proc/self/fd), or reached through a hard link whose name
+ * UFVM_MATCH leaves out (run-probe.sh's "match" mode excludes DIR/excl), O_TRUNC
+ * included ----
+ */
+
+static void sc_unlinked(void)
+{
+	char proc[64], hl[512], c;
+	int fd = make_file("ul", 2, 73), fd2, fd3;
+	char *m1 = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), *m2;
+	struct stat st;
+
+	CHECK(m1 != MAP_FAILED);
+	CHECK_MANAGED(m1);
+	m1[0] = 'a';
+	CHECK(!unlink(path_of("ul")));
+	m2 = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m2 != MAP_FAILED);
+	CHECK_MANAGED(m2);
+	CHECK(m2[0] == 'a');
+	m2[1] = 'b';
+	CHECK(m1[1] == 'b');
+	CHECK(pwrite(fd, "c", 1, 2) == 1);
+	CHECK(m1[2] == 'c' && m2[2] == 'c');
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	fd2 = open(proc, O_RDWR);
+	CHECK(fd2 >= 0);
+	CHECK(pread(fd2, &c, 1, 1) == 1 && c == 'b');
+	CHECK(pwrite(fd2, "d", 1, 3) == 1);
+	CHECK(m1[3] == 'd');
+	munmap(m2, 2 * PG);
+	munmap(m1, 2 * PG);
+	close(fd2);
+	close(fd);
+
+	/* A hard link, by a name the match may leave out. */
+	fd = make_file("hl", 1, 74);
+	m1 = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m1 != MAP_FAILED);
+	CHECK_MANAGED(m1);
+	m1[0] = 'e';
+	snprintf(hl, sizeof(hl), "%s/excl", dir);
+	CHECK(!mkdir(hl, 0755) || errno == EEXIST);
+	snprintf(hl, sizeof(hl), "%s/excl/hl", dir);
+	unlink(hl);
+	CHECK(!link(path_of("hl"), hl));
+	fd2 = open(hl, O_RDWR);
+	CHECK(fd2 >= 0 && pread(fd2, &c, 1, 0) == 1 && c == 'e');
+	CHECK(pwrite(fd2, "f", 1, 1) == 1);
+	CHECK(m1[1] == 'f');
+	munmap(m1, PG);
+	fd3 = open(hl, O_WRONLY | O_TRUNC);
+	CHECK(fd3 >= 0);
+	CHECK(!fstat(fd, &st) && st.st_size == 0);
+	CHECK(pwrite(fd3, "new", 3, 0) == 3);
+	CHECK(pread(fd, proc, 4, 0) == 3 && !memcmp(proc, "new", 3));
+	close(fd3);
+	close(fd2);
+	close(fd);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, hl, O_RDONLY);	/* the kernel's view */
+	CHECK(fd >= 0 && syscall(SYS_pread64, fd, proc, 8, 0) == 3 && !memcmp(proc, "new", 3));
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1680,6 +1749,8 @@ int main(int argc, char **argv)
 		sc_trunc();
 	else if (!strcmp(scenario, "dupfds"))
 		sc_dupfds();
+	else if (!strcmp(scenario, "unlinked"))
+		sc_unlinked();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# run-probe.sh UFVM PROBE SCENARIO [unmanaged|excluded|teeth BUG] - one
+# run-probe.sh UFVM PROBE SCENARIO [unmanaged|excluded|teeth BUG|match GLOBS] - one
 # scenario of probe.c under `ufvm run`: its mappings must be managed.  With
 # "teeth BUG", under UFVM_PRELOAD_TEETH=BUG (a fixed bug of the preload
-# back): the scenario must fail.  With "unmanaged",
+# back): the scenario must fail.  With "match GLOBS", under `ufvm run
+# --match GLOBS` ("DIR" in GLOBS stands for the scenario's directory).  With "unmanaged",
 # under a configuration ufvm refuses (bad UFVM_FAULT_AROUND): the program
 # must run on the kernel's mappings after exactly one warning line.  With
 # "excluded", under a UFVM_MATCH that leaves its files out: the kernel's
@@ -18,6 +19,10 @@ case "${4:-}" in
 "")
 	# Not exec: the EXIT trap must remove $DIR (set -e passes a failure on).
 	"$UFVM" run -- "$PROBE" "$SC" "$DIR"
+	exit 0
+	;;
+match)
+	"$UFVM" run --match "${5//DIR/$(realpath "$DIR")}" -- "$PROBE" "$SC" "$DIR"
 	exit 0
 	;;
 teeth)
