@@ -158,6 +158,21 @@ void pl_inode_put_locked(struct pl_inode *ino)
 	pl_dead = ino;
 }
 
+void pl_inode_drop_failed_locked(struct pl_inode *ino, void *arg)
+{
+	(void)arg;
+	if (!ino->active || ino->uf)
+		return;
+	__atomic_store_n(&ino->active, 0, __ATOMIC_RELEASE);
+	__atomic_fetch_sub(&pl_nactive, 1, __ATOMIC_RELAXED);
+	if (ino->priv_fd >= 0) {
+		if (ino->priv_fd < pl_fd_max)
+			__atomic_store_n(&pl_fdpriv[ino->priv_fd], 0, __ATOMIC_RELAXED);
+		REAL(close)(ino->priv_fd);
+		ino->priv_fd = -1;
+	}
+}
+
 void pl_inode_put(struct pl_inode *ino)
 {
 	if (!ino)

@@ -238,6 +238,13 @@ void pl_fd_dup(int oldfd, int newfd);
 bool pl_fd_is_priv(int fd);
 void pl_fd_evict_priv(int fd);
 struct pl_inode *pl_fd_inode(int fd);
+/*
+ * In a fork child: @ino active but not open in ufvm (its reopen failed):
+ * it goes back to the kernel (its fds' calls go to libc, which sees what
+ * the parent wrote back before the fork).  Context: L held, the only
+ * thread.  For pl_inode_for_each_locked().
+ */
+void pl_inode_drop_failed_locked(struct pl_inode *ino, void *arg);
 /* Is (@dev, @ino) tracked (by any name)?  Context: L not held. */
 bool pl_inode_known(dev_t dev, ino_t ino);
 struct pl_inode *pl_fd_get(int fd);

@@ -105,8 +105,8 @@ static void pl_child_reopen(struct pl_inode *ino, void *arg)
 	pl_guard--;
 	if (err) {
 		ino->uf = NULL;
-		pl_warn_once("child: cannot reopen %s through ufvm: %s", ino->path,
-			     ufvm_strerror(err));
+		pl_warn_once("child: cannot reopen %s through ufvm: %s (the kernel's from now on)",
+			     ino->path, ufvm_strerror(err));
 	}
 }
 
@@ -196,6 +196,8 @@ static void pl_atfork_child(void)
 					     (void *)r->start, strerror(-err));
 		}
 	}
+	/* Files not reopened: the kernel's (after their regions took their fds). */
+	pl_inode_for_each_locked(pl_inode_drop_failed_locked, NULL);
 	if (kernel) {
 		pl_warn_once("child: managed mappings fell back to the kernel's");
 		/* Mixed ufvm and kernel mappings of one file would not be coherent. */

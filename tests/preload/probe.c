@@ -14,7 +14,8 @@
  * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; tracefs mounted
  * for the test if it is not and root may; exit 77 without a tracefs instance to use), dupfds
  * (write and read through an fd and its dup at once), unlinked (a tracked file by other names:
- * unlinked, a hard link), flock (a lock goes with the last fd of its description).  Exit
+ * unlinked, a hard link), flock (a lock goes with the last fd of its description), forkro (a
+ * fork child that cannot reopen a file; run as a user other than root).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -1718,6 +1719,39 @@ static void sc_flock(void)
 	close(b);
 }
 
+/*
+ * ---- forkro: a fork child that cannot open a managed file again through
+ * ufvm (made read-only by its mode meanwhile, for a user the mode binds:
+ * run it as one) serves its fds through the kernel: they read and write
+ * as they did ----
+ */
+
+static void forkro_child(void *arg)
+{
+	int fd = *(int *)arg;
+	char c = 0;
+
+	CHECK(pread(fd, &c, 1, 0) == 1 && c == 'p');
+	CHECK(pwrite(fd, "c", 1, 1) == 1);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0 && read(fd, &c, 1) == 1 && c == 'p');
+}
+
+static void sc_forkro(void)
+{
+	int fd = make_file("ro", 2, 76);
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), c;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	m[0] = 'p';
+	munmap(m, 2 * PG);
+	CHECK(!chmod(path_of("ro"), 0444));
+	CHECK(in_child(forkro_child, &fd) == 0);
+	/* The child's write, in the file (this process's cache has the page). */
+	CHECK(syscall(SYS_pread64, fd, &c, 1, 1) == 1 && c == 'c');
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1780,6 +1814,8 @@ int main(int argc, char **argv)
 		sc_unlinked();
 	else if (!strcmp(scenario, "flock"))
 		sc_flock();
+	else if (!strcmp(scenario, "forkro"))
+		sc_forkro();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# run-probe.sh UFVM PROBE SCENARIO [unmanaged|excluded|teeth BUG|match GLOBS] - one
+# run-probe.sh UFVM PROBE SCENARIO [unmanaged|excluded|teeth BUG|match GLOBS|nobody] - one
 # scenario of probe.c under `ufvm run`: its mappings must be managed.  With
 # "teeth BUG", under UFVM_PRELOAD_TEETH=BUG (a fixed bug of the preload
 # back): the scenario must fail.  With "match GLOBS", under `ufvm run
-# --match GLOBS` ("DIR" in GLOBS stands for the scenario's directory).  With "unmanaged",
+# --match GLOBS` ("DIR" in GLOBS stands for the scenario's directory).
+# With "nobody", as the user nobody (setpriv; skipped unless root may, and
+# nobody can run the programs).  With "unmanaged",
 # under a configuration ufvm refuses (bad UFVM_FAULT_AROUND): the program
 # must run on the kernel's mappings after exactly one warning line.  With
 # "excluded", under a UFVM_MATCH that leaves its files out: the kernel's
@@ -19,6 +21,17 @@ case "${4:-}" in
 "")
 	# Not exec: the EXIT trap must remove $DIR (set -e passes a failure on).
 	"$UFVM" run -- "$PROBE" "$SC" "$DIR"
+	exit 0
+	;;
+nobody)
+	as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null ||
+	   ! "${as[@]}" test -x "$PROBE" -a -x "$UFVM"; then
+		echo "run-probe: cannot run the programs as nobody here: skipped"
+		exit 77
+	fi
+	chmod 0777 "$DIR"
+	"${as[@]}" "$UFVM" run -- "$PROBE" "$SC" "$DIR"
 	exit 0
 	;;
 match)
