@@ -73,15 +73,25 @@ static int pl_fd_readable(int fd)
 	return (fl & O_ACCMODE) == O_WRONLY ? -EBADF : 0;
 }
 
-/* Read through ufvm, if @fd may be read. */
+/*
+ * Does [@off, @off + @n) fit in a file offset?  The kernel refuses a
+ * transfer whose end overflows one (rw_verify_area()).  Return: 0 or
+ * -EINVAL.
+ */
+static int pl_range_fits(off_t off, size_t n)
+{
+	return (ssize_t)n < 0 || n > (size_t)(LLONG_MAX - off) ? -EINVAL : 0;
+}
+
+/* Read through ufvm, if @fd may be read; the kernel's refusals in its order. */
 ssize_t pl_ino_pread(struct pl_inode *ino, int fd, void *buf, size_t n, off_t off)
 {
-	ssize_t r = pl_fd_readable(fd);
+	ssize_t r;
 
-	if (r < 0)
-		return r;
 	if (off < 0)
 		return -EINVAL;
+	if ((r = pl_fd_readable(fd)) < 0 || (r = pl_range_fits(off, n)) < 0)
+		return r;
 	pl_guard++;
 	r = ufvm_pread(ino->uf, buf, n, off);
 	pl_guard--;
@@ -168,11 +178,13 @@ static ssize_t pl_ino_pwrite_fl(struct pl_inode *ino, int fl, const void *buf, s
 /* Write through ufvm at @off (not appending), if @fd may be written. */
 ssize_t pl_ino_pwrite(struct pl_inode *ino, int fd, const void *buf, size_t n, off_t off)
 {
-	int fl = pl_fd_wflags(fd);
+	int fl;
 
-	if (fl < 0)
-		return fl;
 	if (off < 0)
+		return -EINVAL;
+	if ((fl = pl_fd_wflags(fd)) < 0)
+		return fl;
+	if (pl_range_fits(off, n))
 		return -EINVAL;
 	return pl_ino_pwrite_fl(ino, fl, buf, n, off);
 }
@@ -583,8 +595,8 @@ static ssize_t pl_ino_readv(struct pl_inode *ino, int fd, const struct iovec *io
 	bool usepos = off == -1;
 	ssize_t r;
 
-	if (cnt < 0 || off < -1)
-		return -EINVAL;
+	if (cnt < 0 || cnt > IOV_MAX || off < -1)
+		return -EINVAL;	/* the kernel takes IOV_MAX (1024) segments at most */
 	if ((r = pl_fd_readable(fd)) < 0)
 		return r;	/* even when nothing is left to read */
 	if (!n)
@@ -616,8 +628,8 @@ static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *i
 	ssize_t r;
 	int fl;
 
-	if (cnt < 0 || off < -1)
-		return -EINVAL;
+	if (cnt < 0 || cnt > IOV_MAX || off < -1)
+		return -EINVAL;	/* the kernel takes IOV_MAX (1024) segments at most */
 	fl = pl_fd_wflags(fd);
 	if (fl < 0)
 		return fl;
@@ -942,6 +954,8 @@ static ssize_t pl_pwrite(int fd, const void *buf, size_t n, off_t off)
 		r = -EINVAL;
 	else if ((fl = pl_fd_wflags(fd)) < 0)
 		r = fl;
+	else if (pl_range_fits(off, n))
+		r = -EINVAL;
 	else if (fl & O_APPEND)
 		r = pl_ino_append(ino, fd, fl, buf, n, false);
 	else
@@ -1074,7 +1088,7 @@ static off_t pl_lseek(int fd, off_t off, int whence)
 		break;
 	}
 	if (whence != SEEK_END && (off < 0 || off >= size))
-		return pl_ret(off < 0 ? -EINVAL : -ENXIO);
+		return pl_ret(-ENXIO);	/* before the start too, as ext4's and tmpfs's */
 	return REAL(lseek)(fd, pos, SEEK_SET);
 }
 
@@ -1267,6 +1281,13 @@ PL_EXPORT int fdatasync(int fd)
 
 PL_EXPORT int sync_file_range(int fd, off64_t off, off64_t len, unsigned int flags)
 {
+	/* The kernel's refusals first: ufvm would write back whatever asked. */
+	if (flags & ~(unsigned int)(SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				    SYNC_FILE_RANGE_WAIT_AFTER) ||
+	    off < 0 || len < 0 || len > LLONG_MAX - off) {
+		errno = EINVAL;
+		return -1;
+	}
 	PL_FSYNC(fd, REAL(sync_file_range)(fd, off, len, flags));
 }
 
@@ -1553,6 +1574,7 @@ PL_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 {
 	struct pl_inode *ii, *io;
 	ssize_t r;
+	int fl;
 
 	if (PL_BYPASS())
 		return REAL(sendfile)(out, in, offset, count);
@@ -1560,6 +1582,8 @@ PL_EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 	io = pl_fd_get(out);
 	if (!ii && !io)
 		r = REAL(sendfile)(out, in, offset, count);
+	else if ((offset && *offset < 0) || ((fl = REAL(fcntl)(out, F_GETFL)) >= 0 && (fl & O_APPEND)))
+		r = pl_ret(-EINVAL);	/* the kernel's refusals: no append */
 	else
 		r = pl_ret(pl_copy(ii, in, offset, io, out, NULL, count));
 	pl_inode_put(ii);

@@ -15,7 +15,8 @@
  * for the test if it is not and root may; exit 77 without a tracefs instance to use), dupfds
  * (write and read through an fd and its dup at once), unlinked (a tracked file by other names:
  * unlinked, a hard link), flock (a lock goes with the last fd of its description), forkro (a
- * fork child that cannot reopen a file; run as a user other than root).  Exit
+ * fork child that cannot reopen a file; run as a user other than root), edges (the kernel's
+ * refusals: offsets, segment counts, flags).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -23,6 +24,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/falloc.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1752,6 +1754,50 @@ static void sc_forkro(void)
 	close(fd);
 }
 
+/*
+ * ---- edges: the kernel's refusals on a managed file, which the preload
+ * must make as the kernel does, in its order (each checked against the
+ * kernel's own run of the probe) ----
+ */
+
+static void sc_edges(void)
+{
+	int fd = make_file("ed", 2, 77), wr = open(path_of("ed"), O_WRONLY), ap, i;
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), buf[16];
+	static struct iovec iov[1025];
+	off_t off = -1;
+
+	CHECK(m != MAP_FAILED && wr >= 0);
+	CHECK_MANAGED(m);
+	m[0] = 'M';
+	errno = 0;
+	CHECK(pread(wr, buf, 1, -1) == -1 && errno == EINVAL);	/* before EBADF */
+	CHECK(pread(fd, buf, 10, LLONG_MAX - 5) == -1 && errno == EINVAL);
+	CHECK(pwrite(fd, buf, 10, LLONG_MAX - 5) == -1 && errno == EINVAL);
+	for (i = 0; i < 1025; i++)
+		iov[i] = (struct iovec){ .iov_base = buf, .iov_len = 1 };
+	buf[0] = 'z';
+	CHECK(pwritev(fd, iov, 1025, 0) == -1 && errno == EINVAL);
+	CHECK(writev(fd, iov, 1025) == -1 && errno == EINVAL);
+	CHECK(readv(fd, iov, 1025) == -1 && errno == EINVAL);
+	CHECK(preadv(fd, iov, 1025, 0) == -1 && errno == EINVAL);
+	CHECK(m[0] == 'M');	/* nothing written */
+	CHECK(lseek(fd, -1, SEEK_HOLE) == -1 && errno == ENXIO);
+	CHECK(lseek(fd, -1, SEEK_DATA) == -1 && errno == ENXIO);
+	CHECK(sync_file_range(fd, 0, 0, 0x100) == -1 && errno == EINVAL);
+	CHECK(sync_file_range(fd, -1, 0, SYNC_FILE_RANGE_WRITE) == -1 && errno == EINVAL);
+	ap = open(path_of("ed-out"), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	CHECK(ap >= 0);
+	CHECK(sendfile(ap, fd, NULL, 10) == -1 && errno == EINVAL);
+	close(ap);
+	ap = open(path_of("ed-out"), O_WRONLY);
+	CHECK(sendfile(ap, fd, &off, 1) == -1 && errno == EINVAL);
+	close(ap);
+	munmap(m, 2 * PG);
+	close(wr);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1816,6 +1862,8 @@ int main(int argc, char **argv)
 		sc_flock();
 	else if (!strcmp(scenario, "forkro"))
 		sc_forkro();
+	else if (!strcmp(scenario, "edges"))
+		sc_edges();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;
