@@ -1143,7 +1143,13 @@ static int pl_truncate_path(const char *path, off_t len, bool *done)
 	if (!ino)
 		return 0;
 	*done = true;
-	err = len < 0 ? -EINVAL : pl_ino_truncate(ino, len);
+	/* The kernel's checks of the caller, by this path, in its order. */
+	if (len < 0)
+		err = -EINVAL;
+	else if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS))
+		err = -errno;
+	else
+		err = pl_ino_truncate(ino, len);
 	pl_inode_put(ino);
 	return err;
 }

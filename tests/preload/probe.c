@@ -14,8 +14,9 @@
  * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; tracefs mounted
  * for the test if it is not and root may; exit 77 without a tracefs instance to use), dupfds
  * (write and read through an fd and its dup at once), unlinked (a tracked file by other names:
- * unlinked, a hard link), flock (a lock goes with the last fd of its description), forkro (a
- * fork child that cannot reopen a file; run as a user other than root), edges (the kernel's
+ * unlinked, a hard link), flock (a lock goes with the last fd of its description), readonly (a
+ * file made read-only: truncate by path, a fork child that cannot reopen it; run as a user other
+ * than root), edges (the kernel's
  * refusals: offsets, segment counts, flags).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
@@ -1722,13 +1723,13 @@ static void sc_flock(void)
 }
 
 /*
- * ---- forkro: a fork child that cannot open a managed file again through
- * ufvm (made read-only by its mode meanwhile, for a user the mode binds:
- * run it as one) serves its fds through the kernel: they read and write
- * as they did ----
+ * ---- readonly: a managed file made read-only by its mode, for a user
+ * the mode binds (run it as one): truncate() by its path is refused, as
+ * the kernel's is; a fork child, which cannot open it again through ufvm,
+ * serves its fds through the kernel: they read and write as they did ----
  */
 
-static void forkro_child(void *arg)
+static void readonly_child(void *arg)
 {
 	int fd = *(int *)arg;
 	char c = 0;
@@ -1738,7 +1739,7 @@ static void forkro_child(void *arg)
 	CHECK(lseek(fd, 0, SEEK_SET) == 0 && read(fd, &c, 1) == 1 && c == 'p');
 }
 
-static void sc_forkro(void)
+static void sc_readonly(void)
 {
 	int fd = make_file("ro", 2, 76);
 	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), c;
@@ -1748,7 +1749,13 @@ static void sc_forkro(void)
 	m[0] = 'p';
 	munmap(m, 2 * PG);
 	CHECK(!chmod(path_of("ro"), 0444));
-	CHECK(in_child(forkro_child, &fd) == 0);
+	if (geteuid()) {	/* root may write anything */
+		struct stat st;
+
+		CHECK(truncate(path_of("ro"), 10) == -1 && errno == EACCES);
+		CHECK(!fstat(fd, &st) && st.st_size == (off_t)(2 * PG));
+	}
+	CHECK(in_child(readonly_child, &fd) == 0);
 	/* The child's write, in the file (this process's cache has the page). */
 	CHECK(syscall(SYS_pread64, fd, &c, 1, 1) == 1 && c == 'c');
 	close(fd);
@@ -1860,8 +1867,8 @@ int main(int argc, char **argv)
 		sc_unlinked();
 	else if (!strcmp(scenario, "flock"))
 		sc_flock();
-	else if (!strcmp(scenario, "forkro"))
-		sc_forkro();
+	else if (!strcmp(scenario, "readonly"))
+		sc_readonly();
 	else if (!strcmp(scenario, "edges"))
 		sc_edges();
 	else {
