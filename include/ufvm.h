@@ -294,6 +294,17 @@ struct ufvm_config {
 						   it did: a child forked meanwhile
 						   misses it, opens its own, and both
 						   write ahead (lib/ufvm.c) */
+#define UFVM_DEBUG_FAILED_SHRINK_CUTS	0x4000000000ull	/* a shrinking truncate
+						   that failed counts as a cut: a
+						   ufvm_pwrite() beside truncates
+						   failing back to back starts over
+						   for ever (vm/object.c) */
+#define UFVM_DEBUG_UNEXTEND_GUESS	0x8000000000ull	/* a failed extending
+						   ufvm_pwrite() takes its extension
+						   back when no page past it is
+						   cached, though one was stored into
+						   and synced (vm/object.c,
+						   unextend()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*

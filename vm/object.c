@@ -833,6 +833,11 @@ static void clear_dirty(struct vm_object *obj, struct vm_page *p)
 void vm_object_set_dirty(struct vm_object *obj, struct vm_page *p)
 {
 	if (!(__atomic_fetch_or(&p->flags, PG_DIRTY, __ATOMIC_SEQ_CST) & PG_DIRTY)) {
+		uint64_t end = __atomic_load_n(&obj->dirty_end, __ATOMIC_RELAXED);
+
+		while (end <= p->index && !__atomic_compare_exchange_n(&obj->dirty_end, &end,
+				p->index + 1, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			;
 		__atomic_store_n(&p->dirtied, vm_now_s(), __ATOMIC_RELAXED);
 		__atomic_fetch_add(&obj->nr_dirty, 1, __ATOMIC_RELAXED);
 		if (__atomic_add_fetch(&obj->cache->nr_dirty, 1, __ATOMIC_RELAXED) ==
@@ -1076,6 +1081,22 @@ static void punch_gaps(struct vm_object *obj, uint64_t first, uint64_t last)
 }
 
 /*
+ * Write entry @id (odd) of a range log of @n entries: [@off, @end).
+ * Context: the inval side held.  Return: its slot.
+ */
+static unsigned int range_log_put(struct vm_range_log *log, unsigned int n, unsigned int id,
+				  uint64_t off, uint64_t end)
+{
+	unsigned int slot = (id / 2) % n;
+
+	__atomic_store_n(&log[slot].id, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&log[slot].off, off, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&log[slot].end, end, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&log[slot].id, id, __ATOMIC_SEQ_CST);
+	return slot;
+}
+
+/*
  * Punch [off, off+len) (cut at the end of the file), in the kernel's
  * order: the cache first, then the store, fills kept out between the two
  * by the invalidate lock (seed 001).  The punch publishes itself (punches
@@ -1100,11 +1121,7 @@ int vm_object_punch(struct vm_object *obj, uint64_t off, uint64_t len)
 	UFVM_TRACE2(inval_start, off, len);
 	vm_object_inval_begin(obj);
 	id = __atomic_add_fetch(&obj->punches, 1, __ATOMIC_SEQ_CST);	/* odd */
-	slot = (id / 2) % ARRAY_SIZE(obj->punch_log);
-	__atomic_store_n(&obj->punch_log[slot].id, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&obj->punch_log[slot].off, off, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&obj->punch_log[slot].end, end, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&obj->punch_log[slot].id, id, __ATOMIC_SEQ_CST);
+	slot = range_log_put(obj->punch_log, ARRAY_SIZE(obj->punch_log), id, off, end);
 	size = vm_object_size(obj);
 	if (end > size)
 		end = size;
@@ -1186,6 +1203,19 @@ static void wait_page_locks(struct vm_object *obj, uint64_t first, uint64_t last
 }
 
 /*
+ * A shrinking truncate to @nsize took effect (or, in the teeth's mode, was
+ * tried): log it for the pwrites it ran beside (vm_object_pwrite()).
+ * Context: the inval side held.
+ */
+static void cut_log(struct vm_object *obj, uint64_t nsize)
+{
+	unsigned int id = __atomic_add_fetch(&obj->cuts, 1, __ATOMIC_SEQ_CST);	/* odd */
+
+	range_log_put(obj->cut_log, ARRAY_SIZE(obj->cut_log), id, nsize, UINT64_MAX);
+	__atomic_fetch_add(&obj->cuts, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
  * Change the size to @nsize.  Shrinking: the new size first (faults past
  * it answer SIGBUS, write-back stops there but keeps what it did not write
  * dirty until the outcome is known: shrinks odd); then every cached page from
@@ -1227,8 +1257,14 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 			/* Back at the old size: clear what faults past the new
 			 * one left (SIGBUS mappings). */
 			zap_regions(obj, npages, opages - 1);
+			if (obj->pol->debug & UFVM_DEBUG_FAILED_SHRINK_CUTS)
+				cut_log(obj, 0);	/* the bug, for tests: any
+							 * shrink restarted a pwrite */
 			return err;
 		}
+		cut_log(obj, nsize);	/* before its pages go */
+		if (__atomic_load_n(&obj->dirty_end, __ATOMIC_SEQ_CST) > npages)
+			__atomic_store_n(&obj->dirty_end, npages, __ATOMIC_SEQ_CST);
 		remove_range(obj, npages, UINT64_MAX - 1);
 		vm_hook(obj->pol, UFVM_HOOK_INVALIDATED, npages << PAGE_SHIFT,
 			(opages - npages) << PAGE_SHIFT);
@@ -1776,14 +1812,15 @@ static int extend(struct vm_object *obj, uint64_t nsize, uint64_t *from)
 }
 
 /*
- * Did a punch that started at or after the count @from, up to @to, cut
- * [@off, @end)?  The log keeps the last ones; with more, or an entry
- * overwritten meanwhile, the answer is yes (start over, to be sure).
+ * Did an entry of the range log @log (@n entries) whose odd count is in
+ * (@from, @to] cut [@off, @end)?  The log keeps the last ones; with more,
+ * or an entry overwritten meanwhile, the answer is yes (start over, to be
+ * sure).
  */
-static bool punched_into(struct vm_object *obj, unsigned int from, unsigned int to,
-			 uint64_t off, uint64_t end)
+static bool logged_into(const struct vm_range_log *log, unsigned int n, unsigned int from,
+			unsigned int to, uint64_t off, uint64_t end)
 {
-	unsigned int id, n = ARRAY_SIZE(obj->punch_log);
+	unsigned int id;
 
 	if ((to - from) / 2 + 1 >= n)
 		return true;
@@ -1791,16 +1828,23 @@ static bool punched_into(struct vm_object *obj, unsigned int from, unsigned int 
 		unsigned int slot = (id / 2) % n;
 		uint64_t po, pe;
 
-		if (__atomic_load_n(&obj->punch_log[slot].id, __ATOMIC_SEQ_CST) != id)
+		if (__atomic_load_n(&log[slot].id, __ATOMIC_SEQ_CST) != id)
 			return true;
-		po = __atomic_load_n(&obj->punch_log[slot].off, __ATOMIC_SEQ_CST);
-		pe = __atomic_load_n(&obj->punch_log[slot].end, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&obj->punch_log[slot].id, __ATOMIC_SEQ_CST) != id)
+		po = __atomic_load_n(&log[slot].off, __ATOMIC_SEQ_CST);
+		pe = __atomic_load_n(&log[slot].end, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&log[slot].id, __ATOMIC_SEQ_CST) != id)
 			return true;
 		if (po < end && off < pe)
 			return true;
 	}
 	return false;
+}
+
+/* Did a punch that started at or after the count @from, up to @to, cut [@off, @end)? */
+static bool punched_into(struct vm_object *obj, unsigned int from, unsigned int to,
+			 uint64_t off, uint64_t end)
+{
+	return logged_into(obj->punch_log, ARRAY_SIZE(obj->punch_log), from, to, off, end);
 }
 
 /* Is page @idx cached and dirty?  (A hint: it may change at once.) */
@@ -1820,18 +1864,23 @@ static bool page_is_dirty(struct vm_object *obj, uint64_t idx)
  * A write that extended the file to @ours and then failed, having written
  * up to @target, takes the extension back: POSIX extends a file only by
  * the bytes written.  Only while nothing else can have used the extension:
- * the size is still @ours, no other pwrite is under way, and no page past
- * @target's is cached (a mapping's or a reader's).  Otherwise it stays, as
- * zeros.  Context: may sleep; takes the invalidate lock exclusive.
+ * the size is still @ours, no other pwrite is under way, no page past
+ * @target's is cached (a mapping's or a reader's), and no page from
+ * @target's on was dirtied (a store into the extension, or into the old
+ * last page past the old end, synced and maybe evicted since: the cut
+ * took it from the file).  Otherwise it stays, as zeros.
+ * Context: may sleep; takes the invalidate lock exclusive.
  */
 static void unextend(struct vm_object *obj, uint64_t ours, uint64_t target)
 {
 	uint64_t idx = DIV_ROUND_UP(target, PAGE_SIZE);
+	bool guess = obj->pol->debug & UFVM_DEBUG_UNEXTEND_GUESS;	/* the bug, for tests */
 	struct vm_page *p;
 
 	vm_object_inval_begin(obj);
 	if (vm_object_size(obj) == ours &&
-	    __atomic_load_n(&obj->pwriters, __ATOMIC_SEQ_CST) == 1) {
+	    __atomic_load_n(&obj->pwriters, __ATOMIC_SEQ_CST) == 1 &&
+	    (guess || __atomic_load_n(&obj->dirty_end, __ATOMIC_SEQ_CST) <= target / PAGE_SIZE)) {
 		vm_rcu_read_lock();
 		p = vm_pindex_next_rcu(&obj->index, &idx, UINT64_MAX);
 		vm_rcu_read_unlock();
@@ -1850,7 +1899,7 @@ static void unextend(struct vm_object *obj, uint64_t ours, uint64_t target)
 ssize_t vm_object_pwrite(struct vm_object *obj, const void *buf, size_t len, uint64_t off)
 {
 	char bounce[PAGE_SIZE];
-	unsigned int shrinks, punches, now;
+	unsigned int cuts, punches, now;
 	uint64_t from;
 	size_t done;
 	int err;
@@ -1864,7 +1913,7 @@ again:
 	 * read would go unseen, its size cutting bytes this write then puts
 	 * back past the end.
 	 */
-	shrinks = __atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST);
+	cuts = __atomic_load_n(&obj->cuts, __ATOMIC_SEQ_CST);
 	punches = __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST);
 	done = 0;
 	err = extend(obj, off + len, &from);
@@ -1903,8 +1952,10 @@ again:
 	}
 	/* A truncate or punch in progress is done after this, and its count seen. */
 	fill_sync(obj);
-	if (__atomic_load_n(&obj->shrinks, __ATOMIC_SEQ_CST) != shrinks)
-		goto again;
+	now = __atomic_load_n(&obj->cuts, __ATOMIC_SEQ_CST);
+	if (now != cuts && logged_into(obj->cut_log, ARRAY_SIZE(obj->cut_log), cuts, now,
+				       off, off + len))
+		goto again;	/* only a truncate that took effect, below this write's end */
 	now = __atomic_load_n(&obj->punches, __ATOMIC_SEQ_CST);
 	if (now != punches && punched_into(obj, punches, now, off, off + len))
 		goto again;	/* only a punch that cut this write's range */

@@ -42,6 +42,12 @@ struct vm_addblock {
 				   holders' newcomers enter */
 };
 
+/* What a punch or a cut removed, for vm_object_pwrite()s it ran beside. */
+struct vm_range_log {
+	unsigned int id;		/* (a) its odd count; 0: being written */
+	uint64_t off, end;		/* (a) its byte range */
+};
+
 struct vm_object {
 	struct vm_store *store;		/* (c) */
 	dev_t dev;			/* (c) */
@@ -73,11 +79,18 @@ struct vm_object {
 	unsigned int punches;		/* (a) bumped as a punch starts (odd) and
 					   ends (even) */
 	unsigned int pwriters;		/* (a) vm_object_pwrite()s under way */
-	struct {
-		unsigned int id;	/* (a) the punch's odd count; 0: none */
-		uint64_t off, end;	/* (a) its byte range */
-	} punch_log[32];		/* the last punches, by (id / 2) % 32;
+	uint64_t dirty_end;		/* (a) one past the highest page ever
+					   dirtied (lowered by a cut): a failed
+					   extending pwrite leaves its extension
+					   if a page in it was (unextend()) */
+	struct vm_range_log punch_log[32];	/* the last punches, by (id / 2) % 32;
 					   written under the invalidate side */
+	unsigned int cuts;		/* (a) bumped (odd, then even) around the
+					   log entry of each shrinking truncate
+					   that took effect (its store was cut) */
+	struct vm_range_log cut_log[8];	/* [new size, end of file) of the last
+					   cuts, by (id / 2) % 8; written under
+					   the invalidate side */
 
 	struct vm_mutex rmap_lock;
 	struct cds_list_head regions;	/* (r) regions mapping this object */

@@ -411,7 +411,7 @@ Test(punch, pwrite_beside_a_punch_is_not_a_mix, .timeout = 20)
  * and starts over, and fewer than 5 complete in a second (none here).
  * Return: the pwrites done in at most @us (100 wanted).
  */
-static int pwrites_beside_failing_punches(unsigned int debug, uint64_t us)
+static int pwrites_beside_failing_punches(uint64_t debug, uint64_t us)
 {
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;

@@ -179,7 +179,7 @@ Test(punch_nohole, teeth, .timeout = 30)
 /* ---- punches whose first piece of zeros fails, back to back ---- */
 
 /* Return: the pwrites done in at most @us (100 wanted). */
-static int pwrites_beside_first_piece_failures(unsigned int debug, uint64_t us)
+static int pwrites_beside_first_piece_failures(uint64_t debug, uint64_t us)
 {
 	struct ufvm_config cfg;
 	struct ufvm_file *f;

@@ -186,7 +186,7 @@ int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int
 	return atomic_load(&bb.done);
 }
 
-void ut_assert_pwrites_kept_back(int (*run)(unsigned int debug, uint64_t us), unsigned int debug)
+void ut_assert_pwrites_kept_back(int (*run)(uint64_t debug, uint64_t us), uint64_t debug)
 {
 	const int attempts = 3;
 	int done = 0;

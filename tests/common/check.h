@@ -145,6 +145,6 @@ int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int
  * run beside a fuzzer); with the fix every run completes all 100 in well
  * under that second.  Asserts.
  */
-void ut_assert_pwrites_kept_back(int (*run)(unsigned int debug, uint64_t us), unsigned int debug);
+void ut_assert_pwrites_kept_back(int (*run)(uint64_t debug, uint64_t us), uint64_t debug);
 
 #endif /* TESTS_CHECK_H */
