@@ -154,6 +154,25 @@ static size_t pl_user_readable(const void *buf, size_t n)
  * make it synchronous.  An unreadable buffer is EFAULT (or a short write
  * up to its first unreadable page), as with the kernel.
  */
+/*
+ * A write through ufvm changed @ino's bytes: set the file's modification
+ * and change times now, as the kernel's write does (ufvm's own write-back
+ * sets them again when it writes the store).  Like the kernel, at most once
+ * per tick of the coarse clock: one futimens() per tick and file.
+ */
+static void pl_touch(struct pl_inode *ino)
+{
+	const struct timespec now_ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_NOW } };
+	struct timespec c;
+	uint64_t now;
+
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &c))
+		return;
+	now = (uint64_t)c.tv_sec * 1000000000u + (uint64_t)c.tv_nsec;
+	if (__atomic_exchange_n(&ino->touched, now, __ATOMIC_RELAXED) != now)
+		(void)REAL(futimens)(ino->priv_fd, now_ts);	/* not allowed: as it was */
+}
+
 static ssize_t pl_ino_pwrite_fl(struct pl_inode *ino, int fl, const void *buf, size_t n,
 				off_t off)
 {
@@ -165,6 +184,8 @@ static ssize_t pl_ino_pwrite_fl(struct pl_inode *ino, int fl, const void *buf, s
 	n = ok;
 	pl_guard++;
 	r = ufvm_pwrite(ino->uf, buf, n, off);
+	if (r > 0)
+		pl_touch(ino);
 	if (r > 0 && (fl & O_DSYNC)) {
 		int err = ufvm_fsync(ino->uf);
 
@@ -1124,22 +1145,35 @@ PL_EXPORT int ftruncate(int fd, off_t len)
 }
 
 /* truncate(path): through ufvm when the file is managed. */
-static int pl_truncate_path(const char *path, off_t len, bool *done)
+/*
+ * The active inode of @path at @dirfd (@atflags: AT_SYMLINK_NOFOLLOW),
+ * referenced, if it is one, and with @writable only if ufvm has it
+ * read-write; else NULL.  Context: L not held.
+ */
+static struct pl_inode *pl_active_at(int dirfd, const char *path, int atflags, bool writable)
 {
 	struct pl_inode *ino;
 	struct stat st;
-	int err;
 
-	*done = false;
-	if (!pl_any_active() || REAL(stat)(path, &st) || !S_ISREG(st.st_mode))
-		return 0;
+	if (!pl_any_active() || REAL(fstatat)(dirfd, path, &st, atflags & AT_SYMLINK_NOFOLLOW) ||
+	    !S_ISREG(st.st_mode))
+		return NULL;
 	pl_lock_acquire();
 	ino = pl_inode_lookup_locked(st.st_dev, st.st_ino);
-	if (ino && ino->active && ino->writable)
+	if (ino && ino->active && (ino->writable || !writable))
 		pl_inode_get_locked(ino);
 	else
 		ino = NULL;
 	pl_lock_release();
+	return ino;
+}
+
+static int pl_truncate_path(const char *path, off_t len, bool *done)
+{
+	struct pl_inode *ino = pl_active_at(AT_FDCWD, path, 0, true);
+	int err;
+
+	*done = false;
 	if (!ino)
 		return 0;
 	*done = true;
@@ -1274,6 +1308,72 @@ static int pl_fsync(int fd, bool *done)
 		r_ = pl_fsync(fd, &done_);				\
 		return done_ ? r_ : realcall;				\
 	} while (0)
+
+/*
+ * ---- utimensat and friends: a managed file's times ----
+ *
+ * ufvm writes a file's dirty pages back later, and the store's write sets
+ * its modification time then: times the program set meanwhile (tar, cp
+ * -p, rsync keep a source's) would not stay.  So the dirty pages are
+ * written back first; what the program writes after the call changes the
+ * times again, as on the kernel.  glibc's utime, utimes and the futimes
+ * calls reach the kernel directly, so each is interposed.
+ */
+
+/* Before a times call on @path at @dirfd, or on the fd @dirfd if @path is NULL. */
+static void pl_times_first(int dirfd, const char *path, int atflags)
+{
+	struct pl_inode *ino = path ? pl_active_at(dirfd, path, atflags, false) : pl_fd_get(dirfd);
+
+	if (!ino)
+		return;
+	pl_guard++;
+	(void)ufvm_writeback(ino->uf);	/* failed: the call still goes on */
+	pl_guard--;
+	pl_inode_put(ino);
+}
+
+#define PL_TIMES(dirfd, path, atflags, realcall)			\
+	do {								\
+		if (!PL_BYPASS())					\
+			pl_times_first(dirfd, path, atflags);		\
+		return realcall;					\
+	} while (0)
+
+PL_EXPORT int utimensat(int dirfd, const char *path, const struct timespec t[2], int flags)
+{
+	PL_TIMES(dirfd, path, flags, REAL(utimensat)(dirfd, path, t, flags));
+}
+
+PL_EXPORT int futimens(int fd, const struct timespec t[2])
+{
+	PL_TIMES(fd, NULL, 0, REAL(futimens)(fd, t));
+}
+
+PL_EXPORT int utimes(const char *path, const struct timeval t[2])
+{
+	PL_TIMES(AT_FDCWD, path, 0, REAL(utimes)(path, t));
+}
+
+PL_EXPORT int lutimes(const char *path, const struct timeval t[2])
+{
+	PL_TIMES(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, REAL(lutimes)(path, t));
+}
+
+PL_EXPORT int futimes(int fd, const struct timeval t[2])
+{
+	PL_TIMES(fd, NULL, 0, REAL(futimes)(fd, t));
+}
+
+PL_EXPORT int futimesat(int dirfd, const char *path, const struct timeval t[2])
+{
+	PL_TIMES(dirfd, path, 0, REAL(futimesat)(dirfd, path, t));
+}
+
+PL_EXPORT int utime(const char *path, const struct utimbuf *t)
+{
+	PL_TIMES(AT_FDCWD, path, 0, REAL(utime)(path, t));
+}
 
 PL_EXPORT int fsync(int fd)
 {

@@ -52,9 +52,11 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "ufvm.h"
 
@@ -101,6 +103,8 @@ int fcntl64(int fd, int cmd, ...);
 	X(posix_fallocate64) X(fsync) X(fdatasync) X(sync_file_range)	\
 	X(sync) X(syncfs) X(copy_file_range) X(sendfile) X(sendfile64)	\
 	X(splice)							\
+	X(utimensat) X(futimens) X(utimes) X(futimes) X(lutimes)	\
+	X(futimesat) X(utime)						\
 	X(fstat) X(fstat64) X(stat) X(stat64) X(lstat) X(lstat64)	\
 	X(fstatat) X(fstatat64) X(statx) X(__fxstat) X(__fxstat64)	\
 	X(__xstat) X(__xstat64) X(__lxstat) X(__lxstat64) X(__fxstatat) \
@@ -224,6 +228,8 @@ struct pl_inode {
 	pthread_mutex_t append_lock;	/* appends and truncates, one at a time (io.c) */
 	pthread_mutex_t pos_lock;	/* the file positions of its fds (io.c): one for
 					   all, as dup()s share theirs */
+	uint64_t touched;		/* (a) the coarse clock when a write last set
+					   its mtime (io.c, pl_touch()) */
 	struct pl_inode *next;		/* (L) hash chain, reap list or free list */
 	char path[256];			/* (L) for messages */
 };

@@ -17,7 +17,8 @@
  * unlinked, a hard link), flock (a lock goes with the last fd of its description), readonly (a
  * file made read-only: truncate by path, a fork child that cannot reopen it; run as a user other
  * than root), edges (the kernel's
- * refusals: offsets, segment counts, flags).  Exit
+ * refusals: offsets, segment counts, flags), times (modification times: writes, futimens and
+ * utimensat after stores into a mapping).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -45,6 +46,7 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PG 4096UL
@@ -1805,6 +1807,52 @@ static void sc_edges(void)
 	close(fd);
 }
 
+/*
+ * ---- times: a file's modification time, as the kernel keeps it: a
+ * write() or pwrite() sets it at once; times the program sets (futimens,
+ * utimensat, utimes) after storing into a mapping stay, though the pages
+ * are written back later (unmap, close) ----
+ */
+
+static time_t mtime_of(const char *name)
+{
+	struct stat st;
+
+	return stat(path_of(name), &st) ? -1 : st.st_mtime;
+}
+
+static void sc_times(void)
+{
+	const time_t past = time(NULL) - 100000;
+	struct timespec ts[2] = { { .tv_sec = past }, { .tv_sec = past } };
+	struct timeval tv[2] = { { .tv_sec = past - 10 }, { .tv_sec = past - 10 } };
+	int fd = make_file("tm", 2, 78);
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), got[2];
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	CHECK(!futimens(fd, ts));
+	CHECK(pwrite(fd, "w", 1, 0) == 1);
+	CHECK(mtime_of("tm") > past + 1000);	/* the write's, at once */
+
+	m[1] = 'x';				/* dirty, not written back yet */
+	CHECK(!futimens(fd, ts));
+	CHECK(mtime_of("tm") == past);
+	m[PG] = 'y';
+	CHECK(!utimensat(AT_FDCWD, path_of("tm"), ts, 0));
+	CHECK(mtime_of("tm") == past);
+	m[PG + 1] = 'z';
+	CHECK(!utimes(path_of("tm"), tv));	/* glibc's goes to the kernel directly */
+	munmap(m, 2 * PG);
+	close(fd);
+	CHECK(mtime_of("tm") == past - 10);	/* after the write-back of the stores */
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path_of("tm"), O_RDONLY);	/* the kernel's view */
+	CHECK(fd >= 0 && syscall(SYS_pread64, fd, got, 2, 0) == 2 && !memcmp(got, "wx", 2) &&
+	      syscall(SYS_pread64, fd, got, 2, PG) == 2 && !memcmp(got, "yz", 2));
+	if (fd >= 0)
+		syscall(SYS_close, fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1871,6 +1919,8 @@ int main(int argc, char **argv)
 		sc_readonly();
 	else if (!strcmp(scenario, "edges"))
 		sc_edges();
+	else if (!strcmp(scenario, "times"))
+		sc_times();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;
