@@ -414,40 +414,6 @@ struct pl_inode *pl_fd_get(int fd)
 }
 
 /*
- * Our close-on-exec fd of @fd's file, numbered 100 or above if it can be:
- * an open file description of its own, opened again through
- * /proc/self/fd with @fd's access mode, so that the program's description
- * (its flock() and OFD locks) goes away when the program closes its last
- * fd of it, as it would with no preload (a dup() kept it, and its locks,
- * until every fd and mapping of the file was gone: a flock() through
- * another fd of the file then waited for ever, `probe flock`).  A dup()
- * if that open is refused (a mode that no longer lets the file be opened
- * so).  Return: the fd, or -errno.
- */
-static int pl_priv_open(int fd)
-{
-	int fl = REAL(fcntl)(fd, F_GETFL), priv = -1, low;
-	char path[64];
-
-	if (fl >= 0) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		low = REAL(open)(path, (fl & O_ACCMODE) | O_CLOEXEC);
-		if (low >= 0) {
-			priv = REAL(fcntl)(low, F_DUPFD_CLOEXEC, 100);
-			if (priv >= 0)
-				REAL(close)(low);
-			else
-				priv = low;
-		}
-	}
-	if (priv < 0)
-		priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 100);
-	if (priv < 0)
-		priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
-	return priv < 0 ? -errno : priv;
-}
-
-/*
  * pl_inode_activate_locked - open the ufvm_file of @ino, through @fd.
  * Context: L held, ufvm running.  Return: 0 or -errno.
  */
@@ -459,9 +425,11 @@ int pl_inode_activate_locked(struct pl_inode *ino, int fd)
 
 	if (ino->uf)
 		return 0;
-	priv = pl_priv_open(fd);
+	priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 100);
 	if (priv < 0)
-		return priv;
+		priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+	if (priv < 0)
+		return -errno;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", priv);
 	pl_guard++;
 	err = ufvm_file_open(pl_vm, path, UFVM_RDWR, &uf);

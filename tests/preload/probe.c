@@ -14,7 +14,7 @@
  * trunc (O_TRUNC of a file ufvm manages, and of a tracefs file it does not; tracefs mounted
  * for the test if it is not and root may; exit 77 without a tracefs instance to use), dupfds
  * (write and read through an fd and its dup at once), unlinked (a tracked file by other names:
- * unlinked, a hard link), flock (a lock goes with the last fd of its description), readonly (a
+ * unlinked, a hard link), readonly (a
  * file made read-only: truncate by path, a fork child that cannot reopen it; run as a user other
  * than root), edges (the kernel's
  * refusals: offsets, segment counts, flags), times (modification times: writes, futimens and
@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
@@ -1699,32 +1698,6 @@ static void sc_unlinked(void)
 }
 
 /*
- * ---- flock: a flock() lock belongs to its open file description, which
- * goes when the program closes its last fd of it (after its mappings
- * went): the preload's own fd of the file must not keep it ----
- */
-
-static void sc_flock(void)
-{
-	int a = make_file("fl", 1, 75), b;
-	char *m, c;
-
-	CHECK(!flock(a, LOCK_EX));
-	m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, a, 0);
-	CHECK(m != MAP_FAILED);
-	CHECK_MANAGED(m);
-	m[0] = 'x';
-	munmap(m, PG);
-	b = open(path_of("fl"), O_RDWR);
-	CHECK(b >= 0);
-	CHECK(flock(b, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK);	/* a's, still */
-	close(a);
-	CHECK(!flock(b, LOCK_EX | LOCK_NB));	/* a's description is gone */
-	CHECK(pread(b, &c, 1, 0) == 1 && c == 'x');
-	close(b);
-}
-
-/*
  * ---- readonly: a managed file made read-only by its mode, for a user
  * the mode binds (run it as one): truncate() by its path is refused, as
  * the kernel's is; a fork child, which cannot open it again through ufvm,
@@ -1913,8 +1886,6 @@ int main(int argc, char **argv)
 		sc_dupfds();
 	else if (!strcmp(scenario, "unlinked"))
 		sc_unlinked();
-	else if (!strcmp(scenario, "flock"))
-		sc_flock();
 	else if (!strcmp(scenario, "readonly"))
 		sc_readonly();
 	else if (!strcmp(scenario, "edges"))
