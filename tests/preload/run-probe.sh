@@ -6,7 +6,8 @@
 # back): the scenario must fail.  With "match GLOBS", under `ufvm run
 # --match GLOBS` ("DIR" in GLOBS stands for the scenario's directory).
 # With "nobody", as the user nobody (setpriv; skipped unless root may, and
-# nobody can run the programs).  With "unmanaged",
+# nobody can run the programs), on the sigsegv backend unless userfaultfd
+# is open to all users.  With "unmanaged",
 # under a configuration ufvm refuses (bad UFVM_FAULT_AROUND): the program
 # must run on the kernel's mappings after exactly one warning line.  With
 # "excluded", under a UFVM_MATCH that leaves its files out: the kernel's
@@ -31,6 +32,9 @@ nobody)
 		exit 77
 	fi
 	chmod 0777 "$DIR"
+	# userfaultfd is root's here unless the sysctl gives it to all.
+	[ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" = 1 ] ||
+		export UFVM_BACKEND=sigsegv
 	"${as[@]}" "$UFVM" run -- "$PROBE" "$SC" "$DIR"
 	exit 0
 	;;
