@@ -305,6 +305,12 @@ struct ufvm_config {
 						   cached, though one was stored into
 						   and synced (vm/object.c,
 						   unextend()) */
+#define UFVM_DEBUG_GROW_NO_REDIRTY	0x10000000000ull	/* a grow leaves the
+						   old last page as it is after
+						   publishing the new size: a store
+						   past the old end that a write-back
+						   cleaned meanwhile never reaches the
+						   file (vm/object.c, resize_locked()) */
 
 UFVM_API int ufvm_config_init(struct ufvm_config *cfg);
 /*
@@ -741,6 +747,10 @@ UFVM_API int ufvm_inject(struct ufvm_file *f, int what, off_t off, off_t len);
 					   (b = 0), or locked it and has not
 					   unmapped it (b = 1); the invalidate
 					   lock held exclusive */
+#define UFVM_HOOK_GROW_ZEROED	27	/* a growing truncate or write zeroed
+					   the old last page past the old size a
+					   and has not published the new size b;
+					   the invalidate lock held exclusive */
 typedef void (*ufvm_hook_fn)(void *arg, unsigned int point, uint64_t a, uint64_t b);
 UFVM_API int ufvm_debug_hook(struct ufvm *vm, ufvm_hook_fn fn, void *arg);
 

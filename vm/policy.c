@@ -172,7 +172,7 @@ const char *vm_policy_check(const struct ufvm_config *cfg)
 				      UFVM_DEBUG_ATTACH_OPEN | UFVM_DEBUG_WA_PAST_LOCK |
 				      UFVM_DEBUG_WA_APART | UFVM_DEBUG_DROP_DIRTY_EARLY |
 				      UFVM_DEBUG_COUNT_LATE | UFVM_DEBUG_FAILED_SHRINK_CUTS |
-				      UFVM_DEBUG_UNEXTEND_GUESS))
+				      UFVM_DEBUG_UNEXTEND_GUESS | UFVM_DEBUG_GROW_NO_REDIRTY))
 		why = "debug_flags";
 	else if (memchr(cfg->stats_path, 0, sizeof(cfg->stats_path)) == NULL)
 		why = "stats_path (not terminated)";
