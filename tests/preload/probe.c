@@ -1545,7 +1545,7 @@ static void sc_trunc(void)
  */
 
 #define DUP_RECS 20000
-#define DUP_ROUNDS 3
+#define DUP_ROUNDS 1
 
 static int dup_fds[2];
 static uint64_t dup_read[2];
