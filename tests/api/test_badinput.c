@@ -584,7 +584,7 @@ Test(badinput, nonsense_config, .timeout = 20)
 	BAD(frame_stripes, 9);
 	BAD(chunk_pages, 3);
 	BAD(chunk_pages, 1u << 21);
-	BAD(debug_flags, 1ull << 40);	/* no such flag */
+	BAD(debug_flags, 1ull << 63);	/* no such flag */
 #undef BAD
 	/* stats_path without its terminating NUL */
 	cfg = good;
