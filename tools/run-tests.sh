@@ -108,6 +108,8 @@ if cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=O
    cmake --build "$ASAN_BUILD" -j"$JOBS"; then
 	for be in $BACKENDS; do
 		backend_args "$be"
+		# The command line's argument checks: the release passes'.
+		[ ${#bargs[@]} -gt 0 ] || bargs=(-E '^tools/cli$')
 		UFVM_BACKEND=$be FUZZ_SH_TEETH=0 \
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 		run_ctest "asan+ubsan/$be" "$ASAN_BUILD" "${bargs[@]}"
