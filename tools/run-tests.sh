@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # run-tests.sh - what `make test` runs: ctest in the release tree (build/),
-# while an ASan+UBSan tree (build-asan/) is configured and built beside it
-# at the lowest priority, then ctest there too.  Each tree runs the suite once per delivery backend
+# then configure and build an ASan+UBSan tree (build-asan/) and run ctest
+# there too.  Each tree runs the suite once per delivery backend
 # (UFVM_BACKEND=uffd, then sigsegv), and the release tree once more with
 # frames striped in small chunks.  Every run happens; the script fails if
 # any fails.
@@ -81,18 +81,6 @@ backend_args() {
 	esac
 }
 
-# The ASan+UBSan tree builds beside the release passes, at the lowest
-# priority: the passes wait more than they work (hangs the teeth look for,
-# races held open), and the compilers take the CPU time they leave.
-asan_build() {
-	cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=ON \
-		-DUFVM_SANITIZE=ON "${extra[@]}" && cmake --build "$ASAN_BUILD" -j"$JOBS"
-}
-asan_log=$(mktemp)
-(renice -n 19 -p "$BASHPID" >/dev/null 2>&1; asan_build) >"$asan_log" 2>&1 </dev/null &
-asan_pid=$!
-trap 'kill "$asan_pid" 2>/dev/null' EXIT
-
 # The release tree is built by `make build` before this script runs.
 for be in $BACKENDS; do
 	backend_args "$be"
@@ -114,12 +102,10 @@ case " $BACKENDS " in
 	;;
 esac
 
-echo "== configure and build: ASan+UBSan ($ASAN_BUILD), beside the passes above"
-wait "$asan_pid"
-asan_status=$?
-cat "$asan_log"
-rm -f "$asan_log"
-if [ "$asan_status" -eq 0 ]; then
+echo "== configure and build: ASan+UBSan ($ASAN_BUILD)"
+if cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=ON \
+	-DUFVM_SANITIZE=ON "${extra[@]}" &&
+   cmake --build "$ASAN_BUILD" -j"$JOBS"; then
 	for be in $BACKENDS; do
 		backend_args "$be"
 		# The command line's argument checks: the release passes'.
