@@ -96,7 +96,7 @@ done
 # the api, cache, race and vm tests and tools/fuzz run striped here).
 case " $BACKENDS " in
 *" uffd "*)
-	UFVM_BACKEND=uffd UFVM_FRAME_STRIPES=4 UFVM_CHUNK_PAGES=4 FUZZ_SH_TEETH=0 \
+	UFVM_BACKEND=uffd UFVM_FRAME_STRIPES=4 UFVM_CHUNK_PAGES=4 FUZZ_SH_TEETH=0 FUZZ_SH_SCALE=50 \
 		run_ctest "release/uffd-stripes" "$BUILD" \
 		-E '^(demo_small|bench_smoke|tools/(cli|sdt)|preload/.*)$'
 	;;
@@ -110,7 +110,7 @@ if cmake -S . -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DUFVM_WERROR=O
 		backend_args "$be"
 		# The command line's argument checks: the release passes'.
 		[ ${#bargs[@]} -gt 0 ] || bargs=(-E '^tools/cli$')
-		UFVM_BACKEND=$be FUZZ_SH_TEETH=0 \
+		UFVM_BACKEND=$be FUZZ_SH_TEETH=0 FUZZ_SH_SCALE=50 \
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 		run_ctest "asan+ubsan/$be" "$ASAN_BUILD" "${bargs[@]}"
 	done
