@@ -1051,16 +1051,18 @@ static void zero_partial(struct vm_object *obj, uint64_t idx, size_t from, size_
 	vm_page_put(p);
 }
 
-/* Dirty page @idx if it is cached, up to date and mapped.  May sleep (page lock). */
-static void redirty_mapped(struct vm_object *obj, uint64_t idx)
+/*
+ * Dirty page @idx if it is cached and up to date (mapped or not: it may
+ * have been unmapped since the store).  May sleep (page lock).
+ */
+static void redirty(struct vm_object *obj, uint64_t idx)
 {
 	struct vm_page *p = vm_object_find_get(obj, idx);
 
 	if (!p)
 		return;
 	vm_page_lock(p);
-	if (p->object == obj && vm_page_test(p, PG_UPTODATE) &&
-	    __atomic_load_n(&p->mapcount, __ATOMIC_SEQ_CST))
+	if (p->object == obj && vm_page_test(p, PG_UPTODATE))
 		set_dirty(obj, p);
 	vm_page_unlock(p);
 	vm_page_put(p);
@@ -1315,12 +1317,12 @@ static int resize_locked(struct vm_object *obj, uint64_t nsize)
 	/*
 	 * A mapping may have stored past the old end since the zeroing, and a
 	 * write-back, which read the old size, written the page only up to it
-	 * and cleaned it: that byte is file data now.  (The kernel
-	 * write-protects that page for the same reason:
-	 * pagecache_isize_extended().)
+	 * and cleaned it: that byte is file data now, though the region may
+	 * be gone since.  (The kernel write-protects that page for the same
+	 * reason: pagecache_isize_extended().)  One page write at most.
 	 */
 	if (osize % PAGE_SIZE && !(obj->pol->debug & UFVM_DEBUG_GROW_NO_REDIRTY))
-		redirty_mapped(obj, osize / PAGE_SIZE);
+		redirty(obj, osize / PAGE_SIZE);
 	/* Clear what accesses past the old end left (SIGBUS mappings). */
 	zap_regions(obj, opages, npages - 1);
 	return 0;

@@ -88,9 +88,14 @@ struct vm_object {
 	unsigned int cuts;		/* (a) bumped (odd, then even) around the
 					   log entry of each shrinking truncate
 					   that took effect (its store was cut) */
-	struct vm_range_log cut_log[8];	/* [new size, end of file) of the last
-					   cuts, by (id / 2) % 8; written under
-					   the invalidate side */
+	struct vm_range_log cut_log[64];	/* [new size, end of file) of the
+					   last cuts, by (id / 2) % 64; written
+					   under the invalidate side.  A pwrite
+					   that saw more cuts in one pass starts
+					   over (fill_sync() queues it behind the
+					   truncates waiting: with 24 threads
+					   truncating above it, 8 entries kept it
+					   starting over for good) */
 
 	struct vm_mutex rmap_lock;
 	struct cds_list_head regions;	/* (r) regions mapping this object */

@@ -14,8 +14,10 @@
  * Here: a file of 2 pages + 100 bytes, its page 2 stored into (dirty and
  * writable); a thread grows it to 3 pages, held at UFVM_HOOK_GROW_ZEROED;
  * meanwhile a store of 'B' at 2P+200 and a sync of page 2; then the grow
- * goes on and the page is synced again: 'B' must be in the file.  Teeth:
- * UFVM_DEBUG_GROW_NO_REDIRTY leaves the page clean, and the byte out.
+ * goes on and the page is synced again: 'B' must be in the file; also
+ * when the region is unmapped, or zapped, before the grow goes on (the
+ * page is then mapped nowhere).  Teeth: UFVM_DEBUG_GROW_NO_REDIRTY leaves
+ * the page clean, and the byte out.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -51,8 +53,13 @@ static void *grower(void *arg)
 	return NULL;
 }
 
-/* The race with @debug.  Return: whether the store reached the file. */
-static bool store_in_file(uint64_t debug)
+enum { STAY_MAPPED, UNMAP, ZAP };
+
+/*
+ * The race with @debug, the region left as @how says before the grow goes
+ * on.  Return: whether the store reached the file.
+ */
+static bool store_in_file(uint64_t debug, int how)
 {
 	char path[TMPSTORE_PATH_MAX], got = 0;
 	struct ufvm_config cfg;
@@ -77,14 +84,20 @@ static bool store_in_file(uint64_t debug)
 	cr_assert(race_wait(&g.held, 1, WAIT_US), "the grow never zeroed the old last page");
 	m[AT] = 'B';			/* past the old end: no fault */
 	assert_ok(ufvm_sync(vm, m + 2 * PAGE, PAGE));	/* up to the old size, clean */
+	if (how == UNMAP)
+		ut_unmap(vm, m, 4 * PAGE);
+	else if (how == ZAP)
+		assert_ok(ufvm_zap(vm, m, 4 * PAGE));
 	atomic_store(&g.release, 1);
 	cr_assert(race_join(th, WAIT_US) == 0, "the grow did not return");
 	assert_ok(g.err);
 	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
-	cr_assert_eq(m[AT], 'B', "the store is not in the cache");
-	assert_ok(ufvm_sync(vm, m + 2 * PAGE, PAGE));
+	cr_assert(ufvm_pread(g.f, &got, 1, AT) == 1 && got == 'B', "the store is not in the cache");
+	assert_ok(ufvm_fsync(g.f));
+	got = 0;
 	assert_ok(tmpstore_read(path, &got, 1, AT));
-	ut_unmap(vm, m, 4 * PAGE);
+	if (how != UNMAP)
+		ut_unmap(vm, m, 4 * PAGE);
 	assert_ok(ufvm_file_close(g.f));
 	ut_close(vm);
 	return got == 'B';
@@ -92,12 +105,20 @@ static bool store_in_file(uint64_t debug)
 
 Test(grow_vs_writeback, a_store_past_the_old_end_reaches_the_file, .timeout = 30)
 {
-	cr_assert(store_in_file(0), "the store at 2P+200, made while the file grew and shown "
-		  "by the cache, is not in the file after a sync");
+	cr_assert(store_in_file(0, STAY_MAPPED), "the store at 2P+200, made while the file "
+		  "grew and shown by the cache, is not in the file after a sync");
+}
+
+Test(grow_vs_writeback, a_store_past_the_old_end_reaches_the_file_unmapped, .timeout = 30)
+{
+	cr_assert(store_in_file(0, UNMAP), "the store at 2P+200 is not in the file: its region "
+		  "was unmapped before the grow went on");
+	cr_assert(store_in_file(0, ZAP), "the store at 2P+200 is not in the file: its region "
+		  "was zapped before the grow went on");
 }
 
 Test(grow_vs_writeback, teeth_no_redirty_leaves_the_store_out, .timeout = 30)
 {
-	cr_assert(!store_in_file(UFVM_DEBUG_GROW_NO_REDIRTY),
+	cr_assert(!store_in_file(UFVM_DEBUG_GROW_NO_REDIRTY, STAY_MAPPED),
 		  "with the page left clean, the store should have stayed out of the file");
 }
