@@ -692,17 +692,19 @@ static ssize_t pl_ino_writev(struct pl_inode *ino, int fd, const struct iovec *i
 static off_t pl_size_of(dev_t dev, ino_t ino);
 
 /*
- * Open @fd's file again for writing (and truncate it with @trunc), as the
- * kernel checks an O_RDONLY|O_TRUNC open: write permission, a read-only
- * file system, a running executable.  Return: 0 or -errno.
+ * Open @fd's file again for writing and truncate it, as the kernel does
+ * for an O_RDONLY|O_TRUNC open: write permission, a read-only file system,
+ * a running executable.  (A file ufvm does not have: its close drops the
+ * process's POSIX locks on it, which the program's open did not.)
+ * Return: 0 or -errno.
  */
-static int pl_reopen_write(int fd, bool trunc)
+static int pl_reopen_trunc(int fd)
 {
 	char path[64];
 	int w;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	w = REAL(open)(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | (trunc ? O_TRUNC : 0));
+	w = REAL(open)(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_TRUNC);
 	if (w < 0)
 		return -errno;
 	REAL(close)(w);
@@ -727,7 +729,18 @@ static int pl_opened(int fd, int flags)
 		return fd;
 	ino = pl_fd_get(fd);
 	if (ino) {
-		err = rdonly ? pl_reopen_write(fd, false) : 0;
+		/*
+		 * The kernel's check of an O_RDONLY|O_TRUNC open is write
+		 * permission: asked without opening the file, whose close would
+		 * drop every POSIX lock the process holds on it.
+		 */
+		err = 0;
+		if (rdonly) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+			err = faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) ? -errno : 0;
+		}
 		if (!err)
 			err = pl_ino_truncate(ino, 0);
 		pl_inode_put(ino);
@@ -736,7 +749,7 @@ static int pl_opened(int fd, int flags)
 
 		err = 0;
 		if (!REAL(fstat)(fd, &st) && S_ISREG(st.st_mode))
-			err = rdonly ? pl_reopen_write(fd, true) : REAL(ftruncate)(fd, 0) ? -errno : 0;
+			err = rdonly ? pl_reopen_trunc(fd) : REAL(ftruncate)(fd, 0) ? -errno : 0;
 	}
 	if (err) {
 		REAL(close)(fd);

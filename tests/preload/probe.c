@@ -18,7 +18,8 @@
  * file made read-only: truncate by path, a fork child that cannot reopen it; run as a user other
  * than root), edges (the kernel's
  * refusals: offsets, segment counts, flags), times (modification times: writes, futimens and
- * utimensat after stores into a mapping).  Exit
+ * utimensat after stores into a mapping), locks (POSIX locks kept through an O_RDONLY|O_TRUNC
+ * open).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -1826,6 +1827,46 @@ static void sc_times(void)
 		syscall(SYS_close, fd);
 }
 
+/*
+ * ---- locks: the process's POSIX (fcntl) locks on a managed file stay
+ * through the preload's own work on it: an O_RDONLY|O_TRUNC open (which
+ * Linux truncates) must not open and close the file (any close of an fd
+ * of a file drops every such lock of the process on it) ----
+ */
+
+static pid_t locks_parent;
+
+static void locks_child(void *arg)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd = open(path_of("lk"), O_RDWR);
+
+	(void)arg;
+	CHECK(fd >= 0 && !fcntl(fd, F_GETLK, &fl));
+	CHECK(fl.l_type == F_WRLCK && fl.l_pid == locks_parent);	/* still held */
+	close(fd);
+}
+
+static void sc_locks(void)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd = make_file("lk", 2, 79), fd2;
+	char *m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct stat st;
+
+	CHECK(m != MAP_FAILED);
+	CHECK_MANAGED(m);
+	m[0] = 'l';
+	munmap(m, 2 * PG);
+	CHECK(!fcntl(fd, F_SETLK, &fl));
+	locks_parent = getpid();
+	fd2 = open(path_of("lk"), O_RDONLY | O_TRUNC);
+	CHECK(fd2 >= 0 && !fstat(fd2, &st) && st.st_size == 0);
+	CHECK(in_child(locks_child, NULL) == 0);
+	close(fd2);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1892,6 +1933,8 @@ int main(int argc, char **argv)
 		sc_edges();
 	else if (!strcmp(scenario, "times"))
 		sc_times();
+	else if (!strcmp(scenario, "locks"))
+		sc_locks();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;
