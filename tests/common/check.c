@@ -114,8 +114,61 @@ void ut_config_budget(struct ufvm_config *cfg, uint64_t budget)
 static struct {
 	struct ufvm_file *f;
 	unsigned int npages;
+	atomic_int *stop, *started, done;
+} pb;
+
+static void *pb_writer(void *arg)
+{
+	uint64_t v, got;
+
+	(void)arg;
+	/*
+	 * From the first disruption on: under load the disrupters may not
+	 * have run yet, and 100 pwrites done before it met none (a teeth
+	 * once saw them all complete in 20 ms).
+	 */
+	while (!atomic_load(pb.started) && !atomic_load(pb.stop))
+		race_sleep_us(100);
+	for (v = 1; v <= 100 && !atomic_load(pb.stop); v++) {
+		off_t at = (off_t)(v % pb.npages) * PAGE + 8;
+
+		ut_pwrite(pb.f, &v, sizeof(v), at);
+		ut_pread(pb.f, &got, sizeof(got), at);
+		cr_assert_eq(got, v, "pwrite %llu read back %llu", (unsigned long long)v,
+			     (unsigned long long)got);
+		atomic_fetch_add(&pb.done, 1);
+	}
+	return NULL;
+}
+
+int ut_pwrites_beside(struct ufvm_file *f, unsigned int npages, void *(*disrupt)(void *),
+		      atomic_int *stop, atomic_int *started, uint64_t us)
+{
+	pthread_t th[2], w;
+	int i;
+
+	pb.f = f;
+	pb.npages = npages;
+	pb.stop = stop;
+	pb.started = started;
+	atomic_store(stop, 0);
+	atomic_store(&pb.done, 0);
+	for (i = 0; i < 2; i++)
+		cr_assert(pthread_create(&th[i], NULL, disrupt, NULL) == 0);
+	cr_assert(pthread_create(&w, NULL, pb_writer, NULL) == 0);
+	race_wait(&pb.done, 100, us);
+	atomic_store(stop, 1);	/* the disruptions stop: a pending pwrite completes */
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(w, NULL);
+	return atomic_load(&pb.done);
+}
+
+static struct {
+	struct ufvm_file *f;
+	unsigned int npages;
 	int err;
-	atomic_int stop, done, punching;
+	atomic_int stop, punching;
 } bb;
 
 static void bb_hook(void *arg, unsigned int point, uint64_t a, uint64_t b)
@@ -137,53 +190,19 @@ static void *bb_puncher(void *arg)
 	return NULL;
 }
 
-static void *bb_writer(void *arg)
-{
-	uint64_t v, got;
-
-	(void)arg;
-	/*
-	 * From the first punch on: under load the punchers may not have run
-	 * yet, and 100 pwrites done before it met none (a teeth once saw
-	 * them all complete in 20 ms).
-	 */
-	while (!atomic_load(&bb.punching) && !atomic_load(&bb.stop))
-		race_sleep_us(100);
-	for (v = 1; v <= 100 && !atomic_load(&bb.stop); v++) {
-		off_t at = (off_t)(v % bb.npages) * PAGE + 8;
-
-		ut_pwrite(bb.f, &v, sizeof(v), at);
-		ut_pread(bb.f, &got, sizeof(got), at);
-		cr_assert_eq(got, v, "pwrite %llu read back %llu", (unsigned long long)v,
-			     (unsigned long long)got);
-		atomic_fetch_add(&bb.done, 1);
-	}
-	return NULL;
-}
-
 int ut_pwrites_beside_punches(struct ufvm *vm, struct ufvm_file *f, unsigned int npages,
 			      int punch_errno, uint64_t us)
 {
-	pthread_t th[2], w;
-	int i;
+	int done;
 
 	bb.f = f;
 	bb.npages = npages;
 	bb.err = punch_errno;
-	atomic_store(&bb.stop, 0);
-	atomic_store(&bb.done, 0);
 	atomic_store(&bb.punching, 0);
 	assert_ok(ufvm_debug_hook(vm, bb_hook, NULL));
-	for (i = 0; i < 2; i++)
-		cr_assert(pthread_create(&th[i], NULL, bb_puncher, NULL) == 0);
-	cr_assert(pthread_create(&w, NULL, bb_writer, NULL) == 0);
-	race_wait(&bb.done, 100, us);
-	atomic_store(&bb.stop, 1);	/* the punches stop: a pending pwrite completes */
-	for (i = 0; i < 2; i++)
-		pthread_join(th[i], NULL);
-	pthread_join(w, NULL);
+	done = ut_pwrites_beside(f, npages, bb_puncher, &bb.stop, &bb.punching, us);
 	assert_ok(ufvm_debug_hook(vm, NULL, NULL));
-	return atomic_load(&bb.done);
+	return done;
 }
 
 void ut_assert_pwrites_kept_back(int (*run)(uint64_t debug, uint64_t us), uint64_t debug)

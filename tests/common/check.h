@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,6 +128,14 @@ bool ut_wait_child(pid_t pid, int ms, int *status);
 #define UT_STATUS_FMT		"%s %d"
 #define UT_STATUS_ARGS(st)	(WIFSIGNALED(st) ? "died of signal" : "exited with"), \
 				(WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st))
+/*
+ * ut_pwrites_beside - two threads run @disrupt (which loops until *@stop)
+ * while a third, once *@started is set, makes 100 pwrites of 8 bytes into
+ * pages [0, @npages) of @f, each read back; asserts.  Sets *@stop after
+ * the 100, or after @us.  Return: the pwrites done by then.
+ */
+int ut_pwrites_beside(struct ufvm_file *f, unsigned int npages, void *(*disrupt)(void *),
+		      atomic_int *stop, atomic_int *started, uint64_t us);
 /*
  * ut_pwrites_beside_punches - two threads ufvm_punch() [0, @npages pages)
  * of @f back to back, each failing with -@punch_errno and held 1 ms once

@@ -59,7 +59,7 @@ int ftruncate(int fd, off_t len)
 
 static struct {
 	struct ufvm_file *f;
-	atomic_int stop, done, bad;
+	atomic_int stop, bad;
 } t;
 
 static void *truncater(void *arg)
@@ -71,32 +71,13 @@ static void *truncater(void *arg)
 	return NULL;
 }
 
-static void *writer(void *arg)
-{
-	uint64_t v, got;
-
-	(void)arg;
-	while (!atomic_load(&truncating) && !atomic_load(&t.stop))
-		race_sleep_us(100);
-	for (v = 1; v <= 100 && !atomic_load(&t.stop); v++) {
-		off_t at = (off_t)(v % 4) * PAGE + 8;
-
-		if (ufvm_pwrite(t.f, &v, sizeof(v), at) != sizeof(v) ||
-		    ufvm_pread(t.f, &got, sizeof(got), at) != sizeof(got) || got != v)
-			atomic_store(&t.bad, 2);
-		atomic_fetch_add(&t.done, 1);
-	}
-	return NULL;
-}
-
 /* Race 1 for up to @us with @debug.  Return: pwrites completed. */
 static int pwrites_beside_failing_truncates(uint64_t debug, uint64_t us)
 {
 	char path[TMPSTORE_PATH_MAX];
 	struct ufvm_config cfg;
 	struct ufvm *vm;
-	pthread_t th[2], w;
-	int i;
+	int done;
 
 	ut_store("tr", 8 * PAGE, SEED, path);
 	assert_ok(ufvm_config_init(&cfg));
@@ -104,22 +85,13 @@ static int pwrites_beside_failing_truncates(uint64_t debug, uint64_t us)
 	cfg.debug_flags |= debug;
 	vm = ut_open(&cfg);
 	assert_ok(ufvm_file_open(vm, path, UFVM_RDWR, &t.f));
-	atomic_store(&t.stop, 0);
-	atomic_store(&t.done, 0);
 	atomic_store(&t.bad, 0);
 	atomic_store(&truncating, 0);
-	for (i = 0; i < 2; i++)
-		cr_assert(pthread_create(&th[i], NULL, truncater, NULL) == 0);
-	cr_assert(pthread_create(&w, NULL, writer, NULL) == 0);
-	race_wait(&t.done, 100, us);
-	atomic_store(&t.stop, 1);	/* the truncates stop: a pending pwrite completes */
-	for (i = 0; i < 2; i++)
-		pthread_join(th[i], NULL);
-	pthread_join(w, NULL);
-	cr_assert_eq(atomic_load(&t.bad), 0, "a truncate did not fail, or a pwrite went wrong");
+	done = ut_pwrites_beside(t.f, 4, truncater, &t.stop, &truncating, us);
+	cr_assert_eq(atomic_load(&t.bad), 0, "a truncate did not fail");
 	assert_ok(ufvm_file_close(t.f));
 	ut_close(vm);
-	return atomic_load(&t.done);
+	return done;
 }
 
 Test(pwrite_vs_resize, pwrites_beside_failing_truncates_complete, .timeout = 30)
