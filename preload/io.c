@@ -169,7 +169,8 @@ static void pl_touch(struct pl_inode *ino)
 	if (clock_gettime(CLOCK_REALTIME_COARSE, &c))
 		return;
 	now = (uint64_t)c.tv_sec * 1000000000u + (uint64_t)c.tv_nsec;
-	if (__atomic_exchange_n(&ino->touched, now, __ATOMIC_RELAXED) != now)
+	if (__atomic_load_n(&ino->touched, __ATOMIC_RELAXED) != now &&	/* no write in a tick */
+	    __atomic_exchange_n(&ino->touched, now, __ATOMIC_RELAXED) != now)
 		(void)REAL(futimens)(ino->priv_fd, now_ts);	/* not allowed: as it was */
 }
 
