@@ -31,7 +31,12 @@
 
 int pl_fd_max;				/* (c) */
 static struct pl_inode **pl_fdtab;	/* (c) array; entries written under L, read (a) */
-static uint8_t *pl_fdpriv;		/* (c) array; 1: our own fd, written under L */
+static uint8_t *pl_fdpriv;		/* (c) array of PL_PRIV_*, written under L */
+
+/* What pl_fdpriv says of an fd number. */
+#define PL_PRIV_NONE	0	/* not ours */
+#define PL_PRIV_OURS	1	/* one of our own fds */
+#define PL_PRIV_CLOSING	2	/* ours, being closed (pl_priv_close_locked()) */
 static struct pl_inode *pl_hash[PL_HASH_SIZE];	/* (L) */
 static struct pl_inode *pl_free;	/* (L) recycled inodes */
 static struct pl_inode *pl_dead;	/* (L) refs dropped to 0, file still to close */
@@ -132,6 +137,61 @@ void pl_inode_get_locked(struct pl_inode *ino)
 }
 
 /*
+ * pl_priv_dup_locked - a CLOEXEC duplicate of @fd (a fd of @ino's file),
+ * numbered @min or more, below pl_fd_max and marked ours, so that the
+ * program's close() and dup2() leave it alone.  A program thread that
+ * closes numbers it never opened may close it between the dup and the
+ * mark: then the number, no longer @ino's file (it may be the program's
+ * own fd by now), is left to the program and the dup done again.
+ * Context: L held.  Return: the fd, or -errno.
+ */
+static int pl_priv_dup_locked(const struct pl_inode *ino, int fd, int min)
+{
+	struct stat st;
+	int priv, tries;
+
+	for (tries = 0; tries < 4; tries++) {
+		priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, min);
+		if (priv < 0)
+			return -errno;
+		if (priv >= pl_fd_max) {
+			REAL(close)(priv);
+			return -EMFILE;
+		}
+		__atomic_store_n(&pl_fdpriv[priv], PL_PRIV_OURS, __ATOMIC_SEQ_CST);
+		if (!REAL(fstat)(priv, &st) && st.st_dev == ino->dev && st.st_ino == ino->ino)
+			return priv;
+		__atomic_store_n(&pl_fdpriv[priv], PL_PRIV_NONE, __ATOMIC_RELAXED);
+	}
+	return -EBADF;
+}
+
+/*
+ * pl_priv_close_locked - close @ino's own fd, if it has one.  Its number is
+ * marked "closing" across the close(): a program thread that closes or
+ * dup2()s over that number meanwhile waits (pl_fd_is_priv()) until it is
+ * free.  Otherwise it could close ours, and ours, closed later, would be
+ * the fd its next open got; or, if the mark went first, its close() of
+ * that open's fd would be refused.  Under L: a fork() (its prepare takes
+ * L) never copies a "closing" mark, nor does a signal handler of this
+ * thread wait for it (pl_guard is raised).
+ * Context: L held.
+ */
+static void pl_priv_close_locked(struct pl_inode *ino)
+{
+	int fd = ino->priv_fd;
+
+	if (fd < 0)
+		return;
+	if (fd < pl_fd_max)
+		__atomic_store_n(&pl_fdpriv[fd], PL_PRIV_CLOSING, __ATOMIC_RELAXED);
+	REAL(close)(fd);
+	if (fd < pl_fd_max)
+		__atomic_store_n(&pl_fdpriv[fd], PL_PRIV_NONE, __ATOMIC_RELEASE);
+	ino->priv_fd = -1;
+}
+
+/*
  * Drop a reference.  The last one unhooks the inode; its ufvm_file is
  * closed by pl_lock_release(), outside the lock.  Context: L held.
  */
@@ -151,9 +211,12 @@ void pl_inode_put_locked(struct pl_inode *ino)
 		__atomic_store_n(&ino->active, 0, __ATOMIC_RELEASE);
 		__atomic_fetch_sub(&pl_nactive, 1, __ATOMIC_RELAXED);
 	}
-	/* The program may get this number back as soon as we close it. */
-	if (ino->priv_fd >= 0 && ino->priv_fd < pl_fd_max)
-		__atomic_store_n(&pl_fdpriv[ino->priv_fd], 0, __ATOMIC_RELAXED);
+	if (pl_teeth & PL_TEETH_PRIV_LATE) {	/* the bug, for tests: reap closes it */
+		if (ino->priv_fd >= 0 && ino->priv_fd < pl_fd_max)
+			__atomic_store_n(&pl_fdpriv[ino->priv_fd], PL_PRIV_NONE, __ATOMIC_RELAXED);
+	} else {
+		pl_priv_close_locked(ino);
+	}
 	ino->next = pl_dead;
 	pl_dead = ino;
 }
@@ -165,12 +228,7 @@ void pl_inode_drop_failed_locked(struct pl_inode *ino, void *arg)
 		return;
 	__atomic_store_n(&ino->active, 0, __ATOMIC_RELEASE);
 	__atomic_fetch_sub(&pl_nactive, 1, __ATOMIC_RELAXED);
-	if (ino->priv_fd >= 0) {
-		if (ino->priv_fd < pl_fd_max)
-			__atomic_store_n(&pl_fdpriv[ino->priv_fd], 0, __ATOMIC_RELAXED);
-		REAL(close)(ino->priv_fd);
-		ino->priv_fd = -1;
-	}
+	pl_priv_close_locked(ino);
 }
 
 void pl_inode_put(struct pl_inode *ino)
@@ -209,14 +267,15 @@ void pl_inode_reap(struct pl_inode *dead)
 					     ufvm_strerror(err));
 			p->uf = NULL;
 		}
-		if (p->priv_fd >= 0)
+		if (p->priv_fd >= 0) {	/* PL_TEETH_PRIV_LATE left it open */
 			REAL(close)(p->priv_fd);
+			p->priv_fd = -1;
+		}
 	}
 	pl_guard++;
 	pthread_mutex_lock(&pl_lock);
 	for (p = dead; p; p = next) {
 		next = p->next;
-		p->priv_fd = -1;
 		p->next = pl_free;
 		pl_free = p;
 	}
@@ -425,11 +484,12 @@ int pl_inode_activate_locked(struct pl_inode *ino, int fd)
 
 	if (ino->uf)
 		return 0;
-	priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 100);
+	priv = pl_priv_dup_locked(ino, fd, 100);
+	if (priv == -EINVAL || priv == -EMFILE)	/* no number from 100 */
+		priv = pl_priv_dup_locked(ino, fd, 3);
 	if (priv < 0)
-		priv = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
-	if (priv < 0)
-		return -errno;
+		return priv;
+	ino->priv_fd = priv;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", priv);
 	pl_guard++;
 	err = ufvm_file_open(pl_vm, path, UFVM_RDWR, &uf);
@@ -438,13 +498,10 @@ int pl_inode_activate_locked(struct pl_inode *ino, int fd)
 		err = ufvm_file_open(pl_vm, path, UFVM_RDONLY, &uf);
 	pl_guard--;
 	if (err) {
-		REAL(close)(priv);
+		pl_priv_close_locked(ino);
 		return err;
 	}
 	ino->uf = uf;
-	ino->priv_fd = priv;
-	if (priv < pl_fd_max)
-		__atomic_store_n(&pl_fdpriv[priv], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&pl_nactive, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&ino->active, 1, __ATOMIC_RELEASE);
 	pl_log("managing %s (%s)", ino->path, ino->writable ? "read-write" : "read-only");
@@ -520,10 +577,21 @@ int pl_inode_writeback_all(void)
 	return for_each_active(pl_inode_writeback_one);
 }
 
-/* Is @fd one of ours (an active inode's duplicate)?  Lock-free. */
+/*
+ * Is @fd one of ours (an active inode's duplicate)?  Lock-free, but if ours
+ * is being closed, waits until it is (one close() under L, by a thread
+ * that has no reason to wait for this one): the answer is then "no", and
+ * the number free for the program's call.
+ */
 bool pl_fd_is_priv(int fd)
 {
-	return fd >= 0 && fd < pl_fd_max && __atomic_load_n(&pl_fdpriv[fd], __ATOMIC_RELAXED);
+	uint8_t v;
+
+	if (fd < 0 || fd >= pl_fd_max)
+		return false;
+	while ((v = __atomic_load_n(&pl_fdpriv[fd], __ATOMIC_ACQUIRE)) == PL_PRIV_CLOSING)
+		sched_yield();
+	return v == PL_PRIV_OURS;
 }
 
 static void pl_priv_move_one(struct pl_inode *ino, void *arg)
@@ -532,14 +600,10 @@ static void pl_priv_move_one(struct pl_inode *ino, void *arg)
 
 	if (ino->priv_fd != *fdp)
 		return;
-	nfd = REAL(fcntl)(*fdp, F_DUPFD_CLOEXEC, *fdp + 1);
-	if (nfd < 0 || nfd >= pl_fd_max) {
-		if (nfd >= 0)
-			REAL(close)(nfd);
+	nfd = pl_priv_dup_locked(ino, *fdp, *fdp + 1);
+	if (nfd < 0)
 		return;
-	}
-	__atomic_store_n(&pl_fdpriv[nfd], 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&pl_fdpriv[*fdp], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pl_fdpriv[*fdp], PL_PRIV_NONE, __ATOMIC_RELAXED);
 	ino->priv_fd = nfd;
 }
 

@@ -326,7 +326,8 @@ __attribute__((constructor)) static void pl_init(void)
 	v = getenv("UFVM_PRELOAD_VERBOSE");
 	pl_verbose = v && *v && strcmp(v, "0");
 	v = getenv("UFVM_PRELOAD_TEETH");	/* tests only: a fixed bug back */
-	pl_teeth = v && !strcmp(v, "fd-poslock") ? PL_TEETH_FD_POSLOCK : 0;
+	pl_teeth = !v ? 0 : !strcmp(v, "fd-poslock") ? PL_TEETH_FD_POSLOCK :
+		   !strcmp(v, "priv-late") ? PL_TEETH_PRIV_LATE : 0;
 	pl_parse_match();
 	err = pl_inode_init();
 	if (!err)

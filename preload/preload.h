@@ -141,10 +141,14 @@ extern bool pl_bounce;			/* (L) EFAULT-prone delivery: bounce syscall buffers */
 extern bool pl_sigsegv;			/* (L) the sigsegv backend runs */
 extern bool pl_verbose;			/* (c) */
 /*
- * UFVM_PRELOAD_TEETH=fd-poslock, for the tests' teeth only: file positions
- * locked per fd number, not per file, as they were (dup()ed fds race).
+ * UFVM_PRELOAD_TEETH, for the tests' teeth only, puts a fixed bug back:
+ * fd-poslock: file positions locked per fd number, not per file, as they
+ * were (dup()ed fds race); priv-late: a dead inode's own fd unmarked at
+ * once but closed after its file's write-back (a program thread closing
+ * every fd closes ours, and ours, closed late, is its next open's fd).
  */
 #define PL_TEETH_FD_POSLOCK	1u
+#define PL_TEETH_PRIV_LATE	2u
 extern unsigned int pl_teeth;		/* (c) */
 extern pid_t pl_pid;			/* (a) the process this state belongs to */
 extern __thread int pl_guard __attribute__((tls_model("initial-exec")));

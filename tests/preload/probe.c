@@ -19,7 +19,7 @@
  * than root), edges (the kernel's
  * refusals: offsets, segment counts, flags), times (modification times: writes, futimens and
  * utimensat after stores into a mapping), locks (POSIX locks kept through an O_RDONLY|O_TRUNC
- * open).  Exit
+ * open), privclose (a thread closing fd numbers it never opened, beside last closes).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -33,6 +33,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1867,6 +1868,89 @@ static void sc_locks(void)
 	close(fd);
 }
 
+/*
+ * ---- privclose: a program thread that closes fd numbers it never opened
+ * (a daemon closing "every other fd") beside another thread's opens and
+ * last closes of a managed file: the file stays managed (the preload's own
+ * fd of it, if closed as it was made, is made again), every write reaches
+ * it, and the preload's close of its fd at the file's last close never
+ * closes one the program opened since.  The preload's fds are numbered
+ * from 100 (F_DUPFD): the closer closes 100-103, then takes the lowest
+ * number from 100 for an fd of its own, holds it a moment and checks it is
+ * still open ----
+ */
+
+#define PRIV_ROUNDS	400
+#define PRIV_PAGES	16
+
+static atomic_int priv_done;
+static unsigned long priv_foreign, priv_stolen, priv_tries;
+
+static void *priv_closer(void *arg)
+{
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	(void)arg;
+	if (null < 0)
+		return (void *)1;
+	while (!atomic_load(&priv_done)) {
+		int x;
+
+		for (int n = 100; n < 104; n++)
+			if (!close(n))
+				priv_foreign++;	/* the preload's, as it was made: it makes another */
+		x = fcntl(null, F_DUPFD_CLOEXEC, 100);
+		if (x < 0)
+			continue;
+		priv_tries++;
+		usleep(20);
+		if (fcntl(x, F_GETFD) < 0 || close(x))
+			priv_stolen++;	/* closed behind our back */
+	}
+	close(null);
+	return NULL;
+}
+
+static void sc_privclose(void)
+{
+	char buf[PRIV_ROUNDS];
+	pthread_t th;
+	int fd, lost = 0;
+	void *ret;
+
+	close(make_file("pc", PRIV_PAGES, 81));
+	CHECK(pthread_create(&th, NULL, priv_closer, NULL) == 0);
+	for (int round = 0; round < PRIV_ROUNDS && !failures; round++) {
+		fd = open(path_of("pc"), O_RDWR);
+		char *m = fd < 0 ? MAP_FAILED :
+			  mmap(NULL, PRIV_PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		CHECK(m != MAP_FAILED);
+		if (m == MAP_FAILED)
+			break;
+		CHECK_MANAGED(m);
+		for (int pg = 0; pg < PRIV_PAGES; pg++)
+			m[pg * PG + round] = (char)(round + 1);	/* the last close writes them back */
+		munmap(m, PRIV_PAGES * PG);
+		CHECK(!close(fd));
+	}
+	atomic_store(&priv_done, 1);
+	CHECK(pthread_join(th, &ret) == 0 && !ret);
+	fd = open(path_of("pc"), O_RDONLY);
+	CHECK(fd >= 0);
+	for (int pg = 0; pg < PRIV_PAGES && fd >= 0; pg++) {
+		CHECK(pread(fd, buf, PRIV_ROUNDS, (off_t)pg * PG) == PRIV_ROUNDS);
+		for (int round = 0; round < PRIV_ROUNDS; round++)
+			lost += buf[round] != (char)(round + 1);
+	}
+	close(fd);
+	if (priv_stolen || lost)
+		fprintf(stderr, "probe privclose: %lu of %lu fds of the program's own closed "
+			"behind its back; %d bytes written lost; %lu closes of numbers it never "
+			"had succeeded\n", priv_stolen, priv_tries, lost, priv_foreign);
+	CHECK(priv_stolen == 0 && lost == 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -1935,6 +2019,8 @@ int main(int argc, char **argv)
 		sc_times();
 	else if (!strcmp(scenario, "locks"))
 		sc_locks();
+	else if (!strcmp(scenario, "privclose"))
+		sc_privclose();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;
