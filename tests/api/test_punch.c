@@ -194,7 +194,7 @@ Test(punch, sub_page_punches_zero_their_bytes, .timeout = 20)
 			assert_same(map, want, 0, (size_t)size, "before the punch");
 			if (dirty)	/* every page dirty, its first and last bytes */
 				for (off_t pg = 0; pg < size; pg += PAGE) {
-					off_t last = pg + PAGE > size ? size - 1 : pg + PAGE - 1;
+					off_t last = pg + (off_t)PAGE > size ? size - 1 : pg + (off_t)PAGE - 1;
 
 					want[pg] = map[pg] = (uint8_t)(0x40 + pg / PAGE);
 					want[last] = map[last] = (uint8_t)(0x80 + pg / PAGE);
