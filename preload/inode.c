@@ -179,15 +179,21 @@ static int pl_priv_dup_locked(const struct pl_inode *ino, int fd, int min)
  */
 static void pl_priv_close_locked(struct pl_inode *ino)
 {
-	int fd = ino->priv_fd;
+	int fd = ino->priv_fd, cs;
 
 	if (fd < 0)
 		return;
+	/*
+	 * close() is a cancellation point: a thread cancelled there would
+	 * unwind holding L, the mark left "closing" for ever.
+	 */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	if (fd < pl_fd_max)
 		__atomic_store_n(&pl_fdpriv[fd], PL_PRIV_CLOSING, __ATOMIC_RELAXED);
 	REAL(close)(fd);
 	if (fd < pl_fd_max)
 		__atomic_store_n(&pl_fdpriv[fd], PL_PRIV_NONE, __ATOMIC_RELEASE);
+	pthread_setcancelstate(cs, NULL);
 	ino->priv_fd = -1;
 }
 
@@ -581,16 +587,25 @@ int pl_inode_writeback_all(void)
  * Is @fd one of ours (an active inode's duplicate)?  Lock-free, but if ours
  * is being closed, waits until it is (one close() under L, by a thread
  * that has no reason to wait for this one): the answer is then "no", and
- * the number free for the program's call.
+ * the number free for the program's call.  The wait sleeps rather than
+ * yields (a real-time caller would otherwise never let a closer of lower
+ * priority on its CPU run), and ends at once in a child made without
+ * fork()'s handlers (_Fork(), clone() or a raw fork system call), which
+ * may have copied a "closing" mark that nothing there will clear: the fd
+ * is the child's own copy then.
  */
 bool pl_fd_is_priv(int fd)
 {
+	const struct timespec nap = { 0, 20 * 1000 };
 	uint8_t v;
 
 	if (fd < 0 || fd >= pl_fd_max)
 		return false;
-	while ((v = __atomic_load_n(&pl_fdpriv[fd], __ATOMIC_ACQUIRE)) == PL_PRIV_CLOSING)
-		sched_yield();
+	while ((v = __atomic_load_n(&pl_fdpriv[fd], __ATOMIC_ACQUIRE)) == PL_PRIV_CLOSING) {
+		if (pl_foreign())
+			return false;
+		nanosleep(&nap, NULL);
+	}
 	return v == PL_PRIV_OURS;
 }
 

@@ -19,7 +19,8 @@
  * than root), edges (the kernel's
  * refusals: offsets, segment counts, flags), times (modification times: writes, futimens and
  * utimensat after stores into a mapping), locks (POSIX locks kept through an O_RDONLY|O_TRUNC
- * open), privclose (a thread closing fd numbers it never opened, beside last closes).  Exit
+ * open), privclose (a thread closing fd numbers it never opened, beside last closes), cancel
+ * (a thread cancelled at a managed file's last close).  Exit
  * status 0 when every check passed, 1 otherwise; a scenario that needs a
  * signal to kill a child checks it in a child.
  */
@@ -1951,6 +1952,54 @@ static void sc_privclose(void)
 	CHECK(priv_stolen == 0 && lost == 0);
 }
 
+/*
+ * ---- cancel: a thread cancelled at its close() of a managed file's last
+ * fd (close() is a cancellation point) leaves the preload usable: its own
+ * fd of the file, closed in that call, is not left marked as closing
+ * (every close() of that number would wait for ever) nor its lock held ----
+ */
+
+static void *cancel_worker(void *arg)
+{
+	int fd = open(path_of("cn"), O_RDWR);
+	char *m = fd < 0 ? MAP_FAILED : mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	(void)arg;
+	if (m == MAP_FAILED)
+		return NULL;
+	CHECK_MANAGED(m);
+	m[0] = 'c';
+	munmap(m, PG);
+	pthread_cancel(pthread_self());	/* acted upon at the next cancellation point */
+	close(fd);
+	return NULL;			/* not reached */
+}
+
+static void sc_cancel(void)
+{
+	pthread_t th;
+	void *ret;
+	char *m;
+	int fd;
+
+	close(make_file("cn", 1, 83));
+	CHECK(pthread_create(&th, NULL, cancel_worker, NULL) == 0);
+	CHECK(pthread_join(th, &ret) == 0 && ret == PTHREAD_CANCELED);
+	alarm(20);	/* a hang below kills the probe */
+	for (int n = 100; n < 104; n++)
+		close(n);
+	fd = open(path_of("cn"), O_RDWR);
+	m = fd < 0 ? MAP_FAILED : mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	if (m != MAP_FAILED) {
+		CHECK_MANAGED(m);
+		CHECK(m[0] == 'c');
+		munmap(m, PG);
+	}
+	close(fd);
+	alarm(0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 && argc != 4) {
@@ -2021,6 +2070,8 @@ int main(int argc, char **argv)
 		sc_locks();
 	else if (!strcmp(scenario, "privclose"))
 		sc_privclose();
+	else if (!strcmp(scenario, "cancel"))
+		sc_cancel();
 	else {
 		fprintf(stderr, "probe: unknown scenario %s\n", scenario);
 		return 2;

@@ -43,9 +43,13 @@ match)
 	exit 0
 	;;
 teeth)
-	if UFVM_PRELOAD_TEETH=$5 "$UFVM" run -- "$PROBE" "$SC" "$DIR"; then
-		pl_fail "the scenario passed with the preload's bug $5 back"
-	fi
+	# Failed its own checks (exit 1, "N check(s) failed"), not otherwise.
+	st=0
+	out=$(UFVM_PRELOAD_TEETH=$5 "$UFVM" run -- "$PROBE" "$SC" "$DIR" 2>&1) || st=$?
+	echo "$out"
+	[ "$st" -ne 0 ] || pl_fail "the scenario passed with the preload's bug $5 back"
+	[ "$st" -eq 1 ] && grep -q "^probe $SC: [0-9]* check(s) failed" <<<"$out" ||
+		pl_fail "the scenario ended with status $st, not its checks' failure"
 	echo "run-probe: the scenario failed with the bug $5 back, as it must"
 	exit 0
 	;;
