@@ -269,7 +269,10 @@ static void install_timed(struct pager_fault *vmf, struct vm_region *r, struct v
  * only the neighbours.
  * Context: ptl held, RCU read section; @fp stays valid for the section.
  * Return: PAGER_DONE, or PAGER_FALLBACK if @fp itself may not be mapped
- * (locked, not up to date, removed): the caller must look again.
+ * (locked, not up to date, removed): the caller must look again; or
+ * PAGER_NOMAP if the backend failed to map @fp (the sigsegv backend with
+ * the process at vm.max_map_count): answered DONE, the access would fault
+ * again at once, and for ever.
  */
 static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 			    uint64_t idx, struct vm_page *fp, bool fp_mapped)
@@ -321,6 +324,8 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	}
 	if (n)
 		install_timed(vmf, r, run, first, n, write);
+	if (!fp_mapped && !bit_test(r->mapped, idx - r->pgoff))
+		return PAGER_NOMAP;	/* its run's install failed (and undid itself) */
 	WRITE_ONCE(r->fa_next, n ? first + n : idx + 1);	/* where the reader faults next */
 	ra_hit(r, 1 + extra);	/* like the kernel's mmap_miss, per page mapped */
 	if (extra) {
@@ -332,7 +337,13 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	return PAGER_DONE;
 }
 
-/* Map the cached page @p.  Context: as map_pages_locked, minus the ptl. */
+static int sigbus(struct pager_fault *vmf, struct vm_region *r, bool eof);
+
+/*
+ * Map the cached page @p.  Context: as map_pages_locked, minus the ptl;
+ * mmap_lock held shared.  Return: as map_pages_locked, but SIGBUS for its
+ * NOMAP.
+ */
 static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx,
 		      struct vm_page *p, bool p_mapped)
 {
@@ -347,6 +358,8 @@ static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 	ret = map_pages_locked(vmf, r, idx, p, p_mapped);
 	vm_rcu_read_unlock();
 	vm_mutex_unlock(&r->ptl);
+	if (ret == PAGER_NOMAP)
+		ret = sigbus(vmf, r, false);
 	return ret;
 }
 
@@ -451,7 +464,7 @@ static int fault_spec(struct pager_fault *vmf)
 	}
 	ret = map_pages_locked(vmf, r, idx, p, false);
 	vm_mutex_unlock(&r->ptl);
-	if (ret == PAGER_FALLBACK) {
+	if (ret == PAGER_FALLBACK || ret == PAGER_NOMAP) {	/* the locked path decides */
 		why = (vmf->flags & PF_WRITE) ? UFVM_CTR_SPEC_FALLBACK_WRITE
 					      : UFVM_CTR_SPEC_FALLBACK_LOCKED;
 		goto fallback;
@@ -660,6 +673,8 @@ again:
 			vm_page_put(p);
 			if (ret == PAGER_FALLBACK)
 				goto again;	/* locked or removed meanwhile */
+			if (ret == PAGER_SIGBUS)
+				goto out_unlock;
 			if (vmf->path != UFVM_PATH_MAJOR) {
 				vmf->path = UFVM_PATH_MINOR;
 				vm_stat_inc(vmf->stats, UFVM_CTR_MINOR);

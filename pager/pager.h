@@ -117,13 +117,18 @@ void pager_busy_wait(uint32_t *busy);
  *   RETRY     mmap_lock was dropped to wait; try again without
  *             PF_ALLOW_RETRY (it cannot starve: the page is cached now);
  *   FALLBACK  the speculative attempt gave up: take the locked path;
- *   SIGBUS    the faulting thread was sent SIGBUS (past EOF, read error).
+ *   SIGBUS    the faulting thread was sent SIGBUS (past EOF, read error,
+ *             a page the backend could not map);
+ *   NOMAP     inside pager/fault.c only: the backend failed to map the
+ *             faulting page (a speculative fault falls back on it, the
+ *             locked path answers SIGBUS).
  */
 enum pager_fault_result {
 	PAGER_DONE,
 	PAGER_RETRY,
 	PAGER_FALLBACK,
 	PAGER_SIGBUS,
+	PAGER_NOMAP,
 };
 
 struct pager_fault {

@@ -175,8 +175,12 @@ static int s_install(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr,
 	/* One memfd: lib/ufvm.c does not stripe this backend's objects. */
 	if (mmap((void *)addr, len, prot, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
 		 r->object->memfds[0], file_off(r, addr)) == MAP_FAILED) {
+		int err = -errno;
+
 		vm_stat_inc(vm_stats_shard_get(sb->stats), UFVM_CTR_INSTALL_ERRORS);
-		return -errno;
+		if (err == -ENOMEM)	/* the map limit: coalesce at the next fault */
+			__atomic_store_n(&sb->maps, sb->maps_limit + 1, __ATOMIC_RELAXED);
+		return err;
 	}
 	__atomic_fetch_add(&sb->maps, 2, __ATOMIC_RELAXED);
 	vm_hook(r->object->pol, UFVM_HOOK_SEGV_INSTALLED, addr, len);

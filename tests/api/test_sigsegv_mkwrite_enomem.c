@@ -11,17 +11,22 @@
  * which the kernel refuses (ENOMEM) with the table full.  A write to a
  * page mapped read-only: the failed mprotect() has the next fault zap
  * every region back to one mapping (docs/architecture.md), which gives
- * back the mappings the write then needs; it must complete and reach the
- * page.  A page of a region nothing of which is mapped (one mapping
- * already, nothing to give back): the install fails and the access gets
- * SIGBUS, as a fill that fails does (on the userfaultfd backend too when
- * the fill wants a mapping: a cache pool's growth).  The faulting thread
+ * back mappings; the write then completes and reaches the store, or, if
+ * the table's slack leaves no room for its page even so, gets SIGBUS.  A
+ * page of a region nothing of which is mapped (one mapping already,
+ * nothing to give back), cached or not: the install fails and the access
+ * gets SIGBUS, as a fill that fails does (on the userfaultfd backend too
+ * when the fill wants a mapping: a cache pool's growth).  A cached page
+ * used to be answered as mapped, and the access faulted again at once,
+ * for ever (the speculative path's install error was dropped; the
+ * cached-page case fails so without the fix).  The faulting thread
  * is made before the table is filled (a thread's stack is a mapping too)
  * and runs the access while the main thread waits at most WAIT_MS, then
  * empties the table (which lets a fault retried in a loop through).
  *
  * Every backend runs it; the userfaultfd backend changes protection
- * without splitting mappings.
+ * without splitting mappings.  Skipped under AddressSanitizer, whose
+ * allocator aborts the process when it cannot map.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -67,6 +72,10 @@ static int access_with_table_full(struct access *a)
 	void *table;
 	int ms;
 
+#ifdef __SANITIZE_ADDRESS__
+	cr_skip_test("AddressSanitizer's own allocator needs new mappings (it aborts with the "
+		     "table full)");
+#endif
 	cr_assert_eq(pthread_create(&th, NULL, access_main, a), 0);
 	table = maps_fill_table(MAX_FILL, &table_len);
 	if (!table) {
@@ -106,7 +115,11 @@ Test(sigsegv_mkwrite_enomem, write_to_a_page_mapped_read_only_completes, .timeou
 	ms = access_with_table_full(&a);
 	cr_assert_lt(ms, WAIT_MS, "a write to a page mapped read-only, with the mapping table "
 		     "full, was not done in %d ms", WAIT_MS);
-	cr_assert_eq(a.sig, 0, "the write got signal %d", a.sig);
+	cr_assert(a.sig == 0 || a.sig == SIGBUS, "the write got signal %d", a.sig);
+	if (a.sig) {	/* no room for its page even in a region of one mapping */
+		assert_ok(ufvm_zap(u.vm, m + PAGE, PAGE));	/* lifts the poison at once */
+		m[PAGE + 5] = 'w';
+	}
 	cr_assert_eq(m[PAGE + 5], 'w');
 	assert_ok(ufvm_fsync(u.f));
 	fd = open(u.path, O_RDONLY | O_CLOEXEC);
@@ -117,19 +130,34 @@ Test(sigsegv_mkwrite_enomem, write_to_a_page_mapped_read_only_completes, .timeou
 	ut_file_close(&u);
 }
 
-Test(sigsegv_mkwrite_enomem, a_page_that_cannot_be_mapped_gets_sigbus, .timeout = 60)
+static void read_with_table_full(bool cached)
 {
 	struct access a = { .write = false };
 	struct ut_file u;
 	uint8_t *m = map_file(&u);
 	int ms;
 
+	if (cached) {	/* cached, then unmapped: the region is one mapping again */
+		cr_assert_eq(m[5 * PAGE], pattern_byte(SEED, 5 * PAGE));
+		assert_ok(ufvm_zap(u.vm, m, NPAGES * PAGE));
+	}
 	a.p = m + 5 * PAGE;
 	ms = access_with_table_full(&a);
 	cr_assert_lt(ms, WAIT_MS, "a read of an unmapped page, with the mapping table full, "
 		     "was not done in %d ms", WAIT_MS);
 	cr_assert(a.sig == 0 || a.sig == SIGBUS, "the read got signal %d", a.sig);
+	assert_ok(ufvm_zap(u.vm, m + 5 * PAGE, PAGE));	/* lifts a SIGBUS's poison at once */
 	cr_assert_eq(m[5 * PAGE + 5], pattern_byte(SEED, 5 * PAGE + 5));	/* table empty again */
 	ut_unmap(u.vm, m, NPAGES * PAGE);
 	ut_file_close(&u);
+}
+
+Test(sigsegv_mkwrite_enomem, a_page_that_cannot_be_mapped_gets_sigbus, .timeout = 60)
+{
+	read_with_table_full(false);
+}
+
+Test(sigsegv_mkwrite_enomem, a_cached_page_that_cannot_be_mapped_gets_sigbus, .timeout = 60)
+{
+	read_with_table_full(true);
 }
