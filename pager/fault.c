@@ -263,6 +263,8 @@ static void install_timed(struct pager_fault *vmf, struct vm_region *r, struct v
 	vmf->install_ns += vm_now_ns() - t;
 }
 
+#define NOMAP_LIMIT	16	/* failed installs in a row, in a region, before SIGBUS */
+
 /*
  * map_pages_locked - map page @fp (at @idx) and its cached neighbours;
  * with @fp_mapped, @fp was mapped by its fill (vm_object_fill_map_page()):
@@ -270,9 +272,12 @@ static void install_timed(struct pager_fault *vmf, struct vm_region *r, struct v
  * Context: ptl held, RCU read section; @fp stays valid for the section.
  * Return: PAGER_DONE, or PAGER_FALLBACK if @fp itself may not be mapped
  * (locked, not up to date, removed): the caller must look again; or
- * PAGER_NOMAP if the backend failed to map @fp (the sigsegv backend with
- * the process at vm.max_map_count): answered DONE, the access would fault
- * again at once, and for ever.
+ * PAGER_NOMAP if the backend failed to map @fp NOMAP_LIMIT times in a row
+ * in @r.  A failure may pass (the uffd backend's ENOMEM; the sigsegv
+ * backend's ENOMEM at vm.max_map_count coalesces the regions at the next
+ * fault, which may make room): before that the fault is answered DONE
+ * and the access faults again.  One that does not pass (the process's
+ * own mappings fill the table) must not have it fault for ever.
  */
 static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 			    uint64_t idx, struct vm_page *fp, bool fp_mapped)
@@ -324,8 +329,16 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	}
 	if (n)
 		install_timed(vmf, r, run, first, n, write);
-	if (!fp_mapped && !bit_test(r->mapped, idx - r->pgoff))
-		return PAGER_NOMAP;	/* its run's install failed (and undid itself) */
+	if (!fp_mapped) {
+		if (!bit_test(r->mapped, idx - r->pgoff)) {
+			/* Its run's install failed (and undid itself). */
+			if (r->nomap >= NOMAP_LIMIT)
+				return PAGER_NOMAP;
+			r->nomap++;
+		} else if (unlikely(r->nomap)) {
+			r->nomap = 0;
+		}
+	}
 	WRITE_ONCE(r->fa_next, n ? first + n : idx + 1);	/* where the reader faults next */
 	ra_hit(r, 1 + extra);	/* like the kernel's mmap_miss, per page mapped */
 	if (extra) {

@@ -39,6 +39,8 @@ struct vm_region {
 	uint64_t *wmapped;		/* (p) bitmap: mapped writable */
 	uint64_t pmap_seq;		/* (p) bumped by a backend at each change it
 					   makes to the real mapping (sigsegv) */
+	uint32_t nomap;			/* (p) faults in a row whose page the
+					   backend failed to map (pager/fault.c) */
 	struct cds_list_head rmap;	/* (r) in object->regions */
 	uint64_t ra_prev;		/* (a) page of the last major fault */
 	uint64_t ra_next;		/* (a) first page past the readahead window */

@@ -18,8 +18,9 @@
  * gets SIGBUS, as a fill that fails does (on the userfaultfd backend too
  * when the fill wants a mapping: a cache pool's growth).  A cached page
  * used to be answered as mapped, and the access faulted again at once,
- * for ever (the speculative path's install error was dropped; the
- * cached-page case fails so without the fix).  The faulting thread
+ * for ever (install errors were dropped; the cached-page case fails so
+ * without the fix); now after 16 failures in a row (pager/fault.c,
+ * NOMAP_LIMIT).  The faulting thread
  * is made before the table is filled (a thread's stack is a mapping too)
  * and runs the access while the main thread waits at most WAIT_MS, then
  * empties the table (which lets a fault retried in a loop through).
