@@ -417,10 +417,43 @@ static bool queue_sigbus(uintptr_t addr, size_t len)
 }
 
 /*
+ * force_sigbus - what the kernel's force_sig_fault() does, for a fault
+ * that can be neither served nor poisoned (no mapping left for the
+ * poison, vm.max_map_count): SIGBUS to the faulting thread, at the default
+ * action if it is ignored or blocked (then unblocked in the context the
+ * handler returns to), so that the process dies of it rather than the
+ * access faulting for ever.  A handler the application installed and
+ * left unblocked gets it as queue_sigbus() would have given it.
+ * Context: signal handler of the faulting thread.  Return: queued.
+ */
+static bool force_sigbus(uintptr_t addr)
+{
+	ucontext_t *uc = cur_uc;
+	struct sigaction act, dfl;
+	siginfo_t si;
+
+	if (!uc || sigaction(SIGBUS, NULL, &act))
+		return false;
+	if (sigismember(&uc->uc_sigmask, SIGBUS) || !pager_action_is_handler(&act) ||
+	    pager_sigbus_is_ufvms(&act)) {
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGBUS, &dfl, NULL);
+		sigdelset(&uc->uc_sigmask, SIGBUS);
+	}
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = BUS_ADRERR;
+	si.si_addr = (void *)addr;
+	return !syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), SIGBUS, &si);
+}
+
+/*
  * The fault's answer is SIGBUS: queued to the faulting thread, per fault,
  * like the kernel's (queue_sigbus()); where it cannot be, the range is
  * poisoned: a mapping of an empty memfd, where the access, run again,
- * raises the kernel's own SIGBUS, and so does every access until a zap.
+ * raises the kernel's own SIGBUS, and so does every access until a zap;
+ * where that mapping cannot be made either, forced (force_sigbus()).
  */
 static int s_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, size_t len)
 {
@@ -429,8 +462,11 @@ static int s_poison(struct vm_pmap *pm, struct vm_region *r, uintptr_t addr, siz
 	r->pmap_seq++;	/* under the ptl, like every pmap op */
 	/* Readable and writable, so that a write raises SIGBUS, not SIGSEGV. */
 	if (mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		 to_sb(pm)->poison_fd, 0) == MAP_FAILED)
-		return -errno;
+		 to_sb(pm)->poison_fd, 0) == MAP_FAILED) {
+		int err = -errno;
+
+		return force_sigbus(addr) ? 0 : err;
+	}
 	__atomic_fetch_add(&to_sb(pm)->maps, 2, __ATOMIC_RELAXED);
 	return nofork(addr, len);
 }

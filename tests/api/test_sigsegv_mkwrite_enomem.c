@@ -31,6 +31,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -161,4 +162,57 @@ Test(sigsegv_mkwrite_enomem, a_page_that_cannot_be_mapped_gets_sigbus, .timeout 
 Test(sigsegv_mkwrite_enomem, a_cached_page_that_cannot_be_mapped_gets_sigbus, .timeout = 60)
 {
 	read_with_table_full(true);
+}
+
+/*
+ * The same with SIGBUS at its default action, in a child of its own: the
+ * answer cannot be queued to a handler, and the sigsegv backend's poison
+ * (a mapping) cannot be made with the table full either; the signal is
+ * forced, as the kernel forces a fault's, and the child dies of it (or,
+ * given room, is served).  It used to fault for ever.
+ */
+static int default_action_child(const char *path)
+{
+	struct ufvm_config cfg;
+	size_t table_len;
+	struct ufvm *vm;
+	void *addr;
+	uint8_t *m;
+
+	signal(SIGBUS, SIG_DFL);
+	if (ufvm_config_init(&cfg))
+		return 2;
+	cfg.readahead = 0;
+	if (ufvm_open(&cfg, &vm) ||
+	    ufvm_map(vm, path, 0, NPAGES * PAGE, UFVM_PROT_READ, UFVM_MAP_SHARED, &addr))
+		return 2;
+	m = addr;
+	if (m[5 * PAGE] != pattern_byte(SEED, 5 * PAGE) || ufvm_zap(vm, m, NPAGES * PAGE))
+		return 2;
+	if (!maps_fill_table(MAX_FILL, &table_len))
+		return 77;
+	return *(volatile uint8_t *)(m + 5 * PAGE + 5) == pattern_byte(SEED, 5 * PAGE + 5) ? 0 : 3;
+}
+
+Test(sigsegv_mkwrite_enomem, default_action_sigbus_kills, .timeout = 60)
+{
+	char path[TMPSTORE_PATH_MAX];
+	int status;
+	pid_t pid;
+
+#ifdef __SANITIZE_ADDRESS__
+	cr_skip_test("AddressSanitizer's own allocator needs new mappings");
+#endif
+	ut_store("d", NPAGES * PAGE, SEED, path);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (!pid)
+		_exit(default_action_child(path));
+	cr_assert(ut_wait_child(pid, WAIT_MS, &status), "a read of a cached page that cannot "
+		  "be mapped, SIGBUS at its default action, was not done in %d ms", WAIT_MS);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		cr_skip_test("the mapping table did not fill up (vm.max_map_count too large?)");
+	cr_assert((WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS) ||
+		  (WIFEXITED(status) && !WEXITSTATUS(status)),
+		  "the child " UT_STATUS_FMT ", not SIGBUS nor served", UT_STATUS_ARGS(status));
 }
