@@ -329,15 +329,13 @@ static int map_pages_locked(struct pager_fault *vmf, struct vm_region *r,
 	}
 	if (n)
 		install_timed(vmf, r, run, first, n, write);
-	if (!fp_mapped) {
-		if (!bit_test(r->mapped, idx - r->pgoff)) {
-			/* Its run's install failed (and undid itself). */
-			if (r->nomap >= NOMAP_LIMIT)
-				return PAGER_NOMAP;
-			r->nomap++;
-		} else if (unlikely(r->nomap)) {
-			r->nomap = 0;
-		}
+	if (!fp_mapped && !bit_test(r->mapped, idx - r->pgoff)) {
+		/* Its run's install failed (and undid itself). */
+		if (r->nomap >= NOMAP_LIMIT)
+			return PAGER_NOMAP;
+		r->nomap++;
+	} else if (unlikely(r->nomap)) {
+		r->nomap = 0;
 	}
 	WRITE_ONCE(r->fa_next, n ? first + n : idx + 1);	/* where the reader faults next */
 	ra_hit(r, 1 + extra);	/* like the kernel's mmap_miss, per page mapped */
@@ -370,6 +368,8 @@ static int map_cached(struct pager_fault *vmf, struct vm_region *r, uint64_t idx
 	vm_rcu_read_lock();
 	ret = map_pages_locked(vmf, r, idx, p, p_mapped);
 	vm_rcu_read_unlock();
+	if (ret == PAGER_NOMAP)
+		r->nomap = 0;	/* answered: the next failure may pass again */
 	vm_mutex_unlock(&r->ptl);
 	if (ret == PAGER_NOMAP)
 		ret = sigbus(vmf, r, false);

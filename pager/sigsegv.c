@@ -423,9 +423,13 @@ static bool queue_sigbus(uintptr_t addr, size_t len)
  * action if it is ignored or blocked (then unblocked in the context the
  * handler returns to), so that the process dies of it rather than the
  * access faulting for ever.  A handler the application installed and
- * left unblocked gets it as queue_sigbus() would have given it.
+ * left unblocked gets it as queue_sigbus() would have given it.  The init
+ * of a PID namespace drops a signal at its default action that it sends
+ * itself (the kernel's forced one it would not): it aborts instead.
  * Context: signal handler of the faulting thread.  Return: queued.
  */
+static void fatal(const char *msg);
+
 static bool force_sigbus(uintptr_t addr)
 {
 	ucontext_t *uc = cur_uc;
@@ -436,6 +440,8 @@ static bool force_sigbus(uintptr_t addr)
 		return false;
 	if (sigismember(&uc->uc_sigmask, SIGBUS) || !pager_action_is_handler(&act) ||
 	    pager_sigbus_is_ufvms(&act)) {
+		if (getpid() == 1)
+			fatal("ufvm: a SIGBUS a namespace's init cannot send itself: abort\n");
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
 		sigaction(SIGBUS, &dfl, NULL);
