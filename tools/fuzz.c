@@ -1200,7 +1200,8 @@ static bool fz_close_all(struct fz_worker *w)
  * region, say, put another file's page in a new mapping).  ufvm passes
  * the signals of accesses that are not its to serve to the action it
  * found installed, which is fz_peek_signal() (installed before any
- * instance is opened).
+ * instance is opened, with or without --peek: a worker's own signal is
+ * reported, then takes its default action).
  */
 static __thread sigjmp_buf fz_peek_env;
 static __thread volatile sig_atomic_t fz_peek_armed;
@@ -1875,7 +1876,12 @@ int ufvm_fuzz_main(int argc, char **argv)
 			"worker's failing store would be every worker's)\n");
 		return 2;
 	}
-	if (run.peek && fz_peek_install())
+	/*
+	 * Always: a worker's own SIGSEGV or SIGBUS (not a peek's) then says
+	 * where before the default action, which tests/tools/fuzz.sh's teeth
+	 * look for.
+	 */
+	if (fz_peek_install())
 		return 1;
 	if (!dir) {
 		tmp = getenv("TMPDIR");

@@ -263,8 +263,8 @@ Test(fork_vs_open, teeth_inthread_no_hold_hangs_children, .timeout = 60)
  * starts threads, whose start-up allocates under the allocator's lock,
  * and GCC 12's runtime does not hold that lock across fork() (the child's
  * threads all wait for it: one child of 8 in 2 of 39 runs beside two other
- * copies, and once in a whole ASan pass).  The release passes check that
- * no child hangs.
+ * copies, and once in a whole ASan pass): two of 8 are let pass there.
+ * The release passes check that no child hangs.
  */
 #ifdef __SANITIZE_ADDRESS__
 #define RACE2_HANG_OK	true
@@ -279,7 +279,7 @@ static unsigned int children_writing_ahead(uint64_t debug)
 
 	ut_store("ahead", AHEAD_PAGES * PAGE, 1, ahead_path);
 	hung = forks_vs_open(false, debug);
-	cr_assert(hung == 0 || (RACE2_HANG_OK && hung < FORKS), "%u of %d children hung",
+	cr_assert(hung == 0 || (RACE2_HANG_OK && hung <= 2), "%u of %d children hung",
 		  hung, FORKS);
 	return wrote_ahead;
 }
