@@ -24,7 +24,6 @@
  * backend runs it; the userfaultfd backend's zap (MADV_DONTNEED) never
  * splits, and the test checks the same outcome.
  */
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -61,18 +60,6 @@ static void table_empty(void)
 	munmap(full.table, full.table_len);
 }
 
-/* The byte at @off of the store file at @path. */
-static uint8_t store_byte(const char *path, off_t off)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	uint8_t b;
-
-	cr_assert(fd >= 0);
-	cr_assert_eq(pread(fd, &b, 1, off), 1);
-	close(fd);
-	return b;
-}
-
 static void punch_with_table_full(bool past)
 {
 	struct ufvm_config cfg;
@@ -94,7 +81,7 @@ static void punch_with_table_full(bool past)
 	cr_assert_eq(m[3 * PAGE + 7], 0);
 	m[3 * PAGE + 7] = 'z';
 	assert_ok(ufvm_fsync(u.f));
-	b = store_byte(u.path, 3 * PAGE + 7);
+	b = ut_store_byte(u.path, 3 * PAGE + 7);
 	cr_assert_eq(b, 'z', "a write after a punch whose unmapping failed did not reach "
 		     "the store (it holds %#x)", b);
 	/* The pages beside it kept their bytes. */
@@ -183,8 +170,8 @@ static void reclaim_with_table_full(bool write)
 	if (write) {
 		assert_ok(ufvm_fsync(u.f));
 		for (int pg = 0; pg < 24; pg++)
-			bad += store_byte(u.path, (off_t)pg * PAGE) != (uint8_t)(0xa0 + pg) ||
-			       store_byte(u.path, (off_t)pg * PAGE + 9) != 'W';
+			bad += ut_store_byte(u.path, (off_t)pg * PAGE) != (uint8_t)(0xa0 + pg) ||
+			       ut_store_byte(u.path, (off_t)pg * PAGE + 9) != 'W';
 	}
 	cr_assert_eq(bad, 0, "%d of 24 mapped pages %s after reclaim with the mapping table "
 		     "full", bad, write ? "lost a write" : "read wrong bytes");

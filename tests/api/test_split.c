@@ -16,7 +16,6 @@
  * backend only: there a SIGSEGV can be caught per thread).
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -31,18 +30,6 @@
 static bool uffd_backend(struct ufvm *vm)
 {
 	return !strcmp(ufvm_backend_name(vm), "uffd");
-}
-
-/* The byte at file offset @off of @path, read with plain pread. */
-static uint8_t file_byte(const char *path, off_t off)
-{
-	uint8_t b = 0;
-	int fd = open(path, O_RDONLY);
-
-	cr_assert(fd >= 0);
-	cr_assert_eq(pread(fd, &b, 1, off), 1);
-	close(fd);
-	return b;
 }
 
 /* Is [p, p+len) mapped at all?  msync fails with ENOMEM on a hole. */
@@ -92,7 +79,7 @@ Test(split, unmap_range_keeps_the_rest, .timeout = 30)
 	assert_ok(ufvm_unmap_range(vm, a + 16 * PAGE, 16 * PAGE));
 	cr_assert(!mapped(a + 16 * PAGE, 16 * PAGE), "the cut-out part is unmapped");
 	cr_assert(mapped(a, 16 * PAGE) && mapped(a + 32 * PAGE, 32 * PAGE));
-	cr_assert_eq(file_byte(path, 20 * PAGE), (uint8_t)~pattern_byte(SEED_A, 20 * PAGE),
+	cr_assert_eq(ut_store_byte(path, 20 * PAGE), (uint8_t)~pattern_byte(SEED_A, 20 * PAGE),
 		     "the cut-out part's dirty page was written back");
 	cr_assert_eq(a[5 * PAGE], (uint8_t)~pattern_byte(SEED_A, 5 * PAGE));
 	assert_pattern(SEED_A, a + 6 * PAGE, 6 * PAGE, 10 * PAGE, "left part");
@@ -104,14 +91,14 @@ Test(split, unmap_range_keeps_the_rest, .timeout = 30)
 	/* Writes to a part still count: page 5 is dirty, page 40 becomes so. */
 	a[40 * PAGE] = 0x5a;
 	assert_ok(ufvm_sync(vm, a + 32 * PAGE, 32 * PAGE));
-	cr_assert_eq(file_byte(path, 40 * PAGE), 0x5a);
+	cr_assert_eq(ut_store_byte(path, 40 * PAGE), 0x5a);
 	/* A range over a part, the hole and half of the other part. */
 	assert_ok(ufvm_unmap_range(vm, a + 8 * PAGE, 40 * PAGE));
 	cr_assert(mapped(a, 8 * PAGE) && !mapped(a + 8 * PAGE, 40 * PAGE) &&
 		  mapped(a + 48 * PAGE, 16 * PAGE));
 	cr_assert_eq(a[5 * PAGE], (uint8_t)~pattern_byte(SEED_A, 5 * PAGE));
 	ut_unmap(vm, a, 8 * PAGE);
-	cr_assert_eq(file_byte(path, 5 * PAGE), (uint8_t)~pattern_byte(SEED_A, 5 * PAGE),
+	cr_assert_eq(ut_store_byte(path, 5 * PAGE), (uint8_t)~pattern_byte(SEED_A, 5 * PAGE),
 		     "dirty in a part that was never cut: written back at its unmap");
 	ut_unmap(vm, a + 48 * PAGE, 16 * PAGE);
 	assert_ok(ufvm_unmap_range(vm, a, NPG * PAGE));	/* nothing there: fine */
@@ -142,15 +129,15 @@ Test(split, protect_read_only_and_back, .timeout = 30)
 	cr_assert_eq(a[3 * PAGE], 0x11);
 	a[12 * PAGE] = 0x13;	/* the rest stays writable */
 	assert_ok(ufvm_sync(vm, a, NPG * PAGE));
-	cr_assert_eq(file_byte(path, 3 * PAGE), 0x11, "dirty before the change: written");
-	cr_assert_eq(file_byte(path, 12 * PAGE), 0x13);
+	cr_assert_eq(ut_store_byte(path, 3 * PAGE), 0x11, "dirty before the change: written");
+	cr_assert_eq(ut_store_byte(path, 12 * PAGE), 0x13);
 
 	/* Back to writable: page 3 was mapped read-only, clean now. */
 	assert_ok(ufvm_protect(vm, a, 8 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE));
 	cr_assert_eq(a[3 * PAGE], 0x11);
 	a[3 * PAGE] = 0x21;
 	assert_ok(ufvm_sync(vm, a, NPG * PAGE));
-	cr_assert_eq(file_byte(path, 3 * PAGE), 0x21,
+	cr_assert_eq(ut_store_byte(path, 3 * PAGE), 0x21,
 		     "a write after the change to writable reaches the file");
 	cr_assert(ut_counter(vm, UFVM_CTR_MKWRITE) + ut_counter(vm, UFVM_CTR_FAULTS) > 0);
 	/* The whole range is one region per protection change: unmap all. */
@@ -213,7 +200,7 @@ Test(split, protect_read_only_mapping_writable, .timeout = 30)
 		a[i * PAGE + 7] = (uint8_t)i;
 	assert_ok(ufvm_sync(vm, a, NPG * PAGE));
 	for (int i = 8; i < 56; i++)
-		cr_assert_eq(file_byte(path, i * PAGE + 7), (uint8_t)i, "page %d", i);
+		cr_assert_eq(ut_store_byte(path, i * PAGE + 7), (uint8_t)i, "page %d", i);
 	assert_pattern(SEED_A, a, 0, 8 * PAGE, "read-only part");
 	assert_ok(ufvm_unmap_range(vm, a, NPG * PAGE));
 	assert_ok(ufvm_file_close(f));
@@ -279,7 +266,7 @@ Test(split, map_replace_middle, .timeout = 30)
 	assert_pattern(SEED_A, a, 0, 16 * PAGE, "left of the new mapping");
 	assert_pattern(SEED_B, a + 16 * PAGE, 32 * PAGE, 16 * PAGE, "the new mapping");
 	assert_pattern(SEED_A, a + 32 * PAGE, 32 * PAGE, 32 * PAGE, "right of it");
-	cr_assert_eq(file_byte(pa, 20 * PAGE), 0x77, "the replaced part was written back");
+	cr_assert_eq(ut_store_byte(pa, 20 * PAGE), 0x77, "the replaced part was written back");
 	/* Over the new one and part of each neighbour, read-write. */
 	p = a + 8 * PAGE;
 	assert_ok(ufvm_map(vm, pa, 8 * PAGE, 32 * PAGE, UFVM_PROT_READ | UFVM_PROT_WRITE,
@@ -317,7 +304,7 @@ Test(split, map_replace_failure_leaves_no_hole, .timeout = 30)
 	assert_err(ufvm_map(vm, pb, 32 * PAGE, 16 * PAGE, UFVM_PROT_READ,
 			    UFVM_MAP_FIXED | UFVM_MAP_REPLACE, &p), ENOMEM);
 	cr_assert(mapped(a + 16 * PAGE, 16 * PAGE), "the failed replace left a hole");
-	cr_assert_eq(file_byte(pa, 20 * PAGE), 0x77, "the replaced part was not written back");
+	cr_assert_eq(ut_store_byte(pa, 20 * PAGE), 0x77, "the replaced part was not written back");
 	assert_pattern(SEED_A, a, 0, 16 * PAGE, "left of the range");
 	assert_pattern(SEED_A, a + 32 * PAGE, 32 * PAGE, 32 * PAGE, "right of it");
 	/* The range is no region's now: a plain fixed map takes it. */

@@ -2,6 +2,8 @@
 /*
  * check.c - ufvm wrappers that assert: see check.h.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -78,6 +80,17 @@ uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c)
 
 	cr_assert(r == 0, "ufvm_stats = %d (%s)", r, ufvm_strerror(r));
 	return st.counters[c];
+}
+
+uint8_t ut_store_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t b = 0;
+
+	cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+	cr_assert_eq(pread(fd, &b, 1, off), 1);
+	close(fd);
+	return b;
 }
 
 void ut_about_to_die(int sig)

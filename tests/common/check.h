@@ -118,6 +118,8 @@ void ut_file_close(struct ut_file *u);
 void ut_config_budget(struct ufvm_config *cfg, uint64_t budget);
 /* The value of one counter now. */
 uint64_t ut_counter(struct ufvm *vm, enum ufvm_counter c);
+/* The byte at offset @off of the store file at @path (plain pread); asserts. */
+uint8_t ut_store_byte(const char *path, off_t off);
 /*
  * ut_wait_child - wait up to @ms for child @pid to end, its status in
  * *@status; if it has not, kill it (SIGKILL) and reap it.
